@@ -1,0 +1,31 @@
+"""Shared measuring helpers for the benchmarks: repeated wall time and peak memory."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from typing import Any, Callable
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3, warmup: int = 0) -> dict:
+    """Run ``fn`` ``warmup`` + ``repeat`` times; return min/median/max seconds of the timed runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"min_s": min(times), "median_s": statistics.median(times), "max_s": max(times), "runs": repeat}
+
+
+def peak_python_memory(fn: Callable[[], Any]) -> float:
+    """Peak Python-heap allocation (MiB) while ``fn`` runs (tracemalloc; excludes native buffers)."""
+    tracemalloc.start()
+    try:
+        fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak / 2**20
