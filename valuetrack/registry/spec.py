@@ -1,0 +1,368 @@
+"""The model specification: what a manifest entry and the registration form describe.
+
+Each section of the manifest is a frozen dataclass. ``ModelSpec.from_dict`` validates a whole
+entry and reports *every* problem at once, each naming the model and the dotted field, so a user
+can fix a manifest in one pass. Field metadata ``doc`` documents each field; the manifest, the
+form and docs/user-guide.md all read from the same definitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from valuetrack.errors import ValidationError
+from valuetrack.sqlsafety import check_identifier, check_predicate
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
+STATUSES = ("active", "retired")
+METHODS = ("ab", "structural", "its", "did", "auto")
+AGGREGATIONS = ("sum", "mean", "conversion")
+NON_CURRENCY_UNITS = ("count", "rate")
+
+
+def _doc(text: str, **kw: Any) -> Any:
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """A date from which the model served traffic (a launch or a relaunch)."""
+
+    start: dt.date = _doc("first day the model served traffic, in the model's timezone")
+    label: str = _doc("short description, e.g. 'v3 launch'", default="")
+    end: dt.date | None = _doc("last day of this intervention window (open when omitted)", default=None)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.end is not None and self.end < self.start:
+            problems.append(f"{where}.end: {self.end} is before start {self.start}")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """The business metric the model is meant to move, and what one unit of it is worth."""
+
+    name: str = _doc("KPI name, e.g. 'retained_revenue'")
+    unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
+    value_per_unit: float = _doc("money per KPI unit, in the reporting currency")
+    higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
+    aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not self.name.strip():
+            problems.append(f"{where}.name: must not be empty")
+        if not (self.unit in NON_CURRENCY_UNITS or re.fullmatch(r"[A-Z]{3}", self.unit)):
+            problems.append(f"{where}.unit: {self.unit!r} is neither a 3-letter currency code nor 'count'/'rate'")
+        if self.value_per_unit < 0:
+            problems.append(
+                f"{where}.value_per_unit: must be >= 0 (got {self.value_per_unit}); "
+                "use higher_is_better = false for KPIs where less is better"
+            )
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"{where}.aggregation: {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+
+
+@dataclass(frozen=True)
+class ExposureSource:
+    """Where the scoring/serving events live: one row per event, both arms logged."""
+
+    table: str = _doc("table name, optionally schema- or project-qualified")
+    unit: str = _doc("column identifying the randomisation unit (customer, session...)")
+    timestamp: str = _doc("column with the time of the exposure")
+    arm: str = _doc("column with the arm label")
+    treatment: str = _doc("arm value served by the model", default="model")
+    control: str = _doc("arm value of the holdout", default="holdout")
+    model: str | None = _doc("column naming the model, when the table is shared by several models", default=None)
+    model_value: str | None = _doc("value of `model` for this model (defaults to the model's name)", default=None)
+    score: str | None = _doc("column with the model's score, for drift checks", default=None)
+    segment: str | None = _doc("column to break results down by (e.g. country)", default=None)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",), skip=("treatment", "control", "model_value"))
+        if self.treatment == self.control:
+            problems.append(f"{where}.treatment: equals control ({self.control!r}); the arms must differ")
+        if self.model_value is not None and self.model is None:
+            problems.append(f"{where}.model_value: given without `model` (the column to compare it with)")
+
+
+@dataclass(frozen=True)
+class OutcomeSource:
+    """Where the business events live: one row per event."""
+
+    table: str = _doc("table name, optionally schema- or project-qualified")
+    unit: str = _doc("column identifying the unit, same meaning as the exposures' unit")
+    timestamp: str = _doc("column with the time of the event")
+    value: str = _doc("column with the KPI amount of the event (1 per event to count events)")
+    where: str | None = _doc("optional read-only filter, e.g. \"event_type = 'purchase'\"", default=None)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",), skip=("where",))
+        if self.where is not None:
+            try:
+                check_predicate(self.where)
+            except ValidationError as exc:
+                problems.append(f"{where}.where: {exc.problems[0]}")
+
+
+@dataclass(frozen=True)
+class SeriesSource:
+    """A daily KPI series and its control series, for models without a holdout."""
+
+    table: str = _doc("table with one row per day")
+    date: str = _doc("column with the day")
+    value: str = _doc("column with the treated KPI series")
+    controls: tuple[str, ...] = _doc("columns with control series the model did not affect", default=())
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",), skip=("controls",))
+        for i, col in enumerate(self.controls):
+            _one_identifier(col, f"{where}.controls[{i}]", problems)
+        if self.value in self.controls:
+            problems.append(f"{where}.controls: contains the treated series {self.value!r}")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """How the model's causal effect on its KPI is estimated."""
+
+    method: str = _doc("'ab' | 'structural' | 'its' | 'did' | 'auto'", default="auto")
+    window_days: int = _doc("a unit's outcomes count this long after its first exposure", default=30)
+    outcome_lag_days: int = _doc("how late outcomes may land in the warehouse", default=3)
+    covariate_days: int = _doc("CUPED pre-period before first exposure (0 = off)", default=30)
+    treatment_share: float = _doc("planned share of units served by the model (for SRM)", default=0.5)
+    exposures: ExposureSource | None = _doc("exposure events (A/B)", default=None)
+    outcomes: OutcomeSource | None = _doc("outcome events (A/B)", default=None)
+    series: SeriesSource | None = _doc("daily series (time-series methods)", default=None)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.method not in METHODS:
+            problems.append(f"{where}.method: {self.method!r} is not one of {', '.join(METHODS)}")
+        for name, lo, hi in (("window_days", 1, 730), ("outcome_lag_days", 0, 365), ("covariate_days", 0, 730)):
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                problems.append(f"{where}.{name}: must be between {lo} and {hi} (got {value})")
+        if not 0.0 < self.treatment_share < 1.0:
+            problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
+        has_ab = self.exposures is not None and self.outcomes is not None
+        if (self.exposures is None) != (self.outcomes is None):
+            missing = "outcomes" if self.outcomes is None else "exposures"
+            problems.append(f"{where}.{missing}: required with [{where}.{'exposures' if missing == 'outcomes' else 'outcomes'}]")
+        if self.method == "ab" and not has_ab:
+            problems.append(f"{where}: method 'ab' needs [{where}.exposures] and [{where}.outcomes]")
+        if self.method in ("structural", "its", "did") and self.series is None:
+            problems.append(f"{where}: method {self.method!r} needs [{where}.series]")
+        if self.method == "structural" and self.series is not None and not self.series.controls:
+            problems.append(f"{where}.series.controls: method 'structural' needs at least one control series")
+        if self.method == "auto" and not has_ab and self.series is None:
+            problems.append(f"{where}: give [{where}.exposures] and [{where}.outcomes] (A/B) or [{where}.series]")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When the model is flagged."""
+
+    min_roi: float = _doc("flag when ROI is confidently below this (0 = must cover its cost)", default=0.0)
+    unproven_after_days: int = _doc("flag when still inconclusive after this many days live", default=90)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.min_roi < -1.0:
+            problems.append(f"{where}.min_roi: must be >= -1 (got {self.min_roi}); -1 means 'never flag on ROI'")
+        if not 1 <= self.unproven_after_days <= 3650:
+            problems.append(f"{where}.unproven_after_days: must be between 1 and 3650 (got {self.unproven_after_days})")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: who owns it, what it costs, which KPI it moves and how to measure that."""
+
+    name: str = _doc("unique id: lowercase letters, digits and '-', 3 to 64 characters")
+    display_name: str = _doc("human-readable name")
+    owner: str = _doc("owner's e-mail or handle")
+    team: str = _doc("owning team")
+    kpi: Kpi = _doc("the KPI the model moves")
+    attribution: Attribution = _doc("how its effect is measured")
+    status: str = _doc("'active' or 'retired'", default="active")
+    connection: str = _doc("name of a connection in valuetrack.toml", default="demo")
+    timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
+    monthly_cost: float = _doc("serving + licences + people share per month, reporting currency", default=0.0)
+    cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions", default=0.0)
+    one_off_costs: float = _doc("build cost, for the payback date", default=0.0)
+    interventions: tuple[Intervention, ...] = _doc("launch dates; several for relaunches", default=())
+    thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not NAME_RE.fullmatch(self.name):
+            problems.append(
+                f"{where}.name: {self.name!r} must be 3-64 characters of a-z, 0-9 and '-', "
+                "starting and ending with a letter or digit"
+            )
+        for name in ("display_name", "owner", "team"):
+            if not getattr(self, name).strip():
+                problems.append(f"{where}.{name}: must not be empty")
+        if self.status not in STATUSES:
+            problems.append(f"{where}.status: {self.status!r} is not one of {', '.join(STATUSES)}")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"{where}.timezone: {self.timezone!r} is not an IANA time zone such as 'Europe/Paris'")
+        for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+        starts = [iv.start for iv in self.interventions]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            problems.append(f"{where}.interventions: starts must be distinct and in date order")
+        if self.attribution.method in ("structural", "its", "did") and not self.interventions:
+            problems.append(f"{where}.interventions: method {self.attribution.method!r} needs at least one start date")
+
+    # -- conversion ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Any, *, label: str | None = None) -> ModelSpec:
+        """Build and validate a spec from manifest data; raise ValidationError listing every problem."""
+        problems: list[str] = []
+        name = data.get("name") if isinstance(data, dict) else None
+        where = f"model {name!r}" if isinstance(name, str) and name else (label or "model")
+        spec = _build(cls, data, where, problems)
+        if problems:
+            raise ValidationError(problems)
+        assert spec is not None
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        """Manifest form: fields in declaration order, None omitted (TOML has no null)."""
+        return _to_dict(self)
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def has_holdout(self) -> bool:
+        return self.attribution.exposures is not None and self.attribution.outcomes is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# generic, annotation-driven validation (one implementation for every section)
+
+
+def _identifiers(obj: Any, where: str, problems: list[str], *, table_fields: tuple[str, ...], skip: tuple[str, ...]) -> None:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if f.name in skip or value is None or not isinstance(value, str):
+            continue
+        try:
+            check_identifier(value, qualified=f.name in table_fields)
+        except ValidationError as exc:
+            problems.append(f"{where}.{f.name}: {exc.problems[0]}")
+
+
+def _one_identifier(value: str, where: str, problems: list[str]) -> None:
+    try:
+        check_identifier(value)
+    except ValidationError as exc:
+        problems.append(f"{where}: {exc.problems[0]}")
+
+
+_MISSING = object()
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "a string", float: "a number", int: "a whole number", bool: "true or false",
+            dt.date: "a date (YYYY-MM-DD)"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(inner[0], value, where, problems)
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where}: must be a list (got {type(value).__name__} {value!r})")
+            return ()
+        return tuple(_convert(item_tp, v, f"{where}[{i}]", problems) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, problems)
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tp is dt.date and isinstance(value, dt.date) and not isinstance(value, dt.datetime))
+    )
+    if tp is dt.date and isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    if not ok:
+        problems.append(f"{where}: must be {_type_name(tp)} (got {type(value).__name__} {value!r})")
+        return None
+    if tp is float:
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            problems.append(f"{where}: must be a finite number (got {value})")
+    return value
+
+
+def _build(cls: Any, data: Any, where: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{where}: must be a table of fields (got {type(data).__name__})")
+        return None
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            problems.append(f"{where}.{key}: unknown field; known fields are {', '.join(fields)}")
+    before = len(problems)
+    values: dict[str, Any] = {}
+    for fname, f in fields.items():
+        if fname in data:
+            values[fname] = _convert(hints[fname], data[fname], f"{where}.{fname}", problems)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append(f"{where}.{fname}: required field is missing ({f.metadata.get('doc', '')})")
+    if any(n not in values for n, f in fields.items() if f.default is dataclasses.MISSING):
+        return None
+    obj = cls(**values)
+    try:
+        obj._check(where, problems)
+    except (AttributeError, TypeError):
+        # a field that failed conversion is None; its own problem is already reported
+        if len(problems) == before:
+            raise
+    return obj if len(problems) == before else None
+
+
+def _to_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = _to_dict(getattr(obj, f.name))
+            if value is not None:
+                out[f.name] = value
+        return out
+    if isinstance(obj, tuple):
+        return [_to_dict(v) for v in obj]
+    return obj
+
+
+def field_docs(cls: Any = ModelSpec, prefix: str = "") -> dict[str, str]:
+    """Dotted field name → documentation, for the form's help texts and the user guide."""
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        out[key] = f.metadata.get("doc", "")
+        tp = hints[f.name]
+        args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+        for a in args:
+            a = typing.get_args(a)[0] if typing.get_origin(a) is tuple else a
+            if dataclasses.is_dataclass(a):
+                out.update(field_docs(a, key + "."))
+    return out
