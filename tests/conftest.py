@@ -1,0 +1,160 @@
+"""Shared fixtures: an isolated workspace (settings file + SQLite app database in tmp_path) and a
+helper that runs the real CLI entry point in-process and validates its --json output."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from valuetrack import schemas
+from valuetrack.cli import main
+from valuetrack.store.db import dispose_all
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with a valuetrack.toml whose app database and demo connection live inside it."""
+    (tmp_path / "sample_data").mkdir()
+    (tmp_path / "valuetrack.toml").write_text(textwrap.dedent("""
+        [store]
+        url = "sqlite:///valuetrack.db"
+        currency = "USD"
+
+        [connections.demo]
+        url = "duckdb:///sample_data/demo.duckdb"
+
+        [connections.other]
+        url = "duckdb:///sample_data/other.duckdb"
+    """))
+    monkeypatch.setenv("VALUETRACK_CONFIG", str(tmp_path / "valuetrack.toml"))
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    dispose_all()
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """``cli("models", "list", "--json", schema="models_list")`` → CliResult; with --json the
+    output is validated against the named schema (or error.json on a non-zero exit)."""
+
+    def run(*args: str, schema: str | None = None) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        result = CliResult(code, captured.out, captured.err)
+        if "--json" in args and captured.out.strip():
+            schemas.validate(schema if code == 0 and schema else "error", result.json)
+        return result
+
+    return run
+
+
+VALID_MANIFEST = textwrap.dedent('''
+    [[models]]
+    name = "churn-save-offers"
+    display_name = "Churn save offers v3"
+    owner = "retention-team@example.com"
+    team = "retention"
+    status = "active"
+    connection = "demo"
+    timezone = "Europe/Paris"
+    monthly_cost = 4000.0
+    cost_per_1k_predictions = 0.5
+    one_off_costs = 25000.0
+
+    [[models.interventions]]
+    start = 2025-03-01
+    label = "v3 launch"
+
+    [models.kpi]
+    name = "retained_revenue"
+    unit = "USD"
+    value_per_unit = 1.0
+    higher_is_better = true
+    aggregation = "sum"
+
+    [models.attribution]
+    method = "ab"
+    window_days = 30
+    outcome_lag_days = 3
+    covariate_days = 30
+    treatment_share = 0.9
+
+    [models.attribution.exposures]
+    table = "exposures"
+    unit = "customer_id"
+    timestamp = "scored_at"
+    model = "model_id"
+    arm = "arm"
+    treatment = "model"
+    control = "holdout"
+    score = "score"
+    segment = "country"
+
+    [models.attribution.outcomes]
+    table = "outcomes"
+    unit = "customer_id"
+    timestamp = "event_at"
+    value = "value"
+    where = "event_type = 'purchase'"
+
+    [models.thresholds]
+    min_roi = 0.0
+    unproven_after_days = 90
+
+    [[models]]
+    name = "dynamic-pricing"
+    display_name = "Dynamic pricing"
+    owner = "pricing@example.com"
+    team = "pricing"
+    connection = "demo"
+    monthly_cost = 12000.0
+
+    [[models.interventions]]
+    start = 2025-01-15
+    label = "launch"
+
+    [[models.interventions]]
+    start = 2025-06-01
+    label = "v2 relaunch"
+
+    [models.kpi]
+    name = "orders"
+    unit = "count"
+    value_per_unit = 7.5
+
+    [models.attribution]
+    method = "structural"
+
+    [models.attribution.series]
+    table = "daily_kpis"
+    date = "day"
+    value = "region_a_orders"
+    controls = ["region_b_orders", "region_c_orders"]
+''')
+
+
+@pytest.fixture
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(VALID_MANIFEST)
+    return path

@@ -1,0 +1,374 @@
+"""The ``valuetrack`` command line. Each command is a thin call into the library, printing text or,
+with ``--json``, one JSON document on stdout that validates against ``valuetrack/schemas/``.
+
+Exit codes: 0 success, 1 an error the message explains, 2 bad usage, 3 flags present (only with
+``--fail-on-flags``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from valuetrack import __version__
+from valuetrack.errors import ValidationError, ValuetrackError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
+
+
+class UsageError(ValuetrackError):
+    exit_code = EXIT_USAGE
+    code = "usage"
+
+
+# ------------------------------------------------------------------------------------------------
+# output helpers
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf → None, dates → ISO strings, numpy scalars → Python."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit(args: argparse.Namespace, payload: dict[str, Any], text: str | Callable[[], str]) -> None:
+    if args.json:
+        body = {"version": __version__, **payload}
+        print(json.dumps(_clean(body), indent=2, sort_keys=False))
+    else:
+        print(text() if callable(text) else text)
+
+
+def _as_of(args: argparse.Namespace) -> dt.date:
+    from valuetrack.context import today_utc
+
+    return args.as_of or today_utc()
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _alpha(value: str) -> float:
+    try:
+        a = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 < a < 0.5:
+        raise argparse.ArgumentTypeError(f"--alpha must be between 0 and 0.5 (got {a})")
+    return a
+
+
+def _ctx(args: argparse.Namespace):  # noqa: ANN202
+    from valuetrack.context import open_context
+
+    return open_context(args.config)
+
+
+# ------------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from valuetrack.demo_setup import setup_demo
+
+    ctx = _ctx(args)
+    result = setup_demo(ctx, as_of=args.as_of, rebuild=args.rebuild, scale=args.scale)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    ctx = _ctx(args)
+    rows = [m.summary() for m in ctx.registry.list(status=args.status)]
+
+    def text() -> str:
+        if not rows:
+            return "No models registered. `valuetrack demo` registers the demo company's models."
+        width = max(len(r["name"]) for r in rows)
+        lines = [f"{'NAME':<{width}}  STATUS   REV  METHOD      TEAM          KPI"]
+        lines += [f"{r['name']:<{width}}  {r['status']:<7}  {r['revision']:>3}  {r['method']:<10}  "
+                  f"{r['team'][:12]:<12}  {r['kpi']}" for r in rows]
+        return "\n".join(lines)
+
+    emit(args, {"models": rows}, text)
+    return EXIT_OK
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    from valuetrack.registry.manifest import dump_manifest
+    from valuetrack.registry.store import entries_of
+
+    ctx = _ctx(args)
+    model = ctx.registry.get(args.name)
+    audit = [a.to_dict() for a in ctx.registry.audit(args.name, limit=args.history)]
+    payload = {"model": model.summary(), "spec": model.spec.to_dict(), "audit": audit}
+
+    def text() -> str:
+        lines = [dump_manifest(entries_of([model])).rstrip(), "", f"# history (latest {len(audit)})"]
+        lines += [f"# {a['at']}  {a['actor']}  {a['action']}  rev {a['from_revision']} → {a['to_revision']}"
+                  f"  {', '.join(a['changes'])[:100]}" for a in audit]
+        return "\n".join(lines)
+
+    emit(args, payload, text)
+    return EXIT_OK
+
+
+def cmd_models_register(args: argparse.Namespace) -> int:
+    from valuetrack.registry.manifest import load_manifest
+
+    ctx = _ctx(args)
+    entries = load_manifest(args.file)
+    _check_connections(ctx, entries)
+    plan = ctx.registry.apply(entries, ctx.actor, dry_run=args.dry_run)
+    counts = {a: sum(1 for c in plan if c.action == a) for a in ("create", "update", "unchanged")}
+
+    def text() -> str:
+        head = "Dry run, nothing written:" if args.dry_run else "Registered:"
+        lines = [f"{head} {counts['create']} new, {counts['update']} updated, {counts['unchanged']} unchanged"]
+        for c in plan:
+            rev = f"rev {c.from_revision} → {c.to_revision}" if c.action == "update" else f"rev {c.to_revision}"
+            lines.append(f"  {c.action:<9} {c.name} ({rev})")
+            if c.action == "update" or (args.dry_run and c.action == "create" and args.verbose):
+                lines += [f"      {k}: {old!r} → {new!r}" for k, (old, new) in c.changes.items()]
+        return "\n".join(lines)
+
+    emit(args, {"dry_run": args.dry_run, "counts": counts, "changes": [c.to_dict() for c in plan]}, text)
+    return EXIT_OK
+
+
+def _check_connections(ctx: Any, entries: Sequence[Any]) -> None:
+    known = ctx.settings.connections
+    problems = [
+        f"model {e.spec.name!r}.connection: {e.spec.connection!r} is not a connection of {ctx.settings.source}; "
+        f"known: {', '.join(sorted(known))}"
+        for e in entries if e.spec.connection not in known
+    ]
+    if problems:
+        raise ValidationError(problems)
+
+
+def cmd_models_export(args: argparse.Namespace) -> int:
+    from valuetrack.registry.manifest import dump_manifest
+    from valuetrack.registry.store import entries_of
+
+    ctx = _ctx(args)
+    stored = ctx.registry.list()
+    if args.name:
+        stored = [m for m in stored if m.name in set(args.name)]
+        missing = set(args.name) - {m.name for m in stored}
+        if missing:
+            raise ValidationError(f"--name: no model named {sorted(missing)[0]!r} is registered")
+    text = dump_manifest(entries_of(stored))
+    if args.out:
+        _atomic_write(Path(args.out), text)
+        print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValuetrackError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+
+
+def cmd_models_retire(args: argparse.Namespace) -> int:
+    ctx = _ctx(args)
+    model = ctx.registry.retire(args.name, ctx.actor, expected_revision=args.revision)
+    emit(args, {"model": model.summary()}, f"Retired {model.name} (revision {model.revision}); its history is kept.")
+    return EXIT_OK
+
+
+def cmd_attribute_ab(args: argparse.Namespace) -> int:
+    from valuetrack.attribution.ab import attribute_frame
+    from valuetrack.io import read_table
+
+    result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
+                             control=args.control, treatment=args.treatment, covariate=args.covariate,
+                             alpha=args.alpha)
+    return _emit_result(args, result)
+
+
+def cmd_attribute_ts(args: argparse.Namespace) -> int:
+    from valuetrack.attribution.timeseries import attribute_ts_frame
+    from valuetrack.io import read_table
+
+    controls = [c for c in (args.controls or "").split(",") if c]
+    result = attribute_ts_frame(read_table(args.data), date_col=args.date_col, metric=args.metric,
+                                intervention=args.intervention, controls=controls, method=args.method,
+                                alpha=args.alpha, seed=args.seed)
+    return _emit_result(args, result)
+
+
+def cmd_attribute_did(args: argparse.Namespace) -> int:
+    from valuetrack.attribution.panel import attribute_did_frame
+    from valuetrack.io import read_table
+
+    if (args.unit_col is None) == (args.group_col is None):
+        raise UsageError("give either --unit-col with --treated, or --group-col with --treated-value")
+    if args.unit_col is not None and not args.treated:
+        raise UsageError("--unit-col needs --treated UNIT[,UNIT]")
+    if args.group_col is not None and args.treated_value is None:
+        raise UsageError("--group-col needs --treated-value V")
+    treated = [t for t in (args.treated or "").split(",") if t]
+    result = attribute_did_frame(read_table(args.data), time_col=args.time_col, metric=args.metric,
+                                 intervention=args.intervention, unit_col=args.unit_col, treated=treated,
+                                 group_col=args.group_col, treated_value=args.treated_value,
+                                 method=args.method, se=args.se, alpha=args.alpha)
+    return _emit_result(args, result)
+
+
+def _emit_result(args: argparse.Namespace, result: Any) -> int:
+    payload = {"as_of": _as_of(args).isoformat(), **result.to_dict()}
+
+    def text() -> str:
+        clean = _clean(payload)
+        return "\n".join(f"{k:>16}: {v}" for k, v in clean.items() if not isinstance(v, (dict, list)) or k.startswith(("ci", "cs")))
+
+    emit(args, payload, text)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+           "--server.headless", "true" if args.headless else "false", "--browser.gatherUsageStats", "false"]
+    env = dict(os.environ)
+    if args.config:
+        env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
+    return subprocess.call(cmd, env=env)
+
+
+# ------------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    common.add_argument("--config", metavar="PATH", help="settings file (default: ./valuetrack.toml or $VALUETRACK_CONFIG)")
+    common.add_argument("--as-of", type=_date, metavar="DATE", help="compute as of this date (default: today, UTC)")
+
+    parser = argparse.ArgumentParser(prog="valuetrack", description="What each of your deployed ML models is worth.")
+    parser.add_argument("--version", action="version", version=f"valuetrack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", parents=[common], help="build the embedded demo (DuckDB warehouse + registered models)")
+    p.add_argument("--rebuild", action="store_true", help="regenerate the warehouse even if it is current")
+    p.add_argument("--scale", type=float, default=1.0, help="units multiplier (smaller = faster; default 1)")
+    p.set_defaults(func=cmd_demo)
+
+    models = sub.add_parser("models", help="the model registry").add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    p = models.add_parser("list", parents=[common], help="registered models")
+    p.add_argument("--status", choices=["active", "retired"])
+    p.set_defaults(func=cmd_models_list)
+    p = models.add_parser("show", parents=[common], help="one model's manifest entry and history")
+    p.add_argument("name")
+    p.add_argument("--history", type=int, default=20, metavar="N", help="audit entries to show (default 20)")
+    p.set_defaults(func=cmd_models_show)
+    p = models.add_parser("register", parents=[common], help="create or update the models of a manifest (all or nothing)")
+    p.add_argument("--file", required=True, metavar="PATH", help="manifest TOML")
+    p.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    p.add_argument("--verbose", action="store_true", help="show every field of new models in a dry run")
+    p.set_defaults(func=cmd_models_register)
+    p = models.add_parser("export", parents=[common], help="write the registry as a manifest")
+    p.add_argument("--out", metavar="PATH", help="file to write (default: stdout)")
+    p.add_argument("--name", action="append", metavar="NAME", help="only this model (repeatable)")
+    p.set_defaults(func=cmd_models_export)
+    p = models.add_parser("retire", parents=[common], help="mark a model retired (history kept)")
+    p.add_argument("name")
+    p.add_argument("--revision", type=int, help="refuse if the model is no longer at this revision")
+    p.set_defaults(func=cmd_models_retire)
+
+    attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
+        dest="attribute_command", required=True, metavar="METHOD")
+    p = attribute.add_parser("ab", parents=[common], help="A/B test on unit-level rows")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--metric", required=True, metavar="COL")
+    p.add_argument("--arm-col", required=True, metavar="COL")
+    p.add_argument("--control", required=True, metavar="LABEL")
+    p.add_argument("--treatment", required=True, metavar="LABEL")
+    p.add_argument("--covariate", metavar="COL", help="pre-period covariate for CUPED")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_attribute_ab)
+    p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--date-col", required=True, metavar="COL")
+    p.add_argument("--metric", required=True, metavar="COL")
+    p.add_argument("--intervention", required=True, type=_date, metavar="DATE")
+    p.add_argument("--controls", metavar="A,B")
+    p.add_argument("--method", choices=["structural", "its"], default="structural")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_attribute_ts)
+    p = attribute.add_parser("did", parents=[common], help="difference-in-differences or synthetic control on a panel")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--time-col", required=True, metavar="COL")
+    p.add_argument("--metric", required=True, metavar="COL")
+    p.add_argument("--intervention", required=True, metavar="T", help="first treated period (a date or a number)")
+    p.add_argument("--unit-col", metavar="COL")
+    p.add_argument("--treated", metavar="UNIT[,UNIT]")
+    p.add_argument("--group-col", metavar="COL")
+    p.add_argument("--treated-value", metavar="V")
+    p.add_argument("--method", choices=["did", "synth"], default="did")
+    p.add_argument("--se", choices=["classical", "hc1", "cluster"])
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_attribute_did)
+
+    p = sub.add_parser("serve", parents=[common], help="open the dashboard (streamlit run app.py)")
+    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--headless", action="store_true", help="do not open a browser")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for bad usage, 0 for --help/--version
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except ValuetrackError as exc:
+        return _fail(args, exc.message, exc.code, exc.exit_code)
+    except KeyboardInterrupt:
+        return _fail(args, "interrupted", "interrupted", EXIT_ERROR)
+
+
+def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:
+    print(f"valuetrack: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(json.dumps({"version": __version__, "error": {"code": code, "message": message}}, indent=2))
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Settings: ``valuetrack.toml`` in the working folder (or at $VALUETRACK_CONFIG).
+
+With no settings file, valuetrack runs on the embedded demo: a DuckDB warehouse at
+``sample_data/demo.duckdb`` and a SQLite app database ``valuetrack.db``, both in the working folder.
+
+``${VAR}`` inside a connection's values is read from the environment, then from
+``.streamlit/secrets.toml`` next to the settings file. Resolved values are secrets: they are only
+ever handed to the driver, never stored in the app database, and ``redact`` removes them from any
+text that is shown, logged or exported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from valuetrack.errors import ConfigError
+
+CONFIG_ENV = "VALUETRACK_CONFIG"
+DEFAULT_FILE = "valuetrack.toml"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_KEYS = re.compile(r"(password|secret|token|private_key|credentials|key_id|access_key)", re.I)
+_KNOWN_TOP = {"store", "connections", "auth", "refresh"}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """One warehouse connection as written in the settings file (``${VAR}`` left unresolved).
+
+    Attributes:
+        name: the name models refer to in their ``connection`` field.
+        url: a SQLAlchemy URL, possibly holding ``${VAR}`` references.
+        options: the other keys of the section (credentials file, query timeout, ...), unresolved.
+    """
+
+    name: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def resolved(self, secrets: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+        """The URL and options with every ``${VAR}`` replaced; ConfigError names a missing VAR."""
+        where = f"[connections.{self.name}]"
+        return _resolve(self.url, secrets, where + ".url"), {
+            k: _resolve(v, secrets, f"{where}.{k}") if isinstance(v, str) else v for k, v in self.options.items()
+        }
+
+    @property
+    def dialect(self) -> str:
+        """The URL's backend name (``duckdb``, ``bigquery``, ``snowflake``, ``awsathena`` ...)."""
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+    def display_url(self) -> str:
+        """The URL as shown to users: ``${VAR}`` kept as written, passwords masked."""
+        return redact_url(self.url)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings.
+
+    Attributes:
+        store_url: SQLAlchemy URL of the app database.
+        currency: reporting currency of every money figure.
+        connections: named warehouse connections.
+        auth: the ``[auth]`` section (roles of users), empty for the open local mode.
+        path: the settings file, or None when running on the embedded defaults.
+        base_dir: the folder relative paths are resolved against.
+    """
+
+    store_url: str
+    currency: str
+    connections: Mapping[str, ConnectionSettings]
+    auth: Mapping[str, Any]
+    path: Path | None
+    base_dir: Path
+
+    def connection(self, name: str) -> ConnectionSettings:
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connections)) or "none"
+            raise ConfigError(
+                f"unknown connection {name!r}; connections in {self.source}: {known}. "
+                f"Add a [connections.{name}] section with a url."
+            ) from None
+
+    @property
+    def source(self) -> str:
+        return str(self.path) if self.path else "the embedded defaults (no valuetrack.toml)"
+
+    def secrets(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Values available to ``${VAR}``: .streamlit/secrets.toml, overridden by the environment."""
+        values: dict[str, str] = {}
+        secrets_file = self.base_dir / ".streamlit" / "secrets.toml"
+        if secrets_file.exists():
+            try:
+                data = tomllib.loads(secrets_file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{secrets_file}: not valid TOML: {exc}") from None
+            values.update({k: str(v) for k, v in data.items() if not isinstance(v, dict)})
+        values.update(os.environ if env is None else env)
+        return values
+
+    def secret_values(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """Every resolved value referenced by a connection: the strings ``redact`` must hide."""
+        secrets = self.secrets(env)
+        found = []
+        for conn in self.connections.values():
+            for text in [conn.url, *[v for v in conn.options.values() if isinstance(v, str)]]:
+                for var in _VAR.findall(text):
+                    if secrets.get(var):
+                        found.append(secrets[var])
+            found.extend(v for k, v in conn.options.items() if isinstance(v, str) and _SECRET_KEYS.search(k) and v)
+            try:
+                url = make_url(_VAR.sub("x", conn.url))
+                if url.password and url.password != "x":
+                    found.append(str(url.password))
+            except ArgumentError:
+                pass
+        return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def load_settings(path: str | Path | None = None, *, cwd: Path | None = None) -> Settings:
+    """Load the settings file: ``path``, else $VALUETRACK_CONFIG, else ./valuetrack.toml, else defaults."""
+    cwd = Path.cwd() if cwd is None else cwd
+    explicit = path or os.environ.get(CONFIG_ENV)
+    file = Path(explicit) if explicit else cwd / DEFAULT_FILE
+    if not file.exists():
+        if explicit:
+            raise ConfigError(f"settings file {str(file)!r} does not exist (from {'--config' if path else CONFIG_ENV})")
+        return _defaults(cwd)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return _from_dict(data, file.resolve())
+
+
+def _defaults(base: Path) -> Settings:
+    return Settings(
+        store_url=_sqlite_url(base / "valuetrack.db"),
+        currency="USD",
+        connections={"demo": ConnectionSettings("demo", f"duckdb:///{base / 'sample_data' / 'demo.duckdb'}")},
+        auth={},
+        path=None,
+        base_dir=base,
+    )
+
+
+def _from_dict(data: dict[str, Any], file: Path) -> Settings:
+    base = file.parent
+    unknown = set(data) - _KNOWN_TOP
+    if unknown:
+        raise ConfigError(f"{file.name}: unknown section {sorted(unknown)[0]!r}; known: {', '.join(sorted(_KNOWN_TOP))}")
+    store = data.get("store", {})
+    store_url = _absolute_file_url(str(store.get("url", "sqlite:///valuetrack.db")), base)
+    currency = str(store.get("currency", "USD"))
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ConfigError(f"{file.name}: [store].currency {currency!r} must be a 3-letter code such as 'USD'")
+    connections = {}
+    for name, section in (data.get("connections") or {}).items():
+        if not isinstance(section, dict) or not isinstance(section.get("url"), str):
+            raise ConfigError(f"{file.name}: [connections.{name}] needs a url = \"...\" (a SQLAlchemy URL)")
+        options = {k: v for k, v in section.items() if k != "url"}
+        connections[name] = ConnectionSettings(name, _absolute_file_url(section["url"], base), options)
+    if not connections:
+        connections["demo"] = _defaults(base).connections["demo"]
+    return Settings(store_url, currency, connections, data.get("auth", {}), file, base)
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _absolute_file_url(url: str, base: Path) -> str:
+    """Make relative sqlite/duckdb file URLs relative to the settings file's folder."""
+    for prefix in ("sqlite:///", "duckdb:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix):]
+            if rest and not rest.startswith("/") and not rest.startswith(":memory:") and "${" not in rest:
+                return prefix + str(base / rest)
+    return url
+
+
+def _resolve(text: str, secrets: Mapping[str, str], where: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        var = m.group(1)
+        if var not in secrets:
+            raise ConfigError(
+                f"{where} refers to ${{{var}}}, which is neither an environment variable nor a key of "
+                ".streamlit/secrets.toml; set it there (it is never stored by valuetrack)"
+            )
+        return secrets[var]
+
+    return _VAR.sub(sub, text)
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to show: the password and secret-looking query values masked."""
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        return _VAR.sub(lambda m: m.group(0), re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url))
+    if u.password is not None and not str(u.password).startswith("${"):
+        u = u.set(password="***")
+    query = {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in u.query.items()}
+    return u.set(query=query).render_as_string(hide_password=False)
+
+
+def redact(text: str, secret_values: list[str]) -> str:
+    """Replace every secret value in ``text`` with ``***``."""
+    for value in secret_values:
+        text = text.replace(value, "***")
+    return text

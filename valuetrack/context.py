@@ -1,0 +1,44 @@
+"""What every entry point (CLI, app, scripts) opens first: settings, the acting user, the stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from valuetrack.access import Actor, local_actor
+from valuetrack.config import Settings, load_settings
+from valuetrack.registry.store import RegistryStore
+from valuetrack.store.db import open_engine
+
+
+@dataclass
+class Context:
+    """Settings plus lazily opened stores, for one user."""
+
+    settings: Settings
+    actor: Actor
+
+    @cached_property
+    def engine(self) -> Engine:
+        return open_engine(self.settings.store_url)
+
+    @cached_property
+    def registry(self) -> RegistryStore:
+        return RegistryStore(self.engine)
+
+    @property
+    def sample_data_dir(self) -> Path:
+        return self.settings.base_dir / "sample_data"
+
+
+def open_context(config: str | Path | None = None, *, actor: Actor | None = None, cwd: Path | None = None) -> Context:
+    settings = load_settings(config, cwd=cwd)
+    return Context(settings, actor or local_actor(settings.auth))
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()

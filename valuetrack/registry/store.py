@@ -1,0 +1,300 @@
+"""The model registry over the app database.
+
+ORM-free: rows never leave this module; callers get ``RegisteredModel`` values. Every change bumps
+the model's revision and writes an audit entry in the same transaction. Edits carry the revision
+they were made against; the UPDATE only matches that revision, so of two edits from the same
+revision the second is refused as a Conflict instead of silently overwriting the first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from valuetrack.access import Actor
+from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValuetrackError
+from valuetrack.registry.manifest import ManifestEntry
+from valuetrack.registry.spec import ModelSpec
+from valuetrack.store.schema import audit_log, models
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model as stored: its spec plus registry metadata."""
+
+    spec: ModelSpec
+    revision: int
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    updated_by: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def summary(self) -> dict[str, Any]:
+        s = self.spec
+        return {
+            "name": s.name, "display_name": s.display_name, "owner": s.owner, "team": s.team,
+            "status": s.status, "connection": s.connection, "kpi": s.kpi.name,
+            "method": s.attribution.method, "monthly_cost": s.monthly_cost, "revision": self.revision,
+            "updated_at": _iso(self.updated_at), "updated_by": self.updated_by,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """What registering one manifest entry does (or did).
+
+    Attributes:
+        name: the model.
+        action: "create", "update" or "unchanged".
+        from_revision: the stored revision before the change (None for a create).
+        to_revision: the revision after it (same as from_revision when unchanged).
+        changes: dotted field → [old, new].
+    """
+
+    name: str
+    action: str
+    from_revision: int | None
+    to_revision: int | None
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "action": self.action, "from_revision": self.from_revision,
+                "to_revision": self.to_revision, "changes": self.changes}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    model_name: str | None
+    from_revision: int | None
+    to_revision: int | None
+    changes: dict[str, list[Any]]
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "at": _iso(self.at), "actor": self.actor, "action": self.action,
+                "model": self.model_name, "from_revision": self.from_revision,
+                "to_revision": self.to_revision, "changes": self.changes, "note": self.note}
+
+
+class RegistryStore:
+    """Registered models and their audit log in the app database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self, *, status: str | None = None) -> list[RegisteredModel]:
+        query = select(models).order_by(models.c.name)
+        if status:
+            query = query.where(models.c.status == status)
+        with self.engine.connect() as conn:
+            return [_to_model(r) for r in conn.execute(query).mappings()]
+
+    def get(self, name: str) -> RegisteredModel:
+        with self.engine.connect() as conn:
+            row = _get_row(conn, name)
+        if row is None:
+            raise NotFound(f"no model named {name!r} is registered; `valuetrack models list` shows them")
+        return _to_model(row)
+
+    def audit(self, name: str | None = None, *, limit: int | None = None) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.id.desc())
+        if name is not None:
+            query = query.where(audit_log.c.model_name == name)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**{k: r[k] for k in ("id", "at", "actor", "action", "model_name", "from_revision",
+                                                     "to_revision", "changes", "note")})
+                    for r in conn.execute(query).mappings()]
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, spec: ModelSpec, actor: Actor) -> RegisteredModel:
+        """Register a new model; AlreadyExists when the name is taken."""
+        actor.require_edit("register models")
+        with self._transaction() as conn:
+            if _get_row(conn, spec.name) is not None:
+                raise AlreadyExists(f"a model named {spec.name!r} is already registered; edit it instead")
+            self._insert(conn, spec, actor)
+        return self.get(spec.name)
+
+    def update(self, spec: ModelSpec, *, expected_revision: int, actor: Actor, action: str = "update") -> RegisteredModel:
+        """Replace a model's spec if it is still at ``expected_revision``; Conflict otherwise."""
+        actor.require_edit("edit models")
+        with self._transaction() as conn:
+            row = _get_row(conn, spec.name)
+            if row is None:
+                raise NotFound(f"no model named {spec.name!r} is registered")
+            self._update(conn, row, spec, expected_revision, actor, action)
+        return self.get(spec.name)
+
+    def retire(self, name: str, actor: Actor, *, expected_revision: int | None = None) -> RegisteredModel:
+        """Mark a model retired (its history and results are kept)."""
+        current = self.get(name)
+        if current.spec.status == "retired":
+            return current
+        return self.update(current.spec.replace(status="retired"),
+                           expected_revision=expected_revision or current.revision, actor=actor, action="retire")
+
+    def apply(self, entries: Sequence[ManifestEntry], actor: Actor, *, dry_run: bool = False) -> list[Change]:
+        """Create or update every entry in one transaction: all of them, or none on any error.
+
+        Models absent from ``entries`` are left alone. An entry carrying a ``revision`` must match
+        the stored one (Conflict otherwise). With ``dry_run`` nothing is written.
+        """
+        if not dry_run:
+            actor.require_edit("register models")
+        plan: list[Change] = []
+        with self._transaction() as conn:
+            for entry in entries:
+                row = _get_row(conn, entry.spec.name)
+                if row is None:
+                    plan.append(Change(entry.spec.name, "create", None, 1, _diff({}, _spec_json(entry.spec))))
+                    if not dry_run:
+                        self._insert(conn, entry.spec, actor)
+                    continue
+                stored = int(row["revision"])
+                if entry.revision is not None and entry.revision != stored:
+                    raise Conflict(
+                        f"model {entry.spec.name!r}: the manifest was exported at revision {entry.revision} "
+                        f"but the registry is at revision {stored} (changed by {row['updated_by']} at "
+                        f"{_iso(row['updated_at'])}); export again and re-apply your edit"
+                    )
+                changes = _diff(row["spec"], _spec_json(entry.spec))
+                if not changes:
+                    plan.append(Change(entry.spec.name, "unchanged", stored, stored))
+                    continue
+                plan.append(Change(entry.spec.name, "update", stored, stored + 1, changes))
+                if not dry_run:
+                    self._update(conn, row, entry.spec, stored, actor, "update")
+            if dry_run:
+                conn.rollback()
+        return plan
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _transaction(self):  # noqa: ANN202
+        return _Tx(self.engine)
+
+    def _insert(self, conn: Connection, spec: ModelSpec, actor: Actor) -> None:
+        now = _now()
+        try:
+            conn.execute(insert(models).values(**_columns(spec), revision=1, created_at=now, created_by=actor.name,
+                                               updated_at=now, updated_by=actor.name))
+        except IntegrityError:
+            raise AlreadyExists(f"a model named {spec.name!r} was registered concurrently; reload and edit it") from None
+        _audit(conn, actor, "create", spec.name, None, 1, _diff({}, _spec_json(spec)), now)
+
+    def _update(self, conn: Connection, row: Any, spec: ModelSpec, expected: int, actor: Actor, action: str) -> None:
+        changes = _diff(row["spec"], _spec_json(spec))
+        if not changes:
+            return
+        now = _now()
+        result = conn.execute(
+            update(models)
+            .where(and_(models.c.name == spec.name, models.c.revision == expected))
+            .values(**_columns(spec), revision=expected + 1, updated_at=now, updated_by=actor.name)
+        )
+        if result.rowcount != 1:
+            current = _get_row(conn, spec.name)
+            raise Conflict(
+                f"model {spec.name!r} was changed since revision {expected} "
+                f"(now revision {current['revision'] if current else '?'}, by "
+                f"{current['updated_by'] if current else '?'}); reload it and re-apply your edit"
+            )
+        _audit(conn, actor, action, spec.name, expected, expected + 1, changes, now)
+
+
+class _Tx:
+    """engine.begin() that turns a locked SQLite file into a clear, retryable error."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._cm = engine.begin()
+
+    def __enter__(self) -> Connection:
+        try:
+            return self._cm.__enter__()
+        except OperationalError as exc:
+            raise ValuetrackError(f"the app database is busy or unavailable ({exc.orig}); try again") from None
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._cm.__exit__(*exc)
+        except OperationalError as err:
+            raise ValuetrackError(f"the app database could not save the change ({err.orig}); nothing was written") from None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat(timespec="seconds")
+
+
+def _spec_json(spec: ModelSpec) -> dict[str, Any]:
+    return json.loads(json.dumps(spec.to_dict(), default=str))
+
+
+def _columns(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name, "display_name": spec.display_name, "owner": spec.owner, "team": spec.team,
+        "status": spec.status, "connection": spec.connection, "kpi_name": spec.kpi.name,
+        "method": spec.attribution.method, "spec": _spec_json(spec),
+    }
+
+
+def _get_row(conn: Connection, name: str) -> Any:
+    return conn.execute(select(models).where(models.c.name == name)).mappings().first()
+
+
+def _to_model(row: Any) -> RegisteredModel:
+    return RegisteredModel(
+        spec=ModelSpec.from_dict(row["spec"]), revision=int(row["revision"]),
+        created_at=row["created_at"], created_by=row["created_by"],
+        updated_at=row["updated_at"], updated_by=row["updated_by"],
+    )
+
+
+def _audit(conn: Connection, actor: Actor, action: str, name: str, frm: int | None, to: int | None,
+           changes: dict[str, list[Any]], at: dt.datetime) -> None:
+    conn.execute(insert(audit_log).values(at=at, actor=actor.name, action=action, model_name=name,
+                                          from_revision=frm, to_revision=to, changes=changes))
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}; lists stay whole."""
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
+    a, b = _flatten(old), _flatten(new)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def entries_of(stored: Iterable[RegisteredModel]) -> list[ManifestEntry]:
+    """Registry → manifest entries (for export)."""
+    return [ManifestEntry(m.spec, m.revision) for m in stored]

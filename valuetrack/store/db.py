@@ -1,0 +1,107 @@
+"""Opening the app database: one engine per URL, migrated to the latest schema on open.
+
+SQLite (the default) runs in WAL mode with a busy timeout so that several writers (the app, the
+CLI, a cron job) wait for each other instead of failing; PostgreSQL is the team deployment.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from valuetrack.errors import ConfigError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def open_engine(url: str) -> Engine:
+    """Return the (cached) engine for the app database at ``url``, migrated to the latest schema."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            migrate(engine)
+            _engines[url] = engine
+        return engine
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigError(f"[store].url {url!r} is not a SQLAlchemy URL such as 'sqlite:///valuetrack.db'") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            folder = Path(database).parent
+            if not folder.exists():
+                raise ConfigError(f"[store].url: folder {str(folder)!r} of the app database does not exist")
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+            # Python's sqlite3 opens transactions lazily; BEGIN IMMEDIATE on write makes writers
+            # queue on the busy timeout instead of failing on lock upgrade.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"[store].url needs the driver {exc.name!r}: pip install \"valuetrack[postgres]\"") from None
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to head (no-op when current). Safe to call from several processes."""
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == head_revision():
+            return
+        with engine.begin() as conn:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except OperationalError as exc:
+        raise ConfigError(f"cannot open the app database: {exc.orig}") from None
+    except SQLAlchemyError as exc:
+        raise ConfigError(f"cannot migrate the app database: {exc}") from None
+
+
+def dispose_all() -> None:
+    """Close every cached engine (tests, and the app on shutdown)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
