@@ -211,7 +211,8 @@ def redact_url(url: str) -> str:
     if u.password is not None and not str(u.password).startswith("${"):
         u = u.set(password="***")
     query = {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in u.query.items()}
-    return u.set(query=query).render_as_string(hide_password=False)
+    rendered = u.set(query=query).render_as_string(hide_password=False)
+    return rendered.replace("%24%7B", "${").replace("%7D", "}")  # keep ${VAR} readable
 
 
 def redact(text: str, secret_values: list[str]) -> str:

@@ -501,6 +501,9 @@ def _log_posterior(mod, u: np.ndarray, level_idx: int, prior: tuple[float, float
     return float(ll - a * ul - b * math.exp(-ul))
 
 
+_FIT_STATS = {"evals": 0, "fits": 0}
+
+
 def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig) -> _Fitted:
     mod = _build_uc(y, X, spec)
     names = list(mod.param_names)
@@ -518,8 +521,10 @@ def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig) -> 
     start = np.clip(start, lo + 1e-3, hi - 1e-3)
     obj = lambda u: -_log_posterior(mod, u, level_idx, prior)  # noqa: E731
     res = optimize.minimize(obj, start, method="L-BFGS-B", bounds=[(lo, hi)] * len(start),
-                            options={"maxiter": 200})
+                            options={"maxiter": 200, "ftol": 1e-8, "gtol": 1e-4})
     u_hat = res.x
+    _FIT_STATS["evals"] += res.nfev
+    _FIT_STATS["fits"] += 1
     u_cov = _laplace_cov(obj, u_hat, lo, hi)
     return _Fitted(mod, u_hat, u_cov, level_idx, prior)
 

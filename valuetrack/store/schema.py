@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Sequence,
@@ -58,4 +59,5 @@ audit_log = Table(
     # {"field.path": [old, new], ...}
     Column("changes", JSON, nullable=False),
     Column("note", Text, nullable=True),
+    Index("ix_audit_log_model", "model_name", "id"),
 )

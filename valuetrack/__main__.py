@@ -1,0 +1,5 @@
+import sys
+
+from valuetrack.cli import main
+
+sys.exit(main())

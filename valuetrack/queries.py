@@ -1,0 +1,519 @@
+"""The aggregate queries, built once with SQLAlchemy Core and compiled per warehouse dialect.
+
+Only sufficient statistics leave the warehouse. Everything here returns a SQLAlchemy
+``Select``; the connector compiles it for its dialect and runs it. What differs between
+warehouses (cutting a timestamp into a local day, adding days to a timestamp, "value at the
+minimum of key", quantiles, how a where-filter is rendered) is asked of a :class:`DialectOps`,
+which each connector supplies.
+
+Rules kept throughout:
+
+* identifiers come from a validated :class:`~valuetrack.registry.spec.ModelSpec` and are
+  re-checked here (:func:`~valuetrack.sqlsafety.check_identifier`); the dialect quotes them when
+  the statement is compiled;
+* every value (model name, arm labels, dates, time zone, bin edges) is a bound parameter;
+* the only text embedded is an outcomes where-filter, and only after
+  :func:`~valuetrack.sqlsafety.check_predicate` has parsed it and refused anything that is not a
+  single read-only row condition; it is then re-rendered by sqlglot for the target dialect with
+  every identifier quoted, so what reaches the warehouse is sqlglot's rendering of a checked tree,
+  never the user's string.
+
+Timestamps are assumed to hold UTC (``TIMESTAMP`` without time zone in DuckDB, Snowflake
+``TIMESTAMP_NTZ`` and Athena; ``TIMESTAMP`` in BigQuery). Day boundaries in the model's time zone
+are turned into UTC instants in Python (:func:`local_midnight_utc`) and bound as parameters, so
+range filters stay sargable and DST changes are handled by ``zoneinfo``, not by the warehouse.
+
+The A/B aggregate (see docs/connectors.md, "Query shape")::
+
+    exposure   rows of the model, arm in (treatment, control), scored before the as-of cutoff
+    first      per unit: first exposure time, min(arm), max(arm), segment of the first exposure
+    cohort     per unit first exposed in [cohort_start, cohort_end] (local days):
+               day = local day of the first exposure, arm = NULL for crossovers
+    outcome    outcome rows in [cohort_from - covariate_days, cohort_to + window_days), before
+               the cutoff, where-filter applied
+    per_unit   cohort LEFT JOIN outcome on unit and the unit's own window, one row per unit:
+               y and x (CUPED) by conditional aggregation in the same pass
+    result     per day × arm (× segment): n, n_units, sum_y, sum_y2, sum_x, sum_x2, sum_xy
+
+Crossover units come back in the same result as rows whose ``arm`` is NULL (``n_units`` is their
+count; their sums are left NULL). :func:`split_crossovers` separates them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Sequence
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+import sqlglot
+from sqlalchemy.sql import ColumnElement, Select
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+
+from valuetrack.errors import ParameterError, UnsafeSQL
+from valuetrack.registry.spec import ExposureSource, ModelSpec, OutcomeSource
+from valuetrack.sqlsafety import check_identifier, check_predicate, split_table
+
+AB_COLUMNS = ("day", "arm", "n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+"""Columns of :func:`ab_aggregate` (``segment`` follows ``arm`` when the spec has a segment)."""
+
+UTC = dt.timezone.utc
+
+
+class DialectOps:
+    """What differs between warehouses, as SQLAlchemy expressions. Connectors subclass this.
+
+    The defaults are ANSI-ish and what DuckDB (and PostgreSQL) understand.
+
+    Attributes:
+        sqlglot_dialect: the sqlglot dialect name used to re-render where-filters and to check
+            compiled SQL.
+    """
+
+    sqlglot_dialect: str = "duckdb"
+
+    def local_day(self, ts: ColumnElement, tz: str) -> ColumnElement:
+        """The calendar day, in IANA zone ``tz``, of a timestamp column that holds UTC.
+
+        DuckDB: ``CAST(ts AS TIMESTAMPTZ)`` is the same instant for TIMESTAMP (naive UTC; the
+        connector pins the session time zone to UTC) and TIMESTAMPTZ columns.
+        """
+        local = sa.func.timezone(sa.bindparam("tz", tz, type_=sa.String), sa.cast(ts, sa.DateTime(timezone=True)))
+        return sa.cast(local, sa.Date)
+
+    def instant(self, name: str, value: dt.datetime) -> ColumnElement:
+        """A bound UTC instant (``value`` is naive UTC) comparable with the timestamp columns."""
+        return sa.bindparam(name, value, type_=sa.DateTime)
+
+    def add_days(self, ts: ColumnElement, days: int) -> ColumnElement:
+        """``ts`` plus a whole number of days (``days`` is a validated int, never user text)."""
+        return ts + sa.func.to_days(sa.literal(int(days), sa.Integer))
+
+    def min_by(self, value: ColumnElement, key: ColumnElement) -> ColumnElement:
+        """The ``value`` of the row with the smallest ``key`` in the group."""
+        return sa.func.min_by(value, key)
+
+    def to_double(self, expr: ColumnElement) -> ColumnElement:
+        """A 64-bit float, so sums of squares never use integer arithmetic or 32-bit floats."""
+        return sa.cast(expr, sa.Double)
+
+    def quantiles(self, col: ColumnElement, qs: Sequence[float]) -> list[ColumnElement]:
+        """One aggregate expression per quantile ``q`` of ``col`` (exact or approximate)."""
+        return [sa.func.quantile_cont(col, sa.literal(float(q), sa.Float)) for q in qs]
+
+    def predicate(self, sql: str) -> ColumnElement:
+        """A user where-filter: parsed and checked read-only, re-rendered for this dialect.
+
+        Identifiers are normalised the way the warehouse would treat them unquoted (e.g.
+        upper-cased for Snowflake) and then quoted, so the filter means what the user wrote.
+        """
+        tree = check_predicate(sql)
+        tree = normalize_identifiers(tree.copy(), dialect=self.sqlglot_dialect)
+        rendered = tree.sql(dialect=self.sqlglot_dialect, identify=True, comments=False)
+        # re-check the rendering: what we embed must itself be a single read-only condition
+        check_predicate(rendered, dialect=self.sqlglot_dialect)
+        return sa.text(rendered)
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def local_midnight_utc(day: dt.date, tz: str) -> dt.datetime:
+    """The UTC instant (naive) at which ``day`` begins in zone ``tz`` (DST handled by zoneinfo)."""
+    local = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz))
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+def as_of_cutoff(as_of: dt.date, tz: str) -> dt.datetime:
+    """The first instant after ``as_of`` in the model's time zone: nothing at or after it counts."""
+    return local_midnight_utc(as_of + dt.timedelta(days=1), tz)
+
+
+def _table(qualified: str, *columns: str | None) -> sa.TableClause:
+    schema, name = split_table(qualified)
+    cols = sorted({check_identifier(c) for c in columns if c is not None})
+    return sa.table(name, *[sa.column(c) for c in cols], schema=schema)
+
+
+def _model_filter(src: ExposureSource, t: sa.TableClause, spec: ModelSpec) -> list[ColumnElement]:
+    if src.model is None:
+        return []
+    return [t.c[src.model] == sa.bindparam("model_value", src.model_value or spec.name, type_=sa.String)]
+
+
+def _require_ab(spec: ModelSpec) -> tuple[ExposureSource, OutcomeSource]:
+    exp, out = spec.attribution.exposures, spec.attribution.outcomes
+    if exp is None or out is None:
+        raise ParameterError(f"model {spec.name!r} has no [attribution.exposures]/[attribution.outcomes]: no A/B aggregate")
+    return exp, out
+
+
+@dataclass(frozen=True)
+class AbWindow:
+    """The UTC bounds bound into an A/B aggregate (useful for logging and tests).
+
+    Attributes:
+        cohort_from: first instant of ``cohort_start`` in the model's zone (UTC, naive).
+        cohort_to: first instant after ``cohort_end`` (exclusive).
+        cutoff: first instant after ``as_of``: no exposure or outcome at or after it is read.
+        outcomes_from: earliest outcome instant read (cohort_from − covariate_days).
+        outcomes_to: latest outcome instant read, exclusive (min(cutoff, cohort_to + window)).
+    """
+
+    cohort_from: dt.datetime
+    cohort_to: dt.datetime
+    cutoff: dt.datetime
+    outcomes_from: dt.datetime
+    outcomes_to: dt.datetime
+
+
+def ab_window(spec: ModelSpec, cohort_start: dt.date, cohort_end: dt.date, as_of: dt.date) -> AbWindow:
+    """Compute the UTC bounds of :func:`ab_aggregate`; ParameterError for reversed dates."""
+    if cohort_end < cohort_start:
+        raise ParameterError(f"cohort_end {cohort_end} is before cohort_start {cohort_start}")
+    if as_of < cohort_start:
+        raise ParameterError(f"as_of {as_of} is before cohort_start {cohort_start}: no cohort can be read")
+    cohort_end = min(cohort_end, as_of)
+    a = spec.attribution
+    cohort_from = local_midnight_utc(cohort_start, spec.timezone)
+    cohort_to = local_midnight_utc(cohort_end + dt.timedelta(days=1), spec.timezone)
+    cutoff = as_of_cutoff(as_of, spec.timezone)
+    return AbWindow(
+        cohort_from=cohort_from,
+        cohort_to=cohort_to,
+        cutoff=cutoff,
+        outcomes_from=cohort_from - dt.timedelta(days=a.covariate_days),
+        outcomes_to=min(cutoff, cohort_to + dt.timedelta(days=a.window_days)),
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# the A/B aggregate
+
+
+def ab_aggregate(
+    spec: ModelSpec,
+    *,
+    cohort_start: dt.date,
+    cohort_end: dt.date,
+    as_of: dt.date,
+    dialect_ops: DialectOps | None = None,
+) -> Select:
+    """Per cohort day × arm (× segment) sufficient statistics of the model's A/B test.
+
+    Args:
+        spec: a model with ``[attribution.exposures]`` and ``[attribution.outcomes]``.
+        cohort_start: first cohort day (local day of first exposure, in ``spec.timezone``).
+        cohort_end: last cohort day, inclusive (clipped to ``as_of``).
+        as_of: nothing (exposure or outcome) after this local day is read; the caller marks
+            maturity (``as_of >= day + window_days + outcome_lag_days``).
+        dialect_ops: the connector's :class:`DialectOps` (DuckDB's defaults when omitted).
+
+    Returns:
+        A ``Select`` with columns ``day, arm, [segment], n, n_units, sum_y, sum_y2, sum_x,
+        sum_x2, sum_xy``. ``n_units`` counts the units of the cohort; ``n`` counts those with a
+        defined y (equal to ``n_units`` for "sum" and "conversion"; for "mean", units without an
+        outcome event with a non-NULL value have no mean and are left out of ``n`` and the sums).
+        Rows whose ``arm`` is NULL carry the crossover units of that day in ``n_units``.
+        ``sum_x*`` are 0 when ``covariate_days`` is 0.
+
+    Definitions (per unit, in the window [first exposure, first exposure + window_days), before
+    the as-of cutoff): "sum" → Σ non-NULL values, 0 without events; "conversion" → 1 if any
+    event (whatever its value), else 0; "mean" → mean of non-NULL values, undefined without.
+    x is the same KPI over [first exposure − covariate_days, first exposure), 0 when it has no
+    events (for "mean" too, so CUPED keeps every unit that has a y).
+    """
+    ops = dialect_ops or DialectOps()
+    src, out = _require_ab(spec)
+    a = spec.attribution
+    agg = spec.kpi.aggregation
+    win = ab_window(spec, cohort_start, cohort_end, as_of)
+    use_x = a.covariate_days > 0
+
+    # -- exposures → one row per unit ---------------------------------------------------------
+    E = _table(src.table, src.unit, src.timestamp, src.arm, src.model, src.segment).alias("e")
+    arms = [sa.bindparam("treatment", src.treatment, type_=sa.String), sa.bindparam("control", src.control, type_=sa.String)]
+    ts = E.c[src.timestamp]
+    first_cols = [
+        E.c[src.unit].label("unit"),
+        sa.func.min(ts).label("first_ts"),
+        sa.func.min(E.c[src.arm]).label("arm_lo"),
+        sa.func.max(E.c[src.arm]).label("arm_hi"),
+    ]
+    if src.segment:
+        first_cols.append(ops.min_by(E.c[src.segment], ts).label("segment"))
+    first = (
+        sa.select(*first_cols)
+        .where(E.c[src.arm].in_(arms), ts < ops.instant("cutoff", win.cutoff), *_model_filter(src, E, spec))
+        .group_by(E.c[src.unit])
+        .cte("first_exposure")
+    )
+    cohort_cols = [
+        first.c.unit,
+        first.c.first_ts,
+        ops.local_day(first.c.first_ts, spec.timezone).label("day"),
+        sa.case((first.c.arm_lo == first.c.arm_hi, first.c.arm_lo), else_=sa.null()).label("arm"),
+    ]
+    if src.segment:
+        cohort_cols.append(first.c.segment)
+    cohort = (
+        sa.select(*cohort_cols)
+        .where(
+            first.c.first_ts >= ops.instant("cohort_from", win.cohort_from),
+            first.c.first_ts < ops.instant("cohort_to", win.cohort_to),
+        )
+        .cte("cohort")
+    )
+
+    # -- outcomes → one row per cohort unit ---------------------------------------------------
+    per_unit = _unit_outcomes(spec, out, cohort, win, ops, use_x)
+
+    # -- per unit y and x, then per day × arm -------------------------------------------------
+    y = ops.to_double(_kpi(agg, per_unit.c, "y", ops))
+    x = ops.to_double(_kpi(agg, per_unit.c, "x", ops)) if use_x else sa.literal(0.0, sa.Float)
+    # crossovers: only their count matters; their y and x stay NULL so the sums skip them
+    not_crossover = per_unit.c.arm.is_not(None)
+    keys = [per_unit.c.day, per_unit.c.arm] + ([per_unit.c.segment] if src.segment else [])
+    y_u = sa.case((not_crossover, y), else_=sa.null())
+    units = sa.select(
+        *keys,
+        y_u.label("y"),
+        sa.case((not_crossover & y.is_not(None), x), else_=sa.null()).label("x"),
+    ).subquery("unit_values")
+    u = units.c
+    group = [u.day, u.arm] + ([u.segment] if src.segment else [])
+    stmt = sa.select(
+        *group,
+        sa.func.count(u.y).label("n"),
+        sa.func.count().label("n_units"),
+        sa.func.sum(u.y).label("sum_y"),
+        sa.func.sum(u.y * u.y).label("sum_y2"),
+        sa.func.sum(u.x).label("sum_x"),
+        sa.func.sum(u.x * u.x).label("sum_x2"),
+        sa.func.sum(u.x * u.y).label("sum_xy"),
+    ).group_by(*group)
+    return stmt.order_by(*group)
+
+
+def _kpi(agg: str, c, which: str, ops: DialectOps) -> ColumnElement:
+    """A unit's KPI from its window's sum / event count / non-NULL count (see ab_aggregate)."""
+    total, events, values = c[f"{which}_sum"], c[f"{which}_events"], c[f"{which}_values"]
+    if agg == "sum":
+        return sa.func.coalesce(total, 0.0)
+    if agg == "conversion":
+        return sa.case((events > 0, 1.0), else_=0.0)
+    if agg == "mean":
+        # a double over a count: never integer division; no value → NULL for y, 0 for x
+        mean = total / ops.to_double(sa.func.nullif(values, 0))
+        return mean if which == "y" else sa.func.coalesce(mean, 0.0)
+    raise ParameterError(f"kpi.aggregation {agg!r} is not one of sum, mean, conversion")  # pragma: no cover
+
+
+def _unit_outcomes(spec: ModelSpec, out: OutcomeSource, cohort, win: AbWindow, ops: DialectOps, use_x: bool):
+    """cohort LEFT JOIN outcome events in the unit's windows, grouped to one row per unit.
+
+    The outcome rows are first narrowed to the instants any cohort unit can use (a sargable
+    range on the event time, the where-filter), then joined on unit and the per-unit window.
+    y and x come from the same join in one pass (conditional aggregation), so the outcomes are
+    scanned once whether CUPED is on or not.
+    """
+    a = spec.attribution
+    O = _table(out.table, out.unit, out.timestamp, out.value).alias("o")
+    o_ts = O.c[out.timestamp]
+    conds = [
+        o_ts >= ops.instant("outcomes_from", win.outcomes_from if use_x else win.cohort_from),
+        o_ts < ops.instant("outcomes_to", win.outcomes_to),
+    ]
+    if out.where:
+        conds.append(ops.predicate(out.where))
+    events = (
+        sa.select(O.c[out.unit].label("unit"), o_ts.label("event_ts"), ops.to_double(O.c[out.value]).label("value"))
+        .where(*conds)
+        .cte("outcome")
+    )
+    c = cohort
+    lo = ops.add_days(c.c.first_ts, -a.covariate_days) if use_x else c.c.first_ts
+    hi = ops.add_days(c.c.first_ts, a.window_days)
+    join_on = sa.and_(events.c.unit == c.c.unit, events.c.event_ts >= lo, events.c.event_ts < hi)
+    in_y = events.c.event_ts >= c.c.first_ts
+    is_event = events.c.unit.is_not(None)  # LEFT JOIN: a unit without events has one NULL row
+    cols = [
+        sa.func.sum(sa.case((in_y, events.c.value), else_=sa.null())).label("y_sum"),
+        sa.func.count(sa.case((in_y & is_event, 1), else_=sa.null())).label("y_events"),
+        sa.func.count(sa.case((in_y, events.c.value), else_=sa.null())).label("y_values"),
+    ]
+    if use_x:
+        in_x = events.c.event_ts < c.c.first_ts
+        cols += [
+            sa.func.sum(sa.case((in_x, events.c.value), else_=sa.null())).label("x_sum"),
+            sa.func.count(sa.case((in_x & is_event, 1), else_=sa.null())).label("x_events"),
+            sa.func.count(sa.case((in_x, events.c.value), else_=sa.null())).label("x_values"),
+        ]
+    keys = [c.c.unit, c.c.day, c.c.arm] + ([c.c.segment] if "segment" in c.c else [])
+    return (
+        sa.select(*keys, *cols)
+        .select_from(c.outerjoin(events, join_on))
+        .group_by(*keys)
+        .subquery("per_unit")
+    )
+
+
+def split_crossovers(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split an :func:`ab_aggregate` result into (per-arm rows, crossover counts per day [× segment]).
+
+    The crossover frame has columns ``day, [segment], n_crossover``.
+    """
+    is_x = frame["arm"].isna()
+    ab = frame.loc[~is_x].reset_index(drop=True)
+    keys = ["day"] + (["segment"] if "segment" in frame.columns else [])
+    xo = frame.loc[is_x, keys + ["n_units"]].rename(columns={"n_units": "n_crossover"}).reset_index(drop=True)
+    return ab, xo
+
+
+# ------------------------------------------------------------------------------------------------
+# time series
+
+
+def series_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: DialectOps | None = None) -> Select:
+    """The daily KPI series and its control series, for ``start <= day <= end``.
+
+    Returns:
+        A ``Select`` with columns ``day, value, <control columns...>`` ordered by day, where
+        ``day`` is the series' date column cast to DATE and values are 64-bit floats.
+    """
+    ops = dialect_ops or DialectOps()
+    s = spec.attribution.series
+    if s is None:
+        raise ParameterError(f"model {spec.name!r} has no [attribution.series]")
+    if end < start:
+        raise ParameterError(f"end {end} is before start {start}")
+    T = _table(s.table, s.date, s.value, *s.controls).alias("s")
+    day = sa.cast(T.c[s.date], sa.Date)
+    cols = [day.label("day"), ops.to_double(T.c[s.value]).label("value")]
+    cols += [ops.to_double(T.c[c]).label(check_identifier(c)) for c in s.controls]
+    return (
+        sa.select(*cols)
+        .where(day >= sa.bindparam("start", start, type_=sa.Date), day <= sa.bindparam("end", end, type_=sa.Date))
+        .order_by(day)
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# health
+
+
+@dataclass(frozen=True)
+class HealthQueries:
+    """The health checks of one model, each a ``Select`` (None when the spec lacks the column).
+
+    Attributes:
+        daily_exposures: ``day, arm, n_exposures, n_units`` per local day of exposure.
+        score_histogram: ``day, bin, n`` per local day; ``bin`` = number of ``bin_edges`` ≤ score
+            (0 … len(edges)); NULL scores land in bin NULL. None without a score column or edges.
+        reference_edges: one row, columns ``q0, q1, …``: score quantiles over the reference window.
+        freshness: one row: ``max_exposure_ts``, ``max_outcome_ts`` (UTC).
+    """
+
+    daily_exposures: Select
+    score_histogram: Select | None
+    reference_edges: Select | None
+    freshness: Select
+
+
+def health_queries(
+    spec: ModelSpec,
+    *,
+    start: dt.date,
+    end: dt.date,
+    bin_edges: Sequence[float] | None = None,
+    reference: tuple[dt.date, dt.date] | None = None,
+    quantiles: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+    dialect_ops: DialectOps | None = None,
+) -> HealthQueries:
+    """Daily exposure counts, score histograms on fixed edges, reference edges and freshness.
+
+    Args:
+        start, end: local days (model time zone) of the daily queries, inclusive.
+        bin_edges: fixed, increasing histogram edges (from :attr:`HealthQueries.reference_edges`
+            of a reference window, computed once and stored); no histogram when None.
+        reference: (first, last) local day of the reference window for the quantile edges.
+        quantiles: the quantiles that become edges.
+    """
+    ops = dialect_ops or DialectOps()
+    src = spec.attribution.exposures
+    if src is None:
+        raise ParameterError(f"model {spec.name!r} has no [attribution.exposures]: no exposure health")
+    tz = spec.timezone
+    E = _table(src.table, src.unit, src.timestamp, src.arm, src.model, src.score).alias("e")
+    ts = E.c[src.timestamp]
+
+    def in_days(a: dt.date, b: dt.date, suffix: str) -> list[ColumnElement]:
+        return [
+            ts >= ops.instant(f"from_{suffix}", local_midnight_utc(a, tz)),
+            ts < ops.instant(f"to_{suffix}", local_midnight_utc(b + dt.timedelta(days=1), tz)),
+            *_model_filter(src, E, spec),
+        ]
+
+    day = ops.local_day(ts, tz).label("day")
+    daily = (
+        sa.select(day, E.c[src.arm].label("arm"), sa.func.count().label("n_exposures"),
+                  sa.func.count(sa.distinct(E.c[src.unit])).label("n_units"))
+        .where(*in_days(start, end, "daily"))
+        .group_by(day, E.c[src.arm])
+        .order_by(day, E.c[src.arm])
+    )
+    hist = edges = None
+    if src.score is not None:
+        score = ops.to_double(E.c[src.score])
+        if bin_edges is not None:
+            edges_list = [float(e) for e in bin_edges]
+            if not edges_list or any(b <= a for a, b in zip(edges_list, edges_list[1:])):
+                raise ParameterError(f"bin_edges must be non-empty and strictly increasing (got {edges_list})")
+            parts = [
+                sa.case((score >= sa.bindparam(f"edge_{i}", e, type_=sa.Float), 1), else_=0)
+                for i, e in enumerate(edges_list)
+            ]
+            bin_ = sa.case((score.is_(None), sa.null()), else_=sum(parts[1:], parts[0])).label("bin")
+            hist = (
+                sa.select(day, bin_, sa.func.count().label("n"))
+                .where(*in_days(start, end, "hist"))
+                .group_by(day, bin_)
+                .order_by(day, bin_)
+            )
+        if reference is not None:
+            qs = [float(q) for q in quantiles]
+            if not qs or any(not 0.0 < q < 1.0 for q in qs):
+                raise ParameterError(f"quantiles must lie strictly between 0 and 1 (got {qs})")
+            cols = [expr.label(f"q{i}") for i, expr in enumerate(ops.quantiles(score, qs))]
+            edges = sa.select(*cols).where(*in_days(reference[0], reference[1], "ref"), E.c[src.score].is_not(None))
+    fresh = _freshness(spec, src, E, ts, ops)
+    return HealthQueries(daily, hist, edges, fresh)
+
+
+def _freshness(spec: ModelSpec, src: ExposureSource, E, ts, ops: DialectOps) -> Select:
+    out = spec.attribution.outcomes
+    max_e = sa.select(sa.func.max(ts)).where(*_model_filter(src, E, spec)).scalar_subquery()
+    if out is None:
+        return sa.select(max_e.label("max_exposure_ts"), sa.null().label("max_outcome_ts"))
+    O = _table(out.table, out.timestamp).alias("o")
+    max_o = sa.select(sa.func.max(O.c[out.timestamp]))
+    if out.where:
+        max_o = max_o.where(ops.predicate(out.where))
+    max_o = max_o.scalar_subquery()
+    return sa.select(max_e.label("max_exposure_ts"), max_o.label("max_outcome_ts"))
+
+
+def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry point
+    """Custom SQL sources are parsed with sqlglot and refused unless a single read-only SELECT."""
+    from valuetrack.sqlsafety import check_select
+
+    check_select(sql)
+
+
+__all__ = [
+    "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
+    "as_of_cutoff", "health_queries", "local_midnight_utc", "series_query", "split_crossovers",
+]

@@ -1,0 +1,213 @@
+"""Pulling a model's aggregates from its warehouse: pure reading, no app-database writes.
+
+:func:`pull_model` runs the model's queries (A/B aggregate, time series, health) through a
+connector and returns a frozen :class:`PulledAggregates`; the refresh layer hands it to
+:class:`valuetrack.store.aggregates.AggregateStore`, which writes it in one transaction.
+
+Incremental refresh: the store remembers, per model, the last cohort day that was already mature
+(``mature_through``) at the last successful refresh. The next pull passes
+``since_day = mature_through + 1``: every cohort day before it is final and is not read again,
+every cohort still immature last time is re-read. A cohort day is mature once
+``as_of >= day + window_days + outcome_lag_days``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from valuetrack.connectors.base import Connector, QueryResult, utc_naive
+from valuetrack.errors import ParameterError
+from valuetrack.queries import ab_aggregate, health_queries, series_query, split_crossovers
+from valuetrack.registry.spec import ModelSpec
+
+HISTORY_START = dt.date(2000, 1, 1)
+"""First cohort day read by a model's first (full) refresh."""
+HEALTH_DAYS = 90
+"""Days of exposure-health history read when no ``since_day`` narrows it."""
+REFERENCE_DAYS = 28
+"""Length of the default reference window for score-histogram edges."""
+
+_SUM_COLUMNS = ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+
+
+@dataclass(frozen=True)
+class PulledAggregates:
+    """Everything one refresh pulled for one model.
+
+    Attributes:
+        model: the model's name.
+        as_of: the as-of date of the pull (nothing after this local day was read).
+        since_day: first cohort/series day read (earlier days were final and kept).
+        mature_through: last mature cohort day (``as_of - window_days - outcome_lag_days``).
+        ab: per day × arm [× segment]: n, n_units, sum_y, sum_y2, sum_x, sum_x2, sum_xy, mature;
+            empty (with these columns) for a model without a holdout.
+        crossovers: per day [× segment]: n_crossover.
+        series: day, value, one column per control series; None without a series.
+        health: ``daily_exposures``, ``score_histogram``, ``freshness`` frames (when defined).
+        bin_edges: the histogram edges used (given, or from the reference window), or None.
+        costs: one entry per query: purpose, elapsed_s, attempts, query_id and the warehouse cost.
+    """
+
+    model: str
+    as_of: dt.date
+    since_day: dt.date
+    mature_through: dt.date
+    ab: pd.DataFrame
+    crossovers: pd.DataFrame
+    series: pd.DataFrame | None
+    health: Mapping[str, pd.DataFrame]
+    bin_edges: tuple[float, ...] | None
+    costs: tuple[Mapping[str, Any], ...] = field(default=())
+
+    @property
+    def total_cost(self) -> dict[str, Any]:
+        """Costs summed over the queries (numeric fields only), plus the query count."""
+        total: dict[str, Any] = {"queries": len(self.costs)}
+        for c in self.costs:
+            for k, v in {"elapsed_s": c.get("elapsed_s"), **dict(c.get("cost", {}))}.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    total[k] = total.get(k, 0) + v
+        return total
+
+    @property
+    def rows(self) -> int:
+        return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
+            len(f) for f in self.health.values())
+
+
+def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
+    """The last cohort day that is mature at ``as_of``."""
+    a = spec.attribution
+    return as_of - dt.timedelta(days=a.window_days + a.outcome_lag_days)
+
+
+def pull_model(
+    spec: ModelSpec,
+    connector: Connector,
+    *,
+    as_of: dt.date,
+    since_day: dt.date | None = None,
+    bin_edges: Sequence[float] | None = None,
+    reference: tuple[dt.date, dt.date] | None = None,
+    timeout_s: float | None = None,
+) -> PulledAggregates:
+    """Run the model's aggregate queries on its warehouse and return the results.
+
+    Args:
+        spec: the model.
+        connector: the warehouse connector of ``spec.connection``.
+        as_of: nothing after this local day (model time zone) is read.
+        since_day: first cohort day to (re-)read; None reads the whole history (first refresh).
+        bin_edges: fixed score-histogram edges (stored from an earlier refresh); when None and the
+            model has a score, edges are computed on ``reference`` (default: the 28 days before
+            ``since_day``, or the first 28 days of the health window).
+        reference: the reference window (first, last day) for the edges.
+        timeout_s: per-query timeout (the connection's default when None).
+
+    Raises:
+        WarehouseError: a query failed after its retries (nothing is returned; the caller keeps
+            the previously stored aggregates).
+    """
+    if since_day is not None and since_day > as_of:
+        raise ParameterError(f"since_day {since_day} is after as_of {as_of}")
+    start = since_day or HISTORY_START
+    ops = connector.ops
+    costs: list[dict[str, Any]] = []
+
+    def run(stmt: Any, purpose: str) -> pd.DataFrame:
+        res: QueryResult = connector.run(stmt, model=spec.name, purpose=purpose, timeout_s=timeout_s)
+        costs.append({"purpose": purpose, "elapsed_s": round(res.elapsed_s, 6), "attempts": res.attempts,
+                      "query_id": res.query_id, "cost": dict(res.cost)})
+        return res.frame
+
+    mt = mature_through(spec, as_of)
+    seg = spec.attribution.exposures.segment if spec.attribution.exposures else None
+    ab_cols = ["day", "arm"] + (["segment"] if seg else []) + ["n", "n_units", *_SUM_COLUMNS, "mature"]
+    ab = pd.DataFrame(columns=ab_cols)
+    xo = pd.DataFrame(columns=["day"] + (["segment"] if seg else []) + ["n_crossover"])
+    if spec.has_holdout:
+        frame = normalize_ab(run(ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of,
+                                              dialect_ops=ops), "ab"))
+        ab, xo = split_crossovers(frame)
+        ab["mature"] = [d <= mt for d in ab["day"]]
+        ab = ab[ab_cols].reset_index(drop=True)
+
+    series = None
+    if spec.attribution.series is not None:
+        series = normalize_days(run(series_query(spec, start, as_of, dialect_ops=ops), "series"))
+
+    health: dict[str, pd.DataFrame] = {}
+    edges: tuple[float, ...] | None = tuple(bin_edges) if bin_edges is not None else None
+    if spec.attribution.exposures is not None:
+        h_start = since_day or (as_of - dt.timedelta(days=HEALTH_DAYS - 1))
+        if edges is None and spec.attribution.exposures.score is not None:
+            ref = reference or _default_reference(h_start)
+            q = health_queries(spec, start=h_start, end=as_of, reference=ref, dialect_ops=ops).reference_edges
+            row = run(q, "health-edges")
+            values = [float(v) for v in row.iloc[0].tolist()] if len(row) else []
+            clean = sorted({v for v in values if v == v})  # drop NaN (empty window), dedupe ties
+            edges = tuple(clean) if clean else None
+        hq = health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops)
+        health["daily_exposures"] = normalize_days(run(hq.daily_exposures, "health-daily"))
+        if hq.score_histogram is not None:
+            health["score_histogram"] = normalize_days(run(hq.score_histogram, "health-histogram"))
+        fresh = run(hq.freshness, "health-freshness")
+        health["freshness"] = fresh.map(utc_naive) if len(fresh) else fresh
+    return PulledAggregates(
+        model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
+        series=series, health=health, bin_edges=edges, costs=tuple(costs),
+    )
+
+
+def _default_reference(health_start: dt.date) -> tuple[dt.date, dt.date]:
+    return health_start - dt.timedelta(days=REFERENCE_DAYS), health_start - dt.timedelta(days=1)
+
+
+def _to_date(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, str):
+        return dt.date.fromisoformat(v[:10])
+    return v
+
+
+def _to_float(v: Any) -> Any:
+    if v is None:
+        return np.nan
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+def normalize_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Make ``day`` a ``datetime.date`` and Decimal numbers floats, whatever the driver returned."""
+    frame = frame.copy()
+    if "day" in frame.columns:
+        frame["day"] = [_to_date(v) for v in frame["day"]]
+    for col in frame.columns:
+        if col != "day" and frame[col].dtype == object and any(isinstance(v, Decimal) for v in frame[col]):
+            frame[col] = pd.to_numeric(frame[col].map(_to_float))
+    return frame
+
+
+def normalize_ab(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalise an A/B aggregate: dates, int counts, float sums; rows sorted (arm NULLs last)."""
+    frame = normalize_days(frame)
+    for col in ("n", "n_units"):
+        frame[col] = pd.to_numeric(frame[col].map(_to_float)).fillna(0).astype("int64")
+    for col in _SUM_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col].map(_to_float), errors="coerce").astype("float64")
+    frame["arm"] = frame["arm"].astype(object).where(frame["arm"].notna(), None)
+    keys = ["day", "arm"] + (["segment"] if "segment" in frame.columns else [])
+    return frame.sort_values(keys, na_position="last", key=lambda s: s.astype(str) if s.name != "day" else s,
+                             ).reset_index(drop=True)
