@@ -34,6 +34,6 @@ shown = frame[frame["team"].isin(chosen)]
 st.dataframe(
     shown[["name", "display_name", "owner", "team", "status", "kpi", "method", "monthly_cost", "revision", "updated_at"]],
     hide_index=True,
-    use_container_width=True,
+    width="stretch",
     column_config={"monthly_cost": st.column_config.NumberColumn("monthly cost", format="%.0f")},
 )
