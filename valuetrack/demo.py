@@ -7,7 +7,7 @@ that valuetrack recovers it; docs/demo-company.md explains each model.
 
 Design notes:
 
-* Every model draws from its own random stream (``default_rng([seed, index])``) and every unit's
+* Every model draws from its own random stream (``default_rng([seed, GENERATOR_VERSION, crc32(name)])``) and every unit's
   draws are made per unit, relative to its first exposure, so the realised unit-level data barely
   depends on ``as_of``: a demo built on another day tells the same story with the same numbers.
 * ``scale`` multiplies the number of units *and* every money figure of the manifest (monthly and
@@ -27,6 +27,7 @@ import math
 import os
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -304,7 +305,7 @@ MODELS: tuple[_Model, ...] = (
     ),
     _Model(
         name="upsell-propensity", display_name="Upsell propensity", owner="sofia.alves@example.com",
-        team="growth", verdict="srm", flags=("untrustworthy",),
+        team="growth", verdict="srm", flags=("untrustworthy",), may_also_flag=("not_covering_cost", "unproven"),
         story="Planned 90/10, observed about 93/7: an iOS logging bug drops holdout exposures; iOS customers "
               "spend more, so the naive lift (~+14 %) is an artefact — the true effect is zero.",
         monthly_cost=5000.0, cost_per_1k=0.02, one_off=40000.0,
@@ -764,16 +765,12 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
     return rows
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the manifest is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _temp_path(directory: Path, name: str) -> Path:
+    """A fresh, unused path in ``directory`` (same file system, so os.replace is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    os.close(fd)
+    os.unlink(tmp)  # DuckDB must create its file itself
+    return Path(tmp)
 
 
 def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int = DEFAULT_SEED,
@@ -811,8 +808,9 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
     frames = _Frames()
     units: dict[str, _Units] = {}
     series = None
-    for i, m in enumerate(MODELS):
-        rng = np.random.default_rng([seed, i])
+    for m in MODELS:
+        # one stream per model, keyed by its name: adding or reordering models leaves the others' data alone
+        rng = np.random.default_rng([seed, GENERATOR_VERSION, zlib.crc32(m.name.encode())])
         if m.method == "ab":
             _generate_model(rng, m, frames, units, scale, weekday0)
         else:
@@ -821,24 +819,22 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
 
     db_path = directory / DB_NAME
     manifest_path = directory / MANIFEST_NAME
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{DB_NAME}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # DuckDB must create the file itself
+    tmp_db = _temp_path(directory, DB_NAME)
+    tmp_manifest = _temp_path(directory, MANIFEST_NAME)
     try:
         meta = {"generator_version": GENERATOR_VERSION, "seed": seed, "scale": scale, "as_of": as_of,
                 "data_start": data_start, "data_end": data_end,
                 "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)}
-        rows = _write_warehouse(tmp, frames, series, meta, data_start)
-        text = manifest_text(as_of=as_of, scale=scale)
-        os.replace(tmp, db_path)
-        # a WAL left by an older file would be replayed into the new one
+        rows = _write_warehouse(tmp_db, frames, series, meta, data_start)
+        tmp_manifest.write_text(manifest_text(as_of=as_of, scale=scale), encoding="utf-8")
+        # both files are complete: swap them in. A WAL left beside the old file would be replayed
+        # into the new one, so it goes first.
         Path(str(db_path) + ".wal").unlink(missing_ok=True)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
-        raise
-    _atomic_write_text(manifest_path, text)
+        os.replace(tmp_db, db_path)
+        os.replace(tmp_manifest, manifest_path)
+    finally:
+        for leftover in (tmp_db, Path(str(tmp_db) + ".wal"), tmp_manifest):
+            leftover.unlink(missing_ok=True)
     return DemoBuild(
         directory=directory, database=db_path, manifest=manifest_path, as_of=as_of, data_start=data_start,
         data_end=data_end, seed=seed, scale=scale, rows=rows, models=tuple(m.name for m in MODELS),
