@@ -67,6 +67,17 @@ NOTE_ZERO_BASE = "control mean is 0: the relative effect is undefined"
 NOTE_THETA_ZERO = "CUPED covariate (or outcome) has no variance: no adjustment was made"
 NOTE_PRIOR_NO_BASE = "a relative prior cannot be scaled to the metric when the control mean is 0"
 
+_REASON_TABLE = np.array(
+    [None, REASON_EMPTY_CONTROL, REASON_EMPTY_TREATMENT, REASON_N_LT_2, REASON_RATIO_DEN_ZERO,
+     REASON_ZERO_VARIANCE, REASON_ZERO_VARIANCE_COMPAT, REASON_SRM],
+    dtype=object,
+)
+_NOTES = (NOTE_ONE_ARM_ZERO_VAR, NOTE_ZERO_BASE, NOTE_THETA_ZERO, NOTE_PRIOR_NO_BASE)
+_NOTE_TABLE = np.array(
+    ["; ".join(n for i, n in enumerate(_NOTES) if bits >> i & 1) or None for bits in range(256)],
+    dtype=object,
+)
+
 
 # --------------------------------------------------------------------------------------------
 # inputs
@@ -298,7 +309,7 @@ def srm_test(n_control: ArrayLike, n_treatment: ArrayLike, planned_treatment_sha
         et = share * total
         ec = (1.0 - share) * total
         chi2 = (nt - et) ** 2 / et + (nc - ec) ** 2 / ec
-        p = special.chdtrc(1.0, chi2)
+        p = special.erfc(np.sqrt(0.5 * chi2))  # chi-squared(1) upper tail, exactly
     return np.where(total > 0, p, 1.0)
 
 
@@ -373,8 +384,52 @@ def _pooled_theta(c: dict[str, np.ndarray], t: dict[str, np.ndarray], metric: st
     return np.where(ok, cov / np.where(ok, vx, 1.0), 0.0)
 
 
-def _nan_like(shape: tuple[int, ...]) -> np.ndarray:
-    return np.full(shape, np.nan)
+def _t_quantile(dof: np.ndarray, q: float) -> np.ndarray:
+    """Student-t quantile; for dof >= 1000 by its Cornish–Fisher series (error < 1e-13 there), as
+    ``stdtrit`` dominates the batch run time on (models, days) arrays."""
+    dof = np.asarray(dof, dtype=float)
+    big = dof >= 1000.0
+    if not big.any():
+        return special.stdtrit(dof, q)
+    z = special.ndtri(q)
+    z2 = z * z
+    g1 = (z2 + 1.0) * z / 4.0
+    g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0
+    g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0
+    g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = 1.0 / dof
+        approx = z + v * (g1 + v * (g2 + v * (g3 + v * g4)))
+    if big.all():
+        return approx
+    out = approx.copy()
+    small = ~big
+    out[small] = special.stdtrit(dof[small], q)
+    return out
+
+
+def _t_two_sided(t_abs: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """Two-sided Student-t p-value ``2 P(T > |t|)``.
+
+    Where ``dof >= 1000`` and ``|t|^11 < 1e-9 dof^5`` the equivalent normal deviate is taken from
+    the inverted Cornish–Fisher series (four terms in 1/dof) and the tail from ``erfc``; relative
+    error below 1e-8 against ``stdtr`` there, and four times faster on (models, days) arrays.
+    """
+    t = np.abs(np.asarray(t_abs, dtype=float))
+    dof = np.broadcast_to(np.asarray(dof, dtype=float), t.shape)
+    v = 1.0 / dof
+    t2 = t * t
+    h1 = -(t2 + 1.0) * t / 4.0
+    h2 = ((13.0 * t2 + 8.0) * t2 + 3.0) * t / 96.0
+    h3 = (((-35.0 * t2 - 19.0) * t2 - 1.0) * t2 + 15.0) * t / 384.0
+    h4 = ((((6271.0 * t2 + 4836.0) * t2 - 153.0) * t2 - 2520.0) * t2 - 945.0) * t / 92160.0
+    z = t + v * (h1 + v * (h2 + v * (h3 + v * h4)))
+    ok = (dof >= 1000.0) & (t2**5 * t < 1e-9 * dof**5)
+    out = special.erfc(z / math.sqrt(2.0))
+    slow = ~ok
+    if slow.any():
+        out = np.where(ok, out, 2.0 * special.stdtr(np.where(slow, dof, 1.0), -np.where(slow, t, 0.0)))
+    return out
 
 
 def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, share: np.ndarray, cuped: bool) -> dict[str, Any]:
@@ -421,38 +476,33 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
     se_rel = np.sqrt(var_rel)
 
     # --- why not (first reason wins), and non-fatal notes --------------------------------
-    reason = np.full(shape, None, dtype=object)
-    degenerate = np.zeros(shape, dtype=bool)
+    # integer codes, turned into strings once by table lookup (fast on (models, days) arrays)
+    reason_code = np.zeros(shape, dtype=np.int8)
 
-    def flag(mask: np.ndarray, text: str) -> None:
-        nonlocal degenerate
-        new = mask & ~degenerate
-        if new.any():
-            reason[new] = text
-            degenerate = degenerate | new
+    def flag(mask: np.ndarray, code: int) -> None:
+        np.copyto(reason_code, code, where=mask & (reason_code == 0))
 
-    flag(na == 0, REASON_EMPTY_CONTROL)
-    flag(nb == 0, REASON_EMPTY_TREATMENT)
-    flag((na < 2) | (nb < 2), REASON_N_LT_2)
+    flag(na == 0, 1)
+    flag(nb == 0, 2)
+    flag((na < 2) | (nb < 2), 3)
     if metric == "ratio":
-        flag((c["sum_den"] == 0) | (t["sum_den"] == 0), REASON_RATIO_DEN_ZERO)
-    flag((va <= 0) & (vb <= 0), REASON_ZERO_VARIANCE)
+        flag((c["sum_den"] == 0) | (t["sum_den"] == 0), 4)
+    flag((va <= 0) & (vb <= 0), 5)
     if config.gbstats_compat:
-        flag((va <= 0) | (vb <= 0), REASON_ZERO_VARIANCE_COMPAT)
+        flag((va <= 0) | (vb <= 0), 6)
+    degenerate = reason_code != 0
     srm_p = srm_test(na, nb, share)
     srm_alarm = srm_p < config.srm_alpha
 
-    note = np.full(shape, "", dtype=object)
+    note_bits = np.zeros(shape, dtype=np.uint8)
 
-    def add_note(mask: np.ndarray, text: str) -> None:
-        m = mask & ~degenerate
-        if m.any():
-            note[m] = note[m] + ("; " + text)
+    def add_note(mask: np.ndarray, bit: int) -> None:
+        note_bits[...] |= (mask & ~degenerate).astype(np.uint8) << bit
 
-    add_note((va <= 0) | (vb <= 0), NOTE_ONE_ARM_ZERO_VAR)
-    add_note(base == 0, NOTE_ZERO_BASE)
+    add_note((va <= 0) | (vb <= 0), 0)
+    add_note(base == 0, 1)
     if cuped:
-        add_note(theta == 0, NOTE_THETA_ZERO)
+        add_note(theta == 0, 2)
 
     good = ~degenerate
     good_rel = good & (base != 0) & np.isfinite(se_rel)
@@ -462,7 +512,7 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
 
     effect, se, dof = keep(effect), keep(se), keep(dof)
     effect_rel, se_rel = keep(effect_rel, good_rel), keep(se_rel, good_rel)
-    tq = special.stdtrit(dof, 1.0 - alpha / 2.0)
+    tq = _t_quantile(dof, 1.0 - alpha / 2.0)
     n_total = na + nb
     csm = _seq.cs_multiplier(n_total, alpha, config.sequential_tuning)
 
@@ -470,7 +520,7 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
         return np.stack([est - half, est + half], axis=-1)
 
     def two_sided(est: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return 2.0 * special.stdtr(dof, -np.abs(est / s))
+        return _t_two_sided(est / s, dof)
 
     log_e = _seq.log_e_value(effect, se, n_total, alpha, config.sequential_tuning)
     log_e_rel = _seq.log_e_value(effect_rel, se_rel, n_total, alpha, config.sequential_tuning)
@@ -482,7 +532,7 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
         if config.prior_scale == "relative":
             pm, psd = config.prior_mean * np.abs(base), config.prior_sd * np.abs(base)
             bad_prior = base == 0
-            add_note(bad_prior, NOTE_PRIOR_NO_BASE)
+            add_note(bad_prior, 3)
         else:
             pm, psd = np.full(shape, config.prior_mean), np.full(shape, config.prior_sd)
             bad_prior = np.zeros(shape, dtype=bool)
@@ -493,14 +543,12 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
     signed = post_mean if config.higher_is_better else -post_mean
     zz = signed / post_sd
     # E[max(0, -delta)] for delta ~ N(mu, sd^2): sd*phi(mu/sd) - mu*Phi(-mu/sd)
-    expected_loss = post_sd * np.exp(-0.5 * zz**2) / math.sqrt(2.0 * math.pi) - signed * special.ndtr(-zz)
+    expected_loss = np.maximum(post_sd * np.exp(-0.5 * zz**2) / math.sqrt(2.0 * math.pi) - signed * special.ndtr(-zz), 0.0)
 
     untrusted = degenerate | srm_alarm
-    reason = np.where(~degenerate & srm_alarm, REASON_SRM, reason)
-    note = np.where(note == "", None, note)
-    if note.ndim == 0:
-        note = note.astype(object)
-    stripped = np.frompyfunc(lambda s: s[2:] if isinstance(s, str) else s, 1, 1)(note)
+    np.copyto(reason_code, 7, where=~degenerate & srm_alarm)
+    reason = _REASON_TABLE[reason_code]
+    note = _NOTE_TABLE[note_bits]
 
     out: dict[str, Any] = {
         "method": "ab",
@@ -509,7 +557,7 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
         "alpha": float(alpha),
         "trusted": ~untrusted,
         "reason": reason,
-        "note": np.asarray(stripped, dtype=object),
+        "note": note,
         "n_control": na.astype(np.int64),
         "n_treatment": nb.astype(np.int64),
         "mean_control": np.where(na > 0, base, np.nan),
