@@ -5,15 +5,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: setup run demo test test-fast system-deps standins bench clean
+.PHONY: setup setup-test run demo test test-fast system-deps standins bench clean
 
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+setup-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	touch $(VENV)/.installed $@
 
 demo: setup
 	$(PY) -m valuetrack demo
@@ -24,13 +32,13 @@ run: demo
 system-deps:
 	bash scripts/system-deps.sh
 
-standins: setup
+standins: setup-test
 	@if [ -f scripts/standins/setup.sh ]; then bash scripts/standins/setup.sh; fi
 
-test: setup system-deps standins
+test: setup-test system-deps standins
 	$(PY) -m pytest
 
-test-fast: setup
+test-fast: setup-test
 	$(PY) -m pytest -m "not slow and not standin and not browser"
 
 bench: setup

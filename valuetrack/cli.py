@@ -78,6 +78,16 @@ def _alpha(value: str) -> float:
     return a
 
 
+def _share(value: str) -> float:
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 < s < 1.0:
+        raise argparse.ArgumentTypeError(f"--treatment-share must be strictly between 0 and 1 (got {s})")
+    return s
+
+
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
     from valuetrack.context import open_context
 
@@ -204,13 +214,80 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from valuetrack.refresh import refresh
+
+    ctx = _ctx(args)
+    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    failed = [o for o in outcomes if o.status != "ok"]
+
+    def text() -> str:
+        lines = [f"Refreshed {len(outcomes) - len(failed)} of {len(outcomes)} models (as of {_as_of(args)})."]
+        for o in outcomes:
+            since = f"from {o.since_day}" if o.since_day else "full history"
+            secs = o.cost.get("elapsed_s")
+            detail = f"{o.rows} rows, {since}, {secs:.1f}s in the warehouse" if o.status == "ok" and secs is not None else (o.error or "")
+            lines.append(f"  {o.status:<6} {o.model}: {detail}")
+        if failed:
+            lines.append("Failed models keep their previous figures, shown as stale.")
+        return "\n".join(lines)
+
+    emit(args, {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}, text)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_value(args: argparse.Namespace) -> int:
+    from valuetrack.formatting import money
+    from valuetrack.value.portfolio import value_portfolio
+
+    ctx = _ctx(args)
+    pv = value_portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+
+    def text() -> str:
+        t = pv.totals
+        cur = pv.currency
+        lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
+                 f"Portfolio net value {money(t['net'], cur)}"
+                 + (f" (95% interval {money(t['ci_net'][0], cur)} to {money(t['ci_net'][1], cur)})" if t["ci_net"] else ""),
+                 "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
+        for m in sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18)):
+            ci = f"{money(m.ci_net[0], cur)} to {money(m.ci_net[1], cur)}" if m.ci_net else "—"
+            roi = f"{m.roi:.0%}" if m.roi is not None else "—"
+            pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
+            note = "provisional" if m.provisional else (m.reason or "")
+            lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+        return "\n".join(lines)
+
+    emit(args, pv.to_dict(), text)
+    return EXIT_OK
+
+
+def cmd_flags(args: argparse.Namespace) -> int:
+    from valuetrack.value.portfolio import value_portfolio
+
+    ctx = _ctx(args)
+    pv = value_portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
+
+    def text() -> str:
+        if not pv.flags:
+            return f"No model is flagged (as of {pv.as_of})."
+        lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}):"]
+        for f in pv.flags:
+            lines += [f"- {f.model}: {f.type}", f"    {f.reason}", f"    Next: {f.action}"]
+        return "\n".join(lines)
+
+    emit(args, {"as_of": pv.as_of, "alpha": pv.alpha, "flags": [f.to_dict() for f in pv.flags],
+                "models_checked": len(pv.models)}, text)
+    return EXIT_FLAGS if args.fail_on_flags and pv.flags else EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
 
     result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
                              control=args.control, treatment=args.treatment, covariate=args.covariate,
-                             alpha=args.alpha)
+                             alpha=args.alpha, planned_treatment_share=args.treatment_share)
     return _emit_result(args, result)
 
 
@@ -307,6 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", type=int, help="refuse if the model is no longer at this revision")
     p.set_defaults(func=cmd_models_retire)
 
+    p = sub.add_parser("refresh", parents=[common], help="pull aggregates from the warehouses into the app database")
+    p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
+    p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-query timeout")
+    p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
+    p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_value)
+    p = sub.add_parser("flags", parents=[common], help="models delivering no value, with reasons")
+    p.add_argument("--fail-on-flags", action="store_true", help="exit with 3 when any model is flagged")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_flags)
+
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
     p = attribute.add_parser("ab", parents=[common], help="A/B test on unit-level rows")
@@ -316,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--control", required=True, metavar="LABEL")
     p.add_argument("--treatment", required=True, metavar="LABEL")
     p.add_argument("--covariate", metavar="COL", help="pre-period covariate for CUPED")
+    p.add_argument("--treatment-share", type=_share, default=0.5, metavar="S",
+                   help="planned share of units in the treatment arm, for the SRM check (default 0.5)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_attribute_ab)
     p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")

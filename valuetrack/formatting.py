@@ -1,4 +1,4 @@
-"""Formatting numbers for people."""
+"""Formatting numbers for people (CLI text, flags, reports and the app share it)."""
 
 from __future__ import annotations
 

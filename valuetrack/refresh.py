@@ -1,0 +1,88 @@
+"""``valuetrack refresh``: pull each model's aggregates from its warehouse into the app database.
+
+Per model: read only what is not final yet (cohorts immature at the last refresh and later days),
+store it in one transaction, record the refresh with its cost. A warehouse that fails leaves the
+previously stored aggregates untouched; the refresh is recorded as failed with a message free of
+secrets, and the figures are shown as stale.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from valuetrack.config import redact
+from valuetrack.context import Context, today_utc
+from valuetrack.errors import ValuetrackError
+from valuetrack.registry.store import RegisteredModel
+from valuetrack.store.aggregates import AggregateStore
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What one model's refresh did.
+
+    Attributes:
+        model: the model.
+        status: "ok" or "failed".
+        as_of: the as-of date.
+        since_day: first day re-read (None: the whole history).
+        rows: rows written to the app database.
+        cost: the warehouse's cost figures summed over the queries.
+        error: why it failed (secrets removed), or None.
+    """
+
+    model: str
+    status: str
+    as_of: dt.date
+    since_day: dt.date | None
+    rows: int
+    cost: dict[str, Any]
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = None,
+            timeout_s: float | None = None, full: bool = False) -> list[RefreshOutcome]:
+    """Refresh one model (``model``) or every active model; never raises for a warehouse failure."""
+    from valuetrack.connectors import get_connector
+
+    ctx.actor.require_edit("refresh models")
+    as_of = as_of or today_utc()
+    targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
+    store = AggregateStore(ctx.engine)
+    secrets = ctx.settings.secrets()
+    hidden = ctx.settings.secret_values()
+    connectors: dict[str, Any] = {}
+    outcomes = []
+    for registered in targets:
+        spec = registered.spec
+        status = store.status(spec.name)
+        since = None if full else status.next_since_day
+        if since is not None and since > as_of:
+            since = as_of
+        edges = (status.last_ok or {}).get("bin_edges")
+        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since)
+        try:
+            if spec.connection not in connectors:
+                connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)
+            from valuetrack.refresh_pull import pull_model
+
+            pulled = pull_model(spec, connectors[spec.connection], as_of=as_of, since_day=since,
+                                bin_edges=edges, timeout_s=timeout_s)
+            rows = store.save(refresh_id, pulled)
+            outcomes.append(RefreshOutcome(spec.name, "ok", as_of, since, rows, pulled.total_cost, None))
+        except ValuetrackError as exc:
+            message = redact(exc.message, hidden)
+            store.fail_refresh(refresh_id, message)
+            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
+        except Exception as exc:  # a driver error we did not classify: keep going with the others
+            message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
+            store.fail_refresh(refresh_id, message)
+            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
+    for connector in connectors.values():
+        connector.dispose()
+    return outcomes

@@ -1,0 +1,338 @@
+"""Per-model and portfolio value from the stored aggregates (no warehouse access).
+
+For each model: the effect to date (A/B on mature cohorts, or the structural counterfactual), then
+money for the period asked (a month, or to date), then flags on the to-date figures.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valuetrack import __version__
+from valuetrack.context import Context, today_utc
+from valuetrack.errors import ValidationError
+from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.store import RegisteredModel
+from valuetrack.store.aggregates import AggregateStore
+from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A model's estimated effect to date, in KPI units (before money).
+
+    Attributes:
+        method: "ab", "structural", ... or "none" (no data yet).
+        per_unit: A/B: absolute effect per treated unit (CUPED-adjusted when a covariate exists).
+        per_unit_se: its standard error.
+        effect_rel: relative effect (fraction), or None.
+        p_value: two-sided p-value of "no effect".
+        srm_p_value: sample-ratio-mismatch p-value (A/B), or None.
+        trusted: False when the method's own checks failed.
+        reason: why not trusted / why no estimate, or None.
+        mature_through: last mature cohort day.
+        ts: the time-series result (for period gaps), or None.
+        details: the method's own fields (to_dict of its result).
+    """
+
+    method: str
+    per_unit: float | None
+    per_unit_se: float | None
+    effect_rel: float | None
+    p_value: float | None
+    srm_p_value: float | None
+    trusted: bool
+    reason: str | None
+    mature_through: dt.date | None
+    ts: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelValue:
+    """One model's money figures for one period, with the provenance to recompute them."""
+
+    model: str
+    display_name: str
+    team: str
+    owner: str
+    status: str
+    method: str
+    kpi: str
+    currency: str
+    period_start: dt.date
+    period_end: dt.date
+    as_of: dt.date
+    treated_units: float
+    predictions: float
+    gross: float | None
+    gross_se: float | None
+    cost: float
+    net: float | None
+    ci_net: tuple[float, float] | None
+    roi: float | None
+    ci_roi: tuple[float, float] | None
+    prob_positive: float | None
+    expected_loss: float | None
+    provisional: bool
+    trusted: bool
+    reason: str | None
+    effect_abs: float | None
+    effect_se: float | None
+    effect_rel: float | None
+    p_value: float | None
+    srm_p_value: float | None
+    days_since_exposure: int | None
+    live_days: int
+    payback_date: dt.date | None
+    registry_revision: int
+    data_window: tuple[dt.date | None, dt.date | None]
+    alpha: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["ci_net"] = list(self.ci_net) if self.ci_net else None
+        out["ci_roi"] = list(self.ci_roi) if self.ci_roi else None
+        out["data_window"] = list(self.data_window)
+        return out
+
+
+@dataclass(frozen=True)
+class PortfolioValue:
+    """The portfolio for one period: every model's value, totals and flags."""
+
+    as_of: dt.date
+    period: str
+    period_start: dt.date
+    period_end: dt.date
+    currency: str
+    alpha: float
+    models: list[ModelValue]
+    flags: list[Flag]
+    prior: str = PRIOR
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        rows = [m for m in self.models if m.gross is not None]
+        gross = sum(m.gross for m in rows)
+        cost = sum(m.cost for m in self.models)
+        se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
+        v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
+        net = float(v.net) if rows else -cost
+        return {"gross": gross, "cost": cost, "net": net,
+                "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
+                "prob_positive": float(v.prob_positive) if rows else None,
+                "models": len(self.models), "flagged": len({f.model for f in self.flags})}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of, "period": self.period, "period_start": self.period_start,
+                "period_end": self.period_end, "currency": self.currency, "alpha": self.alpha,
+                "prior": self.prior, "totals": self.totals, "models": [m.to_dict() for m in self.models],
+                "flags": [f.to_dict() for f in self.flags]}
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([m.to_dict() for m in self.models])
+
+
+def parse_month(month: str) -> tuple[dt.date, dt.date]:
+    try:
+        first = dt.datetime.strptime(month, "%Y-%m").date()
+    except ValueError:
+        raise ValidationError(f"--month: {month!r} is not a month YYYY-MM") from None
+    return first, dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+
+
+def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None,
+                    alpha: float = 0.05, names: list[str] | None = None) -> PortfolioValue:
+    """Value of every registered model (or ``names``) for ``month`` or to date, with flags."""
+    as_of = as_of or today_utc()
+    last_day = as_of - dt.timedelta(days=1)
+    store = AggregateStore(ctx.engine)
+    registered = ctx.registry.list()
+    if names:
+        registered = [m for m in registered if m.name in set(names)]
+    if month:
+        start, end = parse_month(month)
+        end = min(end, last_day)
+        label = month
+    else:
+        start, end, label = None, last_day, "to-date"
+    values, to_date = [], []
+    for reg in registered:
+        data = _ModelData.load(store, reg.spec, as_of)
+        effect = estimate_effect(reg.spec, data, as_of, alpha=alpha)
+        live_from = _live_from(reg.spec, data)
+        p_start = start or live_from or end
+        values.append(_value_for(reg, data, effect, p_start, end, as_of, ctx.settings.currency, alpha))
+        to_date.append(values[-1] if not month else
+                       _value_for(reg, data, effect, live_from or end, last_day, as_of, ctx.settings.currency, alpha))
+    flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
+    return PortfolioValue(as_of, label, start or min((v.period_start for v in values), default=end), end,
+                          ctx.settings.currency, alpha, values, flags)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ModelData:
+    ab: pd.DataFrame
+    series: pd.DataFrame
+    daily: pd.DataFrame
+    last_ok: dict[str, Any] | None
+
+    @classmethod
+    def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
+        ab = store.read_ab(spec.name)
+        if len(ab):
+            ab = ab[ab["day"] < as_of]
+        series = store.read_series(spec.name)
+        if len(series):
+            series = series[series["day"] < as_of]
+        daily = store.read_health(spec.name)["daily_exposures"]
+        if len(daily):
+            daily = daily[daily["day"] < as_of]
+        return cls(ab, series, daily, store.status(spec.name).last_ok)
+
+
+def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
+    """The model's effect to date from its stored aggregates."""
+    a = spec.attribution
+    method = a.method
+    if method == "auto":
+        method = "ab" if spec.has_holdout else "structural"
+    mt = as_of - dt.timedelta(days=a.window_days + a.outcome_lag_days)
+    if method == "ab":
+        return _ab_effect(spec, data.ab, mt, alpha)
+    return _ts_effect(spec, data.series, method, alpha)
+
+
+def _ab_effect(spec: ModelSpec, ab: pd.DataFrame, mature_through: dt.date, alpha: float) -> Effect:
+    from valuetrack.attribution.ab import ABConfig, ArmStats, analyze_ab
+
+    ex = spec.attribution.exposures
+    mature = ab[ab["day"] <= mature_through] if len(ab) else ab
+    arms = {}
+    for label in (ex.control, ex.treatment):
+        rows = mature[mature["arm"] == label] if len(mature) else mature
+        arms[label] = rows[["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]].astype(float).sum(min_count=1) if len(rows) else None
+    if any(v is None or not v["n"] for v in arms.values()):
+        return Effect("ab", None, None, None, None, None, True, "no mature cohorts in both arms yet", mature_through)
+    use_cuped = spec.attribution.covariate_days > 0 and all(pd.notna(v["sum_x"]) for v in arms.values())
+
+    def stats(v: pd.Series) -> ArmStats:
+        return ArmStats(v["n"], v["sum_y"], v["sum_y2"], *( (v["sum_x"], v["sum_x2"], v["sum_xy"]) if use_cuped else ()))
+
+    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
+                      cuped=use_cuped, planned_treatment_share=spec.attribution.treatment_share,
+                      higher_is_better=spec.kpi.higher_is_better)
+    r = analyze_ab(stats(arms[ex.control]), stats(arms[ex.treatment]), config)
+    return Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
+                  mature_through, None, r.to_dict())
+
+
+def _ts_effect(spec: ModelSpec, series: pd.DataFrame, method: str, alpha: float) -> Effect:
+    from valuetrack.attribution.timeseries import TSConfig, fit_its, fit_structural
+
+    src = spec.attribution.series
+    if series is None or len(series) == 0 or "value" not in series.columns:
+        return Effect(method, None, None, None, None, None, True, "no series data yet", None)
+    frame = series.set_index(pd.to_datetime(series["day"]))[["value", *src.controls]].astype(float)
+    windows = [(pd.Timestamp(iv.start), pd.Timestamp(iv.end) if iv.end else None) for iv in spec.interventions]
+    config = TSConfig(alpha=alpha, seed=0)
+    fit = fit_structural if method == "structural" else fit_its
+    kwargs = {"controls": list(src.controls)} if method == "structural" else {}
+    result = fit(frame, interventions=windows, config=config, metric="value", **kwargs)
+    d = result.to_dict()
+    return Effect(method, d.get("effect_avg"), None, d.get("effect_rel"), d.get("p_value"), None,
+                  bool(d.get("trusted")), d.get("reason"), None, result, d)
+
+
+def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
+    if spec.interventions:
+        return spec.interventions[0].start
+    if len(data.ab):
+        return min(data.ab["day"])
+    return None
+
+
+def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
+               as_of: dt.date, currency: str, alpha: float) -> ModelValue:
+    spec = reg.spec
+    ex = spec.attribution.exposures
+    in_period = lambda f: f[(f["day"] >= start) & (f["day"] <= end)] if len(f) else f  # noqa: E731
+    predictions = float(in_period(data.daily)["n_exposures"].sum()) if len(data.daily) else 0.0
+    live_to = None
+    if spec.status == "retired" and len(data.daily):
+        live_to = max(data.daily["day"])
+    cost = period_cost(spec.monthly_cost, spec.cost_per_1k_predictions, predictions, start, end,
+                       _live_from(spec, data), live_to) if end >= start else 0.0
+    units, gross, gross_se, provisional = 0.0, None, None, False
+    if effect.method == "ab" and effect.per_unit is not None:
+        rows = in_period(data.ab)
+        treated = rows[rows["arm"] == ex.treatment] if len(rows) else rows
+        units = float(treated["n"].sum()) if len(treated) else 0.0
+        provisional = bool(len(treated) and max(treated["day"]) > effect.mature_through)
+        gross, gross_se = effect.per_unit, effect.per_unit_se
+    elif effect.ts is not None and end >= start:
+        try:
+            gap, gap_se, _ = effect.ts.gap_between(start, end)
+            gross, gross_se, units = gap, gap_se, 1.0
+        except (ValueError, KeyError):
+            gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
+    money = None
+    if gross is not None and gross_se is not None:
+        money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
+    f = lambda x: None if x is None or not np.isfinite(x) else float(x)  # noqa: E731
+    last_exposure = (data.last_ok or {}).get("max_exposure_ts")
+    days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
+        if last_exposure else None
+    live_from = _live_from(spec, data)
+    return ModelValue(
+        model=spec.name, display_name=spec.display_name, team=spec.team, owner=spec.owner, status=spec.status,
+        method=effect.method, kpi=spec.kpi.name, currency=currency, period_start=start, period_end=end, as_of=as_of,
+        treated_units=units, predictions=predictions,
+        gross=f(money.gross) if money else None, gross_se=f(money.gross_se) if money else None, cost=float(cost),
+        net=f(money.net) if money else None,
+        ci_net=(float(money.net_lo), float(money.net_hi)) if money else None,
+        roi=f(money.roi) if money else None,
+        ci_roi=(float(money.roi_lo), float(money.roi_hi)) if money and cost > 0 else None,
+        prob_positive=f(money.prob_positive) if money else None,
+        expected_loss=f(money.expected_loss) if money else None,
+        provisional=provisional, trusted=effect.trusted, reason=effect.reason,
+        effect_abs=f(effect.per_unit) if effect.per_unit is not None else None,
+        effect_se=f(effect.per_unit_se) if effect.per_unit_se is not None else None,
+        effect_rel=effect.effect_rel, p_value=effect.p_value, srm_p_value=effect.srm_p_value,
+        days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
+        payback_date=None, registry_revision=reg.revision,
+        data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
+        alpha=alpha,
+    )
+
+
+def _flag_frame(registered: list[RegisteredModel], values: list[ModelValue]) -> pd.DataFrame:
+    rows = []
+    for reg, v in zip(registered, values):
+        if reg.spec.status != "active":
+            continue
+        rows.append({
+            "model": v.model, "live_days": v.live_days, "gross": v.gross if v.gross is not None else np.nan,
+            "gross_se": v.gross_se if v.gross_se is not None else np.nan, "cost": v.cost,
+            "net": v.net if v.net is not None else np.nan, "min_roi": reg.spec.thresholds.min_roi,
+            "unproven_after_days": reg.spec.thresholds.unproven_after_days, "srm_p_value": v.srm_p_value,
+            "method_trusted": v.trusted if v.srm_p_value is None or v.srm_p_value >= 0.001 else True,
+            "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
+            "has_data": v.gross is not None, "currency": v.currency,
+        })
+    return pd.DataFrame(rows, columns=list(dict.fromkeys(["model", "live_days", "gross", "gross_se", "cost", "net",
+                                                          "min_roi", "unproven_after_days", "srm_p_value",
+                                                          "method_trusted", "method_reason", "days_since_exposure",
+                                                          "has_data", "currency"])))
