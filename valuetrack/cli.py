@@ -335,12 +335,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
+    # Always headless: a non-headless first run makes Streamlit stop and ask for an e-mail address.
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true" if args.headless else "false", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     env = dict(os.environ)
     if args.config:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
-    return subprocess.call(cmd, env=env)
+    url = f"http://localhost:{args.port}"
+    print(f"valuetrack dashboard: {url}  (Ctrl+C stops it)", file=sys.stderr)
+    with subprocess.Popen(cmd, env=env) as proc:
+        if not args.headless:
+            _open_browser_when_up(url, proc)
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.terminate()
+            return proc.wait()
+
+
+def _open_browser_when_up(url: str, proc: subprocess.Popen) -> None:
+    import threading
+    import time
+    import urllib.request
+    import webbrowser
+
+    def wait_and_open() -> None:
+        for _ in range(120):
+            if proc.poll() is not None:
+                return
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                webbrowser.open(url)
+                return
+            except OSError:
+                time.sleep(0.5)
+
+    threading.Thread(target=wait_and_open, daemon=True).start()
 
 
 # ------------------------------------------------------------------------------------------------
