@@ -150,7 +150,7 @@ def pull_model(
             ref = reference or _default_reference(h_start)
             q = health_queries(spec, start=h_start, end=as_of, reference=ref, dialect_ops=ops).reference_edges
             row = run(q, "health-edges")
-            values = [float(v) for v in row.iloc[0].tolist()] if len(row) else []
+            values = [float(v) for v in row.iloc[0].tolist() if v is not None] if len(row) else []
             clean = sorted({v for v in values if v == v})  # drop NaN (empty window), dedupe ties
             edges = tuple(clean) if clean else None
         hq = health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops)

@@ -98,7 +98,7 @@ def fit_its(data: pd.Series | pd.DataFrame, *, intervention: Any, metric: str | 
     if np.nanstd(y[:t0]) <= 0:
         return _empty_result("its", cfg, "the pre-period series is constant", warnings=tuple(warn), **base)
     use_dow = weekday_effects if weekday_effects is not None else (daily and n_pre >= 28)
-    dow = np.asarray(idx[:n].dayofweek) if use_dow else None
+    dow = np.asarray(idx[:n].day_of_week) if use_dow else None
     X, names = _design(n, t0, use_dow, dow)
     Xo, yo = X[ok], y[ok]
     lags = int(math.floor(4 * (len(yo) / 100) ** (2 / 9)))

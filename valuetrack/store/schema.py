@@ -7,6 +7,7 @@ Secrets never go in here: connections are referred to by name only.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy import (
     JSON,
     Column,
@@ -61,3 +62,82 @@ audit_log = Table(
     Column("note", Text, nullable=True),
     Index("ix_audit_log_model", "model_name", "id"),
 )
+
+# -- aggregates cache (valuetrack.store.aggregates reads and writes these) --------------------
+
+NO_SEGMENT = ""  # segment key of models without a segment (NULL cannot be part of a primary key)
+
+refreshes = sa.Table(
+    "refreshes", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("refreshes_id_seq"), primary_key=True),
+    sa.Column("model_name", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("since_day", sa.Date, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("cost", sa.JSON, nullable=True),  # totals + per-query entries
+    sa.Column("rows", sa.Integer, nullable=True),
+    sa.Column("mature_through", sa.Date, nullable=True),
+    sa.Column("bin_edges", sa.JSON, nullable=True),
+    sa.Column("max_exposure_ts", sa.DateTime, nullable=True),
+    sa.Column("max_outcome_ts", sa.DateTime, nullable=True),
+    sa.Index("ix_refreshes_model", "model_name", "id"),
+)
+
+ab_aggregates = sa.Table(
+    "ab_aggregates", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("arm", sa.String(200), primary_key=True),
+    sa.Column("segment", sa.String(200), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.BigInteger, nullable=False),
+    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    sa.Column("mature", sa.Boolean, nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+ab_crossovers = sa.Table(
+    "ab_crossovers", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("segment", sa.String(200), primary_key=True),
+    sa.Column("n_crossover", sa.BigInteger, nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+series_points = sa.Table(
+    "series_points", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("series", sa.String(128), primary_key=True),  # "value" or a control column
+    sa.Column("value", sa.Float(precision=53), nullable=True),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+health_daily = sa.Table(
+    "health_daily", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("arm", sa.String(200), primary_key=True),
+    sa.Column("n_exposures", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.BigInteger, nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+health_histogram = sa.Table(
+    "health_histogram", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("bin", sa.Integer, primary_key=True),  # -1 = NULL score
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram)

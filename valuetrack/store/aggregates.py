@@ -1,0 +1,251 @@
+"""The aggregates cache in the app database: what the dashboard reads, never the warehouse.
+
+:class:`AggregateStore` writes a :class:`~valuetrack.refresh_pull.PulledAggregates` in one
+transaction (rows of the re-read days replaced, earlier final days untouched) and records every
+refresh attempt in ``refreshes``. A failed refresh writes nothing but its ``refreshes`` row
+(status ``failed`` with the error, secrets already redacted by the connector): the previous
+aggregates stay, and :meth:`AggregateStore.status` reports them as stale.
+
+The tables are declared in :mod:`valuetrack.store.schema` and created by migration 0002.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from valuetrack.store.schema import (
+    NO_SEGMENT,
+    ab_aggregates,
+    ab_crossovers,
+    health_daily,
+    health_histogram,
+    refreshes,
+    series_points,
+)
+
+
+
+@dataclass(frozen=True)
+class RefreshStatus:
+    """Where a model's stored aggregates stand.
+
+    Attributes:
+        model: the model's name.
+        last_ok: the last successful refresh (a dict of its ``refreshes`` row), or None.
+        last_attempt: the last refresh attempt, successful or not, or None.
+        stale: True when the last attempt failed (the stored figures are older than intended) or
+            when the last success is older than ``max_age`` given to :meth:`AggregateStore.status`.
+        reason: why they are stale, or None.
+    """
+
+    model: str
+    last_ok: dict[str, Any] | None
+    last_attempt: dict[str, Any] | None
+    stale: bool
+    reason: str | None
+
+    @property
+    def next_since_day(self) -> dt.date | None:
+        """First cohort day the next refresh must read: the day after the last mature one."""
+        if not self.last_ok or self.last_ok.get("mature_through") is None:
+            return None
+        return self.last_ok["mature_through"] + dt.timedelta(days=1)
+
+
+class AggregateStore:
+    """Read and write the aggregates cache over a SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- refresh bookkeeping ----------------------------------------------------------------
+
+    def start_refresh(self, model: str, *, as_of: dt.date, since_day: dt.date | None = None) -> int:
+        """Record that a refresh began; returns its id."""
+        with self.engine.begin() as c:
+            return int(c.execute(refreshes.insert().values(
+                model_name=model, started_at=_now(), as_of=as_of, since_day=since_day, status="running",
+            )).inserted_primary_key[0])
+
+    def fail_refresh(self, refresh_id: int, error: str) -> None:
+        """Mark a refresh failed; the stored aggregates are left exactly as they were."""
+        with self.engine.begin() as c:
+            c.execute(refreshes.update().where(refreshes.c.id == refresh_id).values(
+                status="failed", finished_at=_now(), error=str(error)[:4000]))
+
+    def save(self, refresh_id: int, pulled: Any) -> int:
+        """Write a pull in one transaction; returns the number of rows written.
+
+        Rows of days ≥ ``pulled.since_day`` are replaced by the pulled ones; earlier days stay.
+        On any error the transaction rolls back, the refresh is marked failed and the error is
+        re-raised.
+        """
+        model, since = pulled.model, pulled.since_day
+        try:
+            with self.engine.begin() as c:
+                written = 0
+                for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
+                    c.execute(table.delete().where(table.c.model_name == model, table.c.day >= _health_since(table, pulled)))
+                rows = _ab_rows(pulled, refresh_id)
+                written += _insert(c, ab_aggregates, rows)
+                written += _insert(c, ab_crossovers, [
+                    {"model_name": model, "day": r["day"], "segment": _seg(r.get("segment")),
+                     "n_crossover": int(r["n_crossover"]), "refresh_id": refresh_id}
+                    for r in pulled.crossovers.to_dict("records")])
+                if pulled.series is not None:
+                    written += _insert(c, series_points, [
+                        {"model_name": model, "day": r["day"], "series": col, "value": _num(r[col]), "refresh_id": refresh_id}
+                        for r in pulled.series.to_dict("records") for col in pulled.series.columns if col != "day"])
+                daily = pulled.health.get("daily_exposures")
+                if daily is not None:
+                    written += _insert(c, health_daily, [
+                        {"model_name": model, "day": r["day"], "arm": str(r["arm"]) if r["arm"] is not None else "",
+                         "n_exposures": int(r["n_exposures"]), "n_units": int(r["n_units"]), "refresh_id": refresh_id}
+                        for r in daily.to_dict("records")])
+                hist = pulled.health.get("score_histogram")
+                if hist is not None:
+                    written += _insert(c, health_histogram, [
+                        {"model_name": model, "day": r["day"], "bin": -1 if _num(r["bin"]) is None else int(r["bin"]),
+                         "n": int(r["n"]), "refresh_id": refresh_id} for r in hist.to_dict("records")])
+                fresh = pulled.health.get("freshness")
+                fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
+                total = pulled.total_cost
+                c.execute(refreshes.update().where(refreshes.c.id == refresh_id).values(
+                    status="ok", finished_at=_now(), since_day=since, rows=written,
+                    cost=json.loads(json.dumps({"total": total, "queries": list(pulled.costs)}, default=str)),
+                    mature_through=pulled.mature_through,
+                    bin_edges=list(pulled.bin_edges) if pulled.bin_edges is not None else None,
+                    max_exposure_ts=_ts(fr.get("max_exposure_ts")), max_outcome_ts=_ts(fr.get("max_outcome_ts"))))
+                return written
+        except Exception as exc:
+            self.fail_refresh(refresh_id, f"storing the aggregates failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}")
+            raise
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def status(self, model: str, *, max_age: dt.timedelta | None = None, now: dt.datetime | None = None) -> RefreshStatus:
+        """The model's last refresh attempt and last success, and whether its figures are stale."""
+        with self.engine.connect() as c:
+            last = c.execute(sa.select(refreshes).where(refreshes.c.model_name == model)
+                             .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
+            ok = c.execute(sa.select(refreshes).where(refreshes.c.model_name == model, refreshes.c.status == "ok")
+                           .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
+        last_d, ok_d = (dict(last) if last else None), (dict(ok) if ok else None)
+        reason = None
+        if last_d and last_d["status"] == "failed":
+            when = ok_d["finished_at"] if ok_d else None
+            reason = f"the last refresh failed ({last_d['error']}); showing figures from " + (
+                f"the refresh of {when}" if when else "no successful refresh")
+        elif ok_d and max_age is not None:
+            finished = _aware(ok_d["finished_at"])
+            if (now or _now()) - finished > max_age:
+                reason = f"the last successful refresh is older than {max_age}"
+        elif not ok_d:
+            reason = "never refreshed"
+        return RefreshStatus(model, ok_d, last_d, reason is not None, reason)
+
+    def refreshes(self, model: str, limit: int = 50) -> pd.DataFrame:
+        """The model's refresh history, newest first (cost, rows, status, error)."""
+        return self._frame(sa.select(refreshes).where(refreshes.c.model_name == model)
+                           .order_by(refreshes.c.id.desc()).limit(limit))
+
+    def read_ab(self, model: str) -> pd.DataFrame:
+        """Per day × arm × segment sufficient statistics (segment "" when the model has none)."""
+        t = ab_aggregates
+        return self._frame(sa.select(t.c.day, t.c.arm, t.c.segment, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
+                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
+                           .where(t.c.model_name == model).order_by(t.c.day, t.c.arm, t.c.segment))
+
+    def read_crossovers(self, model: str) -> pd.DataFrame:
+        t = ab_crossovers
+        return self._frame(sa.select(t.c.day, t.c.segment, t.c.n_crossover).where(t.c.model_name == model).order_by(t.c.day))
+
+    def read_series(self, model: str) -> pd.DataFrame:
+        """Wide frame: day, value, one column per control series."""
+        t = series_points
+        long = self._frame(sa.select(t.c.day, t.c.series, t.c.value).where(t.c.model_name == model))
+        if long.empty:
+            return pd.DataFrame(columns=["day", "value"])
+        wide = long.pivot(index="day", columns="series", values="value").reset_index()
+        wide.columns.name = None
+        return wide.sort_values("day").reset_index(drop=True)
+
+    def read_health(self, model: str) -> dict[str, pd.DataFrame]:
+        d, h = health_daily, health_histogram
+        return {
+            "daily_exposures": self._frame(sa.select(d.c.day, d.c.arm, d.c.n_exposures, d.c.n_units)
+                                           .where(d.c.model_name == model).order_by(d.c.day, d.c.arm)),
+            "score_histogram": self._frame(sa.select(h.c.day, h.c.bin, h.c.n).where(h.c.model_name == model)
+                                           .order_by(h.c.day, h.c.bin)),
+        }
+
+    def _frame(self, stmt: Any) -> pd.DataFrame:
+        with self.engine.connect() as c:
+            result = c.execute(stmt)
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _health_since(table: sa.Table, pulled: Any) -> dt.date:
+    if table in (health_daily, health_histogram):
+        daily = pulled.health.get("daily_exposures")
+        if daily is not None and len(daily):
+            return min(pulled.since_day, min(daily["day"]))
+    return pulled.since_day
+
+
+def _ab_rows(pulled: Any, refresh_id: int) -> list[dict[str, Any]]:
+    out = []
+    for r in pulled.ab.to_dict("records"):
+        out.append({
+            "model_name": pulled.model, "day": r["day"], "arm": str(r["arm"]), "segment": _seg(r.get("segment")),
+            "n": int(r["n"]), "n_units": int(r["n_units"]),
+            **{k: _num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+            "mature": bool(r["mature"]), "refresh_id": refresh_id,
+        })
+    return out
+
+
+def _insert(c: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:
+    if rows:
+        c.execute(table.insert(), rows)
+    return len(rows)
+
+
+def _seg(v: Any) -> str:
+    return NO_SEGMENT if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _ts(v: Any) -> dt.datetime | None:
+    if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        v = v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return v
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _aware(v: dt.datetime) -> dt.datetime:
+    return v if v.tzinfo is not None else v.replace(tzinfo=dt.timezone.utc)
