@@ -92,7 +92,7 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
         row = df.iloc[i]
         reasons = []
         if srm_bad[i]:
-            reasons.append(f"the split between arms does not match the planned one (SRM p = {max(row["srm_p_value"], 1e-300):.2g})")
+            reasons.append(f"the split between arms does not match the planned one (SRM p = {max(row['srm_p_value'], 1e-300):.2g})")
         if stale[i]:
             reasons.append(f"no exposures have arrived for {int(row['days_since_exposure'])} days")
         if method_bad[i]:

@@ -1,0 +1,83 @@
+"""On the demo company (scale 1): `valuetrack refresh && valuetrack flags --json` flags exactly the
+models the generator made worthless, negative, too costly or broken, with the right reason, and
+none of the valuable ones; `value --json` recovers the generated effects."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from valuetrack.demo import GROUND_TRUTH
+from valuetrack.store.db import dispose_all
+
+AS_OF = "2026-06-15"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from valuetrack.cli import main
+
+    root = tmp_path_factory.mktemp("demo")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.delenv("VALUETRACK_CONFIG", raising=False)
+    mp.setenv("VALUETRACK_USER", "tester@example.com")
+    assert main(["demo", "--as-of", AS_OF]) == 0
+    assert main(["refresh", "--as-of", AS_OF]) == 0
+    yield root
+    mp.undo()
+    dispose_all()
+
+
+@pytest.fixture
+def in_demo(demo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(demo)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    return demo
+
+
+def test_flags_match_the_ground_truth(in_demo: Path, cli) -> None:
+    result = cli("flags", "--as-of", AS_OF, "--json", schema="flags")
+    assert result.code == 0
+    raised: dict[str, set[str]] = {}
+    for flag in result.json["flags"]:
+        raised.setdefault(flag["model"], set()).add(flag["type"])
+        assert flag["reason"] and flag["action"]
+    for name, truth in GROUND_TRUTH.items():
+        got = raised.get(name, set())
+        assert set(truth.flags) <= got <= set(truth.flags) | set(truth.may_also_flag), (name, truth.verdict, got)
+    valuable = {n for n, t in GROUND_TRUTH.items() if not t.flags}
+    assert valuable and not (valuable & set(raised))
+    assert cli("flags", "--as-of", AS_OF, "--fail-on-flags").code == 3
+
+
+def test_value_recovers_generated_effects(in_demo: Path, cli) -> None:
+    out = cli("value", "--as-of", AS_OF, "--json", schema="value").json
+    by_name = {m["model"]: m for m in out["models"]}
+    assert set(by_name) == set(GROUND_TRUTH)
+    for name, truth in GROUND_TRUTH.items():
+        m = by_name[name]
+        if truth.method != "ab" or "untrustworthy" in truth.flags:
+            continue
+        # the generated per-unit effect lies within 4 standard errors of the estimate
+        assert abs(m["effect_abs"] - truth.effect_abs) <= 4 * m["effect_se"], (name, m["effect_abs"], truth.effect_abs)
+        assert (m["gross"] > 0) == (truth.gross_per_month > 0) or abs(truth.gross_per_month) < 1e-9 or "unproven" in truth.flags
+
+
+def test_months_add_up_to_the_to_date_figure(in_demo: Path, cli) -> None:
+    to_date = {m["model"]: m for m in cli("value", "--as-of", AS_OF, "--json", schema="value").json["models"]}
+    name = "homepage-recs"
+    start = dt.date.fromisoformat(to_date[name]["period_start"])
+    month = dt.date(start.year, start.month, 1)
+    gross = cost = 0.0
+    while month < dt.date.fromisoformat(AS_OF):
+        m = {x["model"]: x for x in cli("value", "--as-of", AS_OF, "--month", month.strftime("%Y-%m"), "--json",
+                                         schema="value").json["models"]}[name]
+        gross += m["gross"] or 0.0
+        cost += m["cost"]
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    assert gross == pytest.approx(to_date[name]["gross"], rel=1e-9)
+    assert cost == pytest.approx(to_date[name]["cost"], rel=1e-9)
