@@ -7,6 +7,7 @@ money for the period asked (a month, or to date), then flags on the to-date figu
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -155,28 +156,123 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     """Value of every registered model (or ``names``) for ``month`` or to date, with flags."""
     as_of = as_of or today_utc()
     last_day = as_of - dt.timedelta(days=1)
-    store = AggregateStore(ctx.engine)
     registered = ctx.registry.list()
     if names:
         registered = [m for m in registered if m.name in set(names)]
+    valuations = [ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
     if month:
         start, end = parse_month(month)
         end = min(end, last_day)
-        label = month
+        values = [v.period(start, end) for v in valuations]
     else:
-        start, end, label = None, last_day, "to-date"
-    values, to_date = [], []
-    for reg in registered:
-        data = _ModelData.load(store, reg.spec, as_of)
-        effect = estimate_effect(reg.spec, data, as_of, alpha=alpha)
-        live_from = _live_from(reg.spec, data)
-        p_start = start or live_from or end
-        values.append(_value_for(reg, data, effect, p_start, end, as_of, ctx.settings.currency, alpha))
-        to_date.append(values[-1] if not month else
-                       _value_for(reg, data, effect, live_from or end, last_day, as_of, ctx.settings.currency, alpha))
+        start, end = None, last_day
+        values = [v.to_date() for v in valuations]
+    to_date = values if not month else [v.to_date() for v in valuations]
     flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
-    return PortfolioValue(as_of, label, start or min((v.period_start for v in values), default=end), end,
-                          ctx.settings.currency, alpha, values, flags)
+    return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
+                          end, ctx.settings.currency, alpha, values, flags)
+
+
+class ModelValuation:
+    """One model's effect to date and the money it makes in any period: the single place where
+    stored aggregates become value (portfolio, model page, reports all go through it)."""
+
+    def __init__(self, reg: RegisteredModel, data: _ModelData, effect: Effect, as_of: dt.date,
+                 currency: str, alpha: float) -> None:
+        self.reg, self.data, self.effect, self.as_of, self.currency, self.alpha = reg, data, effect, as_of, currency, alpha
+
+    @classmethod
+    def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05) -> ModelValuation:
+        data = _ModelData.load(AggregateStore(ctx.engine), reg.spec, as_of)
+        return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha)
+
+    @property
+    def live_from(self) -> dt.date | None:
+        return _live_from(self.reg.spec, self.data)
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.as_of - dt.timedelta(days=1)
+
+    def period(self, start: dt.date, end: dt.date) -> ModelValue:
+        return _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+
+    def to_date(self) -> ModelValue:
+        value = self.period(self.live_from or self.last_day, self.last_day)
+        months = self.months()
+        payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
+                               self.reg.spec.one_off_costs) if months else None
+        return dataclasses.replace(value, payback_date=payback)
+
+    def months(self) -> list[ModelValue]:
+        """Value per calendar month from the first live month to the as-of month (partial months clipped)."""
+        if self.live_from is None:
+            return []
+        out, first = [], self.live_from.replace(day=1)
+        while first <= self.last_day:
+            last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+            out.append(self.period(max(first, self.live_from), min(last, self.last_day)))
+            first = last + dt.timedelta(days=1)
+        return out
+
+    def timeline(self) -> pd.DataFrame:
+        """Daily view for charts.
+
+        A/B models: per cohort day, the cumulative effect over all cohorts up to that day with its
+        fixed-horizon interval (``ci_lo``, ``ci_hi``) and always-valid band (``cs_lo``, ``cs_hi``),
+        ``provisional`` when the day's cohort is not yet mature, and the cumulative net value to that
+        day (``cum_net`` with ``cum_net_lo``/``cum_net_hi``) using the effect to date, as the period
+        figures do. Time-series models: the counterfactual frame of the fit (actual,
+        counterfactual, bands, cumulative effect) with ``cum_net`` in money.
+        """
+        spec = self.reg.spec
+        sign = 1.0 if spec.kpi.higher_is_better else -1.0
+        vpu = spec.kpi.value_per_unit
+        if self.effect.ts is not None:
+            frame = self.effect.ts.to_frame()
+            if len(frame):
+                frame = frame.rename(columns={"date": "day"})
+                frame["cum_value"] = sign * frame["cum_effect"] * vpu
+            return frame
+        if self.effect.method != "ab" or not len(self.data.ab):
+            return pd.DataFrame()
+        return _ab_timeline(spec, self.data, self.effect, self.alpha)
+
+
+def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float) -> pd.DataFrame:
+    from valuetrack.attribution.ab import ABConfig, ArmStats, analyze_ab_batch
+
+    ex = spec.attribution.exposures
+    cols = ["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]
+    by_arm = {}
+    for label in (ex.control, ex.treatment):
+        rows = data.ab[data.ab["arm"] == label]
+        by_arm[label] = rows.groupby("day")[cols].sum(min_count=1).astype(float)
+    days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
+    if not days:
+        return pd.DataFrame()
+    cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
+    use_cuped = spec.attribution.covariate_days > 0 and all(v["sum_x"].notna().all() for v in by_arm.values())
+
+    def stats(f: pd.DataFrame) -> ArmStats:
+        extra = (f["sum_x"].to_numpy(), f["sum_x2"].to_numpy(), f["sum_xy"].to_numpy()) if use_cuped else ()
+        return ArmStats(f["n"].to_numpy(), f["sum_y"].to_numpy(), f["sum_y2"].to_numpy(), *extra)
+
+    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
+                      cuped=use_cuped, planned_treatment_share=spec.attribution.treatment_share,
+                      higher_is_better=spec.kpi.higher_is_better)
+    r = analyze_ab_batch(stats(cum[ex.control]), stats(cum[ex.treatment]), config)
+    frame = pd.DataFrame({"day": days, "effect": r["effect_abs"], "ci_lo": r["ci_abs"][..., 0], "ci_hi": r["ci_abs"][..., 1],
+                          "cs_lo": r["cs_abs"][..., 0], "cs_hi": r["cs_abs"][..., 1],
+                          "n_control": cum[ex.control]["n"].to_numpy(), "n_treatment": cum[ex.treatment]["n"].to_numpy()})
+    frame["provisional"] = [d > effect.mature_through for d in days]
+    if effect.per_unit is not None:
+        sign = 1.0 if spec.kpi.higher_is_better else -1.0
+        vpu = spec.kpi.value_per_unit
+        units = frame["n_treatment"].to_numpy()
+        frame["cum_gross"] = sign * effect.per_unit * units * vpu
+        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
+    return frame
 
 
 # ------------------------------------------------------------------------------------------------
