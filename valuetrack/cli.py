@@ -281,6 +281,15 @@ def cmd_flags(args: argparse.Namespace) -> int:
     return EXIT_FLAGS if args.fail_on_flags and pv.flags else EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from valuetrack.reports import export_report
+
+    ctx = _ctx(args)
+    result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
@@ -427,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-flags", action="store_true", help="exit with 3 when any model is flagged")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_flags)
+
+    p = sub.add_parser("report", parents=[common], help="export the monthly value report")
+    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
+    p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
+    p.set_defaults(func=cmd_report)
 
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
