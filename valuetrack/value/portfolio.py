@@ -97,6 +97,9 @@ class ModelValue:
     registry_revision: int
     data_window: tuple[dt.date | None, dt.date | None]
     alpha: float = 0.05
+    holdout: dict[str, Any] | None = None
+    health: dict[str, Any] | None = None
+    risk: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -202,7 +205,24 @@ class ModelValuation:
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                                self.reg.spec.one_off_costs) if months else None
-        return dataclasses.replace(value, payback_date=payback)
+        return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value))
+
+    def holdout(self, value: ModelValue) -> dict[str, Any] | None:
+        """Cost and sizing of the holdout to date (A/B models only)."""
+        from valuetrack.value.holdout import size_holdout
+
+        spec, ab = self.reg.spec, self.data.ab
+        if self.effect.method != "ab" or not len(ab):
+            return None
+        ex = spec.attribution.exposures
+        n_t = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
+        n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
+        recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
+        sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
+                              n_control=n_c, value_per_unit=spec.kpi.value_per_unit,
+                              higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
+                              daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
+        return sizing.to_dict()
 
     def months(self) -> list[ModelValue]:
         """Value per calendar month from the first live month to the as-of month (partial months clipped)."""
