@@ -85,4 +85,17 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
     for connector in connectors.values():
         connector.dispose()
+    _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
     return outcomes
+
+
+def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> None:
+    """Re-run attribution and value for the refreshed models and store the results with provenance."""
+    from valuetrack.store.results import ResultStore
+    from valuetrack.value.portfolio import value_portfolio
+
+    if not names:
+        return
+    values = value_portfolio(ctx, as_of=as_of, names=names).models
+    ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
+    ResultStore(ctx.engine).record(values, ids)

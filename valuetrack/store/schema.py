@@ -141,3 +141,41 @@ health_histogram = sa.Table(
 )
 
 TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram)
+
+# -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
+# One row per issued monthly report: the whole report as JSON, never updated after insert (a new
+# issue of a month, e.g. provisional → final, is a new row pointing at the one it supersedes).
+
+report_snapshots = sa.Table(
+    "report_snapshots", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("report_snapshots_id_seq"), primary_key=True),
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM
+    sa.Column("status", sa.String(16), nullable=False),  # provisional | final
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),  # valuetrack version that built it
+    sa.Column("inputs_hash", sa.String(64), nullable=False),  # sha256 of what the numbers depend on
+    sa.Column("content_hash", sa.String(64), nullable=False),  # sha256 of canonical JSON of content
+    sa.Column("supersedes", sa.Integer, nullable=True),  # id of the previous snapshot of the month
+    sa.Column("content", sa.JSON, nullable=False),
+    sa.Index("ix_report_snapshots_month", "month", "id"),
+)
+
+
+# -- value results (valuetrack.store.results): what each refresh concluded, with provenance ------
+
+value_results = sa.Table(
+    "value_results", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("value_results_id_seq"), primary_key=True),
+    sa.Column("model_name", sa.String(64), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("registry_revision", sa.Integer, nullable=False),
+    sa.Column("library_version", sa.String(32), nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=True),  # the refresh whose aggregates it used
+    sa.Column("net", sa.Float(precision=53), nullable=True),
+    sa.Column("result", sa.JSON, nullable=False),  # ModelValue.to_dict() to date
+    sa.Index("ix_value_results_model", "model_name", "id"),
+)
