@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import functools
 import datetime as dt
 import math
 from dataclasses import dataclass, field
@@ -171,9 +172,24 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
         start, end = None, last_day
         values = [v.to_date() for v in valuations]
     to_date = values if not month else [v.to_date() for v in valuations]
+    if month:
+        values = [dataclasses.replace(v, health=t.health) for v, t in zip(values, to_date)]
+    values = _with_risk(values, [v.health for v in valuations])
     flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
     return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
                           end, ctx.settings.currency, alpha, values, flags)
+
+
+def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]:
+    """Attach each model's risk (expected loss, P(net < 0), concentration, health problems)."""
+    from valuetrack.value.risk import portfolio_risk
+
+    nan = float("nan")
+    risks = portfolio_risk([v.net if v.net is not None else nan for v in values],
+                           [v.gross_se if v.gross_se is not None else nan for v in values],
+                           [v.gross if v.gross is not None else nan for v in values],
+                           healths, models=[v.model for v in values])
+    return [dataclasses.replace(v, risk=r.to_dict()) for v, r in zip(values, risks)]
 
 
 class ModelValuation:
@@ -205,7 +221,18 @@ class ModelValuation:
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                                self.reg.spec.one_off_costs) if months else None
-        return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value))
+        return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
+                                   health=self.health.to_dict())
+
+    @functools.cached_property
+    def health(self) -> Any:
+        """Health checks as of the valuation date (freshness, volume, drift, SRM, completeness)."""
+        from valuetrack.value.health import model_health
+
+        d = self.data
+        return model_health(self.reg.spec, daily_exposures=d.daily, score_histogram=d.histogram, ab=d.ab,
+                            last_ok=d.last_ok, as_of=self.as_of,
+                            bin_edges=(d.last_ok or {}).get("bin_edges"), series=d.series)
 
     def holdout(self, value: ModelValue) -> dict[str, Any] | None:
         """Cost and sizing of the holdout to date (A/B models only)."""
@@ -303,6 +330,7 @@ class _ModelData:
     ab: pd.DataFrame
     series: pd.DataFrame
     daily: pd.DataFrame
+    histogram: pd.DataFrame
     last_ok: dict[str, Any] | None
 
     @classmethod
@@ -313,10 +341,11 @@ class _ModelData:
         series = store.read_series(spec.name)
         if len(series):
             series = series[series["day"] < as_of]
-        daily = store.read_health(spec.name)["daily_exposures"]
+        health = store.read_health(spec.name)
+        daily, histogram = health["daily_exposures"], health["score_histogram"]
         if len(daily):
             daily = daily[daily["day"] < as_of]
-        return cls(ab, series, daily, store.status(spec.name).last_ok)
+        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok)
 
 
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
