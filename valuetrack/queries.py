@@ -517,3 +517,31 @@ __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
     "as_of_cutoff", "health_queries", "local_midnight_utc", "series_query", "split_crossovers",
 ]
+
+
+# ------------------------------------------------------------------------------------------------
+# overlap between two models
+
+
+def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date) -> Select:
+    """Units served by both of every pair of ``specs`` (their treatment arms, up to ``as_of``).
+
+    One query for the group: rows ``(model_a, model_b, shared)`` with ``model_a < model_b`` (the
+    models' positions in ``specs``), pairs with no shared unit absent. The models must read the
+    same exposures table with the same unit column (see
+    :func:`valuetrack.value.overlap.candidate_pairs`).
+    """
+    served = []
+    for i, spec in enumerate(specs):
+        ex, _ = _require_ab(spec)
+        t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"e{i}")
+        cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String),
+                t.c[ex.timestamp] < sa.bindparam(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone), type_=sa.DateTime)]
+        if ex.model is not None:
+            cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", ex.model_value or spec.name, type_=sa.String))
+        served.append(sa.select(sa.literal(i, sa.Integer).label("m"), t.c[ex.unit].label("unit")).where(*cond).distinct())
+    units = sa.union_all(*served).subquery("served")
+    a, b = units.alias("a"), units.alias("b")
+    return (sa.select(a.c.m.label("model_a"), b.c.m.label("model_b"), sa.func.count().label("shared"))
+            .select_from(a.join(b, sa.and_(a.c.unit == b.c.unit, a.c.m < b.c.m)))
+            .group_by(a.c.m, b.c.m))

@@ -83,10 +83,36 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
             store.fail_refresh(refresh_id, message)
             outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
+    if model is None:
+        _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
     _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
     return outcomes
+
+
+def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
+                     as_of: dt.date, timeout_s: float | None) -> None:
+    """Count the units shared by models that could double-count value; failures leave the last set."""
+    from valuetrack.connectors import get_connector
+    from valuetrack.queries import shared_units_query
+    from valuetrack.store.results import OverlapStore
+    from valuetrack.value.overlap import Overlap, overlap_groups, shares_kpi
+
+    found = []
+    try:
+        for group in overlap_groups(specs):
+            conn_name = group[0].connection
+            if conn_name not in connectors:
+                connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
+            frame = connectors[conn_name].run(shared_units_query(group, as_of=as_of), model=group[0].name,
+                                              purpose="overlap", timeout_s=timeout_s).frame
+            for row in frame.itertuples(index=False):
+                a, b = group[int(row.model_a)], group[int(row.model_b)]
+                found.append(Overlap(a.name, b.name, int(row.shared), shares_kpi(a, b)))
+    except ValuetrackError:
+        return  # the previous overlaps stay; the refresh of each model has its own status
+    OverlapStore(ctx.engine).replace(found, as_of)
 
 
 def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> None:

@@ -81,3 +81,10 @@ def test_months_add_up_to_the_to_date_figure(in_demo: Path, cli) -> None:
         month = (month + dt.timedelta(days=32)).replace(day=1)
     assert gross == pytest.approx(to_date[name]["gross"], rel=1e-9)
     assert cost == pytest.approx(to_date[name]["cost"], rel=1e-9)
+
+
+def test_overlapping_models_are_found(in_demo: Path, cli) -> None:
+    overlaps = cli("value", "--as-of", AS_OF, "--json", schema="value").json["overlaps"]
+    pairs = {(o["model_a"], o["model_b"]): o for o in overlaps}
+    shared = pairs[("homepage-recs", "search-ranking-v4")]  # the generator makes these two share customers
+    assert shared["shared_kpi"] and shared["shared_units"] > 0 and 0 < shared["share_a"] < 1

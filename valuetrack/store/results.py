@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from valuetrack import __version__
-from valuetrack.store.schema import value_results
+from valuetrack.store.schema import model_overlaps, value_results
 
 
 class ResultStore:
@@ -61,3 +61,29 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+class OverlapStore:
+    """Units shared between models, as found by the latest refresh (replaced as a whole)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def replace(self, rows: Iterable[Any], as_of: dt.date) -> None:
+        """Store Overlap objects, replacing the previous set in one transaction."""
+        now = dt.datetime.now(dt.timezone.utc)
+        values = [{"model_a": o.model_a, "model_b": o.model_b, "shared_units": int(o.shared_units),
+                   "shared_kpi": bool(o.shared_kpi), "as_of": as_of, "computed_at": now} for o in rows]
+        with self.engine.begin() as conn:
+            conn.execute(model_overlaps.delete())
+            if values:
+                conn.execute(model_overlaps.insert(), values)
+
+    def read(self) -> list[Any]:
+        from valuetrack.value.overlap import Overlap
+
+        t = model_overlaps
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.model_a, t.c.model_b, t.c.shared_units, t.c.shared_kpi)
+                                .order_by(t.c.model_a, t.c.model_b)).all()
+        return [Overlap(r.model_a, r.model_b, int(r.shared_units), bool(r.shared_kpi)) for r in rows]

@@ -179,3 +179,13 @@ value_results = sa.Table(
     sa.Column("result", sa.JSON, nullable=False),  # ModelValue.to_dict() to date
     sa.Index("ix_value_results_model", "model_name", "id"),
 )
+
+model_overlaps = sa.Table(
+    "model_overlaps", metadata,
+    sa.Column("model_a", sa.String(64), primary_key=True),
+    sa.Column("model_b", sa.String(64), primary_key=True),
+    sa.Column("shared_units", sa.BigInteger, nullable=False),
+    sa.Column("shared_kpi", sa.Boolean, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -23,7 +23,9 @@ from valuetrack.errors import ValidationError
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
+from valuetrack.store.results import OverlapStore
 from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
 
 
@@ -122,12 +124,16 @@ class PortfolioValue:
     alpha: float
     models: list[ModelValue]
     flags: list[Flag]
+    overlaps: list[Overlap] = field(default_factory=list)
     prior: str = PRIOR
 
     @property
     def totals(self) -> dict[str, Any]:
+        """Portfolio sums; value that overlapping models would count twice is deducted once
+        (``double_counted``, see valuetrack.value.overlap)."""
         rows = [m for m in self.models if m.gross is not None]
-        gross = sum(m.gross for m in rows)
+        double = sum(o.deduction for o in self.overlaps)
+        gross = sum(m.gross for m in rows) - double
         cost = sum(m.cost for m in self.models)
         se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
@@ -135,13 +141,14 @@ class PortfolioValue:
         return {"gross": gross, "cost": cost, "net": net,
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
                 "prob_positive": float(v.prob_positive) if rows else None,
-                "models": len(self.models), "flagged": len({f.model for f in self.flags})}
+                "double_counted": double, "models": len(self.models),
+                "flagged": len({f.model for f in self.flags})}
 
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of, "period": self.period, "period_start": self.period_start,
                 "period_end": self.period_end, "currency": self.currency, "alpha": self.alpha,
                 "prior": self.prior, "totals": self.totals, "models": [m.to_dict() for m in self.models],
-                "flags": [f.to_dict() for f in self.flags]}
+                "flags": [f.to_dict() for f in self.flags], "overlaps": [o.to_dict() for o in self.overlaps]}
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([m.to_dict() for m in self.models])
@@ -176,8 +183,11 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
         values = [dataclasses.replace(v, health=t.health) for v, t in zip(values, to_date)]
     values = _with_risk(values, [v.health for v in valuations])
     flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
+    present = {v.model for v in values}
+    overlaps = deduplicate([o for o in OverlapStore(ctx.engine).read() if {o.model_a, o.model_b} <= present],
+                           {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
     return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
-                          end, ctx.settings.currency, alpha, values, flags)
+                          end, ctx.settings.currency, alpha, values, flags, overlaps)
 
 
 def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]:
