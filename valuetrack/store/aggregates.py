@@ -190,7 +190,10 @@ class AggregateStore:
     def _frame(self, stmt: Any) -> pd.DataFrame:
         with self.engine.connect() as c:
             result = c.execute(stmt)
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+            keys, rows = list(result.keys()), result.fetchall()
+        # column-wise construction: building from Row objects costs a type probe per cell
+        columns = list(zip(*rows)) if rows else [()] * len(keys)
+        return pd.DataFrame({k: list(col) for k, col in zip(keys, columns)}, columns=keys)
 
 
 def _health_since(table: sa.Table, pulled: Any) -> dt.date:
