@@ -1,1 +1,18 @@
+"""Monthly value reports: a definition (month + as-of date) run against the app database gives an
+immutable :class:`Snapshot` stored in ``report_snapshots``, which exports itself as PDF, HTML, CSV
+or XLSX (docs/reports.md).
 
+    snapshot = build_snapshot(ctx, month="2026-04")           # not stored
+    snapshot = SnapshotStore(ctx.engine).save(snapshot)        # stored, with an id
+    pdf = snapshot.export("pdf")                               # bytes, for a download button
+    result = export_report(ctx, month="2026-04", fmt="pdf", out=Path("april.pdf"))   # the CLI's call
+"""
+
+from __future__ import annotations
+
+from valuetrack.reports.export import ReportResult, ReportWriteError, export_report, snapshot_for, write_atomic
+from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, inputs_hash
+from valuetrack.reports.store import SnapshotIntegrityError, SnapshotStore
+
+__all__ = ["FORMATS", "ReportResult", "ReportWriteError", "Snapshot", "SnapshotIntegrityError", "SnapshotStore",
+           "build_snapshot", "export_report", "inputs_hash", "snapshot_for", "write_atomic"]

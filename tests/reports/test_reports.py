@@ -1,0 +1,297 @@
+"""Monthly reports on the demo company: every format read back shows the numbers of
+`valuetrack value --json --month`; edge months give clear reports; snapshots are immutable and a
+final issue lists what changed since the provisional one; files are written atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html.parser
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from valuetrack.reports.render import money_exact
+from valuetrack.store.db import dispose_all
+
+AS_OF = "2026-06-15"
+MONTH = "2026-04"
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing: bash scripts/system-deps.sh")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from valuetrack.cli import main
+
+    root = tmp_path_factory.mktemp("report-demo")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.delenv("VALUETRACK_CONFIG", raising=False)
+    mp.setenv("VALUETRACK_USER", "tester@example.com")
+    assert main(["demo", "--scale", "0.1", "--as-of", AS_OF]) == 0
+    assert main(["refresh", "--as-of", AS_OF]) == 0
+    yield root
+    mp.undo()
+    dispose_all()
+
+
+@pytest.fixture
+def in_demo(demo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(demo)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    return demo
+
+
+def pdf_text(path: Path) -> str:
+    """The PDF's text with runs of whitespace collapsed (sentences wrap across lines)."""
+    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True, text=True).stdout
+    return " ".join(out.split())
+
+
+def value_json(cli, month: str, as_of: str = AS_OF) -> dict:
+    return cli("value", "--month", month, "--as-of", as_of, "--json", schema="value").json
+
+
+def report(cli, month: str, fmt: str, out: Path, *extra: str) -> dict:
+    r = cli("report", "--month", month, "--format", fmt, "--out", out, *extra, "--json", schema="report")
+    assert r.code == 0, r.err
+    assert out.exists() and out.stat().st_size == r.json["bytes"]
+    return r.json
+
+
+class _Resources(html.parser.HTMLParser):
+    """Collects every URL an HTML document would load: src/href/srcset/poster/data attributes and CSS url()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        for k, v in attrs:
+            if v and k in ("src", "href", "srcset", "poster", "data", "action", "background"):
+                self.urls.append(v)
+            if v and k == "style":
+                self.urls += re.findall(r"url\(\s*['\"]?([^'\")]+)", v)
+        self._in_style = tag == "style"
+
+    def handle_data(self, data):  # noqa: ANN001
+        if self._in_style:
+            self.urls += re.findall(r"url\(\s*['\"]?([^'\")]+)", data)
+            self.urls += re.findall(r"@import\s+['\"]([^'\"]+)", data)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def test_every_format_shows_the_numbers_of_value_json(in_demo: Path, cli) -> None:
+    truth = value_json(cli, MONTH)
+    nets = {m["model"]: m["net"] for m in truth["models"]}
+    cur = truth["currency"]
+    out = {fmt: in_demo / f"april.{fmt}" for fmt in ("pdf", "html", "csv", "xlsx")}
+    results = {fmt: report(cli, MONTH, fmt, path, "--as-of", AS_OF) for fmt, path in out.items()}
+
+    # one issue: the first export stores the snapshot, the other formats re-export it
+    ids = {r["snapshot_id"] for r in results.values()}
+    assert len(ids) == 1
+    assert not results["pdf"]["reused"] and all(results[f]["reused"] for f in ("html", "csv", "xlsx"))
+    assert results["pdf"]["status"] == "final"
+    assert results["pdf"]["net"] == pytest.approx(truth["totals"]["net"], abs=1e-9)
+
+    # PDF: every model's net value and the total, to the cent, as displayed
+    text = pdf_text(out["pdf"])
+    assert "Model value report: April 2026" in text and "FINAL" in text
+    for name, net in nets.items():
+        assert money_exact(net, cur) in text, (name, money_exact(net, cur))
+    assert money_exact(truth["totals"]["net"], cur) in text
+    assert "Methods, in plain language" in text and truth["models"][0]["display_name"] in text
+
+    # XLSX: numeric cells (not text) equal to the cent
+    from openpyxl import load_workbook
+
+    wb = load_workbook(out["xlsx"], data_only=True)
+    ws = wb["Summary"]
+    header_row = next(r for r in ws.iter_rows() if r[0].value == "Model")
+    cols = [c.value for c in header_row]
+    seen = {}
+    for row in ws.iter_rows(min_row=header_row[0].row + 1):
+        if row[0].value in nets:
+            cell = row[cols.index("Net value")]
+            assert isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool)
+            assert "0.00" in cell.number_format
+            seen[row[0].value] = cell.value
+    assert seen.keys() == nets.keys()
+    for name, net in nets.items():
+        assert round(seen[name], 2) == round(net, 2)
+        sheet = next(s for s in wb.worksheets if s["B2"].value == name)
+        net_cell = next(r[1] for r in sheet.iter_rows() if r[0].value == "Net value")
+        assert isinstance(net_cell.value, float) and round(net_cell.value, 2) == round(net, 2)
+    total = next(r[1] for r in ws.iter_rows() if r[0].value == "Total net value")
+    assert round(total.value, 2) == round(truth["totals"]["net"], 2)
+
+    # CSV: tidy, one row per model and metric
+    frame = pd.read_csv(out["csv"])
+    assert list(frame.columns[:6]) == ["snapshot_id", "month", "status", "as_of", "currency", "model"]
+    assert not frame.duplicated(["model", "metric"]).any()
+    net_rows = frame[frame["metric"] == "net"].set_index("model")["value"].astype(float)
+    for name, net in nets.items():
+        assert net_rows[name] == pytest.approx(net, abs=1e-6)
+    assert net_rows["(portfolio)"] == pytest.approx(truth["totals"]["net"], abs=1e-6)
+
+    # HTML: self-contained, nothing fetched from the network
+    doc = out["html"].read_text(encoding="utf-8")
+    parser = _Resources()
+    parser.feed(doc)
+    assert parser.urls, "the charts should be embedded images"
+    external = [u for u in parser.urls if re.match(r"\s*(https?:)?//", u, re.I)]
+    assert not external, external
+    assert all(u.startswith(("data:", "#")) for u in parser.urls), [u for u in parser.urls if not u.startswith(("data:", "#"))]
+    for net in nets.values():
+        assert money_exact(net, cur) in doc
+
+
+def test_a_month_with_no_data_gives_a_clear_report(in_demo: Path, cli) -> None:
+    out = in_demo / "2023-01.pdf"
+    r = report(cli, "2023-01", "pdf", out, "--as-of", AS_OF)
+    assert r["models"] == 0 and r["net"] == 0 and r["status"] == "final"
+    text = pdf_text(out)
+    assert "No model was live in January 2023" in text
+    assert "None of the 10 registered models served customers in January 2023: the first went live on" in text
+    assert "no value and no cost" in text
+    assert money_exact(0.0) in text
+
+
+def test_a_month_that_has_not_started_is_refused(in_demo: Path, cli) -> None:
+    r = cli("report", "--month", "2026-09", "--format", "csv", "--out", in_demo / "x.csv", "--as-of", AS_OF, "--json")
+    assert r.code == 1 and "has not started" in r.json["error"]["message"]
+    assert not (in_demo / "x.csv").exists()
+    assert cli("report", "--month", "2026-13", "--format", "csv", "--out", in_demo / "x.csv").code == 1
+
+
+def test_a_model_live_from_mid_month(in_demo: Path, cli) -> None:
+    # the demo's cart-abandon-reminder launched on 2026-02-25
+    truth = {m["model"]: m for m in value_json(cli, "2026-02")["models"]}
+    cart = truth["cart-abandon-reminder"]
+    assert cart["period_start"] == "2026-02-01"
+    out = in_demo / "feb.html"
+    report(cli, "2026-02", "html", out, "--as-of", AS_OF)
+    doc = out.read_text(encoding="utf-8")
+    assert "Went live mid-month, on 2026-02-25: the month covers 4 of its 28 days" in doc
+    assert money_exact(cart["cost"]) in doc and money_exact(cart["net"]) in doc
+
+
+def test_provisional_then_final_shows_the_difference(in_demo: Path, cli) -> None:
+    early = in_demo / "march-early.csv"
+    first = report(cli, "2026-03", "csv", early, "--as-of", "2026-04-10")
+    assert first["status"] == "provisional"
+    assert set(pd.read_csv(early)["status"]) == {"provisional"}
+    final_path = in_demo / "march.pdf"
+    final = report(cli, "2026-03", "pdf", final_path, "--as-of", AS_OF)
+    assert final["status"] == "final" and not final["reused"]
+    assert final["supersedes"] == first["snapshot_id"]
+    assert final["net_change"] == pytest.approx(final["net"] - first["net"], abs=1e-6)
+    text = pdf_text(final_path)
+    assert f"replaces provisional snapshot {first['snapshot_id']}" in text
+    assert "Changes since the provisional issue" in text
+    assert money_exact(first["net"]) in text and money_exact(final["net"]) in text
+    # the final issue of a closed month is what every later export returns
+    again = report(cli, "2026-03", "csv", in_demo / "march.csv")
+    assert again["snapshot_id"] == final["snapshot_id"] and again["reused"]
+
+
+def test_a_stored_snapshot_reads_the_same_after_new_data(in_demo: Path, cli) -> None:
+    from valuetrack.context import open_context
+    from valuetrack.reports import SnapshotStore
+
+    before = report(cli, MONTH, "csv", in_demo / "a.csv", "--as-of", AS_OF)
+    csv_before = (in_demo / "a.csv").read_bytes()
+    value_before = value_json(cli, MONTH)["totals"]["net"]
+    # new data arrives: late outcomes raise every April cohort's outcome sums
+    engine = sa.create_engine(f"sqlite:///{in_demo / 'valuetrack.db'}")
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE ab_aggregates SET sum_y = sum_y * 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
+                          " AND arm = 'model'"))
+    engine.dispose()
+    try:
+        assert value_json(cli, MONTH)["totals"]["net"] != pytest.approx(value_before, abs=0.01)
+        after = report(cli, MONTH, "csv", in_demo / "b.csv", "--as-of", AS_OF)
+        assert after["snapshot_id"] == before["snapshot_id"] and after["reused"]
+        assert (in_demo / "b.csv").read_bytes() == csv_before
+        ctx = open_context()
+        assert SnapshotStore(ctx.engine).get(before["snapshot_id"]).export("csv") == csv_before
+    finally:
+        engine = sa.create_engine(f"sqlite:///{in_demo / 'valuetrack.db'}")
+        with engine.begin() as c:
+            c.execute(sa.text("UPDATE ab_aggregates SET sum_y = sum_y / 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
+                              " AND arm = 'model'"))
+        engine.dispose()
+
+
+def test_a_tampered_snapshot_is_refused(in_demo: Path, cli) -> None:
+    r = report(cli, "2026-01", "csv", in_demo / "jan.csv", "--as-of", AS_OF)
+    engine = sa.create_engine(f"sqlite:///{in_demo / 'valuetrack.db'}")
+    with engine.begin() as c:
+        c.execute(sa.text("UPDATE report_snapshots SET content = json_set(content, '$.totals.net', 1e9) WHERE id = :i"),
+                  {"i": r["snapshot_id"]})
+    engine.dispose()
+    bad = cli("report", "--month", "2026-01", "--format", "csv", "--out", in_demo / "jan2.csv", "--json")
+    assert bad.code == 1 and "modified after it was issued" in bad.json["error"]["message"]
+
+
+def test_writes_are_atomic(in_demo: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from valuetrack.context import open_context
+    from valuetrack.reports import ReportWriteError, export_report
+
+    target = in_demo / "keep.csv"
+    target.write_bytes(b"previous report\n")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("valuetrack.reports.export.os.fsync", broken_fsync)
+    with pytest.raises(ReportWriteError, match="No space left"):
+        export_report(open_context(), month=MONTH, fmt="csv", out=target, as_of=dt.date.fromisoformat(AS_OF))
+    assert target.read_bytes() == b"previous report\n"
+    assert [p.name for p in in_demo.iterdir() if p.name.startswith(".keep.csv")] == []
+    monkeypatch.undo()
+    r = cli("report", "--month", MONTH, "--format", "csv", "--out", in_demo / "missing" / "x.csv", "--json")
+    assert r.code == 1 and "does not exist" in r.json["error"]["message"]
+
+
+def test_a_retired_model(in_demo: Path, cli) -> None:
+    # push-reactivation stopped serving three weeks before the as-of date; retire it
+    assert cli("models", "retire", "push-reactivation").code == 0
+    truth = {m["model"]: m for m in value_json(cli, "2026-05")["models"]}
+    push = truth["push-reactivation"]
+    assert push["status"] == "retired"
+    out = in_demo / "may.pdf"
+    r = report(cli, "2026-05", "pdf", out, "--as-of", AS_OF)
+    text = pdf_text(out)
+    assert "Retired during the month: it last served on 2026-05-2" in text
+    assert money_exact(push["net"]) in text and money_exact(push["cost"]) in text
+    june = in_demo / "june.html"
+    report(cli, "2026-06", "html", june, "--as-of", AS_OF)
+    doc = june.read_text(encoding="utf-8")
+    assert "Retired: it last served on 2026-05-2" in doc and "before 2026-06" in doc
+    assert r["status"] == "provisional"
+
+
+def test_snapshot_exports_itself_for_the_app(in_demo: Path) -> None:
+    from valuetrack.context import open_context
+    from valuetrack.reports import SnapshotStore
+
+    store = SnapshotStore(open_context().engine)
+    listed = store.list(month=MONTH)
+    assert listed and {"id", "status", "as_of", "inputs_hash"} <= set(listed[0])
+    snap = store.get(listed[0]["id"])
+    xlsx = snap.export("xlsx")
+    assert xlsx[:2] == b"PK"
+    frame = pd.read_csv(io.BytesIO(snap.export("csv")))
+    assert set(frame["month"]) == {MONTH}

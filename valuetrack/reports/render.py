@@ -1,0 +1,551 @@
+"""Exporters: a stored :class:`~valuetrack.reports.snapshot.Snapshot` → PDF, HTML, CSV or XLSX bytes.
+
+Everything here reads only the snapshot's content, so a report re-exported months later shows the
+numbers it was issued with. The HTML is self-contained (inline CSS, charts as ``data:`` URIs);
+the PDF is that HTML rendered by WeasyPrint with a URL fetcher that refuses anything but
+``data:`` URIs, so rendering never touches the network.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from valuetrack.errors import MissingDependency, ParameterError
+from valuetrack.reports.snapshot import FORMATS, Snapshot
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
+               "unproven": "unproven", "untrustworthy": "untrustworthy"}
+METHOD_TEXT = {"ab": "A/B holdout (difference between treated and holdout customers)",
+               "structural": "Structural time-series counterfactual (no holdout)",
+               "its": "Interrupted time series (no holdout)", "did": "Difference-in-differences",
+               "none": "No estimate"}
+MAX_SUMMARY_FLAGS = 6
+SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
+
+
+# ------------------------------------------------------------------------------------------------
+# formatting (full precision: the report shows money to the cent, as `valuetrack value --json` has it)
+
+
+def money_exact(value: float | None, currency: str = "USD") -> str:
+    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—'."""
+    if value is None:
+        return "—"
+    cents = round(float(value) + 0.0, 2)
+    sign = "-" if cents < 0 else ""
+    body = f"{abs(cents):,.2f}"
+    symbol = SYMBOLS.get(currency)
+    return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {currency}"
+
+
+def _signed(value: float | None, currency: str) -> str:
+    if value is None:
+        return "—"
+    text = money_exact(value, currency)
+    return text if text.startswith("-") or text == money_exact(0.0, currency) else "+" + text
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:,.{digits}f}%"
+
+
+def _interval(ci: list[float] | None, currency: str) -> str:
+    return "—" if not ci else f"{money_exact(ci[0], currency)} to {money_exact(ci[1], currency)}"
+
+
+def _tone(net: float | None, ci: list[float] | None) -> str:
+    if net is None:
+        return "neutral"
+    if ci and ci[0] > 0:
+        return "good"
+    if ci and ci[1] < 0:
+        return "bad"
+    return "neutral"
+
+
+def _month_name(month: str) -> str:
+    return dt.datetime.strptime(month, "%Y-%m").strftime("%B %Y")
+
+
+# ------------------------------------------------------------------------------------------------
+# the view model the template and the tables share
+
+
+def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") -> dict[str, Any]:
+    """Everything the template shows, formatted. ``charts=False`` skips drawing (CSV/XLSX)."""
+    from valuetrack.reports import charts as ch
+
+    c = snapshot.content
+    cur = c["currency"]
+    month = c["month"]
+    level = round(100 * (1 - c["alpha"]))
+    names = {m["model"]: m["display_name"] for m in c["models"]}
+    totals = dict(c["totals"])
+    totals.update(net_text=money_exact(totals["net"], cur), gross_text=money_exact(totals["gross"], cur),
+                  cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
+                  prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
+                  tone=_tone(totals["net"], totals.get("ci_net")))
+    ci_t = totals.get("ci_net")
+    totals["verdict"] = ("The models together created value net of their cost." if ci_t and ci_t[0] > 0 else
+                         "The models together lost money net of their cost." if ci_t and ci_t[1] < 0 else
+                         "Not clearly above or below zero: the interval includes zero." if ci_t else
+                         "No value estimate: only costs are counted.")
+    flags_by_model: dict[str, list[dict[str, Any]]] = {}
+    flag_rows = []
+    for f in c["flags"]:
+        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"])}
+        flags_by_model.setdefault(f["model"], []).append(row)
+        flag_rows.append(row)
+    severity = {"destroying_value": 0, "untrustworthy": 1, "not_covering_cost": 2, "unproven": 3}
+    flag_rows.sort(key=lambda f: (severity.get(f["type"], 9), f["model"]))
+
+    models = []
+    for m in c["models"]:
+        mm = dict(m)
+        mm.update(
+            net_text=money_exact(m["net"], cur), gross_text=money_exact(m["gross"], cur),
+            cost_text=money_exact(m["cost"], cur), ci_text=_interval(m["ci_net"], cur),
+            roi_text=_pct(m["roi"]), roi_ci_text=(f"{_pct(m['ci_roi'][0])} to {_pct(m['ci_roi'][1])}" if m.get("ci_roi") else ""),
+            prob_text="—" if m["prob_positive"] is None else f"{m['prob_positive']:.2f}",
+            expected_loss_text=money_exact(m.get("expected_loss"), cur),
+            monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
+            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            one_off_text=money_exact(m.get("one_off_costs"), cur),
+            predictions_text=f"{m.get('predictions') or 0:,.0f}",
+            units_text=f"{m.get('treated_units') or 0:,.0f}",
+            payback_text=_payback(m, cur),
+            to_date_text=_to_date_text(m.get("to_date"), cur),
+            tone=_tone(m["net"], m["ci_net"]),
+            flags=flags_by_model.get(m["model"], []),
+            method_text=METHOD_TEXT.get(m["method"], m["method"]),
+            vpu_text=money_exact(m.get("value_per_unit"), cur),
+            effect_text=_effect(m),
+            effect_rel_text=_pct(m.get("effect_rel"), 2),
+            p_text="—" if m.get("p_value") is None else f"{m['p_value']:.3g}",
+            srm_text=_srm(m),
+        )
+        mm.update(_health(m.get("health")))
+        mm.update(_risk(m.get("risk"), cur))
+        if charts and m["active_in_month"]:
+            mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
+            mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
+        models.append(mm)
+    by_name = {m["model"]: m for m in models}
+
+    ch_ = c["changes"]
+    changes = {"previous_month_name": _month_name(ch_["previous_month"])}
+    if ch_.get("net_previous") is None:
+        changes["sentence"] = f"No model was live in {_month_name(ch_['previous_month'])}; there is nothing to compare with."
+    else:
+        changes["sentence"] = (f"Total net value {money_exact(ch_['net_previous'], cur)} in "
+                               f"{_month_name(ch_['previous_month'])} → {money_exact(ch_['net'], cur)} now "
+                               f"({_signed(ch_['delta'], cur)}).")
+    movers = []
+    for r in ch_["models"][:4]:
+        name = names.get(r["model"], r["model"])
+        if r["change"] == "new":
+            movers.append({"text": f"{name}: new this month, {money_exact(r['net'], cur)}."})
+        elif r["change"] == "stopped":
+            movers.append({"text": f"{name}: not live this month (was {money_exact(r['net_previous'], cur)})."})
+        elif abs(r["delta"]) >= 0.005:
+            movers.append({"text": f"{name}: {money_exact(r['net_previous'], cur)} → {money_exact(r['net'], cur)} "
+                                   f"({_signed(r['delta'], cur)})."})
+    changes["movers"] = movers
+    parts = []
+    if ch_.get("new_flags"):
+        parts.append("Newly flagged: " + ", ".join(f"{names.get(f['model'], f['model'])} ({FLAG_LABELS.get(f['type'], f['type'])})"
+                                                  for f in ch_["new_flags"]) + ".")
+    if ch_.get("cleared_flags"):
+        parts.append("No longer flagged: " + ", ".join(f"{names.get(f['model'], f['model'])} ({FLAG_LABELS.get(f['type'], f['type'])})"
+                                                       for f in ch_["cleared_flags"]) + ".")
+    if ch_.get("new_flags") is None:
+        parts.append(f"No report was issued for {_month_name(ch_['previous_month'])}, so flag changes are not shown; "
+                     f"comparisons use {_month_name(ch_['previous_month'])}'s figures recomputed as of {c['as_of']}.")
+    changes["flag_text"] = " ".join(parts)
+
+    restated = None
+    if c.get("restatement"):
+        rs = c["restatement"]
+        restated = {**rs, "net_before_text": money_exact(rs["net_before"], cur),
+                    "net_after_text": money_exact(rs["net_after"], cur), "delta_text": _signed(rs["delta"], cur),
+                    "rows": [{"model": names.get(d["model"], d["model"]), "before": money_exact(d["net_before"], cur),
+                              "after": money_exact(d["net_after"], cur), "delta": _signed(d["delta"], cur),
+                              "ci_after": _interval(d["ci_net_after"], cur)} for d in rs["models"]]}
+
+    prov = dict(c["provenance"])
+    window = prov.get("data_window") or [None, None]
+    prov["window_text"] = f"{window[0]} to {window[1]}" if window[0] else "none"
+    if prov.get("refreshed_at"):
+        when = dt.datetime.fromisoformat(prov["refreshed_at"])
+        prov["refreshed_at"] = when.strftime("%Y-%m-%d %H:%M") + (" UTC" if when.utcoffset() in (None, dt.timedelta(0)) else "")
+    qc = prov.get("query_cost") or {}
+    cost_bits = [f"{qc.get('queries', 0)} queries", f"{qc.get('elapsed_s', 0):.1f} s"]
+    if qc.get("bytes_scanned"):
+        cost_bits.append(f"{qc['bytes_scanned'] / 1e9:,.2f} GB scanned")
+    prov["cost_text"] = ", ".join(cost_bits)
+
+    live = [m for m in models if m["active_in_month"]]
+    period_text = f"{c['period_start']} to {c['period_end']}"
+    no_activity = [{"display_name": m["display_name"], "why": (m["notes"][0] if m["notes"] else "no activity").rstrip(".")}
+                   for m in models if not m["active_in_month"]]
+    if not c["models"]:
+        empty_reason = "No models are registered yet (`valuetrack models register`)."
+    elif not live:
+        starts = sorted(m["live_from"] for m in c["models"] if m.get("live_from"))
+        later = [s for s in starts if s > c["month_end"]]
+        empty_reason = (f"None of the {len(c['models'])} registered models served customers in {_month_name(month)}"
+                        + (f": the first went live on {later[0]}." if later and len(later) == len(starts)
+                           else "; see the model list for when each was live.")
+                        + " There is no value and no cost to report for this month.")
+    else:
+        empty_reason = ""
+    created = snapshot.created_at.strftime("%Y-%m-%d %H:%M UTC") if snapshot.created_at else "not stored"
+    status = c["status"]
+    return {
+        "title": c["title"], "month": month, "month_name": _month_name(month), "status": status,
+        "provisional": status == "provisional", "provisional_reasons": c.get("provisional_reasons") or [],
+        "as_of": c["as_of"], "currency": cur, "level": level, "prior": c.get("prior", "flat prior"),
+        "period_text": period_text, "totals": totals, "models": models, "flag_rows": flag_rows,
+        "flagged": sorted({f["model"] for f in c["flags"]}), "max_summary_flags": MAX_SUMMARY_FLAGS,
+        "top": [by_name[n] for n in c["summary"]["top"]], "bottom": [by_name[n] for n in c["summary"]["bottom"]],
+        "live_models": len(live), "registered_models": len(models), "no_activity": no_activity,
+        "empty_reason": empty_reason, "changes": changes, "restatement": restated, "provenance": prov,
+        "snapshot_id": snapshot.id if snapshot.id is not None else "(not stored)", "created_at": created,
+        "created_by": snapshot.created_by, "supersedes": snapshot.supersedes, "version": snapshot.version,
+        "company": "",
+        "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
+        "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
+    }
+
+
+def _payback(m: dict[str, Any], cur: str) -> str:
+    if not m.get("one_off_costs"):
+        return "no build cost recorded"
+    paid = (m.get("to_date") or {}).get("payback_date") or m.get("payback_date")
+    return f"paid back on {paid}" if paid else f"not yet paid back (as of {m['as_of']})"
+
+
+def _to_date_text(t: dict[str, Any] | None, cur: str) -> str:
+    if not t or t.get("net") is None:
+        return "—"
+    text = money_exact(t["net"], cur)
+    if t.get("ci_net"):
+        text += f" ({money_exact(t['ci_net'][0], cur)} to {money_exact(t['ci_net'][1], cur)})"
+    return text + f" since {t['period_start']}"
+
+
+def _effect(m: dict[str, Any]) -> str:
+    if m.get("effect_abs") is None:
+        return "—"
+    text = f"{m['effect_abs']:,.4g} {m.get('kpi_unit') or ''}".strip()
+    if m.get("effect_se"):
+        text += f" (s.e. {m['effect_se']:,.3g})"
+    return text
+
+
+def _srm(m: dict[str, Any]) -> str:
+    p = m.get("srm_p_value")
+    if p is None:
+        return "—"
+    return f"p = {p:.3g}: " + ("split as planned" if p >= 0.001 else "split NOT as planned: do not trust the effect")
+
+
+def _health(h: Any) -> dict[str, Any]:
+    if not h:
+        return {"health_status": None, "health_checks": [], "health_missing": "Health checks are not available in this snapshot."}
+    if not isinstance(h, dict):
+        h = {"status": str(h)}
+    checks = [{"name": str(x.get("name", "")).replace("_", " "), "status": x.get("status", "unknown"),
+               "message": x.get("message", "")} for x in (h.get("checks") or []) if isinstance(x, dict)]
+    return {"health_status": h.get("status"), "health_checks": checks, "health_missing": "No health checks recorded."}
+
+
+def _risk(r: Any, cur: str) -> dict[str, Any]:
+    if not r:
+        return {"risk_level": None, "risk_lines": [], "risk_missing": "Risk is not available in this snapshot."}
+    if not isinstance(r, dict):
+        r = {"level": str(r)}
+    lines = list(r.get("reasons") or [])
+    if r.get("prob_negative") is not None:
+        lines.append(f"P(net value < 0) = {r['prob_negative']:.2f}")
+    if r.get("expected_loss") is not None:
+        lines.append(f"Expected loss {money_exact(r['expected_loss'], cur)}")
+    if r.get("concentration") is not None:
+        lines.append(f"Share of the portfolio's gross value: {_pct(r['concentration'])}")
+    return {"risk_level": r.get("level"), "risk_lines": lines, "risk_missing": "No risk figures recorded."}
+
+
+# ------------------------------------------------------------------------------------------------
+# exporters
+
+
+def render(snapshot: Snapshot, fmt: str) -> bytes:
+    if fmt not in FORMATS:
+        raise ParameterError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    return {"pdf": render_pdf, "html": lambda s: render_html(s).encode("utf-8"), "csv": render_csv,
+            "xlsx": render_xlsx}[fmt](snapshot)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    try:
+        import jinja2
+    except ModuleNotFoundError:
+        raise MissingDependency('the HTML/PDF report needs jinja2: pip install "jinja2>=3.1"') from None
+    from markupsafe import Markup
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    # a CSS string literal inside <style>: no HTML escaping there, so escape for CSS and block "</"
+    env.filters["css_string"] = lambda s: Markup(
+        str(s).replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3c ").replace("\n", " "))
+    return env
+
+
+def render_html(snapshot: Snapshot, *, chart_format: str = "png") -> str:
+    """The report as one self-contained HTML document."""
+    return _html(snapshot.id, snapshot.content_hash, chart_format, _Key(snapshot))
+
+
+class _Key:
+    """Carries the snapshot into the cache without making it part of the key (id + content hash are)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key)
+
+
+@lru_cache(maxsize=4)
+def _html(snapshot_id: int | None, content_hash: str, chart_format: str, key: _Key) -> str:
+    # the PDF and the HTML export of one snapshot share the drawing of the charts
+    css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    return _env().get_template("report.html.j2").render(r=view(key.snapshot, chart_format=chart_format), css=css)
+
+
+def render_pdf(snapshot: Snapshot) -> bytes:
+    """The report as PDF (WeasyPrint; no network: only ``data:`` URIs are fetched)."""
+    try:
+        import weasyprint
+    except (ModuleNotFoundError, OSError) as exc:  # OSError: Pango missing (apt install libpango-1.0-0)
+        raise MissingDependency(f'the PDF report needs WeasyPrint and Pango ({exc}): pip install "weasyprint>=70" '
+                                "and, on Debian, apt-get install libpango-1.0-0 libpangoft2-1.0-0") from None
+    html = render_html(snapshot)
+    fetcher = weasyprint.URLFetcher(allowed_protocols=("data",))
+    return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
+
+
+CSV_METRICS = (
+    ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
+    ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"), ("prob_positive", "probability"),
+    ("expected_loss", "money"), ("treated_units", "count"), ("predictions", "count"), ("effect_abs", "kpi"),
+    ("effect_se", "kpi"), ("effect_rel", "fraction"), ("p_value", "probability"), ("srm_p_value", "probability"),
+    ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
+)
+
+
+def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """One row per model and metric (plus the portfolio's rows, model ``(portfolio)``)."""
+    c = snapshot.content
+    base = {"snapshot_id": snapshot.id, "month": c["month"], "status": c["status"], "as_of": c["as_of"],
+            "currency": c["currency"]}
+    flags = {}
+    for f in c["flags"]:
+        flags[f["model"]] = flags.get(f["model"], 0) + 1
+    rows = []
+    for m in c["models"]:
+        if not m["active_in_month"]:
+            continue
+        values = {**m, "net_ci_lo": (m["ci_net"] or [None, None])[0], "net_ci_hi": (m["ci_net"] or [None, None])[1],
+                  "roi_ci_lo": (m.get("ci_roi") or [None, None])[0], "roi_ci_hi": (m.get("ci_roi") or [None, None])[1],
+                  "flags": flags.get(m["model"], 0)}
+        for metric, unit in CSV_METRICS:
+            v = values.get(metric)
+            rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                         "metric": metric, "value": int(v) if isinstance(v, bool) else v,
+                         "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+    t = c["totals"]
+    ci = t.get("ci_net") or [None, None]
+    for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
+                            ("net", t["net"], c["currency"]), ("net_ci_lo", ci[0], c["currency"]),
+                            ("net_ci_hi", ci[1], c["currency"]), ("prob_positive", t.get("prob_positive"), "probability"),
+                            ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
+        rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
+                     "metric": metric, "value": v, "unit": unit})
+    return rows
+
+
+CSV_COLUMNS = ("snapshot_id", "month", "status", "as_of", "currency", "model", "display_name", "team", "metric",
+               "value", "unit")
+
+
+def render_csv(snapshot: Snapshot) -> bytes:
+    """Tidy CSV: one row per model and metric; full precision (repr of the stored float)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for row in tidy_rows(snapshot):
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+    return buf.getvalue().encode("utf-8")
+
+
+def render_xlsx(snapshot: Snapshot) -> bytes:
+    """Workbook: Summary, Flags, one sheet per live model, Provenance. Numbers are numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    c = snapshot.content
+    cur = c["currency"]
+    sym = SYMBOLS.get(cur)
+    money_fmt = (f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else f'#,##0.00 "{cur}";-#,##0.00 "{cur}"')
+    pct_fmt, prob_fmt, int_fmt = "0.0%", "0.00", "#,##0"
+    bold = Font(bold=True)
+    head_fill = PatternFill("solid", fgColor="1F4E79")
+    head_font = Font(bold=True, color="FFFFFF")
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Summary"
+    ws.append([c["title"]])
+    ws["A1"].font = Font(bold=True, size=14)
+    info = [("Status", c["status"]), ("Period", f"{c['period_start']} to {c['period_end']}"), ("As of", c["as_of"]),
+            ("Currency", cur), ("Snapshot", snapshot.id), ("Inputs hash", c["provenance"]["inputs_hash"])]
+    for k, v in info:
+        ws.append([k, v])
+    if c.get("provisional_reasons"):
+        ws.append(["Provisional because", "; ".join(c["provisional_reasons"])])
+    ws.append([])
+    t = c["totals"]
+    ci = t.get("ci_net") or [None, None]
+    ws.append(["Total net value", t["net"]])
+    ws.cell(ws.max_row, 2).number_format = money_fmt
+    ws.cell(ws.max_row, 1).font = bold
+    for label, v, f in (("95% interval, low", ci[0], money_fmt), ("95% interval, high", ci[1], money_fmt),
+                        ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
+                        ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
+        ws.append([label, v])
+        ws.cell(ws.max_row, 2).number_format = f
+    ws.append([])
+    header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Cost", "Net value", "Net CI low",
+              "Net CI high", "ROI", "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
+              "Health", "Risk", "Flags", "Notes"]
+    ws.append(header)
+    hr = ws.max_row
+    for col in range(1, len(header) + 1):
+        ws.cell(hr, col).font, ws.cell(hr, col).fill = head_font, head_fill
+    fmts = {6: money_fmt, 7: money_fmt, 8: money_fmt, 9: money_fmt, 10: money_fmt, 11: pct_fmt, 12: pct_fmt,
+            13: pct_fmt, 14: prob_fmt}
+    flags_by = {}
+    for f in c["flags"]:
+        flags_by.setdefault(f["model"], []).append(FLAG_LABELS.get(f["type"], f["type"]))
+    for m in c["models"]:
+        ci_n, ci_r = m["ci_net"] or [None, None], m.get("ci_roi") or [None, None]
+        ws.append([m["model"], m["display_name"], m["team"], m["status"], m["method"],
+                   m["gross"] if m["active_in_month"] else None, m["cost"], m["net"] if m["active_in_month"] else None,
+                   ci_n[0], ci_n[1], m["roi"], ci_r[0], ci_r[1], m["prob_positive"], m["provisional"], m["trusted"],
+                   (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None,
+                   (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None,
+                   ", ".join(flags_by.get(m["model"], [])), " ".join(m["notes"])])
+        for col, f in fmts.items():
+            ws.cell(ws.max_row, col).number_format = f
+    widths = [26, 30, 14, 9, 11, 14, 13, 14, 14, 14, 9, 10, 10, 10, 11, 8, 9, 8, 26, 60]
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    ws.column_dimensions["A"].width = 26
+    ws.freeze_panes = ws.cell(hr + 1, 2)
+
+    fl = wb.create_sheet("Flags")
+    fl.append(["Model", "Flag", "Reason", "Recommended action", "p-value"])
+    for col in range(1, 6):
+        fl.cell(1, col).font, fl.cell(1, col).fill = head_font, head_fill
+    for f in c["flags"]:
+        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f["reason"], f["action"], f.get("p_value")])
+    for col, w in zip("ABCDE", (26, 18, 90, 70, 10)):
+        fl.column_dimensions[col].width = w
+    for row in fl.iter_rows(min_row=2):
+        for cell in row[2:4]:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+    used: set[str] = {"Summary", "Flags", "Provenance"}
+    for m in c["models"]:
+        if not m["active_in_month"]:
+            continue
+        sheet = wb.create_sheet(_sheet_name(m["model"], used))
+        sheet.append([m["display_name"]])
+        sheet["A1"].font = Font(bold=True, size=13)
+        rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
+                ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
+                ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
+                ("Net value", m["net"], money_fmt), ("Net CI low", (m["ci_net"] or [None])[0], money_fmt),
+                ("Net CI high", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
+                ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
+                ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
+                ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
+                ("P(net value > 0)", m["prob_positive"], prob_fmt), ("Expected loss", m.get("expected_loss"), money_fmt),
+                ("Treated units", m.get("treated_units"), int_fmt), ("Predictions", m.get("predictions"), int_fmt),
+                ("Effect per unit", m.get("effect_abs"), None), ("Effect s.e.", m.get("effect_se"), None),
+                ("Relative effect", m.get("effect_rel"), "0.00%"), ("p-value", m.get("p_value"), None),
+                ("SRM p-value", m.get("srm_p_value"), None), ("Provisional", m["provisional"], None),
+                ("Trusted", m["trusted"], None), ("Reason", m.get("reason"), None), ("Verdict", m["verdict"], None),
+                ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
+                ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
+                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+        for label, v, f in rows:
+            sheet.append([label, v])
+            if f:
+                sheet.cell(sheet.max_row, 2).number_format = f
+        sheet.append([])
+        sheet.append(["Month", "Gross", "Cost", "Net value", "Net CI low", "Net CI high", "Provisional"])
+        r0 = sheet.max_row
+        for col in range(1, 8):
+            sheet.cell(r0, col).font, sheet.cell(r0, col).fill = head_font, head_fill
+        for r in m.get("months") or []:
+            ci_m = r["ci_net"] or [None, None]
+            sheet.append([r["month"], r["gross"], r["cost"], r["net"], ci_m[0], ci_m[1], r["provisional"]])
+            for col in range(2, 7):
+                sheet.cell(sheet.max_row, col).number_format = money_fmt
+        sheet.column_dimensions["A"].width = 20
+        sheet.column_dimensions["B"].width = 40
+        for col in "CDEFG":
+            sheet.column_dimensions[col].width = 14
+
+    pv = wb.create_sheet("Provenance")
+    p = c["provenance"]
+    for k, v in (("As of", p["as_of"]), ("Data window start", p["data_window"][0]), ("Data window end", p["data_window"][1]),
+                 ("Last refresh", p.get("refreshed_at")), ("Queries", (p.get("query_cost") or {}).get("queries")),
+                 ("Query time (s)", (p.get("query_cost") or {}).get("elapsed_s")),
+                 ("Bytes scanned", (p.get("query_cost") or {}).get("bytes_scanned")),
+                 ("valuetrack version", p["library_version"]), ("Inputs hash", p["inputs_hash"]),
+                 ("Snapshot id", snapshot.id), ("Supersedes", snapshot.supersedes)):
+        pv.append([k, v])
+    pv.append([])
+    pv.append(["Model", "Registry revision"])
+    for name, rev in p["registry_revisions"].items():
+        pv.append([name, rev])
+    pv.column_dimensions["A"].width = 26
+    pv.column_dimensions["B"].width = 70
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _sheet_name(name: str, used: set[str]) -> str:
+    base = "".join(ch for ch in name if ch not in '[]:*?/\\')[:31] or "model"
+    candidate, i = base, 2
+    while candidate.lower() in {u.lower() for u in used}:
+        suffix = f"~{i}"
+        candidate, i = base[: 31 - len(suffix)] + suffix, i + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,544 @@
+"""The monthly report as data: a definition (month + as-of date) run against the app database gives
+an immutable :class:`Snapshot` holding everything needed to re-render the report without the
+warehouse or the aggregates cache (numbers, flags, health, risk, provenance, small chart series).
+
+The money figures are exactly :func:`valuetrack.value.portfolio.value_portfolio`'s for the month,
+so the report shows the same numbers as ``valuetrack value --month`` and the app.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from valuetrack import __version__
+from valuetrack.context import Context, today_utc
+from valuetrack.errors import ValidationError
+from valuetrack.store.aggregates import AggregateStore
+
+FORMATS = ("pdf", "html", "csv", "xlsx")
+TIMELINE_POINTS = 120  # chart series are downsampled to at most this many points per model
+HISTORY_MONTHS = 12  # monthly net values shown per model (up to the report month)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One issue of the monthly report.
+
+    Attributes:
+        month: the report month, YYYY-MM.
+        status: "provisional" (some cohorts of the month not yet mature, or the month not over) or
+            "final".
+        as_of: the date the figures were computed as of.
+        inputs_hash: sha256 of everything the numbers depend on (month, as-of date, registry
+            revisions and specs, the stored aggregates read, library version). Same hash, same
+            numbers.
+        content: the report as JSON-ready data (see :func:`build_snapshot`); never changes.
+        id: the row id in ``report_snapshots``, or None before it is stored.
+        created_at: when it was built.
+        created_by: who built it.
+        version: valuetrack version that built it.
+        supersedes: id of the previous snapshot of the same month, or None.
+    """
+
+    month: str
+    status: str
+    as_of: dt.date
+    inputs_hash: str
+    content: dict[str, Any]
+    id: int | None = None
+    created_at: dt.datetime | None = None
+    created_by: str = ""
+    version: str = __version__
+    supersedes: int | None = None
+
+    @property
+    def provisional(self) -> bool:
+        return self.status == "provisional"
+
+    @property
+    def content_hash(self) -> str:
+        return sha256_json(self.content)
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        return self.content["totals"]
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        return self.content["models"]
+
+    def export(self, fmt: str) -> bytes:
+        """The report in ``fmt`` ("pdf", "html", "csv" or "xlsx") as bytes (for downloads)."""
+        from valuetrack.reports.render import render
+
+        return render(self, fmt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "month": self.month, "status": self.status, "as_of": self.as_of,
+                "created_at": self.created_at, "created_by": self.created_by, "version": self.version,
+                "inputs_hash": self.inputs_hash, "supersedes": self.supersedes, "content": self.content}
+
+
+# ------------------------------------------------------------------------------------------------
+# building
+
+
+def month_bounds(month: str) -> tuple[dt.date, dt.date]:
+    """First and last day of ``month`` (YYYY-MM); ValidationError naming --month otherwise."""
+    try:
+        first = dt.datetime.strptime(month, "%Y-%m").date()
+    except (TypeError, ValueError):
+        raise ValidationError(f"--month: {month!r} is not a month YYYY-MM") from None
+    return first, dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+
+
+def previous_month(month: str) -> str:
+    first, _ = month_bounds(month)
+    return (first - dt.timedelta(days=1)).strftime("%Y-%m")
+
+
+def check_month(month: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    first, last = month_bounds(month)
+    if first > as_of - dt.timedelta(days=1):
+        raise ValidationError(f"--month {month} has not started as of {as_of} (figures run to the day before "
+                              f"the as-of date): there is nothing to report yet")
+    return first, last
+
+
+def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05) -> str:
+    """sha256 over what the report's numbers depend on: month, as-of date, alpha, currency, library
+    version, each model's spec and revision, and the stored aggregates before the as-of date (one
+    query per table for the whole portfolio; no statistics are run)."""
+    import sqlalchemy as sa
+
+    from valuetrack.store import schema as s
+
+    data: dict[str, list[str]] = {}
+    with ctx.engine.connect() as c:
+        for table in (s.ab_aggregates, s.ab_crossovers, s.series_points, s.health_daily, s.health_histogram):
+            cols = [col for col in table.c if col.name != "refresh_id"]
+            keys = list(table.primary_key.columns)  # model_name first: rows arrive grouped by model
+            digests: dict[str, Any] = {}
+            for row in c.execute(sa.select(*cols).where(table.c.day < as_of).order_by(*keys)).tuples():
+                h = digests.get(row[0])
+                if h is None:
+                    h = digests[row[0]] = hashlib.sha256()
+                h.update(repr(row[1:]).encode())
+            for name, h in digests.items():
+                data.setdefault(str(name), []).append(f"{table.name}:{h.hexdigest()}")
+        last_ok = {}
+        r = s.refreshes
+        newest = sa.select(sa.func.max(r.c.id)).where(r.c.status == "ok").group_by(r.c.model_name)
+        for row in c.execute(sa.select(r.c.model_name, r.c.max_exposure_ts, r.c.max_outcome_ts, r.c.mature_through)
+                             .where(r.c.id.in_(newest))).mappings():
+            last_ok[row["model_name"]] = [str(row["max_exposure_ts"]), str(row["max_outcome_ts"]), str(row["mature_through"])]
+    models = [{"name": reg.name, "revision": reg.revision, "spec": reg.spec.to_dict(), "data": data.get(reg.name, []),
+               "freshness": last_ok.get(reg.name)} for reg in ctx.registry.list()]
+    return sha256_json({"month": month, "as_of": as_of, "alpha": alpha, "currency": ctx.settings.currency,
+                        "version": __version__, "models": models})
+
+
+def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
+                   previous: Snapshot | None = None, inputs: str | None = None) -> Snapshot:
+    """Run the report definition for ``month`` as of ``as_of`` (default: today, UTC).
+
+    Args:
+        ctx: the context (settings, registry, app database).
+        month: the report month, YYYY-MM. A month that has not started raises ValidationError; a
+            month with no live model gives a report that says so.
+        as_of: the date the figures are computed as of.
+        alpha: 1 − interval level.
+        previous: the previous snapshot of the same month (default: the latest stored one), whose
+            figures this one's are compared with (provisional → final).
+        inputs: the inputs hash when already computed.
+
+    Returns:
+        An unsaved :class:`Snapshot` (``SnapshotStore.save`` stores it).
+    """
+    from valuetrack.reports.store import SnapshotStore
+    from valuetrack.value.portfolio import ModelValuation, value_portfolio
+
+    as_of = as_of or today_utc()
+    first, last = check_month(month, as_of)
+    inputs = inputs or inputs_hash(ctx, month=month, as_of=as_of, alpha=alpha)
+    snapshots = SnapshotStore(ctx.engine)
+    if previous is None:
+        previous = snapshots.latest(month)
+
+    pv = value_portfolio(ctx, as_of=as_of, month=month, alpha=alpha)
+    registered = {r.name: r for r in ctx.registry.list()}
+    agg = AggregateStore(ctx.engine)
+    currency = pv.currency
+    prev_month = previous_month(month)
+    prev_first, _ = month_bounds(prev_month)
+
+    models: list[dict[str, Any]] = []
+    prev_nets: dict[str, float | None] = {}
+    refreshes: dict[str, dict[str, Any]] = {}
+    for mv in pv.models:
+        reg = registered[mv.model]
+        val = ModelValuation.load(ctx, reg, as_of, alpha=alpha)
+        months = val.months()
+        live_from = val.live_from
+        daily = val.data.daily
+        last_exposure = max(daily["day"]) if len(daily) else None
+        live_to = last_exposure if reg.spec.status == "retired" else None
+        d = _jsonable(mv.to_dict())
+        d["live_from"] = _iso(live_from)
+        d["live_to"] = _iso(live_to)
+        d["registered_at"] = _iso(reg.created_at.date() if reg.created_at else None)
+        d["kpi_unit"] = reg.spec.kpi.unit
+        d["value_per_unit"] = reg.spec.kpi.value_per_unit
+        d["higher_is_better"] = reg.spec.kpi.higher_is_better
+        d["monthly_cost"] = reg.spec.monthly_cost
+        d["cost_per_1k_predictions"] = reg.spec.cost_per_1k_predictions
+        d["one_off_costs"] = reg.spec.one_off_costs
+        d["window_days"] = reg.spec.attribution.window_days
+        d["outcome_lag_days"] = reg.spec.attribution.outcome_lag_days
+        d["active_in_month"] = bool(live_from is not None and live_from <= mv.period_end
+                                    and (live_to is None or live_to >= first))
+        d["months"] = [_month_row(m) for m in months if m.period_start <= last][-HISTORY_MONTHS:]
+        prev = next((m for m in months if m.period_start.strftime("%Y-%m") == prev_month), None)
+        prev_nets[mv.model] = None if prev is None else (prev.net if prev.net is not None else -prev.cost)
+        d["timeline"] = _timeline(val, last)
+        d["to_date"] = _to_date(val, months)
+        d["notes"] = _notes(d, first, last, month)
+        status = agg.status(mv.model)
+        ok = status.last_ok or {}
+        refreshes[mv.model] = ok
+        d["refresh"] = {"finished_at": _iso(ok.get("finished_at")), "as_of": _iso(ok.get("as_of")),
+                        "mature_through": _iso(ok.get("mature_through")), "cost": _jsonable(ok.get("cost")),
+                        "stale": status.stale, "stale_reason": status.reason}
+        d["flags"] = [_jsonable(f.to_dict()) for f in pv.flags if f.model == mv.model]
+        d["verdict"] = _verdict(d)
+        models.append(d)
+
+    totals = _jsonable(pv.totals)
+    reasons = _provisional_reasons(models, first, last, pv.period_end)
+    status = "provisional" if reasons else "final"
+    order = sorted(models, key=lambda m: (not m["active_in_month"], -(m["net"] if m["net"] is not None else -m["cost"])))
+    active = [m for m in order if m["active_in_month"]]
+    # top and bottom lists only rank estimates that can be relied on
+    with_net = [m for m in active if m["net"] is not None and m["trusted"]
+                and not any(f["type"] == "untrustworthy" for f in m["flags"])]
+
+    prev_snap = snapshots.latest(prev_month)
+    changes = _changes(models, prev_nets, prev_snap, pv.flags, prev_month, first, prev_first)
+    restated = _restatement(previous, models, totals) if previous is not None else None
+
+    content = {
+        "kind": "valuetrack.monthly_report",
+        "schema": 1,
+        "month": month,
+        "title": f"Model value report: {first.strftime('%B %Y')}",
+        "status": status,
+        "provisional_reasons": reasons,
+        "period_start": _iso(pv.period_start if pv.period_end >= pv.period_start else first),
+        "period_end": _iso(pv.period_end),
+        "month_start": _iso(first),
+        "month_end": _iso(last),
+        "as_of": _iso(as_of),
+        "currency": currency,
+        "alpha": alpha,
+        "prior": pv.prior,
+        "totals": totals,
+        "models": order,
+        "flags": [_jsonable(f.to_dict()) for f in pv.flags],
+        "summary": {
+            "live_models": len(active),
+            "registered_models": len(models),
+            "top": [m["model"] for m in with_net[:3] if (m["net"] or 0) > 0],
+            "bottom": [m["model"] for m in reversed(with_net[-3:]) if (m["net"] or 0) < 0],
+            "no_activity": [m["model"] for m in order if not m["active_in_month"]],
+            "flagged": sorted({f.model for f in pv.flags}),
+        },
+        "changes": changes,
+        "restatement": restated,
+        "provenance": _provenance(models, refreshes, as_of, inputs, ctx),
+    }
+    return Snapshot(month=month, status=status, as_of=as_of, inputs_hash=inputs, content=content,
+                    created_at=dt.datetime.now(dt.timezone.utc), created_by=getattr(ctx.actor, "name", "") or "",
+                    supersedes=previous.id if previous is not None else None)
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _month_row(m: Any) -> dict[str, Any]:
+    return {"month": m.period_start.strftime("%Y-%m"), "start": _iso(m.period_start), "end": _iso(m.period_end),
+            "gross": _num(m.gross), "cost": _num(m.cost), "net": _num(m.net) if m.net is not None else _num(-m.cost),
+            "ci_net": [_num(x) for x in m.ci_net] if m.ci_net else None, "provisional": bool(m.provisional),
+            "estimated": m.net is not None}
+
+
+def _timeline(val: Any, last: dt.date) -> dict[str, Any] | None:
+    """The uplift chart's series, up to the end of the report month, downsampled."""
+    try:
+        frame = val.timeline()
+    except Exception as exc:  # a chart must never stop the report; say why it is missing
+        return {"kind": "none", "reason": f"no chart: {type(exc).__name__}: {exc}"}
+    if frame is None or not len(frame):
+        return None
+    frame = frame.copy()
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    frame = frame[frame["day"] <= last]
+    if not len(frame):
+        return None
+    step = max(1, math.ceil(len(frame) / TIMELINE_POINTS))
+    keep = list(range(0, len(frame), step))
+    if keep[-1] != len(frame) - 1:
+        keep.append(len(frame) - 1)
+    frame = frame.iloc[keep]
+    if "cum_gross" in frame.columns or "ci_lo" in frame.columns:
+        cols = ["day", "effect", "ci_lo", "ci_hi", "cs_lo", "cs_hi", "provisional", "cum_gross", "cum_gross_se"]
+        kind = "ab"
+    else:
+        cols = ["day", "actual", "counterfactual", "lower", "upper", "cum_value", "cum_lower", "cum_upper"]
+        kind = "ts"
+    cols = [c for c in cols if c in frame.columns]
+    return {"kind": kind, **{c: [_cell(v) for v in frame[c].tolist()] for c in cols}}
+
+
+def _to_date(val: Any, months: list[Any]) -> dict[str, Any] | None:
+    """The model's figures from launch to the as-of date (what flags and payback are judged on);
+    ModelValuation.to_date's figures, reusing the months already computed."""
+    from valuetrack.value.roi import payback_date
+
+    if val.live_from is None:
+        return None
+    v = val.period(val.live_from, val.last_day)
+    paid = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
+                        val.reg.spec.one_off_costs) if months else None
+    v = dataclasses.replace(v, payback_date=paid)
+    return {"period_start": _iso(v.period_start), "period_end": _iso(v.period_end), "gross": _num(v.gross),
+            "cost": _num(v.cost), "net": _num(v.net), "ci_net": [_num(x) for x in v.ci_net] if v.ci_net else None,
+            "roi": _num(v.roi), "prob_positive": _num(v.prob_positive), "payback_date": _iso(v.payback_date),
+            "live_days": v.live_days}
+
+
+def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list[str]:
+    """Plain-language notes on what the model's figures for the month cover."""
+    notes = []
+    live_from = dt.date.fromisoformat(d["live_from"]) if d["live_from"] else None
+    live_to = dt.date.fromisoformat(d["live_to"]) if d["live_to"] else None
+    days = (last - first).days + 1
+    if live_from is None:
+        notes.append("No data has arrived for this model yet: there is no value or cost to report.")
+    elif live_from > last:
+        notes.append(f"Not live in {month}: it went live on {live_from}. No value or cost is counted this month.")
+    elif live_from > first:
+        covered = (min(last, dt.date.fromisoformat(d["period_end"])) - live_from).days + 1
+        notes.append(f"Went live mid-month, on {live_from}: the month covers {covered} of its {days} days, "
+                     "and the monthly cost is pro-rated from that day.")
+    if d["status"] == "retired":
+        if live_to is None:
+            notes.append("Retired.")
+        elif live_to < first:
+            notes.append(f"Retired: it last served on {live_to}, before {month}. No value or cost is counted this month.")
+        elif live_to <= last:
+            notes.append(f"Retired during the month: it last served on {live_to}; its cost stops on that day.")
+        else:
+            notes.append(f"Retired after {month} (last served on {live_to}).")
+    if d["active_in_month"] and d["net"] is None:
+        notes.append(f"No value estimate yet ({d['reason'] or 'no estimate'}): only its cost is counted.")
+    if d["provisional"]:
+        notes.append(f"Provisional: some of this month's cohorts are not yet mature (outcomes are counted for "
+                     f"{d['window_days']} days after exposure and may land {d['outcome_lag_days']} days late).")
+    return notes
+
+
+def _verdict(d: dict[str, Any]) -> str:
+    """One sentence: can the estimate be relied on, and what does it say."""
+    if d["net"] is None:
+        return "No estimate yet."
+    if not d["trusted"]:
+        return "Do not rely on this estimate: the method failed its checks (see below)."
+    if any(f["type"] == "untrustworthy" for f in d.get("flags", [])):
+        return "Do not rely on this estimate: the measurement is not trustworthy (see flags)."
+    lo, hi = d["ci_net"] or (None, None)
+    pct = round(100 * (1 - d["alpha"]))
+    if lo is not None and lo > 0:
+        return f"Creates value net of its cost ({pct}% interval above zero)."
+    if hi is not None and hi < 0:
+        return f"Loses money net of its cost ({pct}% interval below zero)."
+    return f"Not conclusive this month: the {pct}% interval includes zero."
+
+
+def _provisional_reasons(models: list[dict[str, Any]], first: dt.date, last: dt.date, period_end: dt.date) -> list[str]:
+    reasons = []
+    if period_end < last:
+        reasons.append(f"the month is not over: figures run to {period_end}")
+    immature = [m["model"] for m in models if m["active_in_month"] and m["provisional"]]
+    if immature:
+        reasons.append("cohorts of the month are not yet mature for " + ", ".join(immature))
+    unrefreshed = []
+    for m in models:
+        mt = m["refresh"]["mature_through"]
+        if (m["active_in_month"] and m["status"] == "active" and m["method"] == "ab" and mt
+                and dt.date.fromisoformat(mt) < min(last, period_end) and m["model"] not in immature):
+            unrefreshed.append(m["model"])
+    if unrefreshed:
+        reasons.append("the last refresh predates the maturity of the month's cohorts for " + ", ".join(unrefreshed)
+                       + " (run `valuetrack refresh`)")
+    return reasons
+
+
+def _changes(models: list[dict[str, Any]], prev_nets: dict[str, float | None], prev_snap: Snapshot | None,
+             flags: list[Any], prev_month: str, first: dt.date, prev_first: dt.date) -> dict[str, Any]:
+    """What changed since the previous month: net per model, and flags raised or cleared."""
+    source = "computed"
+    if prev_snap is not None:
+        stored = {m["model"]: (m["net"] if m["net"] is not None else -m["cost"]) for m in prev_snap.models
+                  if m.get("active_in_month", True)}
+        prev_nets = {name: stored.get(name) for name in {*stored, *prev_nets}}
+        source = f"snapshot {prev_snap.id} ({prev_snap.status}, as of {prev_snap.as_of})"
+    rows = []
+    for m in models:
+        now = (m["net"] if m["net"] is not None else -m["cost"]) if m["active_in_month"] else None
+        before = prev_nets.get(m["model"])
+        if now is None and before is None:
+            continue
+        rows.append({"model": m["model"], "net_previous": before, "net": now,
+                     "delta": (now or 0.0) - (before or 0.0),
+                     "change": "new" if before is None else ("stopped" if now is None else "changed")})
+    rows.sort(key=lambda r: -abs(r["delta"]))
+    prev_total = sum(v for v in prev_nets.values() if v is not None) if any(v is not None for v in prev_nets.values()) else None
+    now_total = sum(r["net"] for r in rows if r["net"] is not None)
+    flagged_now = {(f.model, f.type) for f in flags}
+    new_flags = cleared = None
+    if prev_snap is not None:
+        flagged_before = {(f["model"], f["type"]) for f in prev_snap.content.get("flags", [])}
+        new_flags = [{"model": m, "type": t} for m, t in sorted(flagged_now - flagged_before)]
+        cleared = [{"model": m, "type": t} for m, t in sorted(flagged_before - flagged_now)]
+    return {"previous_month": prev_month, "source": source, "net_previous": prev_total, "net": now_total,
+            "delta": None if prev_total is None else now_total - prev_total, "models": rows,
+            "new_flags": new_flags, "cleared_flags": cleared}
+
+
+def _restatement(previous: Snapshot, models: list[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
+    """How this issue's figures differ from the previous issue of the same month."""
+    before = {m["model"]: m for m in previous.models}
+    rows = []
+    for m in models:
+        b = before.get(m["model"])
+        nb, na = (b["net"] if b else None), m["net"]
+        if b is None or nb != na or b.get("ci_net") != m["ci_net"] or b.get("cost") != m["cost"]:
+            rows.append({"model": m["model"], "net_before": nb, "net_after": na,
+                         "delta": None if nb is None or na is None else na - nb,
+                         "ci_net_before": b.get("ci_net") if b else None, "ci_net_after": m["ci_net"]})
+    for name in sorted(set(before) - {m["model"] for m in models}):
+        rows.append({"model": name, "net_before": before[name]["net"], "net_after": None, "delta": None,
+                     "ci_net_before": before[name].get("ci_net"), "ci_net_after": None})
+    rows.sort(key=lambda r: -abs(r["delta"] or 0.0))
+    tb, ta = previous.totals.get("net"), totals.get("net")
+    return {"snapshot_id": previous.id, "status": previous.status, "as_of": _iso(previous.as_of),
+            "created_at": _iso(previous.created_at), "net_before": tb, "net_after": ta,
+            "delta": None if tb is None or ta is None else ta - tb,
+            "ci_net_before": previous.totals.get("ci_net"), "ci_net_after": totals.get("ci_net"), "models": rows}
+
+
+def _provenance(models: list[dict[str, Any]], refreshes: dict[str, dict[str, Any]], as_of: dt.date, inputs: str,
+                ctx: Context) -> dict[str, Any]:
+    starts = [m["data_window"][0] for m in models if m["data_window"] and m["data_window"][0]]
+    ends = [m["data_window"][1] for m in models if m["data_window"] and m["data_window"][1]]
+    finished = [r["finished_at"] for r in refreshes.values() if r.get("finished_at")]
+    elapsed = queries = 0.0
+    bytes_scanned = 0.0
+    for r in refreshes.values():
+        total = (r.get("cost") or {}).get("total") or {}
+        elapsed += float(total.get("elapsed_s") or 0.0)
+        queries += float(total.get("queries") or 0.0)
+        bytes_scanned += float(total.get("bytes_processed") or total.get("bytes_scanned") or 0.0)
+    return {
+        "as_of": _iso(as_of),
+        "data_window": [min(starts) if starts else None, max(ends) if ends else None],
+        "refreshed_at": _iso(max(finished)) if finished else None,
+        "refreshed_first_at": _iso(min(finished)) if finished else None,
+        "query_cost": {"queries": int(queries), "elapsed_s": round(elapsed, 3),
+                       "bytes_scanned": bytes_scanned or None},
+        "library_version": __version__,
+        "registry_revisions": {m["model"]: m["registry_revision"] for m in models},
+        "inputs_hash": inputs,
+        "store": _redacted_store(ctx),
+    }
+
+
+def _redacted_store(ctx: Context) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(ctx.settings.store_url).render_as_string(hide_password=True)
+    except Exception:  # provenance only; never fail the report on it
+        return "?"
+
+
+def _frame_digest(frame: pd.DataFrame | None) -> str:
+    if frame is None or not len(frame):
+        return "empty"
+    frame = frame.reset_index(drop=True).copy()
+    if "day" in frame.columns:
+        frame["day"] = pd.to_datetime(frame["day"])
+    h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def sha256_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _iso(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, (bool,)) or v is None:
+        return v
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return _num(v)
+    return _iso(v) if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)) else v
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf → None, dates → ISO strings, numpy scalars → Python, tuples → lists."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
+        return _iso(value)
+    if hasattr(value, "to_dict") and not isinstance(value, (str, bytes, pd.DataFrame)):
+        return _jsonable(value.to_dict())
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
