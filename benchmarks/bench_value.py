@@ -1,0 +1,257 @@
+"""Refresh + value + flags for a portfolio of 200 A/B models over 2 years, from the embedded DuckDB.
+
+Builds its own warehouse (same layout as the demo: ``exposures(customer_id, scored_at, model_id, arm,
+score, country)``, ``outcomes(customer_id, event_at, event_type, value)``) with 200 models over 730
+days (``--quick``: 20 models over 120 days), writes a manifest, registers it with
+``valuetrack models register --file``, then times the three commands a nightly job runs, each as
+its own process (``python -m valuetrack ...``, as a scheduler would run them):
+
+* ``valuetrack refresh``: one aggregate query per model in DuckDB, results into the SQLite app db;
+* ``valuetrack value --json``: per-model value, ROI, intervals from the stored aggregates;
+* ``valuetrack flags --json``: the same plus the flag rules with FDR control.
+
+Peak memory is each child's own peak resident set size (VmHWM from /proc, polled), so it includes
+DuckDB's native buffers and the interpreter, not just the Python heap. (``ru_maxrss`` of a child
+is not used on Linux: it includes the parent's RSS at fork, here the generated data.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+AS_OF = dt.date(2026, 6, 1)
+SEED = 6
+
+
+def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: int = SEED) -> dict:
+    """Write the warehouse; return row counts and the per-model settings for the manifest."""
+    import duckdb
+
+    rng = np.random.default_rng(seed)
+    start = AS_OF - dt.timedelta(days=days)
+    # per model: launch in the first third, treatment share, KPI kind, effect, traffic
+    launch = rng.integers(0, max(days // 3, 1), n_models)
+    share = rng.choice([0.5, 0.8, 0.9], n_models)
+    conversion = rng.random(n_models) < 0.3
+    effect = rng.choice([0.0, 0.03, 0.10, -0.05], n_models, p=[0.4, 0.3, 0.2, 0.1])
+    traffic = units_per_day * rng.uniform(0.5, 1.5, n_models)
+    n_units = np.maximum((traffic * (days - launch)).astype(np.int64), 50)
+
+    model = np.repeat(np.arange(n_models), n_units)
+    t0 = launch[model] + rng.random(model.size) * (days - launch[model])
+    treated = rng.random(model.size) < share[model]
+    ids = model.astype(np.int64) * 10_000_000 + np.concatenate([np.arange(k) for k in n_units])
+    country = rng.integers(0, 5, model.size)
+
+    # exposures: first at t0, Poisson(1) more within 14 days
+    extra = rng.poisson(1.0, model.size)
+    rep = np.repeat(np.arange(model.size), extra)
+    e_unit = np.concatenate([np.arange(model.size), rep])
+    e_t = np.concatenate([t0, t0[rep] + rng.random(rep.size) * 14])
+    keep = e_t < days
+    e_unit, e_t = e_unit[keep], e_t[keep]
+
+    # outcomes: purchases at a per-unit rate over [t0 - 30, t0 + 24), lifted inside the 14-day window
+    # for treated units; conversion models: one sign-up with probability 0.1 (x (1 + effect))
+    lam = rng.gamma(0.3, 0.03 / 0.3, model.size)
+    pre, win, post = rng.poisson(lam * 30), rng.poisson(lam * 14 * np.where(treated, 1 + effect[model], 1)), rng.poisson(lam * 10)
+    conv_unit = conversion[model]
+    pre, win, post = (np.where(conv_unit, 0, c) for c in (pre, win, post))
+    o_unit = np.concatenate([np.repeat(np.arange(model.size), c) for c in (pre, win, post)])
+    o_t = np.concatenate([np.repeat(t0 - 30, pre), np.repeat(t0, win), np.repeat(t0 + 14, post)])
+    o_t = o_t + rng.random(o_t.size) * np.concatenate([np.full(pre.sum(), 30.0), np.full(win.sum(), 14.0), np.full(post.sum(), 10.0)])
+    o_type = np.zeros(o_t.size, np.int8)
+    signed = conv_unit & (rng.random(model.size) < 0.1 * np.where(treated, 1 + effect[model], 1))
+    s_unit = np.flatnonzero(signed)
+    o_unit = np.concatenate([o_unit, s_unit])
+    o_t = np.concatenate([o_t, t0[s_unit] + rng.exponential(3.0, s_unit.size)])
+    o_type = np.concatenate([o_type, np.ones(s_unit.size, np.int8)])
+    amount = np.where(o_type == 1, 1.0, np.round(np.exp(np.log(40) + 0.7 * rng.standard_normal(o_t.size)), 2))
+    landed = (o_t >= 0) & (o_t + rng.random(o_t.size) * 3 < days)
+    o_unit, o_t, o_type, amount = o_unit[landed], o_t[landed], o_type[landed], amount[landed]
+
+    base = np.datetime64(start.isoformat(), "s")
+
+    def ts(t: np.ndarray) -> np.ndarray:
+        return (base + np.floor(t * 86400).astype("timedelta64[s]")).astype("datetime64[us]")
+
+    names = [f"model-{i:03d}" for i in range(n_models)]
+    exposures = pd.DataFrame({
+        "customer_id": ids[e_unit], "scored_at": ts(e_t),
+        "model_id": pd.Categorical.from_codes(model[e_unit], names),
+        "arm": pd.Categorical.from_codes(np.where(treated[e_unit], 0, 1), ["model", "holdout"]),
+        "score": np.round(rng.random(e_unit.size), 5),
+        "country": pd.Categorical.from_codes(country[e_unit], ["US", "GB", "DE", "FR", "BR"]),
+    }).sort_values("scored_at", kind="stable")
+    outcomes = pd.DataFrame({
+        "customer_id": ids[o_unit], "event_at": ts(o_t),
+        "event_type": pd.Categorical.from_codes(o_type, ["purchase", "signup"]), "value": amount,
+    }).sort_values("event_at", kind="stable")
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.register("e", exposures)
+        con.register("o", outcomes)
+        con.execute("CREATE TABLE exposures AS SELECT customer_id::BIGINT customer_id, scored_at::TIMESTAMP scored_at, "
+                    "model_id::VARCHAR model_id, arm::VARCHAR arm, score::DOUBLE score, country::VARCHAR country FROM e")
+        con.execute("CREATE TABLE outcomes AS SELECT customer_id::BIGINT customer_id, event_at::TIMESTAMP event_at, "
+                    "event_type::VARCHAR event_type, value::DOUBLE value FROM o")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    models = [{"name": names[i], "launch": start + dt.timedelta(days=int(launch[i])), "share": float(share[i]),
+               "conversion": bool(conversion[i]),
+               # costs around the value each model can create, so that every kind of flag appears
+               "monthly_cost": float(np.round(traffic[i] * 30 * rng.uniform(0.05, 0.6) * (4.0 if conversion[i] else 1.0), 0))}
+              for i in range(n_models)]
+    return {"exposures": int(len(exposures)), "outcomes": int(len(outcomes)), "models": models}
+
+
+def _manifest(models: list[dict]) -> str:
+    parts = []
+    for m in models:
+        conv = m["conversion"]
+        parts.append(textwrap.dedent(f"""
+            [[models]]
+            name = "{m['name']}"
+            display_name = "Bench {m['name']}"
+            owner = "bench@example.com"
+            team = "bench"
+            status = "active"
+            connection = "bench"
+            timezone = "UTC"
+            monthly_cost = {m['monthly_cost']}
+
+            [[models.interventions]]
+            start = {m['launch'].isoformat()}
+            label = "launch"
+
+            [models.kpi]
+            name = "{'signups' if conv else 'purchase_revenue'}"
+            unit = "{'count' if conv else 'USD'}"
+            value_per_unit = {30.0 if conv else 0.3}
+            higher_is_better = true
+            aggregation = "{'conversion' if conv else 'sum'}"
+
+            [models.attribution]
+            method = "ab"
+            window_days = 14
+            outcome_lag_days = 3
+            covariate_days = {0 if conv else 30}
+            treatment_share = {m['share']}
+
+            [models.attribution.exposures]
+            table = "exposures"
+            unit = "customer_id"
+            timestamp = "scored_at"
+            model = "model_id"
+            arm = "arm"
+            treatment = "model"
+            control = "holdout"
+            score = "score"
+            segment = "country"
+
+            [models.attribution.outcomes]
+            table = "outcomes"
+            unit = "customer_id"
+            timestamp = "event_at"
+            value = "value"
+            where = "event_type = '{'signup' if conv else 'purchase'}'"
+
+            [models.thresholds]
+            min_roi = 0.0
+            unproven_after_days = 90
+        """))
+    return "".join(parts)
+
+
+def _hwm_mb(pid: int) -> float | None:
+    """The process's own peak resident set (VmHWM, reset at exec), or None once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _run_measured(args: list[str], env: dict, cwd: Path) -> dict:
+    """Run ``python -m valuetrack ARGS`` as a child: wall time, peak RSS, stdout.
+
+    Peak RSS: the child's VmHWM, polled every 50 ms (Linux), else its ``ru_maxrss`` from wait4. The
+    latter alone is not used on Linux because a child's ru_maxrss includes the RSS of the parent it
+    was forked from (before exec), which here holds the generated data.
+    """
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = subprocess.Popen([sys.executable, "-m", "valuetrack", *args], cwd=cwd, env=env, stdout=out_f, stderr=err_f)
+        peak = None
+        while proc.poll() is None:
+            hwm = _hwm_mb(proc.pid)
+            if hwm is not None:
+                peak = max(peak or 0.0, hwm)
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read().decode(), err_f.read().decode()
+    if proc.returncode not in (0, 3):
+        raise RuntimeError(f"valuetrack {' '.join(args)} failed ({proc.returncode}): {err[-2000:]}")
+    if peak is None:  # not Linux: the rusage of all waited-for children (an upper bound)
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1), "stdout": out}
+
+
+def run(quick: bool = False) -> dict:
+    n_models, days, per_day = (20, 120, 40.0) if quick else (200, 730, 25.0)
+    with tempfile.TemporaryDirectory(prefix="bench_value_") as tmp:
+        root = Path(tmp)
+        (root / "valuetrack.toml").write_text(textwrap.dedent("""
+            [store]
+            url = "sqlite:///valuetrack.db"
+            currency = "USD"
+
+            [connections.bench]
+            url = "duckdb:///warehouse.duckdb"
+        """))
+        t0 = time.perf_counter()
+        built = _generate(root / "warehouse.duckdb", n_models, days, per_day)
+        generate_s = time.perf_counter() - t0
+        (root / "models.toml").write_text(_manifest(built["models"]))
+        env = {**os.environ, "VALUETRACK_CONFIG": str(root / "valuetrack.toml"), "VALUETRACK_USER": "bench@example.com"}
+        as_of = AS_OF.isoformat()
+        register = _run_measured(["models", "register", "--file", "models.toml"], env, root)
+        refresh = _run_measured(["refresh", "--as-of", as_of, "--json"], env, root)
+        value = _run_measured(["value", "--as-of", as_of, "--json"], env, root)
+        flags = _run_measured(["flags", "--as-of", as_of, "--json"], env, root)
+        refreshed = json.loads(refresh.pop("stdout"))["refreshed"]
+        valued = json.loads(value.pop("stdout"))
+        flagged = json.loads(flags.pop("stdout"))
+        register.pop("stdout")
+        by_type: dict[str, int] = {}
+        for f in flagged["flags"]:
+            by_type[f["type"]] = by_type.get(f["type"], 0) + 1
+        warehouse_mb = round((root / "warehouse.duckdb").stat().st_size / 2**20, 1)
+        app_db_mb = round((root / "valuetrack.db").stat().st_size / 2**20, 1)
+    return {
+        "models": n_models, "days": days, "rows_exposures": built["exposures"], "rows_outcomes": built["outcomes"],
+        "warehouse_mb": warehouse_mb, "app_db_mb": app_db_mb, "generate_s": round(generate_s, 1),
+        "register": register, "refresh": refresh, "value": value, "flags": flags,
+        "total_refresh_value_flags_s": round(refresh["seconds"] + value["seconds"] + flags["seconds"], 2),
+        "refresh_ok": sum(r["status"] == "ok" for r in refreshed), "models_valued": len(valued["models"]),
+        "flags_by_type": by_type,
+    }

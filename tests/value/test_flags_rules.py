@@ -1,0 +1,275 @@
+"""Each flag rule at its boundary (just inside / just outside), lower-is-better KPIs, a model with no
+data yet, min_roi ≠ 0, FDR per flag type, and no money flags on an untrusted measurement.
+
+Boundaries are placed with the normal quantiles the rules use: with one model in the portfolio,
+Benjamini–Hochberg rejects exactly when the one-sided p-value is ≤ q, i.e. when the estimate lies
+more than ``z_{1-q}`` standard errors below the tested bound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from valuetrack.value.flags import FLAG_TYPES, REQUIRED, SRM_ALPHA, STALE_AFTER_DAYS, detectable_value, evaluate_flags
+from valuetrack.value.roi import money_value
+
+Q = 0.05
+Z_Q = stats.norm.ppf(Q)  # −1.645: the one-sided boundary for a single model
+EPS = 1e-3  # in standard errors: "just inside" / "just outside"
+
+
+def row(name: str = "model-a", **kw: Any) -> dict[str, Any]:
+    """A healthy, trusted model with a clearly valuable estimate; override what the test needs."""
+    base = {"model": name, "live_days": 30, "gross": 5000.0, "gross_se": 100.0, "cost": 1000.0, "net": np.nan,
+            "min_roi": 0.0, "unproven_after_days": 90, "srm_p_value": 0.5, "method_trusted": True,
+            "method_reason": None, "days_since_exposure": 1, "has_data": True, "currency": "USD"}
+    base.update(kw)
+    if "net" not in kw:
+        base["net"] = base["gross"] - base["cost"]
+    return base
+
+
+def frame(*rows: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=list(REQUIRED))
+
+
+def types(flags: list, model: str = "model-a") -> set[str]:
+    return {f.type for f in flags if f.model == model}
+
+
+# --- untrustworthy ---------------------------------------------------------------------------
+
+
+def test_srm_alarm_at_its_boundary() -> None:
+    assert "untrustworthy" in types(evaluate_flags(frame(row(srm_p_value=SRM_ALPHA * 0.999))))
+    assert "untrustworthy" not in types(evaluate_flags(frame(row(srm_p_value=SRM_ALPHA))))
+
+
+def test_stale_data_at_its_boundary() -> None:
+    assert types(evaluate_flags(frame(row(days_since_exposure=STALE_AFTER_DAYS)))) == set()
+    flags = evaluate_flags(frame(row(days_since_exposure=STALE_AFTER_DAYS + 1)))
+    assert types(flags) == {"untrustworthy"}
+    assert f"{STALE_AFTER_DAYS + 1} days" in flags[0].reason
+
+
+def test_failed_method_checks_are_untrustworthy_only_with_data() -> None:
+    bad = row(method_trusted=False, method_reason="placebo dates show effects as large as the real one")
+    flags = evaluate_flags(frame(bad))
+    assert types(flags) == {"untrustworthy"} and "placebo" in flags[0].reason
+    assert types(evaluate_flags(frame({**bad, "has_data": False, "gross": np.nan, "net": np.nan,
+                                       "gross_se": np.nan}))) == set()
+
+
+def test_untrustworthy_models_get_no_money_flags() -> None:
+    # confidently harmful, far below its cost, or inconclusive: the untrusted measurement decides nothing
+    harmful = row("harmful", gross=-50_000.0, srm_p_value=1e-12)
+    costly = row("costly", gross=10.0, gross_se=1.0, cost=90_000.0, days_since_exposure=30)
+    vague = row("vague", gross=500.0, gross_se=4000.0, live_days=400, method_trusted=False, method_reason="x")
+    flags = evaluate_flags(frame(harmful, costly, vague))
+    assert {(f.model, f.type) for f in flags} == {("harmful", "untrustworthy"), ("costly", "untrustworthy"),
+                                                  ("vague", "untrustworthy")}
+    # the same numbers, trusted, raise the money flags (so the test above can fail)
+    trusted = evaluate_flags(frame({**harmful, "srm_p_value": 0.5}, {**costly, "days_since_exposure": 1},
+                                   {**vague, "method_trusted": True}))
+    assert {(f.model, f.type) for f in trusted} == {("harmful", "destroying_value"), ("costly", "not_covering_cost"),
+                                                    ("vague", "unproven")}
+
+
+# --- destroying_value --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset, flagged", [(-EPS, True), (+EPS, False)])
+def test_destroying_value_at_its_boundary(offset: float, flagged: bool) -> None:
+    se = 250.0
+    gross = (Z_Q + offset) * se
+    # zero cost isolates the rule (no not_covering_cost); live_days < unproven_after_days (no unproven)
+    flags = evaluate_flags(frame(row(gross=gross, gross_se=se, cost=0.0)), q=Q)
+    assert types(flags) == ({"destroying_value"} if flagged else set())
+    if flagged:
+        assert flags[0].p_value == pytest.approx(stats.norm.cdf(Z_Q + offset)) and flags[0].p_value <= Q
+
+
+@pytest.mark.parametrize("higher_is_better, effect, expected", [
+    (False, -0.8, set()),  # fewer losses per unit: valuable
+    (False, +0.8, {"destroying_value"}),  # more losses per unit: destroys value
+    (True, +0.8, set()),  # the same numbers on a higher-is-better KPI: the other way round
+    (True, -0.8, {"destroying_value"}),
+])
+def test_lower_is_better_kpis(higher_is_better: bool, effect: float, expected: set[str]) -> None:
+    # a chargeback-loss KPI: effect in USD of losses per treated unit, 20,000 treated units
+    v = money_value(effect, 0.1, 20_000, 1.0, higher_is_better, 2000.0)
+    flags = evaluate_flags(frame(row(gross=float(v.gross), gross_se=float(v.gross_se), cost=2000.0)))
+    assert types(flags) == expected
+    assert (float(v.gross) > 0) == (not expected)
+
+
+# --- not_covering_cost -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("min_roi", [0.0, 0.5, -0.5])
+@pytest.mark.parametrize("offset, flagged", [(-EPS, True), (+EPS, False)])
+def test_not_covering_cost_at_its_boundary(min_roi: float, offset: float, flagged: bool) -> None:
+    se, cost = 300.0, 10_000.0
+    hurdle = min_roi * cost
+    net = hurdle + (Z_Q + offset) * se
+    flags = evaluate_flags(frame(row(gross=net + cost, gross_se=se, cost=cost, net=net, min_roi=min_roi)), q=Q)
+    assert types(flags) == ({"not_covering_cost"} if flagged else set())
+    if flagged:
+        assert ("required ROI of 50%" in flags[0].reason) == (min_roi == 0.5)
+
+
+def test_min_roi_moves_the_hurdle() -> None:
+    # net +2,000 ± 300 on a cost of 10,000 covers its cost, but not a 50 % required ROI
+    r = row(gross=12_000.0, gross_se=300.0, cost=10_000.0)
+    assert types(evaluate_flags(frame(r))) == set()
+    assert types(evaluate_flags(frame({**r, "min_roi": 0.5}))) == {"not_covering_cost"}
+    assert types(evaluate_flags(frame({**r, "min_roi": -1.0}))) == set()  # −1: never flag on ROI
+
+
+def test_a_harmful_model_is_not_flagged_twice() -> None:
+    flags = evaluate_flags(frame(row(gross=-5000.0, gross_se=100.0, cost=1000.0)))
+    assert types(flags) == {"destroying_value"}
+
+
+# --- unproven -----------------------------------------------------------------------------------
+
+
+def _unproven_row(mde_over_breakeven: float, **kw: Any) -> dict[str, Any]:
+    """Gross estimate half-way to break-even, with a standard error whose detectable value is
+    ``mde_over_breakeven`` × break-even (the interval then holds both 0 and break-even)."""
+    cost = 10_000.0
+    se = mde_over_breakeven * cost / float(detectable_value(1.0))
+    return row(gross=cost / 2, gross_se=se, cost=cost, live_days=90, unproven_after_days=90, **kw)
+
+
+@pytest.mark.parametrize("ratio, flagged", [(1 + 1e-6, True), (1 - 1e-6, False)])
+def test_unproven_at_the_power_boundary(ratio: float, flagged: bool) -> None:
+    flags = evaluate_flags(frame(_unproven_row(ratio)))
+    assert types(flags) == ({"unproven"} if flagged else set())
+    if flagged:
+        assert flags[0].evidence["detectable_gross"] > 10_000.0
+
+
+def test_unproven_at_the_age_boundary() -> None:
+    assert types(evaluate_flags(frame(_unproven_row(1.5)))) == {"unproven"}  # live_days == unproven_after_days
+    assert types(evaluate_flags(frame({**_unproven_row(1.5), "live_days": 89}))) == set()
+
+
+def test_unproven_needs_an_interval_holding_zero_and_break_even() -> None:
+    r = _unproven_row(1.5)
+    z = stats.norm.ppf(0.975)
+    se, cost = r["gross_se"], r["cost"]
+    # the interval's lower end just above 0: the model is known to help (whether it pays is open)
+    above_zero = {**r, "gross": z * se * (1 + 1e-6)}
+    above_zero["net"] = above_zero["gross"] - cost
+    assert types(evaluate_flags(frame(above_zero))) == set()
+    just_holding = {**above_zero, "gross": z * se * (1 - 1e-6)}
+    just_holding["net"] = just_holding["gross"] - cost
+    assert types(evaluate_flags(frame(just_holding))) == {"unproven"}
+    # min_roi raises break-even (cost × 1.5). An interval whose upper end is below break-even is
+    # not unproven: it is confidently short of the hurdle (one-sided p < alpha / 2 <= q)
+    below_be = {**r, "gross": cost * 1.5 - z * se * (1 + 1e-6), "min_roi": 0.5}
+    below_be["net"] = below_be["gross"] - cost
+    assert types(evaluate_flags(frame(below_be))) == {"not_covering_cost"}
+    # with the same numbers and min_roi 0 (break-even = cost) the interval holds both: unproven
+    assert types(evaluate_flags(frame({**below_be, "min_roi": 0.0}))) == {"unproven"}
+
+
+# --- no data yet --------------------------------------------------------------------------------
+
+
+def test_a_model_with_no_data_yet_gets_no_money_flags_and_no_crash() -> None:
+    empty = row("new-model", gross=np.nan, gross_se=np.nan, net=np.nan, has_data=False, live_days=200,
+                srm_p_value=None, days_since_exposure=None, method_reason="no mature cohorts in both arms yet")
+    flags = evaluate_flags(frame(empty, row("old-model")))
+    assert flags == []
+    assert evaluate_flags(frame()) == []
+
+
+def test_a_model_with_no_data_through_the_value_layer() -> None:
+    from valuetrack.registry.spec import ModelSpec
+    from valuetrack.value.portfolio import estimate_effect
+    from tests.value.test_late_outcomes import _data
+
+    spec = ModelSpec.from_dict(_spec_dict())
+    cols = ["day", "arm", "segment", "n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy", "mature"]
+    data = _data(pd.DataFrame(columns=cols))
+    effect = estimate_effect(spec, data, dt.date(2026, 6, 1))
+    assert effect.per_unit is None and effect.reason
+
+
+def _spec_dict() -> dict[str, Any]:
+    return {"name": "new-model", "display_name": "New", "owner": "a@example.com", "team": "t",
+            "monthly_cost": 1000.0,
+            "kpi": {"name": "revenue", "unit": "USD", "value_per_unit": 1.0, "higher_is_better": True,
+                    "aggregation": "sum"},
+            "attribution": {"method": "ab", "window_days": 14, "outcome_lag_days": 3, "covariate_days": 0,
+                            "treatment_share": 0.5,
+                            "exposures": {"table": "exposures", "unit": "customer_id", "timestamp": "scored_at",
+                                          "arm": "arm", "treatment": "model", "control": "holdout"},
+                            "outcomes": {"table": "outcomes", "unit": "customer_id", "timestamp": "event_at",
+                                         "value": "value"}}}
+
+
+# --- false discoveries across the portfolio ------------------------------------------------------
+
+
+def _null_portfolios(rng: np.random.Generator, reps: int, m: int, true_gross: np.ndarray, se: float,
+                     cost: float) -> list[pd.DataFrame]:
+    out = []
+    for _ in range(reps):
+        gross = true_gross + se * rng.standard_normal(m)
+        out.append(frame(*[row(f"m{i:03d}", gross=g, gross_se=se, cost=cost) for i, g in enumerate(gross)]))
+    return out
+
+
+def test_many_null_models_give_few_false_destroying_value_flags() -> None:
+    """50 models that do nothing (true gross 0, the boundary of H0: gross ≥ 0), zero cost, 600
+    portfolios: BH keeps the share of portfolios with any false flag near q (= the FDR when every
+    model is null); testing each model at 5 % alone would raise 2.5 false flags per portfolio."""
+    rng = np.random.default_rng(7)
+    reps, m = 600, 50
+    false_counts = []
+    for df in _null_portfolios(rng, reps, m, np.zeros(m), 100.0, 0.0):
+        false_counts.append(sum(f.type == "destroying_value" for f in evaluate_flags(df, q=Q)))
+    false_counts = np.array(false_counts)
+    fdr = float(np.mean(false_counts > 0))  # FDP is 1 whenever anything is flagged
+    assert fdr <= Q + 3 * np.sqrt(Q * (1 - Q) / reps), fdr
+    assert false_counts.mean() < 0.15  # unadjusted: 2.5
+
+
+def test_not_covering_cost_fdr_holds_beside_harmful_models() -> None:
+    """8 of 20 models clearly harmful (they take destroying_value), 12 exactly at break-even (true
+    net 0, the boundary of H0: net ≥ 0): the not_covering_cost flags shown must stay ≤ q false.
+    Running BH over all 20 and then hiding the harmful ones gave 23 % false flags here."""
+    rng = np.random.default_rng(11)
+    reps, m, cost = 800, 20, 1000.0
+    true_gross = np.where(np.arange(m) < 8, -2000.0, cost)
+    fdp = []
+    for df in _null_portfolios(rng, reps, m, true_gross, 300.0, cost):
+        flags = evaluate_flags(df, q=Q)
+        flagged = [int(f.model[1:]) for f in flags if f.type == "not_covering_cost"]
+        fdp.append(np.mean([true_gross[i] - cost >= 0 for i in flagged]) if flagged else 0.0)
+        assert sum(f.type == "destroying_value" for f in flags) >= 6
+    assert float(np.mean(fdp)) <= Q + 3 * np.sqrt(Q * (1 - Q) / reps), float(np.mean(fdp))
+
+
+# --- shape of the output ---------------------------------------------------------------------------
+
+
+def test_flags_carry_reason_action_and_evidence_and_are_ordered() -> None:
+    flags = evaluate_flags(frame(row("b-model", gross=-5000.0), row("a-model", srm_p_value=1e-9),
+                                 row("c-model", gross=500.0, gross_se=100.0)))
+    assert [(f.model, f.type) for f in flags] == [("a-model", "untrustworthy"), ("b-model", "destroying_value"),
+                                                  ("c-model", "not_covering_cost")]
+    for f in flags:
+        assert f.type in FLAG_TYPES and f.reason and f.action
+        assert set(f.to_dict()) == {"model", "type", "reason", "action", "p_value", "evidence"}
+    with pytest.raises(KeyError):
+        evaluate_flags(frame(row()).drop(columns=["gross_se"]))
