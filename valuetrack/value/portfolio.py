@@ -342,6 +342,17 @@ class _ModelData:
     daily: pd.DataFrame
     histogram: pd.DataFrame
     last_ok: dict[str, Any] | None
+    treatment: str | None = None
+
+    @functools.cached_property
+    def treated_by_day(self) -> pd.Series:
+        """Treated units per cohort day (sorted), for period sums."""
+        rows = self.ab[self.ab["arm"] == self.treatment] if len(self.ab) else self.ab
+        return _by_day(rows, "n")
+
+    @functools.cached_property
+    def predictions_by_day(self) -> pd.Series:
+        return _by_day(self.daily, "n_exposures")
 
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
@@ -355,7 +366,22 @@ class _ModelData:
         daily, histogram = health["daily_exposures"], health["score_histogram"]
         if len(daily):
             daily = daily[daily["day"] < as_of]
-        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok)
+        treatment = spec.attribution.exposures.treatment if spec.attribution.exposures else None
+        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok, treatment)
+
+
+def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
+    if not len(frame):
+        return pd.Series([], dtype=float, index=pd.Index([], dtype="object"))
+    return frame.groupby("day")[column].sum().astype(float).sort_index()
+
+
+def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
+    """The part of a day-indexed, sorted series within [start, end]."""
+    if not len(series):
+        return series
+    days = series.index
+    return series.iloc[days.searchsorted(start, "left"):days.searchsorted(end, "right")]
 
 
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
@@ -422,20 +448,17 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
                as_of: dt.date, currency: str, alpha: float) -> ModelValue:
     spec = reg.spec
-    ex = spec.attribution.exposures
-    in_period = lambda f: f[(f["day"] >= start) & (f["day"] <= end)] if len(f) else f  # noqa: E731
-    predictions = float(in_period(data.daily)["n_exposures"].sum()) if len(data.daily) else 0.0
+    predictions = float(_between(data.predictions_by_day, start, end).sum())
     live_to = None
-    if spec.status == "retired" and len(data.daily):
-        live_to = max(data.daily["day"])
+    if spec.status == "retired" and len(data.predictions_by_day):
+        live_to = data.predictions_by_day.index[-1]
     cost = period_cost(spec.monthly_cost, spec.cost_per_1k_predictions, predictions, start, end,
                        _live_from(spec, data), live_to) if end >= start else 0.0
     units, gross, gross_se, provisional = 0.0, None, None, False
     if effect.method == "ab" and effect.per_unit is not None:
-        rows = in_period(data.ab)
-        treated = rows[rows["arm"] == ex.treatment] if len(rows) else rows
-        units = float(treated["n"].sum()) if len(treated) else 0.0
-        provisional = bool(len(treated) and max(treated["day"]) > effect.mature_through)
+        treated = _between(data.treated_by_day, start, end)
+        units = float(treated.sum())
+        provisional = bool(len(treated) and treated.index[-1] > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
     elif effect.ts is not None and end >= start:
         try:
