@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from valuetrack import __version__
+from sqlalchemy.exc import OperationalError
+
 from valuetrack.errors import ValidationError, ValuetrackError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
@@ -86,6 +88,30 @@ def _share(value: str) -> float:
     if not 0.0 < s < 1.0:
         raise argparse.ArgumentTypeError(f"--treatment-share must be strictly between 0 and 1 (got {s})")
     return s
+
+
+def _positive_int(option: str) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {n})")
+        return n
+    return parse
+
+
+def _positive_float(option: str, what: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if not (math.isfinite(x) and x > 0):
+            raise argparse.ArgumentTypeError(f"must be {what} > 0 (got {value})")
+        return x
+    return parse
 
 
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
@@ -285,7 +311,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from valuetrack.reports import export_report
 
     ctx = _ctx(args)
-    result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of)
+    result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of,
+                           restate=args.restate)
     emit(args, result.to_dict(), result.describe)
     return EXIT_OK
 
@@ -398,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", parents=[common], help="build the embedded demo (DuckDB warehouse + registered models)")
     p.add_argument("--rebuild", action="store_true", help="regenerate the warehouse even if it is current")
-    p.add_argument("--scale", type=float, default=1.0, help="units multiplier (smaller = faster; default 1)")
+    p.add_argument("--scale", type=_positive_float("--scale", "a number"), default=1.0, help="units multiplier (smaller = faster; default 1)")
     p.set_defaults(func=cmd_demo)
 
     models = sub.add_parser("models", help="the model registry").add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -407,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_list)
     p = models.add_parser("show", parents=[common], help="one model's manifest entry and history")
     p.add_argument("name")
-    p.add_argument("--history", type=int, default=20, metavar="N", help="audit entries to show (default 20)")
+    p.add_argument("--history", type=_positive_int("--history"), default=20, metavar="N", help="audit entries to show (default 20)")
     p.set_defaults(func=cmd_models_show)
     p = models.add_parser("register", parents=[common], help="create or update the models of a manifest (all or nothing)")
     p.add_argument("--file", required=True, metavar="PATH", help="manifest TOML")
@@ -420,13 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models_export)
     p = models.add_parser("retire", parents=[common], help="mark a model retired (history kept)")
     p.add_argument("name")
-    p.add_argument("--revision", type=int, help="refuse if the model is no longer at this revision")
+    p.add_argument("--revision", type=_positive_int("--revision"), help="refuse if the model is no longer at this revision")
     p.set_defaults(func=cmd_models_retire)
 
     p = sub.add_parser("refresh", parents=[common], help="pull aggregates from the warehouses into the app database")
     p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
-    p.add_argument("--timeout", type=float, metavar="SECONDS", help="per-query timeout")
+    p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
     p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
     p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
@@ -441,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", required=True, metavar="YYYY-MM")
     p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
+    p.add_argument("--restate", action="store_true",
+                   help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
     p.set_defaults(func=cmd_report)
 
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
@@ -497,8 +526,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ValuetrackError as exc:
         return _fail(args, exc.message, exc.code, exc.exit_code)
+    except OperationalError as exc:  # the app database locked past its busy timeout, disk full, gone
+        return _fail(args, f"the app database is busy or unavailable ({_first_line(exc.orig)}); nothing more "
+                     "was written, try again", "database", EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", "interrupted", EXIT_ERROR)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:

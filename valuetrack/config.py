@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -124,6 +124,13 @@ class Settings:
                     found.append(str(url.password))
             except ArgumentError:
                 pass
+        try:  # the app database's own password (PostgreSQL)
+            store = make_url(self.store_url)
+            if store.password:
+                found.append(str(store.password))
+            found.extend(str(v) for k, v in store.query.items() if _SECRET_KEYS.search(k) and isinstance(v, str))
+        except ArgumentError:
+            pass
         return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
 
 
@@ -159,8 +166,15 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
     unknown = set(data) - _KNOWN_TOP
     if unknown:
         raise ConfigError(f"{file.name}: unknown section {sorted(unknown)[0]!r}; known: {', '.join(sorted(_KNOWN_TOP))}")
+    for section in _KNOWN_TOP:
+        if section in data and not isinstance(data[section], dict):
+            raise ConfigError(f"{file.name}: [{section}] must be a table (a [{section}] section), "
+                              f"not {type(data[section]).__name__}")
     store = data.get("store", {})
-    store_url = _absolute_file_url(str(store.get("url", "sqlite:///valuetrack.db")), base)
+    raw_url = store.get("url", "sqlite:///valuetrack.db")
+    if not isinstance(raw_url, str):
+        raise ConfigError(f"{file.name}: [store].url must be a string such as \"sqlite:///valuetrack.db\"")
+    store_url = _absolute_file_url(raw_url, base)
     currency = str(store.get("currency", "USD"))
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ConfigError(f"{file.name}: [store].currency {currency!r} must be a 3-letter code such as 'USD'")
@@ -172,7 +186,32 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
         connections[name] = ConnectionSettings(name, _absolute_file_url(section["url"], base), options)
     if not connections:
         connections["demo"] = _defaults(base).connections["demo"]
-    return Settings(store_url, currency, connections, data.get("auth", {}), file, base)
+    settings = Settings(store_url, currency, connections, _check_auth(data.get("auth", {}), file.name), file, base)
+    if _VAR.search(store_url):  # a team database's password comes from the environment or secrets.toml
+        settings = replace(settings, store_url=_resolve(store_url, settings.secrets(), "[store].url"))
+    return settings
+
+
+_AUTH_KEYS = {"default_role": str, "editors": list, "admins": list}
+
+
+def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
+    """Refuse an [auth] section that would not mean what it says (a string of editors would match
+    by substring; an unknown role or key would silently fall back to another role)."""
+    from valuetrack.access import ROLES
+
+    for key, value in auth.items():
+        if key not in _AUTH_KEYS:
+            raise ConfigError(f"{source}: [auth]: unknown key {key!r}; known: {', '.join(_AUTH_KEYS)}")
+        if not isinstance(value, _AUTH_KEYS[key]):
+            kind = "a list of e-mails or logins" if _AUTH_KEYS[key] is list else "a string"
+            raise ConfigError(f"{source}: [auth].{key} must be {kind} (got {type(value).__name__})")
+        if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{source}: [auth].{key} must hold non-empty strings only")
+    role = auth.get("default_role", "viewer")
+    if role not in ROLES:
+        raise ConfigError(f"{source}: [auth].default_role {role!r} is not one of {', '.join(ROLES)}")
+    return auth
 
 
 def _sqlite_url(path: Path) -> str:

@@ -76,6 +76,12 @@ def check_predicate(sql: str, *, dialect: str | None = None) -> exp.Expression:
     if not isinstance(tree, exp.Condition) or isinstance(tree, exp.Query):
         raise UnsafeSQL(f"{sql!r} is not a condition such as \"event_type = 'purchase'\"")
     _refuse_unsafe_nodes(tree, sql, allow_select=False)
+    if any(isinstance(n, exp.Identifier) and not n.name.strip() for n in tree.walk()):
+        raise UnsafeSQL(f"{sql!r} holds an empty quoted name")
+    if not any(isinstance(n, exp.Column) for n in tree.walk()):
+        # a constant ('1 OR 1=1', "''") filters nothing or everything: a mistake, or a probe
+        raise UnsafeSQL(f"{sql!r} does not refer to any column; a filter compares a column, "
+                        "e.g. \"event_type = 'purchase'\"")
     return tree
 
 

@@ -36,9 +36,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
 from valuetrack.config import ConnectionSettings, redact, redact_url
-from valuetrack.errors import MissingDependency, ParameterError, ValuetrackError, WarehouseError
+from valuetrack.errors import MissingDependency, ParameterError, UnsafeSQL, ValuetrackError, WarehouseError
 from valuetrack.queries import DialectOps
-from valuetrack.sqlsafety import check_identifier, split_table
+from valuetrack.sqlsafety import check_identifier, check_select, split_table
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,7 @@ class Connector:
             raise ParameterError(f"purpose {purpose!r} must be 1-40 characters of a-z, 0-9, '_' and '-'")
         if not _MODEL.fullmatch(model):
             raise ParameterError(f"model {model!r} must be 1-64 characters of a-z, 0-9 and '-'")
+        self.require_read_only(selectable)
         timeout = self.timeout_s if timeout_s is None else float(timeout_s)
         if timeout <= 0:
             raise ParameterError(f"timeout_s must be > 0 (got {timeout})")
@@ -279,6 +280,21 @@ class Connector:
             return QueryResult(frame=frame, elapsed_s=elapsed, cost=cost, sql=sql, attempts=attempt,
                                query_id=self.query_id(ctx))
         raise WarehouseError(self._describe(last or RuntimeError("no attempt"), "failed"))  # pragma: no cover
+
+    def require_read_only(self, selectable: Any) -> None:
+        """Refuse anything but a read-only query: valuetrack never writes to a warehouse.
+
+        SQLAlchemy Core SELECTs (what :mod:`valuetrack.queries` builds) pass; text SQL must parse as
+        one read-only SELECT (:func:`valuetrack.sqlsafety.check_select`); INSERT, UPDATE, DELETE,
+        DDL and anything else raise UnsafeSQL before a connection is opened.
+        """
+        if isinstance(selectable, (sa.sql.Select, sa.sql.CompoundSelect)):
+            return
+        if isinstance(selectable, sa.TextClause):
+            check_select(selectable.text, dialect=self.ops.sqlglot_dialect)
+            return
+        raise UnsafeSQL(f"connection {self.name!r} runs read-only queries only; refused a "
+                        f"{type(selectable).__name__} statement")
 
     def _run_once(self, engine: Engine, selectable: Any, ctx: RunContext) -> pd.DataFrame:
         watchdog = threading.Timer(ctx.timeout_s, self._on_timeout, args=(ctx,))

@@ -27,8 +27,15 @@ AGGREGATIONS = ("sum", "mean", "conversion")
 NON_CURRENCY_UNITS = ("count", "rate")
 
 
-def _doc(text: str, **kw: Any) -> Any:
-    return field(metadata={"doc": text}, **kw)
+MAX_TEXT = 1000
+"""Longest string any manifest field may hold (the columns of the app database hold less: see max_len)."""
+# C0/C1 control characters (tab and newlines allowed), and the bidirectional overrides that make
+# text display differently from what it is ("Trojan Source"); PostgreSQL refuses NUL outright.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _doc(text: str, *, max_len: int = MAX_TEXT, **kw: Any) -> Any:
+    return field(metadata={"doc": text, "max_len": max_len}, **kw)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ class Intervention:
     """A date from which the model served traffic (a launch or a relaunch)."""
 
     start: dt.date = _doc("first day the model served traffic, in the model's timezone")
-    label: str = _doc("short description, e.g. 'v3 launch'", default="")
+    label: str = _doc("short description, e.g. 'v3 launch'", max_len=200, default="")
     end: dt.date | None = _doc("last day of this intervention window (open when omitted)", default=None)
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -48,7 +55,7 @@ class Intervention:
 class Kpi:
     """The business metric the model is meant to move, and what one unit of it is worth."""
 
-    name: str = _doc("KPI name, e.g. 'retained_revenue'")
+    name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
     value_per_unit: float = _doc("money per KPI unit, in the reporting currency")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
@@ -76,8 +83,8 @@ class ExposureSource:
     unit: str = _doc("column identifying the randomisation unit (customer, session...)")
     timestamp: str = _doc("column with the time of the exposure")
     arm: str = _doc("column with the arm label")
-    treatment: str = _doc("arm value served by the model", default="model")
-    control: str = _doc("arm value of the holdout", default="holdout")
+    treatment: str = _doc("arm value served by the model", max_len=200, default="model")
+    control: str = _doc("arm value of the holdout", max_len=200, default="holdout")
     model: str | None = _doc("column naming the model, when the table is shared by several models", default=None)
     model_value: str | None = _doc("value of `model` for this model (defaults to the model's name)", default=None)
     score: str | None = _doc("column with the model's score, for drift checks", default=None)
@@ -182,13 +189,13 @@ class ModelSpec:
     """A registered model: who owns it, what it costs, which KPI it moves and how to measure that."""
 
     name: str = _doc("unique id: lowercase letters, digits and '-', 3 to 64 characters")
-    display_name: str = _doc("human-readable name")
-    owner: str = _doc("owner's e-mail or handle")
-    team: str = _doc("owning team")
+    display_name: str = _doc("human-readable name", max_len=200)
+    owner: str = _doc("owner's e-mail or handle", max_len=200)
+    team: str = _doc("owning team", max_len=200)
     kpi: Kpi = _doc("the KPI the model moves")
     attribution: Attribution = _doc("how its effect is measured")
     status: str = _doc("'active' or 'retired'", default="active")
-    connection: str = _doc("name of a connection in valuetrack.toml", default="demo")
+    connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
     monthly_cost: float = _doc("serving + licences + people share per month, reporting currency", default=0.0)
     cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions", default=0.0)
@@ -305,10 +312,28 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
         problems.append(f"{where}: must be {_type_name(tp)} (got {type(value).__name__} {value!r})")
         return None
     if tp is float:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            problems.append(f"{where}: must be a finite number (got a number too large to represent)")
+            return None
         if value != value or value in (float("inf"), float("-inf")):
             problems.append(f"{where}: must be a finite number (got {value})")
     return value
+
+
+def _text_ok(value: str, where: str, max_len: int, problems: list[str]) -> bool:
+    """Refuse control characters and overlong text (PostgreSQL refuses NUL; columns have a length)."""
+    ok = True
+    bad = _CONTROL.search(value)
+    if bad:
+        problems.append(f"{where}: contains the control character U+{ord(bad.group()):04X} at position "
+                        f"{bad.start() + 1}; remove it")
+        ok = False
+    if len(value) > max_len:
+        problems.append(f"{where}: must be at most {max_len} characters (got {len(value)})")
+        ok = False
+    return ok
 
 
 def _build(cls: Any, data: Any, where: str, problems: list[str]) -> Any:
@@ -325,6 +350,9 @@ def _build(cls: Any, data: Any, where: str, problems: list[str]) -> Any:
     for fname, f in fields.items():
         if fname in data:
             values[fname] = _convert(hints[fname], data[fname], f"{where}.{fname}", problems)
+            if isinstance(values[fname], str) and not _text_ok(values[fname], f"{where}.{fname}",
+                                                               f.metadata.get("max_len", MAX_TEXT), problems):
+                values[fname] = None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             problems.append(f"{where}.{fname}: required field is missing ({f.metadata.get('doc', '')})")
     if any(n not in values for n, f in fields.items() if f.default is dataclasses.MISSING):

@@ -132,7 +132,8 @@ class RegistryStore:
             if _get_row(conn, spec.name) is not None:
                 raise AlreadyExists(f"a model named {spec.name!r} is already registered; edit it instead")
             self._insert(conn, spec, actor)
-        return self.get(spec.name)
+            written = _get_row(conn, spec.name)  # what this transaction wrote, not a later writer's
+        return _to_model(written)
 
     def update(self, spec: ModelSpec, *, expected_revision: int, actor: Actor, action: str = "update") -> RegisteredModel:
         """Replace a model's spec if it is still at ``expected_revision``; Conflict otherwise."""
@@ -142,7 +143,8 @@ class RegistryStore:
             if row is None:
                 raise NotFound(f"no model named {spec.name!r} is registered")
             self._update(conn, row, spec, expected_revision, actor, action)
-        return self.get(spec.name)
+            written = _get_row(conn, spec.name)  # what this transaction wrote, not a later writer's
+        return _to_model(written)
 
     def retire(self, name: str, actor: Actor, *, expected_revision: int | None = None) -> RegisteredModel:
         """Mark a model retired (its history and results are kept)."""
@@ -150,7 +152,8 @@ class RegistryStore:
         if current.spec.status == "retired":
             return current
         return self.update(current.spec.replace(status="retired"),
-                           expected_revision=expected_revision or current.revision, actor=actor, action="retire")
+                           expected_revision=current.revision if expected_revision is None else expected_revision,
+                           actor=actor, action="retire")
 
     def apply(self, entries: Sequence[ManifestEntry], actor: Actor, *, dry_run: bool = False) -> list[Change]:
         """Create or update every entry in one transaction: all of them, or none on any error.
@@ -235,9 +238,13 @@ class _Tx:
 
     def __exit__(self, *exc: Any) -> Any:
         try:
-            return self._cm.__exit__(*exc)
+            handled = self._cm.__exit__(*exc)
         except OperationalError as err:
             raise ValuetrackError(f"the app database could not save the change ({err.orig}); nothing was written") from None
+        if isinstance(exc[1], OperationalError):  # e.g. disk full or locked mid-transaction: rolled back above
+            raise ValuetrackError(f"the app database could not save the change ({exc[1].orig}); "
+                                  "nothing was written") from None
+        return handled
 
 
 def _now() -> dt.datetime:

@@ -165,7 +165,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         An unsaved :class:`Snapshot` (``SnapshotStore.save`` stores it).
     """
     from valuetrack.reports.store import SnapshotStore
-    from valuetrack.value.portfolio import ModelValuation, value_portfolio
+    from valuetrack.value.portfolio import value_portfolio
 
     as_of = as_of or today_utc()
     first, last = check_month(month, as_of)
@@ -186,7 +186,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     refreshes: dict[str, dict[str, Any]] = {}
     for mv in pv.models:
         reg = registered[mv.model]
-        val = ModelValuation.load(ctx, reg, as_of, alpha=alpha)
+        val = pv.valuations[mv.model]
         months = val.months()
         live_from = val.live_from
         daily = val.data.daily

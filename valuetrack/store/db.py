@@ -15,8 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from valuetrack.config import redact_url
 from valuetrack.errors import ConfigError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -50,7 +51,7 @@ def _create(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except Exception:
-        raise ConfigError(f"[store].url {url!r} is not a SQLAlchemy URL such as 'sqlite:///valuetrack.db'") from None
+        raise ConfigError(f"[store].url {redact_url(url)!r} is not a SQLAlchemy URL such as 'sqlite:///valuetrack.db'") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
@@ -80,23 +81,40 @@ def _create(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"[store].url needs the driver {exc.name!r}: pip install \"valuetrack[postgres]\"") from None
+    except NoSuchModuleError:
+        raise ConfigError(f"[store].url: no database driver for {parsed.drivername!r}; use sqlite:///FILE or "
+                          "postgresql+psycopg://USER@HOST/DB") from None
+    except (ArgumentError, TypeError, ValueError) as exc:
+        raise ConfigError(f"[store].url is not usable: {exc}") from None
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to head (no-op when current). Safe to call from several processes."""
+    """Upgrade the schema to head (no-op when current). Safe to call from several processes.
+
+    The revision is checked again inside the write transaction, which holds SQLite's write lock
+    (BEGIN IMMEDIATE) or a PostgreSQL advisory lock, so of several processes opening a new app
+    database at once exactly one migrates and the others see the result.
+    """
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head_revision():
             return
         with engine.begin() as conn:
-            cfg = _alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            if MigrationContext.configure(conn).get_current_revision() != head_revision():
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise ConfigError(f"cannot open the app database: {exc.orig}") from None
+        hint = "; another process is writing to it, try again" if "locked" in str(exc.orig) else ""
+        raise ConfigError(f"cannot open the app database: {exc.orig}{hint}") from None
     except SQLAlchemyError as exc:
         raise ConfigError(f"cannot migrate the app database: {exc}") from None
+
+
+_MIGRATION_LOCK = 7_346_120  # any constant: the advisory lock serialising migrations on PostgreSQL
 
 
 def dispose_all() -> None:

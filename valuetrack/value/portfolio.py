@@ -126,6 +126,8 @@ class PortfolioValue:
     flags: list[Flag]
     overlaps: list[Overlap] = field(default_factory=list)
     prior: str = PRIOR
+    valuations: dict[str, ModelValuation] = field(default_factory=dict, repr=False, compare=False)
+    """The per-model valuations behind the figures (for charts and reports; not serialised)."""
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -187,7 +189,8 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     overlaps = deduplicate([o for o in OverlapStore(ctx.engine).read() if {o.model_a, o.model_b} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
     return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
-                          end, ctx.settings.currency, alpha, values, flags, overlaps)
+                          end, ctx.settings.currency, alpha, values, flags, overlaps,
+                          valuations={v.reg.name: v for v in valuations})
 
 
 def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]:
