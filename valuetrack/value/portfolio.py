@@ -172,10 +172,11 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     registered = ctx.registry.list()
     if names:
         registered = [m for m in registered if m.name in set(names)]
-    valuations = [ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
-    if month:
+    if month:  # refuse a bad month before any work
         start, end = parse_month(month)
         end = min(end, last_day)
+    valuations = [ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
+    if month:
         values = [v.period(start, end) for v in valuations]
     else:
         start, end = None, last_day
@@ -509,6 +510,7 @@ def _flag_frame(registered: list[RegisteredModel], values: list[ModelValue]) -> 
             "gross_se": v.gross_se if v.gross_se is not None else np.nan, "cost": v.cost,
             "net": v.net if v.net is not None else np.nan, "min_roi": reg.spec.thresholds.min_roi,
             "unproven_after_days": reg.spec.thresholds.unproven_after_days, "srm_p_value": v.srm_p_value,
+            # an A/B result is untrusted on SRM too; the flag rule reports SRM itself, once
             "method_trusted": v.trusted if v.srm_p_value is None or v.srm_p_value >= 0.001 else True,
             "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
             "has_data": v.gross is not None, "currency": v.currency,
