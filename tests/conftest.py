@@ -40,6 +40,34 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     dispose_all()
 
 
+@pytest.fixture(scope="session")
+def demo_builder(tmp_path_factory: pytest.TempPathFactory):
+    """``demo_builder(scale, as_of)`` → a folder of its own holding the demo company (warehouse,
+    app database with the models registered and refreshed as of ``as_of``). Each (scale, as_of) is
+    built once per session; every call gets a fresh copy, so tests may change it freely."""
+    import shutil
+
+    built: dict[tuple[float, str], Path] = {}
+
+    def build(scale: float, as_of: str) -> Path:
+        key = (scale, as_of)
+        if key not in built:
+            root = tmp_path_factory.mktemp(f"demo-{scale}-{as_of}")
+            with pytest.MonkeyPatch.context() as mp:
+                mp.chdir(root)
+                mp.delenv("VALUETRACK_CONFIG", raising=False)
+                mp.setenv("VALUETRACK_USER", "tester@example.com")
+                assert main(["demo", "--scale", str(scale), "--as-of", as_of]) == 0
+                assert main(["refresh", "--as-of", as_of]) == 0
+                dispose_all()
+            built[key] = root
+        copy = tmp_path_factory.mktemp("demo-copy")
+        shutil.copytree(built[key], copy, dirs_exist_ok=True)
+        return copy
+
+    return build
+
+
 @dataclass
 class CliResult:
     code: int

@@ -17,28 +17,21 @@ import pytest
 import sqlalchemy as sa
 
 from valuetrack.reports.render import money_exact
-from valuetrack.store.db import dispose_all
 
 AS_OF = "2026-06-15"
 MONTH = "2026-04"
 
-pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing: bash scripts/system-deps.sh")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _poppler() -> None:
+    """Reading PDFs back needs poppler-utils: fail (never skip) when it is missing."""
+    assert shutil.which("pdftotext"), "pdftotext not found: run `bash scripts/system-deps.sh` (make test does)"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from valuetrack.cli import main
-
-    root = tmp_path_factory.mktemp("report-demo")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.delenv("VALUETRACK_CONFIG", raising=False)
-    mp.setenv("VALUETRACK_USER", "tester@example.com")
-    assert main(["demo", "--scale", "0.1", "--as-of", AS_OF]) == 0
-    assert main(["refresh", "--as-of", AS_OF]) == 0
-    yield root
-    mp.undo()
-    dispose_all()
+def demo(demo_builder) -> Path:
+    return demo_builder(0.1, AS_OF)
 
 
 @pytest.fixture

@@ -10,25 +10,13 @@ from pathlib import Path
 import pytest
 
 from valuetrack.demo import GROUND_TRUTH
-from valuetrack.store.db import dispose_all
 
 AS_OF = "2026-06-15"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from valuetrack.cli import main
-
-    root = tmp_path_factory.mktemp("demo")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(root)
-    mp.delenv("VALUETRACK_CONFIG", raising=False)
-    mp.setenv("VALUETRACK_USER", "tester@example.com")
-    assert main(["demo", "--as-of", AS_OF]) == 0
-    assert main(["refresh", "--as-of", AS_OF]) == 0
-    yield root
-    mp.undo()
-    dispose_all()
+def demo(demo_builder) -> Path:
+    return demo_builder(1.0, AS_OF)
 
 
 @pytest.fixture

@@ -462,10 +462,8 @@ def _all_health(root: Path, *, histogram_from: dt.date | None = None) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def demo_health(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelHealth]:
-    root = tmp_path_factory.mktemp("health-demo")
-    _build(root, ("--as-of", str(AS_OF)))
-    return _all_health(root)
+def demo_health(demo_builder) -> dict[str, ModelHealth]:
+    return _all_health(demo_builder(0.1, str(AS_OF)))
 
 
 def test_demo_push_reactivation_is_stale(demo_health: dict[str, ModelHealth]) -> None:

@@ -130,22 +130,18 @@ def test_portfolio_risk_refuses_misuse() -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_risks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ModelRisk, object]]:
-    from valuetrack.cli import main
+def demo_risks(demo_builder) -> dict[str, tuple[ModelRisk, object]]:
     from valuetrack.context import open_context
     from valuetrack.store.aggregates import AggregateStore
     from valuetrack.store.db import dispose_all
     from valuetrack.value.health import model_health
     from valuetrack.value.portfolio import value_portfolio
 
-    root = tmp_path_factory.mktemp("risk-demo")
+    root = demo_builder(0.1, str(AS_OF))
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.delenv("VALUETRACK_CONFIG", raising=False)
-    mp.setenv("VALUETRACK_USER", "tester@example.com")
     try:
-        assert main(["demo", "--scale", "0.1", "--as-of", str(AS_OF)]) == 0
-        assert main(["refresh", "--as-of", str(AS_OF)]) == 0
         ctx = open_context(cwd=root)
         store = AggregateStore(ctx.engine)
         portfolio = value_portfolio(ctx, as_of=AS_OF)
