@@ -25,6 +25,7 @@ $(VENV)/.installed-test: pyproject.toml
 
 demo: setup
 	$(PY) -m valuetrack demo
+	$(PY) -m valuetrack refresh
 
 run: demo
 	$(PY) -m valuetrack serve --port $(PORT)
