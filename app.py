@@ -1,12 +1,34 @@
-"""valuetrack dashboard: `valuetrack serve` or `streamlit run app.py`."""
+"""valuetrack dashboard: `valuetrack serve` or `streamlit run app.py`.
+
+Thin shell: page config, the login gate (OIDC under [auth], open local mode otherwise), the
+sidebar with the user and role, and the navigation. Viewers are not offered the register page,
+and the library refuses their writes anyway.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-st.set_page_config(page_title="valuetrack", page_icon="📈", layout="wide")
+from valuetrack.ui import components as ui
 
-pages = [
-    st.Page("pages/portfolio.py", title="Portfolio", icon="📊", default=True),
-]
-st.navigation(pages).run()
+st.set_page_config(page_title="valuetrack", page_icon=":material/monitoring:", layout="wide")
+ui.style()
+
+actor = ui.login_gate()
+
+pages = {
+    "Value": [
+        st.Page("pages/portfolio.py", title="Portfolio", icon=":material/dashboard:", url_path="portfolio", default=True),
+        st.Page("pages/model.py", title="Model detail", icon=":material/query_stats:", url_path="model"),
+        st.Page("pages/flags.py", title="Flags", icon=":material/flag:", url_path="flags"),
+        st.Page("pages/reports.py", title="Reports", icon=":material/description:", url_path="reports"),
+    ],
+    "Manage": [
+        *([st.Page("pages/register.py", title="Register a model", icon=":material/add_circle:", url_path="register")] if actor.can_edit else []),
+        st.Page("pages/connections.py", title="Connections", icon=":material/cable:", url_path="connections"),
+    ],
+}
+page = st.navigation(pages)
+ui.sidebar(actor)
+with ui.shown_errors(page.title):
+    page.run()

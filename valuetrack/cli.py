@@ -379,7 +379,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
     url = f"http://localhost:{args.port}"
     print(f"valuetrack dashboard: {url}  (Ctrl+C stops it)", file=sys.stderr)
+    import signal
+
     with subprocess.Popen(cmd, env=env) as proc:
+        # stopping `valuetrack serve` (Ctrl+C, SIGTERM from a supervisor) stops the server too
+        signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         if not args.headless:
             _open_browser_when_up(url, proc)
         try:

@@ -1,32 +1,215 @@
-"""Cached access to the library for the pages."""
+"""Cached access to the library for the pages.
+
+Engines and stores are opened once per process (``st.cache_resource``). Valuations are cached
+with ``st.cache_data`` keyed by a *data version* (the registry's and the refresh log's high-water
+marks, two indexed lookups in the app database) and a TTL, so a page shows stored results without
+recomputing them, and shows new ones as soon as a refresh or an edit lands — from the app or the CLI.
+Nothing here reads the warehouse: the only warehouse calls the app makes are the explicit
+"Test connection", "Preview data" and "Refresh" actions.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from typing import Any
 
 import streamlit as st
 
 from valuetrack.access import Actor, local_actor, role_for
-from valuetrack.context import Context, open_context
+from valuetrack.context import Context, open_context, today_utc
+
+AS_OF_ENV = "VALUETRACK_AS_OF"
+TTL_S = 600
 
 
 @st.cache_resource(show_spinner=False)
-def _context(config: str | None) -> Context:
+def _context(config: str | None, cwd: str) -> Context:
     ctx = open_context(config)
     _ = ctx.registry  # open and migrate the app database once per process
     return ctx
 
 
+def _base() -> Context:
+    return _context(os.environ.get("VALUETRACK_CONFIG"), os.getcwd())
+
+
 def context() -> Context:
-    """The app's context, for the user of this session."""
-    ctx = _context(os.environ.get("VALUETRACK_CONFIG"))
-    return Context(ctx.settings, current_actor(ctx)) if ctx.settings.auth else ctx
+    """The app's context, acting as the user of this session."""
+    ctx = _base()
+    return _with_engine(ctx, current_actor(ctx))
+
+
+def _with_engine(ctx: Context, actor: Actor) -> Context:
+    if actor == ctx.actor:
+        return ctx
+    out = Context(ctx.settings, actor)
+    out.__dict__["engine"] = ctx.engine  # share the process's engine (cached_property slot)
+    return out
 
 
 def current_actor(ctx: Context) -> Actor:
     """Logged-in user under [auth] (Streamlit OIDC); the local user in open local mode."""
     if not ctx.settings.auth:
         return local_actor()
+    email = logged_in_email()
+    return Actor(email or "anonymous", role_for(email, ctx.settings.auth) if email else "viewer")
+
+
+def logged_in_email() -> str | None:
+    """The e-mail of the OIDC user of this session, or None when nobody is logged in."""
     user = getattr(st, "user", None)
-    email = (user.get("email") if user is not None and getattr(user, "is_logged_in", False) else None) or "anonymous"
-    return Actor(email, role_for(email, ctx.settings.auth))
+    try:
+        if user is None or not user.get("is_logged_in", False):
+            return None
+        return user.get("email") or user.get("preferred_username") or user.get("sub")
+    except Exception:  # no [auth] secrets: st.user has no login state
+        return None
+
+
+def auth_required() -> bool:
+    """True when valuetrack.toml has an [auth] section: every visitor must log in."""
+    return bool(_base().settings.auth)
+
+
+def oidc_configured() -> bool:
+    """True when .streamlit/secrets.toml has Streamlit's [auth] (OIDC provider) section."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def as_of() -> dt.date:
+    """The as-of date of every figure: $VALUETRACK_AS_OF (demos, tests) or today in UTC."""
+    raw = os.environ.get(AS_OF_ENV)
+    if raw:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            pass
+    return today_utc()
+
+
+def data_version() -> tuple[Any, ...]:
+    """Changes whenever a model is registered/edited/retired or a refresh finishes."""
+    import sqlalchemy as sa
+
+    from valuetrack.store.schema import models, refreshes
+
+    with _base().engine.connect() as c:
+        reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
+        ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
+    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]))
+
+
+def _key() -> tuple[str | None, str]:
+    return os.environ.get("VALUETRACK_CONFIG"), os.getcwd()
+
+
+# -- cached loaders ---------------------------------------------------------------------------
+
+
+def registered() -> list:
+    """The registered models (RegistryStore.list, cached until the registry changes)."""
+    return _registered(*_key(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _registered(config: str | None, cwd: str, version: tuple) -> list:
+    return _context(config, cwd).registry.list()
+
+
+def portfolio(month: str | None = None):  # noqa: ANN201 - PortfolioValue
+    """``value_portfolio`` for a month or to date (the same object ``valuetrack value --json`` prints)."""
+    return _portfolio(*_key(), as_of(), month, data_version())
+
+
+# cache_resource, not cache_data: the PortfolioValue carries its ModelValuation objects (the stored
+# aggregates behind every figure), which the model page and the sparklines reuse; pickling them on
+# every rerun would cost more than the page. The object is frozen; pages only read it.
+@st.cache_resource(ttl=TTL_S, show_spinner="Valuing the portfolio…", max_entries=16)
+def _portfolio(config: str | None, cwd: str, as_of_: dt.date, month: str | None, version: tuple):  # noqa: ANN202
+    from valuetrack.value.portfolio import value_portfolio
+
+    return value_portfolio(_context(config, cwd), as_of=as_of_, month=month)
+
+
+def sparklines(names: list[str]) -> dict[str, list[float]]:
+    """Net value per month for each model (for the portfolio table's trend column)."""
+    return _sparklines(*_key(), tuple(names), as_of(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Computing monthly trends…", max_entries=64)
+def _sparklines(config: str | None, cwd: str, names: tuple[str, ...], as_of_: dt.date,
+                version: tuple) -> dict[str, list[float]]:
+    # one cache entry for the whole table: a warm page does one lookup, not one per model
+    return {n: [m["net"] for m in _model_months(config, cwd, n, as_of_, version)] for n in names}
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=2048)
+def _model_months(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple) -> list[dict[str, Any]]:
+    from valuetrack.ui.views import month_rows
+
+    return month_rows(_valuation(config, cwd, name, as_of_, version))
+
+
+def _valuation(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple):  # noqa: ANN202
+    """The model's ModelValuation: the one behind the to-date portfolio when it is valued, else loaded."""
+    found = getattr(_portfolio(config, cwd, as_of_, None, version), "valuations", {}).get(name)
+    return found if found is not None else _valuation_at(config, cwd, name, as_of_, version)
+
+
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=512)
+def _valuation_at(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple):  # noqa: ANN202
+    from valuetrack.value.portfolio import ModelValuation
+
+    ctx = _context(config, cwd)
+    return ModelValuation.load(ctx, ctx.registry.get(name), as_of_)
+
+
+def model_view(name: str) -> dict[str, Any]:
+    """Everything the model page shows for one model (see ``views.model_view``)."""
+    return _model_view(*_key(), name, as_of(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Loading the model…", max_entries=256)
+def _model_view(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple) -> dict[str, Any]:
+    from valuetrack.ui.views import model_view as build
+
+    ctx = _context(config, cwd)
+    return build(ctx, _valuation(config, cwd, name, as_of_, version))
+
+
+def invalidate() -> None:
+    """Forget cached valuations (after a change made from this app; others are seen via data_version)."""
+    _registered.clear()
+    _portfolio.clear()
+    _model_months.clear()
+    _sparklines.clear()
+    _model_view.clear()
+    _valuation_at.clear()
+    _report.clear()
+    _report_bytes.clear()
+
+
+def report(month: str):  # noqa: ANN201 - Snapshot
+    """The month's report snapshot, as ``valuetrack report`` exports it (reused while its inputs hold)."""
+    return _report(*_key(), month, as_of(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Building the report…", max_entries=32)
+def _report(config: str | None, cwd: str, month: str, as_of_: dt.date, version: tuple):  # noqa: ANN202
+    from valuetrack.reports import snapshot_for
+
+    ctx = _context(config, cwd)
+    return snapshot_for(ctx, month=month, as_of=as_of_)[0]
+
+
+def report_bytes(month: str, fmt: str) -> bytes:
+    return _report_bytes(*_key(), month, fmt, as_of(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Rendering…", max_entries=64)
+def _report_bytes(config: str | None, cwd: str, month: str, fmt: str, as_of_: dt.date, version: tuple) -> bytes:
+    return _report(config, cwd, month, as_of_, version).export(fmt)

@@ -281,9 +281,9 @@ class ModelValuation:
 
         A/B models: per cohort day, the cumulative effect over all cohorts up to that day with its
         fixed-horizon interval (``ci_lo``, ``ci_hi``) and always-valid band (``cs_lo``, ``cs_hi``),
-        ``provisional`` when the day's cohort is not yet mature, and the cumulative net value to that
-        day (``cum_net`` with ``cum_net_lo``/``cum_net_hi``) using the effect to date, as the period
-        figures do. Time-series models: the counterfactual frame of the fit (actual,
+        ``provisional`` when the day's cohort is not yet mature, and the cumulative gross value to
+        that day (``cum_gross`` with its standard error ``cum_gross_se``) using the effect to date,
+        as the period figures do. Time-series models: the counterfactual frame of the fit (actual,
         counterfactual, bands, cumulative effect) with ``cum_net`` in money.
         """
         spec = self.reg.spec

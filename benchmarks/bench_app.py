@@ -1,0 +1,124 @@
+"""Dashboard render time with 200 models (Streamlit AppTest, no browser): the portfolio page and
+the model page, cold (caches cleared) and warm (the same session rerun, as when a user changes a
+filter or comes back to the page). Target: warm under 1 second.
+
+The 200 models are the demo's 10 models, each registered 20 times under new names with their
+stored aggregates copied in the app database (so no warehouse refresh is needed to set up).
+
+    python -m benchmarks app [--quick]      # --quick: 40 models
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = "2026-06-15"
+
+
+def _cli(*args: str) -> None:
+    from valuetrack.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(list(args)) == 0, args
+
+
+def build(folder: Path, n_models: int) -> list[str]:
+    """A demo company with ``n_models`` models (clones of the demo's ten, aggregates copied)."""
+    import sqlalchemy as sa
+
+    from valuetrack.context import open_context
+    from valuetrack.store import schema
+
+    os.chdir(folder)
+    _cli("demo", "--scale", "0.1", "--as-of", AS_OF)
+    _cli("refresh", "--as-of", AS_OF)
+    ctx = open_context()
+    originals = ctx.registry.list()
+    clones = []
+    copies = max(0, -(-n_models // len(originals)) - 1)
+    tables = [schema.ab_aggregates, schema.ab_crossovers, schema.series_points, schema.health_daily,
+              schema.health_histogram, schema.refreshes]
+    with ctx.engine.begin() as c:
+        rows = {t.name: [dict(r) for r in c.execute(sa.select(t)).mappings()] for t in tables}
+    for k in range(1, copies + 1):
+        for reg in originals:
+            if len(originals) + len(clones) >= n_models:
+                break
+            name = f"{reg.name[:56]}-c{k}"
+            spec = reg.spec.replace(name=name, display_name=f"{reg.spec.display_name} #{k}", team=f"team-{k % 7}")
+            ctx.registry.create(spec, ctx.actor)
+            clones.append((reg.name, name))
+    with ctx.engine.begin() as c:
+        for t in tables:
+            new = []
+            for src, dst in clones:
+                for r in rows[t.name]:
+                    if r["model_name"] == src:
+                        new.append({**{k: v for k, v in r.items() if k != "id"}, "model_name": dst})
+            if new:
+                c.execute(t.insert(), new)
+    return [m.name for m in ctx.registry.list()]
+
+
+def _render(at: Any) -> float:
+    t0 = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - t0
+    assert not at.exception, [e.value for e in at.exception]
+    return elapsed
+
+
+def run(quick: bool = False) -> dict:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    n = 40 if quick else 200
+    old_cwd = os.getcwd()
+    env = {k: os.environ.get(k) for k in ("VALUETRACK_CONFIG", "VALUETRACK_AS_OF", "VALUETRACK_USER")}
+    os.environ.pop("VALUETRACK_CONFIG", None)
+    os.environ["VALUETRACK_AS_OF"] = AS_OF
+    os.environ["VALUETRACK_USER"] = "bench@example.com"
+    out: dict[str, Any] = {"models": n, "as_of": AS_OF, "target_warm_s": 1.0}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            names = build(Path(tmp), n)
+            out["setup_s"] = round(time.perf_counter() - t0, 1)
+            assert len(names) == n
+            import valuetrack.value.portfolio  # noqa: F401  (imports are not the cache's cost)
+
+            for page, query in (("portfolio", {}), ("model", {"model": "homepage-recs"})):
+                st.cache_data.clear()
+                st.cache_resource.clear()
+                at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
+                at.switch_page(f"pages/{page}.py")
+                for k, v in query.items():
+                    at.query_params[k] = v
+                cold = _render(at)
+                warm = [_render(at) for _ in range(3 if quick else 5)]
+                out[page] = {"cold_s": round(cold, 3), "warm_median_s": round(statistics.median(warm), 3),
+                             "warm_max_s": round(max(warm), 3), "warm_under_target": statistics.median(warm) < 1.0}
+            # the model page for a model not yet opened, with the portfolio already valued (the usual path)
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=1800)
+            at.switch_page("pages/model.py")
+            at.query_params["model"] = "fraud-screen"
+            out["model_first_open_s"] = round(_render(at), 3)
+    finally:
+        os.chdir(old_cwd)
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        from valuetrack.store.db import dispose_all
+
+        dispose_all()
+    return out

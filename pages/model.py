@@ -1,0 +1,181 @@
+"""Model detail: what one model earned, how sure we are, whether its data is healthy, and its history."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from valuetrack.formatting import money
+from valuetrack.ui import charts, components as ui, state, views
+
+ui.through_app()
+
+ctx = state.context()
+registered = state.registered()
+if not registered:
+    st.title("Model detail")
+    ui.empty_registry()
+    st.stop()
+
+names = [m.name for m in registered]
+labels = {m.name: m.spec.display_name for m in registered}
+wanted = st.query_params.get("model") or st.session_state.get("model") or names[0]
+if wanted not in names:
+    st.warning(f"No model named {wanted!r} is registered; showing {labels[names[0]]} instead.")
+    wanted = names[0]
+if st.session_state.get("model") != wanted:
+    st.session_state["model"] = wanted
+name = st.selectbox("Model", names, format_func=lambda n: f"{labels[n]} ({n})", key="model",
+                    on_change=lambda: st.query_params.update(model=st.session_state["model"]))
+st.query_params["model"] = name
+
+pv = state.portfolio(None)
+m = next(x for x in pv.models if x.model == name)
+flags = views.flags_by_model(pv.flags).get(name, [])
+view = state.model_view(name)
+spec, cur = view["spec"], m.currency
+
+st.title(m.display_name)
+st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · KPI **{m.kpi}** · method **{m.method}** · "
+           f"revision {view['revision']} · as of {m.as_of:%d %b %Y}")
+
+level, sentence = views.verdict(m, flags)
+{"good": st.success, "bad": st.error, "neutral": st.info}[level](sentence)
+if view["refresh"]["stale"]:
+    st.warning(f"Figures may be stale: {view['refresh']['reason']}.")
+    ui.refresh_button([name], key="refresh-stale")
+if m.provisional:
+    st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
+               f"(outcomes count {spec.attribution.window_days} days + {spec.attribution.outcome_lag_days} days' lag).")
+
+c = st.columns(5)
+c[0].metric("Net value to date", money(m.net, cur), help="Gross value − cost since launch")
+c[0].caption(f"95% interval {views.interval(m.ci_net, cur)}")
+c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
+c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
+c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
+c[2].caption("flat prior on the effect")
+c[3].metric("Gross value", money(m.gross, cur))
+c[3].caption(f"cost {money(m.cost, cur)}")
+c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
+c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
+
+tab_value, tab_health, tab_method, tab_costs, tab_registry = st.tabs(
+    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"])
+
+with tab_value:
+    timeline = view["timeline"]
+    if view["is_ts"] and len(timeline):
+        st.markdown("##### Actual KPI against the counterfactual")
+        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi), width="stretch", key="cf")
+    elif len(timeline):
+        st.markdown("##### Uplift per unit over time")
+        st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
+                   "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
+                   + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
+        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better), width="stretch", key="uplift")
+    else:
+        ui.needs_refresh([name], key="refresh-model")
+    if len(view["cumulative"].dropna(subset=["net"])):
+        a, b = st.columns(2)
+        with a:
+            st.markdown("##### Cumulative net value")
+            st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
+                                                  one_off=spec.one_off_costs), width="stretch", key="cum")
+        with b:
+            st.markdown("##### Net value by month")
+            st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
+    st.markdown("##### Figures to date")
+    st.dataframe(views.figures_table(m), hide_index=True, key="figures", width=520,
+                 column_config={cur: st.column_config.NumberColumn(cur, format={"USD": "dollar", "EUR": "euro"}.get(cur, "%.2f"))})
+
+with tab_health:
+    health = getattr(m, "health", None)
+    risk = getattr(m, "risk", None)
+    h, r = st.columns(2)
+    with h:
+        st.markdown("##### Health")
+        if health:
+            st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
+            for check in health.get("checks", []):
+                icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
+                st.markdown(f"{icon} **{check.get('name', '').replace('_', ' ')}** — {check.get('message', '')}")
+        else:
+            st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
+                        if m.days_since_exposure is not None else "- No exposures stored yet")
+            st.markdown(f"- SRM p-value: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
+                        else "- SRM: not applicable")
+        st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
+    with r:
+        st.markdown("##### Risk")
+        if risk:
+            st.markdown(f"Level: **{views.RISK_ICONS.get(risk.get('level'), risk.get('level'))}**")
+            st.markdown(f"- Expected loss: {money(risk.get('expected_loss'), cur)}\n"
+                        f"- P(net value < 0): {views.pct(risk.get('prob_negative'))}\n"
+                        f"- Share of the portfolio's gross value: {views.pct(risk.get('concentration'))}")
+            for reason in risk.get("reasons") or []:
+                st.markdown(f"- {reason}")
+        else:
+            st.markdown(f"- Expected loss: {money(m.expected_loss, cur)}\n- P(net value < 0): "
+                        f"{views.pct(1 - m.prob_positive) if m.prob_positive is not None else '—'}")
+        holdout = getattr(m, "holdout", None)
+        if holdout:
+            st.markdown("##### Holdout")
+            st.markdown(f"- Holdout share: {views.pct(holdout.get('control_share'), 1)}\n"
+                        f"- Value forgone in the holdout: {money(holdout.get('forgone_value'), cur)}\n"
+                        f"- Break-even detectable now: {'yes' if holdout.get('detectable_now') else 'no'}"
+                        + (f"\n- Days to a decision at current traffic: {holdout['days_to_decision']:.0f}"
+                           if holdout.get("days_to_decision") else ""))
+
+with tab_method:
+    st.markdown(f"**Verdict of the method:** {':green[:material/verified: trusted]' if view['effect']['trusted'] else ':orange[:material/warning: not trusted]'}"
+                + (f" — {view['effect']['reason']}" if view["effect"]["reason"] else ""))
+    details = view["details"]
+    for key in ("verdict", "note"):
+        if details.get(key):
+            st.markdown(f"*{details[key]}*")
+    rows = views.diagnostics_rows(details)
+    if rows:
+        st.dataframe(pd.DataFrame(rows, columns=["diagnostic", "value"]), hide_index=True, width="stretch", key="diag")
+    for w in details.get("warnings") or []:
+        st.warning(w)
+    if isinstance(details.get("diagnostics"), dict):
+        with st.expander("All diagnostics"):
+            st.json(details["diagnostics"])
+    if flags:
+        st.markdown("##### Flags")
+        for f in flags:
+            st.error(f"**{views.FLAG_LABELS[f.type]}** — {f.reason}\n\n**Next:** {f.action}")
+
+with tab_costs:
+    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"
+                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
+                f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
+                + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    months = pd.DataFrame(view["months"])
+    if len(months):
+        st.dataframe(months[["month", "predictions", "cost", "gross", "net", "provisional"]].iloc[::-1], hide_index=True,
+                     width="stretch", key="months",
+                     column_config={k: st.column_config.NumberColumn(k, format="%.2f") for k in ("cost", "gross", "net")})
+
+with tab_registry:
+    a, b = st.columns([1, 1])
+    with a:
+        st.markdown("##### Registry entry")
+        st.caption(f"created {view['created'][0]:%Y-%m-%d} by {view['created'][1]} · "
+                   f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {view['updated'][1]}")
+        st.code(view["manifest"], language="toml")
+        st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
+                           key="dl-manifest")
+        if ctx.actor.can_edit:
+            st.page_link("pages/register.py", label="Edit or retire this model", query_params={"model": name}, icon=":material/edit:")
+    with b:
+        st.markdown("##### Audit log")
+        audit = view["audit"]
+        if audit:
+            st.dataframe(pd.DataFrame([{"when": e["at"], "who": e["actor"], "action": e["action"],
+                                        "revision": f"{e['from_revision'] or '–'} → {e['to_revision']}",
+                                        "changed": ", ".join(list(e["changes"])[:6]) + ("…" if len(e["changes"]) > 6 else "")}
+                                       for e in audit]), hide_index=True, width="stretch", key="audit")
+        else:
+            st.caption("No changes recorded.")

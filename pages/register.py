@@ -1,0 +1,296 @@
+"""Register or edit a model: the manifest's fields as a form, checked by the library, with a preview
+of what the mapping finds in the warehouse before saving, and the manifest TOML to download."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import streamlit as st
+
+from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
+from valuetrack.registry.manifest import ManifestEntry, dump_manifest
+from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
+from valuetrack.ui import actions, components as ui, state, views
+
+ui.through_app()
+
+NEW = "＋ New model"
+DOCS = field_docs()
+DEFAULTS: dict[str, Any] = {
+    "name": "", "display_name": "", "owner": "", "team": "", "status": "active", "timezone": "UTC",
+    "monthly_cost": 0.0, "cost_per_1k_predictions": 0.0, "one_off_costs": 0.0,
+    "launch": None, "launch_label": "launch", "relaunches": "",
+    "kpi.name": "", "kpi.unit": "USD", "kpi.value_per_unit": 1.0, "kpi.higher_is_better": True, "kpi.aggregation": "sum",
+    "attribution.method": "ab", "attribution.window_days": 30, "attribution.outcome_lag_days": 3,
+    "attribution.covariate_days": 30, "attribution.treatment_share": 0.5,
+    **{f"attribution.exposures.{k}": v for k, v in {"table": "", "unit": "", "timestamp": "", "arm": "", "treatment": "model",
+                                                    "control": "holdout", "model": "", "model_value": "", "score": "",
+                                                    "segment": ""}.items()},
+    **{f"attribution.outcomes.{k}": "" for k in ("table", "unit", "timestamp", "value", "where")},
+    **{f"attribution.series.{k}": "" for k in ("table", "date", "value", "controls")},
+    "thresholds.min_roi": 0.0, "thresholds.unproven_after_days": 90,
+}
+FIELDS = list(DEFAULTS)
+K = "f:"  # widget keys: "f:" + the manifest's dotted field
+
+ctx = state.context()
+st.title("Register a model")
+if not ctx.actor.can_edit:
+    st.warning(f":material/lock: {ctx.actor.name} may view but not register or edit models. Ask an admin to add you to "
+               "[auth].editors in valuetrack.toml.")
+    st.stop()
+
+connections = list(ctx.settings.connections)
+registered = {m.name: m for m in state.registered()}
+
+
+def load(choice: str) -> None:
+    """Fill the form from a registered model (or the defaults for a new one)."""
+    values = dict(DEFAULTS, connection=connections[0] if connections else "demo")
+    revision = None
+    if choice != NEW and choice in registered:
+        values.update(views.spec_to_form(registered[choice].spec))
+        revision = registered[choice].revision
+    for key in [*FIELDS, "connection"]:
+        st.session_state[K + key] = values.get(key, DEFAULTS.get(key))
+    st.session_state.update(loaded=choice, revision=revision, problems={}, preview=None, saved=None)
+
+
+def current() -> tuple[dict[str, Any], list[str]]:
+    return views.form_to_data({k: st.session_state.get(K + k) for k in [*FIELDS, "connection"]})
+
+
+def validate() -> tuple[ModelSpec | None, list[str]]:
+    data, problems = current()
+    try:
+        spec = ModelSpec.from_dict(data)
+    except ValidationError as exc:
+        return None, problems + exc.problems
+    return (spec, problems) if not problems else (None, problems)
+
+
+def save() -> None:
+    spec, problems = validate()
+    st.session_state.saved = None
+    if spec is None:
+        st.session_state.problems = views.problems_by_field(problems, [*FIELDS, "connection"])
+        return
+    st.session_state.problems = {}
+    actor = state.context().actor
+    try:
+        if st.session_state.get("loaded", NEW) == NEW:
+            stored = state.context().registry.create(spec, actor)
+            verb = "Registered"
+        else:
+            stored = state.context().registry.update(spec, expected_revision=st.session_state.revision, actor=actor)
+            verb = "Saved"
+    except PermissionDenied as exc:
+        st.session_state.problems = {"": [exc.message]}
+        return
+    except ValuetrackError as exc:  # AlreadyExists, Conflict, NotFound, a busy database
+        st.session_state.problems = {"": [exc.message]}
+        return
+    state.invalidate()
+    st.session_state.saved = f"{verb} **{stored.spec.display_name}** (`{stored.name}`), revision {stored.revision}."
+    st.session_state.choice = stored.name
+    st.session_state.loaded = stored.name
+    st.session_state.revision = stored.revision
+
+
+def retire() -> None:
+    name = st.session_state.get("loaded")
+    try:
+        stored = state.context().registry.retire(name, state.context().actor,
+                                                 expected_revision=st.session_state.revision)
+    except ValuetrackError as exc:
+        st.session_state.problems = {"": [exc.message]}
+        return
+    state.invalidate()
+    st.session_state.saved = f"Retired **{stored.spec.display_name}**; its history and results are kept."
+    st.session_state[K + "status"] = "retired"
+    st.session_state.revision = stored.revision
+
+
+def preview() -> None:
+    data, _ = current()
+    st.session_state.preview = actions.preview_mapping(state.context(), data)
+
+
+# -- which model ------------------------------------------------------------------------------
+
+options = [NEW, *registered]
+wanted = st.query_params.get("model")
+if "choice" not in st.session_state or (wanted in registered and st.session_state.get("loaded") is None):
+    st.session_state.choice = wanted if wanted in registered else NEW
+if st.session_state.choice not in options:
+    st.session_state.choice = NEW
+choice = st.selectbox("Model", options, key="choice",
+                      format_func=lambda n: n if n == NEW else f"{registered[n].spec.display_name} ({n})",
+                      help="Register a new model, or pick one to edit it.")
+if st.session_state.get("loaded") != choice or K + "name" not in st.session_state:
+    load(choice)  # another model picked, or back on this page (Streamlit dropped the form's widget state)
+editing = choice != NEW
+if editing:
+    st.caption(f"Editing revision {st.session_state.revision}. Saving is refused if someone else changed the model "
+               "since (nothing is overwritten silently).")
+
+problems: dict[str, list[str]] = st.session_state.get("problems") or {}
+if st.session_state.get("saved"):
+    st.success(st.session_state.saved, icon=":material/check_circle:")
+    st.page_link("pages/model.py", label="Open the model", query_params={"model": st.session_state.loaded}, icon=":material/query_stats:")
+if problems:
+    n = sum(len(v) for v in problems.values())
+    st.error(f"Not saved: {n} problem{'s' if n != 1 else ''} to fix" + (":" if problems.get("") else " (see the fields below)."))
+    for p in problems.get("", []):
+        st.error(p)
+
+
+def messages(path: str) -> None:
+    for msg in problems.get(path, []):
+        st.error(msg, icon=":material/error:")
+
+
+def text(col: Any, path: str, label: str, **kw: Any) -> None:
+    with col:
+        st.text_input(label, key=K + path, help=DOCS.get(path), disabled=kw.pop("locked", False), **kw)
+        messages(path)
+
+
+def number(col: Any, path: str, label: str, *, integer: bool = False, **kw: Any) -> None:
+    with col:
+        if integer:
+            st.number_input(label, key=K + path, step=1, help=DOCS.get(path), **kw)
+        else:
+            st.number_input(label, key=K + path, step=kw.pop("step", 100.0), format=kw.pop("format", "%.2f"),
+                            help=DOCS.get(path), **kw)
+        messages(path)
+
+
+def select(col: Any, path: str, label: str, options: list[str], **kw: Any) -> None:
+    with col:
+        st.selectbox(label, options, key=K + path, help=DOCS.get(path), **kw)
+        messages(path)
+
+
+# -- the form -----------------------------------------------------------------------------------
+
+with st.container(border=True):
+    st.markdown("#### The model")
+    a, b, c = st.columns(3)
+    text(a, "name", "Name (id)", placeholder="churn-save-offers", locked=editing)
+    text(b, "display_name", "Display name", placeholder="Churn save offers v3")
+    text(c, "owner", "Owner", placeholder="retention-team@example.com")
+    a, b, c = st.columns(3)
+    text(a, "team", "Team", placeholder="retention")
+    select(b, "connection", "Warehouse connection", connections)
+    text(c, "timezone", "Time zone", placeholder="Europe/Paris")
+    a, b, c = st.columns(3)
+    with a:
+        st.date_input("Launch date", key=K + "launch", help=DOCS.get("interventions.start"), format="YYYY-MM-DD")
+        messages("interventions")
+    text(b, "launch_label", "Launch label")
+    with c:
+        st.text_area("Relaunches (optional)", key=K + "relaunches", height=68,
+                     help="One per line: a date and a label, e.g. `2025-06-01 v2 relaunch`")
+
+with st.container(border=True):
+    st.markdown("#### KPI and costs")
+    a, b, c = st.columns(3)
+    text(a, "kpi.name", "KPI", placeholder="retained_revenue")
+    text(b, "kpi.unit", "KPI unit", placeholder="USD, count or rate")
+    number(c, "kpi.value_per_unit", f"Value per unit ({ctx.settings.currency})", step=0.1, format="%.4f")
+    a, b, c = st.columns(3)
+    select(a, "kpi.aggregation", "Per-unit aggregation", list(AGGREGATIONS))
+    with b:
+        st.toggle("Higher is better", key=K + "kpi.higher_is_better", help=DOCS.get("kpi.higher_is_better"))
+    a, b, c = st.columns(3)
+    number(a, "monthly_cost", f"Monthly cost ({ctx.settings.currency})")
+    number(b, "cost_per_1k_predictions", "Cost per 1,000 predictions", step=0.1)
+    number(c, "one_off_costs", "One-off costs (build)", step=1000.0)
+
+with st.container(border=True):
+    st.markdown("#### How the effect is measured")
+    a, b, c, d, e = st.columns(5)
+    select(a, "attribution.method", "Method", list(METHODS),
+           format_func={"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
+                        "did": "Difference-in-differences", "auto": "Automatic"}.get)
+    messages("attribution")
+    number(b, "attribution.window_days", "Outcome window (days)", integer=True)
+    number(c, "attribution.outcome_lag_days", "Outcome lag (days)", integer=True)
+    number(d, "attribution.covariate_days", "CUPED pre-period (days)", integer=True)
+    number(e, "attribution.treatment_share", "Planned share served", step=0.05, format="%.2f")
+    method = st.session_state.get(K + "attribution.method", "ab")
+    if method in ("ab", "auto"):
+        st.markdown("**Exposures** — one row per scoring or serving event, both arms logged")
+        messages("attribution.exposures")
+        cols = st.columns(5)
+        for col, (k, label) in zip(cols * 2, [("table", "Table"), ("unit", "Unit column"), ("timestamp", "Timestamp column"),
+                                              ("arm", "Arm column"), ("treatment", "Model arm value"),
+                                              ("control", "Holdout arm value"), ("model", "Model column (shared table)"),
+                                              ("model_value", "Model value"), ("score", "Score column"),
+                                              ("segment", "Segment column")]):
+            text(col, f"attribution.exposures.{k}", label)
+        st.markdown("**Outcomes** — one row per business event")
+        messages("attribution.outcomes")
+        cols = st.columns(5)
+        for col, (k, label) in zip(cols, [("table", "Table"), ("unit", "Unit column"), ("timestamp", "Timestamp column"),
+                                          ("value", "Value column"), ("where", "Filter (optional)")]):
+            text(col, f"attribution.outcomes.{k}", label)
+    if method in ("structural", "its", "did", "auto"):
+        st.markdown("**Daily series** — the KPI per day, and control series the model did not affect")
+        messages("attribution.series")
+        cols = st.columns(4)
+        for col, (k, label) in zip(cols, [("table", "Table"), ("date", "Date column"), ("value", "KPI column"),
+                                          ("controls", "Control columns (comma-separated)")]):
+            text(col, f"attribution.series.{k}", label)
+
+with st.container(border=True):
+    st.markdown("#### When to flag it")
+    a, b, _ = st.columns(3)
+    number(a, "thresholds.min_roi", "Minimum ROI", step=0.1, format="%.2f")
+    number(b, "thresholds.unproven_after_days", "Unproven after (days)", integer=True)
+
+# -- actions ------------------------------------------------------------------------------------
+
+spec, _ = validate()
+a, b, c, _ = st.columns([1, 1.3, 1.6, 2])
+a.button("Save" if editing else "Register", type="primary", on_click=save, key="save", icon=":material/save:")
+b.button("Preview data", on_click=preview, key="preview-btn", icon=":material/search:",
+         help="Read a few rows, the date range and the arms the mapping finds in the warehouse")
+if spec is not None:
+    c.download_button("Download manifest (TOML)", dump_manifest([ManifestEntry(spec, st.session_state.revision)]),
+                      file_name=f"{spec.name}.toml", mime="application/toml", key="download", icon=":material/download:")
+else:
+    c.button("Download manifest (TOML)", disabled=True, key="download-disabled", icon=":material/download:",
+             help="Available once the form is valid")
+
+results = st.session_state.get("preview")
+if results:
+    st.markdown("#### What the mapping finds in the warehouse")
+    for item in results:
+        with st.container(border=True):
+            st.markdown(f"**{item['title']}**" + (f" · `{item['table']}`" if item.get("table") else ""))
+            if item.get("error"):
+                st.error(item["error"])
+                continue
+            facts = []
+            if item.get("date_range"):
+                lo, hi = item["date_range"]
+                facts.append(f"from **{lo}** to **{hi}**")
+            if item.get("arms") is not None:
+                facts.append("arms: " + ", ".join(f"`{x}`" for x in item["arms"]))
+            if facts:
+                st.markdown(" · ".join(facts))
+            for w in item.get("warnings", []):
+                st.warning(w)
+            st.dataframe(item["rows"], hide_index=True, width="stretch")
+
+if editing and st.session_state.get(K + "status") == "active":
+    with st.expander("Retire this model"):
+        st.write("A retired model stops being refreshed and valued from today; its history, results and audit "
+                 "log are kept, and it can be re-activated by editing its status.")
+        sure = st.checkbox("Yes, retire it", key="retire-sure")
+        st.button("Retire", on_click=retire, disabled=not sure, key="retire", type="secondary")
+elif editing:
+    select(st.container(), "status", "Status", ["active", "retired"])

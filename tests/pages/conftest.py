@@ -1,0 +1,112 @@
+"""Fixtures for the page tests: one small demo company built once per session (scale 0.1, as of a
+fixed date), a fresh copy of it for tests that change the registry, and the CLI's `value --json`
+for the same date, which the pages must match to the cent."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from valuetrack.store.db import dispose_all
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = "2026-06-15"
+USER = "tester@example.com"
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    from valuetrack.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([str(a) for a in args])
+    return code, out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _no_legacy_pages_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest resets Streamlit's legacy pages/ mode before every run, and a page leaves that mode
+    by rerunning (valuetrack.ui.components.through_app), which would drop a button press under test.
+    A real server enters the mode once per process, before any widget exists."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("page-demo")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    mp.delenv("VALUETRACK_CONFIG", raising=False)
+    mp.setenv("VALUETRACK_USER", USER)
+    assert run_cli("demo", "--scale", "0.1", "--as-of", AS_OF)[0] == 0
+    assert run_cli("refresh", "--as-of", AS_OF)[0] == 0
+    mp.undo()
+    dispose_all()
+    return root
+
+
+def _enter(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(path)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", USER)
+    monkeypatch.setenv("VALUETRACK_AS_OF", AS_OF)
+    return path
+
+
+@pytest.fixture
+def in_demo(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Work in the shared demo (read-only tests)."""
+    return _enter(demo_dir, monkeypatch)
+
+
+@pytest.fixture
+def demo_copy(demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the demo, for tests that change the registry."""
+    dest = tmp_path / "demo"
+    shutil.copytree(demo_dir, dest)
+    yield _enter(dest, monkeypatch)
+    dispose_all()
+
+
+@pytest.fixture(scope="session")
+def value_json(demo_dir: Path) -> dict[str, Any]:
+    """`valuetrack value --as-of AS_OF --json` on the demo."""
+    mp = pytest.MonkeyPatch()
+    mp.chdir(demo_dir)
+    mp.delenv("VALUETRACK_CONFIG", raising=False)
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    mp.undo()
+    assert code == 0
+    return json.loads(out)
+
+
+def app(page: str | None = None, **query: str) -> AppTest:
+    """The app (optionally switched to ``page``), not yet run."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if page:
+        at.switch_page(page)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception and no 'Something went wrong' message (the app turns errors into messages)."""
+    assert not at.exception, [e.value for e in at.exception]
+    wrong = [e.value for e in at.error if "Something went wrong" in e.value]
+    assert not wrong, wrong

@@ -1,0 +1,125 @@
+"""The register/edit form: refuses bad input with messages next to the fields and leaves the
+registry unchanged; a valid registration appears in the portfolio; edits bump the revision and
+are audited with the user; the preview reads the warehouse; the manifest downloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.conftest import USER, app, assert_clean
+from valuetrack.context import open_context
+
+K = "f:"
+
+
+def _fill(at: AppTest, values: dict) -> AppTest:
+    for key, value in values.items():
+        if isinstance(value, bool):
+            at.toggle(key=K + key).set_value(value)
+        elif isinstance(value, (int, float)):
+            at.number_input(key=K + key).set_value(value)
+        elif isinstance(value, dt.date):
+            at.date_input(key=K + key).set_value(value)
+        elif key in ("attribution.method", "connection", "kpi.aggregation"):
+            at.selectbox(key=K + key).set_value(value)
+        else:
+            at.text_input(key=K + key).input(value)
+    return at
+
+
+GOOD = {
+    "name": "homepage-recs-v2", "display_name": "Homepage recs v2", "owner": "ana@example.com", "team": "personalization",
+    "launch": dt.date(2025, 3, 1), "kpi.name": "gmv", "kpi.value_per_unit": 1.0, "monthly_cost": 1500.0,
+    "attribution.exposures.table": "exposures", "attribution.exposures.unit": "customer_id",
+    "attribution.exposures.timestamp": "scored_at", "attribution.exposures.arm": "arm",
+    "attribution.exposures.model": "model_id", "attribution.exposures.model_value": "homepage-recs",
+    "attribution.outcomes.table": "outcomes", "attribution.outcomes.unit": "customer_id",
+    "attribution.outcomes.timestamp": "event_at", "attribution.outcomes.value": "value",
+}
+
+
+def _registry_state() -> tuple[list, list]:
+    ctx = open_context()
+    return [(m.name, m.revision) for m in ctx.registry.list()], [a.id for a in ctx.registry.audit()]
+
+
+def test_bad_input_gets_field_messages_and_changes_nothing(demo_copy: Path) -> None:
+    before = _registry_state()
+    at = app("pages/register.py").run()
+    assert_clean(at)
+    _fill(at, {**GOOD, "name": "Bad Name!", "kpi.value_per_unit": -2.0, "display_name": "",
+               "attribution.window_days": 0}).run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert errors[0].startswith("Not saved: 4 problems")
+    assert any("must be 3-64 characters" in e for e in errors)            # next to Name
+    assert any("value_per_unit" not in e and "must be >= 0" in e for e in errors)  # next to the field, no path
+    assert any("must not be empty" in e for e in errors)
+    assert any("must be between 1 and 730" in e for e in errors)
+    assert _registry_state() == before
+
+
+def test_valid_registration_appears_in_the_portfolio(demo_copy: Path) -> None:
+    at = app("pages/register.py").run()
+    _fill(at, {**GOOD, "attribution.outcomes.value": "amount"}).run()
+    at.button(key="preview-btn").click().run()
+    assert_clean(at)
+    assert any('does not have a column named "amount"' in e.value for e in at.error)  # the preview catches it
+    at.text_input(key=K + "attribution.outcomes.value").input("value").run()
+    at.button(key="preview-btn").click().run()
+    assert_clean(at)
+    assert not at.error
+    md = " ".join(m.value for m in at.markdown)
+    assert "arms: `holdout`, `model`" in md and "from **" in md
+    assert len(at.dataframe) >= 2                                        # a few rows of each table
+    assert at.get("download_button")                                     # the manifest, once valid
+    at.button(key="save").click().run()
+    assert_clean(at)
+    assert "Registered **Homepage recs v2**" in at.success[0].value
+    ctx = open_context()
+    stored = ctx.registry.get("homepage-recs-v2")
+    assert stored.revision == 1 and stored.created_by == USER
+    assert ctx.registry.audit("homepage-recs-v2")[0].actor == USER
+
+    at = app().run()
+    assert_clean(at)
+    assert "homepage-recs-v2" in set(at.dataframe[0].value["model"])
+
+
+def test_edit_bumps_the_revision_and_is_audited(demo_copy: Path) -> None:
+    at = app("pages/register.py", model="search-ranking-v4").run()
+    assert_clean(at)
+    assert at.text_input(key=K + "name").value == "search-ranking-v4"
+    rev = open_context().registry.get("search-ranking-v4").revision
+    at.number_input(key=K + "monthly_cost").set_value(123.0).run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    stored = open_context().registry.get("search-ranking-v4")
+    assert stored.revision == rev + 1 and stored.spec.monthly_cost == 123.0
+    entry = open_context().registry.audit("search-ranking-v4")[0]
+    assert entry.actor == USER and "monthly_cost" in entry.changes
+
+
+def test_edit_against_a_stale_revision_is_refused(demo_copy: Path, cli) -> None:
+    at = app("pages/register.py", model="search-ranking-v4").run()
+    ctx = open_context()
+    current = ctx.registry.get("search-ranking-v4")
+    ctx.registry.update(current.spec.replace(team="someone-else"), expected_revision=current.revision, actor=ctx.actor)
+    at.number_input(key=K + "monthly_cost").set_value(1.0).run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    assert any("was changed since revision" in e.value for e in at.error)
+    assert open_context().registry.get("search-ranking-v4").spec.team == "someone-else"
+
+
+def test_retire(demo_copy: Path) -> None:
+    at = app("pages/register.py", model="email-send-time").run()
+    at.checkbox(key="retire-sure").check().run()
+    at.button(key="retire").click().run()
+    assert_clean(at)
+    assert open_context().registry.get("email-send-time").spec.status == "retired"
+    assert open_context().registry.audit("email-send-time")[0].action == "retire"

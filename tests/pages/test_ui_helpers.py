@@ -1,0 +1,91 @@
+"""valuetrack/ui/views.py and charts.py are plain functions: tested without Streamlit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from valuetrack.registry.spec import ModelSpec
+from valuetrack.ui import charts, views
+from tests.conftest import VALID_MANIFEST
+
+import tomllib
+
+FIELDS = ["name", "display_name", "kpi.value_per_unit", "attribution.window_days", "attribution.exposures.table",
+          "attribution", "attribution.exposures", "interventions", "connection"]
+
+
+def test_problems_map_to_their_fields() -> None:
+    problems = [
+        "model 'x'.kpi.value_per_unit: must be >= 0 (got -1.0); use higher_is_better = false",
+        "model 'Bad Name!'.name: 'Bad Name!' must be 3-64 characters",
+        "model.display_name: must not be empty",
+        "model 'x'.attribution.exposures.table: 'a b' is not a valid identifier",
+        "model 'x'.attribution.exposures.segment: bad",
+        "model 'x'.attribution: method 'ab' needs [model 'x'.attribution.exposures]",
+        "model 'x'.interventions[0].end: 2025-01-01 is before start 2025-02-01",
+        "something without a field",
+    ]
+    got = views.problems_by_field(problems, FIELDS)
+    assert got["kpi.value_per_unit"] == ["must be >= 0 (got -1.0); use higher_is_better = false"]
+    assert got["name"] == ["'Bad Name!' must be 3-64 characters"]
+    assert got["display_name"] == ["must not be empty"]
+    assert got["attribution.exposures.table"] == ["'a b' is not a valid identifier"]
+    assert got["attribution.exposures"] == ["bad"]                    # nearest enclosing section
+    assert got["attribution"][0].startswith("method 'ab' needs")
+    assert got["interventions"] == ["2025-01-01 is before start 2025-02-01"]
+    assert got[""] == ["something without a field"]
+
+
+def test_form_round_trips_a_spec() -> None:
+    for raw in tomllib.loads(VALID_MANIFEST)["models"]:
+        spec = ModelSpec.from_dict(raw)
+        data, problems = views.form_to_data(views.spec_to_form(spec))
+        assert not problems
+        assert ModelSpec.from_dict(data) == spec
+
+
+def test_form_reports_a_bad_relaunch_line() -> None:
+    data, problems = views.form_to_data({"name": "m-1", "launch": dt.date(2025, 1, 1), "relaunches": "June 1 v2"})
+    assert problems and problems[0].startswith("model.interventions: line 1")
+    assert data["interventions"] == [{"start": dt.date(2025, 1, 1), "label": ""}]
+
+
+def test_months_and_labels() -> None:
+    as_of = dt.date(2026, 6, 1)
+    assert views.current_month(as_of) == "2026-05"
+    assert views.month_options(dt.date(2026, 3, 15), as_of) == ["2026-05", "2026-04", "2026-03"]
+    assert views.month_label("2026-05") == "May 2026"
+    assert views.cents(1234.5678) == 1234.57 and views.cents(float("nan")) is None
+
+
+def test_evidence_line_formats_money_and_p() -> None:
+    line = views.evidence_line({"gross": 1200.0, "cost": 4000.0, "net_ci": [-9000.0, -1000.0], "srm_p_value": None},
+                               0.003, "USD")
+    assert line == "gross $1.20k · cost $4.00k · net 95% interval -$9.00k to -$1.00k · one-sided p = 0.003"
+
+
+def test_sign_colours_mean_confidently_positive_negative_or_not() -> None:
+    assert charts.sign_colour(1.0, 5.0) == charts.GREEN
+    assert charts.sign_colour(-5.0, -1.0) == charts.RED
+    assert charts.sign_colour(-1.0, 5.0) == charts.GREY
+
+
+def test_charts_build_from_frames() -> None:
+    days = pd.date_range("2026-01-01", periods=10).date
+    ab = pd.DataFrame({"day": days, "effect": 1.0, "ci_lo": 0.5, "ci_hi": 1.5, "cs_lo": 0.2, "cs_hi": 1.8,
+                       "provisional": [False] * 7 + [True] * 3})
+    fig = charts.uplift(ab, kpi="revenue")
+    assert isinstance(fig, go.Figure) and len(fig.data) == 5
+    assert fig.layout.shapes  # the provisional region
+    ts = pd.DataFrame({"day": days, "actual": 10.0, "counterfactual": 9.0, "lower": 8.0, "upper": 10.5})
+    assert len(charts.counterfactual(ts, [dt.date(2026, 1, 5)]).data) == 4
+    frame = pd.DataFrame({"name": ["a", "b"], "net": [10.0, -5.0], "net_lo": [2.0, -9.0], "net_hi": [20.0, -1.0]})
+    bars = charts.value_by_model(frame, "USD")
+    assert list(bars.data[0].marker.color) == [charts.RED, charts.GREEN]   # sorted ascending: b then a
+    cum = pd.DataFrame({"day": days[:3], "net": [1.0, 2.0, 3.0], "net_lo": [0.0, 1.0, 2.0], "net_hi": [2.0, 3.0, 4.0]})
+    assert len(charts.cumulative_net(cum, "USD", payback=days[2], one_off=2.0).data) == 3
+    months = [{"start": dt.date(2026, 1, 1), "net": 5.0, "net_lo": 1.0, "net_hi": 9.0, "cost": 1.0, "provisional": False}]
+    assert len(charts.monthly(months, "USD").data) == 1

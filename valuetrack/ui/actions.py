@@ -1,0 +1,136 @@
+"""Library calls the pages make on a user's request (no Streamlit here): preview a mapping in the
+warehouse, check connections, summarise refreshes. Each returns plain data and never raises for a
+warehouse that is down: the error is part of the result, secrets already removed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping
+
+import pandas as pd
+
+from valuetrack.errors import ValuetrackError
+
+PREVIEW_ROWS = 5
+
+
+def preview_mapping(ctx: Any, data: Mapping[str, Any], *, limit: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
+    """What the form's mapping finds in the warehouse, per source table: a few rows, the date
+    range and (exposures) the arm values, with warnings when the configured arms are missing."""
+    from valuetrack.config import redact
+    from valuetrack.connectors import get_connector
+
+    att = data.get("attribution") or {}
+    sources = []
+    ex, out, series = att.get("exposures"), att.get("outcomes"), att.get("series")
+    if ex:
+        cols = [ex.get(k) for k in ("unit", "timestamp", "arm", "model", "score", "segment") if ex.get(k)]
+        sources.append(("Exposures", ex.get("table"), cols, ex.get("timestamp"), ex.get("arm"), ex))
+    if out:
+        cols = [out.get(k) for k in ("unit", "timestamp", "value") if out.get(k)]
+        sources.append(("Outcomes", out.get("table"), cols, out.get("timestamp"), None, out))
+    if series:
+        cols = [series.get("date"), series.get("value"), *(series.get("controls") or [])]
+        sources.append(("Daily series", series.get("table"), [c for c in cols if c], series.get("date"), None, series))
+    if not sources:
+        return [{"title": "Mapping", "error": "fill in the exposures and outcomes tables (A/B) or the daily series first"}]
+    try:
+        conn = ctx.settings.connection(data.get("connection") or "demo")
+        connector = get_connector(conn, ctx.settings.secrets())
+    except ValuetrackError as exc:
+        return [{"title": "Connection", "error": exc.message}]
+    hidden = ctx.settings.secret_values()
+    results = []
+    try:
+        for title, table, cols, ts, arm, section in sources:
+            item: dict[str, Any] = {"title": title, "table": table, "error": None, "warnings": []}
+            try:
+                got = connector.preview(table or "", cols, limit, timestamp=ts, arm=arm)
+                item.update(rows=got["rows"], date_range=got.get("date_range"), arms=got.get("arms"))
+                if arm and got.get("arms") is not None:
+                    found = {str(a) for a in got["arms"]}
+                    for key in ("treatment", "control"):
+                        want = section.get(key) or ("model" if key == "treatment" else "holdout")
+                        if want not in found:
+                            item["warnings"].append(f"the {key} arm {want!r} does not occur in column {arm!r} "
+                                                    f"(found: {', '.join(sorted(found)[:10]) or 'nothing'})")
+                if not len(item["rows"]):
+                    item["warnings"].append("the table is empty")
+            except ValuetrackError as exc:
+                item["error"] = redact(exc.message, hidden)
+            except Exception as exc:  # a driver error: show it without secrets
+                item["error"] = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
+            results.append(item)
+    finally:
+        connector.dispose()
+    return results
+
+
+def check_connection(ctx: Any, name: str) -> dict[str, Any]:
+    """Test one configured connection (``SELECT 1``); never raises."""
+    from valuetrack.connectors import test_connection
+
+    try:
+        return test_connection(ctx.settings.connection(name), ctx.settings.secrets()).to_dict()
+    except ValuetrackError as exc:
+        return {"ok": False, "message": exc.message, "latency_s": None, "server_version": None}
+
+
+def connections_frame(ctx: Any) -> pd.DataFrame:
+    """The configured connections (URLs as safe to show) with the models using each and their
+    last successful refresh."""
+    from valuetrack.store.aggregates import AggregateStore
+
+    store = AggregateStore(ctx.engine)
+    models = ctx.registry.list()
+    rows = []
+    for name, conn in ctx.settings.connections.items():
+        using = [m for m in models if m.spec.connection == name]
+        last = None
+        for m in using:
+            ok = store.status(m.name).last_ok
+            if ok and ok.get("finished_at") and (last is None or ok["finished_at"] > last):
+                last = ok["finished_at"]
+        rows.append({"connection": name, "warehouse": conn.dialect, "url": conn.display_url(),
+                     "models": len(using), "last_refresh": last})
+    return pd.DataFrame(rows, columns=["connection", "warehouse", "url", "models", "last_refresh"])
+
+
+def refresh_history(ctx: Any, *, limit_per_model: int = 20) -> pd.DataFrame:
+    """Recent refreshes of every model: when, status, rows, what the warehouse reported it cost."""
+    from valuetrack.store.aggregates import AggregateStore
+
+    store = AggregateStore(ctx.engine)
+    frames = []
+    for m in ctx.registry.list():
+        f = store.refreshes(m.name, limit=limit_per_model)
+        if len(f):
+            f = f.assign(model=m.name, connection=m.spec.connection)
+            frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=["model", "connection", "started_at", "finished_at", "status", "rows", "queries",
+                                     "seconds", "bytes_scanned", "error"])
+    f = pd.concat(frames, ignore_index=True)
+    costs = f["cost"].apply(lambda c: ((c or {}).get("total") or {}) if isinstance(c, Mapping) else {})
+    f["seconds"] = [_num(c, "elapsed_s") for c in costs]
+    f["bytes_scanned"] = [_num(c, "bytes_billed", "data_scanned_bytes", "bytes_processed") for c in costs]
+    f["queries"] = [_num(c, "queries") for c in costs]
+    f = f.sort_values("started_at", ascending=False)
+    return f[["model", "connection", "started_at", "finished_at", "status", "rows", "queries", "seconds",
+              "bytes_scanned", "error"]].reset_index(drop=True)
+
+
+def _num(d: Mapping[str, Any], *keys: str) -> float | None:
+    for k in keys:
+        v = d.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+    return None
+
+
+def fmt_when(value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "never"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)

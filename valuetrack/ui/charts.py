@@ -1,0 +1,162 @@
+"""Plotly figure builders for the pages: pure functions (frames in, figures out), no Streamlit.
+
+Colour carries meaning and is used sparingly: green = confidently positive, red = confidently
+negative, grey = not yet conclusive; blue for neutral series, amber for provisional periods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import plotly.graph_objects as go
+
+GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
+BAND = "rgba(9,105,218,0.15)"
+BAND_WIDE = "rgba(9,105,218,0.07)"
+FONT = dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=13)
+
+
+def _layout(fig: go.Figure, *, height: int = 320, yaxis_title: str | None = None, money: str | None = None) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
+                      paper_bgcolor="white", hovermode="x unified",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    fig.update_xaxes(showgrid=False, linecolor="#d0d7de")
+    fig.update_yaxes(gridcolor="#eaeef2", zerolinecolor="#57606a", zerolinewidth=1, title=yaxis_title)
+    if money:
+        fig.update_yaxes(tickprefix=_symbol(money), tickformat="~s")
+    return fig
+
+
+def _symbol(currency: str) -> str:
+    return {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
+
+
+def sign_colour(lo: float | None, hi: float | None) -> str:
+    """Green when the interval is above zero, red when below, grey otherwise."""
+    if lo is not None and lo > 0:
+        return GREEN
+    if hi is not None and hi < 0:
+        return RED
+    return GREY
+
+
+def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net value") -> go.Figure:
+    """Horizontal bars of net value per model with 95 % interval whiskers, best at the top."""
+    f = frame.dropna(subset=["net"]).sort_values("net")
+    colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
+    fig = go.Figure(go.Bar(
+        x=f["net"], y=f["name"], orientation="h", marker_color=colours,
+        error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
+                     arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
+        customdata=f[["net_lo", "net_hi"]].to_numpy(),
+        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}<extra></extra>",
+    ))
+    fig = _layout(fig, height=max(260, 28 * len(f) + 60))
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(tickprefix=_symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
+                     zeroline=True, zerolinecolor="#57606a", showgrid=True, gridcolor="#eaeef2")
+    fig.update_yaxes(title=None, gridcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool = True) -> go.Figure:
+    """Cumulative per-unit effect by cohort day with its fixed-horizon interval and the wider
+    always-valid band; immature (provisional) cohorts shaded."""
+    t = timeline
+    x = pd.to_datetime(t["day"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=t["cs_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=t["cs_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND_WIDE,
+                             name="always-valid 95% band"))
+    fig.add_trace(go.Scatter(x=x, y=t["ci_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=t["ci_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
+                             name="fixed-horizon 95% interval"))
+    fig.add_trace(go.Scatter(x=x, y=t["effect"], line=dict(color=BLUE, width=2), name="effect per unit"))
+    fig.add_hline(y=0, line_color="#57606a", line_width=1)
+    _provisional(fig, t)
+    fig = _layout(fig, yaxis_title=f"{kpi} per unit" + ("" if higher_is_better else " (lower is better)"))
+    fig.update_xaxes(range=[x.min(), x.max()])
+    return fig
+
+
+def _provisional(fig: go.Figure, t: pd.DataFrame) -> None:
+    if "provisional" in t and t["provisional"].any():
+        first = pd.to_datetime(t.loc[t["provisional"].astype(bool), "day"]).min()
+        last = pd.to_datetime(t["day"]).max()
+        fig.add_vrect(x0=first, x1=last, fillcolor=AMBER, opacity=0.08, line_width=0,
+                      annotation_text="provisional (cohorts not yet mature)", annotation_position="top right",
+                      annotation_font=dict(color=AMBER, size=11))
+
+
+def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *, kpi: str = "KPI") -> go.Figure:
+    """Actual KPI against the counterfactual (what it would have been without the model), with band."""
+    t = timeline
+    x = pd.to_datetime(t["day"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=t["upper"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=t["lower"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
+                             name="counterfactual 95% band"))
+    fig.add_trace(go.Scatter(x=x, y=t["counterfactual"], line=dict(color=BLUE, width=1.5, dash="dash"),
+                             name="without the model (counterfactual)"))
+    fig.add_trace(go.Scatter(x=x, y=t["actual"], line=dict(color="#24292f", width=1.5), name="actual"))
+    for iv in interventions:
+        start = getattr(iv, "start", iv)
+        fig.add_vline(x=pd.Timestamp(start), line_color=AMBER, line_dash="dot")
+        label = getattr(iv, "label", "") or "launch"
+        fig.add_annotation(x=pd.Timestamp(start), y=1, yref="paper", text=label, showarrow=False,
+                           xanchor="left", font=dict(color=AMBER, size=11))
+    return _layout(fig, yaxis_title=kpi)
+
+
+def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | None = None,
+                   one_off: float = 0.0) -> go.Figure:
+    """Cumulative net value since launch with its 95 % interval (each point a library period)."""
+    f = frame.dropna(subset=["net"])
+    x = pd.to_datetime(f["day"])
+    fig = go.Figure()
+    if f["net_lo"].notna().any():
+        fig.add_trace(go.Scatter(x=x, y=f["net_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=f["net_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
+                                 name="95% interval"))
+    fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
+                             name="cumulative net value"))
+    fig.add_hline(y=0, line_color="#57606a", line_width=1)
+    if one_off:
+        fig.add_hline(y=one_off, line_color=GREY, line_dash="dot", annotation_text="one-off costs (payback line)",
+                      annotation_position="top left")
+    if payback:
+        fig.add_vline(x=pd.Timestamp(payback), line_color=GREEN, line_dash="dot")
+    return _layout(fig, money=currency, yaxis_title=f"net value ({currency})")
+
+
+def monthly(months: list[Mapping[str, Any]], currency: str) -> go.Figure:
+    """Net value per month with 95 % whiskers; provisional months lighter."""
+    f = pd.DataFrame(months)
+    if f.empty:
+        return _layout(go.Figure())
+    colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
+    opacity = [0.45 if p else 0.9 for p in f["provisional"]]
+    fig = go.Figure(go.Bar(
+        x=pd.to_datetime(f["start"]).dt.strftime("%b %Y"), y=f["net"], marker_color=colours, marker_opacity=opacity,
+        error_y=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
+                     arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
+        customdata=f[["cost"]].to_numpy(), name="net value",
+        hovertemplate="%{x}<br>net %{y:,.0f}<br>cost %{customdata[0]:,.0f}<extra></extra>"))
+    fig.add_hline(y=0, line_color="#57606a", line_width=1)
+    return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
+
+
+def volume(daily: pd.DataFrame) -> go.Figure:
+    """Daily exposures by arm (the health panel's volume chart)."""
+    fig = go.Figure()
+    if len(daily):
+        for arm, g in daily.groupby("arm"):
+            fig.add_trace(go.Scatter(x=pd.to_datetime(g["day"]), y=g["n_exposures"], name=str(arm) or "all",
+                                     mode="lines", line=dict(width=1.2)))
+    return _layout(fig, height=220, yaxis_title="exposures per day")
+
+
+def sparkline_values(months: list[Mapping[str, Any]]) -> list[float]:
+    return [float(m["net"]) if m.get("net") is not None else 0.0 for m in months]

@@ -1,0 +1,145 @@
+"""Streamlit pieces the pages share: the sidebar, login gate, tiles, empty states, error messages,
+the refresh button with progress."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Iterator, Mapping
+
+import streamlit as st
+
+from valuetrack.access import Actor
+from valuetrack.errors import PermissionDenied, ValuetrackError
+from valuetrack.ui import state
+
+log = logging.getLogger("valuetrack.ui")
+
+ZWSP = "\u200b"
+ROLE_BADGE = {"viewer": ":gray-badge[viewer]", "editor": ":blue-badge[editor]", "admin": ":violet-badge[admin]"}
+
+CSS = """
+<style>
+div[data-testid="stMetric"] {background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 10px; padding: 14px 16px;}
+div[data-testid="stMetricValue"] {font-size: 1.9rem;}
+section[data-testid="stSidebar"] div[data-testid="stCaptionContainer"] {margin-top: -0.4rem;}
+</style>
+"""
+
+
+def through_app() -> None:
+    """Make sure a page runs inside app.py (login gate, sidebar, navigation).
+
+    Because the pages live in a folder called ``pages/``, Streamlit starts every new server process
+    in its legacy multipage mode and, for a first visit straight to ``/model`` or ``/portfolio``,
+    would run that file alone, without app.py, until app.py's ``st.navigation`` has run once.
+    Leave that mode and rerun: the page's URL maps to the same page under app.py's navigation.
+    This happens once per server process (the first visit), before any widget state exists.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - a Streamlit without the legacy mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def style() -> None:
+    st.html(CSS)
+
+
+def login_gate() -> Actor:
+    """Under [auth]: stop with a login screen until the visitor is logged in (Streamlit OIDC).
+    In the open local mode: the local user. Returns the acting user."""
+    if not state.auth_required():
+        return state.context().actor
+    if state.logged_in_email() is None:
+        st.title("valuetrack")
+        st.write("What each deployed model is worth. Sign in with your company account to continue.")
+        if not state.oidc_configured():
+            st.error("Sign-in is required ([auth] in valuetrack.toml) but no identity provider is configured: "
+                     "add an [auth] section with redirect_uri, cookie_secret, client_id, client_secret and "
+                     "server_metadata_url to .streamlit/secrets.toml (see docs/dashboard.md).")
+        elif st.button("Sign in", type="primary"):
+            st.login()
+        st.stop()
+    return state.context().actor
+
+
+def sidebar(actor: Actor) -> None:
+    with st.sidebar:
+        shown = actor.name.replace("@", ZWSP + "@")  # no mailto: autolink on the user's e-mail
+        st.markdown(f":material/account_circle: **{shown}** {ROLE_BADGE.get(actor.role, actor.role)}")
+        if not actor.can_edit:
+            st.caption("View only: ask an admin to add you to [auth].editors to register or edit models.")
+        st.caption(f"Figures as of {state.as_of():%d %b %Y} · data of the app database, never live queries")
+        if state.auth_required() and state.logged_in_email():
+            if st.button("Sign out", key="signout"):
+                st.logout()
+
+
+@contextlib.contextmanager
+def shown_errors(what: str = "this page") -> Iterator[None]:
+    """Turn errors into messages: a ValuetrackError's own message; anything else a short line
+    (the traceback goes to the server log, never to the page)."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        st.warning(f":material/lock: {exc.message}")
+    except ValuetrackError as exc:
+        st.error(exc.message)
+    except Exception as exc:  # noqa: BLE001 - last line of defence for the user
+        log.exception("error rendering %s", what)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        st.error(f"Something went wrong while showing {what}: {type(exc).__name__}: {first[:300]}. "
+                 "The details are in the server log.")
+
+
+def tile(col: Any, t: Mapping[str, str], *, help: str | None = None) -> None:
+    with col:
+        st.metric(t["label"], t["value"], help=help)
+        st.caption(t["caption"])
+
+
+def empty_registry() -> None:
+    st.info("No models are registered yet. Run `valuetrack demo` to load the demo company, or register "
+            "your first model on the **Register a model** page (or `valuetrack models register --file models.toml`).",
+            icon=":material/waving_hand:")
+    if state.context().actor.can_edit:
+        st.page_link("pages/register.py", label="Register a model", icon=":material/add_circle:")
+
+
+def needs_refresh(names: list[str], *, key: str = "refresh") -> None:
+    """No stored aggregates yet: explain, and offer a Refresh button (editors) with progress."""
+    st.info("These models have no data yet: valuetrack has not pulled their aggregates from the "
+            "warehouse. Refresh once (then on a schedule: `valuetrack refresh` from cron or your orchestrator).",
+            icon=":material/hourglass_empty:")
+    refresh_button(names, key=key, primary=True)
+
+
+def refresh_button(names: list[str], *, key: str = "refresh", primary: bool = False, label: str | None = None) -> None:
+    """A Refresh button with a progress bar; viewers see nothing (the library would refuse them)."""
+    actor = state.context().actor
+    if not actor.can_edit:
+        return
+    if not st.button(label or (f"Refresh {len(names)} models" if len(names) != 1 else "Refresh this model"),
+                     key=key, type="primary" if primary else "secondary", icon=":material/refresh:"):
+        return
+    from valuetrack.refresh import refresh
+
+    ctx = state.context()
+    bar = st.progress(0.0, text="Starting…")
+    failed = []
+    with shown_errors("the refresh"):
+        for i, name in enumerate(names):
+            bar.progress(i / max(len(names), 1), text=f"Refreshing {name} ({i + 1}/{len(names)})…")
+            for outcome in refresh(ctx, model=name, as_of=state.as_of()):
+                if outcome.status != "ok":
+                    failed.append(f"{outcome.model}: {outcome.error}")
+        bar.progress(1.0, text="Done")
+        state.invalidate()
+        if failed:
+            st.error("Some refreshes failed; their previous figures are kept:\n\n" + "\n".join(f"- {f}" for f in failed))
+        else:
+            st.success(f"Refreshed {len(names)} model{'s' if len(names) != 1 else ''}.")

@@ -1,0 +1,422 @@
+"""What the pages show, shaped from library results: pure functions, no Streamlit, tested alone.
+
+Every money figure here is the library's number unchanged (rounded to the cent only for tables);
+the pages format them with :func:`valuetrack.formatting.money`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+import re
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from valuetrack.formatting import money
+
+FLAG_LABELS = {
+    "untrustworthy": "Untrustworthy measurement",
+    "destroying_value": "Destroying value",
+    "not_covering_cost": "Not covering its cost",
+    "unproven": "Unproven",
+}
+# Markdown (Streamlit's bundled Material icons render everywhere, emoji fonts do not)
+FLAG_ICONS = {"untrustworthy": ":orange[:material/report:]", "destroying_value": ":red[:material/trending_down:]",
+              "not_covering_cost": ":red[:material/money_off:]", "unproven": ":gray[:material/help:]"}
+HEALTH_ICONS = {"ok": ":green[● ok]", "warning": ":orange[● warning]", "problem": ":red[● problem]",
+                "unknown": ":gray[● unknown]"}
+RISK_ICONS = {"low": ":green[● low]", "medium": ":orange[● medium]", "high": ":red[● high]"}
+# Table cells: text, coloured by ``cell_colour``
+CELL_COLOURS = {"ok": "#1a7f37", "low": "#1a7f37", "warning": "#9a6700", "medium": "#9a6700", "problem": "#cf222e",
+                "high": "#cf222e", "unknown": "#6e7781"}
+
+
+def cell_colour(value: Any) -> str:
+    """CSS for a health/risk/flag cell: green/amber/red text, nothing for an empty cell."""
+    if not isinstance(value, str) or not value or value == "—":
+        return ""
+    colour = CELL_COLOURS.get(value)
+    if colour is None:  # a flag
+        colour = "#6e7781" if value == FLAG_LABELS["unproven"] else "#cf222e"
+    return f"color: {colour}; font-weight: 600"
+
+
+def cents(value: float | None) -> float | None:
+    """A money figure rounded to the cent (None/NaN → None)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return round(float(value), 2)
+
+
+def pct(value: float | None, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return f"{value:.{digits}%}"
+
+
+def interval(ci: Iterable[float] | None, currency: str) -> str:
+    """'−$2.4k to $8.2k' (95 % interval of a money figure)."""
+    if not ci:
+        return "no interval yet"
+    lo, hi = list(ci)
+    return f"{money(lo, currency)} to {money(hi, currency)}"
+
+
+def last_full_day(as_of: dt.date) -> dt.date:
+    return as_of - dt.timedelta(days=1)
+
+
+def current_month(as_of: dt.date) -> str:
+    """The month of the last day with data (as_of − 1): 'this month' on the portfolio."""
+    return last_full_day(as_of).strftime("%Y-%m")
+
+
+def month_options(first: dt.date | None, as_of: dt.date) -> list[str]:
+    """Months from ``first`` to the current one, newest first."""
+    last = last_full_day(as_of).replace(day=1)
+    if first is None:
+        return [last.strftime("%Y-%m")]
+    m, out = first.replace(day=1), []
+    while m <= last:
+        out.append(m.strftime("%Y-%m"))
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return out[::-1]
+
+
+def month_label(month: str) -> str:
+    return dt.datetime.strptime(month, "%Y-%m").strftime("%B %Y")
+
+
+# -- portfolio --------------------------------------------------------------------------------
+
+
+def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
+    """The four tiles: net value this month and to date (with intervals), models, flagged."""
+    cur = to_date.currency
+    t, m = to_date.totals, this_month.totals
+    return {
+        "month": {"label": f"Net value, {month_label(this_month.period)}", "value": money(m["net"], cur),
+                  "caption": f"95% interval {interval(m['ci_net'], cur)}" + _p(m["prob_positive"])},
+        "to_date": {"label": "Net value to date", "value": money(t["net"], cur),
+                    "caption": f"95% interval {interval(t['ci_net'], cur)}" + _p(t["prob_positive"])},
+        "models": {"label": "Models", "value": str(t["models"]),
+                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
+        "flagged": {"label": "Flagged", "value": str(t["flagged"]),
+                    "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
+    }
+
+
+def _p(p: float | None) -> str:
+    return f" · P(net > 0) {p:.0%}" if p is not None else ""
+
+
+def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for f in flags:
+        out.setdefault(f.model, []).append(f)
+    return out
+
+
+def health_status(m: Any) -> str | None:
+    h = getattr(m, "health", None)
+    return h.get("status") if isinstance(h, Mapping) else None
+
+
+def risk_level(m: Any) -> str | None:
+    r = getattr(m, "risk", None)
+    return r.get("level") if isinstance(r, Mapping) else None
+
+
+def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) -> pd.DataFrame:
+    """One row per model for the portfolio table (money to the cent, as ``value --json``)."""
+    flagged = flags_by_model(pv.flags)
+    rows = []
+    for m in pv.models:
+        fl = flagged.get(m.model, [])
+        rows.append({
+            "model": m.model, "name": m.display_name, "team": m.team, "owner": m.owner, "status": m.status,
+            "net": cents(m.net), "net_lo": cents(m.ci_net[0]) if m.ci_net else None,
+            "net_hi": cents(m.ci_net[1]) if m.ci_net else None, "gross": cents(m.gross), "cost": cents(m.cost),
+            "roi": m.roi, "p_positive": m.prob_positive,
+            "health": health_status(m) or "—", "risk": risk_level(m) or "—",
+            "flag": ", ".join(FLAG_LABELS[f.type] for f in fl) if fl else "",
+            "trend": list(sparks.get(m.model, [])) if sparks else [],
+            "provisional": m.provisional, "method": m.method,
+        })
+    cols = ["model", "name", "team", "owner", "status", "net", "net_lo", "net_hi", "gross", "cost", "roi",
+            "p_positive", "health", "risk", "flag", "trend", "provisional", "method"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def filter_frame(frame: pd.DataFrame, *, teams: list[str] | None = None, owners: list[str] | None = None,
+                 statuses: list[str] | None = None) -> pd.DataFrame:
+    out = frame
+    if teams:
+        out = out[out["team"].isin(teams)]
+    if owners:
+        out = out[out["owner"].isin(owners)]
+    if statuses:
+        out = out[out["status"].isin(statuses)]
+    return out
+
+
+def verdict(m: Any, flags: list[Any]) -> tuple[str, str]:
+    """(level, sentence): one line a head of data reads first. level: good | bad | neutral."""
+    cur = m.currency
+    if flags:
+        worst = flags[0]
+        return "bad", f"{FLAG_LABELS[worst.type]}. {worst.reason}"
+    if m.net is None:
+        return "neutral", m.reason or "No estimate yet: refresh the model once its first cohorts mature."
+    if m.ci_net and m.ci_net[0] > 0:
+        return "good", (f"Earns its keep: {money(m.net, cur)} net to date "
+                        f"(95% interval {interval(m.ci_net, cur)}), P(net > 0) = {pct(m.prob_positive)}.")
+    return "neutral", (f"Net value {money(m.net, cur)} to date, not yet conclusive "
+                       f"(95% interval {interval(m.ci_net, cur)}, P(net > 0) = {pct(m.prob_positive)}).")
+
+
+_MONEY_KEYS = ("gross", "gross_se", "cost", "net", "detectable_gross")
+
+
+def evidence_line(evidence: Mapping[str, Any] | None, p_value: float | None, currency: str) -> str:
+    """A flag's numbers in one line: 'gross $1.2k · cost $4k · net interval −$9k to −$1k · p = 0.003'."""
+    parts = []
+    for k, v in (evidence or {}).items():
+        if v is None:
+            continue
+        label = k.replace("_", " ").replace("net ci", "net 95% interval").replace("gross se", "gross std. error")
+        if isinstance(v, (list, tuple)):
+            parts.append(f"{label} {interval(v, currency)}")
+        elif k in _MONEY_KEYS:
+            parts.append(f"{label} {money(v, currency)}")
+        elif k == "srm_p_value":
+            parts.append(f"SRM p = {v:.2g}")
+        elif isinstance(v, float):
+            parts.append(f"{label} {v:.3g}")
+        else:
+            parts.append(f"{label} {v}")
+    if p_value is not None:
+        parts.append(f"one-sided p = {p_value:.2g}")
+    return " · ".join(parts)
+
+
+# -- model page -------------------------------------------------------------------------------
+
+
+def month_rows(valuation: Any) -> list[dict[str, Any]]:
+    """Value per calendar month of one model (for sparklines and the monthly chart)."""
+    return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
+             "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
+             "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
+             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional}
+            for v in valuation.months()]
+
+
+def cumulative_rows(valuation: Any) -> pd.DataFrame:
+    """Cumulative net value from launch to each month end (and the last day), with its interval,
+    each point a library period (so intervals come from variances, never from added bounds)."""
+    start = valuation.live_from
+    if start is None:
+        return pd.DataFrame(columns=["day", "net", "net_lo", "net_hi", "cost"])
+    last = valuation.last_day
+    ends, m = [], start.replace(day=1)
+    while m <= last:
+        end = dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1])
+        ends.append(min(end, last))
+        m = end + dt.timedelta(days=1)
+    rows = []
+    for end in ends:
+        v = valuation.period(start, end)
+        rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
+                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional})
+    return pd.DataFrame(rows)
+
+
+def model_view(ctx: Any, valuation: Any) -> dict[str, Any]:
+    """Everything the model page shows besides the portfolio figures (picklable, for caching)."""
+    from valuetrack.registry.manifest import ManifestEntry, dump_manifest
+    from valuetrack.store.aggregates import AggregateStore
+
+    reg = valuation.reg
+    store = AggregateStore(ctx.engine)
+    status = store.status(reg.name)
+    timeline = valuation.timeline()
+    details = _jsonable(valuation.effect.details or {})
+    daily = valuation.data.daily.copy() if len(valuation.data.daily) else pd.DataFrame(columns=["day", "arm", "n_exposures"])
+    return {
+        "name": reg.name, "spec": reg.spec, "revision": reg.revision,
+        "created": (reg.created_at, reg.created_by), "updated": (reg.updated_at, reg.updated_by),
+        "manifest": dump_manifest([ManifestEntry(reg.spec, reg.revision)]),
+        "method": valuation.effect.method, "is_ts": valuation.effect.ts is not None,
+        "effect": {"trusted": valuation.effect.trusted, "reason": valuation.effect.reason,
+                   "mature_through": valuation.effect.mature_through},
+        "details": details, "timeline": timeline, "months": month_rows(valuation),
+        "cumulative": cumulative_rows(valuation), "daily": daily,
+        "audit": [a.to_dict() for a in ctx.registry.audit(reg.name, limit=100)],
+        "refresh": {"stale": status.stale, "reason": status.reason, "last_ok": status.last_ok,
+                    "last_attempt": status.last_attempt},
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return str(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def figures_table(m: Any) -> pd.DataFrame:
+    """The model's figures to date, to the cent (what `valuetrack value --json` prints)."""
+    rows = [("Gross value", cents(m.gross)), ("Cost", cents(m.cost)), ("Net value", cents(m.net)),
+            ("Net value, 95% low", cents(m.ci_net[0]) if m.ci_net else None),
+            ("Net value, 95% high", cents(m.ci_net[1]) if m.ci_net else None)]
+    return pd.DataFrame(rows, columns=["figure", m.currency])
+
+
+def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The method's own checks as (label, value) lines, for the diagnostics panel."""
+    out: list[tuple[str, str]] = []
+    keys = [("method", "Method"), ("metric", "Metric"), ("effect_rel", "Relative effect"), ("ci_rel", "95% interval (relative)"),
+            ("cs_rel", "Always-valid interval (relative)"), ("p_value", "p-value"), ("p_value_seq", "Sequential p-value"),
+            ("srm_p_value", "SRM p-value"), ("cuped", "CUPED"), ("variance_reduction", "Variance reduction (CUPED)"),
+            ("n_control", "Units in holdout"), ("n_treatment", "Units served"), ("n_pre", "Pre-period days"),
+            ("n_post", "Post-period days"), ("pre_period_fit", "Pre-period fit"), ("inference", "Inference"),
+            ("horizon_capped", "Horizon capped")]
+    for key, label in keys:
+        if key not in details or details[key] is None:
+            continue
+        v = details[key]
+        if key in ("effect_rel", "variance_reduction"):
+            text = pct(v, 1)
+        elif key in ("ci_rel", "cs_rel") and isinstance(v, (list, tuple)) and len(v) == 2:
+            text = f"{pct(v[0], 1)} to {pct(v[1], 1)}"
+        elif isinstance(v, float):
+            text = f"{v:.3g}"
+        elif isinstance(v, Mapping):
+            text = ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items())
+        else:
+            text = str(v)
+        out.append((label, text))
+    return out
+
+
+# -- registration form ------------------------------------------------------------------------
+
+_WHERE = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.(?P<path>[A-Za-z0-9_.\[\]]+))?: (?P<msg>.*)$""",
+                    re.S)
+
+
+def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[str, list[str]]:
+    """Map validation problems ("model 'x'.kpi.value_per_unit: must be >= 0") to form fields.
+
+    A problem goes to its dotted field when the form has it, else to the nearest enclosing
+    section ("attribution.exposures.table" → "attribution.exposures"), else to "" (the form as a whole).
+    """
+    known = set(fields)
+    out: dict[str, list[str]] = {}
+    for p in problems:
+        m = _WHERE.match(p)
+        path, msg = (m.group("path") or "", m.group("msg")) if m else ("", p)
+        path = re.sub(r"\[\d+\]", "", path)
+        target = ""
+        parts = path.split(".") if path else []
+        while parts:
+            cand = ".".join(parts)
+            if cand in known:
+                target = cand
+                break
+            parts.pop()
+        out.setdefault(target, []).append(msg if target else p)
+    return out
+
+
+def spec_to_form(spec: Any) -> dict[str, Any]:
+    """A registered spec → the form's flat field values."""
+    d = spec.to_dict()
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, obj: Any) -> None:
+        for k, v in obj.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(key + ".", v)
+            else:
+                flat[key] = v
+
+    walk("", {k: v for k, v in d.items() if k != "interventions"})
+    ivs = list(spec.interventions)
+    if ivs:
+        flat["launch"] = ivs[0].start
+        flat["launch_label"] = ivs[0].label
+        flat["relaunches"] = "\n".join(f"{iv.start.isoformat()} {iv.label}".strip() for iv in ivs[1:])
+    if "attribution.series.controls" in flat:
+        flat["attribution.series.controls"] = ", ".join(flat["attribution.series.controls"])
+    return flat
+
+
+def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The form's flat values → manifest data for ``ModelSpec.from_dict`` (plus problems the
+    form itself finds, e.g. a relaunch line that is not a date). Empty optional fields are omitted;
+    the A/B or series sections are included by the method chosen."""
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        if value is None or (isinstance(value, str) and not value.strip() and path.count(".") >= 1 and path not in _KEEP_EMPTY):
+            return
+        if isinstance(value, str):
+            value = value.strip()
+        node = data
+        *head, last = path.split(".")
+        for h in head:
+            node = node.setdefault(h, {})
+        node[last] = value
+
+    method = values.get("attribution.method") or "ab"
+    sections = {"ab": ("exposures", "outcomes"), "structural": ("series",), "its": ("series",), "did": ("series",),
+                "auto": ("exposures", "outcomes", "series")}[method] if method in ("ab", "structural", "its", "did", "auto") else ()
+    for key, value in values.items():
+        if key in ("launch", "launch_label", "relaunches") or not key:
+            continue
+        parts = key.split(".")
+        if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
+            continue
+        if key == "attribution.series.controls":
+            value = [c.strip() for c in str(value or "").split(",") if c.strip()]
+        put(key, value)
+    if method == "auto":  # only the sections the user filled
+        att = data.get("attribution", {})
+        for sec in ("exposures", "outcomes", "series"):
+            if sec in att and not any(v for k, v in att[sec].items() if k not in ("treatment", "control", "controls")):
+                att.pop(sec)
+    ivs = []
+    if values.get("launch"):
+        ivs.append({"start": values["launch"], "label": str(values.get("launch_label") or "").strip()})
+    for i, line in enumerate(str(values.get("relaunches") or "").splitlines()):
+        line = line.strip()
+        if not line:
+            continue
+        day, _, label = line.partition(" ")
+        try:
+            ivs.append({"start": dt.date.fromisoformat(day), "label": label.strip()})
+        except ValueError:
+            problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
+    if ivs:
+        data["interventions"] = ivs
+    return data, problems
+
+
+_KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",
+               "attribution.exposures.timestamp", "attribution.exposures.arm", "attribution.outcomes.table",
+               "attribution.outcomes.unit", "attribution.outcomes.timestamp", "attribution.outcomes.value",
+               "attribution.series.table", "attribution.series.date", "attribution.series.value"}
