@@ -27,7 +27,9 @@ def test_refresh_is_incremental_and_stores_results_with_provenance(workspace: Pa
     assert len(history) == 2
     latest = history.iloc[0]
     assert latest["library_version"] == __version__ and latest["registry_revision"] == 1
-    assert latest["refresh_id"] == AggregateStore(ctx.engine).status("homepage-recs").last_ok["id"]
+    last_ok = AggregateStore(ctx.engine).status("homepage-recs").last_ok
+    assert latest["refresh_id"] == last_ok["id"]
+    assert last_ok["started_by"] == "tester@example.com"  # every refresh records who ran it
     stored = ResultStore(ctx.engine).latest("homepage-recs")
     now = {m["model"]: m for m in cli("value", "--as-of", "2026-03-01", "--json", schema="value").json["models"]}
     assert stored["net"] == now["homepage-recs"]["net"]

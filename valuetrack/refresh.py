@@ -65,7 +65,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         if since is not None and since > as_of:
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
-        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since)
+        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=ctx.actor.name)
         try:
             if spec.connection not in connectors:
                 connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)

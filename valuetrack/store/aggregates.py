@@ -68,11 +68,13 @@ class AggregateStore:
 
     # -- refresh bookkeeping ----------------------------------------------------------------
 
-    def start_refresh(self, model: str, *, as_of: dt.date, since_day: dt.date | None = None) -> int:
-        """Record that a refresh began; returns its id."""
+    def start_refresh(self, model: str, *, as_of: dt.date, since_day: dt.date | None = None,
+                      actor: str | None = None) -> int:
+        """Record that a refresh began (and who started it); returns its id."""
         with self.engine.begin() as c:
             return int(c.execute(refreshes.insert().values(
                 model_name=model, started_at=_now(), as_of=as_of, since_day=since_day, status="running",
+                started_by=actor,
             )).inserted_primary_key[0])
 
     def fail_refresh(self, refresh_id: int, error: str) -> None:

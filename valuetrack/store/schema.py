@@ -83,6 +83,7 @@ refreshes = sa.Table(
     sa.Column("bin_edges", sa.JSON, nullable=True),
     sa.Column("max_exposure_ts", sa.DateTime, nullable=True),
     sa.Column("max_outcome_ts", sa.DateTime, nullable=True),
+    sa.Column("started_by", sa.String(200), nullable=True),  # who ran the refresh (migration 0007)
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
