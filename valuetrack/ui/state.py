@@ -132,7 +132,9 @@ def portfolio(month: str | None = None):  # noqa: ANN201 - PortfolioValue
 def _portfolio(config: str | None, cwd: str, as_of_: dt.date, month: str | None, version: tuple):  # noqa: ANN202
     from valuetrack.value.portfolio import value_portfolio
 
-    return value_portfolio(_context(config, cwd), as_of=as_of_, month=month)
+    # a month view reuses the to-date view's valuations (same aggregates and fitted effects)
+    reuse = _portfolio(config, cwd, as_of_, None, version) if month else None
+    return value_portfolio(_context(config, cwd), as_of=as_of_, month=month, reuse=reuse)
 
 
 def sparklines(names: list[str]) -> dict[str, list[float]]:

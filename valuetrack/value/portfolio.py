@@ -165,8 +165,13 @@ def parse_month(month: str) -> tuple[dt.date, dt.date]:
 
 
 def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None,
-                    alpha: float = 0.05, names: list[str] | None = None) -> PortfolioValue:
-    """Value of every registered model (or ``names``) for ``month`` or to date, with flags."""
+                    alpha: float = 0.05, names: list[str] | None = None,
+                    reuse: PortfolioValue | None = None) -> PortfolioValue:
+    """Value of every registered model (or ``names``) for ``month`` or to date, with flags.
+
+    ``reuse``: another PortfolioValue of the same as-of date and alpha whose valuations (the loaded
+    aggregates and fitted effects) serve this one too, e.g. the month view after the to-date view.
+    """
     as_of = as_of or today_utc()
     last_day = as_of - dt.timedelta(days=1)
     registered = ctx.registry.list()
@@ -175,7 +180,9 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     if month:  # refuse a bad month before any work
         start, end = parse_month(month)
         end = min(end, last_day)
-    valuations = [ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
+    cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
+    valuations = [cached[reg.name] if reg.name in cached and cached[reg.name].reg.revision == reg.revision
+                  else ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
     if month:
         values = [v.period(start, end) for v in valuations]
     else:
