@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.manifests import VALID_MANIFEST  # noqa: F401  (tests import it from here too)
 from valuetrack import schemas
 from valuetrack.cli import main
 from valuetrack.store.db import dispose_all
@@ -98,89 +99,6 @@ def cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
-VALID_MANIFEST = textwrap.dedent('''
-    [[models]]
-    name = "churn-save-offers"
-    display_name = "Churn save offers v3"
-    owner = "retention-team@example.com"
-    team = "retention"
-    status = "active"
-    connection = "demo"
-    timezone = "Europe/Paris"
-    monthly_cost = 4000.0
-    cost_per_1k_predictions = 0.5
-    one_off_costs = 25000.0
-
-    [[models.interventions]]
-    start = 2025-03-01
-    label = "v3 launch"
-
-    [models.kpi]
-    name = "retained_revenue"
-    unit = "USD"
-    value_per_unit = 1.0
-    higher_is_better = true
-    aggregation = "sum"
-
-    [models.attribution]
-    method = "ab"
-    window_days = 30
-    outcome_lag_days = 3
-    covariate_days = 30
-    treatment_share = 0.9
-
-    [models.attribution.exposures]
-    table = "exposures"
-    unit = "customer_id"
-    timestamp = "scored_at"
-    model = "model_id"
-    arm = "arm"
-    treatment = "model"
-    control = "holdout"
-    score = "score"
-    segment = "country"
-
-    [models.attribution.outcomes]
-    table = "outcomes"
-    unit = "customer_id"
-    timestamp = "event_at"
-    value = "value"
-    where = "event_type = 'purchase'"
-
-    [models.thresholds]
-    min_roi = 0.0
-    unproven_after_days = 90
-
-    [[models]]
-    name = "dynamic-pricing"
-    display_name = "Dynamic pricing"
-    owner = "pricing@example.com"
-    team = "pricing"
-    connection = "demo"
-    monthly_cost = 12000.0
-
-    [[models.interventions]]
-    start = 2025-01-15
-    label = "launch"
-
-    [[models.interventions]]
-    start = 2025-06-01
-    label = "v2 relaunch"
-
-    [models.kpi]
-    name = "orders"
-    unit = "count"
-    value_per_unit = 7.5
-
-    [models.attribution]
-    method = "structural"
-
-    [models.attribution.series]
-    table = "daily_kpis"
-    date = "day"
-    value = "region_a_orders"
-    controls = ["region_b_orders", "region_c_orders"]
-''')
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.conftest import VALID_MANIFEST
+from tests.manifests import CHURN_MANIFEST, VALID_MANIFEST
 
 __all__ = ["VALID_MANIFEST", "Run", "run_cli", "ab_frame", "ts_frame", "did_frame", "build_warehouse",
            "WAREHOUSE_MANIFEST", "AS_OF"]
@@ -64,7 +64,7 @@ def did_frame() -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------------
 # a tiny warehouse for the churn-save-offers model of VALID_MANIFEST (DuckDB file)
 
-WAREHOUSE_MANIFEST = VALID_MANIFEST.split("[[models]]\nname = \"dynamic-pricing\"")[0]
+WAREHOUSE_MANIFEST = CHURN_MANIFEST
 
 
 def build_warehouse(path: Path, *, exposures: pd.DataFrame | None = None, outcomes: pd.DataFrame | None = None,

@@ -18,7 +18,9 @@ def model_name(i: int) -> str:
 def base_spec(name: str) -> Any:
     from valuetrack.registry.manifest import parse_manifest
 
-    return parse_manifest(_MANIFEST)[0].spec.replace(name=name)
+    from tests.manifests import CHURN_MANIFEST
+
+    return parse_manifest(CHURN_MANIFEST)[0].spec.replace(name=name)
 
 
 def warm(_: int) -> None:
@@ -78,57 +80,3 @@ def writer(url: str, worker: str, duration_s: float, seed: int) -> dict[str, Any
     return out
 
 
-# the first model of tests/conftest.py's VALID_MANIFEST (kept here: workers import nothing from pytest)
-_MANIFEST = '''[[models]]
-name = "churn-save-offers"
-display_name = "Churn save offers v3"
-owner = "retention-team@example.com"
-team = "retention"
-status = "active"
-connection = "demo"
-timezone = "Europe/Paris"
-monthly_cost = 4000.0
-cost_per_1k_predictions = 0.5
-one_off_costs = 25000.0
-
-[[models.interventions]]
-start = 2025-03-01
-label = "v3 launch"
-
-[models.kpi]
-name = "retained_revenue"
-unit = "USD"
-value_per_unit = 1.0
-higher_is_better = true
-aggregation = "sum"
-
-[models.attribution]
-method = "ab"
-window_days = 30
-outcome_lag_days = 3
-covariate_days = 30
-treatment_share = 0.9
-
-[models.attribution.exposures]
-table = "exposures"
-unit = "customer_id"
-timestamp = "scored_at"
-model = "model_id"
-arm = "arm"
-treatment = "model"
-control = "holdout"
-score = "score"
-segment = "country"
-
-[models.attribution.outcomes]
-table = "outcomes"
-unit = "customer_id"
-timestamp = "event_at"
-value = "value"
-where = "event_type = 'purchase'"
-
-[models.thresholds]
-min_roi = 0.0
-unproven_after_days = 90
-
-'''
