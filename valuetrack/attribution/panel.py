@@ -33,22 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from valuetrack.attribution.jsonsafe import clean, effect_fields
+from valuetrack.attribution.jsonsafe import num as json_num
 from valuetrack.errors import ParameterError, ValidationError
 
 __all__ = ["PanelResult", "attribute_did_frame", "fit_did", "synth_weights", "MIN_TREATED_CLUSTERS"]
 
 MIN_TREATED_CLUSTERS = 10
-
-
-def _num(x: Any) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _pair(p: Any) -> list | None:
-    return None if p is None else [_num(p[0]), _num(p[1])]
 
 
 @dataclass(frozen=True)
@@ -111,39 +102,11 @@ class PanelResult:
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the names of DESIGN.md (no NaN)."""
-        def clean(o):
-            if isinstance(o, dict):
-                return {str(k): clean(v) for k, v in o.items()}
-            if isinstance(o, (list, tuple)):
-                return [clean(v) for v in o]
-            if isinstance(o, (bool, np.bool_)):
-                return bool(o)
-            if isinstance(o, (int, np.integer)):
-                return int(o)
-            if isinstance(o, (float, np.floating)):
-                return _num(o)
-            if isinstance(o, pd.Timestamp):
-                return o.isoformat()
-            return o
-
         iv = self.intervention
         return {
-            "method": self.method,
-            "alpha": self.alpha,
-            "trusted": bool(self.trusted),
-            "reason": self.reason,
-            "effect_avg": _num(self.effect_avg),
-            "ci_avg": _pair(self.ci_avg),
-            "effect_cum": _num(self.effect_cum),
-            "ci_cum": _pair(self.ci_cum),
-            "effect_rel": _num(self.effect_rel),
-            "ci_rel": _pair(self.ci_rel),
-            "p_value": _num(self.p_value),
-            "pre_period_fit": clean(self.pre_period_fit) if self.pre_period_fit else None,
-            "seed": self.seed,
-            "inference": self.inference,
-            "se": _num(self.se),
-            "placebo_p_value": _num(self.placebo_p_value),
+            **effect_fields(self),
+            "se": json_num(self.se),
+            "placebo_p_value": json_num(self.placebo_p_value),
             "n_treated": int(self.n_treated),
             "n_control": int(self.n_control),
             "n_obs": int(self.n_obs),
@@ -521,9 +484,9 @@ def _synth(df: pd.DataFrame, intervention, alpha: float) -> PanelResult:
         method="synth", alpha=alpha, trusted=not reasons, reason="; ".join(reasons) or None,
         effect_avg=cum / n_post, ci_avg=None, effect_cum=cum, ci_cum=None,
         effect_rel=cum / cf_total if cf_total != 0 else None, ci_rel=None, p_value=float(p),
-        pre_period_fit={"rmspe": rmspe_pre, "mape": mape, "post_rmspe": rmspe_post, "ratio": _num(ratio)},
+        pre_period_fit={"rmspe": rmspe_pre, "mape": mape, "post_rmspe": rmspe_post, "ratio": json_num(ratio)},
         inference="placebo", placebo_p_value=float(p), n_treated=len(tr_units), n_control=len(co_units),
         n_obs=len(df), intervention=intervention, weights=dict(sorted(weights.items(), key=lambda kv: -kv[1])),
-        diagnostics={"placebo_in_space": {"p_value": float(p), "n": len(ratios), "treated_ratio": _num(ratio)}},
+        diagnostics={"placebo_in_space": {"p_value": float(p), "n": len(ratios), "treated_ratio": json_num(ratio)}},
         warnings=tuple(warn), table=table,
     )

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from valuetrack.attribution.jsonsafe import clean, effect_fields, num
 from valuetrack.errors import ParameterError, ValidationError
 
 __all__ = [
@@ -130,38 +131,6 @@ class TSConfig:
 # result
 
 
-def _num(x: Any) -> float | None:
-    """A JSON-safe float: None for None, NaN or ±inf."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _pair(p: Any) -> list[float | None] | None:
-    if p is None:
-        return None
-    lo, hi = _num(p[0]), _num(p[1])
-    return None if lo is None and hi is None else [lo, hi]
-
-
-def _clean(obj: Any) -> Any:
-    """Recursively make a structure JSON-safe (NaN → None, numpy → Python)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _num(obj)
-    if isinstance(obj, (pd.Timestamp,)):
-        return obj.date().isoformat() if obj == obj.normalize() else obj.isoformat()
-    return obj
-
-
 @dataclass(frozen=True)
 class TSResult:
     """The effect of an intervention on a time series, with its verdict.
@@ -242,30 +211,17 @@ class TSResult:
     def to_dict(self) -> dict:
         """JSON-ready dict with the names of DESIGN.md (no NaN: missing figures are None)."""
         out = {
-            "method": self.method,
-            "alpha": self.alpha,
-            "trusted": bool(self.trusted),
-            "reason": self.reason,
-            "effect_avg": _num(self.effect_avg),
-            "ci_avg": _pair(self.ci_avg),
-            "effect_cum": _num(self.effect_cum),
-            "ci_cum": _pair(self.ci_cum),
-            "effect_rel": _num(self.effect_rel),
-            "ci_rel": _pair(self.ci_rel),
-            "p_value": _num(self.p_value),
-            "pre_period_fit": _clean(self.pre_period_fit) if self.pre_period_fit else None,
-            "seed": self.seed,
-            "inference": self.inference,
-            "intervention": _clean(self.intervention),
-            "post_period": [_clean(self.post_start), _clean(self.post_end)]
+            **effect_fields(self),
+            "intervention": clean(self.intervention),
+            "post_period": [clean(self.post_start), clean(self.post_end)]
             if self.post_start is not None
             else None,
             "horizon_capped": bool(self.horizon_capped),
             "n_pre": int(self.n_pre),
             "n_post": int(self.n_post),
             "controls": list(self.controls),
-            "model": _clean(self.model),
-            "diagnostics": _clean(self.diagnostics),
+            "model": clean(self.model),
+            "diagnostics": clean(self.diagnostics),
             "warnings": list(self.warnings),
         }
         if self.windows:
@@ -725,7 +681,7 @@ def check_leak(control: np.ndarray, t0: int, window: int) -> dict:
     mad = float(np.median(np.abs(ref - med))) * 1.4826
     scale = mad if mad > 0 else float(np.std(ref)) or float("nan")
     z = (shift - med) / scale if scale and np.isfinite(scale) else float("nan")
-    return {"shift": float(shift), "z": _num(z), "window": w}
+    return {"shift": float(shift), "z": num(z), "window": w}
 
 
 def _leak_series(X: np.ndarray, j: int, t0: int) -> np.ndarray:
@@ -989,7 +945,7 @@ def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec,
     burn = int(fit.mod.k_states)
     q, p_lb = _ljung_box(e[burn:], cfg.ljung_box_lags)
     lb_pass = not (np.isfinite(p_lb) and p_lb < cfg.ljung_box_alpha)
-    diag["ljung_box"] = {"statistic": _num(q), "p_value": _num(p_lb), "lags": cfg.ljung_box_lags, "passed": lb_pass}
+    diag["ljung_box"] = {"statistic": num(q), "p_value": num(p_lb), "lags": cfg.ljung_box_lags, "passed": lb_pass}
     if not lb_pass:
         reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_lb:.2g}): the model misses structure")
 
