@@ -28,6 +28,7 @@ from scipy import special
 
 from valuetrack.attribution import sequential as _seq
 from valuetrack.errors import ParameterError, ValidationError
+from valuetrack.jsonsafe import num
 
 __all__ = [
     "ArmStats",
@@ -690,13 +691,8 @@ def _prior_text(prior: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _f(v: Any) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
 def _iv(v: Any) -> tuple[float, float] | None:
-    lo, hi = _f(v[0]), _f(v[1])
+    lo, hi = num(v[0]), num(v[1])
     return None if lo is None or hi is None else (lo, hi)
 
 
@@ -808,7 +804,7 @@ class ABResult:
             elif val is None:
                 kw[key] = None
             else:
-                kw[key] = _f(np.asarray(val).reshape(-1)[i])
+                kw[key] = num(np.asarray(val).reshape(-1)[i])
         return cls(**kw)
 
     def to_dict(self) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def fit_its(data: pd.Series | pd.DataFrame, *, intervention: Any, metric: str | 
     Returns:
         TSResult with ``method="its"``, ``inference="newey-west"`` and ``seed=None``.
     """
-    from valuetrack.attribution.jsonsafe import num as _num
+    from valuetrack.jsonsafe import num as _num
     from valuetrack.attribution.timeseries import TSConfig, TSResult, _as_frame, _empty_result, _infer_step
 
     frame, metric = _as_frame(data, metric, ())

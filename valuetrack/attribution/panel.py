@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from valuetrack.attribution.jsonsafe import clean, effect_fields
-from valuetrack.attribution.jsonsafe import num as json_num
+from valuetrack.jsonsafe import clean, effect_fields
+from valuetrack.jsonsafe import num as json_num
 from valuetrack.errors import ParameterError, ValidationError
 
 __all__ = ["PanelResult", "attribute_did_frame", "fit_did", "synth_weights", "MIN_TREATED_CLUSTERS"]

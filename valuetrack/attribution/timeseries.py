@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from valuetrack.attribution.jsonsafe import clean, effect_fields, num
+from valuetrack.jsonsafe import clean, effect_fields, num
 from valuetrack.errors import ParameterError, ValidationError
 
 __all__ = [

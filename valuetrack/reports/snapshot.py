@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from valuetrack import __version__
+from valuetrack.jsonsafe import num
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValidationError
 from valuetrack.store.aggregates import AggregateStore
@@ -276,8 +277,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
 
 def _month_row(m: Any) -> dict[str, Any]:
     return {"month": m.period_start.strftime("%Y-%m"), "start": _iso(m.period_start), "end": _iso(m.period_end),
-            "gross": _num(m.gross), "cost": _num(m.cost), "net": _num(m.net) if m.net is not None else _num(-m.cost),
-            "ci_net": [_num(x) for x in m.ci_net] if m.ci_net else None, "provisional": bool(m.provisional),
+            "gross": num(m.gross), "cost": num(m.cost), "net": num(m.net) if m.net is not None else num(-m.cost),
+            "ci_net": [num(x) for x in m.ci_net] if m.ci_net else None, "provisional": bool(m.provisional),
             "estimated": m.net is not None}
 
 
@@ -320,9 +321,9 @@ def _to_date(val: Any, months: list[Any]) -> dict[str, Any] | None:
     paid = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                         val.reg.spec.one_off_costs) if months else None
     v = dataclasses.replace(v, payback_date=paid)
-    return {"period_start": _iso(v.period_start), "period_end": _iso(v.period_end), "gross": _num(v.gross),
-            "cost": _num(v.cost), "net": _num(v.net), "ci_net": [_num(x) for x in v.ci_net] if v.ci_net else None,
-            "roi": _num(v.roi), "prob_positive": _num(v.prob_positive), "payback_date": _iso(v.payback_date),
+    return {"period_start": _iso(v.period_start), "period_end": _iso(v.period_end), "gross": num(v.gross),
+            "cost": num(v.cost), "net": num(v.net), "ci_net": [num(x) for x in v.ci_net] if v.ci_net else None,
+            "roi": num(v.roi), "prob_positive": num(v.prob_positive), "payback_date": _iso(v.payback_date),
             "live_days": v.live_days}
 
 
@@ -505,16 +506,6 @@ def _iso(v: Any) -> str | None:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _cell(v: Any) -> Any:
     if isinstance(v, (bool,)) or v is None:
         return v
@@ -523,7 +514,7 @@ def _cell(v: Any) -> Any:
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
-        return _num(v)
+        return num(v)
     return _iso(v) if isinstance(v, (dt.date, dt.datetime, pd.Timestamp)) else v
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from valuetrack.jsonsafe import num
 from valuetrack.store.schema import (
     NO_SEGMENT,
     ab_aggregates,
@@ -104,7 +105,7 @@ class AggregateStore:
                     for r in pulled.crossovers.to_dict("records")])
                 if pulled.series is not None:
                     written += _insert(c, series_points, [
-                        {"model_name": model, "day": r["day"], "series": col, "value": _num(r[col]), "refresh_id": refresh_id}
+                        {"model_name": model, "day": r["day"], "series": col, "value": num(r[col]), "refresh_id": refresh_id}
                         for r in pulled.series.to_dict("records") for col in pulled.series.columns if col != "day"])
                 daily = pulled.health.get("daily_exposures")
                 if daily is not None:
@@ -115,7 +116,7 @@ class AggregateStore:
                 hist = pulled.health.get("score_histogram")
                 if hist is not None:
                     written += _insert(c, health_histogram, [
-                        {"model_name": model, "day": r["day"], "bin": -1 if _num(r["bin"]) is None else int(r["bin"]),
+                        {"model_name": model, "day": r["day"], "bin": -1 if num(r["bin"]) is None else int(r["bin"]),
                          "n": int(r["n"]), "refresh_id": refresh_id} for r in hist.to_dict("records")])
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
@@ -212,7 +213,7 @@ def _ab_rows(pulled: Any, refresh_id: int) -> list[dict[str, Any]]:
         out.append({
             "model_name": pulled.model, "day": r["day"], "arm": str(r["arm"]), "segment": _seg(r.get("segment")),
             "n": int(r["n"]), "n_units": int(r["n_units"]),
-            **{k: _num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+            **{k: num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
             "mature": bool(r["mature"]), "refresh_id": refresh_id,
         })
     return out
@@ -226,16 +227,6 @@ def _insert(c: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:
 
 def _seg(v: Any) -> str:
     return NO_SEGMENT if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
 
 
 def _ts(v: Any) -> dt.datetime | None:

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.attribution.portfolio import benjamini_hochberg
+from valuetrack.jsonsafe import num
 from valuetrack.value.roi import one_sided_p_below
 
 FLAG_TYPES = ("untrustworthy", "destroying_value", "not_covering_cost", "unproven")
@@ -102,7 +103,7 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
             reasons.append(f"the estimate failed its checks: {row['method_reason']}")
         flags.append(Flag(row["model"], "untrustworthy", "Measurement not trustworthy: " + "; ".join(reasons) + ".",
                           _untrusted_action(srm_bad[i], stale[i], method_bad[i]), None,
-                          {"srm_p_value": _f(row["srm_p_value"]), "days_since_exposure": _f(row["days_since_exposure"])}))
+                          {"srm_p_value": num(row["srm_p_value"]), "days_since_exposure": num(row["days_since_exposure"])}))
 
     gross, se, cost, net = (df[c].to_numpy(dtype=float) for c in ("gross", "gross_se", "cost", "net"))
     min_roi = df["min_roi"].to_numpy(dtype=float)
@@ -131,8 +132,8 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
     for i in np.flatnonzero(destroy | not_cover | unproven):  # rows with a money flag only: fast on big portfolios
         row = df.iloc[i]
         cur = row["currency"]
-        ev = {"gross": _f(gross[i]), "gross_se": _f(se[i]), "cost": _f(cost[i]), "net": _f(net[i]),
-              "net_ci": [_f(net[i] - z * se[i]), _f(net[i] + z * se[i])]}
+        ev = {"gross": num(gross[i]), "gross_se": num(se[i]), "cost": num(cost[i]), "net": num(net[i]),
+              "net_ci": [num(net[i] - z * se[i]), num(net[i] + z * se[i])]}
         if destroy[i]:
             flags.append(Flag(row["model"], "destroying_value",
                               f"The model lowers its KPI: gross value {_m(gross[i], cur)} "
@@ -155,7 +156,7 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                               f"holding both zero and break-even ({_m(breakeven[i], cur)}); only a gross value of "
                               f"{_m(mde[i], cur)} or more would be detected.",
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "
-                              "decide on other grounds.", None, {**ev, "detectable_gross": _f(mde[i])}))
+                              "decide on other grounds.", None, {**ev, "detectable_gross": num(mde[i])}))
     order = {t: k for k, t in enumerate(FLAG_TYPES)}
     return sorted(flags, key=lambda f: (f.model, order[f.type]))
 
@@ -173,14 +174,6 @@ def _untrusted_action(srm: bool, stale: bool, method: bool) -> str:
     if srm:
         return "Find why units are lost from one arm (logging, bots, redirects) before trusting any number."
     return "Read the method's diagnostics on the model page; add or change control series, or run a holdout."
-
-
-def _f(v: Any) -> float | None:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if np.isfinite(v) else None
 
 
 def _m(v: float | None, currency: str) -> str:

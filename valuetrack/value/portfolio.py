@@ -20,6 +20,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValidationError
+from valuetrack.jsonsafe import num
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
@@ -480,7 +481,6 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
     money = None
     if gross is not None and gross_se is not None:
         money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
-    f = lambda x: None if x is None or not np.isfinite(x) else float(x)  # noqa: E731
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -489,16 +489,16 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         model=spec.name, display_name=spec.display_name, team=spec.team, owner=spec.owner, status=spec.status,
         method=effect.method, kpi=spec.kpi.name, currency=currency, period_start=start, period_end=end, as_of=as_of,
         treated_units=units, predictions=predictions,
-        gross=f(money.gross) if money else None, gross_se=f(money.gross_se) if money else None, cost=float(cost),
-        net=f(money.net) if money else None,
+        gross=num(money.gross) if money else None, gross_se=num(money.gross_se) if money else None, cost=float(cost),
+        net=num(money.net) if money else None,
         ci_net=(float(money.net_lo), float(money.net_hi)) if money else None,
-        roi=f(money.roi) if money else None,
+        roi=num(money.roi) if money else None,
         ci_roi=(float(money.roi_lo), float(money.roi_hi)) if money and cost > 0 else None,
-        prob_positive=f(money.prob_positive) if money else None,
-        expected_loss=f(money.expected_loss) if money else None,
+        prob_positive=num(money.prob_positive) if money else None,
+        expected_loss=num(money.expected_loss) if money else None,
         provisional=provisional, trusted=effect.trusted, reason=effect.reason,
-        effect_abs=f(effect.per_unit) if effect.per_unit is not None else None,
-        effect_se=f(effect.per_unit_se) if effect.per_unit_se is not None else None,
+        effect_abs=num(effect.per_unit) if effect.per_unit is not None else None,
+        effect_se=num(effect.per_unit_se) if effect.per_unit_se is not None else None,
         effect_rel=effect.effect_rel, p_value=effect.p_value, srm_p_value=effect.srm_p_value,
         days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
         payback_date=None, registry_revision=reg.revision,

@@ -1,4 +1,5 @@
-"""JSON-safe conversion shared by the attribution results (no NaN in JSON: missing is None)."""
+"""JSON-safe numbers and structures, shared by the results, the stores and the reports
+(no NaN or infinity in JSON or in the app database: a missing figure is None)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import pandas as pd
 
 
 def num(x: Any) -> float | None:
-    """A JSON-safe float: None for None, NaN or ±inf."""
+    """A JSON-safe float: None for None, NaN, ±inf or anything that is not a number."""
     if x is None:
         return None
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
     return x if math.isfinite(x) else None
 
 
