@@ -309,28 +309,19 @@ class ModelValuation:
 
 
 def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float) -> pd.DataFrame:
-    from valuetrack.attribution.ab import ABConfig, ArmStats, analyze_ab_batch
+    from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
-    cols = ["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]
     by_arm = {}
     for label in (ex.control, ex.treatment):
         rows = data.ab[data.ab["arm"] == label]
-        by_arm[label] = rows.groupby("day")[cols].sum(min_count=1).astype(float)
+        by_arm[label] = rows.groupby("day")[list(_SUMS)].sum(min_count=1).astype(float)
     days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
     if not days:
         return pd.DataFrame()
     cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
-    use_cuped = spec.attribution.covariate_days > 0 and all(v["sum_x"].notna().all() for v in by_arm.values())
-
-    def stats(f: pd.DataFrame) -> ArmStats:
-        extra = (f["sum_x"].to_numpy(), f["sum_x2"].to_numpy(), f["sum_xy"].to_numpy()) if use_cuped else ()
-        return ArmStats(f["n"].to_numpy(), f["sum_y"].to_numpy(), f["sum_y2"].to_numpy(), *extra)
-
-    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
-                      cuped=use_cuped, planned_treatment_share=spec.attribution.treatment_share,
-                      higher_is_better=spec.kpi.higher_is_better)
-    r = analyze_ab_batch(stats(cum[ex.control]), stats(cum[ex.treatment]), config)
+    cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
+    r = analyze_ab_batch(*_ab_inputs(spec, cum[ex.control], cum[ex.treatment], alpha, cuped))
     frame = pd.DataFrame({"day": days, "effect": r["effect_abs"], "ci_lo": r["ci_abs"][..., 0], "ci_hi": r["ci_abs"][..., 1],
                           "cs_lo": r["cs_abs"][..., 0], "cs_hi": r["cs_abs"][..., 1],
                           "n_control": cum[ex.control]["n"].to_numpy(), "n_treatment": cum[ex.treatment]["n"].to_numpy()})
@@ -408,26 +399,39 @@ def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha:
     return _ts_effect(spec, data.series, method, alpha)
 
 
+_SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+
+
+def _ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_covariate: bool) -> tuple:
+    """(control ArmStats, treatment ArmStats, ABConfig) for the model, from its arms' sums: scalars
+    (a Series per arm, the effect to date) or arrays (a frame per arm, one row per day)."""
+    from valuetrack.attribution.ab import ABConfig, ArmStats
+
+    cuped = spec.attribution.covariate_days > 0 and has_covariate
+
+    def stats(arm: Any) -> ArmStats:
+        get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
+        return ArmStats(*(get(k) for k in (_SUMS if cuped else _SUMS[:3])))
+
+    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
+                      cuped=cuped, planned_treatment_share=spec.attribution.treatment_share,
+                      higher_is_better=spec.kpi.higher_is_better)
+    return stats(control), stats(treatment), config
+
+
 def _ab_effect(spec: ModelSpec, ab: pd.DataFrame, mature_through: dt.date, alpha: float) -> Effect:
-    from valuetrack.attribution.ab import ABConfig, ArmStats, analyze_ab
+    from valuetrack.attribution.ab import analyze_ab
 
     ex = spec.attribution.exposures
     mature = ab[ab["day"] <= mature_through] if len(ab) else ab
     arms = {}
     for label in (ex.control, ex.treatment):
         rows = mature[mature["arm"] == label] if len(mature) else mature
-        arms[label] = rows[["n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"]].astype(float).sum(min_count=1) if len(rows) else None
+        arms[label] = rows[list(_SUMS)].astype(float).sum(min_count=1) if len(rows) else None
     if any(v is None or not v["n"] for v in arms.values()):
         return Effect("ab", None, None, None, None, None, True, "no mature cohorts in both arms yet", mature_through)
-    use_cuped = spec.attribution.covariate_days > 0 and all(pd.notna(v["sum_x"]) for v in arms.values())
-
-    def stats(v: pd.Series) -> ArmStats:
-        return ArmStats(v["n"], v["sum_y"], v["sum_y2"], *( (v["sum_x"], v["sum_x2"], v["sum_xy"]) if use_cuped else ()))
-
-    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
-                      cuped=use_cuped, planned_treatment_share=spec.attribution.treatment_share,
-                      higher_is_better=spec.kpi.higher_is_better)
-    r = analyze_ab(stats(arms[ex.control]), stats(arms[ex.treatment]), config)
+    cuped = all(pd.notna(v["sum_x"]) for v in arms.values())
+    r = analyze_ab(*_ab_inputs(spec, arms[ex.control], arms[ex.treatment], alpha, cuped))
     return Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
                   mature_through, None, r.to_dict())
 
