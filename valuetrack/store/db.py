@@ -117,6 +117,19 @@ def migrate(engine: Engine) -> None:
 _MIGRATION_LOCK = 7_346_120  # any constant: the advisory lock serialising migrations on PostgreSQL
 
 
+def data_version(engine: Engine) -> tuple:
+    """A cheap token that changes whenever a model is registered, edited or retired, or a refresh
+    finishes: caches of figures derived from the app database key on it."""
+    import sqlalchemy as sa
+
+    from valuetrack.store.schema import models, refreshes
+
+    with engine.connect() as c:
+        reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
+        ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
+    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]))
+
+
 def dispose_all() -> None:
     """Close every cached engine (tests, and the app on shutdown)."""
     with _lock:

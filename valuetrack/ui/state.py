@@ -93,14 +93,9 @@ def as_of() -> dt.date:
 
 def data_version() -> tuple[Any, ...]:
     """Changes whenever a model is registered/edited/retired or a refresh finishes."""
-    import sqlalchemy as sa
+    from valuetrack.store.db import data_version as store_version
 
-    from valuetrack.store.schema import models, refreshes
-
-    with _base().engine.connect() as c:
-        reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
-        ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
-    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]))
+    return store_version(_base().engine)
 
 
 def _key() -> tuple[str | None, str]:
