@@ -356,11 +356,6 @@ def test_e_bh_rejects_by_its_definition():
         portfolio.e_benjamini_hochberg(-e, q)
 
 
-def test_one_sided_p_value():
-    assert float(portfolio.one_sided_p_value(2.0, 1.0, 0.0)) == pytest.approx(stats.norm.sf(2.0))
-    assert float(portfolio.one_sided_p_value(2.0, 1.0, 3.0, alternative="less", dof=10)) == pytest.approx(stats.t.sf(1.0, 10))
-
-
 # ---- unit-level rows ----------------------------------------------------------------------------
 
 

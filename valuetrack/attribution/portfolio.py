@@ -101,36 +101,3 @@ def e_benjamini_hochberg(e_values: ArrayLike, q: float = 0.05, *, axis: int = 0)
     with np.errstate(divide="ignore"):
         p = np.where(finite, np.minimum(1.0, 1.0 / e), np.nan)
     return np.moveaxis(benjamini_hochberg(p, q, axis=0), 0, axis)
-
-
-def one_sided_p_value(
-    estimate: ArrayLike,
-    se: ArrayLike,
-    null: ArrayLike = 0.0,
-    *,
-    alternative: str = "greater",
-    dof: ArrayLike | None = None,
-) -> np.ndarray:
-    """One-sided p-value of ``estimate`` against ``null`` (t with ``dof`` if given, else normal).
-
-    Args:
-        estimate: the estimate(s).
-        se: their standard error(s), > 0.
-        null: the boundary of the null hypothesis.
-        alternative: "greater" tests H0: effect <= null; "less" tests H0: effect >= null.
-        dof: degrees of freedom (Welch–Satterthwaite from the A/B result) or None for normal.
-
-    Returns:
-        p-values; NaN where ``se`` is not positive or an input is NaN.
-    """
-    if alternative not in ("greater", "less"):
-        raise ParameterError(f"alternative must be 'greater' or 'less'; got {alternative!r}")
-    est = np.asarray(estimate, dtype=float)
-    s = np.asarray(se, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (est - np.asarray(null, dtype=float)) / np.where(s > 0, s, np.nan)
-    if alternative == "less":
-        z = -z
-    if dof is None:
-        return stats.norm.sf(z)
-    return stats.t.sf(z, np.asarray(dof, dtype=float))
