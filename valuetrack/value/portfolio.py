@@ -104,6 +104,12 @@ class ModelValue:
     holdout: dict[str, Any] | None = None
     health: dict[str, Any] | None = None
     risk: dict[str, Any] | None = None
+    state: str = "ok"
+    """"ok", or "error" when the model could not be valued this time (``error`` says why, in a
+    sentence a person can act on); an error row carries the model's last good figures, if any."""
+    error: str | None = None
+    last_valued: dt.date | None = None
+    """For an error row: the as-of date of the figures it carries (None: never valued)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
