@@ -114,6 +114,16 @@ def _positive_float(option: str, what: str) -> Callable[[str], float]:
     return parse
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (got {value})")
+    return x
+
+
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
     from valuetrack.context import open_context
 
@@ -243,8 +253,17 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     from valuetrack.refresh import refresh
 
+    if args.lock_timeout is not None and not args.lock:
+        raise UsageError("--lock-timeout needs --lock")
     ctx = _ctx(args)
-    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    if args.lock:
+        from valuetrack.runlock import refresh_lock
+
+        ctx.actor.require_edit("refresh models")
+        with refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0):
+            outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    else:
+        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
     failed = [o for o in outcomes if o.status != "ok"]
 
     def text() -> str:
@@ -458,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
     p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
+    p.add_argument("--lock", action="store_true",
+                   help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
+    p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
+                   help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
     p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
     p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
