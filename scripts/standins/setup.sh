@@ -54,7 +54,7 @@ WANT=$(cat "$HERE/bigquery-requirements.txt" "$HERE/bigquery-constraints.txt" | 
 if [ -x "$BQ_VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
     say "$BQ_VENV up to date"
 else
-    PY313=$(find_py313) || die "python3.13 not found (local-bigquery needs Python 3.13): install it, or set PYTHON313=/path/to/python3.13"
+    PY313=$(find_py313) || die "python3.13 not found (local-bigquery needs Python 3.13): install it (README.md says how on Debian/Ubuntu), or set PYTHON313=/path/to/python3.13"
     say "creating $BQ_VENV with $PY313"
     rm -rf "$BQ_VENV"
     "$PY313" -m venv "$BQ_VENV"
