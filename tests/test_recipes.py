@@ -105,3 +105,60 @@ def test_systemd_units_verify_and_the_service_runs_a_locked_refresh(demo_builder
     assert done.returncode == 0, done.stderr
     assert "Refreshed 10 of 10 models" in done.stdout and "--lock" in service["ExecStart"]
     assert _refresh_rows(folder) == before + 10
+
+
+def _tool_python(name: str) -> Path:
+    python = ROOT / ".venvs" / name / "bin" / "python"
+    if not python.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{python} missing: scripts/standins/tool_venvs.sh (make standins) builds it")
+        pytest.skip(f"{python} missing: run bash scripts/standins/tool_venvs.sh")
+    return python
+
+
+def _run_in(name: str, code: str, env: dict[str, str] | None = None) -> dict:
+    import json
+
+    done = subprocess.run([str(_tool_python(name)), "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_airflow_recipe_parses_into_the_dag(tmp_path: Path) -> None:
+    found = _run_in("airflow", f"""
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder={str(RECIPES / 'airflow_valuetrack.py')!r})
+dag = bag.dags.get("valuetrack_refresh")
+print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}},
+                  "tasks": {{t.task_id: [sorted(t.downstream_task_ids), t.bash_command] for t in dag.tasks}} if dag else None,
+                  "schedule": str(dag.timetable.expression) if dag else None, "max_active_runs": dag.max_active_runs if dag else None}}))
+""", {"AIRFLOW_HOME": str(tmp_path)})
+    assert found["errors"] == {}
+    assert found["tasks"]["refresh"][0] == ["flags"]
+    assert "valuetrack refresh --lock" in found["tasks"]["refresh"][1]
+    assert "flags --fail-on-flags" in found["tasks"]["flags"][1]
+    assert found["schedule"] == "15 6 * * *" and found["max_active_runs"] == 1
+
+
+def test_dagster_recipe_loads_and_its_job_runs_a_refresh(demo_builder) -> None:
+    folder = demo_builder(0.1, AS_OF)
+    _install(folder)
+    before = _refresh_rows(folder)
+    found = _run_in("dagster", f"""
+import importlib.util, json
+spec = importlib.util.spec_from_file_location("recipe", {str(RECIPES / 'dagster_valuetrack.py')!r})
+recipe = importlib.util.module_from_spec(spec); spec.loader.exec_module(recipe)
+job = recipe.defs.resolve_job_def("valuetrack_refresh")
+schedule = recipe.defs.resolve_schedule_def("valuetrack_refresh_schedule")
+result = job.execute_in_process(raise_on_error=False)
+steps = {{e.step_key: e.event_type_value for e in result.all_events if e.step_key and (e.is_step_success or e.is_step_failure)}}
+failure = [e.event_specific_data.error.message for e in result.all_events if e.is_step_failure]
+print(json.dumps({{"ops": [n.name for n in job.graph.node_defs], "cron": schedule.cron_schedule, "steps": steps, "failure": failure}}))
+""", {"VALUETRACK_HOME": str(folder), "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(folder)})
+    assert found["ops"] == ["refresh", "flags"] and found["cron"] == "15 6 * * *"
+    assert found["steps"]["refresh"] == "STEP_SUCCESS"
+    assert _refresh_rows(folder) == before + 10
+    # the demo company has flagged models: flags --fail-on-flags exits 3 and fails the run, as documented
+    assert found["steps"]["flags"] == "STEP_FAILURE" and "exited 3" in found["failure"][0]
