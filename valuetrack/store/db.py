@@ -36,6 +36,18 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that does not exist yet (opening it would create it); a server
+    database (PostgreSQL) is assumed to exist."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return True  # open_engine reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def open_engine(url: str) -> Engine:
     """Return the (cached) engine for the app database at ``url``, migrated to the latest schema."""
     with _lock:
