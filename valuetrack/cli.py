@@ -282,7 +282,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     if args.lock:
         from valuetrack.runlock import refresh_lock
 
-        ctx.actor.require_edit("refresh models")
+        ctx.require_edit("refresh models")
         with refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0):
             outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
     else:
