@@ -322,7 +322,7 @@ def _maybe_locked(ctx: Any, args: argparse.Namespace):  # noqa: ANN202
         return contextlib.nullcontext()
     from valuetrack.runlock import refresh_lock
 
-    ctx.actor.require_edit("refresh models")
+    ctx.require_edit("refresh models")
     return refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0)
 
 
@@ -618,16 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ValuetrackError as exc:
         return _fail(args, exc.message, exc.code, exc.exit_code)
-    except OperationalError as exc:  # the app database locked past its busy timeout, disk full, gone
-        return _fail(args, f"the app database is busy or unavailable ({_first_line(exc.orig)}); nothing more "
-                     "was written, try again", "database", EXIT_ERROR)
+    except OperationalError as exc:  # the app database read-only, locked past its busy timeout, disk full, gone
+        from valuetrack.store.db import write_failure
+
+        return _fail(args, write_failure(exc.orig), "database", EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", "interrupted", EXIT_ERROR)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:

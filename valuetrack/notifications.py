@@ -240,7 +240,7 @@ def _deliver(ctx: Context, store: NotificationStore, to: Iterable[Target], since
 def notify(ctx: Context, *, as_of: dt.date | None = None, refresh_outcomes: Sequence[Any] = ()) -> NotifyReport:
     """Turn the portfolio's flags at ``as_of`` (and failed refreshes) into events, then deliver every
     event a target has not acknowledged yet."""
-    ctx.actor.require_edit("send notifications")
+    ctx.require_edit("send notifications")
     to = targets(ctx)
     section = ctx.settings.notifications
     as_of = as_of or today_utc()
@@ -261,7 +261,7 @@ def notify(ctx: Context, *, as_of: dt.date | None = None, refresh_outcomes: Sequ
 
 def send_test(ctx: Context) -> NotifyReport:
     """``notify --test``: one test message to every target, now; reports each target's answer."""
-    ctx.actor.require_edit("send notifications")
+    ctx.require_edit("send notifications")
     to = targets(ctx)
     now = dt.datetime.now(dt.timezone.utc)
     event = StoredEvent(f"test:{now.isoformat(timespec='seconds')}", "test", None, now.date(),
