@@ -35,6 +35,8 @@ from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
 
 FLAG_TYPES = ("untrustworthy", "destroying_value", "not_covering_cost", "unproven")
+# how bad a flag is, higher is worse: a model's flag getting worse is an "escalated" notification
+FLAG_SEVERITY = {"unproven": 1, "not_covering_cost": 2, "untrustworthy": 3, "destroying_value": 4}
 SRM_ALPHA = 0.001
 STALE_AFTER_DAYS = 7
 POWER = 0.8
