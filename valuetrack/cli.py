@@ -402,7 +402,8 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
     result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
                              control=args.control, treatment=args.treatment, covariate=args.covariate,
-                             alpha=args.alpha, planned_treatment_share=args.treatment_share)
+                             alpha=args.alpha, planned_treatment_share=args.treatment_share,
+                             gbstats_compat=args.compat == "gbstats")
     return _emit_result(args, result)
 
 
@@ -576,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treatment-share", type=_share, default=0.5, metavar="S",
                    help="planned share of units in the treatment arm, for the SRM check (default 0.5)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--compat", choices=["gbstats"],
+                   help="reproduce GrowthBook gbstats 0.8.0 exactly: relative CUPED variance without the "
+                        "covariance term, and an arm with zero variance refused (docs/methods-ab.md)")
     p.set_defaults(func=cmd_attribute_ab)
     p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")
     p.add_argument("--data", required=True, metavar="FILE")
