@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 from valuetrack import __version__
 from sqlalchemy.exc import OperationalError
 
-from valuetrack.errors import ValidationError, ValuetrackError
+from valuetrack.errors import NoModels, ValidationError, ValuetrackError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
 
@@ -114,10 +114,43 @@ def _positive_float(option: str, what: str) -> Callable[[str], float]:
     return parse
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (got {value})")
+    return x
+
+
+def _month(value: str) -> str:
+    from valuetrack.value.portfolio import parse_month
+
+    try:
+        parse_month(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month YYYY-MM, e.g. 2026-05") from None
+    return value
+
+
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
     from valuetrack.context import open_context
 
     return open_context(args.config)
+
+
+def _ctx_with_models(args: argparse.Namespace):  # noqa: ANN202
+    """The context of a command that reports on the registered models: NoModels (exit 1) when there
+    are none, without creating an app database in a folder that had none."""
+    from valuetrack.store.db import database_exists
+
+    ctx = _ctx(args)
+    if not database_exists(ctx.settings.store_url) or not ctx.registry.list():
+        where = f"settings: {ctx.settings.source}"
+        raise NoModels("no models are registered here; run `valuetrack demo` or point VALUETRACK_CONFIG at your "
+                       f"settings ({where})")
+    return ctx
 
 
 # ------------------------------------------------------------------------------------------------
@@ -243,8 +276,17 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     from valuetrack.refresh import refresh
 
+    if args.lock_timeout is not None and not args.lock:
+        raise UsageError("--lock-timeout needs --lock")
     ctx = _ctx(args)
-    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    if args.lock:
+        from valuetrack.runlock import refresh_lock
+
+        ctx.require_edit("refresh models")
+        with refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0):
+            outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    else:
+        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
     failed = [o for o in outcomes if o.status != "ok"]
 
     def text() -> str:
@@ -266,7 +308,7 @@ def cmd_value(args: argparse.Namespace) -> int:
     from valuetrack.formatting import money
     from valuetrack.value.portfolio import value_portfolio
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     pv = value_portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
 
     def text() -> str:
@@ -291,7 +333,7 @@ def cmd_value(args: argparse.Namespace) -> int:
 def cmd_flags(args: argparse.Namespace) -> int:
     from valuetrack.value.portfolio import value_portfolio
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     pv = value_portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
 
     def text() -> str:
@@ -310,7 +352,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from valuetrack.reports import export_report
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of,
                            restate=args.restate)
     emit(args, result.to_dict(), result.describe)
@@ -458,9 +500,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
     p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
+    p.add_argument("--lock", action="store_true",
+                   help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
+    p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
+                   help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
     p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
-    p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
+    p.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_value)
     p = sub.add_parser("flags", parents=[common], help="models delivering no value, with reasons")
@@ -469,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flags)
 
     p = sub.add_parser("report", parents=[common], help="export the monthly value report")
-    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
     p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
     p.add_argument("--restate", action="store_true",
@@ -530,16 +576,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ValuetrackError as exc:
         return _fail(args, exc.message, exc.code, exc.exit_code)
-    except OperationalError as exc:  # the app database locked past its busy timeout, disk full, gone
-        return _fail(args, f"the app database is busy or unavailable ({_first_line(exc.orig)}); nothing more "
-                     "was written, try again", "database", EXIT_ERROR)
+    except OperationalError as exc:  # the app database read-only, locked past its busy timeout, disk full, gone
+        from valuetrack.store.db import write_failure
+
+        return _fail(args, write_failure(exc.orig), "database", EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", "interrupted", EXIT_ERROR)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:

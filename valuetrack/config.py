@@ -192,7 +192,7 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
     return settings
 
 
-_AUTH_KEYS = {"default_role": str, "editors": list, "admins": list}
+_AUTH_KEYS = {"default_role": str, "editors": list, "admins": list, "service_accounts": dict}
 
 
 def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
@@ -204,13 +204,22 @@ def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
         if key not in _AUTH_KEYS:
             raise ConfigError(f"{source}: [auth]: unknown key {key!r}; known: {', '.join(_AUTH_KEYS)}")
         if not isinstance(value, _AUTH_KEYS[key]):
-            kind = "a list of e-mails or logins" if _AUTH_KEYS[key] is list else "a string"
+            kind = {list: "a list of e-mails or logins", str: "a string", dict: "a table"}[_AUTH_KEYS[key]]
             raise ConfigError(f"{source}: [auth].{key} must be {kind} (got {type(value).__name__})")
         if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
             raise ConfigError(f"{source}: [auth].{key} must hold non-empty strings only")
     role = auth.get("default_role", "viewer")
     if role not in ROLES:
         raise ConfigError(f"{source}: [auth].default_role {role!r} is not one of {', '.join(ROLES)}")
+    for name, account in (auth.get("service_accounts") or {}).items():
+        where = f"{source}: [auth.service_accounts.{name}]"
+        if not isinstance(account, dict) or set(account) - {"token_sha256", "role"}:
+            raise ConfigError(f"{where} must be a table with token_sha256 = \"<64 hex digits>\" and optionally role")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", str(account.get("token_sha256", ""))):
+            raise ConfigError(f"{where}.token_sha256 must be the sha256 of the token as 64 hex digits "
+                              "(python -c \"import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())\" TOKEN)")
+        if account.get("role", "editor") not in ROLES:
+            raise ConfigError(f"{where}.role {account.get('role')!r} is not one of {', '.join(ROLES)}")
     return auth
 
 

@@ -288,3 +288,35 @@ def test_snapshot_exports_itself_for_the_app(in_demo: Path) -> None:
     assert xlsx[:2] == b"PK"
     frame = pd.read_csv(io.BytesIO(snap.export("csv")))
     assert set(frame["month"]) == {MONTH}
+
+
+def test_a_viewer_cannot_restate_a_final_report(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """Under [auth] anyone may export (re-exporting the issued final report), but replacing a FINAL
+    snapshot needs an editor's credential, and the new snapshot records who restated it."""
+    from valuetrack.access import token_sha256
+
+    ws = tmp_path / "team"
+    shutil.copytree(demo, ws, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.delenv("VALUETRACK_TOKEN", raising=False)
+    final = report(cli, "2026-02", "csv", ws / "feb.csv", "--as-of", AS_OF)  # issued in the open local mode
+    assert final["status"] == "final"
+    (ws / "valuetrack.toml").write_text(
+        '[store]\nurl = "sqlite:///valuetrack.db"\n[connections.demo]\nurl = "duckdb:///sample_data/demo.duckdb"\n'
+        '[auth]\ndefault_role = "viewer"\neditors = ["ed@example.com"]\n'
+        f'[auth.service_accounts."ed@example.com"]\ntoken_sha256 = "{token_sha256("ed-token")}"\n')
+    monkeypatch.setenv("VALUETRACK_USER", "ed@example.com")  # claimed, not authenticated
+    again = report(cli, "2026-02", "csv", ws / "feb2.csv")
+    assert again["snapshot_id"] == final["snapshot_id"] and again["reused"]
+    refused = cli("report", "--month", "2026-02", "--format", "csv", "--out", ws / "feb3.csv", "--restate", "--json")
+    assert refused.code == 1 and refused.json["error"]["code"] == "permission_denied"
+    assert "restate the final report of 2026-02" in refused.json["error"]["message"]
+    assert not (ws / "feb3.csv").exists()
+    monkeypatch.setenv("VALUETRACK_TOKEN", "ed-token")
+    restated = report(cli, "2026-02", "csv", ws / "feb3.csv", "--restate", "--as-of", "2026-06-16")
+    assert not restated["reused"] and restated["supersedes"] == final["snapshot_id"]
+    from valuetrack.context import open_context
+    from valuetrack.reports import SnapshotStore
+
+    assert SnapshotStore(open_context().engine).get(restated["snapshot_id"]).created_by == "ed@example.com"

@@ -14,6 +14,7 @@ Which snapshot is exported:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import tempfile
@@ -108,7 +109,10 @@ def snapshot_for(ctx: Context, *, month: str, as_of: dt.date | None = None, alph
     digest = inputs_hash(ctx, month=month, as_of=as_of, alpha=alpha)
     if latest is not None and latest.inputs_hash == digest:
         return latest, True
+    restater = ctx.require_edit(f"restate the final report of {month}") if latest and latest.status == "final" else None
     snapshot = build_snapshot(ctx, month=month, as_of=as_of, alpha=alpha, previous=latest, inputs=digest)
+    if restater is not None:  # the snapshot records the authenticated identity that replaced a final one
+        snapshot = dataclasses.replace(snapshot, created_by=restater.name)
     return store.save(snapshot), False
 
 

@@ -75,7 +75,7 @@ refreshes = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("since_day", sa.Date, nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | abandoned
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("cost", sa.JSON, nullable=True),  # totals + per-query entries
     sa.Column("rows", sa.Integer, nullable=True),
@@ -84,6 +84,7 @@ refreshes = sa.Table(
     sa.Column("max_exposure_ts", sa.DateTime, nullable=True),
     sa.Column("max_outcome_ts", sa.DateTime, nullable=True),
     sa.Column("started_by", sa.String(200), nullable=True),  # who ran the refresh (migration 0007)
+    sa.Column("runner", sa.String(200), nullable=True),  # "pid@host" of the process (migration 0008)
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
@@ -189,4 +190,16 @@ model_overlaps = sa.Table(
     sa.Column("shared_kpi", sa.Boolean, nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- settings the app database enforces itself (valuetrack.access; migration 0008) ---------------
+# key "auth": the [auth] mapping recorded the first time settings with [auth] opened this database,
+# so that a settings file without it cannot reopen the database in the open local mode.
+
+app_settings = sa.Table(
+    "app_settings", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=True),
 )
