@@ -279,15 +279,21 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     if args.lock_timeout is not None and not args.lock:
         raise UsageError("--lock-timeout needs --lock")
     ctx = _ctx(args)
-    if args.lock:
-        from valuetrack.runlock import refresh_lock
+    if args.notify:
+        from valuetrack.notifications import targets
 
-        ctx.require_edit("refresh models")
-        with refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0):
-            outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
-    else:
+        targets(ctx)  # a missing or broken [notifications] section fails before any work
+    sent = None
+    with _maybe_locked(ctx, args):
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+        if args.notify:
+            from valuetrack.notifications import notify
+
+            sent = notify(ctx, as_of=args.as_of, refresh_outcomes=outcomes)
     failed = [o for o in outcomes if o.status != "ok"]
+    if sent is not None and sent.failed:  # the refresh itself succeeded: warn, retry at the next run
+        print(f"valuetrack: warning: {len(sent.failed)} notifications failed and will be retried at the next "
+              f"run: {sent.failed[0].error}", file=sys.stderr)
 
     def text() -> str:
         lines = [f"Refreshed {len(outcomes) - len(failed)} of {len(outcomes)} models (as of {_as_of(args)})."]
@@ -298,10 +304,41 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             lines.append(f"  {o.status:<6} {o.model}: {detail}")
         if failed:
             lines.append("Failed models keep their previous figures, shown as stale.")
+        if sent is not None:
+            lines.append(sent.describe())
         return "\n".join(lines)
 
-    emit(args, {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}, text)
+    payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}
+    if sent is not None:
+        payload["notifications"] = sent.to_dict()
+    emit(args, payload, text)
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _maybe_locked(ctx: Any, args: argparse.Namespace):  # noqa: ANN202
+    import contextlib
+
+    if not args.lock:
+        return contextlib.nullcontext()
+    from valuetrack.runlock import refresh_lock
+
+    ctx.require_edit("refresh models")
+    return refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from valuetrack.notifications import notify, send_test
+
+    ctx = _ctx(args)
+    report = send_test(ctx) if args.test else notify(ctx, as_of=args.as_of)
+
+    def text() -> str:
+        if args.test:
+            return "\n".join(f"{d.target}: {'sent' if d.status == 'sent' else d.error}" for d in report.deliveries)
+        return report.describe()
+
+    emit(args, {"test": args.test, **report.to_dict()}, text)
+    return EXIT_ERROR if report.failed else EXIT_OK
 
 
 def cmd_value(args: argparse.Namespace) -> int:
@@ -528,7 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
     p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
                    help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
+    p.add_argument("--notify", action="store_true",
+                   help="then send new, escalated and cleared flags and failed refreshes to [notifications] targets")
     p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("notify", parents=[common], help="send flag notifications now ([notifications] in valuetrack.toml)")
+    p.add_argument("--test", action="store_true", help="send a test message to every target and report each answer")
+    p.set_defaults(func=cmd_notify)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
     p.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
     p.add_argument("--alpha", type=_alpha, default=0.05)

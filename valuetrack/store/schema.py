@@ -204,7 +204,42 @@ app_settings = sa.Table(
     sa.Column("updated_by", sa.String(200), nullable=True),
 )
 
-# -- the portfolio's value at risk (valuetrack.store.results.VarStore; migration 0009) ------------
+# -- notifications (valuetrack.store.notifications; migration 0009) ---------------------------------
+
+notification_state = sa.Table(
+    "notification_state", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),  # a "raised" message went out, no "cleared" yet
+    sa.Column("flag_types", sa.JSON, nullable=False),
+    sa.Column("severity", sa.Integer, nullable=False),
+    sa.Column("absent_runs", sa.Integer, nullable=False),  # consecutive as-of days without a flag
+    sa.Column("last_as_of", sa.Date, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notification_events = sa.Table(
+    "notification_events", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # the idempotency key
+    sa.Column("kind", sa.String(32), nullable=False),  # raised | escalated | cleared | refresh_failed | test
+    sa.Column("model_name", sa.String(64), nullable=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_notification_events_created", "created_at"),
+)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries", metadata,
+    sa.Column("event_key", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(200), primary_key=True),  # target id: never the URL (secrets)
+    sa.Column("status", sa.String(16), nullable=False),  # sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),  # redacted
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- the portfolio's value at risk (valuetrack.store.results.VarStore; migration 0010) ------------
 # Computed where valuation runs (the end of a refresh), read by pages, `value --var` and reports.
 
 portfolio_var = sa.Table(
