@@ -165,7 +165,7 @@ def test_a_month_that_has_not_started_is_refused(in_demo: Path, cli) -> None:
     r = cli("report", "--month", "2026-09", "--format", "csv", "--out", in_demo / "x.csv", "--as-of", AS_OF, "--json")
     assert r.code == 1 and "has not started" in r.json["error"]["message"]
     assert not (in_demo / "x.csv").exists()
-    assert cli("report", "--month", "2026-13", "--format", "csv", "--out", in_demo / "x.csv").code == 1
+    assert cli("report", "--month", "2026-13", "--format", "csv", "--out", in_demo / "x.csv").code == 2  # bad usage
 
 
 def test_a_model_live_from_mid_month(in_demo: Path, cli) -> None:
@@ -248,12 +248,12 @@ def test_writes_are_atomic(in_demo: Path, cli, monkeypatch: pytest.MonkeyPatch) 
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("valuetrack.reports.export.os.fsync", broken_fsync)
-    with pytest.raises(ReportWriteError, match="No space left"):
-        export_report(open_context(), month=MONTH, fmt="csv", out=target, as_of=dt.date.fromisoformat(AS_OF))
+    with monkeypatch.context() as m:  # only the fsync patch is undone after (not the demo's settings)
+        m.setattr("valuetrack.reports.export.os.fsync", broken_fsync)
+        with pytest.raises(ReportWriteError, match="No space left"):
+            export_report(open_context(), month=MONTH, fmt="csv", out=target, as_of=dt.date.fromisoformat(AS_OF))
     assert target.read_bytes() == b"previous report\n"
     assert [p.name for p in in_demo.iterdir() if p.name.startswith(".keep.csv")] == []
-    monkeypatch.undo()
     r = cli("report", "--month", MONTH, "--format", "csv", "--out", in_demo / "missing" / "x.csv", "--json")
     assert r.code == 1 and "does not exist" in r.json["error"]["message"]
 
