@@ -249,21 +249,13 @@ def cmd_models_export(args: argparse.Namespace) -> int:
             raise ValidationError(f"--name: no model named {sorted(missing)[0]!r} is registered")
     text = dump_manifest(entries_of(stored))
     if args.out:
-        _atomic_write(Path(args.out), text)
+        from valuetrack.outputs import check_output, write_atomic
+
+        write_atomic(check_output(args.out, ctx.settings), text)
         print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ValuetrackError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
 def cmd_models_retire(args: argparse.Namespace) -> int:
