@@ -463,13 +463,17 @@ def _emit_result(args: argparse.Namespace, result: Any) -> int:
     return EXIT_OK
 
 
+# As .streamlit/config.toml in the checkout (serve runs from the user's folder, where that file is not):
+# always headless (a non-headless first run makes Streamlit stop and ask for an e-mail address), no
+# telemetry (works offline), and no "Deploy" button or developer menu for users.
+SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
-    # Always headless: a non-headless first run makes Streamlit stop and ask for an e-mail address.
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), *SERVE_OPTIONS]
     env = dict(os.environ)
     if args.config:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
