@@ -3,6 +3,7 @@
 # Idempotent: a second run checks and returns in a few seconds. Downloads only from PyPI.
 #
 #   .venvs/bigquery   Python 3.13 venv with the local-bigquery emulator + offline DuckDB extensions
+#   .venvs/mlflow, .venvs/dagster, .venvs/airflow   (tool_venvs.sh: see that script)
 #   .venv             (the project venv) must hold the client libraries ('.[test]'); fakesnow and
 #                     moto are installed here too if the test extra does not bring them yet
 #
@@ -66,4 +67,6 @@ fi
 # links the extension wheels' files into an extension directory and loads them with auto-install
 # off: proves the emulator's DuckDB needs no download
 "$BQ_VENV/bin/python" "$HERE/bigquery_server.py" --check | sed 's/^/[standins] /'
+# -- side venvs for tools whose pins clash with ours: MLflow server, Dagster, Airflow ---------------
+bash "$HERE/tool_venvs.sh"
 say "ready ($ROOT)"
