@@ -249,21 +249,13 @@ def cmd_models_export(args: argparse.Namespace) -> int:
             raise ValidationError(f"--name: no model named {sorted(missing)[0]!r} is registered")
     text = dump_manifest(entries_of(stored))
     if args.out:
-        _atomic_write(Path(args.out), text)
+        from valuetrack.outputs import check_output, write_atomic
+
+        write_atomic(check_output(args.out, ctx.settings), text)
         print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ValuetrackError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
 def cmd_models_retire(args: argparse.Namespace) -> int:
@@ -426,7 +418,8 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
     result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
                              control=args.control, treatment=args.treatment, covariate=args.covariate,
-                             alpha=args.alpha, planned_treatment_share=args.treatment_share)
+                             alpha=args.alpha, planned_treatment_share=args.treatment_share,
+                             gbstats_compat=args.compat == "gbstats")
     return _emit_result(args, result)
 
 
@@ -470,13 +463,17 @@ def _emit_result(args: argparse.Namespace, result: Any) -> int:
     return EXIT_OK
 
 
+# As .streamlit/config.toml in the checkout (serve runs from the user's folder, where that file is not):
+# always headless (a non-headless first run makes Streamlit stop and ask for an e-mail address), no
+# telemetry (works offline), and no "Deploy" button or developer menu for users.
+SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
-    # Always headless: a non-headless first run makes Streamlit stop and ask for an e-mail address.
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), *SERVE_OPTIONS]
     env = dict(os.environ)
     if args.config:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
@@ -602,6 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treatment-share", type=_share, default=0.5, metavar="S",
                    help="planned share of units in the treatment arm, for the SRM check (default 0.5)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--compat", choices=["gbstats"],
+                   help="reproduce GrowthBook gbstats 0.8.0 exactly: relative CUPED variance without the "
+                        "covariance term, and an arm with zero variance refused (docs/methods-ab.md)")
     p.set_defaults(func=cmd_attribute_ab)
     p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")
     p.add_argument("--data", required=True, metavar="FILE")
