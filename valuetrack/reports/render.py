@@ -429,7 +429,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws.append(["Total net value", t["net"]])
     ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.cell(ws.max_row, 1).font = bold
-    for label, v, f in (("95% interval, low", ci[0], money_fmt), ("95% interval, high", ci[1], money_fmt),
+    for label, v, f in (("95% interval (fixed-horizon), low", ci[0], money_fmt), ("95% interval (fixed-horizon), high", ci[1], money_fmt),
                         ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
@@ -485,8 +485,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
                 ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
-                ("Net value", m["net"], money_fmt), ("Net CI low", (m["ci_net"] or [None])[0], money_fmt),
-                ("Net CI high", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
+                ("Net value", m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
+                ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
                 ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
