@@ -108,3 +108,14 @@ def test_tables_show_no_raw_python_values() -> None:
     for raw in (">None<", ">False<", "{", "<b>"):
         assert raw not in html
     assert "holdout days 102, MAPE 0.0137" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_diagnostics_panel_shows_the_placebo_calibration() -> None:
+    widened = {"method": "structural", "diagnostics": {"placebo": {
+        "status": "widened", "factor": 1.37, "widened_by": 1.37, "windows": 5, "window_days": 56}}}
+    rows = dict(views.diagnostics_rows(widened))
+    assert rows["Placebo calibration"] == "factor 1.37 over 5 windows of 56 days (interval widened ×1.37)"
+    unchecked = {"diagnostics": {"placebo": {"status": "unchecked", "factor": None, "widened_by": 1.0,
+                                             "note": "the post-period (90 days) is longer than the pre-period (60)"}}}
+    assert dict(views.diagnostics_rows(unchecked))["Placebo calibration"].startswith("unchecked: the post-period")
+    assert "Placebo calibration" not in dict(views.diagnostics_rows({"method": "ab", "diagnostics": {}}))
