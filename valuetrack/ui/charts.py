@@ -160,3 +160,27 @@ def volume(daily: pd.DataFrame) -> go.Figure:
 
 def sparkline_values(months: list[Mapping[str, Any]]) -> list[float]:
     return [float(m["net"]) if m.get("net") is not None else 0.0 for m in months]
+
+
+def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: float | None = None,
+                    best: float | None = None) -> go.Figure:
+    """What the decisions would have been worth at each score threshold, with a ±2 se band (the
+    estimated part only) and the thresholds in use and worth most marked."""
+    f = pd.DataFrame(curve)
+    fig = go.Figure()
+    if f.empty:
+        return _layout(fig)
+    fig.add_trace(go.Scatter(x=pd.concat([f["threshold"], f["threshold"][::-1]]),
+                             y=pd.concat([f["value"] + 2 * f["se"], (f["value"] - 2 * f["se"])[::-1]]),
+                             fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip", name="±2 se"))
+    fig.add_trace(go.Scatter(x=f["threshold"], y=f["value"], mode="lines", line=dict(color=BLUE, width=2),
+                             name="value of the decisions",
+                             hovertemplate="threshold %{x:.2f}<br>%{y:,.0f}<extra></extra>"))
+    if current is not None:
+        fig.add_vline(x=current, line_color=GREY, line_dash="dash", annotation_text="in use")
+    if best is not None:
+        fig.add_vline(x=best, line_color=GREEN, line_dash="dot", annotation_text="worth most",
+                      annotation_position="bottom right")
+    fig = _layout(fig, money=currency, yaxis_title=f"value ({currency})")
+    fig.update_xaxes(title="decide 1 when score ≥ threshold", range=[0, 1])
+    return fig
