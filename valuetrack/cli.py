@@ -249,32 +249,25 @@ def cmd_models_export(args: argparse.Namespace) -> int:
             raise ValidationError(f"--name: no model named {sorted(missing)[0]!r} is registered")
     text = dump_manifest(entries_of(stored))
     if args.out:
-        _atomic_write(Path(args.out), text)
+        from valuetrack.outputs import check_output, write_atomic
+
+        write_atomic(check_output(args.out, ctx.settings), text)
         print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ValuetrackError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-
-
 def cmd_models_import_mlflow(args: argparse.Namespace) -> int:
     from valuetrack.config import redact_url
+    from valuetrack.outputs import check_output, write_atomic
     from valuetrack.registry.mlflow_import import import_mlflow
 
     ctx = _ctx(args)
-    out = Path(args.out)
+    out = check_output(args.out, ctx.settings)
     result = import_mlflow(ctx, args.tracking_uri, filter_string=args.filter, out=out)
     if not args.dry_run:
-        _atomic_write(out, result.text)
+        write_atomic(out, result.text)
 
     def text() -> str:
         head = "Dry run, nothing written" if args.dry_run else f"Wrote {out}"
@@ -377,6 +370,12 @@ def cmd_value(args: argparse.Namespace) -> int:
 
     ctx = _ctx_with_models(args)
     pv = value_portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+    payload = pv.to_dict()
+    if args.var:
+        from valuetrack.store.results import VarStore
+
+        payload["var"] = VarStore(ctx.engine).latest(pv.as_of) or {
+            "as_of": None, "error": "no value at risk is stored yet: run `valuetrack refresh` to compute it"}
 
     def text() -> str:
         t = pv.totals
@@ -391,10 +390,28 @@ def cmd_value(args: argparse.Namespace) -> int:
             pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
             note = "provisional" if m.provisional else (m.reason or "")
             lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+        if args.var:
+            lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
-    emit(args, pv.to_dict(), text)
+    emit(args, payload, text)
     return EXIT_OK
+
+
+def _var_lines(var: dict[str, Any]) -> list[str]:
+    from valuetrack.formatting import money
+
+    if "error" in var:
+        return [f"Value at risk: {var['error']}"]
+    cur, lines = var["currency"], [f"Value at risk of the portfolio (as of {var['as_of']}; "
+                                   f"{len(var['models'])} models, {var['paths']} simulated paths)"]
+    for h, label in (("12m", "next 12 months"), ("1m", "next month")):
+        r = var["horizons"].get(h)
+        if r:
+            lines.append(f"  {label:<15} expected {money(r['expected'], cur)}, 5% VaR {money(r['var'], cur)}, "
+                         f"expected shortfall {money(r['es'], cur)}")
+    lines += [f"  left out: {o['model']} ({o['reason']})" for o in var["left_out"]]
+    return lines
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
@@ -432,7 +449,8 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
     result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
                              control=args.control, treatment=args.treatment, covariate=args.covariate,
-                             alpha=args.alpha, planned_treatment_share=args.treatment_share)
+                             alpha=args.alpha, planned_treatment_share=args.treatment_share,
+                             gbstats_compat=args.compat == "gbstats")
     return _emit_result(args, result)
 
 
@@ -476,13 +494,17 @@ def _emit_result(args: argparse.Namespace, result: Any) -> int:
     return EXIT_OK
 
 
+# As .streamlit/config.toml in the checkout (serve runs from the user's folder, where that file is not):
+# always headless (a non-headless first run makes Streamlit stop and ask for an e-mail address), no
+# telemetry (works offline), and no "Deploy" button or developer menu for users.
+SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
-    # Always headless: a non-headless first run makes Streamlit stop and ask for an e-mail address.
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), *SERVE_OPTIONS]
     env = dict(os.environ)
     if args.config:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
@@ -589,6 +611,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
     p.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--var", action="store_true",
+                   help="add the portfolio's value at risk (12 months and 1 month) stored by the latest refresh")
     p.set_defaults(func=cmd_value)
     p = sub.add_parser("flags", parents=[common], help="models delivering no value, with reasons")
     p.add_argument("--fail-on-flags", action="store_true", help="exit with 3 when any model is flagged")
@@ -615,6 +639,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treatment-share", type=_share, default=0.5, metavar="S",
                    help="planned share of units in the treatment arm, for the SRM check (default 0.5)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--compat", choices=["gbstats"],
+                   help="reproduce GrowthBook gbstats 0.8.0 exactly: relative CUPED variance without the "
+                        "covariance term, and an arm with zero variance refused (docs/methods-ab.md)")
     p.set_defaults(func=cmd_attribute_ab)
     p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")
     p.add_argument("--data", required=True, metavar="FILE")

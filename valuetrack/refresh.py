@@ -87,7 +87,8 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
-    _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    valued = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    _record_var(ctx, as_of, valued)
     return outcomes
 
 
@@ -115,13 +116,31 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
     OverlapStore(ctx.engine).replace(found, as_of)
 
 
-def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> None:
-    """Re-run attribution and value for the refreshed models and store the results with provenance."""
+def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> Any:
+    """Re-run attribution and value for the refreshed models and store the results with provenance;
+    returns the PortfolioValue (None when nothing was refreshed)."""
     from valuetrack.store.results import ResultStore
     from valuetrack.value.portfolio import value_portfolio
 
     if not names:
-        return
-    values = value_portfolio(ctx, as_of=as_of, names=names).models
+        return None
+    pv = value_portfolio(ctx, as_of=as_of, names=names)
     ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
-    ResultStore(ctx.engine).record(values, ids)
+    ResultStore(ctx.engine).record(pv.models, ids)
+    return pv
+
+
+def _record_var(ctx: Context, as_of: dt.date, valued: Any) -> None:
+    """Simulate the whole portfolio's value at risk (reusing the refreshed models' valuations) and
+    store it; a failure is stored as the reason, never stops the refresh."""
+    from valuetrack.store.results import VarStore
+    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack.value.portfolio_var import portfolio_var
+
+    if valued is None:
+        return
+    try:
+        result = portfolio_var(value_portfolio(ctx, as_of=as_of, reuse=valued)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the refresh stands
+        result = {"as_of": as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
+    VarStore(ctx.engine).record(result, as_of)

@@ -238,3 +238,16 @@ notification_deliveries = sa.Table(
     sa.Column("last_error", sa.Text, nullable=True),  # redacted
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- the portfolio's value at risk (valuetrack.store.results.VarStore; migration 0010) ------------
+# Computed where valuation runs (the end of a refresh), read by pages, `value --var` and reports.
+
+portfolio_var = sa.Table(
+    "portfolio_var", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("portfolio_var_id_seq"), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("library_version", sa.String(32), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),  # PortfolioVar.to_dict()
+    sa.Index("ix_portfolio_var_as_of", "as_of", "id"),
+)
