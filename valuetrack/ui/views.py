@@ -350,7 +350,20 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
         else:
             text = plain(v)
         out.append((label, text))
+    placebo = details.get("diagnostics", {}).get("placebo") if isinstance(details.get("diagnostics"), dict) else None
+    if isinstance(placebo, dict) and placebo.get("status"):
+        out.append(("Placebo calibration", placebo_text(placebo)))
     return out
+
+
+def placebo_text(placebo: Mapping[str, Any]) -> str:
+    """A time-series fit's placebo check in words: its factor, windows and what it did."""
+    if placebo["status"] == "unchecked":
+        return f"unchecked: {placebo.get('note') or 'too few placebo windows'}"
+    what = {"ok": "interval kept", "widened": f"interval widened ×{placebo['widened_by']:.2f}",
+            "untrusted": "untrusted"}.get(placebo["status"], placebo["status"])
+    return (f"factor {placebo['factor']:.2f} over {placebo['windows']} windows of {placebo['window_days']} days "
+            f"({what})")
 
 
 # -- registration form ------------------------------------------------------------------------
