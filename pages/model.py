@@ -69,13 +69,14 @@ with tab_value:
     timeline = view["timeline"]
     if view["is_ts"] and len(timeline):
         st.markdown("##### Actual KPI against the counterfactual")
-        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi), width="stretch", key="cf")
+        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=spec.annotations), width="stretch", key="cf")
     elif len(timeline):
         st.markdown("##### Uplift per unit over time")
         st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
                    "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
-        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better), width="stretch", key="uplift")
+        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
+                                      annotations=spec.annotations), width="stretch", key="uplift")
     else:
         ui.needs_refresh([name], key="refresh-model")
     if len(view["cumulative"].dropna(subset=["net"])):
