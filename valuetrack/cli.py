@@ -444,6 +444,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from valuetrack.writeback import export_to_warehouse
+
+    ctx = _ctx(args)
+    result = export_to_warehouse(ctx, args.to_warehouse, table=args.table, as_of=args.as_of)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
@@ -627,6 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restate", action="store_true",
                    help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
+    p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",
+                   help="connection to write to; it must list the table in write_tables (docs/writeback.md)")
+    p.add_argument("--table", default="valuetrack_values", metavar="TABLE",
+                   help="table to write, optionally schema-qualified (default valuetrack_values)")
+    p.set_defaults(func=cmd_export)
 
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
