@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from valuetrack.ui import charts, components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -39,7 +40,7 @@ if flagged:
         for name, fl in list(flagged.items())[:5]:
             m = next(x for x in to_date.models if x.model == name)
             c1, c2 = st.columns([1, 3])
-            c1.page_link("pages/model.py", label=m.display_name, query_params={"model": name}, icon=":material/query_stats:")
+            c1.page_link("pages/model.py", label=md(m.display_name), query_params={"model": name}, icon=":material/query_stats:")
             c2.markdown(" · ".join(f"{views.FLAG_ICONS[f.type]} **{views.FLAG_LABELS[f.type]}**" for f in fl)
                         + f" — net {views.money(m.net, cur)} to date")
         if len(flagged) > 5:

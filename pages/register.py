@@ -12,6 +12,7 @@ from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
 from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
 from valuetrack.ui import actions, components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -37,7 +38,7 @@ K = "f:"  # widget keys: "f:" + the manifest's dotted field
 ctx = state.context()
 st.title("Register a model")
 if not ctx.actor.can_edit:
-    st.warning(f":material/lock: {ctx.actor.name} may view but not register or edit models. Ask an admin to add you to "
+    st.warning(f":material/lock: {md(ctx.actor.name)} may view but not register or edit models. Ask an admin to add you to "
                "[auth].editors in valuetrack.toml.")
     st.stop()
 
@@ -92,7 +93,7 @@ def save() -> None:
         st.session_state.problems = {"": [exc.message]}
         return
     state.invalidate()
-    st.session_state.saved = f"{verb} **{stored.spec.display_name}** (`{stored.name}`), revision {stored.revision}."
+    st.session_state.saved = f"{verb} **{md(stored.spec.display_name)}** ({md(stored.name)}), revision {stored.revision}."
     st.session_state.choice = stored.name
     st.session_state.loaded = stored.name
     st.session_state.revision = stored.revision
@@ -143,12 +144,12 @@ if problems:
     n = sum(len(v) for v in problems.values())
     st.error(f"Not saved: {n} problem{'s' if n != 1 else ''} to fix" + (":" if problems.get("") else " (see the fields below)."))
     for p in problems.get("", []):
-        st.error(p)
+        st.error(md(p))
 
 
 def messages(path: str) -> None:
     for msg in problems.get(path, []):
-        st.error(msg, icon=":material/error:")
+        st.error(md(msg), icon=":material/error:")
 
 
 def text(col: Any, path: str, label: str, **kw: Any) -> None:

@@ -110,3 +110,11 @@ def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     wrong = [e.value for e in at.error if "Something went wrong" in e.value]
     assert not wrong, wrong
+
+
+def shown(markdown: str) -> str:
+    """The text a Markdown source displays, as far as backslash escapes go (valuetrack.ui.safe.md
+    escapes registry text): for comparing page text with the CLI's."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u200b", "")  # and the autolink breakers

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.conftest import USER, app, assert_clean
+from tests.pages.conftest import USER, app, assert_clean, shown
 from valuetrack.context import open_context
 
 K = "f:"
@@ -54,7 +54,7 @@ def test_bad_input_gets_field_messages_and_changes_nothing(demo_copy: Path) -> N
                "attribution.window_days": 0}).run()
     at.button(key="save").click().run()
     assert_clean(at)
-    errors = [e.value for e in at.error]
+    errors = [shown(e.value) for e in at.error]
     assert errors[0].startswith("Not saved: 4 problems")
     assert any("must be 3-64 characters" in e for e in errors)            # next to Name
     assert any("value_per_unit" not in e and "must be >= 0" in e for e in errors)  # next to the field, no path
@@ -68,7 +68,7 @@ def test_valid_registration_appears_in_the_portfolio(demo_copy: Path) -> None:
     _fill(at, {**GOOD, "attribution.outcomes.value": "amount"}).run()
     at.button(key="preview-btn").click().run()
     assert_clean(at)
-    assert any('does not have a column named "amount"' in e.value for e in at.error)  # the preview catches it
+    assert any('does not have a column named "amount"' in shown(e.value) for e in at.error)  # the preview catches it
     at.text_input(key=K + "attribution.outcomes.value").input("value").run()
     at.button(key="preview-btn").click().run()
     assert_clean(at)

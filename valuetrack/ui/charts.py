@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from valuetrack.ui.safe import plain
+
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
 BAND = "rgba(9,105,218,0.15)"
 BAND_WIDE = "rgba(9,105,218,0.07)"
@@ -47,7 +49,7 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     f = frame.dropna(subset=["net"]).sort_values("net")
     colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
     fig = go.Figure(go.Bar(
-        x=f["net"], y=f["name"], orientation="h", marker_color=colours,
+        x=f["net"], y=[plain(n) for n in f["name"]], orientation="h", marker_color=colours,
         error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
                      arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
         customdata=f[["net_lo", "net_hi"]].to_numpy(),
@@ -105,7 +107,7 @@ def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *,
         start = getattr(iv, "start", iv)
         fig.add_vline(x=pd.Timestamp(start), line_color=AMBER, line_dash="dot")
         label = getattr(iv, "label", "") or "launch"
-        fig.add_annotation(x=pd.Timestamp(start), y=1, yref="paper", text=label, showarrow=False,
+        fig.add_annotation(x=pd.Timestamp(start), y=1, yref="paper", text=plain(label), showarrow=False,
                            xanchor="left", font=dict(color=AMBER, size=11))
     return _layout(fig, yaxis_title=kpi)
 
