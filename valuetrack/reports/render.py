@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from valuetrack.errors import MissingDependency, ParameterError
+from valuetrack.formatting import money, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
 from valuetrack.safetext import csv_cell, text_not_formulas
 
@@ -27,7 +28,6 @@ METHOD_TEXT = {"ab": "A/B holdout (difference between treated and holdout custom
                "its": "Interrupted time series (no holdout)", "did": "Difference-in-differences",
                "none": "No estimate"}
 MAX_SUMMARY_FLAGS = 6
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -35,14 +35,8 @@ SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 def money_exact(value: float | None, currency: str = "USD") -> str:
-    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—'."""
-    if value is None:
-        return "—"
-    cents = round(float(value) + 0.0, 2)
-    sign = "-" if cents < 0 else ""
-    body = f"{abs(cents):,.2f}"
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {currency}"
+    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—' (always to the cent)."""
+    return money(value, currency, cents=True)
 
 
 def _signed(value: float | None, currency: str) -> str:
@@ -53,7 +47,7 @@ def _signed(value: float | None, currency: str) -> str:
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value * 100:,.{digits}f}%"
+    return pct(value, digits)
 
 
 def _interval(ci: list[float] | None, currency: str) -> str:
@@ -411,8 +405,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
 
     c = snapshot.content
     cur = c["currency"]
-    sym = SYMBOLS.get(cur)
-    money_fmt = (f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else f'#,##0.00 "{cur}";-#,##0.00 "{cur}"')
+    sym = symbol(cur)
+    money_fmt = f'"{sym}"#,##0.00;-"{sym}"#,##0.00'
     pct_fmt, prob_fmt, int_fmt = "0.0%", "0.00", "#,##0"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="1F4E79")
@@ -435,7 +429,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws.append(["Total net value", t["net"]])
     ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.cell(ws.max_row, 1).font = bold
-    for label, v, f in (("95% interval, low", ci[0], money_fmt), ("95% interval, high", ci[1], money_fmt),
+    for label, v, f in (("95% interval (fixed-horizon), low", ci[0], money_fmt), ("95% interval (fixed-horizon), high", ci[1], money_fmt),
                         ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
@@ -491,8 +485,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
                 ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
-                ("Net value", m["net"], money_fmt), ("Net CI low", (m["ci_net"] or [None])[0], money_fmt),
-                ("Net CI high", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
+                ("Net value", m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
+                ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
                 ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),

@@ -9,7 +9,7 @@ an image the browser fetches, and a bare ``https://…`` or ``www.…`` becomes 
   meaning (so links, images, emphasis, directives and LaTeX are literal text), breaks autolinks of
   URLs and e-mail addresses with a zero-width space, and turns line breaks and control characters
   into spaces so a name cannot start a heading or a list.
-- ``plain(text)``: for contexts that do not render Markdown (table cells, select options, chart
+- ``one_line(text)``: for contexts that do not render Markdown (table cells, select options, chart
   labels): one line, control characters removed, ``<``/``>`` replaced so chart labels cannot carry
   Plotly's ``<a href>`` tags.
 
@@ -40,7 +40,7 @@ def md(text: Any) -> str:
     return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), out)
 
 
-def plain(text: Any) -> str:
+def one_line(text: Any) -> str:
     """``text`` as one line of plain text (None → "")."""
     if text is None:
         return ""

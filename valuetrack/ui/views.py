@@ -1,7 +1,7 @@
 """What the pages show, shaped from library results: pure functions, no Streamlit, tested alone.
 
 Every money figure here is the library's number unchanged (rounded to the cent only for tables);
-the pages format them with :func:`valuetrack.formatting.money`.
+text for people comes from :mod:`valuetrack.formatting` (re-exported here for the pages).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from valuetrack.formatting import money
+from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
     "untrustworthy": "Untrustworthy measurement",
@@ -50,20 +50,6 @@ def cents(value: float | None) -> float | None:
     return round(float(value), 2)
 
 
-def pct(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value:.{digits}%}"
-
-
-def interval(ci: Iterable[float] | None, currency: str) -> str:
-    """'−$2.4k to $8.2k' (95 % interval of a money figure)."""
-    if not ci:
-        return "no interval yet"
-    lo, hi = list(ci)
-    return f"{money(lo, currency)} to {money(hi, currency)}"
-
-
 def last_full_day(as_of: dt.date) -> dt.date:
     return as_of - dt.timedelta(days=1)
 
@@ -93,14 +79,16 @@ def month_label(month: str) -> str:
 
 
 def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
-    """The four tiles: net value this month and to date (with intervals), models, flagged."""
+    """The four tiles: net value this month and to date (with intervals), models, flagged.
+    Tiles are narrow: their money is compact ('$171.2K'), and the full figure goes in ``full``."""
     cur = to_date.currency
     t, m = to_date.totals, this_month.totals
     return {
-        "month": {"label": f"Net value, {month_label(this_month.period)}", "value": money(m["net"], cur),
-                  "caption": f"95% interval {interval(m['ci_net'], cur)}" + _p(m["prob_positive"])},
-        "to_date": {"label": "Net value to date", "value": money(t["net"], cur),
-                    "caption": f"95% interval {interval(t['ci_net'], cur)}" + _p(t["prob_positive"])},
+        "month": {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
+                  "full": money(m["net"], cur),
+                  "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])},
+        "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
+                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
@@ -109,7 +97,75 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
 
 
 def _p(p: float | None) -> str:
-    return f" · P(net > 0) {p:.0%}" if p is not None else ""
+    return f" · P(net > 0) {pct(p)}" if p is not None else ""
+
+
+VAR_HORIZONS = {"12m": "Next 12 months", "1m": "Next month"}
+
+
+def var_tiles(var: Mapping[str, Any] | None, currency: str) -> dict[str, list[dict[str, str]]] | None:
+    """Tiles of the portfolio's value at risk per horizon: expected, 5 % VaR, expected shortfall
+    (None when no value at risk is stored, or it failed: see :func:`var_message`)."""
+    if not var or "error" in var or not var.get("horizons"):
+        return None
+    pct = f"{var['level']:.0%}"
+    out = {}
+    for h, label in VAR_HORIZONS.items():
+        r = var["horizons"].get(h)
+        if r:
+            out[label] = [
+                {"label": "Expected net value", "value": money_compact(r["expected"], currency),
+                 "full": money(r["expected"], currency), "caption": f"{r['start']} to {r['end']}"},
+                {"label": f"{pct} value at risk", "value": money_compact(r["var"], currency),
+                 "full": money(r["var"], currency),
+                 "caption": f"worse in {pct} of simulated {'years' if h == '12m' else 'months'}"},
+                {"label": "Expected shortfall", "value": money_compact(r["es"], currency),
+                 "full": money(r["es"], currency), "caption": f"mean of the worst {pct}"},
+            ]
+    return out
+
+
+def var_message(var: Mapping[str, Any] | None) -> str:
+    """Why there is no value at risk to show."""
+    if not var:
+        return "No value at risk has been computed yet: refresh the models to simulate it."
+    if "error" in var:
+        return str(var["error"])
+    return "No active model has a value estimate yet, so there is no value at risk to simulate."
+
+
+def var_frame(var: Mapping[str, Any], horizon: str = "12m") -> pd.DataFrame:
+    """Per model: expected net value, its own VaR and its mean net value in the portfolio's worst paths."""
+    rows = var["horizons"][horizon]["models"]
+    loadings = var.get("factor", {}).get("loadings", {})
+    return pd.DataFrame([{"Model": r["model"], "Expected": r["expected"], "Own VaR": r["var"],
+                          "In the worst paths": r["shortfall_contribution"],
+                          "Demand loading": loadings.get(r["model"])} for r in rows])
+
+
+def decision_tiles(d: Mapping[str, Any], currency: str) -> list[dict[str, str]]:
+    """Tiles of a classifier's decisions: their value (part estimated), realised, estimated, per prediction."""
+    est = d["estimate"]
+    pending = d["predictions"] - d["labelled"]
+    return [
+        {"label": "Decisions' value", "value": money_compact(d["total"], currency), "full": money(d["total"], currency),
+         "caption": (f"95% interval {interval(d['ci_total'], currency, compact=True)}" if d["ci_total"]
+                     else "no estimate for unlabelled cases (no score column)")},
+        {"label": "Realised (labelled)", "value": money_compact(d["realised"], currency),
+         "full": money(d["realised"], currency), "caption": f"{d['labelled']:,} of {d['predictions']:,} predictions"},
+        {"label": "Estimate, labels pending", "value": money_compact(est, currency), "full": money(est, currency),
+         "caption": f"an estimate from the scores of {pending:,} predictions ({pct(d['estimated_share'])})"},
+        {"label": "Per prediction", "value": money(d["per_prediction"], currency),
+         "caption": f"threshold {d['threshold']:.2f}" if d["threshold"] is not None else "decision column"},
+    ]
+
+
+def decision_checks_frame(d: Mapping[str, Any]) -> pd.DataFrame:
+    """The monthly check of the score-based estimate against realised value, newest first."""
+    rows = [{"Month": c["month"], "Labelled": c["labelled"], "Estimated": c["estimated"], "Realised": c["realised"],
+             "Gap": c["gap"], "p-value": c["p_value"], "Flagged": "yes" if c["flagged"] else "no"}
+            for c in d["checks"]]
+    return pd.DataFrame(rows[::-1], columns=["Month", "Labelled", "Estimated", "Realised", "Gap", "p-value", "Flagged"])
 
 
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
@@ -150,6 +206,78 @@ def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) ->
     return pd.DataFrame(rows, columns=cols)
 
 
+SORTS = {"net": "Net value", "roi": "ROI", "p_positive": "P(net > 0)", "name": "Name", "team": "Team"}
+
+
+def sort_frame(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rows in the order a person asked for: figures highest first, names A to Z, missing last."""
+    return frame.sort_values(by, ascending=by in ("name", "team"), na_position="last", kind="stable")
+
+
+def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
+    """The portfolio table as HTML: every model (the height follows the rows), every column
+    visible (text wraps rather than being cut off), one precision per column, names linking to
+    the model page, registry text escaped."""
+    from markupsafe import escape
+
+    net = money_column(frame["net"], currency)
+    ends = money_column([*frame["net_lo"], *frame["net_hi"]], currency)
+    n = len(frame)
+    spark = [x for xs in frame["trend"] for x in xs if x is not None and x == x]
+    lo, hi = min([0.0, *spark]), max([0.0, *spark])
+    head = ("<thead><tr><th>Model</th><th>Team</th><th class='num wrap'>Net value ({cur})</th>"
+            "<th class='num wrap'>95% interval</th><th class='num'>ROI</th><th class='num wrap'>P(net &gt; 0)</th>"
+            "<th class='spark'>By month</th><th>Health / risk</th><th>Flag</th></tr></thead>").format(cur=escape(currency))
+    rows = []
+    for i, r in enumerate(frame.itertuples(index=False)):
+        has_ci = r.net_lo is not None and r.net_lo == r.net_lo
+        interval_text = f"<span class='amount'>{ends[i]}</span> to <span class='amount'>{ends[n + i]}</span>" if has_ci else "—"
+        rows.append(
+            f"<tr data-model='{escape(r.model)}'>"
+            f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
+            f"<td>{escape(r.team or '—')}</td><td class='num'>{net[i]}</td><td class='num wrap'>{interval_text}</td>"
+            f"<td class='num'>{pct(r.roi)}</td><td class='num'>{pct(r.p_positive)}</td>"
+            f"<td class='spark'>{sparkline_svg(r.trend, lo, hi)}</td>"
+            f"<td class='tag'><span style='{cell_colour(r.health)}'>{escape(r.health or '—')}</span> / "
+            f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
+            f"<td class='tag' style='{cell_colour(r.flag)}'>{escape(r.flag or '—')}</td></tr>")
+    return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
+               testid: str | None = None) -> str:
+    """A small table as HTML (st.html): the height follows the rows, long text wraps instead of
+    being cut off, and every cell is escaped and shown with :func:`plain` (no raw None/False)."""
+    from markupsafe import escape
+
+    num = set(numeric)
+    cls = lambda i: " class='num'" if i in num else ""  # noqa: E731
+    th = "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{escape(c if isinstance(c, str) else plain(c))}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    tid = f" data-testid='{escape(testid)}'" if testid else ""
+    return f"<table class='vt-table'{tid}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def sparkline_svg(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
+    """Net value per month as tiny bars on one scale for every row (zero included): blue above
+    the axis, red below; an empty string when there are no months."""
+    xs = [0.0 if v is None or v != v else float(v) for v in values]
+    if not xs:
+        return "—"
+    span = (hi - lo) or 1.0
+    zero = height * hi / span
+    bw = width / len(xs)
+    bars = []
+    for i, v in enumerate(xs):
+        top, h = (zero - v * height / span, v * height / span) if v >= 0 else (zero, -v * height / span)
+        colour = "#0969da" if v >= 0 else "#cf222e"
+        bars.append(f"<rect x='{i * bw + bw * 0.1:.1f}' y='{top:.1f}' width='{bw * 0.8:.1f}' height='{max(h, 0.5):.1f}' "
+                    f"fill='{colour}'/>")
+    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
+            f"aria-label='net value by month'>{''.join(bars)}</svg>")
+
+
 def filter_frame(frame: pd.DataFrame, *, teams: list[str] | None = None, owners: list[str] | None = None,
                  statuses: list[str] | None = None) -> pd.DataFrame:
     out = frame
@@ -180,7 +308,7 @@ def verdict(m: Any, flags: list[Any]) -> tuple[str, str]:
 _MONEY_KEYS = ("gross", "gross_se", "cost", "net", "detectable_gross")
 
 
-def evidence_line(evidence: Mapping[str, Any] | None, p_value: float | None, currency: str) -> str:
+def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency: str) -> str:
     """A flag's numbers in one line: 'gross $1.2k · cost $4k · net interval −$9k to −$1k · p = 0.003'."""
     parts = []
     for k, v in (evidence or {}).items():
@@ -191,14 +319,12 @@ def evidence_line(evidence: Mapping[str, Any] | None, p_value: float | None, cur
             parts.append(f"{label} {interval(v, currency)}")
         elif k in _MONEY_KEYS:
             parts.append(f"{label} {money(v, currency)}")
-        elif k == "srm_p_value":
-            parts.append(f"SRM p = {v:.2g}")
-        elif isinstance(v, float):
-            parts.append(f"{label} {v:.3g}")
+        elif k.endswith("p_value"):
+            parts.append(f"{'SRM p' if k == 'srm_p_value' else label} = {p_value(v)}")
         else:
-            parts.append(f"{label} {v}")
-    if p_value is not None:
-        parts.append(f"one-sided p = {p_value:.2g}")
+            parts.append(f"{label} {plain(v)}")
+    if p is not None:
+        parts.append(f"one-sided p = {p_value(p)}")
     return " · ".join(parts)
 
 
@@ -275,12 +401,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def figures_table(m: Any) -> pd.DataFrame:
-    """The model's figures to date, to the cent (what `valuetrack value --json` prints)."""
-    rows = [("Gross value", cents(m.gross)), ("Cost", cents(m.cost)), ("Net value", cents(m.net)),
-            ("Net value, 95% low", cents(m.ci_net[0]) if m.ci_net else None),
-            ("Net value, 95% high", cents(m.ci_net[1]) if m.ci_net else None)]
-    return pd.DataFrame(rows, columns=["figure", m.currency])
+def figures_rows(m: Any) -> list[tuple[str, str]]:
+    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
+    labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
+    values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    return list(zip(labels, money_column(values, m.currency)))
+
+
+def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
+    """The Costs tab's months, newest first: money at one precision per column; predictions shown
+    only for a model whose exposures are logged (a time-series model has no per-prediction count)."""
+    months = list(months)[::-1]
+    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
+             cols["cost"][i], cols["gross"][i], cols["net"][i], "provisional" if x.get("provisional") else "final"]
+            for i, x in enumerate(months)]
 
 
 def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -300,14 +435,27 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
             text = pct(v, 1)
         elif key in ("ci_rel", "cs_rel") and isinstance(v, (list, tuple)) and len(v) == 2:
             text = f"{pct(v[0], 1)} to {pct(v[1], 1)}"
-        elif isinstance(v, float):
-            text = f"{v:.3g}"
-        elif isinstance(v, Mapping):
-            text = ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items())
+        elif key.endswith("p_value") or key == "p_value_seq":
+            text = p_value(v)
+        elif key == "cuped":
+            text = "on" if v else "off"
         else:
-            text = str(v)
+            text = plain(v)
         out.append((label, text))
+    placebo = details.get("diagnostics", {}).get("placebo") if isinstance(details.get("diagnostics"), dict) else None
+    if isinstance(placebo, dict) and placebo.get("status"):
+        out.append(("Placebo calibration", placebo_text(placebo)))
     return out
+
+
+def placebo_text(placebo: Mapping[str, Any]) -> str:
+    """A time-series fit's placebo check in words: its factor, windows and what it did."""
+    if placebo["status"] == "unchecked":
+        return f"unchecked: {placebo.get('note') or 'too few placebo windows'}"
+    what = {"ok": "interval kept", "widened": f"interval widened ×{placebo['widened_by']:.2f}",
+            "untrusted": "untrusted"}.get(placebo["status"], placebo["status"])
+    return (f"factor {placebo['factor']:.2f} over {placebo['windows']} windows of {placebo['window_days']} days "
+            f"({what})")
 
 
 # -- registration form ------------------------------------------------------------------------
@@ -338,6 +486,39 @@ def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[st
             parts.pop()
         out.setdefault(target, []).append(msg if target else p)
     return out
+
+
+METHOD_LABELS = {"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
+                 "did": "Difference-in-differences", "auto": "Automatic"}
+_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields"}
+_PREFIX = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.[A-Za-z0-9_.\[\]]+)?: """)
+
+
+def plain_problem(message: str) -> str:
+    """A validation message in the form's words, without manifest paths: 'must be >= 0 (got -500.0)'
+    → 'Must be 0 or more (you entered -500).'"""
+    msg = _PREFIX.sub("", message.strip())
+    msg = re.sub(r"\[model\.attribution\.(\w+)\]", lambda m: _SECTIONS.get(m.group(1), m.group(1)), msg)
+    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{METHOD_LABELS.get(m.group(1), m.group(1))}” needs", msg)
+    if msg in ("must not be empty", "must be a non-empty name"):
+        return "Required."
+    if msg.startswith("'' must be 3-64 characters"):
+        return "Required: 3 to 64 lowercase letters, digits and dashes."
+    m = re.fullmatch(r"'(.*)' must be 3-64 characters of a-z, 0-9 and '-', starting and ending with a letter or digit", msg)
+    if m:
+        return f"Use 3 to 64 lowercase letters, digits and dashes, starting and ending with a letter or digit (not “{m.group(1)}”)."
+    def num(x: str) -> str:
+        return number(float(x), None) if re.fullmatch(r"-?[\d.]+(e-?\d+)?", x) else x
+
+    def bound(m: re.Match[str]) -> str:
+        b = num(m.group(2))
+        words = {">=": f"{b} or more", "<=": f"{b} or less", ">": f"more than {b}", "<": f"less than {b}"}[m.group(1)]
+        return f"must be {words} (you entered {num(m.group(3))})"
+
+    msg = re.sub(r"must be (>=|<=|>|<) (\S+) \(got ([^)]+)\)", bound, msg)
+    msg = re.sub(r"\(got ([^)]+)\)", lambda m: f"(you entered {num(m.group(1))})", msg)
+    msg = msg.replace("use higher_is_better = false", "turn off “Higher is better”")
+    return msg[:1].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
 
 
 def spec_to_form(spec: Any) -> dict[str, Any]:
