@@ -365,7 +365,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_value(args: argparse.Namespace) -> int:
-    from valuetrack.formatting import money
+    from valuetrack.formatting import interval, money, money_column, pct
     from valuetrack.value.portfolio import value_portfolio
 
     ctx = _ctx_with_models(args)
@@ -382,14 +382,15 @@ def cmd_value(args: argparse.Namespace) -> int:
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
                  f"Portfolio net value {money(t['net'], cur)}"
-                 + (f" (95% interval {money(t['ci_net'][0], cur)} to {money(t['ci_net'][1], cur)})" if t["ci_net"] else ""),
+                 + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
-        for m in sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18)):
-            ci = f"{money(m.ci_net[0], cur)} to {money(m.ci_net[1], cur)}" if m.ci_net else "—"
-            roi = f"{m.roi:.0%}" if m.roi is not None else "—"
-            pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
+        models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
+        nets = money_column([m.net for m in models], cur)  # one precision per column
+        ends = money_column([e for m in models for e in (m.ci_net or [])], cur)
+        for m, net in zip(models, nets):
+            ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
-            lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+            lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
