@@ -52,6 +52,18 @@ class Intervention:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """A dated note on the model's charts (e.g. a new model version of an A/B model); it changes no figure."""
+
+    date: dt.date = _doc("the day it happened")
+    label: str = _doc("short description, e.g. 'MLflow version 4'", max_len=200)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not self.label.strip():
+            problems.append(f"{where}.label: must not be empty")
+
+
+@dataclass(frozen=True)
 class Kpi:
     """The business metric the model is meant to move, and what one unit of it is worth."""
 
@@ -240,6 +252,9 @@ class ModelSpec:
     thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
     decisions: Decisions | None = _doc("a classifier's decisions and labels, and what each outcome is worth",
                                        default=None)
+    description: str | None = _doc("what the model does (optional; e.g. from the MLflow registry)", default=None)
+    annotations: tuple[Annotation, ...] = _doc("dated notes shown on the model's charts (new versions of an A/B model)",
+                                               default=())
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -280,8 +295,11 @@ class ModelSpec:
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        """Manifest form: fields in declaration order, None omitted (TOML has no null)."""
-        return _to_dict(self)
+        """Manifest form: fields in declaration order, None and no annotations omitted (TOML has no null)."""
+        out = _to_dict(self)
+        if not out.get("annotations"):
+            out.pop("annotations", None)
+        return out
 
     def replace(self, **changes: Any) -> ModelSpec:
         return dataclasses.replace(self, **changes)

@@ -533,7 +533,6 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
 
 def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
     """One row per active model with the columns of ``flags.REQUIRED`` (to-date ``values``)."""
-    from valuetrack.attribution.ab import REASON_SRM
     from valuetrack.value.anytime import planned_units, ts_look
 
     rows = []
@@ -548,7 +547,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                "treatment_share": np.nan, "srm_p_value": v.srm_p_value,
                "look": 0, "look_gross": np.nan, "look_gross_se": np.nan, "look_cost": np.nan,
                # an A/B result is untrusted on SRM too; the flag rule tests SRM itself, sequentially
-               "method_trusted": v.trusted or v.reason == REASON_SRM,
+               "method_trusted": v.trusted or bool(val.effect.details.get("srm_alarm")),
                "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
                "has_data": v.gross is not None, "currency": v.currency}
         ab = val.data.ab
