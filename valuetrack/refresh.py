@@ -8,6 +8,7 @@ secrets, and the figures are shown as stale.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -87,8 +88,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
-    _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
-    return outcomes
+    errors = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    # pulled and stored, but not valued: the refresh says so (the aggregates stay stored)
+    return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {errors[o.model]}")
+            if o.model in errors else o for o in outcomes]
 
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
@@ -115,13 +118,15 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
     OverlapStore(ctx.engine).replace(found, as_of)
 
 
-def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> None:
-    """Re-run attribution and value for the refreshed models and store the results with provenance."""
+def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> dict[str, str]:
+    """Re-run attribution and value for the refreshed models and store the results with provenance
+    (a model that could not be valued is stored as an error row); returns model → why not valued."""
     from valuetrack.store.results import ResultStore
     from valuetrack.value.portfolio import value_portfolio
 
     if not names:
-        return
+        return {}
     values = value_portfolio(ctx, as_of=as_of, names=names).models
     ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
     ResultStore(ctx.engine).record(values, ids)
+    return {v.model: v.error or "it could not be valued" for v in values if v.state != "ok"}

@@ -903,11 +903,13 @@ def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec,
         s_h = _summarise(paths_h, act, mean_h, cfg.alpha)
         pre_fit = {"holdout_days": int(hd), "mape": mape, "coverage": cover, "rmse": rmse,
                    "p_value": s_h.get("p_value")}
-        passed = cover >= cfg.holdout_min_coverage and s_h.get("p_value", 1) >= cfg.holdout_alpha
+        p_h = s_h.get("p_value")  # None when no held-out day is observed
+        passed = cover >= cfg.holdout_min_coverage and (p_h is None or p_h >= cfg.holdout_alpha)
         diag["holdout"] = {**pre_fit, "passed": passed}
         if not passed:
-            reasons.append(f"held-out pre-period fit failed (interval coverage {cover:.0%}, "
-                           f"gap p-value {s_h.get('p_value'):.3g} over the last {hd} pre-period days)")
+            gap = f", gap p-value {p_h:.3g}" if p_h is not None else ""
+            reasons.append(f"held-out pre-period fit failed (interval coverage {cover:.0%}{gap} "
+                           f"over the last {hd} pre-period days)")
     else:
         diag["holdout"] = {"holdout_days": int(hd), "passed": None, "note": "pre-period too short to hold out"}
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack.attribution import methods
 from valuetrack.formatting import money
 
 FLAG_LABELS = {
@@ -359,8 +360,9 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
         flat["launch"] = ivs[0].start
         flat["launch_label"] = ivs[0].label
         flat["relaunches"] = "\n".join(f"{iv.start.isoformat()} {iv.label}".strip() for iv in ivs[1:])
-    if "attribution.series.controls" in flat:
-        flat["attribution.series.controls"] = ", ".join(flat["attribution.series.controls"])
+    for key in ("attribution.series.controls", "attribution.panel.treated"):
+        if key in flat:
+            flat[key] = ", ".join(flat[key])
     return flat
 
 
@@ -383,20 +385,19 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         node[last] = value
 
     method = values.get("attribution.method") or "ab"
-    sections = {"ab": ("exposures", "outcomes"), "structural": ("series",), "its": ("series",), "did": ("series",),
-                "auto": ("exposures", "outcomes", "series")}[method] if method in ("ab", "structural", "its", "did", "auto") else ()
+    sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
         if key in ("launch", "launch_label", "relaunches") or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
             continue
-        if key == "attribution.series.controls":
+        if key in ("attribution.series.controls", "attribution.panel.treated"):
             value = [c.strip() for c in str(value or "").split(",") if c.strip()]
         put(key, value)
     if method == "auto":  # only the sections the user filled
         att = data.get("attribution", {})
-        for sec in ("exposures", "outcomes", "series"):
+        for sec in ("exposures", "outcomes", "series", "panel"):
             if sec in att and not any(v for k, v in att[sec].items() if k not in ("treatment", "control", "controls")):
                 att.pop(sec)
     ivs = []
@@ -419,4 +420,5 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",
                "attribution.exposures.timestamp", "attribution.exposures.arm", "attribution.outcomes.table",
                "attribution.outcomes.unit", "attribution.outcomes.timestamp", "attribution.outcomes.value",
-               "attribution.series.table", "attribution.series.date", "attribution.series.value"}
+               "attribution.series.table", "attribution.series.date", "attribution.series.value",
+               "attribution.panel.table", "attribution.panel.unit", "attribution.panel.date", "attribution.panel.value"}
