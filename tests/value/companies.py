@@ -99,7 +99,7 @@ def build_company(con: object, seed: int, as_of: dt.date) -> tuple[str, Company]
     # its: trend + weekday pattern + noise (+ effect after launch)
     t = np.arange(len(days))
     eff_i = float(rng.uniform(4, 8))
-    its = 200 + 0.05 * t + np.array([0, 1, 2, 1, 0, -3, -4])[days.dayofweek] + rng.normal(0, 2.0, len(days)) + eff_i * post
+    its = 200 + 0.05 * t + np.array([0, 1, 2, 1, 0, -3, -4])[days.day_of_week] + rng.normal(0, 2.0, len(days)) + eff_i * post
     truth[model_name(seed, "its")] = eff_i * int(post.sum())
     daily = pd.DataFrame({"day": days.date, "kpi": kpi.round(4), "x1": x1.round(4), "x2": x2.round(4), "its_kpi": its.round(4)})
 

@@ -103,10 +103,25 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
         "to_date": {"label": "Net value to date", "value": money(t["net"], cur),
                     "caption": f"95% interval {interval(t['ci_net'], cur)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
-                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
+                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"
+                   + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def failures(pv: Any) -> list[dict[str, str]]:
+    """The models that could not be valued, each with why and its last good figures (plain text:
+    the page shows it with st.text, so nothing in it is read as markdown)."""
+    out = []
+    for m in pv.failures:
+        if m.last_valued is not None:
+            last = (f"Last valued {m.last_valued:%d %b %Y}: net {money(m.net, m.currency)} to then "
+                    "(left out of the totals).")
+        else:
+            last = "Never valued."
+        out.append({"model": m.model, "name": m.display_name, "why": f"Not valued: {m.error}", "last": last})
+    return out
 
 
 def _p(p: float | None) -> str:
