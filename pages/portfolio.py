@@ -65,7 +65,7 @@ owners = f3.multiselect("Owner", sorted({m.owner for m in to_date.models}), key=
 statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", placeholder="All")
 
 shown = to_date if period == "To date" else state.portfolio(period)
-frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models]))
+frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models if m.state == "ok"]))
 frame = views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses).sort_values("net", ascending=False,
                                                                                                na_position="last")
 fmt = {"USD": "dollar", "EUR": "euro"}.get(cur, "localized")

@@ -5,81 +5,35 @@ the broken one says why and carries its last good figures, and nothing stored is
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import textwrap
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-import sqlalchemy as sa
 
 from tests.pages.conftest import _no_legacy_pages_mode, app, assert_clean  # noqa: F401 (autouse fixture)
-from tests.reliability.cases import TRACEBACK, run_cli
+from tests.reliability.cases import BREAKS, EXTRA_BREAKS, ISOLATION_AS_OF as AS_OF, ISOLATION_SEED as SEED, TRACEBACK, \
+    run_cli
 from tests.reliability.conftest import db_rows
 from tests.value.companies import build_company, model_name
 from valuetrack.store.db import dispose_all
 
-AS_OF = dt.date(2026, 5, 1)
-SEED = 7
 FIVE = ("ab", "its", "did", "synthetic_control", "auto")
-
-
-def _duck(ws: Path, sql: str) -> None:
-    import duckdb
-
-    con = duckdb.connect(str(ws / "sample_data" / "demo.duckdb"))
-    try:
-        con.execute(sql)
-    finally:
-        con.close()
-
-
-def _unknown_method(ws: Path, url: str) -> None:
-    engine = sa.create_engine(url)
-    name = model_name(SEED, "its")
-    with engine.begin() as c:
-        spec = c.execute(sa.text("SELECT spec FROM models WHERE name = :n"), {"n": name}).scalar_one()
-        spec = json.loads(spec) if isinstance(spec, str) else spec
-        spec["attribution"]["method"] = "magic_forecast"
-        c.execute(sa.text("UPDATE models SET method = 'magic_forecast', spec = :s WHERE name = :n"),
-                  {"s": json.dumps(spec), "n": name})
-    engine.dispose()
-
-
-def _refusing(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
-    import valuetrack.connectors as connectors
-    from valuetrack.connectors.duckdb import DuckDBConnector
-    from valuetrack.errors import WarehouseError
-
-    class Refusing(DuckDBConnector):
-        def run(self, stmt: Any, *, model: str | None = None, **kw: Any) -> Any:
-            if model == target:
-                raise WarehouseError("the warehouse refused the query: permission denied on table c07_synth "
-                                     "(ask its owner for SELECT)")
-            return super().run(stmt, model=model, **kw)
-
-    monkeypatch.setattr(connectors, "connector_class", lambda dialect: Refusing)
-
-
-BREAKS: dict[str, tuple[str, Callable[..., None], str]] = {
-    # name → (broken model's method, how to break it, what its error must say)
-    "table dropped": ("did", lambda ws, url, mp: _duck(ws, f"DROP TABLE c{SEED:02d}_did"),
-                      r"last refresh failed.*c07_did"),
-    "column renamed": ("ab", lambda ws, url, mp: _duck(ws, f"ALTER TABLE c{SEED:02d}_exposures RENAME COLUMN arm TO arm_label"),
-                       r"last refresh failed.*arm"),
-    "unknown method in its row": ("its", lambda ws, url, mp: _unknown_method(ws, url),
-                                  r"stored registration is no longer valid.*magic_forecast.*models register"),
-    "warehouse refuses its query": ("synthetic_control", lambda ws, url, mp: _refusing(mp, model_name(SEED, "synthetic_control")),
-                                    r"last refresh failed.*refused the query"),
-    "series too short": ("its", lambda ws, url, mp: _duck(ws, f"DELETE FROM c{SEED:02d}_daily WHERE day < DATE '{AS_OF - dt.timedelta(days=10)}'"),
-                         r"its.*pre-period too short"),
-}
 
 
 @pytest.fixture
 def company(workspace: Path, store_url: str) -> tuple[Path, str]:
+    return _company(workspace, store_url)
+
+
+@pytest.fixture
+def sqlite_company(workspace: Path) -> tuple[Path, str]:
+    return _company(workspace, "sqlite:///valuetrack.db")
+
+
+def _company(workspace: Path, store_url: str) -> tuple[Path, str]:
     (workspace / "valuetrack.toml").write_text(textwrap.dedent(f"""
         [store]
         url = "{store_url}"
@@ -109,8 +63,19 @@ def company(workspace: Path, store_url: str) -> tuple[Path, str]:
 @pytest.mark.parametrize("how", sorted(BREAKS))
 def test_one_broken_model_never_reaches_the_others(company: tuple[Path, str], how: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _check(company, *BREAKS[how], monkeypatch)
+
+
+@pytest.mark.parametrize("how", sorted(EXTRA_BREAKS))
+def test_other_failure_kinds_are_isolated_too(sqlite_company: tuple[Path, str], how: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fit that raises and degenerate (constant) data, on SQLite (the five above cover PostgreSQL)."""
+    _check(sqlite_company, *EXTRA_BREAKS[how], monkeypatch)
+
+
+def _check(company: tuple[Path, str], method: str, breaker: Callable[..., None], message: str,
+           monkeypatch: pytest.MonkeyPatch) -> None:
     ws, url = company
-    method, breaker, message = BREAKS[how]
     broken = model_name(SEED, method)
     before = db_rows(url)
     breaker(ws, url, monkeypatch)

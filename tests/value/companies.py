@@ -27,7 +27,7 @@ import pandas as pd
 METHODS = ("ab", "structural", "its", "did", "synthetic_control", "auto")
 HISTORY_DAYS = 240
 POST_DAYS = 90
-MONTHLY_COST = 300.0
+MONTHLY_COST = 30.0
 
 
 @dataclass(frozen=True)
