@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from valuetrack.access import Actor, local_actor
+from valuetrack.access import Access, Actor, local_actor
 from valuetrack.config import Settings, load_settings
 from valuetrack.registry.store import RegistryStore
 from valuetrack.store.db import open_engine
@@ -27,8 +27,18 @@ class Context:
         return open_engine(self.settings.store_url)
 
     @cached_property
+    def access(self) -> Access:
+        """The access check of this app database (the [auth] it recorded decides)."""
+        return Access(self.engine, self.settings.auth)
+
+    @cached_property
     def registry(self) -> RegistryStore:
-        return RegistryStore(self.engine)
+        return RegistryStore(self.engine, access=self.access)
+
+    def require_edit(self, what: str) -> Actor:
+        """The acting user as the app database knows them, or PermissionDenied naming ``what``.
+        Every library action that writes calls this (or a store that does) first."""
+        return self.access.require_edit(self.actor, what)
 
     @property
     def sample_data_dir(self) -> Path:

@@ -51,7 +51,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     """Refresh one model (``model``) or every active model; never raises for a warehouse failure."""
     from valuetrack.connectors import get_connector
 
-    ctx.actor.require_edit("refresh models")
+    actor = ctx.require_edit("refresh models")
     as_of = as_of or today_utc()
     targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
     store = AggregateStore(ctx.engine)
@@ -66,7 +66,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         if since is not None and since > as_of:
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
-        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=ctx.actor.name)
+        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
         try:
             if spec.connection not in connectors:
                 connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)
@@ -88,8 +88,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
-    errors = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    valued = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    _record_var(ctx, as_of, valued)
     # pulled and stored, but not valued: the refresh says so (the aggregates stay stored)
+    errors = {m.model: m.error or "it could not be valued" for m in valued.failures} if valued is not None else {}
     return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {errors[o.model]}")
             if o.model in errors else o for o in outcomes]
 
@@ -118,15 +120,32 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
     OverlapStore(ctx.engine).replace(found, as_of)
 
 
-def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> dict[str, str]:
+def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> Any:
     """Re-run attribution and value for the refreshed models and store the results with provenance
-    (a model that could not be valued is stored as an error row); returns model → why not valued."""
+    (a model that could not be valued is stored as an error row); returns the PortfolioValue (None
+    when nothing was refreshed)."""
     from valuetrack.store.results import ResultStore
     from valuetrack.value.portfolio import value_portfolio
 
     if not names:
-        return {}
-    values = value_portfolio(ctx, as_of=as_of, names=names).models
+        return None
+    pv = value_portfolio(ctx, as_of=as_of, names=names)
     ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
-    ResultStore(ctx.engine).record(values, ids)
-    return {v.model: v.error or "it could not be valued" for v in values if v.state != "ok"}
+    ResultStore(ctx.engine).record(pv.models, ids)
+    return pv
+
+
+def _record_var(ctx: Context, as_of: dt.date, valued: Any) -> None:
+    """Simulate the whole portfolio's value at risk (reusing the refreshed models' valuations) and
+    store it; a failure is stored as the reason, never stops the refresh."""
+    from valuetrack.store.results import VarStore
+    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack.value.portfolio_var import portfolio_var
+
+    if valued is None:
+        return
+    try:
+        result = portfolio_var(value_portfolio(ctx, as_of=as_of, reuse=valued)).to_dict()
+    except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the refresh stands
+        result = {"as_of": as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
+    VarStore(ctx.engine).record(result, as_of)

@@ -64,7 +64,7 @@ def test_months_and_labels() -> None:
 def test_evidence_line_formats_money_and_p() -> None:
     line = views.evidence_line({"gross": 1200.0, "cost": 4000.0, "net_ci": [-9000.0, -1000.0], "srm_p_value": None},
                                0.003, "USD")
-    assert line == "gross $1.20k · cost $4.00k · net 95% interval -$9.00k to -$1.00k · one-sided p = 0.003"
+    assert line == "gross $1,200 · cost $4,000 · net 95% interval -$9,000 to -$1,000 · one-sided p = 0.003"
 
 
 def test_sign_colours_mean_confidently_positive_negative_or_not() -> None:
