@@ -74,20 +74,23 @@ c[3].caption(f"cost {money(m.cost, cur)}")
 c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
 c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
 
-tab_value, tab_health, tab_method, tab_costs, tab_registry = st.tabs(
-    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"])
+decisions = m.decisions
+tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
+    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"]
+    + (["Decisions"] if decisions else []))
 
 with tab_value:
     timeline = view["timeline"]
     if view["is_ts"] and len(timeline):
         st.markdown("##### Actual KPI against the counterfactual")
-        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi), width="stretch", key="cf")
+        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=spec.annotations), width="stretch", key="cf")
     elif len(timeline):
         st.markdown("##### Uplift per unit over time")
         st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
                    "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
-        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better), width="stretch", key="uplift")
+        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
+                                      annotations=spec.annotations), width="stretch", key="uplift")
     else:
         ui.needs_refresh([name], key="refresh-model")
     if len(view["cumulative"].dropna(subset=["net"])):
@@ -193,3 +196,29 @@ with tab_registry:
                                        for e in audit]), hide_index=True, width="stretch", key="audit")
         else:
             st.caption("No changes recorded.")
+
+if decisions:
+    with tab_decisions[0]:
+        st.caption("What the classifier's decisions were worth, from what each outcome is worth (TP "
+                   f"{money(spec.decisions.value_tp, cur)}, FP {money(spec.decisions.value_fp, cur)}, FN "
+                   f"{money(spec.decisions.value_fn, cur)}, TN {money(spec.decisions.value_tn, cur)}). Shown beside the "
+                   f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
+                   "arrived are **estimated** from their scores (docs/methods-decisions.md).")
+        if decisions["flagged"]:
+            st.warning(decisions["reason"])
+        cols = st.columns(4)
+        for col, t in zip(cols, views.decision_tiles(decisions, cur)):
+            ui.tile(col, t)
+        if decisions["thresholds"]:
+            st.markdown("##### At other thresholds")
+            best = decisions["best_threshold"]
+            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], cur)}"
+                       + (f", against {money(decisions['total'], cur)} at {decisions['threshold']:.2f}"
+                          if decisions["threshold"] is not None else "") + ".")
+            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], cur, current=decisions["threshold"],
+                                                   best=best), width="stretch", key="thresholds")
+        if decisions["checks"]:
+            st.markdown("##### The estimate against realised value, as labels arrive")
+            st.dataframe(views.decision_checks_frame(decisions), hide_index=True, width="stretch", key="checks",
+                         column_config={k: st.column_config.NumberColumn(k, format="%.0f")
+                                        for k in ("Estimated", "Realised", "Gap")})

@@ -258,6 +258,37 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models_import_mlflow(args: argparse.Namespace) -> int:
+    from valuetrack.config import redact_url
+    from valuetrack.outputs import check_output, write_atomic
+    from valuetrack.registry.mlflow_import import import_mlflow
+
+    ctx = _ctx(args)
+    out = check_output(args.out, ctx.settings)
+    result = import_mlflow(ctx, args.tracking_uri, filter_string=args.filter, out=out)
+    if not args.dry_run:
+        write_atomic(out, result.text)
+
+    def text() -> str:
+        head = "Dry run, nothing written" if args.dry_run else f"Wrote {out}"
+        lines = [f"{head}: {len(result.models)} models from MLflow at {redact_url(args.tracking_uri)}"]
+        for m in result.models:
+            lines.append(f"  {m.action:<9} {m.name} (MLflow {m.mlflow_name!r})"
+                         + (f": {', '.join(m.changes)}" if m.changes else ""))
+            if m.to_fill:
+                lines.append(f"      to fill: {', '.join(m.to_fill)}")
+        lines += [f"warning: {w}" for w in result.warnings]
+        if not args.dry_run and any(m.to_fill for m in result.models):
+            lines.append(f"Fill in every \"TO FILL\" in {out}, then: valuetrack models register --file {out}")
+        elif not args.dry_run and result.models:
+            lines.append(f"Next: valuetrack models register --file {out}")
+        return "\n".join(lines)
+
+    emit(args, {"dry_run": args.dry_run, "out": str(out), "tracking_uri": redact_url(args.tracking_uri),
+                **result.to_dict()}, text)
+    return EXIT_OK
+
+
 def cmd_models_retire(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     model = ctx.registry.retire(args.name, ctx.actor, expected_revision=args.revision)
@@ -568,6 +599,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH", help="file to write (default: stdout)")
     p.add_argument("--name", action="append", metavar="NAME", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models_export)
+    imports = models.add_parser("import", help="propose manifest entries from another registry").add_subparsers(
+        dest="import_source", required=True, metavar="SOURCE")
+    p = imports.add_parser("mlflow", parents=[common], help="from an MLflow model registry (docs/mlflow.md)")
+    p.add_argument("--tracking-uri", required=True, metavar="URI", help="the MLflow tracking server, e.g. http://mlflow:5000")
+    p.add_argument("--filter", metavar="FILTER", help="MLflow search filter, e.g. \"name LIKE 'churn%%'\"")
+    p.add_argument("--out", default="mlflow-models.toml", metavar="PATH",
+                   help="manifest to write, merged with it when it exists (default mlflow-models.toml)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be proposed, write nothing")
+    p.set_defaults(func=cmd_models_import_mlflow)
     p = models.add_parser("retire", parents=[common], help="mark a model retired (history kept)")
     p.add_argument("name")
     p.add_argument("--revision", type=_positive_int("--revision"), help="refuse if the model is no longer at this revision")

@@ -46,3 +46,22 @@ def test_unknown_model_falls_back_with_a_message(in_demo: Path) -> None:
     at = app("pages/model.py", model="nope").run()
     assert_clean(at)
     assert "No model named 'nope'" in at.warning[0].value
+
+
+def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path, value_json: dict) -> None:
+    m = next(x for x in value_json["models"] if x["model"] == "fraud-screen")
+    d, cur = m["decisions"], m["currency"]
+    at = app("pages/model.py", model="fraud-screen").run()
+    assert_clean(at)
+    assert [t.label for t in at.tabs][-1] == "Decisions"
+    metrics = {x.label: x.value for x in at.metric}
+    assert metrics["Decisions' value"] == views.money_compact(d["total"], cur)
+    assert metrics["Realised (labelled)"] == views.money_compact(d["realised"], cur)
+    assert metrics["Estimate, labels pending"] == views.money_compact(d["estimate"], cur)
+    assert metrics["Gross value"] == money(m["gross"], cur)  # the causal figure is unchanged by the decisions
+    assert any("never added to it" in c.value for c in at.caption)
+    checks = next(x.value for x in at.dataframe if "Gap" in x.value.columns)
+    assert list(checks["Month"]) == [c["month"] for c in d["checks"]][::-1]
+    # a model without [decisions] has no such tab
+    other = app("pages/model.py", model="homepage-recs").run()
+    assert "Decisions" not in [t.label for t in other.tabs]

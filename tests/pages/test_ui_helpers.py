@@ -89,3 +89,14 @@ def test_charts_build_from_frames() -> None:
     assert len(charts.cumulative_net(cum, "USD", payback=days[2], one_off=2.0).data) == 3
     months = [{"start": dt.date(2026, 1, 1), "net": 5.0, "net_lo": 1.0, "net_hi": 9.0, "cost": 1.0, "provisional": False}]
     assert len(charts.monthly(months, "USD").data) == 1
+
+
+def test_diagnostics_panel_shows_the_placebo_calibration() -> None:
+    widened = {"method": "structural", "diagnostics": {"placebo": {
+        "status": "widened", "factor": 1.37, "widened_by": 1.37, "windows": 5, "window_days": 56}}}
+    rows = dict(views.diagnostics_rows(widened))
+    assert rows["Placebo calibration"] == "factor 1.37 over 5 windows of 56 days (interval widened ×1.37)"
+    unchecked = {"diagnostics": {"placebo": {"status": "unchecked", "factor": None, "widened_by": 1.0,
+                                             "note": "the post-period (90 days) is longer than the pre-period (60)"}}}
+    assert dict(views.diagnostics_rows(unchecked))["Placebo calibration"].startswith("unchecked: the post-period")
+    assert "Placebo calibration" not in dict(views.diagnostics_rows({"method": "ab", "diagnostics": {}}))

@@ -133,15 +133,17 @@ _MIGRATION_LOCK = 7_346_120  # any constant: the advisory lock serialising migra
 
 def data_version(engine: Engine) -> tuple:
     """A cheap token that changes whenever a model is registered, edited or retired, or a refresh
-    finishes: caches of figures derived from the app database key on it."""
+    finishes (each model's, then the portfolio's value at risk): caches of figures derived from the
+    app database key on it."""
     import sqlalchemy as sa
 
-    from valuetrack.store.schema import models, refreshes
+    from valuetrack.store.schema import models, portfolio_var, refreshes
 
     with engine.connect() as c:
         reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
         ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
-    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]))
+        var = c.execute(sa.select(sa.func.max(portfolio_var.c.id))).scalar()  # stored after the last model
+    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]), var)
 
 
 _READ_ONLY = ("readonly database", "read-only", "read only")

@@ -116,6 +116,74 @@ def _p(p: float | None) -> str:
     return f" · P(net > 0) {pct(p)}" if p is not None else ""
 
 
+VAR_HORIZONS = {"12m": "Next 12 months", "1m": "Next month"}
+
+
+def var_tiles(var: Mapping[str, Any] | None, currency: str) -> dict[str, list[dict[str, str]]] | None:
+    """Tiles of the portfolio's value at risk per horizon: expected, 5 % VaR, expected shortfall
+    (None when no value at risk is stored, or it failed: see :func:`var_message`)."""
+    if not var or "error" in var or not var.get("horizons"):
+        return None
+    pct = f"{var['level']:.0%}"
+    out = {}
+    for h, label in VAR_HORIZONS.items():
+        r = var["horizons"].get(h)
+        if r:
+            out[label] = [
+                {"label": "Expected net value", "value": money_compact(r["expected"], currency),
+                 "full": money(r["expected"], currency), "caption": f"{r['start']} to {r['end']}"},
+                {"label": f"{pct} value at risk", "value": money_compact(r["var"], currency),
+                 "full": money(r["var"], currency),
+                 "caption": f"worse in {pct} of simulated {'years' if h == '12m' else 'months'}"},
+                {"label": "Expected shortfall", "value": money_compact(r["es"], currency),
+                 "full": money(r["es"], currency), "caption": f"mean of the worst {pct}"},
+            ]
+    return out
+
+
+def var_message(var: Mapping[str, Any] | None) -> str:
+    """Why there is no value at risk to show."""
+    if not var:
+        return "No value at risk has been computed yet: refresh the models to simulate it."
+    if "error" in var:
+        return str(var["error"])
+    return "No active model has a value estimate yet, so there is no value at risk to simulate."
+
+
+def var_frame(var: Mapping[str, Any], horizon: str = "12m") -> pd.DataFrame:
+    """Per model: expected net value, its own VaR and its mean net value in the portfolio's worst paths."""
+    rows = var["horizons"][horizon]["models"]
+    loadings = var.get("factor", {}).get("loadings", {})
+    return pd.DataFrame([{"Model": r["model"], "Expected": r["expected"], "Own VaR": r["var"],
+                          "In the worst paths": r["shortfall_contribution"],
+                          "Demand loading": loadings.get(r["model"])} for r in rows])
+
+
+def decision_tiles(d: Mapping[str, Any], currency: str) -> list[dict[str, str]]:
+    """Tiles of a classifier's decisions: their value (part estimated), realised, estimated, per prediction."""
+    est = d["estimate"]
+    pending = d["predictions"] - d["labelled"]
+    return [
+        {"label": "Decisions' value", "value": money_compact(d["total"], currency), "full": money(d["total"], currency),
+         "caption": (f"95% interval {interval(d['ci_total'], currency, compact=True)}" if d["ci_total"]
+                     else "no estimate for unlabelled cases (no score column)")},
+        {"label": "Realised (labelled)", "value": money_compact(d["realised"], currency),
+         "full": money(d["realised"], currency), "caption": f"{d['labelled']:,} of {d['predictions']:,} predictions"},
+        {"label": "Estimate, labels pending", "value": money_compact(est, currency), "full": money(est, currency),
+         "caption": f"an estimate from the scores of {pending:,} predictions ({pct(d['estimated_share'])})"},
+        {"label": "Per prediction", "value": money(d["per_prediction"], currency),
+         "caption": f"threshold {d['threshold']:.2f}" if d["threshold"] is not None else "decision column"},
+    ]
+
+
+def decision_checks_frame(d: Mapping[str, Any]) -> pd.DataFrame:
+    """The monthly check of the score-based estimate against realised value, newest first."""
+    rows = [{"Month": c["month"], "Labelled": c["labelled"], "Estimated": c["estimated"], "Realised": c["realised"],
+             "Gap": c["gap"], "p-value": c["p_value"], "Flagged": "yes" if c["flagged"] else "no"}
+            for c in d["checks"]]
+    return pd.DataFrame(rows[::-1], columns=["Month", "Labelled", "Estimated", "Realised", "Gap", "p-value", "Flagged"])
+
+
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
     for f in flags:
@@ -366,7 +434,20 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
         else:
             text = plain(v)
         out.append((label, text))
+    placebo = details.get("diagnostics", {}).get("placebo") if isinstance(details.get("diagnostics"), dict) else None
+    if isinstance(placebo, dict) and placebo.get("status"):
+        out.append(("Placebo calibration", placebo_text(placebo)))
     return out
+
+
+def placebo_text(placebo: Mapping[str, Any]) -> str:
+    """A time-series fit's placebo check in words: its factor, windows and what it did."""
+    if placebo["status"] == "unchecked":
+        return f"unchecked: {placebo.get('note') or 'too few placebo windows'}"
+    what = {"ok": "interval kept", "widened": f"interval widened ×{placebo['widened_by']:.2f}",
+            "untrusted": "untrusted"}.get(placebo["status"], placebo["status"])
+    return (f"factor {placebo['factor']:.2f} over {placebo['windows']} windows of {placebo['window_days']} days "
+            f"({what})")
 
 
 # -- registration form ------------------------------------------------------------------------

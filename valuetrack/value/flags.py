@@ -195,10 +195,10 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                               "Cut its cost (serving, licences, people) or retire it; if the KPI misses value it "
                               "creates, revisit the KPI's value per unit.", p_c, ev))
         if unproven[i]:
-            kind = "always-valid 95% interval" if is_ab[i] else "95% interval"
+            kind = "an always-valid 95% interval" if is_ab[i] else "a 95% interval"
             flags.append(Flag(row["model"], "unproven",
                               f"After {int(row['live_days'])} days the value is still unknown: gross value "
-                              f"{_m(gross[i], cur)} with a {kind} from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
+                              f"{_m(gross[i], cur)} with {kind} from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
                               f"holding both zero and break-even ({_m(breakeven[i], cur)}); only a gross value of "
                               f"{_m(mde[i], cur)} or more would be detected.",
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "

@@ -87,6 +87,9 @@ class ModelValue:
     """The registered method when another one valued the model (``auto``), else None."""
     method_reason: str | None = None
     """Why ``method`` was chosen (``auto``), else None."""
+    decisions: dict[str, Any] | None = None
+    """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
+    causal estimate and never added to it; None without ``[decisions]``."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -293,7 +296,14 @@ class ModelValuation:
         return self.as_of - dt.timedelta(days=1)
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        return _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        decisions = self.reg.spec.decisions
+        if decisions is None:
+            return value
+        from valuetrack.value.decisions import decision_value
+
+        return dataclasses.replace(value, decisions=decision_value(self.data.decisions, decisions, start, end,
+                                                                   alpha=self.alpha).to_dict())
 
     def to_date(self) -> ModelValue:
         value = self.period(self.live_from or self.last_day, self.last_day)
@@ -403,6 +413,7 @@ class _ModelData:
     histogram: pd.DataFrame
     last_ok: dict[str, Any] | None
     treatment: str | None = None
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
 
@@ -429,9 +440,13 @@ class _ModelData:
         if len(daily):
             daily = daily[daily["day"] < as_of]
         treatment = spec.attribution.exposures.treatment if spec.attribution.exposures else None
+        decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
+        if len(decisions):
+            decisions = decisions[decisions["day"] < as_of]
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
-        return cls(ab, series, daily, histogram, status.last_ok, treatment, status.reason if failed else None)
+        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
+                   status.reason if failed else None)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -515,7 +530,6 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
 
 def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
     """One row per active model with the columns of ``flags.REQUIRED`` (to-date ``values``)."""
-    from valuetrack.attribution.ab import REASON_SRM
     from valuetrack.value.anytime import planned_units, ts_look
 
     rows = []
@@ -530,7 +544,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                "treatment_share": np.nan, "srm_p_value": v.srm_p_value,
                "look": 0, "look_gross": np.nan, "look_gross_se": np.nan, "look_cost": np.nan,
                # an A/B result is untrusted on SRM too; the flag rule tests SRM itself, sequentially
-               "method_trusted": v.trusted or v.reason == REASON_SRM,
+               "method_trusted": v.trusted or bool(val.effect.details.get("srm_alarm")),
                "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
                "has_data": v.gross is not None, "currency": v.currency}
         ab = val.data.ab
