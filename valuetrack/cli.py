@@ -372,7 +372,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_value(args: argparse.Namespace) -> int:
-    from valuetrack.formatting import money
+    from valuetrack.formatting import interval, money, money_column, pct
     from valuetrack.value.portfolio import value_portfolio
 
     ctx = _ctx_with_models(args)
@@ -389,16 +389,17 @@ def cmd_value(args: argparse.Namespace) -> int:
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
                  f"Portfolio net value {money(t['net'], cur)}"
-                 + (f" (95% interval {money(t['ci_net'][0], cur)} to {money(t['ci_net'][1], cur)})" if t["ci_net"] else ""),
+                 + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
-        for m in sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18)):
-            ci = f"{money(m.ci_net[0], cur)} to {money(m.ci_net[1], cur)}" if m.ci_net else "—"
-            roi = f"{m.roi:.0%}" if m.roi is not None else "—"
-            pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
+        models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
+        nets = money_column([m.net for m in models], cur)  # one precision per column
+        ends = money_column([e for m in models for e in (m.ci_net or [])], cur)
+        for m, net in zip(models, nets):
+            ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
             if m.state != "ok":
                 note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
-            lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+            lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
         if t["not_valued"]:
             lines.append(f"{t['not_valued']} model(s) could not be valued; the totals leave them out.")
         if args.var:

@@ -48,10 +48,13 @@ def test_every_listing_reads_the_registry() -> None:
     assert _choices("attribute", "did") == [m.name for m in methods.all_methods() if m.sections == ("panel",)] + ["synth"]
     # the manifest reference documents every method name
     assert all(f"'{n}'" in guide.split("| `attribution.method` |", 1)[1].split("\n", 1)[0] for n in names)
-    # no module keeps its own list of method names any more
-    listing = re.compile(r"""\(\s*["']ab["']\s*,\s*["']structural["']""")
+    # no module keeps its own list (or label table) of method names; the statistics modules name the
+    # fits they implement themselves
+    listing = re.compile(r"""["'](?:ab|structural|its|did|synthetic_control)["']\s*[,:][^\n]{0,60}?"""
+                         r"""["'](?:structural|its|did|synthetic_control|auto)["']""")
+    own = {"valuetrack/attribution/timeseries.py", "valuetrack/attribution/choose.py"}
     offenders = [str(p.relative_to(ROOT)) for p in [*ROOT.joinpath("valuetrack").rglob("*.py"), *ROOT.joinpath("pages").glob("*.py")]
-                 if listing.search(p.read_text())]
+                 if listing.search(p.read_text()) and str(p.relative_to(ROOT)) not in own]
     assert offenders == []
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from valuetrack.attribution import methods
 from valuetrack.errors import MissingDependency, ParameterError
+from valuetrack.formatting import money, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
 from valuetrack.safetext import csv_cell, text_not_formulas
 
@@ -24,7 +25,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
                "unproven": "unproven", "untrustworthy": "untrustworthy"}
 MAX_SUMMARY_FLAGS = 6
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -32,14 +32,8 @@ SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 def money_exact(value: float | None, currency: str = "USD") -> str:
-    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—'."""
-    if value is None:
-        return "—"
-    cents = round(float(value) + 0.0, 2)
-    sign = "-" if cents < 0 else ""
-    body = f"{abs(cents):,.2f}"
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {currency}"
+    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—' (always to the cent)."""
+    return money(value, currency, cents=True)
 
 
 def _signed(value: float | None, currency: str) -> str:
@@ -50,7 +44,7 @@ def _signed(value: float | None, currency: str) -> str:
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value * 100:,.{digits}f}%"
+    return pct(value, digits)
 
 
 def _interval(ci: list[float] | None, currency: str) -> str:
@@ -130,6 +124,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         )
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
+        mm["dec"] = _decisions(m.get("decisions"), cur)
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -219,6 +214,37 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "company": "",
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
+        "var": _var(c.get("var"), cur),
+    }
+
+
+def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
+    """The value at risk block: one row per horizon, or why there is none."""
+    if not var or "error" in var or not var.get("horizons"):
+        return {"missing": (var or {}).get("error") or "No value at risk was stored for this date: a refresh computes it."}
+    labels = {"12m": "Next 12 months", "1m": "Next month"}
+    rows = [{"label": labels[h], "period": f"{r['start']} to {r['end']}", "expected": money_exact(r["expected"], cur),
+             "var": money_exact(r["var"], cur), "es": money_exact(r["es"], cur)}
+            for h, r in var["horizons"].items() if h in labels]
+    return {"rows": rows, "as_of": var["as_of"], "level": f"{var['level']:.0%}", "models": len(var["models"]),
+            "left_out": "; ".join(f"{o['model']} ({o['reason']})" for o in var["left_out"])}
+
+
+def _decisions(d: dict[str, Any] | None, cur: str) -> dict[str, Any] | None:
+    """A classifier's decisions in the month, for its model section (None without [decisions])."""
+    if not d:
+        return None
+    return {
+        "total": money_exact(d["total"], cur), "ci": _interval(d["ci_total"], cur) if d["ci_total"] else "",
+        "realised": money_exact(d["realised"], cur), "estimate": money_exact(d["estimate"], cur),
+        "labelled": f"{d['labelled']:,}", "predictions": f"{d['predictions']:,}",
+        "estimated_share": _pct(d["estimated_share"]), "per_prediction": money_exact(d["per_prediction"], cur),
+        "threshold": "—" if d["threshold"] is None else f"{d['threshold']:.2f}",
+        "best": "" if d["best_threshold"] is None else
+        f"{d['best_threshold']:.2f}, worth {money_exact(d['best_value'], cur)}",
+        "flagged": d["flagged"], "reason": d["reason"],
+        "checks": [{"month": k["month"], "estimated": money_exact(k["estimated"], cur),
+                    "realised": money_exact(k["realised"], cur), "flagged": k["flagged"]} for k in d["checks"][-3:]],
     }
 
 
@@ -350,6 +376,8 @@ CSV_METRICS = (
     ("expected_loss", "money"), ("treated_units", "count"), ("predictions", "count"), ("effect_abs", "kpi"),
     ("effect_se", "kpi"), ("effect_rel", "fraction"), ("p_value", "probability"), ("srm_p_value", "probability"),
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
+    # a classifier's decisions, beside the causal figures (only for models with [decisions])
+    ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
 )
 
 
@@ -368,7 +396,12 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         values = {**m, "net_ci_lo": (m["ci_net"] or [None, None])[0], "net_ci_hi": (m["ci_net"] or [None, None])[1],
                   "roi_ci_lo": (m.get("ci_roi") or [None, None])[0], "roi_ci_hi": (m.get("ci_roi") or [None, None])[1],
                   "flags": flags.get(m["model"], 0)}
+        d = m.get("decisions") or {}
+        for metric in ("total", "realised", "estimate"):
+            values[f"decisions_{metric}"] = d.get(metric)
         for metric, unit in CSV_METRICS:
+            if metric.startswith("decisions_") and not d:
+                continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
@@ -381,6 +414,11 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
         rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
                      "metric": metric, "value": v, "unit": unit})
+    var = c.get("var") or {}
+    for h, r in (var.get("horizons") or {}).items():
+        for metric in ("expected", "var", "es"):
+            rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
+                         "metric": f"{metric}_{h}", "value": r[metric], "unit": c["currency"]})
     return rows
 
 
@@ -408,8 +446,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
 
     c = snapshot.content
     cur = c["currency"]
-    sym = SYMBOLS.get(cur)
-    money_fmt = (f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else f'#,##0.00 "{cur}";-#,##0.00 "{cur}"')
+    sym = symbol(cur)
+    money_fmt = f'"{sym}"#,##0.00;-"{sym}"#,##0.00'
     pct_fmt, prob_fmt, int_fmt = "0.0%", "0.00", "#,##0"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="1F4E79")

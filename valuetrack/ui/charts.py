@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from valuetrack.formatting import symbol
+
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
 BAND = "rgba(9,105,218,0.15)"
 BAND_WIDE = "rgba(9,105,218,0.07)"
@@ -25,12 +27,8 @@ def _layout(fig: go.Figure, *, height: int = 320, yaxis_title: str | None = None
     fig.update_xaxes(showgrid=False, linecolor="#d0d7de")
     fig.update_yaxes(gridcolor="#eaeef2", zerolinecolor="#57606a", zerolinewidth=1, title=yaxis_title)
     if money:
-        fig.update_yaxes(tickprefix=_symbol(money), tickformat="~s")
+        fig.update_yaxes(tickprefix=symbol(money), tickformat="~s")
     return fig
-
-
-def _symbol(currency: str) -> str:
-    return {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
 
 
 def sign_colour(lo: float | None, hi: float | None) -> str:
@@ -55,7 +53,7 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
-    fig.update_xaxes(tickprefix=_symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
+    fig.update_xaxes(tickprefix=symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
                      zeroline=True, zerolinecolor="#57606a", showgrid=True, gridcolor="#eaeef2")
     fig.update_yaxes(title=None, gridcolor="rgba(0,0,0,0)")
     return fig
@@ -133,9 +131,9 @@ def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | Non
     fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
                              name="cumulative net value"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    if one_off:
-        fig.add_hline(y=one_off, line_color=GREY, line_dash="dot", annotation_text="one-off costs (payback line)",
-                      annotation_position="top left")
+    if one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
+        fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[one_off, one_off], mode="lines", hoverinfo="skip",
+                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
     if payback:
         fig.add_vline(x=pd.Timestamp(payback), line_color=GREEN, line_dash="dot")
     return _layout(fig, money=currency, yaxis_title=f"net value ({currency})")

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from valuetrack.attribution import methods
-from valuetrack.formatting import interval, money, money_column, money_compact, p_value, pct, plain  # noqa: F401 (pages use them)
+from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
     "untrustworthy": "Untrustworthy measurement",
@@ -260,6 +260,21 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
     return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
 
 
+def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
+               testid: str | None = None) -> str:
+    """A small table as HTML (st.html): the height follows the rows, long text wraps instead of
+    being cut off, and every cell is escaped and shown with :func:`plain` (no raw None/False)."""
+    from markupsafe import escape
+
+    num = set(numeric)
+    cls = lambda i: " class='num'" if i in num else ""  # noqa: E731
+    th = "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{escape(c if isinstance(c, str) else plain(c))}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    tid = f" data-testid='{escape(testid)}'" if testid else ""
+    return f"<table class='vt-table'{tid}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def sparkline_svg(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
     """Net value per month as tiny bars on one scale for every row (zero included): blue above
     the axis, red below; an empty string when there are no months."""
@@ -402,12 +417,21 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def figures_table(m: Any) -> pd.DataFrame:
-    """The model's figures to date, to the cent (what `valuetrack value --json` prints)."""
-    rows = [("Gross value", cents(m.gross)), ("Cost", cents(m.cost)), ("Net value", cents(m.net)),
-            ("Net value, 95% low", cents(m.ci_net[0]) if m.ci_net else None),
-            ("Net value, 95% high", cents(m.ci_net[1]) if m.ci_net else None)]
-    return pd.DataFrame(rows, columns=["figure", m.currency])
+def figures_rows(m: Any) -> list[tuple[str, str]]:
+    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
+    labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
+    values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    return list(zip(labels, money_column(values, m.currency)))
+
+
+def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
+    """The Costs tab's months, newest first: money at one precision per column; predictions shown
+    only for a model whose exposures are logged (a time-series model has no per-prediction count)."""
+    months = list(months)[::-1]
+    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
+             cols["cost"][i], cols["gross"][i], cols["net"][i], "provisional" if x.get("provisional") else "final"]
+            for i, x in enumerate(months)]
 
 
 def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -478,6 +502,38 @@ def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[st
             parts.pop()
         out.setdefault(target, []).append(msg if target else p)
     return out
+
+
+_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields",
+             "panel": "the Panel fields"}
+_PREFIX = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.[A-Za-z0-9_.\[\]]+)?: """)
+
+
+def plain_problem(message: str) -> str:
+    """A validation message in the form's words, without manifest paths: 'must be >= 0 (got -500.0)'
+    → 'Must be 0 or more (you entered -500).'"""
+    msg = _PREFIX.sub("", message.strip())
+    msg = re.sub(r"\[model\.attribution\.(\w+)\]", lambda m: _SECTIONS.get(m.group(1), m.group(1)), msg)
+    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{methods.label(m.group(1))}” needs", msg)
+    if msg in ("must not be empty", "must be a non-empty name"):
+        return "Required."
+    if msg.startswith("'' must be 3-64 characters"):
+        return "Required: 3 to 64 lowercase letters, digits and dashes."
+    m = re.fullmatch(r"'(.*)' must be 3-64 characters of a-z, 0-9 and '-', starting and ending with a letter or digit", msg)
+    if m:
+        return f"Use 3 to 64 lowercase letters, digits and dashes, starting and ending with a letter or digit (not “{m.group(1)}”)."
+    def num(x: str) -> str:
+        return number(float(x), None) if re.fullmatch(r"-?[\d.]+(e-?\d+)?", x) else x
+
+    def bound(m: re.Match[str]) -> str:
+        b = num(m.group(2))
+        words = {">=": f"{b} or more", "<=": f"{b} or less", ">": f"more than {b}", "<": f"less than {b}"}[m.group(1)]
+        return f"must be {words} (you entered {num(m.group(3))})"
+
+    msg = re.sub(r"must be (>=|<=|>|<) (\S+) \(got ([^)]+)\)", bound, msg)
+    msg = re.sub(r"\(got ([^)]+)\)", lambda m: f"(you entered {num(m.group(1))})", msg)
+    msg = msg.replace("use higher_is_better = false", "turn off “Higher is better”")
+    return msg[:1].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
 
 
 def spec_to_form(spec: Any) -> dict[str, Any]:
