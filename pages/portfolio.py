@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from valuetrack.ui import charts, components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -42,7 +43,7 @@ if flagged:
         for (name, fl), net in zip(top, nets):
             m = by_name[name]
             c1, c2 = st.columns([1.3, 3])
-            c1.page_link("pages/model.py", label=m.display_name, query_params={"model": name}, icon=":material/query_stats:")
+            c1.page_link("pages/model.py", label=md(m.display_name), query_params={"model": name}, icon=":material/query_stats:")
             c2.markdown(" · ".join(f"{views.FLAG_ICONS[f.type]} **{views.FLAG_LABELS[f.type]}**" for f in fl)
                         + f" — net {net} to date")
         if len(flagged) > 5:
@@ -69,7 +70,7 @@ with st.container(border=True):
                          column_config={k: st.column_config.NumberColumn(format="%.0f")
                                         for k in ("Expected", "Own VaR", "In the worst paths")})
             if var["left_out"]:
-                st.caption("Left out: " + "; ".join(f"{o['model']} ({o['reason']})" for o in var["left_out"]))
+                st.caption("Left out: " + "; ".join(f"{md(o['model'])} ({md(o['reason'])})" for o in var["left_out"]))
 
 st.subheader("Models")
 f1, f5, _ = st.columns([1, 1, 1])

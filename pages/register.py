@@ -12,6 +12,7 @@ from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
 from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
 from valuetrack.ui import actions, components as ui, state, views
+from valuetrack.ui.safe import md, one_line
 
 ui.through_app()
 
@@ -37,7 +38,7 @@ K = "f:"  # widget keys: "f:" + the manifest's dotted field
 ctx = state.context()
 st.title("Register a model")
 if not ctx.actor.can_edit:
-    st.warning(f":material/lock: {ctx.actor.name} may view but not register or edit models. Ask an admin to add you to "
+    st.warning(f":material/lock: {md(ctx.actor.name)} may view but not register or edit models. Ask an admin to add you to "
                "[auth].editors in valuetrack.toml.")
     st.stop()
 
@@ -100,7 +101,7 @@ def save() -> None:
         st.session_state.problems = {"": [exc.message]}
         return
     state.invalidate()
-    st.session_state.saved = f"{verb} **{stored.spec.display_name}** (`{stored.name}`), revision {stored.revision}."
+    st.session_state.saved = f"{verb} **{md(stored.spec.display_name)}** ({md(stored.name)}), revision {stored.revision}."
     st.session_state.choice = stored.name
     st.session_state.loaded = stored.name
     st.session_state.revision = stored.revision
@@ -115,7 +116,7 @@ def retire() -> None:
         st.session_state.problems = {"": [exc.message]}
         return
     state.invalidate()
-    st.session_state.saved = f"Retired **{stored.spec.display_name}**; its history and results are kept."
+    st.session_state.saved = f"Retired **{md(stored.spec.display_name)}**; its history and results are kept."
     st.session_state[K + "status"] = "retired"
     st.session_state.revision = stored.revision
 
@@ -159,7 +160,7 @@ if "choice" not in st.session_state or (wanted in registered and st.session_stat
 if st.session_state.choice not in options:
     st.session_state.choice = NEW
 choice = st.selectbox("Model", options, key="choice",
-                      format_func=lambda n: n if n == NEW else f"{registered[n].spec.display_name} ({n})",
+                      format_func=lambda n: n if n == NEW else one_line(f"{registered[n].spec.display_name} ({n})"),
                       help="Register a new model, or pick one to edit it.")
 if st.session_state.get("loaded") != choice or K + "name" not in st.session_state:
     load(choice)  # another model picked, or back on this page (Streamlit dropped the form's widget state)
@@ -183,12 +184,12 @@ if problems:
     n = sum(len(v) for v in problems.values())
     st.error(f"Not saved: {n} problem{'s' if n != 1 else ''} to fix" + (":" if problems.get("") else " (see the fields below)."))
     for p in problems.get("", []):
-        st.error(views.plain_problem(p))
+        st.error(md(views.plain_problem(p)))
 
 
 def messages(path: str) -> None:
     for msg in problems.get(path, []):
-        st.error(views.plain_problem(msg), icon=":material/error:")
+        st.error(md(views.plain_problem(msg)), icon=":material/error:")
 
 
 def text(col: Any, path: str, label: str, **kw: Any) -> None:
@@ -311,7 +312,7 @@ if results:
         with st.container(border=True):
             st.markdown(f"**{item['title']}**" + (f" · `{item['table']}`" if item.get("table") else ""))
             if item.get("error"):
-                st.error(item["error"])
+                st.error(md(item["error"]))
                 continue
             facts = []
             if item.get("date_range"):
