@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -103,10 +102,7 @@ class Settings:
         values: dict[str, str] = {}
         secrets_file = self.base_dir / ".streamlit" / "secrets.toml"
         if secrets_file.exists():
-            try:
-                data = tomllib.loads(secrets_file.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{secrets_file}: not valid TOML: {exc}") from None
+            data = _read_toml(secrets_file)
             values.update({k: str(v) for k, v in data.items() if not isinstance(v, dict)})
         values.update(os.environ if env is None else env)
         return values
@@ -151,11 +147,20 @@ def load_settings(path: str | Path | None = None, *, cwd: Path | None = None) ->
         if explicit:
             raise ConfigError(f"settings file {str(file)!r} does not exist (from {'--config' if path else CONFIG_ENV})")
         return _defaults(cwd)
+    return _from_dict(_read_toml(file), file.resolve())
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    """A settings or secrets file, within valuetrack.limits' size and nesting bounds."""
+    from valuetrack.errors import ValidationError
+    from valuetrack.limits import load_toml, read_text
+
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    return _from_dict(data, file.resolve())
+        return load_toml(read_text(file, file.name), str(file))
+    except ValidationError as exc:
+        raise ConfigError(exc.problems[0]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc}") from None
 
 
 def _defaults(base: Path) -> Settings:
