@@ -32,6 +32,20 @@ st.query_params["model"] = name
 pv = state.portfolio(None)
 m = next(x for x in pv.models if x.model == name)
 flags = views.flags_by_model(pv.flags).get(name, [])
+if m.state != "ok":  # it could not be valued: why, and its last good figures
+    st.title(m.display_name)
+    st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · method **{m.method}**")
+    st.error(":material/error: This model could not be valued this time; the other models were.")
+    item = next(i for i in views.failures(pv) if i["model"] == name)
+    st.text(f"{item['why']}\n{item['last']}")
+    if m.last_valued is not None:
+        c = st.columns(3)
+        c[0].metric(f"Net value (last valued {m.last_valued:%d %b %Y})", money(m.net, cur := m.currency))
+        c[0].caption(f"95% interval {views.interval(m.ci_net, cur)}")
+        c[1].metric("Gross value", money(m.gross, cur))
+        c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
+    ui.refresh_button([name], key="refresh-failed")
+    st.stop()
 view = state.model_view(name)
 spec, cur = view["spec"], m.currency
 

@@ -33,6 +33,16 @@ ui.tile(cols[1], tiles["to_date"], help="From each model's launch to yesterday."
 ui.tile(cols[2], tiles["models"])
 ui.tile(cols[3], tiles["flagged"], help="Models delivering no value or whose measurement cannot be trusted.")
 
+failed = views.failures(to_date)
+if failed:
+    with st.container(border=True, key="not-valued"):
+        st.markdown(f"#### :material/error: Could not be valued ({len(failed)})")
+        for item in failed:
+            c1, c2 = st.columns([1, 3])
+            c1.page_link("pages/model.py", label=item["name"], query_params={"model": item["model"]},
+                         icon=":material/query_stats:")
+            c2.text(f"{item['why']}\n{item['last']}")
+
 flagged = views.flags_by_model(to_date.flags)
 if flagged:
     with st.container(border=True):
@@ -84,7 +94,7 @@ statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", place
 sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
 shown = to_date if period == "To date" else state.portfolio(period)
-frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models]))
+frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models if m.state == "ok"]))
 frame = views.sort_frame(views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses), sort)
 if len(frame):
     st.html(views.portfolio_table_html(frame, cur))

@@ -10,7 +10,8 @@ import streamlit as st
 
 from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
-from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
+from valuetrack.attribution import methods
+from valuetrack.registry.spec import AGGREGATIONS, ModelSpec, field_docs
 from valuetrack.ui import actions, components as ui, state, views
 from valuetrack.ui.safe import md, one_line
 
@@ -30,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
                                                     "segment": ""}.items()},
     **{f"attribution.outcomes.{k}": "" for k in ("table", "unit", "timestamp", "value", "where")},
     **{f"attribution.series.{k}": "" for k in ("table", "date", "value", "controls")},
+    **{f"attribution.panel.{k}": "" for k in ("table", "unit", "date", "value", "treated")},
     "thresholds.min_roi": 0.0, "thresholds.unproven_after_days": 90,
 }
 FIELDS = list(DEFAULTS)
@@ -254,14 +256,15 @@ with st.container(border=True):
 with st.container(border=True):
     st.markdown("#### How the effect is measured")
     a, b, c, d, e = st.columns(5)
-    select(a, "attribution.method", "Method", list(METHODS), format_func=lambda m: views.METHOD_LABELS.get(m, m))
+    select(a, "attribution.method", "Method", list(methods.names()), format_func=methods.label)
     messages("attribution")
     number(b, "attribution.window_days", "Outcome window (days)", integer=True)
     number(c, "attribution.outcome_lag_days", "Outcome lag (days)", integer=True)
     number(d, "attribution.covariate_days", "CUPED pre-period (days)", integer=True)
     number(e, "attribution.treatment_share", "Planned share served", step=0.05, format="%.2f")
     method = st.session_state.get(K + "attribution.method", "ab")
-    if method in ("ab", "auto"):
+    sections = methods.get(method).form_sections if method in methods.names() else ()
+    if "exposures" in sections:
         st.markdown("**Exposures** — one row per scoring or serving event, both arms logged")
         messages("attribution.exposures")
         cols = st.columns(5)
@@ -277,13 +280,20 @@ with st.container(border=True):
         for col, (k, label) in zip(cols, [("table", "Table"), ("unit", "Unit column"), ("timestamp", "Timestamp column"),
                                           ("value", "Value column"), ("where", "Filter (optional)")]):
             text(col, f"attribution.outcomes.{k}", label)
-    if method in ("structural", "its", "did", "auto"):
+    if "series" in sections:
         st.markdown("**Daily series** — the KPI per day, and control series the model did not affect")
         messages("attribution.series")
         cols = st.columns(4)
         for col, (k, label) in zip(cols, [("table", "Table"), ("date", "Date column"), ("value", "KPI column"),
                                           ("controls", "Control columns (comma-separated)")]):
             text(col, f"attribution.series.{k}", label)
+    if "panel" in sections:
+        st.markdown("**Panel** — one row per unit (region, store) and day; the treated units got the model")
+        messages("attribution.panel")
+        cols = st.columns(5)
+        for col, (k, label) in zip(cols, [("table", "Table"), ("unit", "Unit column"), ("date", "Date column"),
+                                          ("value", "KPI column"), ("treated", "Treated units (comma-separated)")]):
+            text(col, f"attribution.panel.{k}", label)
 
 with st.container(border=True):
     st.markdown("#### When to flag it")

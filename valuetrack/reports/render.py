@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from valuetrack.attribution import methods
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
@@ -23,10 +24,6 @@ from valuetrack.safetext import csv_cell, text_not_formulas
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
                "unproven": "unproven", "untrustworthy": "untrustworthy"}
-METHOD_TEXT = {"ab": "A/B holdout (difference between treated and holdout customers)",
-               "structural": "Structural time-series counterfactual (no holdout)",
-               "its": "Interrupted time series (no holdout)", "did": "Difference-in-differences",
-               "none": "No estimate"}
 MAX_SUMMARY_FLAGS = 6
 
 
@@ -118,7 +115,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
-            method_text=METHOD_TEXT.get(m["method"], m["method"]),
+            method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
