@@ -210,7 +210,7 @@ if decisions:
                    f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
                    "arrived are **estimated** from their scores (docs/methods-decisions.md).")
         if decisions["flagged"]:
-            st.warning(decisions["reason"])
+            st.warning(md(decisions["reason"]))
         cols = st.columns(4)
         for col, t in zip(cols, views.decision_tiles(decisions, cur)):
             ui.tile(col, t)

@@ -730,10 +730,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:
+    message = _without_secrets(args, message)
     print(f"valuetrack: error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps({"version": __version__, "error": {"code": code, "message": message}}, indent=2))
     return exit_code
+
+
+def _without_secrets(args: argparse.Namespace, message: str) -> str:
+    """Last line of defence: mask the settings' resolved ${VAR} values in an error message (the
+    code that raised should have already)."""
+    from valuetrack.config import load_settings, redact
+
+    try:
+        hidden = load_settings(getattr(args, "config", None)).secret_values()
+    except ValuetrackError:  # the settings themselves are what failed: nothing resolved to hide
+        return message
+    return redact(message, hidden)
 
 
 if __name__ == "__main__":

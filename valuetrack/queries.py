@@ -114,7 +114,9 @@ class DialectOps:
         rendered = tree.sql(dialect=self.sqlglot_dialect, identify=True, comments=False)
         # re-check the rendering: what we embed must itself be a single read-only condition
         check_predicate(rendered, dialect=self.sqlglot_dialect)
-        return sa.text(rendered)
+        # text() reads ":name" as a bind parameter; the filter's text is kept literally (a value
+        # such as 'a:b' inside quotes stays those characters)
+        return sa.text(rendered.replace(":", r"\:"))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from valuetrack.config import ConnectionSettings, redact, redact_url
+from valuetrack.config import ConnectionSettings, redact, redact_url, referenced_values
 from valuetrack.errors import (MissingDependency, ParameterError, PermissionDenied, UnsafeSQL, ValuetrackError,
                                WarehouseError)
 from valuetrack.queries import DialectOps
@@ -420,8 +420,11 @@ class Connector:
     # -- messages -------------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        secrets = list(self._secret_values or [])
-        secrets += [v for v in self._secrets.values() if isinstance(v, str) and len(v) >= 6 and v in text]
+        # exactly the values this connection resolved from ${VAR} (wherever they appear: host, path,
+        # options), plus passwords written inline; never any other environment value, which would
+        # mask table names and folders that merely share its text
+        texts = [self.conn.url, *[v for v in self.conn.options.values() if isinstance(v, str)]]
+        secrets = list(self._secret_values or []) + referenced_values(texts, self._secrets)
         return redact(text, sorted(set(secrets), key=len, reverse=True))
 
     def _describe(self, exc: BaseException, what: str) -> str:
