@@ -306,9 +306,17 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         from valuetrack.notifications import targets
 
         targets(ctx)  # a missing or broken [notifications] section fails before any work
-    sent = None
+    if args.export_to:
+        from valuetrack.connectors import get_connector
+
+        get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
+    sent = exported = None
     with _maybe_locked(ctx, args):
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+        if args.export_to:
+            from valuetrack.writeback import export_to_warehouse
+
+            exported = export_to_warehouse(ctx, args.export_to, table=args.export_table, as_of=args.as_of)
         if args.notify:
             from valuetrack.notifications import notify
 
@@ -329,12 +337,23 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             lines.append("Failed models keep their previous figures, shown as stale.")
         if sent is not None:
             lines.append(sent.describe())
+        if exported is not None:
+            lines.append(exported.describe())
         return "\n".join(lines)
 
     payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}
     if sent is not None:
         payload["notifications"] = sent.to_dict()
+    if exported is not None:
+        payload["export"] = exported.to_dict()
     emit(args, payload, text)
+    return _report_failures([(o.model, o.error or "failed") for o in failed])
+
+
+def _report_failures(failed: Sequence[tuple[str, str]]) -> int:
+    """Each model that failed, on stderr (everything else was stored); exit 1 when any did."""
+    for model, why in failed:
+        print(f"valuetrack: {model}: {why}", file=sys.stderr)
     return EXIT_ERROR if failed else EXIT_OK
 
 
@@ -390,13 +409,17 @@ def cmd_value(args: argparse.Namespace) -> int:
         for m, net in zip(models, nets):
             ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
+            if m.state != "ok":
+                note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
             lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
+        if t["not_valued"]:
+            lines.append(f"{t['not_valued']} model(s) could not be valued; the totals leave them out.")
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
     emit(args, payload, text)
-    return EXIT_OK
+    return _report_failures([(m.model, m.error or "could not be valued") for m in pv.failures])
 
 
 def _var_lines(var: dict[str, Any]) -> list[str]:
@@ -444,6 +467,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from valuetrack.writeback import export_to_warehouse
+
+    ctx = _ctx(args)
+    result = export_to_warehouse(ctx, args.to_warehouse, table=args.table, as_of=args.as_of)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
@@ -480,7 +512,8 @@ def cmd_attribute_did(args: argparse.Namespace) -> int:
     result = attribute_did_frame(read_table(args.data), time_col=args.time_col, metric=args.metric,
                                  intervention=args.intervention, unit_col=args.unit_col, treated=treated,
                                  group_col=args.group_col, treated_value=args.treated_value,
-                                 method=args.method, se=args.se, alpha=args.alpha)
+                                 method="synth" if args.method == "synthetic_control" else args.method,
+                                 se=args.se, alpha=args.alpha)
     return _emit_result(args, result)
 
 
@@ -549,6 +582,13 @@ def _open_browser_when_up(url: str, proc: subprocess.Popen) -> None:
 # parser
 
 
+def _methods_reading(section: str) -> list[str]:
+    """The registered methods that read one manifest section (the `attribute` subcommands' choices)."""
+    from valuetrack.attribution import methods
+
+    return [m.name for m in methods.all_methods() if m.sections == (section,)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -603,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
     p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
                    help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
+    p.add_argument("--export-to", metavar="CONNECTION",
+                   help="then write the values to this connection's table (export --to-warehouse; docs/writeback.md)")
+    p.add_argument("--export-table", default="valuetrack_values", metavar="TABLE", help="with --export-to (default valuetrack_values)")
     p.add_argument("--notify", action="store_true",
                    help="then send new, escalated and cleared flags and failed refreshes to [notifications] targets")
     p.set_defaults(func=cmd_refresh)
@@ -628,6 +671,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
+    p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",
+                   help="connection to write to; it must list the table in write_tables (docs/writeback.md)")
+    p.add_argument("--table", default="valuetrack_values", metavar="TABLE",
+                   help="table to write, optionally schema-qualified (default valuetrack_values)")
+    p.set_defaults(func=cmd_export)
+
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
     p = attribute.add_parser("ab", parents=[common], help="A/B test on unit-level rows")
@@ -650,7 +700,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", required=True, metavar="COL")
     p.add_argument("--intervention", required=True, type=_date, metavar="DATE")
     p.add_argument("--controls", metavar="A,B")
-    p.add_argument("--method", choices=["structural", "its"], default="structural")
+    p.add_argument("--method", choices=_methods_reading("series"), default="structural")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_attribute_ts)
@@ -663,7 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treated", metavar="UNIT[,UNIT]")
     p.add_argument("--group-col", metavar="COL")
     p.add_argument("--treated-value", metavar="V")
-    p.add_argument("--method", choices=["did", "synth"], default="did")
+    p.add_argument("--method", choices=_methods_reading("panel") + ["synth"], default="did",
+                   help="synth is short for synthetic_control")
     p.add_argument("--se", choices=["classical", "hc1", "cluster"])
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_attribute_did)
@@ -694,10 +745,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:
+    message = _without_secrets(args, message)
     print(f"valuetrack: error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps({"version": __version__, "error": {"code": code, "message": message}}, indent=2))
     return exit_code
+
+
+def _without_secrets(args: argparse.Namespace, message: str) -> str:
+    """Last line of defence: mask the settings' resolved ${VAR} values in an error message (the
+    code that raised should have already)."""
+    from valuetrack.config import load_settings, redact
+
+    try:
+        hidden = load_settings(getattr(args, "config", None)).secret_values()
+    except ValuetrackError:  # the settings themselves are what failed: nothing resolved to hide
+        return message
+    return redact(message, hidden)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ secrets, and the figures are shown as stale.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -89,7 +90,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         connector.dispose()
     valued = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
     _record_var(ctx, as_of, valued)
-    return outcomes
+    # pulled and stored, but not valued: the refresh says so (the aggregates stay stored)
+    errors = {m.model: m.error or "it could not be valued" for m in valued.failures} if valued is not None else {}
+    return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {errors[o.model]}")
+            if o.model in errors else o for o in outcomes]
 
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
@@ -117,8 +121,9 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
 
 
 def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> Any:
-    """Re-run attribution and value for the refreshed models and store the results with provenance;
-    returns the PortfolioValue (None when nothing was refreshed)."""
+    """Re-run attribution and value for the refreshed models and store the results with provenance
+    (a model that could not be valued is stored as an error row); returns the PortfolioValue (None
+    when nothing was refreshed)."""
     from valuetrack.store.results import ResultStore
     from valuetrack.value.portfolio import value_portfolio
 

@@ -125,7 +125,8 @@ def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05
 
     data: dict[str, list[str]] = {}
     with ctx.engine.connect() as c:
-        for table in (s.ab_aggregates, s.ab_crossovers, s.series_points, s.health_daily, s.health_histogram):
+        for table in (s.ab_aggregates, s.ab_crossovers, s.series_points, s.health_daily, s.health_histogram,
+                      s.decision_aggregates):
             cols = [col for col in table.c if col.name != "refresh_id"]
             keys = list(table.primary_key.columns)  # model_name first: rows arrive grouped by model
             digests: dict[str, Any] = {}
@@ -144,8 +145,10 @@ def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05
             last_ok[row["model_name"]] = [str(row["max_exposure_ts"]), str(row["max_outcome_ts"]), str(row["mature_through"])]
     models = [{"name": reg.name, "revision": reg.revision, "spec": reg.spec.to_dict(), "data": data.get(reg.name, []),
                "freshness": last_ok.get(reg.name)} for reg in ctx.registry.list()]
+    from valuetrack.store.results import VarStore
+
     return sha256_json({"month": month, "as_of": as_of, "alpha": alpha, "currency": ctx.settings.currency,
-                        "version": __version__, "models": models})
+                        "version": __version__, "models": models, "var": VarStore(ctx.engine).latest(as_of)})
 
 
 def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
@@ -166,6 +169,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         An unsaved :class:`Snapshot` (``SnapshotStore.save`` stores it).
     """
     from valuetrack.reports.store import SnapshotStore
+    from valuetrack.store.results import VarStore
     from valuetrack.value.portfolio import value_portfolio
 
     as_of = as_of or today_utc()
@@ -264,6 +268,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         },
         "changes": changes,
         "restatement": restated,
+        # the portfolio's value at risk as the last refresh at or before the as-of date stored it
+        "var": _jsonable(VarStore(ctx.engine).latest(as_of)),
         "provenance": _provenance(models, refreshes, as_of, inputs, ctx),
     }
     return Snapshot(month=month, status=status, as_of=as_of, inputs_hash=inputs, content=content,

@@ -26,7 +26,7 @@ class ResultStore:
         """Store ModelValue objects (to date) in one transaction; returns the number stored."""
         now = dt.datetime.now(dt.timezone.utc)
         rows = [{
-            "model_name": v.model, "as_of": v.as_of, "computed_at": now, "method": v.method,
+            "model_name": v.model, "as_of": v.as_of, "computed_at": now, "method": v.method[:64],
             "registry_revision": v.registry_revision, "library_version": __version__,
             "refresh_id": refresh_ids.get(v.model), "net": v.net,
             "result": json.loads(json.dumps(v.to_dict(), default=_json_default)),
@@ -53,6 +53,20 @@ class ResultStore:
             row = conn.execute(sa.select(t.c.result).where(t.c.model_name == model)
                                .order_by(t.c.id.desc()).limit(1)).first()
         return row[0] if row else None
+
+
+    def last_good(self, model: str, as_of: dt.date | None = None) -> dict[str, Any] | None:
+        """The newest stored result of the model that was valued (state "ok"), as of ``as_of`` or
+        earlier: the figures an error row carries, marked "last valued"."""
+        t = value_results
+        query = sa.select(t.c.result).where(t.c.model_name == model).order_by(t.c.id.desc()).limit(200)
+        if as_of is not None:
+            query = query.where(t.c.as_of <= as_of)
+        with self.engine.connect() as conn:
+            for (result,) in conn.execute(query):
+                if result.get("state", "ok") == "ok":
+                    return result
+        return None
 
 
 def _json_default(value: Any) -> Any:

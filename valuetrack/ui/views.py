@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack.attribution import methods
 from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
@@ -90,10 +91,25 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
                     "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
-                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
+                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"
+                   + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def failures(pv: Any) -> list[dict[str, str]]:
+    """The models that could not be valued, each with why and its last good figures (plain text:
+    the page shows it with st.text, so nothing in it is read as markdown)."""
+    out = []
+    for m in pv.failures:
+        if m.last_valued is not None:
+            last = (f"Last valued {m.last_valued:%d %b %Y}: net {money(m.net, m.currency)} to then "
+                    "(left out of the totals).")
+        else:
+            last = "Never valued."
+        out.append({"model": m.model, "name": m.display_name, "why": f"Not valued: {m.error}", "last": last})
+    return out
 
 
 def _p(p: float | None) -> str:
@@ -418,6 +434,43 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
             for i, x in enumerate(months)]
 
 
+def design_rows(details: Mapping[str, Any], currency: str) -> list[tuple[str, str]]:
+    """The experiment design's figures for people: ramp periods, the challenger's duel and the
+    holdout-vs-time-series check (attribution/methods/designs.py); empty for a plain design."""
+    rows: list[tuple[str, str]] = []
+    ramp = details.get("ramp")
+    if ramp:
+        for p in ramp["periods"]:
+            rows.append((f"Allocation from {p['from']}",
+                         f"{pct(p['treatment_share'])} planned; {number(p['n_treatment'])} served, "
+                         f"{number(p['n_control'])} held out; weight {pct(p['weight'], 1)}"))
+        rows.append(("Effect pooled over periods (not used)", number(ramp["pooled_effect_abs"], 4)))
+    ch = details.get("challenger")
+    if ch:
+        rec = ch["recommendation"]
+        when = (f" (about {ch['days_to_decision']} more days at current traffic)" if ch.get("days_to_decision") is not None
+                else " (no decision in sight at current traffic)" if rec == "not enough evidence yet" else "")
+        rows.append((f"Challenger {ch['label']}", f"{rec}{when}"))
+        for name, c in (ch.get("comparisons") or {}).items():
+            lo, hi = c["cs"]
+            rows.append((f"Net value per unit, {name}",
+                         f"{money(c['net_per_unit'], currency, cents=True)} (always-valid interval "
+                         f"{money(lo, currency, cents=True)} to {money(hi, currency, cents=True)})"
+                         + ("; significant" if c["significant"] else "")))
+    tri = details.get("triangulation")
+    if tri:
+        if tri.get("status") == "compared":
+            verdict = "disagree" if tri["disagree"] else "agree"
+            rows.append((f"Holdout vs time series, first {tri['look']} days",
+                         f"{verdict}: holdout {number(tri['ab_total'])}, time series {number(tri['ts_total'])} "
+                         f"(difference {number(tri['difference'])} ± {number(1.96 * tri['se'])}, p = {p_value(tri['p_value'])}); "
+                         f"holdout {'trusted' if tri['ab_trusted'] else 'not trusted'}, time series "
+                         f"{'trusted' if tri['ts_trusted'] else 'not trusted'}"))
+        else:
+            rows.append(("Holdout vs time series", plain(tri.get("status"))))
+    return rows
+
+
 def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The method's own checks as (label, value) lines, for the diagnostics panel."""
     out: list[tuple[str, str]] = []
@@ -488,9 +541,8 @@ def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[st
     return out
 
 
-METHOD_LABELS = {"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
-                 "did": "Difference-in-differences", "auto": "Automatic"}
-_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields"}
+_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields",
+             "panel": "the Panel fields"}
 _PREFIX = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.[A-Za-z0-9_.\[\]]+)?: """)
 
 
@@ -499,7 +551,7 @@ def plain_problem(message: str) -> str:
     → 'Must be 0 or more (you entered -500).'"""
     msg = _PREFIX.sub("", message.strip())
     msg = re.sub(r"\[model\.attribution\.(\w+)\]", lambda m: _SECTIONS.get(m.group(1), m.group(1)), msg)
-    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{METHOD_LABELS.get(m.group(1), m.group(1))}” needs", msg)
+    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{methods.label(m.group(1))}” needs", msg)
     if msg in ("must not be empty", "must be a non-empty name"):
         return "Required."
     if msg.startswith("'' must be 3-64 characters"):
@@ -540,8 +592,9 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
         flat["launch"] = ivs[0].start
         flat["launch_label"] = ivs[0].label
         flat["relaunches"] = "\n".join(f"{iv.start.isoformat()} {iv.label}".strip() for iv in ivs[1:])
-    if "attribution.series.controls" in flat:
-        flat["attribution.series.controls"] = ", ".join(flat["attribution.series.controls"])
+    for key in ("attribution.series.controls", "attribution.panel.treated"):
+        if key in flat:
+            flat[key] = ", ".join(flat[key])
     return flat
 
 
@@ -564,20 +617,19 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         node[last] = value
 
     method = values.get("attribution.method") or "ab"
-    sections = {"ab": ("exposures", "outcomes"), "structural": ("series",), "its": ("series",), "did": ("series",),
-                "auto": ("exposures", "outcomes", "series")}[method] if method in ("ab", "structural", "its", "did", "auto") else ()
+    sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
         if key in ("launch", "launch_label", "relaunches") or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
             continue
-        if key == "attribution.series.controls":
+        if key in ("attribution.series.controls", "attribution.panel.treated"):
             value = [c.strip() for c in str(value or "").split(",") if c.strip()]
         put(key, value)
     if method == "auto":  # only the sections the user filled
         att = data.get("attribution", {})
-        for sec in ("exposures", "outcomes", "series"):
+        for sec in ("exposures", "outcomes", "series", "panel"):
             if sec in att and not any(v for k, v in att[sec].items() if k not in ("treatment", "control", "controls")):
                 att.pop(sec)
     ivs = []
@@ -600,4 +652,5 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",
                "attribution.exposures.timestamp", "attribution.exposures.arm", "attribution.outcomes.table",
                "attribution.outcomes.unit", "attribution.outcomes.timestamp", "attribution.outcomes.value",
-               "attribution.series.table", "attribution.series.date", "attribution.series.value"}
+               "attribution.series.table", "attribution.series.date", "attribution.series.value",
+               "attribution.panel.table", "attribution.panel.unit", "attribution.panel.date", "attribution.panel.value"}
