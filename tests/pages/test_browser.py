@@ -30,6 +30,7 @@ from tests.pages.conftest import AS_OF, ROOT, run_cli
 
 pytestmark = pytest.mark.browser
 
+CHROMIUM = os.environ.get("VALUETRACK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 DOCS_IMG = ROOT / "docs" / "img"
@@ -48,7 +49,7 @@ PAGES = {  # screenshot name → address
 RAW = re.compile(r"\b(None|nan|NaN|True|False)\b")
 SCIENTIFIC = re.compile(r"\d(\.\d+)?e[-+]\d+", re.I)  # 1e-300, 9.99e+42 (not a hash such as 1e39097)
 
-IDLE = ("() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
+IDLE = ("() => !!document.querySelector('[data-testid=stMain] h1') && document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
         " && !document.querySelector('[data-testid=stSkeleton]')")
 # Text an element cannot show in full: its content is wider than its box. Allowed: a deliberate
 # ellipsis with the full text in a title. Left out: charts and canvases (their text is drawn, not
@@ -126,15 +127,14 @@ def server(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = os.environ.get("VALUETRACK_CHROMIUM") or shutil.which("chromium")
-    assert chromium, "chromium not found: run `bash scripts/system-deps.sh`"
+    assert Path(CHROMIUM).exists(), f"chromium not found at {CHROMIUM}: run `bash scripts/system-deps.sh`"
     try:
         from playwright.sync_api import expect, sync_playwright
     except ModuleNotFoundError:
         pytest.fail('playwright is not installed: pip install -e ".[test]" (never `playwright install`)')
     expect.set_options(timeout=120_000)  # the first render values the portfolio (cold cache)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
 
@@ -154,10 +154,17 @@ class Tab:
         return self.idle()
 
     def idle(self) -> Any:
-        self.page.wait_for_timeout(400)
-        self.page.wait_for_function(IDLE)
-        self.page.wait_for_timeout(600)  # charts finish their first draw
-        return self.page
+        """Wait until the page has finished running and stopped growing (a first visit reruns once,
+        and charts draw after the run ends)."""
+        last = -1
+        for _ in range(240):
+            self.page.wait_for_function(IDLE)
+            self.page.wait_for_timeout(450)
+            height = self.page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 0")
+            if height == last and self.page.evaluate(IDLE):
+                return self.page
+            last = height
+        pytest.fail("the page never settled")
 
     def text(self) -> str:
         texts = [self.page.inner_text("[data-testid=stMain]"), self.page.inner_text("[data-testid=stSidebar]")]
