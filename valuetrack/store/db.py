@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from valuetrack.config import redact_url
@@ -119,15 +119,20 @@ _MIGRATION_LOCK = 7_346_120  # any constant: the advisory lock serialising migra
 
 def data_version(engine: Engine) -> tuple:
     """A cheap token that changes whenever a model is registered, edited or retired, or a refresh
-    finishes: caches of figures derived from the app database key on it."""
+    starts or finishes: caches of figures derived from the app database key on it."""
+    with engine.connect() as conn:
+        return data_version_of(conn)
+
+
+def data_version_of(conn: Connection) -> tuple:
+    """``data_version`` on an open connection (inside a transaction: as that transaction sees it)."""
     import sqlalchemy as sa
 
-    from valuetrack.store.schema import models, refreshes
+    from valuetrack.store.schema import audit_log, refreshes
 
-    with engine.connect() as c:
-        reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
-        ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
-    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]))
+    reg = conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar()
+    ref = conn.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
+    return (reg, ref[0], int(ref[1]))
 
 
 def dispose_all() -> None:
