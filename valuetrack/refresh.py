@@ -16,7 +16,6 @@ from valuetrack.config import redact
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValuetrackError
 from valuetrack.registry.store import RegisteredModel
-from valuetrack.store.aggregates import AggregateStore
 
 
 @dataclass(frozen=True)
@@ -46,14 +45,16 @@ class RefreshOutcome:
 
 
 def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = None,
-            timeout_s: float | None = None, full: bool = False) -> list[RefreshOutcome]:
-    """Refresh one model (``model``) or every active model; never raises for a warehouse failure."""
+            timeout_s: float | None = None, full: bool = False, value: bool = True) -> list[RefreshOutcome]:
+    """Refresh one model (``model``) or every active model, then (``value``) value the portfolio and
+    record it in the ledger; never raises for a warehouse failure. ``value=False`` is for a caller
+    refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue)."""
     from valuetrack.connectors import get_connector
 
     ctx.actor.require_edit("refresh models")
     as_of = as_of or today_utc()
     targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     secrets = ctx.settings.secrets()
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
@@ -87,7 +88,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
-    _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
+    if value:
+        from valuetrack.valuation import revalue
+
+        revalue(ctx, as_of=as_of, reason="refresh")  # the whole portfolio (flags and totals are portfolio-wide)
     return outcomes
 
 
@@ -96,7 +100,6 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
     """Count the units shared by models that could double-count value; failures leave the last set."""
     from valuetrack.connectors import get_connector
     from valuetrack.queries import shared_units_query
-    from valuetrack.store.results import OverlapStore
     from valuetrack.value.overlap import Overlap, overlap_groups, shares_kpi
 
     found = []
@@ -112,16 +115,4 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
                 found.append(Overlap(a.name, b.name, int(row.shared), shares_kpi(a, b)))
     except ValuetrackError:
         return  # the previous overlaps stay; the refresh of each model has its own status
-    OverlapStore(ctx.engine).replace(found, as_of)
-
-
-def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> None:
-    """Re-run attribution and value for the refreshed models and store the results with provenance."""
-    from valuetrack.store.results import ResultStore
-    from valuetrack.value.portfolio import value_portfolio
-
-    if not names:
-        return
-    values = value_portfolio(ctx, as_of=as_of, names=names).models
-    ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
-    ResultStore(ctx.engine).record(values, ids)
+    ctx.overlaps.replace(found, as_of)

@@ -24,7 +24,6 @@ from valuetrack.jsonsafe import num
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.store.results import OverlapStore
 from valuetrack.value.flags import Flag, evaluate_flags
 from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
@@ -201,7 +200,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     values = _with_risk(values, [v.health for v in valuations])
     flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
     present = {v.model for v in values}
-    overlaps = deduplicate([o for o in OverlapStore(ctx.engine).read() if {o.model_a, o.model_b} <= present],
+    overlaps = deduplicate([o for o in ctx.overlaps.read() if {o.model_a, o.model_b} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
     return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
                           end, ctx.settings.currency, alpha, values, flags, overlaps,
@@ -230,7 +229,7 @@ class ModelValuation:
 
     @classmethod
     def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05) -> ModelValuation:
-        data = _ModelData.load(AggregateStore(ctx.engine), reg.spec, as_of)
+        data = _ModelData.load(ctx.aggregates, reg.spec, as_of)
         return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha)
 
     @property
