@@ -29,10 +29,16 @@ name = st.selectbox("Model", names, format_func=lambda n: f"{labels[n]} ({n})", 
                     on_change=lambda: st.query_params.update(model=st.session_state["model"]))
 st.query_params["model"] = name
 
-pv = state.portfolio(None)
-m = next(x for x in pv.models if x.model == name)
-flags = views.flags_by_model(pv.flags).get(name, [])
+pv = ui.valued(state.portfolio(None), registered)
+m = next((x for x in pv.models if x.model == name), None)
 view = state.model_view(name)
+if m is None or view is None:
+    st.title(labels[name])
+    st.info(f"{labels[name]} was registered after the newest valuation (as of {pv.as_of:%d %b %Y}): its figures "
+            "appear once it is valued (a refresh, or `valuetrack revalue`).", icon=":material/hourglass_empty:")
+    ui.refresh_button([name], key="refresh-new")
+    st.stop()
+flags = views.flags_by_model(pv.flags).get(name, [])
 spec, cur = view["spec"], m.currency
 
 st.title(m.display_name)
@@ -74,6 +80,9 @@ with tab_value:
                    "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
         st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better), width="stretch", key="uplift")
+    elif not view["timeline_kept"]:
+        st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
+                   "and month-ends only).")
     else:
         ui.needs_refresh([name], key="refresh-model")
     if len(view["cumulative"].dropna(subset=["net"])):
@@ -99,11 +108,11 @@ with tab_health:
             st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
             for check in health.get("checks", []):
                 icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
-                st.markdown(f"{icon} **{check.get('name', '').replace('_', ' ')}** — {check.get('message', '')}")
+                st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {check.get('message', '')}")
         else:
             st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
                         if m.days_since_exposure is not None else "- No exposures stored yet")
-            st.markdown(f"- SRM p-value: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
+            st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
                         else "- SRM: not applicable")
         st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
     with r:
@@ -146,6 +155,16 @@ with tab_method:
         st.markdown("##### Flags")
         for f in flags:
             st.error(f"**{views.FLAG_LABELS[f.type]}** — {f.reason}\n\n**Next:** {f.action}")
+    if view["flag_history"]:
+        st.markdown("##### Flag history")
+        st.dataframe(pd.DataFrame([{"as of": h["as_of"], "flag": views.FLAG_LABELS.get(h["type"], h["type"]),
+                                    "look": h["status"], "raised on": h["raised_on"], "cleared on": h["cleared_on"],
+                                    "one-sided p": h["p_value"]} for h in view["flag_history"]][::-1]),
+                     hide_index=True, width="stretch", key="flag-history")
+    v = view["valuation"]
+    st.caption(f"Valued as of {v['as_of']:%d %b %Y} at {v['valued_at']:%Y-%m-%d %H:%M} UTC · state {v['state']} · "
+               f"refresh {v['refresh_id']} · registry revision {m.registry_revision} · valuetrack "
+               f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
     st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"

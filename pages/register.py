@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from valuetrack import actions as edits
 from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
 from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
@@ -77,14 +78,10 @@ def save() -> None:
         st.session_state.problems = views.problems_by_field(problems, [*FIELDS, "connection"])
         return
     st.session_state.problems = {}
-    actor = state.context().actor
+    new = st.session_state.get("loaded", NEW) == NEW
     try:
-        if st.session_state.get("loaded", NEW) == NEW:
-            stored = state.context().registry.create(spec, actor)
-            verb = "Registered"
-        else:
-            stored = state.context().registry.update(spec, expected_revision=st.session_state.revision, actor=actor)
-            verb = "Saved"
+        stored = edits.save(state.context(), spec, expected_revision=None if new else st.session_state.revision)
+        verb = "Registered" if new else "Saved"
     except PermissionDenied as exc:
         st.session_state.problems = {"": [exc.message]}
         return
@@ -101,8 +98,7 @@ def save() -> None:
 def retire() -> None:
     name = st.session_state.get("loaded")
     try:
-        stored = state.context().registry.retire(name, state.context().actor,
-                                                 expected_revision=st.session_state.revision)
+        stored = edits.retire(state.context(), name, expected_revision=st.session_state.revision)
     except ValuetrackError as exc:
         st.session_state.problems = {"": [exc.message]}
         return

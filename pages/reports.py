@@ -14,9 +14,8 @@ if not state.registered():
     ui.empty_registry()
     st.stop()
 
-as_of = state.as_of()
-pv = state.portfolio(None)
-months = views.month_options(min((m.period_start for m in pv.models), default=None), as_of)
+pv = ui.valued(state.portfolio(None), state.registered())
+months = list(reversed(pv.months)) or [views.current_month(pv.as_of)]
 st.caption("A report is an immutable snapshot of one month's figures; the same month exported again reads the same "
            "until its figures change (then a new snapshot replaces it and says by how much). Same as "
            "`valuetrack report --month YYYY-MM`.")

@@ -154,13 +154,37 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     from valuetrack.registry.manifest import dump_manifest
     from valuetrack.registry.store import entries_of
 
+    from valuetrack import ledger
+    from valuetrack.formatting import money
+
     ctx = _ctx(args)
     model = ctx.registry.get(args.name)
     audit = [a.to_dict() for a in ctx.registry.audit(args.name, limit=args.history)]
-    payload = {"model": model.summary(), "spec": model.spec.to_dict(), "audit": audit}
+    try:
+        record = ledger.model(ctx, args.name, as_of=args.as_of)
+    except ledger.NotValued:
+        record = None
+    valuation = None if record is None else {
+        "as_of": record.asof["as_of"], "valued_at": record.asof["valued_at"], "state": record.state,
+        "error": record.error, "registry_revision": record.value.registry_revision, "refresh_id": record.refresh_id,
+        "library_version": record.asof["library_version"], "input_hash": record.input_hash,
+        "figures": record.value.to_dict(), "flags": [f.to_dict() for f in record.flags]}
+    history = [] if record is None else [
+        {"as_of": h["as_of"], "type": h["type"], "status": h["status"], "raised_on": h["raised_on"],
+         "cleared_on": h["cleared_on"], "p_value": h["p_value"], "evidence": h["evidence"]} for h in record.history]
+    payload = {"model": model.summary(), "spec": model.spec.to_dict(), "audit": audit, "valuation": valuation,
+               "flag_history": history}
 
     def text() -> str:
-        lines = [dump_manifest(entries_of([model])).rstrip(), "", f"# history (latest {len(audit)})"]
+        lines = [dump_manifest(entries_of([model])).rstrip(), ""]
+        if record is None:
+            lines.append("# not valued yet (`valuetrack refresh` or `valuetrack revalue`)")
+        else:
+            v = record.value
+            lines.append(f"# valued as of {record.asof['as_of']}: net {money(v.net, v.currency)} to date, "
+                         f"state {record.state}" + (f" ({record.error})" if record.error else ""))
+            lines += [f"# flag {f.type}: {f.reason}" for f in record.flags]
+        lines += ["", f"# history (latest {len(audit)})"]
         lines += [f"# {a['at']}  {a['actor']}  {a['action']}  rev {a['from_revision']} → {a['to_revision']}"
                   f"  {', '.join(a['changes'])[:100]}" for a in audit]
         return "\n".join(lines)
@@ -175,7 +199,9 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     entries = load_manifest(args.file)
     _check_connections(ctx, entries)
-    plan = ctx.registry.apply(entries, ctx.actor, dry_run=args.dry_run)
+    from valuetrack.actions import register
+
+    plan = register(ctx, entries, dry_run=args.dry_run)
     counts = {a: sum(1 for c in plan if c.action == a) for a in ("create", "update", "unchanged")}
 
     def text() -> str:
@@ -234,18 +260,29 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def cmd_models_retire(args: argparse.Namespace) -> int:
+    from valuetrack.actions import retire
+
     ctx = _ctx(args)
-    model = ctx.registry.retire(args.name, ctx.actor, expected_revision=args.revision)
+    model = retire(ctx, args.name, expected_revision=args.revision)
     emit(args, {"model": model.summary()}, f"Retired {model.name} (revision {model.revision}); its history is kept.")
     return EXIT_OK
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from valuetrack.refresh import refresh
+    from valuetrack.valuation import revalue
 
     ctx = _ctx(args)
-    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full, value=False)
     failed = [o for o in outcomes if o.status != "ok"]
+    try:  # the refresh's outcomes are reported even when valuing afterwards fails
+        valued: dict[str, Any] = revalue(ctx, as_of=_as_of(args), reason="refresh").to_dict()
+    except ValuetrackError as exc:
+        valued = {"error": exc.message}
+    except SQLAlchemyError as exc:
+        valued = {"error": f"the app database is busy or unavailable ({_first_line(getattr(exc, 'orig', exc))})"}
 
     def text() -> str:
         lines = [f"Refreshed {len(outcomes) - len(failed)} of {len(outcomes)} models (as of {_as_of(args)})."]
@@ -256,18 +293,22 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             lines.append(f"  {o.status:<6} {o.model}: {detail}")
         if failed:
             lines.append("Failed models keep their previous figures, shown as stale.")
+        if "error" in valued:
+            lines.append(f"Valuing the portfolio failed: {valued['error']}; the last valuation stays in place "
+                         "(`valuetrack revalue` values again).")
         return "\n".join(lines)
 
-    emit(args, {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}, text)
-    return EXIT_ERROR if failed else EXIT_OK
+    emit(args, {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes], "valuation": valued},
+         text)
+    return EXIT_ERROR if failed or "error" in valued else EXIT_OK
 
 
 def cmd_value(args: argparse.Namespace) -> int:
+    from valuetrack import ledger
     from valuetrack.formatting import money
-    from valuetrack.value.portfolio import value_portfolio
 
     ctx = _ctx(args)
-    pv = value_portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+    pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
 
     def text() -> str:
         t = pv.totals
@@ -289,22 +330,33 @@ def cmd_value(args: argparse.Namespace) -> int:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack import ledger
 
     ctx = _ctx(args)
-    pv = value_portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
+    pv = ledger.portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
 
     def text() -> str:
         if not pv.flags:
             return f"No model is flagged (as of {pv.as_of})."
         lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}):"]
-        for f in pv.flags:
-            lines += [f"- {f.model}: {f.type}", f"    {f.reason}", f"    Next: {f.action}"]
+        for f in pv.flag_dicts():
+            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']})", f"    {f['reason']}",
+                      f"    Next: {f['action']}"]
         return "\n".join(lines)
 
-    emit(args, {"as_of": pv.as_of, "alpha": pv.alpha, "flags": [f.to_dict() for f in pv.flags],
+    emit(args, {"as_of": pv.as_of, "alpha": pv.alpha, "flags": pv.flag_dicts(),
                 "models_checked": len(pv.models)}, text)
     return EXIT_FLAGS if args.fail_on_flags and pv.flags else EXIT_OK
+
+
+def cmd_revalue(args: argparse.Namespace) -> int:
+    from valuetrack.valuation import revalue
+
+    ctx = _ctx(args)
+    ctx.actor.require_edit("value the portfolio")
+    done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha)
+    emit(args, done.to_dict(), done.describe)
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -459,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
     p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
     p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("revalue", parents=[common],
+                       help="value every model from the stored aggregates and record it in the ledger")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_revalue)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
     p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
     p.add_argument("--alpha", type=_alpha, default=0.05)

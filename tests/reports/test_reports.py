@@ -182,6 +182,8 @@ def test_a_model_live_from_mid_month(in_demo: Path, cli) -> None:
 
 def test_provisional_then_final_shows_the_difference(in_demo: Path, cli) -> None:
     early = in_demo / "march-early.csv"
+    # a report reads the ledger: what was valued as of a past date must have been recorded then
+    assert cli("revalue", "--as-of", "2026-04-10", "--json", schema="revalue").code == 0
     first = report(cli, "2026-03", "csv", early, "--as-of", "2026-04-10")
     assert first["status"] == "provisional"
     assert set(pd.read_csv(early)["status"]) == {"provisional"}
@@ -213,6 +215,9 @@ def test_a_stored_snapshot_reads_the_same_after_new_data(in_demo: Path, cli) -> 
                           " AND arm = 'model'"))
     engine.dispose()
     try:
+        # figures change only when the portfolio is valued again (a refresh would do it)
+        assert value_json(cli, MONTH)["totals"]["net"] == value_before
+        assert cli("revalue", "--as-of", AS_OF).code == 0
         assert value_json(cli, MONTH)["totals"]["net"] != pytest.approx(value_before, abs=0.01)
         after = report(cli, MONTH, "csv", in_demo / "b.csv", "--as-of", AS_OF)
         assert after["snapshot_id"] == before["snapshot_id"] and after["reused"]
