@@ -37,58 +37,40 @@ flagged = views.flags_by_model(to_date.flags)
 if flagged:
     with st.container(border=True):
         st.markdown(f"#### :material/flag: Needs attention ({len(flagged)})")
-        for name, fl in list(flagged.items())[:5]:
-            m = next(x for x in to_date.models if x.model == name)
-            c1, c2 = st.columns([1, 3])
+        top = list(flagged.items())[:5]
+        by_name = {x.model: x for x in to_date.models}
+        nets = views.money_column([by_name[name].net for name, _ in top], cur)  # one precision for the list
+        for (name, fl), net in zip(top, nets):
+            m = by_name[name]
+            c1, c2 = st.columns([1.3, 3])
             c1.page_link("pages/model.py", label=m.display_name, query_params={"model": name}, icon=":material/query_stats:")
             c2.markdown(" · ".join(f"{views.FLAG_ICONS[f.type]} **{views.FLAG_LABELS[f.type]}**" for f in fl)
-                        + f" — net {views.money(m.net, cur)} to date")
+                        + f" — net {net} to date")
         if len(flagged) > 5:
             st.page_link("pages/flags.py", label=f"All {len(flagged)} flagged models", icon=":material/flag:")
 
 st.subheader("Models")
-f1, f2, f3, f4 = st.columns([1.2, 1, 1, 1])
+f1, f5, _ = st.columns([1, 1, 1])
+f2, f3, f4 = st.columns(3)
 months = list(reversed(to_date.months))
 period = f1.selectbox("Period", ["To date", *months], format_func=lambda p: p if p == "To date" else views.month_label(p),
                       key="period")
 teams = f2.multiselect("Team", sorted({m.team for m in to_date.models}), key="teams", placeholder="All teams")
 owners = f3.multiselect("Owner", sorted({m.owner for m in to_date.models}), key="owners", placeholder="All owners")
 statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", placeholder="All")
+sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
 shown = to_date if period == "To date" else state.portfolio(period)
 frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models]))
-frame = views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses).sort_values("net", ascending=False,
-                                                                                               na_position="last")
-fmt = {"USD": "dollar", "EUR": "euro"}.get(cur, "localized")
-spark = [x for xs in frame["trend"] for x in xs if x is not None]  # one scale for every row, zero included
-spark_lo, spark_hi = min([0.0, *spark]), max([0.0, *spark])
-columns = ["name", "net", "net_lo", "net_hi", "roi", "p_positive", "trend", "health", "risk", "flag", "team", "model"]
-event = st.dataframe(
-    frame[columns].style.map(views.cell_colour, subset=["health", "risk", "flag"]),
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key="table",
-    column_config={
-        "name": st.column_config.TextColumn("Model", width="medium"),
-        "team": st.column_config.TextColumn("Team", width="small"),
-        "net": st.column_config.NumberColumn(f"Net value ({cur})", format=fmt, help="Gross value − cost, for the period"),
-        "net_lo": st.column_config.NumberColumn("95% low", format=fmt),
-        "net_hi": st.column_config.NumberColumn("95% high", format=fmt),
-        "roi": st.column_config.NumberColumn("ROI", format="percent", help="Net value ÷ cost", width="small"),
-        "p_positive": st.column_config.ProgressColumn("P(net > 0)", format="percent", min_value=0.0, max_value=1.0,
-                                                     color="#0969da", width="small"),
-        "health": st.column_config.TextColumn("Health", width="small"),
-        "risk": st.column_config.TextColumn("Risk", width="small"),
-        "flag": st.column_config.TextColumn("Flag", width="medium"),
-        "trend": st.column_config.BarChartColumn("By month", width="small", color="#0969da", y_min=spark_lo, y_max=spark_hi,
-                                              help="Net value per month since launch (bars below the axis: months that lost money)"),
-        "model": None,  # the id: kept in the data (row selection), not shown
-    },
-)
-rows = event.selection.rows if event and getattr(event, "selection", None) else []
-if rows:
-    st.switch_page("pages/model.py", query_params={"model": frame.iloc[rows[0]]["model"]})
-st.caption("Select a row to open the model. Click a column header to sort.")
+frame = views.sort_frame(views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses), sort)
+if len(frame):
+    st.html(views.portfolio_table_html(frame, cur))
+    st.caption(f"{len(frame)} model{'s' if len(frame) != 1 else ''}. Click a name to open the model. "
+               "By month: net value per month since launch, on one scale for every row (red: months that lost money).")
+else:
+    st.info("No model matches these filters.")
 
-c1, c2 = st.columns([3, 1])
+c1, c2 = st.columns([2.2, 1])
 with c1:
     label = "Net value to date" if period == "To date" else f"Net value, {views.month_label(period)}"
     st.plotly_chart(charts.value_by_model(frame, cur, label=label), width="stretch", key="value-chart")

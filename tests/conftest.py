@@ -36,6 +36,7 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """))
     monkeypatch.setenv("VALUETRACK_CONFIG", str(tmp_path / "valuetrack.toml"))
     monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    monkeypatch.delenv("VALUETRACK_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)
     yield tmp_path
     dispose_all()

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 from valuetrack import __version__
 from sqlalchemy.exc import OperationalError
 
-from valuetrack.errors import ValidationError, ValuetrackError
+from valuetrack.errors import NoModels, ValidationError, ValuetrackError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FLAGS = 0, 1, 2, 3
 
@@ -114,10 +114,43 @@ def _positive_float(option: str, what: str) -> Callable[[str], float]:
     return parse
 
 
+def _non_negative_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (got {value})")
+    return x
+
+
+def _month(value: str) -> str:
+    from valuetrack.value.portfolio import parse_month
+
+    try:
+        parse_month(value)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month YYYY-MM, e.g. 2026-05") from None
+    return value
+
+
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
     from valuetrack.context import open_context
 
     return open_context(args.config)
+
+
+def _ctx_with_models(args: argparse.Namespace):  # noqa: ANN202
+    """The context of a command that reports on the registered models: NoModels (exit 1) when there
+    are none, without creating an app database in a folder that had none."""
+    from valuetrack.store.db import database_exists
+
+    ctx = _ctx(args)
+    if not database_exists(ctx.settings.store_url) or not ctx.registry.list():
+        where = f"settings: {ctx.settings.source}"
+        raise NoModels("no models are registered here; run `valuetrack demo` or point VALUETRACK_CONFIG at your "
+                       f"settings ({where})")
+    return ctx
 
 
 # ------------------------------------------------------------------------------------------------
@@ -242,21 +275,13 @@ def cmd_models_export(args: argparse.Namespace) -> int:
             raise ValidationError(f"--name: no model named {sorted(missing)[0]!r} is registered")
     text = dump_manifest(entries_of(stored))
     if args.out:
-        _atomic_write(Path(args.out), text)
+        from valuetrack.outputs import check_output, write_atomic
+
+        write_atomic(check_output(args.out, ctx.settings), text)
         print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ValuetrackError(f"cannot write {str(path)!r}: {exc.strerror}") from None
 
 
 def cmd_models_retire(args: argparse.Namespace) -> int:
@@ -274,15 +299,31 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     from valuetrack.refresh import refresh
     from valuetrack.valuation import revalue
 
+    if args.lock_timeout is not None and not args.lock:
+        raise UsageError("--lock-timeout needs --lock")
     ctx = _ctx(args)
-    outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full, value=False)
+    if args.notify:
+        from valuetrack.notifications import targets
+
+        targets(ctx)  # a missing or broken [notifications] section fails before any work
+    sent = None
+    with _maybe_locked(ctx, args):
+        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
+                           value=False)
+        try:  # the refresh's outcomes are reported even when valuing afterwards fails
+            valued: dict[str, Any] = revalue(ctx, as_of=_as_of(args), reason="refresh").to_dict()
+        except ValuetrackError as exc:
+            valued = {"error": exc.message}
+        except SQLAlchemyError as exc:
+            valued = {"error": f"the app database is busy or unavailable ({_first_line(getattr(exc, 'orig', exc))})"}
+        if args.notify:
+            from valuetrack.notifications import notify
+
+            sent = notify(ctx, as_of=args.as_of, refresh_outcomes=outcomes)
     failed = [o for o in outcomes if o.status != "ok"]
-    try:  # the refresh's outcomes are reported even when valuing afterwards fails
-        valued: dict[str, Any] = revalue(ctx, as_of=_as_of(args), reason="refresh").to_dict()
-    except ValuetrackError as exc:
-        valued = {"error": exc.message}
-    except SQLAlchemyError as exc:
-        valued = {"error": f"the app database is busy or unavailable ({_first_line(getattr(exc, 'orig', exc))})"}
+    if sent is not None and sent.failed:  # the refresh itself succeeded: warn, retry at the next run
+        print(f"valuetrack: warning: {len(sent.failed)} notifications failed and will be retried at the next "
+              f"run: {sent.failed[0].error}", file=sys.stderr)
 
     def text() -> str:
         lines = [f"Refreshed {len(outcomes) - len(failed)} of {len(outcomes)} models (as of {_as_of(args)})."]
@@ -296,19 +337,53 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         if "error" in valued:
             lines.append(f"Valuing the portfolio failed: {valued['error']}; the last valuation stays in place "
                          "(`valuetrack revalue` values again).")
+        if sent is not None:
+            lines.append(sent.describe())
         return "\n".join(lines)
 
-    emit(args, {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes], "valuation": valued},
-         text)
+    payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes], "valuation": valued}
+    if sent is not None:
+        payload["notifications"] = sent.to_dict()
+    emit(args, payload, text)
     return EXIT_ERROR if failed or "error" in valued else EXIT_OK
+
+
+def _maybe_locked(ctx: Any, args: argparse.Namespace):  # noqa: ANN202
+    import contextlib
+
+    if not args.lock:
+        return contextlib.nullcontext()
+    from valuetrack.runlock import refresh_lock
+
+    ctx.require_edit("refresh models")
+    return refresh_lock(ctx.engine, ctx.settings.store_url, args.lock_timeout or 0.0)
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from valuetrack.notifications import notify, send_test
+
+    ctx = _ctx(args)
+    report = send_test(ctx) if args.test else notify(ctx, as_of=args.as_of)
+
+    def text() -> str:
+        if args.test:
+            return "\n".join(f"{d.target}: {'sent' if d.status == 'sent' else d.error}" for d in report.deliveries)
+        return report.describe()
+
+    emit(args, {"test": args.test, **report.to_dict()}, text)
+    return EXIT_ERROR if report.failed else EXIT_OK
 
 
 def cmd_value(args: argparse.Namespace) -> int:
     from valuetrack import ledger
     from valuetrack.formatting import money
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+    payload = pv.to_dict()
+    if args.var:
+        payload["var"] = ctx.var.latest(pv.as_of) or {
+            "as_of": None, "error": "no value at risk is stored yet: run `valuetrack refresh` to compute it"}
 
     def text() -> str:
         t = pv.totals
@@ -323,16 +398,34 @@ def cmd_value(args: argparse.Namespace) -> int:
             pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
             note = "provisional" if m.provisional else (m.reason or "")
             lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+        if args.var:
+            lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
-    emit(args, pv.to_dict(), text)
+    emit(args, payload, text)
     return EXIT_OK
+
+
+def _var_lines(var: dict[str, Any]) -> list[str]:
+    from valuetrack.formatting import money
+
+    if "error" in var:
+        return [f"Value at risk: {var['error']}"]
+    cur, lines = var["currency"], [f"Value at risk of the portfolio (as of {var['as_of']}; "
+                                   f"{len(var['models'])} models, {var['paths']} simulated paths)"]
+    for h, label in (("12m", "next 12 months"), ("1m", "next month")):
+        r = var["horizons"].get(h)
+        if r:
+            lines.append(f"  {label:<15} expected {money(r['expected'], cur)}, 5% VaR {money(r['var'], cur)}, "
+                         f"expected shortfall {money(r['es'], cur)}")
+    lines += [f"  left out: {o['model']} ({o['reason']})" for o in var["left_out"]]
+    return lines
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
     from valuetrack import ledger
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     pv = ledger.portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
 
     def text() -> str:
@@ -353,7 +446,7 @@ def cmd_revalue(args: argparse.Namespace) -> int:
     from valuetrack.valuation import revalue
 
     ctx = _ctx(args)
-    ctx.actor.require_edit("value the portfolio")
+    ctx.require_edit("value the portfolio")
     done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha)
     emit(args, done.to_dict(), done.describe)
     return EXIT_OK
@@ -362,7 +455,7 @@ def cmd_revalue(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from valuetrack.reports import export_report
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of,
                            restate=args.restate)
     emit(args, result.to_dict(), result.describe)
@@ -375,7 +468,8 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
     result = attribute_frame(read_table(args.data), metric=args.metric, arm_col=args.arm_col,
                              control=args.control, treatment=args.treatment, covariate=args.covariate,
-                             alpha=args.alpha, planned_treatment_share=args.treatment_share)
+                             alpha=args.alpha, planned_treatment_share=args.treatment_share,
+                             gbstats_compat=args.compat == "gbstats")
     return _emit_result(args, result)
 
 
@@ -419,13 +513,17 @@ def _emit_result(args: argparse.Namespace, result: Any) -> int:
     return EXIT_OK
 
 
+# As .streamlit/config.toml in the checkout (serve runs from the user's folder, where that file is not):
+# always headless (a non-headless first run makes Streamlit stop and ask for an e-mail address), no
+# telemetry (works offline), and no "Deploy" button or developer menu for users.
+SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValuetrackError(f"app.py not found next to the package ({app}); run from a checkout of valuetrack")
-    # Always headless: a non-headless first run makes Streamlit stop and ask for an e-mail address.
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port), *SERVE_OPTIONS]
     env = dict(os.environ)
     if args.config:
         env["VALUETRACK_CONFIG"] = str(Path(args.config).resolve())
@@ -510,14 +608,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
     p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
+    p.add_argument("--lock", action="store_true",
+                   help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
+    p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
+                   help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
+    p.add_argument("--notify", action="store_true",
+                   help="then send new, escalated and cleared flags and failed refreshes to [notifications] targets")
     p.set_defaults(func=cmd_refresh)
     p = sub.add_parser("revalue", parents=[common],
                        help="value every model from the stored aggregates and record it in the ledger")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_revalue)
+    p = sub.add_parser("notify", parents=[common], help="send flag notifications now ([notifications] in valuetrack.toml)")
+    p.add_argument("--test", action="store_true", help="send a test message to every target and report each answer")
+    p.set_defaults(func=cmd_notify)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
-    p.add_argument("--month", metavar="YYYY-MM", help="one calendar month (default: to date)")
+    p.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--var", action="store_true",
+                   help="add the portfolio's value at risk (12 months and 1 month) stored by the latest refresh")
     p.set_defaults(func=cmd_value)
     p = sub.add_parser("flags", parents=[common], help="models delivering no value, with reasons")
     p.add_argument("--fail-on-flags", action="store_true", help="exit with 3 when any model is flagged")
@@ -525,7 +634,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_flags)
 
     p = sub.add_parser("report", parents=[common], help="export the monthly value report")
-    p.add_argument("--month", required=True, metavar="YYYY-MM")
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
     p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
     p.add_argument("--restate", action="store_true",
@@ -544,6 +653,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treatment-share", type=_share, default=0.5, metavar="S",
                    help="planned share of units in the treatment arm, for the SRM check (default 0.5)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.add_argument("--compat", choices=["gbstats"],
+                   help="reproduce GrowthBook gbstats 0.8.0 exactly: relative CUPED variance without the "
+                        "covariance term, and an arm with zero variance refused (docs/methods-ab.md)")
     p.set_defaults(func=cmd_attribute_ab)
     p = attribute.add_parser("ts", parents=[common], help="time-series counterfactual on a daily series")
     p.add_argument("--data", required=True, metavar="FILE")
@@ -586,16 +698,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except ValuetrackError as exc:
         return _fail(args, exc.message, exc.code, exc.exit_code)
-    except OperationalError as exc:  # the app database locked past its busy timeout, disk full, gone
-        return _fail(args, f"the app database is busy or unavailable ({_first_line(exc.orig)}); nothing more "
-                     "was written, try again", "database", EXIT_ERROR)
+    except OperationalError as exc:  # the app database read-only, locked past its busy timeout, disk full, gone
+        from valuetrack.store.db import write_failure
+
+        return _fail(args, write_failure(exc.orig), "database", EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", "interrupted", EXIT_ERROR)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:

@@ -27,7 +27,7 @@ CONFIG_ENV = "VALUETRACK_CONFIG"
 DEFAULT_FILE = "valuetrack.toml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_KEYS = re.compile(r"(password|secret|token|private_key|credentials|key_id|access_key)", re.I)
-_KNOWN_TOP = {"store", "connections", "auth", "refresh"}
+_KNOWN_TOP = {"store", "connections", "auth", "refresh", "notifications"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,8 @@ class Settings:
         auth: the ``[auth]`` section (roles of users), empty for the open local mode.
         path: the settings file, or None when running on the embedded defaults.
         base_dir: the folder relative paths are resolved against.
+        notifications: the ``[notifications]`` section (checked; ``${VAR}`` left unresolved), empty
+            when notifications are off (valuetrack.notifications reads it).
     """
 
     store_url: str
@@ -80,6 +82,7 @@ class Settings:
     auth: Mapping[str, Any]
     path: Path | None
     base_dir: Path
+    notifications: Mapping[str, Any] = field(default_factory=dict)
 
     def connection(self, name: str) -> ConnectionSettings:
         try:
@@ -112,6 +115,11 @@ class Settings:
         """Every resolved value referenced by a connection: the strings ``redact`` must hide."""
         secrets = self.secrets(env)
         found = []
+        for text in self.notifications.get("targets", []):  # webhook tokens, SMTP passwords
+            for var in _VAR.findall(text):
+                if secrets.get(var):
+                    found.append(secrets[var])
+            found.extend(url_secrets(text))
         for conn in self.connections.values():
             for text in [conn.url, *[v for v in conn.options.values() if isinstance(v, str)]]:
                 for var in _VAR.findall(text):
@@ -186,13 +194,14 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
         connections[name] = ConnectionSettings(name, _absolute_file_url(section["url"], base), options)
     if not connections:
         connections["demo"] = _defaults(base).connections["demo"]
-    settings = Settings(store_url, currency, connections, _check_auth(data.get("auth", {}), file.name), file, base)
+    settings = Settings(store_url, currency, connections, _check_auth(data.get("auth", {}), file.name), file, base,
+                        _check_notifications(data.get("notifications", {}), file.name))
     if _VAR.search(store_url):  # a team database's password comes from the environment or secrets.toml
         settings = replace(settings, store_url=_resolve(store_url, settings.secrets(), "[store].url"))
     return settings
 
 
-_AUTH_KEYS = {"default_role": str, "editors": list, "admins": list}
+_AUTH_KEYS = {"default_role": str, "editors": list, "admins": list, "service_accounts": dict}
 
 
 def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
@@ -204,14 +213,70 @@ def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
         if key not in _AUTH_KEYS:
             raise ConfigError(f"{source}: [auth]: unknown key {key!r}; known: {', '.join(_AUTH_KEYS)}")
         if not isinstance(value, _AUTH_KEYS[key]):
-            kind = "a list of e-mails or logins" if _AUTH_KEYS[key] is list else "a string"
+            kind = {list: "a list of e-mails or logins", str: "a string", dict: "a table"}[_AUTH_KEYS[key]]
             raise ConfigError(f"{source}: [auth].{key} must be {kind} (got {type(value).__name__})")
         if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
             raise ConfigError(f"{source}: [auth].{key} must hold non-empty strings only")
     role = auth.get("default_role", "viewer")
     if role not in ROLES:
         raise ConfigError(f"{source}: [auth].default_role {role!r} is not one of {', '.join(ROLES)}")
+    for name, account in (auth.get("service_accounts") or {}).items():
+        where = f"{source}: [auth.service_accounts.{name}]"
+        if not isinstance(account, dict) or set(account) - {"token_sha256", "role"}:
+            raise ConfigError(f"{where} must be a table with token_sha256 = \"<64 hex digits>\" and optionally role")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", str(account.get("token_sha256", ""))):
+            raise ConfigError(f"{where}.token_sha256 must be the sha256 of the token as 64 hex digits "
+                              "(python -c \"import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest())\" TOKEN)")
+        if account.get("role", "editor") not in ROLES:
+            raise ConfigError(f"{where}.role {account.get('role')!r} is not one of {', '.join(ROLES)}")
     return auth
+
+
+NOTIFICATION_EVENTS = ("raised", "escalated", "cleared", "refresh_failed")
+_NOTIFY_KEYS = {"targets": list, "base_url": str, "events": list, "clear_after": int, "retry_days": int}
+
+
+def _check_notifications(section: dict[str, Any], source: str) -> dict[str, Any]:
+    """Refuse a [notifications] section that would silently send nothing or send the wrong things."""
+    where = f"{source}: [notifications]"
+    for key, value in section.items():
+        if key not in _NOTIFY_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(_NOTIFY_KEYS)}")
+        if not isinstance(value, _NOTIFY_KEYS[key]) or isinstance(value, bool):
+            kind = {list: "a list", str: "a string", int: "a whole number"}[_NOTIFY_KEYS[key]]
+            raise ConfigError(f"{where}.{key} must be {kind} (got {type(value).__name__})")
+    if not section:
+        return {}
+    targets = section.get("targets") or []
+    if not targets or not all(isinstance(t, str) and "://" in t for t in targets):
+        raise ConfigError(f"{where}.targets must list at least one URL, e.g. targets = [\"${{SLACK_WEBHOOK_URL}}\", "
+                          "\"mailtos://user:${SMTP_PASSWORD}@smtp.example.com?to=team@example.com\"] (Apprise URLs)")
+    base_url = section.get("base_url", "http://localhost:8501")
+    if not re.fullmatch(r"https?://[^\s]+", base_url):
+        raise ConfigError(f"{where}.base_url {base_url!r} must be the dashboard's address, e.g. https://valuetrack.example.com")
+    events = section.get("events", list(NOTIFICATION_EVENTS))
+    bad = [e for e in events if e not in NOTIFICATION_EVENTS]
+    if bad:
+        raise ConfigError(f"{where}.events: {bad[0]!r} is not one of {', '.join(NOTIFICATION_EVENTS)}")
+    for key, default in (("clear_after", 2), ("retry_days", 7)):
+        if not 1 <= section.get(key, default) <= 365:
+            raise ConfigError(f"{where}.{key} must be between 1 and 365 (got {section[key]})")
+    return {"targets": list(targets), "base_url": base_url.rstrip("/"), "events": list(events),
+            "clear_after": section.get("clear_after", 2), "retry_days": section.get("retry_days", 7)}
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of a notification URL that may be secret: password, path segments (webhook tokens)
+    and query values. ``${VAR}`` references are not secrets themselves."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    found = [password or "", *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
+    return [f for f in found if len(f) >= 6 and not _VAR.fullmatch(f) and "@" not in f]
 
 
 def _sqlite_url(path: Path) -> str:

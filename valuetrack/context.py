@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from valuetrack.access import Actor, local_actor
+from valuetrack.access import Access, Actor, local_actor
 from valuetrack.config import Settings, load_settings
 from valuetrack.registry.store import RegistryStore
 from valuetrack.store.db import open_engine
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from valuetrack.reports.store import SnapshotStore
     from valuetrack.store.aggregates import AggregateStore
     from valuetrack.store.ledger import LedgerStore
-    from valuetrack.store.results import OverlapStore
+    from valuetrack.store.results import OverlapStore, VarStore
 
 
 @dataclass
@@ -38,8 +38,18 @@ class Context:
         return open_engine(self.settings.store_url)
 
     @cached_property
+    def access(self) -> Access:
+        """The access check of this app database (the [auth] it recorded decides)."""
+        return Access(self.engine, self.settings.auth)
+
+    @cached_property
     def registry(self) -> RegistryStore:
-        return RegistryStore(self.engine)
+        return RegistryStore(self.engine, access=self.access)
+
+    def require_edit(self, what: str) -> Actor:
+        """The acting user as the app database knows them, or PermissionDenied naming ``what``.
+        Every library action that writes calls this (or a store that does) first."""
+        return self.access.require_edit(self.actor, what)
 
     @cached_property
     def aggregates(self) -> AggregateStore:
@@ -53,6 +63,13 @@ class Context:
         from valuetrack.store.results import OverlapStore
 
         return OverlapStore(self.engine)
+
+    @cached_property
+    def var(self) -> VarStore:
+        """The portfolio's value at risk as each valuation computed it."""
+        from valuetrack.store.results import VarStore
+
+        return VarStore(self.engine)
 
     @cached_property
     def ledger(self) -> LedgerStore:

@@ -50,7 +50,7 @@ def setup_demo(ctx: Context, *, as_of: dt.date | None = None, rebuild: bool = Fa
     from valuetrack.demo import build_demo, is_current
 
     started = time.perf_counter()
-    ctx.actor.require_edit("register the demo models")
+    ctx.require_edit("register the demo models")
     as_of = as_of or today_utc()
     folder = ctx.sample_data_dir
     folder.mkdir(parents=True, exist_ok=True)

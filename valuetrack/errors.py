@@ -62,6 +62,13 @@ class Conflict(ValuetrackError):
     code = "conflict"
 
 
+class NoModels(ValuetrackError):
+    """A command that reports on the registered models found none: the wrong folder or settings,
+    most likely, so it says so instead of reporting a portfolio of zero."""
+
+    code = "no_models"
+
+
 class PermissionDenied(ValuetrackError):
     code = "permission_denied"
 

@@ -51,7 +51,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue)."""
     from valuetrack.connectors import get_connector
 
-    ctx.actor.require_edit("refresh models")
+    actor = ctx.require_edit("refresh models")
     as_of = as_of or today_utc()
     targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
     store = ctx.aggregates
@@ -66,7 +66,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         if since is not None and since > as_of:
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
-        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=ctx.actor.name)
+        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
         try:
             if spec.connection not in connectors:
                 connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)

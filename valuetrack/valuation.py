@@ -83,13 +83,14 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
     store = ctx.ledger
     started = time.perf_counter()
     for attempt in range(1, ATTEMPTS + 1):
-        record, summary = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token())
+        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token())
         asof_id = store.write(record)
         if asof_id is not None:
+            _record_var(ctx, pv)
             break
         log.info("valuation as of %s: inputs changed while valuing (attempt %d), valuing again", as_of, attempt)
-    return Valued(as_of, asof_id, reason, summary["models"], summary["errors"], summary["flagged"], summary["net"],
-                  attempt, round(time.perf_counter() - started, 3))
+    return Valued(as_of, asof_id, reason, len(pv.models), sum(1 for m in pv.models if m.state == "error"),
+                  len({f.model for f in pv.flags}), pv.totals["net"], attempt, round(time.perf_counter() - started, 3))
 
 
 def revalue_after_edit(ctx: Context) -> Valued | None:
@@ -104,8 +105,9 @@ def revalue_after_edit(ctx: Context) -> Valued | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple) -> tuple[LedgerRecord, dict]:
-    """Value every registered model and shape the ledger record (nothing is written)."""
+def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple) -> tuple[LedgerRecord, Any]:
+    """Value every registered model and shape the ledger record (nothing is written); also returns
+    the PortfolioValue it came from."""
     from valuetrack.value.portfolio import value_portfolio
 
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha)
@@ -162,9 +164,19 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
         input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
         models=models, monthly=monthly, timeline=timelines, flags=flags)
-    summary = {"models": len(pv.models), "errors": sum(1 for m in pv.models if m.state == "error"),
-               "flagged": len({f.model for f in pv.flags}), "net": pv.totals["net"]}
-    return record, summary
+    return record, pv
+
+
+def _record_var(ctx: Context, pv: Any) -> None:
+    """Simulate the portfolio's value at risk from the same valuations and store it; a failure is
+    stored as the reason and never stops the valuation."""
+    from valuetrack.value.portfolio_var import portfolio_var
+
+    try:
+        result = portfolio_var(pv).to_dict()
+    except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the valuation stands
+        result = {"as_of": pv.as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
+    ctx.var.record(result, pv.as_of)
 
 
 def _model_row(mv: Any, refresh_id: int | None, digest: str, detail: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 # Idempotent: a second run checks and returns in a few seconds. Downloads only from PyPI.
 #
 #   .venvs/bigquery   Python 3.13 venv with the local-bigquery emulator + offline DuckDB extensions
+#   .venvs/mlflow, .venvs/dagster, .venvs/airflow   (tool_venvs.sh: see that script)
 #   .venv             (the project venv) must hold the client libraries ('.[test]'); fakesnow and
 #                     moto are installed here too if the test extra does not bring them yet
 #
@@ -54,7 +55,7 @@ WANT=$(cat "$HERE/bigquery-requirements.txt" "$HERE/bigquery-constraints.txt" | 
 if [ -x "$BQ_VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
     say "$BQ_VENV up to date"
 else
-    PY313=$(find_py313) || die "python3.13 not found (local-bigquery needs Python 3.13): install it, or set PYTHON313=/path/to/python3.13"
+    PY313=$(find_py313) || die "python3.13 not found (local-bigquery needs Python 3.13): install it (README.md says how on Debian/Ubuntu), or set PYTHON313=/path/to/python3.13"
     say "creating $BQ_VENV with $PY313"
     rm -rf "$BQ_VENV"
     "$PY313" -m venv "$BQ_VENV"
@@ -66,4 +67,6 @@ fi
 # links the extension wheels' files into an extension directory and loads them with auto-install
 # off: proves the emulator's DuckDB needs no download
 "$BQ_VENV/bin/python" "$HERE/bigquery_server.py" --check | sed 's/^/[standins] /'
+# -- side venvs for tools whose pins clash with ours: MLflow server, Dagster, Airflow ---------------
+bash "$HERE/tool_venvs.sh"
 say "ready ($ROOT)"

@@ -57,7 +57,8 @@ def ours_for(case: dict, res: dict, compat: bool = False):
 def pairs(case: dict, res: dict, r) -> list[tuple[str, float, float]]:
     """(name, ours, gbstats) for every number gbstats reports in this result."""
     if res["engine"] == "bayesian":
-        return [("effect", r.effect_abs, res["expected"]) if not res["prior"]["proper"] else ("-", 0.0, 0.0),
+        # gbstats' "expected" is the posterior mean: the estimate itself under its flat prior
+        return [("posterior_mean", r.posterior_mean, res["expected"]),
                 ("prob_positive", r.prob_positive, res["chance_to_win"]),
                 ("expected_loss", r.expected_loss, res["risk"][1])]
     rel = res["difference"] == "relative"

@@ -159,6 +159,19 @@ def test_relaunch_windows_each_against_no_model():
         fit_structural(df, interventions=[(s1, s2), (s2, None)], controls=["x1"], config=FAST)
 
 
+def test_relaunch_two_months_before_as_of_holds_out_observed_days():
+    # regression: the demo's dynamic-pricing model relaunched on 2026-04-10 and valued on 2026-06-15
+    # raised TypeError: the held-out stretch lay inside the first window (masked), so it had no days
+    df, start = series(n_pre=400, n_post=150, effect=2.0)
+    relaunch = df.index[-66]
+    r = fit_structural(df, interventions=[(start, None), (relaunch, None)], controls=["x1", "x2"], config=FAST)
+    hold = r.diagnostics["holdout"]
+    assert r.n_post == 66 and hold["holdout_days"] == 66
+    # the held-out days are the last observed "no model" days, before the first launch
+    assert isinstance(hold["passed"], bool) and hold["p_value"] is not None and 0 <= hold["coverage"] <= 1
+    assert r.windows[1].ci_avg[0] < 2.0 < r.windows[1].ci_avg[1]
+
+
 def test_its_level_and_slope_change():
     rng = np.random.default_rng(5)
     n, t0 = 300, 200

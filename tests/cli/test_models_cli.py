@@ -106,8 +106,13 @@ def test_exit_codes(workspace: Path, cli) -> None:
 
 def test_viewer_is_refused_by_the_cli(workspace: Path, cli, manifest: Path, monkeypatch) -> None:
     cfg = workspace / "valuetrack.toml"
-    cfg.write_text(cfg.read_text() + '\n[auth]\ndefault_role = "viewer"\neditors = ["ed@example.com"]\n')
+    from valuetrack.access import token_sha256
+
+    cfg.write_text(cfg.read_text() + '\n[auth]\ndefault_role = "viewer"\neditors = ["ed@example.com"]\n'
+                   f'[auth.service_accounts."ed@example.com"]\ntoken_sha256 = "{token_sha256("ed-token")}"\n')
     result = cli("models", "register", "--file", manifest, "--json")
     assert result.code == 1 and result.json["error"]["code"] == "permission_denied"
-    monkeypatch.setenv("VALUETRACK_USER", "ed@example.com")
+    monkeypatch.setenv("VALUETRACK_USER", "ed@example.com")  # a name is not a credential
+    assert cli("models", "register", "--file", manifest).code == 1
+    monkeypatch.setenv("VALUETRACK_TOKEN", "ed-token")
     assert cli("models", "register", "--file", manifest).code == 0

@@ -110,3 +110,52 @@ def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     wrong = [e.value for e in at.error if "Something went wrong" in e.value]
     assert not wrong, wrong
+
+
+def html_tables(at: AppTest) -> list[dict[str, Any]]:
+    """The HTML tables a page shows (st.html): each {"head": [...], "rows": [{"key": data-model or
+    None, "cells": [...]}, ...]} with the cells' visible text."""
+    from html.parser import HTMLParser
+
+    class Parser(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tables: list[dict[str, Any]] = []
+            self.cell: list[str] | None = None
+            self.row: dict[str, Any] | None = None
+            self.in_head = False
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            a = dict(attrs)
+            if tag == "table":
+                self.tables.append({"head": [], "rows": [], "id": a.get("data-testid")})
+            elif tag == "thead":
+                self.in_head = True
+            elif tag == "tr" and not self.in_head:
+                self.row = {"key": a.get("data-model"), "cells": []}
+                self.tables[-1]["rows"].append(self.row)
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "thead":
+                self.in_head = False
+            elif tag in ("td", "th") and self.cell is not None:
+                text = " ".join("".join(self.cell).split())
+                (self.tables[-1]["head"] if self.in_head else self.row["cells"]).append(text)
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Parser()
+    for el in at.get("html"):
+        parser.feed(el.proto.body)
+    return parser.tables
+
+
+def portfolio_table(at: AppTest) -> dict[str, dict[str, str]]:
+    """The portfolio table: model name → {column header: cell text}."""
+    table = next(t for t in html_tables(at) if t["id"] == "portfolio-table")
+    return {r["key"]: dict(zip(table["head"], r["cells"])) for r in table["rows"]}

@@ -41,8 +41,9 @@ def server(demo_dir: Path, tmp_path: Path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "VALUETRACK_CONFIG"}
     # no file watcher: other edits in the checkout must not put a "File change, rerun" banner in the shots
+    # PYTHONPATH: this checkout's code, not whichever checkout the virtualenv's editable install names
     env.update(VALUETRACK_AS_OF=AS_OF, VALUETRACK_USER="ana@example.com", STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
-               STREAMLIT_CLIENT_TOOLBAR_MODE="viewer")
+               PYTHONPATH=str(ROOT))
     log = open(tmp_path / "server.log", "wb")
     # its own process group: `valuetrack serve` starts `streamlit run` as a child, and both must end
     proc = subprocess.Popen([sys.executable, "-m", "valuetrack", "serve", "--headless", "--port", str(port)],
@@ -85,7 +86,7 @@ def test_portfolio_and_model_in_chromium(server: str, tmp_path: Path) -> None:
             page.goto(server + "/portfolio")
             expect(page.get_by_role("heading", name="Model portfolio")).to_be_visible()
             expect(page.get_by_test_id("stMetric").first).to_be_visible()
-            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+            expect(page.locator("table.vt-table").first).to_be_visible()
             expect(page.locator(".js-plotly-plot").first).to_be_visible()
             page.wait_for_timeout(1500)  # let the charts finish their first draw
             assert "Net value to date" in page.inner_text("body")

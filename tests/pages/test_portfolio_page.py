@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.pages.conftest import app, assert_clean
-from valuetrack.formatting import money
-from valuetrack.ui import views
+from tests.pages.conftest import app, assert_clean, portfolio_table
+from valuetrack.formatting import interval, money, money_column, money_compact, pct
 
 
 def test_empty_registry_tells_the_user_what_to_do(workspace: Path) -> None:
@@ -31,42 +30,58 @@ def test_portfolio_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict) 
     cur = value_json["currency"]
     t = value_json["totals"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Net value to date"] == money(t["net"], cur)
+    assert metrics["Net value to date"] == money_compact(t["net"], cur)  # a tile: compact
     assert metrics["Models"] == str(t["models"])
     assert metrics["Flagged"] == str(t["flagged"])
     captions = " ".join(c.value for c in at.caption)
-    assert f"95% interval {money(t['ci_net'][0], cur)} to {money(t['ci_net'][1], cur)}" in captions
+    assert f"95% interval {interval(t['ci_net'], cur, compact=True)}" in captions
 
-    table = at.dataframe[0].value.set_index("model")
+    table = portfolio_table(at)
     assert len(table) == len(value_json["models"])
-    for m in value_json["models"]:
-        row = table.loc[m["model"]]
-        for col, want in (("net", m["net"]), ("net_lo", m["ci_net"][0] if m["ci_net"] else None),
-                          ("net_hi", m["ci_net"][1] if m["ci_net"] else None)):
-            assert row[col] == views.cents(want), (m["model"], col, row[col], want)
-        assert row["roi"] == m["roi"] or (row["roi"] != row["roi"] and m["roi"] is None)
-        assert row["p_positive"] == m["prob_positive"]
+    models = value_json["models"]
+    # the table: the CLI's figures, one precision per column (whole units: the demo's amounts are large)
+    nets = dict(zip([m["model"] for m in models], money_column([m["net"] for m in models], cur)))
+    ends = money_column([e for m in models for e in (m["ci_net"] or [])], cur)
+    assert not any(e.endswith(tuple(f".{d:02d}" for d in range(100))) for e in ends)
+    for m in models:
+        row = table[m["model"]]
+        assert row["Net value (USD)"] == nets[m["model"]] == money(m["net"], cur, cents=False), m["model"]
+        if m["ci_net"]:
+            assert row["95% interval"] == f"{money(m['ci_net'][0], cur, cents=False)} to {money(m['ci_net'][1], cur, cents=False)}"
+        assert row["ROI"] == pct(m["roi"])
+        assert row["P(net > 0)"] == pct(m["prob_positive"])
+        assert row["Team"] == m["team"]
     flagged = {f["model"] for f in value_json["flags"]}
-    assert {n for n, f in table["flag"].items() if f} == flagged
+    assert {n for n, row in table.items() if row["Flag"] != "—"} == flagged
+    text = " ".join(c for row in table.values() for c in row.values())
+    for raw in ("None", "nan", "True", "False"):
+        assert raw not in text
     # the value-by-model chart is there too
     assert at.get("plotly_chart")
 
 
-def test_filters_and_month(in_demo: Path, value_json: dict) -> None:
+def test_filters_sort_and_month(in_demo: Path, value_json: dict) -> None:
     at = app().run()
+    growth = {m["model"] for m in value_json["models"] if m["team"] == "growth"}
     at.multiselect(key="teams").set_value(["growth"]).run()
     assert_clean(at)
-    table = at.dataframe[0].value
-    assert set(table["team"]) == {"growth"}
+    assert set(portfolio_table(at)) == growth
+    at.multiselect(key="teams").set_value([]).run()
+    at.selectbox(key="sort").set_value("name").run()
+    names = [row["Model"] for row in portfolio_table(at).values()]
+    assert names == sorted(names)
     months = at.selectbox(key="period").options
     at.selectbox(key="period").set_value(months[2]).run()
     assert_clean(at)
-    assert at.dataframe[0].value["net"].notna().any()
+    assert any(row["Net value (USD)"] != "—" for row in portfolio_table(at).values())
 
 
-def test_selecting_a_row_opens_the_model(in_demo: Path) -> None:
+def test_every_model_links_to_its_page(in_demo: Path, value_json: dict) -> None:
     at = app().run()
-    name = at.dataframe[0].value.iloc[0]["model"]
+    body = "".join(el.proto.body for el in at.get("html"))
+    for m in value_json["models"]:
+        assert f"href='model?model={m['model']}'" in body
+    name = value_json["models"][0]["model"]
     at.selectbox(key="open-model").set_value(name).run()
     assert_clean(at)
     assert any(getattr(el, "proto", None) is not None and getattr(el.proto, "query_string", "") == f"model={name}"

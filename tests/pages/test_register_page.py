@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.pages.conftest import USER, app, assert_clean
+from tests.pages.conftest import USER, app, assert_clean, portfolio_table
 from valuetrack.context import open_context
 
 K = "f:"
@@ -87,7 +87,7 @@ def test_valid_registration_appears_in_the_portfolio(demo_copy: Path) -> None:
 
     at = app().run()
     assert_clean(at)
-    assert "homepage-recs-v2" in set(at.dataframe[0].value["model"])
+    assert "homepage-recs-v2" in portfolio_table(at)
 
 
 def test_edit_bumps_the_revision_and_is_audited(demo_copy: Path) -> None:

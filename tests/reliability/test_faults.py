@@ -251,3 +251,79 @@ def test_disk_full_during_registration_writes_nothing(wh_workspace: Path, monkey
 import re  # noqa: E402  (used by the lock test's message check)
 
 _ = ValuetrackError
+
+
+def test_kill_9_mid_refresh_then_the_stuck_row_is_marked_abandoned(wh_workspace: Path) -> None:
+    """A refresh killed with SIGKILL mid-way leaves its row `running`; the next refresh marks it
+    `abandoned`, saying when and why, and the model's status reports it instead of `running` forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    db = wh_workspace / "valuetrack.db"
+    script = ("import time, valuetrack.refresh_pull as rp\n"
+              "def slow(*a, **k):\n    print('pulling', flush=True); time.sleep(120)\n"
+              "rp.pull_model = slow\n"
+              f"from valuetrack.cli import main\nmain(['refresh', '--as-of', '{AS_OF}'])\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=wh_workspace, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "VALUETRACK_CONFIG": str(wh_workspace / "valuetrack.toml"),
+                                 "PYTHONPATH": str(Path(__file__).resolve().parents[2])})  # this checkout's package
+    try:
+        assert proc.stdout.readline().strip() == "pulling"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as c:
+        stuck = c.execute(sa.text("SELECT id, status, runner FROM refreshes ORDER BY id DESC LIMIT 1")).one()
+    engine.dispose()
+    assert stuck.status == "running" and stuck.runner.startswith(f"{proc.pid}@")
+    run = run_cli("refresh", "--as-of", str(AS_OF))
+    assert run.code == 0, run.err
+    dispose_all()
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as c:
+        row = c.execute(sa.text("SELECT status, finished_at, error FROM refreshes WHERE id = :i"), {"i": stuck.id}).one()
+        running = c.execute(sa.text("SELECT count(*) FROM refreshes WHERE status = 'running'")).scalar()
+    engine.dispose()
+    assert row.status == "abandoned" and row.finished_at is not None and running == 0
+    assert f"its process {proc.pid} ended without finishing" in row.error and "marked at" in row.error
+
+
+def test_a_refresh_still_running_elsewhere_is_left_alone_until_it_is_old(wh_workspace: Path) -> None:
+    store = AggregateStore(open_engine(f"sqlite:///{wh_workspace / 'valuetrack.db'}"))
+    rid = store.start_refresh("churn-save-offers", as_of=AS_OF)
+    with store.engine.begin() as c:  # the same refresh, as run by a live process on another machine
+        c.execute(sa.text("UPDATE refreshes SET runner = '123@other-host' WHERE id = :i"), {"i": rid})
+    assert store.mark_abandoned() == 0
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=7)
+    assert store.mark_abandoned(now=later) == 1
+    assert store.status("churn-save-offers").last_attempt["status"] == "abandoned"
+    assert "still running 6 h after it began" in store.status("churn-save-offers").reason
+
+
+def test_a_read_only_app_database_says_so(wh_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "busy … try again": no retry helps a database this process may not write. (The tests run
+    as root, for whom file modes do not make a file read-only; SQLite's query_only gives the same
+    "attempt to write a readonly database" error a read-only file or mount does.)"""
+    db = wh_workspace / "valuetrack.db"
+    original = store_db._create
+
+    def read_only(url: str) -> Any:
+        engine = original(url)
+        sa.event.listens_for(engine, "connect")(lambda dbapi_conn, _rec: dbapi_conn.execute("PRAGMA query_only = ON"))
+        return engine
+
+    dispose_all()
+    monkeypatch.setattr(store_db, "_create", read_only)
+    rows = db_rows(f"sqlite:///{db}")
+    (wh_workspace / "m2.toml").write_text(WAREHOUSE_MANIFEST.replace("4000.0", "4500.0"))
+    for argv in (["models", "register", "--file", wh_workspace / "m2.toml"], ["refresh", "--as-of", str(AS_OF)],
+                 ["models", "retire", "churn-save-offers"], ["models", "list"]):
+        # (SQLite transactions begin with BEGIN IMMEDIATE, so even reads need a writable file)
+        run = run_cli(*argv, "--json")
+        assert run.code == 1 and not TRACEBACK.search(run.err), run.err
+        assert "the app database is read-only" in run.err and "try again" not in run.err, run.err
+    dispose_all()
+    assert db_rows(f"sqlite:///{db}") == rows

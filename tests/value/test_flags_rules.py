@@ -1,9 +1,10 @@
 """Each flag rule at its boundary (just inside / just outside), lower-is-better KPIs, a model with no
-data yet, min_roi ≠ 0, FDR per flag type, and no money flags on an untrusted measurement.
+data yet, min_roi ≠ 0, FDR across the portfolio, and no money flags on an untrusted measurement.
 
-Boundaries are placed with the normal quantiles the rules use: with one model in the portfolio,
-Benjamini–Hochberg rejects exactly when the one-sided p-value is ≤ q, i.e. when the estimate lies
-more than ``z_{1-q}`` standard errors below the tested bound.
+Boundaries are placed from the rules' definitions: with one A/B model in the portfolio, e-BH over
+its money hypotheses rejects exactly when the one-sided e-value reaches m / q (m = 1 without a cost,
+2 with one). The e-value's closed form is checked against numerical integration in
+test_flags_anytime.py; here the boundary z is found by root-finding on it.
 """
 
 from __future__ import annotations
@@ -16,18 +17,33 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from valuetrack.value.flags import FLAG_TYPES, REQUIRED, SRM_ALPHA, STALE_AFTER_DAYS, detectable_value, evaluate_flags
+from scipy import optimize
+
+from valuetrack.attribution.sequential import cs_multiplier
+from valuetrack.value.anytime import log_e_below
+from valuetrack.value.flags import FLAG_TYPES, REQUIRED, STALE_AFTER_DAYS, detectable_value, evaluate_flags
 from valuetrack.value.roi import money_value
 
 Q = 0.05
-Z_Q = stats.norm.ppf(Q)  # −1.645: the one-sided boundary for a single model
+N = 20_000.0  # units in both arms; the mixture is tuned at the same size
 EPS = 1e-3  # in standard errors: "just inside" / "just outside"
+
+
+def boundary_z(threshold: float) -> float:
+    """The z (in standard errors below the null) at which the one-sided e-value equals ``threshold``."""
+    return optimize.brentq(lambda z: float(log_e_below(z, 1.0, 0.0, N, N)) - np.log(threshold), -20, 0, xtol=1e-12)
+
+
+Z_ONE = boundary_z(1 / Q)  # one hypothesis in the family (no cost)
+Z_TWO = boundary_z(2 / Q)  # two (destroying and not covering) with one rejection
 
 
 def row(name: str = "model-a", **kw: Any) -> dict[str, Any]:
     """A healthy, trusted model with a clearly valuable estimate; override what the test needs."""
-    base = {"model": name, "live_days": 30, "gross": 5000.0, "gross_se": 100.0, "cost": 1000.0, "net": np.nan,
-            "min_roi": 0.0, "unproven_after_days": 90, "srm_p_value": 0.5, "method_trusted": True,
+    base = {"model": name, "family": "ab", "live_days": 30, "gross": 5000.0, "gross_se": 100.0, "cost": 1000.0,
+            "net": np.nan, "min_roi": 0.0, "unproven_after_days": 90, "units": N / 2, "n_total": N, "tuning": N,
+            "n_treatment": N / 2, "n_control": N / 2, "treatment_share": 0.5, "srm_p_value": 0.5,
+            "look": 0, "look_gross": np.nan, "look_gross_se": np.nan, "look_cost": np.nan, "method_trusted": True,
             "method_reason": None, "days_since_exposure": 1, "has_data": True, "currency": "USD"}
     base.update(kw)
     if "net" not in kw:
@@ -46,9 +62,25 @@ def types(flags: list, model: str = "model-a") -> set[str]:
 # --- untrustworthy ---------------------------------------------------------------------------
 
 
-def test_srm_alarm_at_its_boundary() -> None:
-    assert "untrustworthy" in types(evaluate_flags(frame(row(srm_p_value=SRM_ALPHA * 0.999))))
-    assert "untrustworthy" not in types(evaluate_flags(frame(row(srm_p_value=SRM_ALPHA))))
+def test_srm_is_sequential_and_sized_by_the_portfolio() -> None:
+    """A correct split is not flagged; a 2.5 % imbalance on 20,000 units is; the e-value equals the
+    beta-binomial marginal likelihood ratio computed by scipy; the bar is m / 0.05."""
+    from valuetrack.value.anytime import SRM_PRIOR_SD, srm_log_e
+
+    assert "untrustworthy" not in types(evaluate_flags(frame(row())))
+    bad = row(n_treatment=10_250.0, n_control=9_750.0)
+    flags = evaluate_flags(frame(bad))
+    assert types(flags) == {"untrustworthy"} and "planned 50% treated" in flags[0].reason
+    # the closed form against scipy's beta-binomial and binomial pmfs (small n, exact)
+    conc = 0.25 / SRM_PRIOR_SD**2 - 1
+    for k, n in [(60, 100), (510, 1000), (30, 50)]:
+        ratio = stats.betabinom.pmf(k, n, 0.5 * conc, 0.5 * conc) / stats.binom.pmf(k, n, 0.5)
+        assert float(srm_log_e(k, n - k, 0.5)) == pytest.approx(np.log(ratio), rel=1e-9, abs=1e-9)
+    # the bar grows with the number of A/B models: a borderline imbalance flagged alone is not among 40
+    e = float(srm_log_e(bad["n_treatment"], bad["n_control"], 0.5))
+    assert np.log(20) <= e < np.log(40 / 0.05)
+    many = [bad, *[row(f"ok-{i:02d}") for i in range(39)]]
+    assert "untrustworthy" not in types(evaluate_flags(frame(*many)))
 
 
 def test_stale_data_at_its_boundary() -> None:
@@ -68,14 +100,14 @@ def test_failed_method_checks_are_untrustworthy_only_with_data() -> None:
 
 def test_untrustworthy_models_get_no_money_flags() -> None:
     # confidently harmful, far below its cost, or inconclusive: the untrusted measurement decides nothing
-    harmful = row("harmful", gross=-50_000.0, srm_p_value=1e-12)
+    harmful = row("harmful", gross=-50_000.0, n_treatment=12_000.0, n_control=8_000.0)
     costly = row("costly", gross=10.0, gross_se=1.0, cost=90_000.0, days_since_exposure=30)
     vague = row("vague", gross=500.0, gross_se=4000.0, live_days=400, method_trusted=False, method_reason="x")
     flags = evaluate_flags(frame(harmful, costly, vague))
     assert {(f.model, f.type) for f in flags} == {("harmful", "untrustworthy"), ("costly", "untrustworthy"),
                                                   ("vague", "untrustworthy")}
     # the same numbers, trusted, raise the money flags (so the test above can fail)
-    trusted = evaluate_flags(frame({**harmful, "srm_p_value": 0.5}, {**costly, "days_since_exposure": 1},
+    trusted = evaluate_flags(frame({**harmful, "n_treatment": N / 2, "n_control": N / 2}, {**costly, "days_since_exposure": 1},
                                    {**vague, "method_trusted": True}))
     assert {(f.model, f.type) for f in trusted} == {("harmful", "destroying_value"), ("costly", "not_covering_cost"),
                                                     ("vague", "unproven")}
@@ -87,12 +119,15 @@ def test_untrustworthy_models_get_no_money_flags() -> None:
 @pytest.mark.parametrize("offset, flagged", [(-EPS, True), (+EPS, False)])
 def test_destroying_value_at_its_boundary(offset: float, flagged: bool) -> None:
     se = 250.0
-    gross = (Z_Q + offset) * se
+    gross = (Z_ONE + offset) * se
     # zero cost isolates the rule (no not_covering_cost); live_days < unproven_after_days (no unproven)
     flags = evaluate_flags(frame(row(gross=gross, gross_se=se, cost=0.0)), q=Q)
     assert types(flags) == ({"destroying_value"} if flagged else set())
-    if flagged:
-        assert flags[0].p_value == pytest.approx(stats.norm.cdf(Z_Q + offset)) and flags[0].p_value <= Q
+    if flagged:  # the always-valid p-value 1/E
+        assert flags[0].p_value == pytest.approx(np.exp(-log_e_below(Z_ONE + offset, 1.0, 0.0, N, N)))
+        assert flags[0].p_value <= Q and flags[0].evidence["decision"] == "always-valid e-value"
+    # a fixed-horizon test would have flagged it (z below −1.645): the price of daily looks
+    assert Z_ONE < stats.norm.ppf(Q)
 
 
 @pytest.mark.parametrize("higher_is_better, effect, expected", [
@@ -117,7 +152,7 @@ def test_lower_is_better_kpis(higher_is_better: bool, effect: float, expected: s
 def test_not_covering_cost_at_its_boundary(min_roi: float, offset: float, flagged: bool) -> None:
     se, cost = 300.0, 10_000.0
     hurdle = min_roi * cost
-    net = hurdle + (Z_Q + offset) * se
+    net = hurdle + (Z_TWO + offset) * se
     flags = evaluate_flags(frame(row(gross=net + cost, gross_se=se, cost=cost, net=net, min_roi=min_roi)), q=Q)
     assert types(flags) == ({"not_covering_cost"} if flagged else set())
     if flagged:
@@ -163,7 +198,7 @@ def test_unproven_at_the_age_boundary() -> None:
 
 def test_unproven_needs_an_interval_holding_zero_and_break_even() -> None:
     r = _unproven_row(1.5)
-    z = stats.norm.ppf(0.975)
+    z = float(cs_multiplier(N, 0.05, N))  # the always-valid interval of an A/B model
     se, cost = r["gross_se"], r["cost"]
     # the interval's lower end just above 0: the model is known to help (whether it pays is open)
     above_zero = {**r, "gross": z * se * (1 + 1e-6)}
@@ -173,10 +208,10 @@ def test_unproven_needs_an_interval_holding_zero_and_break_even() -> None:
     just_holding["net"] = just_holding["gross"] - cost
     assert types(evaluate_flags(frame(just_holding))) == {"unproven"}
     # min_roi raises break-even (cost × 1.5). An interval whose upper end is below break-even is
-    # not unproven: it is confidently short of the hurdle (one-sided p < alpha / 2 <= q)
+    # not unproven: it is short of the hurdle
     below_be = {**r, "gross": cost * 1.5 - z * se * (1 + 1e-6), "min_roi": 0.5}
     below_be["net"] = below_be["gross"] - cost
-    assert types(evaluate_flags(frame(below_be))) == {"not_covering_cost"}
+    assert "unproven" not in types(evaluate_flags(frame(below_be)))
     # with the same numbers and min_roi 0 (break-even = cost) the interval holds both: unproven
     assert types(evaluate_flags(frame({**below_be, "min_roi": 0.0}))) == {"unproven"}
 
@@ -264,7 +299,7 @@ def test_not_covering_cost_fdr_holds_beside_harmful_models() -> None:
 
 
 def test_flags_carry_reason_action_and_evidence_and_are_ordered() -> None:
-    flags = evaluate_flags(frame(row("b-model", gross=-5000.0), row("a-model", srm_p_value=1e-9),
+    flags = evaluate_flags(frame(row("b-model", gross=-5000.0), row("a-model", n_treatment=12_000.0, n_control=8_000.0),
                                  row("c-model", gross=500.0, gross_se=100.0)))
     assert [(f.model, f.type) for f in flags] == [("a-model", "untrustworthy"), ("b-model", "destroying_value"),
                                                   ("c-model", "not_covering_cost")]

@@ -581,6 +581,8 @@ def _core(c: dict[str, np.ndarray], t: dict[str, np.ndarray], config: ABConfig, 
         "srm_p_value": srm_p,
         "srm_alarm": srm_alarm,
         "theta": keep(theta) if cuped else None,
+        "posterior_mean": post_mean,
+        "posterior_sd": post_sd,
         "prob_positive": prob_positive,
         "expected_loss": expected_loss,
         "prior": config.prior,
@@ -733,6 +735,8 @@ class ABResult:
         srm_alarm: ``srm_p_value < srm_alpha``.
         theta: the pooled CUPED coefficient, or None without CUPED.
         variance_reduction: 1 − Var(CUPED effect)/Var(unadjusted effect), or None.
+        posterior_mean: posterior mean of ``effect_abs`` under ``prior`` (``effect_abs`` when flat).
+        posterior_sd: posterior sd of ``effect_abs`` under ``prior`` (``se_abs`` when flat).
         prob_positive: posterior P(effect_abs > 0) under ``prior``.
         expected_loss: posterior E[max(0, −effect)] (or E[max(0, effect)] when lower is better):
             what shipping the model costs per unit, on average, if it is in fact worse.
@@ -772,6 +776,8 @@ class ABResult:
     srm_alarm: bool
     theta: float | None
     variance_reduction: float | None
+    posterior_mean: float | None
+    posterior_sd: float | None
     prob_positive: float | None
     expected_loss: float | None
     prior: dict = field(default_factory=lambda: {"type": "flat"})

@@ -11,16 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from valuetrack.access import Actor
+from valuetrack.access import Access, Actor
 from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry
 from valuetrack.registry.spec import ModelSpec
+from valuetrack.store.db import write_failure
 from valuetrack.store.schema import audit_log, models
 
 
@@ -93,8 +94,11 @@ class AuditEntry:
 class RegistryStore:
     """Registered models and their audit log in the app database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, auth: Mapping[str, Any] | None = None, *, access: Access | None = None) -> None:
+        """Args: engine: the app database; auth: the settings' [auth] section (the database's
+        recorded one decides, see valuetrack.access); access: an Access to share instead."""
         self.engine = engine
+        self.access = access or Access(engine, auth)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -127,7 +131,7 @@ class RegistryStore:
 
     def create(self, spec: ModelSpec, actor: Actor) -> RegisteredModel:
         """Register a new model; AlreadyExists when the name is taken."""
-        actor.require_edit("register models")
+        actor = self.access.require_edit(actor, "register models")
         with self._transaction() as conn:
             if _get_row(conn, spec.name) is not None:
                 raise AlreadyExists(f"a model named {spec.name!r} is already registered; edit it instead")
@@ -137,7 +141,7 @@ class RegistryStore:
 
     def update(self, spec: ModelSpec, *, expected_revision: int, actor: Actor, action: str = "update") -> RegisteredModel:
         """Replace a model's spec if it is still at ``expected_revision``; Conflict otherwise."""
-        actor.require_edit("edit models")
+        actor = self.access.require_edit(actor, "retire models" if action == "retire" else "edit models")
         with self._transaction() as conn:
             row = _get_row(conn, spec.name)
             if row is None:
@@ -148,6 +152,7 @@ class RegistryStore:
 
     def retire(self, name: str, actor: Actor, *, expected_revision: int | None = None) -> RegisteredModel:
         """Mark a model retired (its history and results are kept)."""
+        actor = self.access.require_edit(actor, "retire models")
         current = self.get(name)
         if current.spec.status == "retired":
             return current
@@ -162,7 +167,7 @@ class RegistryStore:
         the stored one (Conflict otherwise). With ``dry_run`` nothing is written.
         """
         if not dry_run:
-            actor.require_edit("register models")
+            actor = self.access.require_edit(actor, "register models")
         plan: list[Change] = []
         with self._transaction() as conn:
             for entry in entries:
@@ -234,17 +239,21 @@ class _Tx:
         try:
             return self._cm.__enter__()
         except OperationalError as exc:
-            raise ValuetrackError(f"the app database is busy or unavailable ({exc.orig}); try again") from None
+            raise ValuetrackError(write_failure(exc.orig, done="nothing was written")) from None
 
     def __exit__(self, *exc: Any) -> Any:
         try:
             handled = self._cm.__exit__(*exc)
         except OperationalError as err:
-            raise ValuetrackError(f"the app database could not save the change ({err.orig}); nothing was written") from None
+            raise ValuetrackError(_not_saved(err)) from None
         if isinstance(exc[1], OperationalError):  # e.g. disk full or locked mid-transaction: rolled back above
-            raise ValuetrackError(f"the app database could not save the change ({exc[1].orig}); "
-                                  "nothing was written") from None
+            raise ValuetrackError(_not_saved(exc[1])) from None
         return handled
+
+
+def _not_saved(err: OperationalError) -> str:
+    text = write_failure(err.orig, done="nothing was written")
+    return text if "read-only" in text else f"the app database could not save the change ({err.orig}); nothing was written"
 
 
 def _now() -> dt.datetime:

@@ -14,24 +14,21 @@ Which snapshot is exported:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from valuetrack.context import Context, today_utc
-from valuetrack.errors import ParameterError, ValuetrackError
+from valuetrack.errors import ParameterError
 from valuetrack.formatting import money
+from valuetrack.outputs import OutputWriteError, check_output, write_atomic
 from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, check_month, inputs_hash
 from valuetrack.reports.store import SnapshotStore
 
 
-class ReportWriteError(ValuetrackError):
-    """The report file could not be written (the previous file, if any, is left untouched)."""
-
-    code = "write"
+ReportWriteError = OutputWriteError  # the report file could not be written (kept name)
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,10 @@ def snapshot_for(ctx: Context, *, month: str, as_of: dt.date | None = None, alph
     digest = inputs_hash(ctx, month=month, as_of=as_of, alpha=alpha)
     if latest is not None and latest.inputs_hash == digest:
         return latest, True
+    restater = ctx.require_edit(f"restate the final report of {month}") if latest and latest.status == "final" else None
     snapshot = build_snapshot(ctx, month=month, as_of=as_of, alpha=alpha, previous=latest, inputs=digest)
+    if restater is not None:  # the snapshot records the authenticated identity that replaced a final one
+        snapshot = dataclasses.replace(snapshot, created_by=restater.name)
     return store.save(snapshot), False
 
 
@@ -121,11 +121,7 @@ def export_report(ctx: Context, *, month: str, fmt: str, out: Path | str, as_of:
     """
     if fmt not in FORMATS:
         raise ParameterError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    out = Path(out)
-    if not out.parent.exists():
-        raise ReportWriteError(f"--out: folder {str(out.parent)!r} does not exist")
-    if out.exists() and out.is_dir():
-        raise ReportWriteError(f"--out: {str(out)!r} is a folder; give a file path")
+    out = check_output(out, ctx.settings)
     snapshot, reused = snapshot_for(ctx, month=month, as_of=as_of, alpha=alpha, restate=restate)
     data = snapshot.export(fmt)
     write_atomic(out, data)
@@ -137,27 +133,3 @@ def export_report(ctx: Context, *, month: str, fmt: str, out: Path | str, as_of:
         flagged=len({f["model"] for f in snapshot.content["flags"]}), net=float(t["net"]),
         ci_net=tuple(t["ci_net"]) if t.get("ci_net") else None, currency=snapshot.content["currency"],
         inputs_hash=snapshot.inputs_hash, bytes=len(data), net_change=restated.get("delta"))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and os.replace (same folder, same filesystem)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            try:
-                os.chmod(tmp, path.stat().st_mode & 0o777)
-            except OSError:
-                pass
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ReportWriteError(f"--out: cannot write {str(path)!r}: {exc.strerror or exc}") from None

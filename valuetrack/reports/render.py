@@ -17,6 +17,7 @@ from typing import Any
 
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.reports.snapshot import FORMATS, Snapshot
+from valuetrack.safetext import csv_cell, text_not_formulas
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
@@ -391,17 +392,19 @@ CSV_COLUMNS = ("snapshot_id", "month", "status", "as_of", "currency", "model", "
 
 
 def render_csv(snapshot: Snapshot) -> bytes:
-    """Tidy CSV: one row per model and metric; full precision (repr of the stored float)."""
+    """Tidy CSV: one row per model and metric; full precision (repr of the stored float). Text that a
+    spreadsheet would run as a formula is neutralised (valuetrack.safetext.csv_cell)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
     for row in tidy_rows(snapshot):
-        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_COLUMNS})
+        w.writerow({k: ("" if row.get(k) is None else csv_cell(row.get(k))) for k in CSV_COLUMNS})
     return buf.getvalue().encode("utf-8")
 
 
 def render_xlsx(snapshot: Snapshot) -> bytes:
-    """Workbook: Summary, Flags, one sheet per live model, Provenance. Numbers are numbers."""
+    """Workbook: Summary, Flags, one sheet per live model, Provenance. Numbers are numbers; text is
+    text, never a formula (valuetrack.safetext.text_not_formulas)."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -432,7 +435,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws.append(["Total net value", t["net"]])
     ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.cell(ws.max_row, 1).font = bold
-    for label, v, f in (("95% interval, low", ci[0], money_fmt), ("95% interval, high", ci[1], money_fmt),
+    for label, v, f in (("95% interval (fixed-horizon), low", ci[0], money_fmt), ("95% interval (fixed-horizon), high", ci[1], money_fmt),
                         ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
@@ -488,8 +491,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
                 ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
-                ("Net value", m["net"], money_fmt), ("Net CI low", (m["ci_net"] or [None])[0], money_fmt),
-                ("Net CI high", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
+                ("Net value", m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
+                ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
                 ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
@@ -536,6 +539,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         pv.append([name, rev])
     pv.column_dimensions["A"].width = 26
     pv.column_dimensions["B"].width = 70
+    text_not_formulas(wb)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

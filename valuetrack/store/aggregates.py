@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,12 +73,35 @@ class AggregateStore:
 
     def start_refresh(self, model: str, *, as_of: dt.date, since_day: dt.date | None = None,
                       actor: str | None = None) -> int:
-        """Record that a refresh began (and who started it); returns its id."""
+        """Record that a refresh began (and who started it); returns its id.
+
+        Refreshes left ``running`` by a process that is gone are first marked ``abandoned``.
+        """
+        self.mark_abandoned()
         with self.engine.begin() as c:
             return int(c.execute(refreshes.insert().values(
                 model_name=model, started_at=_now(), as_of=as_of, since_day=since_day, status="running",
-                started_by=actor,
+                started_by=actor, runner=_runner(),
             )).inserted_primary_key[0])
+
+    def mark_abandoned(self, *, now: dt.datetime | None = None) -> int:
+        """Mark ``abandoned`` (with when and why) the refreshes still ``running`` whose process has
+        ended (same machine) or that began more than ABANDON_AFTER ago (another machine, or a row
+        from before runners were recorded). Returns how many were marked."""
+        now = now or _now()
+        with self.engine.begin() as c:
+            stuck = c.execute(sa.select(refreshes.c.id, refreshes.c.started_at, refreshes.c.runner)
+                              .where(refreshes.c.status == "running")).all()
+            marked = 0
+            for rid, started, runner in stuck:
+                why = _abandon_reason(runner, _aware(started), now)
+                if why:
+                    c.execute(refreshes.update().where(refreshes.c.id == rid, refreshes.c.status == "running")
+                              .values(status="abandoned", finished_at=now,
+                                      error=f"abandoned: {why}; marked at {now:%Y-%m-%d %H:%M:%S} UTC when the next "
+                                            "refresh started. Nothing it pulled was stored."))
+                    marked += 1
+        return marked
 
     def fail_refresh(self, refresh_id: int, error: str) -> None:
         """Mark a refresh failed; the stored aggregates are left exactly as they were."""
@@ -143,7 +168,7 @@ class AggregateStore:
                            .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
         last_d, ok_d = (dict(last) if last else None), (dict(ok) if ok else None)
         reason = None
-        if last_d and last_d["status"] == "failed":
+        if last_d and last_d["status"] in ("failed", "abandoned"):
             when = ok_d["finished_at"] if ok_d else None
             reason = f"the last refresh failed ({last_d['error']}); showing figures from " + (
                 f"the refresh of {when}" if when else "no successful refresh")
@@ -197,6 +222,34 @@ class AggregateStore:
         # column-wise construction: building from Row objects costs a type probe per cell
         columns = list(zip(*rows)) if rows else [()] * len(keys)
         return pd.DataFrame({k: list(col) for k, col in zip(keys, columns)}, columns=keys)
+
+
+ABANDON_AFTER = dt.timedelta(hours=6)
+
+
+def _runner() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"[:200]
+
+
+def _abandon_reason(runner: str | None, started: dt.datetime, now: dt.datetime) -> str | None:
+    pid, _, host = (runner or "").partition("@")
+    if host == socket.gethostname() and pid.isdigit() and runner != _runner():
+        if not _alive(int(pid)):
+            return f"its process {pid} ended without finishing (killed, or the machine restarted)"
+        return None
+    if now - started > ABANDON_AFTER:
+        return f"still running {ABANDON_AFTER.total_seconds() / 3600:.0f} h after it began at {started:%Y-%m-%d %H:%M} UTC"
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _health_since(table: sa.Table, pulled: Any) -> dt.date:

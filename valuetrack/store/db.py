@@ -36,6 +36,18 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def database_exists(url: str) -> bool:
+    """False only for a SQLite file that does not exist yet (opening it would create it); a server
+    database (PostgreSQL) is assumed to exist."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return True  # open_engine reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def open_engine(url: str) -> Engine:
     """Return the (cached) engine for the app database at ``url``, migrated to the latest schema."""
     with _lock:
@@ -108,6 +120,8 @@ def migrate(engine: Engine) -> None:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
     except OperationalError as exc:
+        if any(mark in str(exc.orig).lower() for mark in _READ_ONLY):
+            raise ConfigError(write_failure(exc.orig, done="it cannot be opened")) from None
         hint = "; another process is writing to it, try again" if "locked" in str(exc.orig) else ""
         raise ConfigError(f"cannot open the app database: {exc.orig}{hint}") from None
     except SQLAlchemyError as exc:
@@ -133,6 +147,20 @@ def data_version_of(conn: Connection) -> tuple:
     reg = conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar()
     ref = conn.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
     return (reg, ref[0], int(ref[1]))
+
+
+_READ_ONLY = ("readonly database", "read-only", "read only")
+
+
+def write_failure(orig: BaseException, *, done: str = "nothing more was written") -> str:
+    """The sentence for an app-database error during a write: read-only says so (no retry will
+    help); anything else (locked past the busy timeout, disk full, gone) is worth a retry."""
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:300]
+    if any(mark in first.lower() for mark in _READ_ONLY):
+        return (f"the app database is read-only ({first}); {done}. valuetrack needs write access to it: "
+                "for SQLite the file and its folder (where it keeps its -wal and -shm files), for "
+                "PostgreSQL a user that may write; or point [store].url at a writable database")
+    return f"the app database is busy or unavailable ({first}); {done}, try again"
 
 
 def dispose_all() -> None:

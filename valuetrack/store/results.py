@@ -1,4 +1,5 @@
-"""Units shared between models, as the latest refresh found them (the valuation reads them).
+"""Units shared between models, as the latest refresh found them (the valuation reads them), and
+the portfolio's value at risk as each valuation computed it.
 
 What each valuation concluded lives in the ledger (valuetrack.store.ledger); the older
 ``value_results`` table is kept, no longer written, so an upgraded app database loses nothing."""
@@ -11,7 +12,9 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from valuetrack.store.schema import model_overlaps
+from valuetrack import __version__
+from valuetrack.store.ledger import jsonable
+from valuetrack.store.schema import model_overlaps, portfolio_var
 
 
 class OverlapStore:
@@ -38,3 +41,28 @@ class OverlapStore:
             rows = conn.execute(sa.select(t.c.model_a, t.c.model_b, t.c.shared_units, t.c.shared_kpi)
                                 .order_by(t.c.model_a, t.c.model_b)).all()
         return [Overlap(r.model_a, r.model_b, int(r.shared_units), bool(r.shared_kpi)) for r in rows]
+
+
+class VarStore:
+    """The portfolio's value at risk as each refresh computed it (append-only; readers take the
+    newest for an as-of date)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, result: dict[str, Any], as_of: dt.date) -> None:
+        """Store a PortfolioVar dict (or an error record ``{"error": ...}``) for ``as_of``."""
+        with self.engine.begin() as conn:
+            conn.execute(portfolio_var.insert(), {
+                "as_of": as_of, "computed_at": dt.datetime.now(dt.timezone.utc), "library_version": __version__,
+                "result": jsonable(result)})
+
+    def latest(self, as_of: dt.date | None = None) -> dict[str, Any] | None:
+        """The newest stored result at or before ``as_of`` (any date when None), or None."""
+        t = portfolio_var
+        query = sa.select(t.c.result).order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)
+        if as_of is not None:
+            query = query.where(t.c.as_of <= as_of)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return row[0] if row else None

@@ -75,7 +75,7 @@ refreshes = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("since_day", sa.Date, nullable=True),
-    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | abandoned
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("cost", sa.JSON, nullable=True),  # totals + per-query entries
     sa.Column("rows", sa.Integer, nullable=True),
@@ -84,6 +84,7 @@ refreshes = sa.Table(
     sa.Column("max_exposure_ts", sa.DateTime, nullable=True),
     sa.Column("max_outcome_ts", sa.DateTime, nullable=True),
     sa.Column("started_by", sa.String(200), nullable=True),  # who ran the refresh (migration 0007)
+    sa.Column("runner", sa.String(200), nullable=True),  # "pid@host" of the process (migration 0008)
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
@@ -164,7 +165,7 @@ report_snapshots = sa.Table(
 )
 
 
-# -- value results: written by refresh before the ledger (migration 0008) replaced it; kept, not written --
+# -- value results: written by refresh before the ledger (migration 0011) replaced it; kept, not written --
 
 value_results = sa.Table(
     "value_results", metadata,
@@ -191,8 +192,68 @@ model_overlaps = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# -- settings the app database enforces itself (valuetrack.access; migration 0008) ---------------
+# key "auth": the [auth] mapping recorded the first time settings with [auth] opened this database,
+# so that a settings file without it cannot reopen the database in the open local mode.
 
-# -- the valuation ledger (valuetrack.store.ledger; migration 0008) ------------------------------
+app_settings = sa.Table(
+    "app_settings", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=True),
+)
+
+# -- notifications (valuetrack.store.notifications; migration 0009) ---------------------------------
+
+notification_state = sa.Table(
+    "notification_state", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),  # a "raised" message went out, no "cleared" yet
+    sa.Column("flag_types", sa.JSON, nullable=False),
+    sa.Column("severity", sa.Integer, nullable=False),
+    sa.Column("absent_runs", sa.Integer, nullable=False),  # consecutive as-of days without a flag
+    sa.Column("last_as_of", sa.Date, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+notification_events = sa.Table(
+    "notification_events", metadata,
+    sa.Column("key", sa.String(200), primary_key=True),  # the idempotency key
+    sa.Column("kind", sa.String(32), nullable=False),  # raised | escalated | cleared | refresh_failed | test
+    sa.Column("model_name", sa.String(64), nullable=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_notification_events_created", "created_at"),
+)
+
+notification_deliveries = sa.Table(
+    "notification_deliveries", metadata,
+    sa.Column("event_key", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(200), primary_key=True),  # target id: never the URL (secrets)
+    sa.Column("status", sa.String(16), nullable=False),  # sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),  # redacted
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- the portfolio's value at risk (valuetrack.store.results.VarStore; migration 0010) ------------
+# Computed where valuation runs (the end of a refresh), read by pages, `value --var` and reports.
+
+portfolio_var = sa.Table(
+    "portfolio_var", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("portfolio_var_id_seq"), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("library_version", sa.String(32), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),  # PortfolioVar.to_dict()
+    sa.Index("ix_portfolio_var_as_of", "as_of", "id"),
+)
+
+
+# -- the valuation ledger (valuetrack.store.ledger; migration 0011) ------------------------------
 # One row per valuation of the whole portfolio (an "as-of"), written in one transaction with every
 # model's figures, months, flags and (for the latest as-of and month-ends only) daily timelines.
 # Pages, the CLI's reads and the reports read only these tables (docs/architecture.md).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import streamlit as st
@@ -16,6 +17,8 @@ from valuetrack.ui import state
 log = logging.getLogger("valuetrack.ui")
 
 ZWSP = "\u200b"
+FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"  # local: the app works offline
+FLASH = "_flash"
 ROLE_BADGE = {"viewer": ":gray-badge[viewer]", "editor": ":blue-badge[editor]", "admin": ":violet-badge[admin]"}
 
 CSS = """
@@ -23,6 +26,20 @@ CSS = """
 div[data-testid="stMetric"] {background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 10px; padding: 14px 16px;}
 div[data-testid="stMetricValue"] {font-size: 1.9rem;}
 section[data-testid="stSidebar"] div[data-testid="stCaptionContainer"] {margin-top: -0.4rem;}
+[data-testid="stMetricLabel"] *, [data-testid="stPageLink"] * {white-space: normal !important; overflow: visible !important;}
+div[data-testid="stMainBlockContainer"] {padding-left: 2.5rem; padding-right: 2.5rem; padding-top: 3rem;}
+table.vt-table {width: 100%; border-collapse: collapse; font-size: 0.8125rem; margin: 0.25rem 0 0.5rem;}
+table.vt-table .wrap {white-space: normal;}
+table.vt-table .amount {white-space: nowrap;}
+@media (max-width: 1200px) {table.vt-table .spark {display: none;} table.vt-table {font-size: 0.75rem;}
+  div[data-testid="stMainBlockContainer"] {padding-left: 1.5rem; padding-right: 1.5rem;}}
+table.vt-table th {text-align: left; font-weight: 600; color: #57606a; border-bottom: 1px solid #d0d7de;
+  padding: 5px 6px; vertical-align: bottom;}
+table.vt-table td {padding: 5px 6px; border-bottom: 1px solid #eaeef2; vertical-align: middle; overflow-wrap: break-word;}
+table.vt-table .num {text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums;}
+table.vt-table td.tag {font-weight: 600;}
+table.vt-table a {text-decoration: none; font-weight: 600;}
+table.vt-table tfoot td {font-weight: 600; border-top: 1px solid #d0d7de;}
 </style>
 """
 
@@ -97,9 +114,33 @@ def shown_errors(what: str = "this page") -> Iterator[None]:
 
 
 def tile(col: Any, t: Mapping[str, str], *, help: str | None = None) -> None:
+    """A headline tile; a compact value carries the full figure in its help."""
+    if t.get("full") and t["full"] != t["value"]:
+        help = f"{t['full']}" + (f". {help}" if help else "")
     with col:
         st.metric(t["label"], t["value"], help=help)
         st.caption(t["caption"])
+
+
+def flash(kind: str, text: str) -> None:
+    """A message for the next run of the page (after ``st.rerun``): shown once, then gone."""
+    st.session_state.setdefault(FLASH, []).append((kind, text))
+
+
+def show_flash() -> None:
+    """Show, and forget, the messages left by the action of the previous run."""
+    for kind, text in st.session_state.pop(FLASH, []):
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text)
+
+
+def nav(sections: Mapping[str, list[Any]]) -> None:
+    """The sidebar's page links (app.py hides Streamlit's own list, which has no room for the
+    redirect that makes ``/`` open ``/portfolio``)."""
+    with st.sidebar:
+        for title, pages in sections.items():
+            st.caption(title)
+            for page in pages:
+                st.page_link(page)
 
 
 def empty_registry() -> None:
@@ -155,6 +196,7 @@ def refresh_button(names: list[str], *, key: str = "refresh", primary: bool = Fa
         bar.progress(1.0, text="Done")
         state.invalidate()
         if failed:
-            st.error("Some refreshes failed; their previous figures are kept:\n\n" + "\n".join(f"- {f}" for f in failed))
+            flash("error", "Some refreshes failed; their previous figures are kept:\n\n" + "\n".join(f"- {f}" for f in failed))
         else:
-            st.success(f"Refreshed {len(names)} model{'s' if len(names) != 1 else ''}.")
+            flash("success", f"Refreshed {len(names)} model{'s' if len(names) != 1 else ''}.")
+        st.rerun()  # show the new figures now, not after a reload

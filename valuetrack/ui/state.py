@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
-from valuetrack.access import Actor, local_actor, role_for
+from valuetrack.access import Actor, local_actor, oidc_actor
 from valuetrack.context import Context, open_context, today_utc
 
 AS_OF_ENV = "VALUETRACK_AS_OF"
@@ -44,15 +45,20 @@ def _with_engine(ctx: Context, actor: Actor) -> Context:
         return ctx
     out = Context(ctx.settings, actor)
     out.__dict__["engine"] = ctx.engine  # share the process's engine (cached_property slot)
+    out.__dict__["access"] = ctx.access
     return out
 
 
 def current_actor(ctx: Context) -> Actor:
-    """Logged-in user under [auth] (Streamlit OIDC); the local user in open local mode."""
-    if not ctx.settings.auth:
+    """Logged-in user under [auth] (Streamlit OIDC); the local user in open local mode. The role shown
+    is the one the app database's recorded [auth] gives (the store decides every write the same way)."""
+    if not ctx.settings.auth and not ctx.access.recorded():
         return local_actor()
     email = logged_in_email()
-    return Actor(email or "anonymous", role_for(email, ctx.settings.auth) if email else "viewer")
+    if not email:
+        return Actor("anonymous", "viewer")
+    actor = oidc_actor(email)
+    return replace(actor, role=ctx.access.role_of(actor)[1])
 
 
 def logged_in_email() -> str | None:

@@ -1,7 +1,7 @@
 """What the pages show, shaped from library results: pure functions, no Streamlit, tested alone.
 
 Every money figure here is the library's number unchanged (rounded to the cent only for tables);
-the pages format them with :func:`valuetrack.formatting.money`.
+text for people comes from :mod:`valuetrack.formatting` (re-exported here for the pages).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from valuetrack.formatting import money
+from valuetrack.formatting import interval, money, money_column, money_compact, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
     "untrustworthy": "Untrustworthy measurement",
@@ -49,20 +49,6 @@ def cents(value: float | None) -> float | None:
     return round(float(value), 2)
 
 
-def pct(value: float | None, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value:.{digits}%}"
-
-
-def interval(ci: Iterable[float] | None, currency: str) -> str:
-    """'−$2.4k to $8.2k' (95 % interval of a money figure)."""
-    if not ci:
-        return "no interval yet"
-    lo, hi = list(ci)
-    return f"{money(lo, currency)} to {money(hi, currency)}"
-
-
 def last_full_day(as_of: dt.date) -> dt.date:
     return as_of - dt.timedelta(days=1)
 
@@ -70,18 +56,6 @@ def last_full_day(as_of: dt.date) -> dt.date:
 def current_month(as_of: dt.date) -> str:
     """The month of the last day with data (as_of − 1): 'this month' on the portfolio."""
     return last_full_day(as_of).strftime("%Y-%m")
-
-
-def month_options(first: dt.date | None, as_of: dt.date) -> list[str]:
-    """Months from ``first`` to the current one, newest first."""
-    last = last_full_day(as_of).replace(day=1)
-    if first is None:
-        return [last.strftime("%Y-%m")]
-    m, out = first.replace(day=1), []
-    while m <= last:
-        out.append(m.strftime("%Y-%m"))
-        m = (m + dt.timedelta(days=32)).replace(day=1)
-    return out[::-1]
 
 
 def month_label(month: str) -> str:
@@ -92,19 +66,21 @@ def month_label(month: str) -> str:
 
 
 def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
-    """The four tiles: net value this month and to date (with intervals), models, flagged."""
+    """The four tiles: net value this month and to date (with intervals), models, flagged.
+    Tiles are narrow: their money is compact ('$171.2K'), and the full figure goes in ``full``."""
     cur = to_date.currency
     t = to_date.totals
     if this_month is None:  # no model live yet
-        month = {"label": "Net value this month", "value": "—", "caption": "no model is live yet"}
+        month = {"label": "Net value this month", "value": "—", "full": "—", "caption": "no model is live yet"}
     else:
         m = this_month.totals
-        month = {"label": f"Net value, {month_label(this_month.period)}", "value": money(m["net"], cur),
-                 "caption": f"95% interval {interval(m['ci_net'], cur)}" + _p(m["prob_positive"])}
+        month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
+                 "full": money(m["net"], cur),
+                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
     return {
         "month": month,
-        "to_date": {"label": "Net value to date", "value": money(t["net"], cur),
-                    "caption": f"95% interval {interval(t['ci_net'], cur)}" + _p(t["prob_positive"])},
+        "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
+                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
@@ -113,7 +89,7 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
 
 
 def _p(p: float | None) -> str:
-    return f" · P(net > 0) {p:.0%}" if p is not None else ""
+    return f" · P(net > 0) {pct(p)}" if p is not None else ""
 
 
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
@@ -165,6 +141,63 @@ def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) ->
     return pd.DataFrame(rows, columns=cols)
 
 
+SORTS = {"net": "Net value", "roi": "ROI", "p_positive": "P(net > 0)", "name": "Name", "team": "Team"}
+
+
+def sort_frame(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rows in the order a person asked for: figures highest first, names A to Z, missing last."""
+    return frame.sort_values(by, ascending=by in ("name", "team"), na_position="last", kind="stable")
+
+
+def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
+    """The portfolio table as HTML: every model (the height follows the rows), every column
+    visible (text wraps rather than being cut off), one precision per column, names linking to
+    the model page, registry text escaped."""
+    from markupsafe import escape
+
+    net = money_column(frame["net"], currency)
+    ends = money_column([*frame["net_lo"], *frame["net_hi"]], currency)
+    n = len(frame)
+    spark = [x for xs in frame["trend"] for x in xs if x is not None and x == x]
+    lo, hi = min([0.0, *spark]), max([0.0, *spark])
+    head = ("<thead><tr><th>Model</th><th>Team</th><th class='num wrap'>Net value ({cur})</th>"
+            "<th class='num wrap'>95% interval</th><th class='num'>ROI</th><th class='num wrap'>P(net &gt; 0)</th>"
+            "<th class='spark'>By month</th><th>Health / risk</th><th>Flag</th></tr></thead>").format(cur=escape(currency))
+    rows = []
+    for i, r in enumerate(frame.itertuples(index=False)):
+        has_ci = r.net_lo is not None and r.net_lo == r.net_lo
+        interval_text = f"<span class='amount'>{ends[i]}</span> to <span class='amount'>{ends[n + i]}</span>" if has_ci else "—"
+        rows.append(
+            f"<tr data-model='{escape(r.model)}'>"
+            f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
+            f"<td>{escape(r.team or '—')}</td><td class='num'>{net[i]}</td><td class='num wrap'>{interval_text}</td>"
+            f"<td class='num'>{pct(r.roi)}</td><td class='num'>{pct(r.p_positive)}</td>"
+            f"<td class='spark'>{sparkline_svg(r.trend, lo, hi)}</td>"
+            f"<td class='tag'><span style='{cell_colour(r.health)}'>{escape(r.health or '—')}</span> / "
+            f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
+            f"<td class='tag' style='{cell_colour(r.flag)}'>{escape(r.flag or '—')}</td></tr>")
+    return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def sparkline_svg(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
+    """Net value per month as tiny bars on one scale for every row (zero included): blue above
+    the axis, red below; an empty string when there are no months."""
+    xs = [0.0 if v is None or v != v else float(v) for v in values]
+    if not xs:
+        return "—"
+    span = (hi - lo) or 1.0
+    zero = height * hi / span
+    bw = width / len(xs)
+    bars = []
+    for i, v in enumerate(xs):
+        top, h = (zero - v * height / span, v * height / span) if v >= 0 else (zero, -v * height / span)
+        colour = "#0969da" if v >= 0 else "#cf222e"
+        bars.append(f"<rect x='{i * bw + bw * 0.1:.1f}' y='{top:.1f}' width='{bw * 0.8:.1f}' height='{max(h, 0.5):.1f}' "
+                    f"fill='{colour}'/>")
+    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
+            f"aria-label='net value by month'>{''.join(bars)}</svg>")
+
+
 def filter_frame(frame: pd.DataFrame, *, teams: list[str] | None = None, owners: list[str] | None = None,
                  statuses: list[str] | None = None) -> pd.DataFrame:
     out = frame
@@ -195,7 +228,7 @@ def verdict(m: Any, flags: list[Any]) -> tuple[str, str]:
 _MONEY_KEYS = ("gross", "gross_se", "cost", "net", "detectable_gross")
 
 
-def evidence_line(evidence: Mapping[str, Any] | None, p_value: float | None, currency: str) -> str:
+def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency: str) -> str:
     """A flag's numbers in one line: 'gross $1.2k · cost $4k · net interval −$9k to −$1k · p = 0.003'."""
     parts = []
     for k, v in (evidence or {}).items():
@@ -206,14 +239,12 @@ def evidence_line(evidence: Mapping[str, Any] | None, p_value: float | None, cur
             parts.append(f"{label} {interval(v, currency)}")
         elif k in _MONEY_KEYS:
             parts.append(f"{label} {money(v, currency)}")
-        elif k == "srm_p_value":
-            parts.append(f"SRM p = {v:.2g}")
-        elif isinstance(v, float):
-            parts.append(f"{label} {v:.3g}")
+        elif k.endswith("p_value"):
+            parts.append(f"{'SRM p' if k == 'srm_p_value' else label} = {p_value(v)}")
         else:
-            parts.append(f"{label} {v}")
-    if p_value is not None:
-        parts.append(f"one-sided p = {p_value:.2g}")
+            parts.append(f"{label} {plain(v)}")
+    if p is not None:
+        parts.append(f"one-sided p = {p_value(p)}")
     return " · ".join(parts)
 
 
@@ -289,12 +320,12 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
             text = pct(v, 1)
         elif key in ("ci_rel", "cs_rel") and isinstance(v, (list, tuple)) and len(v) == 2:
             text = f"{pct(v[0], 1)} to {pct(v[1], 1)}"
-        elif isinstance(v, float):
-            text = f"{v:.3g}"
-        elif isinstance(v, Mapping):
-            text = ", ".join(f"{k} {x:.3g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items())
+        elif key.endswith("p_value") or key == "p_value_seq":
+            text = p_value(v)
+        elif key == "cuped":
+            text = "on" if v else "off"
         else:
-            text = str(v)
+            text = plain(v)
         out.append((label, text))
     return out
 

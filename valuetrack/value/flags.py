@@ -1,28 +1,27 @@
 """Flags: models delivering no value, each a decision about money tested against its own null.
 
-Rules (docs/methods-value.md has the reasoning):
+Rules (docs/methods-value.md has the reasoning and the calibration):
 
-- ``untrustworthy``: the measurement cannot be trusted (sample-ratio mismatch at p < 0.001, a
-  time-series estimate whose diagnostics failed, or stale data: no exposures for more than
-  ``STALE_AFTER_DAYS``). Money flags are not raised on an untrusted estimate.
-- ``destroying_value``: gross value confidently negative (the model harms its KPI): one-sided test
-  of H0: gross ≥ 0.
-- ``not_covering_cost``: net value confidently below ``min_roi × cost``: one-sided test of
-  H0: net ≥ min_roi × cost, among the models not flagged ``destroying_value`` (a harmful model
-  does not cover its cost either; it is not flagged twice).
-- ``unproven``: live for at least ``unproven_after_days``, the interval of gross value still holds
-  both 0 and break-even (cost × (1 + min_roi)), and the detectable gross value at 80 % power is
-  larger than break-even: the measurement cannot tell a model that pays for itself from one that
-  does nothing. That is a statement about power, not an effect.
+- ``untrustworthy``: the measurement cannot be trusted (sample-ratio mismatch by the sequential
+  beta-binomial e-value of value/anytime.py, a time-series estimate whose diagnostics failed, or
+  stale data: no exposures for more than ``STALE_AFTER_DAYS``). Money flags are not raised on an
+  untrusted estimate.
+- ``destroying_value``: the value per treated unit confidently below zero (H0: value per unit ≥ 0).
+- ``not_covering_cost``: the value per treated unit confidently below the break-even per unit,
+  (1 + min_roi) × cost ÷ treated units (H0: value per unit ≥ break-even); not raised on a model
+  flagged ``destroying_value``.
+- ``unproven``: live for at least ``unproven_after_days``, the interval of gross value (the
+  always-valid one for A/B models) still holds both 0 and break-even, and the detectable gross value
+  at 80 % power is larger than break-even: a statement about power, not an effect.
 
-False discoveries across the portfolio are controlled per flag type with Benjamini–Hochberg at
-``q`` on the one-sided p-values of the models eligible for that flag: for ``destroying_value``
-every trusted model with an estimate; for ``not_covering_cost`` those with a cost that are not
-flagged ``destroying_value``. The false share of each type *as shown* therefore stays at or below q.
+The money flags stay valid under daily looks: A/B models by one-sided mixture e-values with e-BH
+over both flags of every model at ``q``; time-series models at scheduled looks after launch, BH at
+``q / 12`` per type (value/anytime.py).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from valuetrack.attribution.portfolio import benjamini_hochberg
+from valuetrack.attribution.sequential import cs_multiplier
 from valuetrack.jsonsafe import num
+from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
 
 FLAG_TYPES = ("untrustworthy", "destroying_value", "not_covering_cost", "unproven")
+# how bad a flag is, higher is worse: a model's flag getting worse is an "escalated" notification
+FLAG_SEVERITY = {"unproven": 1, "not_covering_cost": 2, "untrustworthy": 3, "destroying_value": 4}
 SRM_ALPHA = 0.001
 STALE_AFTER_DAYS = 7
 POWER = 0.8
@@ -65,8 +67,20 @@ class Flag:
                 "p_value": self.p_value, "evidence": self.evidence}
 
 
-REQUIRED = ("model", "live_days", "gross", "gross_se", "cost", "net", "min_roi", "unproven_after_days",
-            "srm_p_value", "method_trusted", "method_reason", "days_since_exposure", "has_data", "currency")
+REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", "min_roi", "unproven_after_days",
+            "units", "n_total", "tuning", "n_treatment", "n_control", "treatment_share", "srm_p_value",
+            "look", "look_gross", "look_gross_se", "look_cost",
+            "method_trusted", "method_reason", "days_since_exposure", "has_data", "currency")
+"""Columns of the frame ``evaluate_flags`` takes, one row per active model:
+
+- ``family``: "ab" (tested with e-values) or "ts" (tested at scheduled looks).
+- ``gross``, ``gross_se``, ``cost``, ``net``: to-date money; ``units``: treated units behind ``gross``
+  (A/B); ``n_total``: units in both arms of the mature cohorts; ``tuning``: planned units at the
+  decision horizon (anytime.planned_units); ``n_treatment``, ``n_control``, ``treatment_share``: all
+  exposed units per arm and the planned share, for SRM.
+- ``look``: the last scheduled look reached (time series; 0 before the first) and the gross value,
+  its standard error and the cost over launch … launch + look (``look_*``).
+"""
 
 
 def detectable_value(gross_se: Any, alpha: float = 0.05, power: float = POWER) -> np.ndarray:
@@ -79,16 +93,23 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
 
     Args:
         portfolio: to-date figures per model (money in the reporting currency).
-        q: false discovery rate per flag type.
+        q: false discovery rate of the money flags (both types together).
         alpha: interval level for the unproven rule.
     """
     missing = [c for c in REQUIRED if c not in portfolio.columns]
     if missing:
         raise KeyError(f"portfolio lacks columns {missing}")
     df = portfolio.reset_index(drop=True)
+    if not len(df):
+        return []
+    col = lambda c: df[c].to_numpy(dtype=float)  # noqa: E731
+    is_ab = (df["family"] == "ab").to_numpy()
     flags: list[Flag] = []
 
-    srm_bad = df["srm_p_value"].fillna(1.0).to_numpy() < SRM_ALPHA
+    n_t, n_c, share = col("n_treatment"), col("n_control"), col("treatment_share")
+    srm_testable = is_ab & (n_t + n_c > 0) & (share > 0) & (share < 1)
+    srm_log_e = np.where(srm_testable, anytime.srm_log_e(n_t, n_c, np.where(srm_testable, share, 0.5)), 0.0)
+    srm_bad = anytime.srm_flags(srm_log_e, srm_testable)
     stale = df["days_since_exposure"].fillna(0).to_numpy() > STALE_AFTER_DAYS
     method_bad = ~df["method_trusted"].fillna(True).astype(bool).to_numpy() & df["has_data"].to_numpy()
     untrusted = srm_bad | stale | method_bad
@@ -96,36 +117,45 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
         row = df.iloc[i]
         reasons = []
         if srm_bad[i]:
-            reasons.append(f"the split between arms does not match the planned one (SRM p = {max(row['srm_p_value'], 1e-300):.2g})")
+            reasons.append(f"the split between arms does not match the planned one ({int(n_t[i]):,} treated, "
+                           f"{int(n_c[i]):,} control against a planned {share[i]:.0%} treated; sequential SRM "
+                           f"e-value {_e(srm_log_e[i])})")
         if stale[i]:
             reasons.append(f"no exposures have arrived for {int(row['days_since_exposure'])} days")
         if method_bad[i]:
             reasons.append(f"the estimate failed its checks: {row['method_reason']}")
         flags.append(Flag(row["model"], "untrustworthy", "Measurement not trustworthy: " + "; ".join(reasons) + ".",
                           _untrusted_action(srm_bad[i], stale[i], method_bad[i]), None,
-                          {"srm_p_value": num(row["srm_p_value"]), "days_since_exposure": num(row["days_since_exposure"])}))
+                          {"srm_p_value": num(row["srm_p_value"]), "srm_log_e_value": num(srm_log_e[i]),
+                           "days_since_exposure": num(row["days_since_exposure"])}))
 
-    gross, se, cost, net = (df[c].to_numpy(dtype=float) for c in ("gross", "gross_se", "cost", "net"))
-    min_roi = df["min_roi"].to_numpy(dtype=float)
+    gross, se, cost, net, units = (col(c) for c in ("gross", "gross_se", "cost", "net", "units"))
+    min_roi = col("min_roi")
     eligible = df["has_data"].to_numpy(dtype=bool) & ~untrusted & np.isfinite(gross) & np.isfinite(se)
 
-    p_destroy = np.where(eligible, one_sided_p_below(gross, se, 0.0), 1.0)
-    destroy = _bh(p_destroy, eligible, q)
-    hurdle = min_roi * cost
-    p_cost = np.where(eligible, one_sided_p_below(net, se, hurdle), 1.0)
-    # The family is the models *not* already flagged destroying_value. Running BH over every model and
-    # then dropping those flagged destroying_value would let the harmful models' easy rejections
-    # raise the BH threshold for the rest while removing them from the flags shown: with 8 of 20
-    # models harmful and the others exactly at break-even, 23 % of the not_covering_cost flags
-    # shown were false at q = 5 % (tests/value/test_flags_rules.py). Conditioning on "not flagged
-    # destroying_value" only makes a null model's p-value larger, so BH on this family still holds.
-    not_cover = _bh(p_cost, eligible & (cost > 0) & ~destroy, q)
+    # A/B: per-unit value against 0 and against the per-unit break-even, e-values, one e-BH family
+    ab = eligible & is_ab & (units > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_unit, per_unit_se, breakeven_unit = gross / units, se / units, (1 + min_roi) * cost / units
+    tuning = col("tuning")
+    fa = anytime.ab_money_flags(per_unit, per_unit_se, breakeven_unit, col("n_total"), tuning, ab, cost > 0, q)
+    # time series: decided at the last scheduled look, on the window launch … launch + look
+    look, lg, lse, lc = col("look"), col("look_gross"), col("look_gross_se"), col("look_cost")
+    ts = eligible & ~is_ab & (look > 0) & np.isfinite(lg) & np.isfinite(lse)
+    p_look_d = one_sided_p_below(lg, lse, 0.0)
+    p_look_c = one_sided_p_below(lg - lc, lse, min_roi * lc)
+    ft = anytime.ts_money_flags(p_look_d, p_look_c, ts, lc > 0, q)
+    destroy = fa["destroying_value"] | ft["destroying_value"]
+    not_cover = (fa["not_covering_cost"] | ft["not_covering_cost"]) & ~destroy
 
-    z = stats.norm.ppf(1 - alpha / 2)
+    zf = stats.norm.ppf(1 - alpha / 2)
+    z_cs = np.where(is_ab, cs_multiplier(col("n_total"), alpha, tuning), zf)
+    z_cs = np.where(np.isfinite(z_cs), z_cs, zf)
+    hurdle = min_roi * cost
     breakeven = cost * (1 + min_roi)
-    lo, hi = gross - z * se, gross + z * se
+    lo, hi = gross - z_cs * se, gross + z_cs * se
     mde = detectable_value(se, alpha)
-    old_enough = df["live_days"].to_numpy(dtype=float) >= df["unproven_after_days"].to_numpy(dtype=float)
+    old_enough = col("live_days") >= col("unproven_after_days")
     unproven = (eligible & old_enough & ~destroy & ~not_cover & (lo < 0) & (hi > 0) & (lo < breakeven)
                 & (hi > breakeven) & (mde > breakeven))
 
@@ -133,39 +163,61 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
         row = df.iloc[i]
         cur = row["currency"]
         ev = {"gross": num(gross[i]), "gross_se": num(se[i]), "cost": num(cost[i]), "net": num(net[i]),
-              "net_ci": [num(net[i] - z * se[i]), num(net[i] + z * se[i])]}
+              "net_ci": [num(net[i] - zf * se[i]), num(net[i] + zf * se[i])]}
+        if is_ab[i]:
+            ev.update(decision="always-valid e-value", units=num(units[i]), value_per_unit=num(per_unit[i]),
+                      breakeven_per_unit=num(breakeven_unit[i]), log_e_destroying=num(fa["log_e_destroying"][i]),
+                      log_e_cost=num(fa["log_e_cost"][i]))
+            how_d = f"e-value {_e(fa['log_e_destroying'][i])}, always valid, FDR-controlled across the portfolio"
+            how_c = f"e-value {_e(fa['log_e_cost'][i])}, always valid, FDR-controlled across the portfolio"
+            p_d, p_c = _p_from_log_e(fa["log_e_destroying"][i]), _p_from_log_e(fa["log_e_cost"][i])
+        else:
+            ev.update(decision=f"scheduled look at day {int(look[i])}", look=int(look[i]), look_gross=num(lg[i]),
+                      look_gross_se=num(lse[i]), look_cost=num(lc[i]))
+            how_d = (f"decided at the day-{int(look[i])} look on the first {int(look[i])} days: "
+                     f"one-sided p = {p_look_d[i]:.2g}, FDR-controlled across the portfolio")
+            how_c = (f"decided at the day-{int(look[i])} look on the first {int(look[i])} days: "
+                     f"one-sided p = {p_look_c[i]:.2g}")
+            p_d, p_c = float(p_look_d[i]), float(p_look_c[i])
         if destroy[i]:
             flags.append(Flag(row["model"], "destroying_value",
                               f"The model lowers its KPI: gross value {_m(gross[i], cur)} "
-                              f"(95% interval {_m(lo[i], cur)} to {_m(hi[i], cur)}), confidently below zero "
-                              f"(one-sided p = {p_destroy[i]:.2g}, FDR-controlled across the portfolio).",
+                              f"(95% interval {_m(gross[i] - zf * se[i], cur)} to {_m(gross[i] + zf * se[i], cur)}), "
+                              f"confidently below zero ({how_d}).",
                               "Switch it off or roll back to the previous version, then investigate why it hurts.",
-                              float(p_destroy[i]), ev))
+                              p_d, ev))
         if not_cover[i]:
             target = "its cost" if min_roi[i] == 0 else f"its cost plus the required ROI of {min_roi[i]:.0%}"
             flags.append(Flag(row["model"], "not_covering_cost",
                               f"The model does not cover {target}: net value {_m(net[i], cur)} "
                               f"(95% interval {_m(ev['net_ci'][0], cur)} to {_m(ev['net_ci'][1], cur)}) against "
-                              f"a hurdle of {_m(hurdle[i], cur)} (one-sided p = {p_cost[i]:.2g}).",
+                              f"a hurdle of {_m(hurdle[i], cur)} ({how_c}).",
                               "Cut its cost (serving, licences, people) or retire it; if the KPI misses value it "
-                              "creates, revisit the KPI's value per unit.", float(p_cost[i]), ev))
+                              "creates, revisit the KPI's value per unit.", p_c, ev))
         if unproven[i]:
+            kind = "always-valid 95% interval" if is_ab[i] else "95% interval"
             flags.append(Flag(row["model"], "unproven",
                               f"After {int(row['live_days'])} days the value is still unknown: gross value "
-                              f"{_m(gross[i], cur)} with a 95% interval from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
+                              f"{_m(gross[i], cur)} with a {kind} from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
                               f"holding both zero and break-even ({_m(breakeven[i], cur)}); only a gross value of "
                               f"{_m(mde[i], cur)} or more would be detected.",
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "
-                              "decide on other grounds.", None, {**ev, "detectable_gross": num(mde[i])}))
+                              "decide on other grounds.", None, {**ev, "detectable_gross": num(mde[i]),
+                                                                 "interval": [num(lo[i]), num(hi[i])]}))
     order = {t: k for k, t in enumerate(FLAG_TYPES)}
     return sorted(flags, key=lambda f: (f.model, order[f.type]))
 
 
-def _bh(p: np.ndarray, eligible: np.ndarray, q: float) -> np.ndarray:
-    out = np.zeros(len(p), dtype=bool)
-    if eligible.any():
-        out[eligible] = benjamini_hochberg(p[eligible], q)
-    return out
+def _e(log_e: float) -> str:
+    """An e-value for people: 3 significant digits, "> 1e300" at the cap."""
+    if not np.isfinite(log_e):
+        return "n/a"
+    return "> 1e300" if log_e >= 690 else f"{math.exp(log_e):.3g}"
+
+
+def _p_from_log_e(log_e: float) -> float | None:
+    """The always-valid p-value min(1, 1/E)."""
+    return float(min(1.0, math.exp(-log_e))) if np.isfinite(log_e) else None
 
 
 def _untrusted_action(srm: bool, stale: bool, method: bool) -> str:

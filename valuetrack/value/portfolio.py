@@ -198,7 +198,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     if month:
         values = [dataclasses.replace(v, health=t.health) for v, t in zip(values, to_date)]
     values = _with_risk(values, [v.health for v in valuations])
-    flags = evaluate_flags(_flag_frame(registered, to_date), alpha=alpha) if to_date else []
+    flags = evaluate_flags(_flag_frame(valuations, to_date), alpha=alpha) if to_date else []
     present = {v.model for v in values}
     overlaps = deduplicate([o for o in ctx.overlaps.read() if {o.model_a, o.model_b} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
@@ -516,22 +516,47 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
     )
 
 
-def _flag_frame(registered: list[RegisteredModel], values: list[ModelValue]) -> pd.DataFrame:
+def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
+    """One row per active model with the columns of ``flags.REQUIRED`` (to-date ``values``)."""
+    from valuetrack.attribution.ab import REASON_SRM
+    from valuetrack.value.anytime import planned_units, ts_look
+
     rows = []
-    for reg, v in zip(registered, values):
-        if reg.spec.status != "active":
+    for val, v in zip(valuations, values):
+        spec = val.reg.spec
+        if spec.status != "active":
             continue
-        rows.append({
-            "model": v.model, "live_days": v.live_days, "gross": v.gross if v.gross is not None else np.nan,
-            "gross_se": v.gross_se if v.gross_se is not None else np.nan, "cost": v.cost,
-            "net": v.net if v.net is not None else np.nan, "min_roi": reg.spec.thresholds.min_roi,
-            "unproven_after_days": reg.spec.thresholds.unproven_after_days, "srm_p_value": v.srm_p_value,
-            # an A/B result is untrusted on SRM too; the flag rule reports SRM itself, once
-            "method_trusted": v.trusted if v.srm_p_value is None or v.srm_p_value >= 0.001 else True,
-            "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
-            "has_data": v.gross is not None, "currency": v.currency,
-        })
-    return pd.DataFrame(rows, columns=list(dict.fromkeys(["model", "live_days", "gross", "gross_se", "cost", "net",
-                                                          "min_roi", "unproven_after_days", "srm_p_value",
-                                                          "method_trusted", "method_reason", "days_since_exposure",
-                                                          "has_data", "currency"])))
+        row = {"model": v.model, "family": "ab" if val.effect.method == "ab" else "ts", "live_days": v.live_days,
+               "gross": _nan(v.gross), "gross_se": _nan(v.gross_se), "cost": v.cost, "net": _nan(v.net),
+               "min_roi": spec.thresholds.min_roi, "unproven_after_days": spec.thresholds.unproven_after_days,
+               "units": v.treated_units, "n_total": np.nan, "tuning": np.nan, "n_treatment": 0.0, "n_control": 0.0,
+               "treatment_share": np.nan, "srm_p_value": v.srm_p_value,
+               "look": 0, "look_gross": np.nan, "look_gross_se": np.nan, "look_cost": np.nan,
+               # an A/B result is untrusted on SRM too; the flag rule tests SRM itself, sequentially
+               "method_trusted": v.trusted or v.reason == REASON_SRM,
+               "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
+               "has_data": v.gross is not None, "currency": v.currency}
+        ab = val.data.ab
+        if row["family"] == "ab" and len(ab):
+            ex = spec.attribution.exposures
+            details = val.effect.details
+            row["n_total"] = float(details.get("n_control") or 0) + float(details.get("n_treatment") or 0)
+            row["n_treatment"] = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
+            row["n_control"] = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
+            row["treatment_share"] = spec.attribution.treatment_share
+            recent = ab[ab["day"] > val.last_day - dt.timedelta(days=28)]
+            row["tuning"] = float(planned_units(float(recent["n"].sum()) / 28.0, spec.thresholds.unproven_after_days))
+        elif row["family"] == "ts" and val.live_from is not None:
+            look = int(ts_look(v.live_days))
+            if look:
+                window = val.period(val.live_from, val.live_from + dt.timedelta(days=look - 1))
+                row.update(look=look, look_gross=_nan(window.gross), look_gross_se=_nan(window.gross_se),
+                           look_cost=window.cost)
+        rows.append(row)
+    from valuetrack.value.flags import REQUIRED
+
+    return pd.DataFrame(rows, columns=list(REQUIRED))
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else x

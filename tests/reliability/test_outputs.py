@@ -1,0 +1,66 @@
+"""--out aimed at every file valuetrack reads: refused before anything is written, whatever the
+spelling (relative, dotted, symlink, hard link); the store and the warehouse keep working."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.cases import AS_OF, TRACEBACK, WAREHOUSE_MANIFEST, build_warehouse, run_cli
+from tests.reliability.conftest import db_rows, file_digest
+from valuetrack.store.db import dispose_all
+
+
+@pytest.fixture
+def ws(workspace: Path) -> Path:
+    build_warehouse(workspace / "sample_data" / "demo.duckdb")
+    (workspace / "m.toml").write_text(WAREHOUSE_MANIFEST)
+    assert run_cli("models", "register", "--file", workspace / "m.toml").code == 0
+    (workspace / ".streamlit").mkdir()
+    (workspace / ".streamlit" / "secrets.toml").write_text('PASSWORD = "s3cret-value"\n')
+    (workspace / "sub").mkdir()
+    os.symlink(workspace / "valuetrack.db", workspace / "db-link")
+    os.link(workspace / "valuetrack.toml", workspace / "settings-hardlink.toml")
+    return workspace
+
+
+TARGETS = {
+    "valuetrack.db": "the app database",
+    "sub/../valuetrack.db": "the app database",
+    "db-link": "the app database",
+    "valuetrack.db-wal": "the app database",
+    "sample_data/demo.duckdb": "the warehouse file of connection 'demo'",
+    "valuetrack.toml": "the settings file",
+    "settings-hardlink.toml": "the settings file",
+    ".streamlit/secrets.toml": "the secrets file",
+}
+
+
+def _digests(ws: Path) -> dict[str, str]:
+    dispose_all()
+    files = ["valuetrack.toml", "sample_data/demo.duckdb", ".streamlit/secrets.toml", "m.toml"]
+    return {"db": file_digest(ws / "valuetrack.db"),
+            **{f: hashlib.sha256((ws / f).read_bytes()).hexdigest() for f in files}}
+
+
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_out_aimed_at_a_protected_file_is_refused(ws: Path, command: str) -> None:
+    rows, before = db_rows(f"sqlite:///{ws / 'valuetrack.db'}"), _digests(ws)
+    for target, what in TARGETS.items():
+        argv = (["report", "--month", "2025-05", "--format", "csv", "--as-of", str(AS_OF)] if command == "report"
+                else ["models", "export"])
+        run = run_cli(*argv, "--out", target, "--json")
+        assert run.code == 1 and not TRACEBACK.search(run.err), (target, run.err)
+        assert '"protected_output"' in run.out and f"is {what}" in run.err, (target, run.err)
+    assert _digests(ws) == before
+    assert db_rows(f"sqlite:///{ws / 'valuetrack.db'}") == rows
+    assert run_cli("models", "list").code == 0 and run_cli("refresh", "--as-of", str(AS_OF)).code == 0
+
+
+def test_an_ordinary_out_file_is_written_whole(ws: Path) -> None:
+    assert run_cli("models", "export", "--out", "models.toml").code == 0
+    assert "name = \"churn-save-offers\"" in (ws / "models.toml").read_text()
+    assert not [p for p in ws.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind

@@ -1,0 +1,180 @@
+"""The portfolio's value at risk, from the valuations a :class:`PortfolioValue` already holds.
+
+Turns each active model's stored aggregates into the inputs of :mod:`valuetrack.value.var`
+(daily volume, today's money per unit of volume net of per-prediction cost, the month-by-month
+estimates for the drift, fixed cost, shared KPI and overlap) and simulates the next 12 months and
+the next month. Runs where valuation runs (the end of a refresh); pages, the CLI and reports read
+the stored result. docs/methods-var.md explains the method and its assumptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valuetrack import __version__
+from valuetrack.jsonsafe import num
+from valuetrack.value.var import VarModelInput, fit, value_at_risk
+
+HISTORY_DAYS = 365
+"""Days of volume history the factor model is estimated on."""
+HORIZONS = {"12m": 365, "1m": 30}
+"""Horizons simulated, in days from the as-of date."""
+LEVEL = 0.05
+PATHS = 4000
+SEED = 20
+
+
+@dataclass(frozen=True)
+class PortfolioVar:
+    """The portfolio's value at risk at an as-of date.
+
+    Attributes:
+        as_of: the as-of date (simulations start on it: the first day without data).
+        currency: the reporting currency.
+        level: the tail probability (0.05).
+        horizons: "12m" and "1m": each a :class:`valuetrack.value.var.VarResult` dict (expected,
+            var, es, per-model figures).
+        models: the models simulated.
+        left_out: models not simulated, each {"model", "reason"}.
+        factor: the fitted common demand factor: persistence ``phi``, ``days`` used, each model's
+            ``loading`` and the ``mean_correlation`` of log volume it implies between models.
+        paths, seed: the simulation's size and seed; version: the library version.
+    """
+
+    as_of: dt.date
+    currency: str
+    level: float
+    horizons: dict[str, dict[str, Any]]
+    models: list[str]
+    left_out: list[dict[str, str]]
+    factor: dict[str, Any]
+    paths: int = PATHS
+    seed: int = SEED
+    version: str = __version__
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def portfolio_var(pv: Any, *, paths: int = PATHS, seed: int = SEED) -> PortfolioVar:
+    """The 5 % value at risk and expected shortfall of ``pv``'s active models (a to-date
+    :class:`valuetrack.value.portfolio.PortfolioValue`), at 12 months and at 1 month."""
+    last = pv.as_of - dt.timedelta(days=1)
+    days = [last - dt.timedelta(days=HISTORY_DAYS - 1 - t) for t in range(HISTORY_DAYS)]
+    values = {m.model: m for m in pv.models}
+    inputs, left_out = [], []
+    for name, valuation in pv.valuations.items():
+        v = values.get(name)
+        reason = _left_out_reason(valuation, v)
+        if reason:
+            left_out.append({"model": name, "reason": reason})
+            continue
+        inputs.append(_model_input(valuation, v, days))
+    notes = []
+    if not inputs:
+        return PortfolioVar(pv.as_of, pv.currency, LEVEL, {}, [], left_out, {}, paths, seed,
+                            notes=["no active model has a value estimate yet"])
+    overlap = _overlap_matrix([m.name for m in inputs], pv.overlaps)
+    fm = fit(inputs, days, overlap)
+    horizons = {h: value_at_risk(inputs, fm, pv.as_of, n, horizon=h, level=LEVEL, paths=paths, seed=seed).to_dict()
+                for h, n in HORIZONS.items()}
+    corr = fm.volume_correlation()
+    off = ~np.eye(len(inputs), dtype=bool)
+    factor = {"phi": num(fm.phi_f), "days": fm.days_used,
+              "mean_correlation": num(corr[off].mean()) if off.any() else None,
+              "loadings": {m.name: num(x) for m, x in zip(inputs, fm.loadings)},
+              "drift_sd": {m.name: num(x) for m, x in zip(inputs, fm.drift_sd)}}
+    if len(inputs) == 1:
+        notes.append("one model: no correlation to estimate")
+    return PortfolioVar(pv.as_of, pv.currency, LEVEL, horizons, [m.name for m in inputs], left_out, factor,
+                        paths, seed, notes=notes)
+
+
+def _left_out_reason(valuation: Any, value: Any) -> str | None:
+    if valuation.reg.spec.status != "active":
+        return "retired"
+    if value is None or value.state != "ok":
+        return "could not be valued"
+    if value.gross is None:
+        return value.reason or "no value estimate yet"
+    return None
+
+
+def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInput:
+    spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
+    sign = 1.0 if spec.kpi.higher_is_better else -1.0
+    vpu = spec.kpi.value_per_unit
+    per_prediction = spec.cost_per_1k_predictions / 1000.0
+    if effect.method == "ab":
+        volume = _daily(data.treated_by_day, days)
+        predictions = _daily(data.predictions_by_day, days)
+        ratio = _ratio(predictions, volume)
+        per_unit = sign * effect.per_unit * vpu - per_prediction * ratio
+        monthly, ses = _ab_monthly(valuation)
+        monthly, ses = sign * monthly * vpu - per_prediction * ratio, ses * vpu
+    else:  # a time series: the counterfactual gap per day, scaled by predictions when logged
+        months = [m for m in valuation.months() if m.gross is not None]
+        lengths = np.array([(m.period_end - m.period_start).days + 1 for m in months], dtype=float)
+        predictions = _daily(data.predictions_by_day, days)
+        has_volume = np.isfinite(predictions).sum() >= 28
+        volume = predictions if has_volume else np.ones(len(days))
+        per_day = float(np.nanmean(volume[-90:]))
+        gross = np.array([m.gross for m in months], dtype=float) / lengths / per_day
+        gross_se = np.array([m.gross_se or 0.0 for m in months], dtype=float) / lengths / per_day
+        recent = gross[-3:] if len(gross) else np.array([0.0])
+        per_unit = float(np.mean(recent)) - (per_prediction if has_volume else 0.0)
+        monthly, ses = gross - (per_prediction if has_volume else 0.0), gross_se
+    out = spec.attribution.outcomes
+    kpi = f"{spec.connection}|{out.table}|{out.value}|{(out.where or '').strip()}" if out is not None else None
+    return VarModelInput(spec.name, volume, float(per_unit), np.asarray(monthly, dtype=float),
+                         np.asarray(ses, dtype=float), float(spec.monthly_cost), kpi)
+
+
+def _daily(series: pd.Series, days: list[dt.date]) -> np.ndarray:
+    return series.reindex(days).to_numpy(dtype=float) if len(series) else np.full(len(days), np.nan)
+
+
+def _ratio(predictions: np.ndarray, volume: np.ndarray) -> float:
+    """Predictions per unit of volume (for per-prediction cost), over days with both."""
+    ok = np.isfinite(predictions) & np.isfinite(volume) & (volume > 0)
+    return float(predictions[ok].sum() / volume[ok].sum()) if ok.any() else 0.0
+
+
+def _ab_monthly(valuation: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The A/B effect per treated unit of each month's mature cohorts, with standard errors."""
+    from valuetrack.attribution.ab import analyze_ab_batch
+    from valuetrack.value.portfolio import _SUMS, _ab_inputs
+
+    spec, ab, effect = valuation.reg.spec, valuation.data.ab, valuation.effect
+    ex = spec.attribution.exposures
+    mature = ab[ab["day"] <= effect.mature_through] if len(ab) else ab
+    if not len(mature):
+        return np.empty(0), np.empty(0)
+    month = pd.to_datetime(mature["day"]).dt.to_period("M")
+    arms = {label: mature[mature["arm"] == label].groupby(month[mature["arm"] == label])[list(_SUMS)]
+            .sum(min_count=1).astype(float) for label in (ex.control, ex.treatment)}
+    both = arms[ex.control].index.intersection(arms[ex.treatment].index)
+    if not len(both):
+        return np.empty(0), np.empty(0)
+    c, t = arms[ex.control].loc[both], arms[ex.treatment].loc[both]
+    cuped = bool(c["sum_x"].notna().all() and t["sum_x"].notna().all())
+    r = analyze_ab_batch(*_ab_inputs(spec, c, t, valuation.alpha, cuped))
+    return np.asarray(r["effect_abs"], dtype=float), np.asarray(r["se_abs"], dtype=float)
+
+
+def _overlap_matrix(names: list[str], overlaps: list[Any]) -> np.ndarray:
+    """Share of common units between two models: √(share_a·share_b), the correlation of two sums
+    over units that have that many units in common (0 where they share none)."""
+    index = {n: i for i, n in enumerate(names)}
+    m = np.zeros((len(names), len(names)))
+    for o in overlaps:
+        if o.model_a in index and o.model_b in index and o.share_a is not None and o.share_b is not None:
+            i, j = index[o.model_a], index[o.model_b]
+            m[i, j] = m[j, i] = float(np.sqrt(o.share_a * o.share_b))
+    return m
