@@ -315,7 +315,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         except ValuetrackError as exc:
             valued = {"error": exc.message}
         except SQLAlchemyError as exc:
-            valued = {"error": f"the app database is busy or unavailable ({_first_line(getattr(exc, 'orig', exc))})"}
+            from valuetrack.store.db import write_failure
+
+            valued = {"error": write_failure(getattr(exc, "orig", exc))}
         if args.notify:
             from valuetrack.notifications import notify
 
