@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from valuetrack.ui import actions, components as ui, state
+from valuetrack.ui import actions, components as ui, state, views
 
 ui.through_app()
 
@@ -17,7 +17,7 @@ st.caption(f"Warehouses from {ctx.settings.source}. Secrets (`${{VAR}}`) are res
 frame = actions.connections_frame(ctx)
 for row in frame.to_dict("records"):
     with st.container(border=True):
-        a, b, c = st.columns([3, 1.2, 1])
+        a, b, c = st.columns([2.4, 1.4, 1.2])
         a.markdown(f"#### :material/cable: {row['connection']}  \n`{row['url']}`")
         a.caption(f"{row['warehouse']} · {row['models']} model{'s' if row['models'] != 1 else ''} · last refresh "
                   f"{actions.fmt_when(row['last_refresh'])}")
@@ -47,19 +47,24 @@ if history.empty:
 
 ok = history[history["status"] == "ok"]
 a, b, c, d = st.columns(4)
-a.metric("Last refresh", actions.fmt_when(history["finished_at"].dropna().max() if history["finished_at"].notna().any() else None))
+last = history["finished_at"].dropna().max() if history["finished_at"].notna().any() else None
+a.metric("Last refresh", f"{last:%d %b, %H:%M}" if last is not None else "never", help=actions.fmt_when(last))
 b.metric("Refreshes (recent)", len(history), help="The last 20 per model")
 c.metric("Warehouse time", f"{ok['seconds'].sum():,.1f} s", help="Summed query time reported by the warehouse")
 scanned = ok["bytes_scanned"].dropna()
-d.metric("Bytes scanned / billed", f"{scanned.sum() / 1e9:,.2f} GB" if len(scanned) else "not reported",
+d.metric("Bytes scanned / billed", f"{scanned.sum() / 1e9:,.2f} GB" if len(scanned) else "—",
          help="BigQuery bytes billed, Athena data scanned; DuckDB and Snowflake report time only (credits = time × size)")
 failed = history[history["status"] == "failed"]
 if len(failed):
     st.warning(f"{len(failed)} recent refresh{'es' if len(failed) != 1 else ''} failed; the models keep their previous "
                "figures and are shown as stale.")
-st.dataframe(history, hide_index=True, width="stretch", key="history",
-             column_config={"seconds": st.column_config.NumberColumn("warehouse s", format="%.2f"),
-                            "bytes_scanned": st.column_config.NumberColumn("bytes", format="compact"),
-                            "started_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
-                            "finished_at": st.column_config.DatetimeColumn("finished", format="YYYY-MM-DD HH:mm")})
+SHOWN = 15
+st.html(views.table_html(
+    ["Model", "Started", "Status", "Rows", "Queries", "Warehouse time", "Bytes", "Error"],
+    [[r["model"], actions.fmt_when(r["started_at"]), r["status"], views.number(r["rows"]), views.number(r["queries"]),
+      f"{views.number(r['seconds'], 2)} s" if r["seconds"] == r["seconds"] and r["seconds"] is not None else "—",
+      views.number(r["bytes_scanned"]), r["error"] or "—"] for r in history.head(SHOWN).to_dict("records")],
+    numeric=[3, 4, 5, 6], testid="refreshes"))
+if len(history) > SHOWN:
+    st.caption(f"The latest {SHOWN} of {len(history)} recent refreshes.")
 ui.refresh_button(names, key="refresh-conn-all", label="Refresh all models now")

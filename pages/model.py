@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from valuetrack.formatting import money
+from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
 
 ui.through_app()
@@ -47,39 +46,44 @@ st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · KPI **{m.k
 
 level, sentence = views.verdict(m, flags)
 {"good": st.success, "bad": st.error, "neutral": st.info}[level](sentence)
-if view["refresh"]["stale"]:
+has_data = len(view["timeline"]) > 0
+if view["refresh"]["stale"] and has_data:  # (no data at all: the Value tab offers the one Refresh button)
     st.warning(f"Figures may be stale: {view['refresh']['reason']}.")
     ui.refresh_button([name], key="refresh-stale")
 if m.provisional:
     st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
                f"(outcomes count {spec.attribution.window_days} days + {spec.attribution.outcome_lag_days} days' lag).")
 
+# tiles are narrow: compact figures, the full one in the help
 c = st.columns(5)
-c[0].metric("Net value to date", money(m.net, cur), help="Gross value − cost since launch")
-c[0].caption(f"95% interval {views.interval(m.ci_net, cur)}")
+c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}: gross value − cost since launch")
+c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}")
 c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
 c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
 c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
 c[2].caption("flat prior on the effect")
-c[3].metric("Gross value", money(m.gross, cur))
+c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
 c[3].caption(f"cost {money(m.cost, cur)}")
 c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
 c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
 
-tab_value, tab_health, tab_method, tab_costs, tab_registry = st.tabs(
-    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"])
+decisions = m.decisions
+tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
+    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"]
+    + (["Decisions"] if decisions else []))
 
 with tab_value:
     timeline = view["timeline"]
     if view["is_ts"] and len(timeline):
         st.markdown("##### Actual KPI against the counterfactual")
-        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi), width="stretch", key="cf")
+        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=spec.annotations), width="stretch", key="cf")
     elif len(timeline):
         st.markdown("##### Uplift per unit over time")
         st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
                    "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
-        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better), width="stretch", key="uplift")
+        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
+                                      annotations=spec.annotations), width="stretch", key="uplift")
     elif not view["timeline_kept"]:
         st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
                    "and month-ends only).")
@@ -95,8 +99,8 @@ with tab_value:
             st.markdown("##### Net value by month")
             st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
     st.markdown("##### Figures to date")
-    st.dataframe(views.figures_table(m), hide_index=True, key="figures", width=520,
-                 column_config={cur: st.column_config.NumberColumn(cur, format={"USD": "dollar", "EUR": "euro"}.get(cur, "%.2f"))})
+    left, _ = st.columns([1, 1])
+    left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
 
 with tab_health:
     health = getattr(m, "health", None)
@@ -114,7 +118,11 @@ with tab_health:
                         if m.days_since_exposure is not None else "- No exposures stored yet")
             st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
                         else "- SRM: not applicable")
-        st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
+        if len(view["daily"]):
+            st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
+        else:
+            st.caption("No exposures are logged for this model: a time-series model is measured on its daily KPI "
+                       "series (the Value tab), so there is no per-day exposure chart.")
     with r:
         st.markdown("##### Risk")
         if risk:
@@ -145,12 +153,12 @@ with tab_method:
             st.markdown(f"*{details[key]}*")
     rows = views.diagnostics_rows(details)
     if rows:
-        st.dataframe(pd.DataFrame(rows, columns=["diagnostic", "value"]), hide_index=True, width="stretch", key="diag")
+        st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
     for w in details.get("warnings") or []:
         st.warning(w)
-    if isinstance(details.get("diagnostics"), dict):
+    if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
         with st.expander("All diagnostics"):
-            st.json(details["diagnostics"])
+            st.html(views.table_html(["Diagnostic", "Value"], [(label(k), plain(v)) for k, v in details["diagnostics"].items()]))
     if flags:
         st.markdown("##### Flags")
         for f in flags:
@@ -171,11 +179,10 @@ with tab_costs:
                 f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
                 f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
                 + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
-    months = pd.DataFrame(view["months"])
-    if len(months):
-        st.dataframe(months[["month", "predictions", "cost", "gross", "net", "provisional"]].iloc[::-1], hide_index=True,
-                     width="stretch", key="months",
-                     column_config={k: st.column_config.NumberColumn(k, format="%.2f") for k in ("cost", "gross", "net")})
+    if view["months"]:
+        rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
+        st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
+                                  "Figures"], rows, numeric=[1, 2, 3, 4], testid="months"))
 
 with tab_registry:
     a, b = st.columns([1, 1])
@@ -183,7 +190,7 @@ with tab_registry:
         st.markdown("##### Registry entry")
         st.caption(f"created {view['created'][0]:%Y-%m-%d} by {view['created'][1]} · "
                    f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {view['updated'][1]}")
-        st.code(view["manifest"], language="toml")
+        st.code(view["manifest"], language="toml", wrap_lines=True)
         st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
                            key="dl-manifest")
         if ctx.actor.can_edit:
@@ -192,9 +199,35 @@ with tab_registry:
         st.markdown("##### Audit log")
         audit = view["audit"]
         if audit:
-            st.dataframe(pd.DataFrame([{"when": e["at"], "who": e["actor"], "action": e["action"],
-                                        "revision": f"{e['from_revision'] or '–'} → {e['to_revision']}",
-                                        "changed": ", ".join(list(e["changes"])[:6]) + ("…" if len(e["changes"]) > 6 else "")}
-                                       for e in audit]), hide_index=True, width="stretch", key="audit")
+            st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
+                [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
+                 f"{e['from_revision'] or '–'} → {e['to_revision']}", ", ".join(label(k) for k in e["changes"]) or "—"]
+                for e in audit], testid="audit"))
         else:
             st.caption("No changes recorded.")
+
+if decisions:
+    with tab_decisions[0]:
+        st.caption("What the classifier's decisions were worth, from what each outcome is worth (TP "
+                   f"{money(spec.decisions.value_tp, cur)}, FP {money(spec.decisions.value_fp, cur)}, FN "
+                   f"{money(spec.decisions.value_fn, cur)}, TN {money(spec.decisions.value_tn, cur)}). Shown beside the "
+                   f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
+                   "arrived are **estimated** from their scores (docs/methods-decisions.md).")
+        if decisions["flagged"]:
+            st.warning(decisions["reason"])
+        cols = st.columns(4)
+        for col, t in zip(cols, views.decision_tiles(decisions, cur)):
+            ui.tile(col, t)
+        if decisions["thresholds"]:
+            st.markdown("##### At other thresholds")
+            best = decisions["best_threshold"]
+            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], cur)}"
+                       + (f", against {money(decisions['total'], cur)} at {decisions['threshold']:.2f}"
+                          if decisions["threshold"] is not None else "") + ".")
+            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], cur, current=decisions["threshold"],
+                                                   best=best), width="stretch", key="thresholds")
+        if decisions["checks"]:
+            st.markdown("##### The estimate against realised value, as labels arrive")
+            st.dataframe(views.decision_checks_frame(decisions), hide_index=True, width="stretch", key="checks",
+                         column_config={k: st.column_config.NumberColumn(k, format="%.0f")
+                                        for k in ("Estimated", "Realised", "Gap")})

@@ -49,6 +49,29 @@ if flagged:
         if len(flagged) > 5:
             st.page_link("pages/flags.py", label=f"All {len(flagged)} flagged models", icon=":material/flag:")
 
+with st.container(border=True):
+    st.markdown("#### :material/trending_down: Value at risk")
+    var = state.portfolio_var()
+    tiles_by_horizon = views.var_tiles(var, cur)
+    if tiles_by_horizon is None:
+        st.caption(views.var_message(var))
+    else:
+        st.caption("What the portfolio's net value might be in a bad year or month: simulated from each model's "
+                   "volume, effect drift and cost, moving together through a common demand factor "
+                   "(docs/methods-var.md). It takes today's estimates as right; their own uncertainty is what "
+                   f"the intervals show. As of {var['as_of']}, {len(var['models'])} models.")
+        for label, horizon_tiles in tiles_by_horizon.items():
+            st.markdown(f"**{label}**")
+            cols = st.columns(3)
+            for col, t in zip(cols, horizon_tiles):
+                ui.tile(col, t)
+        with st.expander("By model"):
+            st.dataframe(views.var_frame(var), hide_index=True, width="stretch",
+                         column_config={k: st.column_config.NumberColumn(format="%.0f")
+                                        for k in ("Expected", "Own VaR", "In the worst paths")})
+            if var["left_out"]:
+                st.caption("Left out: " + "; ".join(f"{o['model']} ({o['reason']})" for o in var["left_out"]))
+
 st.subheader("Models")
 f1, f5, _ = st.columns([1, 1, 1])
 f2, f3, f4 = st.columns(3)

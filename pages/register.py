@@ -16,7 +16,7 @@ from valuetrack.ui import actions, components as ui, state, views
 
 ui.through_app()
 
-NEW = "＋ New model"
+NEW = "+ New model"  # plain ASCII: the full-width plus is a missing glyph in many fonts
 DOCS = field_docs()
 DEFAULTS: dict[str, Any] = {
     "name": "", "display_name": "", "owner": "", "team": "", "status": "active", "timezone": "UTC",
@@ -55,11 +55,15 @@ def load(choice: str) -> None:
         revision = registered[choice].revision
     for key in [*FIELDS, "connection"]:
         st.session_state[K + key] = values.get(key, DEFAULTS.get(key))
-    st.session_state.update(loaded=choice, revision=revision, problems={}, preview=None, saved=None)
+    st.session_state.update(loaded=choice, revision=revision, problems={}, preview=None, saved=None, attempt=None)
+
+
+def values() -> dict[str, Any]:
+    return {k: st.session_state.get(K + k) for k in [*FIELDS, "connection"]}
 
 
 def current() -> tuple[dict[str, Any], list[str]]:
-    return views.form_to_data({k: st.session_state.get(K + k) for k in [*FIELDS, "connection"]})
+    return views.form_to_data(values())
 
 
 def validate() -> tuple[ModelSpec | None, list[str]]:
@@ -68,14 +72,18 @@ def validate() -> tuple[ModelSpec | None, list[str]]:
         spec = ModelSpec.from_dict(data)
     except ValidationError as exc:
         return None, problems + exc.problems
+    loaded = registered.get(st.session_state.get("loaded", NEW))
+    if loaded is not None:  # fields the form does not show (from the MLflow import) are kept
+        spec = spec.replace(description=loaded.spec.description, annotations=loaded.spec.annotations)
     return (spec, problems) if not problems else (None, problems)
 
 
 def save() -> None:
     spec, problems = validate()
     st.session_state.saved = None
+    st.session_state.attempt = values()  # what the messages are about: they go when the cause goes
     if spec is None:
-        st.session_state.problems = views.problems_by_field(problems, [*FIELDS, "connection"])
+        st.session_state.problems = views.problems_by_field(problems, [*FIELDS, "connection", "attribution"])
         return
     st.session_state.problems = {}
     new = st.session_state.get("loaded", NEW) == NEW
@@ -132,19 +140,26 @@ if editing:
                "since (nothing is overwritten silently).")
 
 problems: dict[str, list[str]] = st.session_state.get("problems") or {}
-if st.session_state.get("saved"):
-    st.success(st.session_state.saved, icon=":material/check_circle:")
+if problems:  # after a refused save, check again on every change: a message goes as soon as its cause does
+    _, now = validate()
+    fresh = views.problems_by_field(now, [*FIELDS, "connection", "attribution"])
+    if values() == st.session_state.get("attempt") and problems.get(""):  # the store's own refusal (a conflict, ...)
+        fresh[""] = list(dict.fromkeys([*fresh.get("", []), *problems[""]]))
+    problems = st.session_state.problems = fresh
+saved = st.session_state.pop("saved", None)  # shown once, after the save that caused it
+if saved:
+    st.success(saved, icon=":material/check_circle:")
     st.page_link("pages/model.py", label="Open the model", query_params={"model": st.session_state.loaded}, icon=":material/query_stats:")
 if problems:
     n = sum(len(v) for v in problems.values())
     st.error(f"Not saved: {n} problem{'s' if n != 1 else ''} to fix" + (":" if problems.get("") else " (see the fields below)."))
     for p in problems.get("", []):
-        st.error(p)
+        st.error(views.plain_problem(p))
 
 
 def messages(path: str) -> None:
     for msg in problems.get(path, []):
-        st.error(msg, icon=":material/error:")
+        st.error(views.plain_problem(msg), icon=":material/error:")
 
 
 def text(col: Any, path: str, label: str, **kw: Any) -> None:
@@ -174,13 +189,14 @@ def select(col: Any, path: str, label: str, options: list[str], **kw: Any) -> No
 with st.container(border=True):
     st.markdown("#### The model")
     a, b, c = st.columns(3)
-    text(a, "name", "Name (id)", placeholder="churn-save-offers", locked=editing)
-    text(b, "display_name", "Display name", placeholder="Churn save offers v3")
-    text(c, "owner", "Owner", placeholder="retention-team@example.com")
+    # placeholders describe what goes in a field: a real model's values would make empty fields look filled
+    text(a, "name", "Name (id)", placeholder="lowercase letters, digits, dashes", locked=editing)
+    text(b, "display_name", "Display name", placeholder="the name people read on pages")
+    text(c, "owner", "Owner", placeholder="an e-mail address")
     a, b, c = st.columns(3)
-    text(a, "team", "Team", placeholder="retention")
+    text(a, "team", "Team", placeholder="the owning team")
     select(b, "connection", "Warehouse connection", connections)
-    text(c, "timezone", "Time zone", placeholder="Europe/Paris")
+    text(c, "timezone", "Time zone", placeholder="an IANA time zone")
     a, b, c = st.columns(3)
     with a:
         st.date_input("Launch date", key=K + "launch", help=DOCS.get("interventions.start"), format="YYYY-MM-DD")
@@ -193,8 +209,8 @@ with st.container(border=True):
 with st.container(border=True):
     st.markdown("#### KPI and costs")
     a, b, c = st.columns(3)
-    text(a, "kpi.name", "KPI", placeholder="retained_revenue")
-    text(b, "kpi.unit", "KPI unit", placeholder="USD, count or rate")
+    text(a, "kpi.name", "KPI", placeholder="the KPI's name")
+    text(b, "kpi.unit", "KPI unit", placeholder="a currency code, count or rate")
     number(c, "kpi.value_per_unit", f"Value per unit ({ctx.settings.currency})", step=0.1, format="%.4f")
     a, b, c = st.columns(3)
     select(a, "kpi.aggregation", "Per-unit aggregation", list(AGGREGATIONS))
@@ -208,9 +224,7 @@ with st.container(border=True):
 with st.container(border=True):
     st.markdown("#### How the effect is measured")
     a, b, c, d, e = st.columns(5)
-    select(a, "attribution.method", "Method", list(METHODS),
-           format_func={"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
-                        "did": "Difference-in-differences", "auto": "Automatic"}.get)
+    select(a, "attribution.method", "Method", list(METHODS), format_func=lambda m: views.METHOD_LABELS.get(m, m))
     messages("attribution")
     number(b, "attribution.window_days", "Outcome window (days)", integer=True)
     number(c, "attribution.outcome_lag_days", "Outcome lag (days)", integer=True)
@@ -250,7 +264,7 @@ with st.container(border=True):
 # -- actions ------------------------------------------------------------------------------------
 
 spec, _ = validate()
-a, b, c, _ = st.columns([1, 1.3, 1.6, 2])
+a, b, c, _ = st.columns([1, 1.3, 2.2, 1])
 a.button("Save" if editing else "Register", type="primary", on_click=save, key="save", icon=":material/save:")
 b.button("Preview data", on_click=preview, key="preview-btn", icon=":material/search:",
          help="Read a few rows, the date range and the arms the mapping finds in the warehouse")

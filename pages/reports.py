@@ -16,8 +16,10 @@ if not state.registered():
 
 pv = ui.valued(state.portfolio(None), state.registered())
 months = list(reversed(pv.months)) or [views.current_month(pv.as_of)]
-st.caption("A report is an immutable snapshot of one month's figures; the same month exported again reads the same "
-           "until its figures change (then a new snapshot replaces it and says by how much). Same as "
+st.caption("Running a report stores a snapshot of the month's figures, and every download reads that snapshot, so "
+           "a report exported again reads the same. While a month is provisional (not over, or its cohorts not yet "
+           "mature), newer data issues a new provisional snapshot; the first run after the month is final issues the "
+           "final one, which lists what changed, and a final month stays as issued. Same as "
            "`valuetrack report --month YYYY-MM`.")
 month = st.selectbox("Month", months, index=1 if len(months) > 1 else 0, format_func=views.month_label, key="month",
                      help="The current month is provisional until it ends and its cohorts mature.")
@@ -26,10 +28,10 @@ snap = state.report(month)
 t = snap.totals
 cur = snap.content.get("currency", pv.currency)
 a, b, c, d = st.columns(4)
-a.metric("Net value", views.money(t.get("net"), cur))
-a.caption(f"95% interval {views.interval(t.get('ci_net'), cur)}")
-b.metric("Gross value", views.money(t.get("gross"), cur))
-c.metric("Cost", views.money(t.get("cost"), cur))
+a.metric("Net value", views.money_compact(t.get("net"), cur), help=views.money(t.get("net"), cur))
+a.caption(f"95% interval {views.interval(t.get('ci_net'), cur, compact=True)}")
+b.metric("Gross value", views.money_compact(t.get("gross"), cur), help=views.money(t.get("gross"), cur))
+c.metric("Cost", views.money_compact(t.get("cost"), cur), help=views.money(t.get("cost"), cur))
 d.metric("Status", snap.status)
 d.caption(f"snapshot {snap.id} · as of {snap.as_of}" + (f" · replaces {snap.supersedes}" if snap.supersedes else ""))
 

@@ -62,7 +62,7 @@ def test_deterministic_for_a_seed(built: demo.DemoBuild, tmp_path: Path) -> None
 
 
 def test_rows_and_meta(built: demo.DemoBuild, con) -> None:
-    assert set(built.rows) == {"exposures", "outcomes", "daily_kpis"}
+    assert set(built.rows) == {"exposures", "outcomes", "daily_kpis", demo.PREDICTIONS_TABLE}
     assert built.rows["daily_kpis"] == demo.HISTORY_DAYS
     assert built.data_end == AS_OF - dt.timedelta(days=1)
     meta = con.execute("SELECT generator_version, seed, scale, as_of, data_end FROM _demo_meta").fetchall()
@@ -82,6 +82,28 @@ def test_data_ends_yesterday(con) -> None:
     assert first_event >= first
     assert con.execute("SELECT min(day), max(day), count(DISTINCT day) FROM daily_kpis").fetchone() == (
         first, yesterday, demo.HISTORY_DAYS)
+
+
+def test_fraud_predictions_have_late_calibrated_labels(con) -> None:
+    """The decisions table: labels land weeks after the prediction (NULL if not by as_of); classes
+    follow the scores (calibrated), whose mix drifts upward over time (covariate shift)."""
+    cutoff = dt.datetime.combine(AS_OF, dt.time())
+    n, unlabelled, late, after = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE is_fraud IS NULL),
+               count(*) FILTER (WHERE is_fraud IS NULL AND predicted_at < ? - INTERVAL 120 DAY),
+               count(*) FILTER (WHERE labelled_at >= ?)
+        FROM {demo.PREDICTIONS_TABLE}""", [cutoff, cutoff]).fetchone()
+    assert n > 1000 and 0 < unlabelled < 0.2 * n and late == 0 and after == 0
+    assert con.execute(f"SELECT count(*) FROM {demo.PREDICTIONS_TABLE} "
+                       "WHERE (is_fraud IS NULL) <> (labelled_at IS NULL)").fetchone()[0] == 0
+    mean_label, mean_score = con.execute(f"SELECT avg(is_fraud), avg(score) FROM {demo.PREDICTIONS_TABLE} "
+                                         "WHERE is_fraud IS NOT NULL").fetchone()
+    assert abs(mean_label - mean_score) < 0.02
+    early, recent = con.execute(f"""
+        SELECT avg(score) FILTER (WHERE predicted_at < (SELECT min(predicted_at) + INTERVAL 90 DAY FROM {demo.PREDICTIONS_TABLE})),
+               avg(score) FILTER (WHERE predicted_at >= ? - INTERVAL 90 DAY)
+        FROM {demo.PREDICTIONS_TABLE}""", [cutoff]).fetchone()
+    assert recent > early
 
 
 def test_recent_outcomes_still_landing(con) -> None:

@@ -108,3 +108,4 @@ def test_number() -> None:
     assert f.number(12345.6) == "12,346"
     assert f.number(0.25, 2) == "0.25"
     assert f.number(None) == "—"
+    assert f.number(-500.0, None) == "-500" and f.number(1.5, None) == "1.5"

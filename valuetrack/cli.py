@@ -284,6 +284,37 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models_import_mlflow(args: argparse.Namespace) -> int:
+    from valuetrack.config import redact_url
+    from valuetrack.outputs import check_output, write_atomic
+    from valuetrack.registry.mlflow_import import import_mlflow
+
+    ctx = _ctx(args)
+    out = check_output(args.out, ctx.settings)
+    result = import_mlflow(ctx, args.tracking_uri, filter_string=args.filter, out=out)
+    if not args.dry_run:
+        write_atomic(out, result.text)
+
+    def text() -> str:
+        head = "Dry run, nothing written" if args.dry_run else f"Wrote {out}"
+        lines = [f"{head}: {len(result.models)} models from MLflow at {redact_url(args.tracking_uri)}"]
+        for m in result.models:
+            lines.append(f"  {m.action:<9} {m.name} (MLflow {m.mlflow_name!r})"
+                         + (f": {', '.join(m.changes)}" if m.changes else ""))
+            if m.to_fill:
+                lines.append(f"      to fill: {', '.join(m.to_fill)}")
+        lines += [f"warning: {w}" for w in result.warnings]
+        if not args.dry_run and any(m.to_fill for m in result.models):
+            lines.append(f"Fill in every \"TO FILL\" in {out}, then: valuetrack models register --file {out}")
+        elif not args.dry_run and result.models:
+            lines.append(f"Next: valuetrack models register --file {out}")
+        return "\n".join(lines)
+
+    emit(args, {"dry_run": args.dry_run, "out": str(out), "tracking_uri": redact_url(args.tracking_uri),
+                **result.to_dict()}, text)
+    return EXIT_OK
+
+
 def cmd_models_retire(args: argparse.Namespace) -> int:
     from valuetrack.actions import retire
 
@@ -378,7 +409,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 def cmd_value(args: argparse.Namespace) -> int:
     from valuetrack import ledger
-    from valuetrack.formatting import money
+    from valuetrack.formatting import interval, money, money_column, pct
 
     ctx = _ctx_with_models(args)
     pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
@@ -392,14 +423,15 @@ def cmd_value(args: argparse.Namespace) -> int:
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
                  f"Portfolio net value {money(t['net'], cur)}"
-                 + (f" (95% interval {money(t['ci_net'][0], cur)} to {money(t['ci_net'][1], cur)})" if t["ci_net"] else ""),
+                 + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
-        for m in sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18)):
-            ci = f"{money(m.ci_net[0], cur)} to {money(m.ci_net[1], cur)}" if m.ci_net else "—"
-            roi = f"{m.roi:.0%}" if m.roi is not None else "—"
-            pp = f"{m.prob_positive:.2f}" if m.prob_positive is not None else "—"
+        models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
+        nets = money_column([m.net for m in models], cur)  # one precision per column
+        ends = money_column([e for m in models for e in (m.ci_net or [])], cur)
+        for m, net in zip(models, nets):
+            ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
-            lines.append(f"{m.model[:23]:<24}{money(m.net, cur):>12}{ci:>26}{roi:>9}{pp:>8}  {note}")
+            lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
@@ -601,6 +633,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="PATH", help="file to write (default: stdout)")
     p.add_argument("--name", action="append", metavar="NAME", help="only this model (repeatable)")
     p.set_defaults(func=cmd_models_export)
+    imports = models.add_parser("import", help="propose manifest entries from another registry").add_subparsers(
+        dest="import_source", required=True, metavar="SOURCE")
+    p = imports.add_parser("mlflow", parents=[common], help="from an MLflow model registry (docs/mlflow.md)")
+    p.add_argument("--tracking-uri", required=True, metavar="URI", help="the MLflow tracking server, e.g. http://mlflow:5000")
+    p.add_argument("--filter", metavar="FILTER", help="MLflow search filter, e.g. \"name LIKE 'churn%%'\"")
+    p.add_argument("--out", default="mlflow-models.toml", metavar="PATH",
+                   help="manifest to write, merged with it when it exists (default mlflow-models.toml)")
+    p.add_argument("--dry-run", action="store_true", help="show what would be proposed, write nothing")
+    p.set_defaults(func=cmd_models_import_mlflow)
     p = models.add_parser("retire", parents=[common], help="mark a model retired (history kept)")
     p.add_argument("name")
     p.add_argument("--revision", type=_positive_int("--revision"), help="refuse if the model is no longer at this revision")

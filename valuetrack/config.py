@@ -276,7 +276,7 @@ def url_secrets(url: str) -> list[str]:
     except ValueError:
         return []
     found = [password or "", *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
-    return [f for f in found if len(f) >= 6 and not _VAR.fullmatch(f) and "@" not in f]
+    return [f for f in found if len(f) >= 4 and not _VAR.fullmatch(f) and "@" not in f]
 
 
 def _sqlite_url(path: Path) -> str:

@@ -7,7 +7,7 @@ that valuetrack recovers it; docs/demo-company.md explains each model.
 
 Design notes:
 
-* Every model draws from its own random stream (``default_rng([seed, GENERATOR_VERSION, crc32(name)])``) and every unit's
+* Every model draws from its own random stream (``default_rng([seed, STREAM_VERSION, crc32(name)])``) and every unit's
   draws are made per unit, relative to its first exposure, so the realised unit-level data barely
   depends on ``as_of``: a demo built on another day tells the same story with the same numbers.
 * ``scale`` multiplies the number of units *and* every money figure of the manifest (monthly and
@@ -35,8 +35,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-GENERATOR_VERSION = 1
-"""Bump when the generated data changes, so ``is_current`` rebuilds old warehouses."""
+GENERATOR_VERSION = 2
+"""Bump when the generated data changes, so ``is_current`` rebuilds old warehouses (2: the
+fraud_predictions table)."""
+STREAM_VERSION = 1
+"""Part of every random stream's key: the data drawn by version 1 is unchanged by later versions."""
 
 HISTORY_DAYS = 560
 """Days of data: from ``as_of - HISTORY_DAYS`` to ``as_of - 1`` inclusive."""
@@ -189,6 +192,8 @@ class _Model:
     values_p: tuple[float, ...] = (1.0,)
     pre_prob: float = 0.0  # bernoulli: probability of an event in the covariate window before
     refund_share: float = 0.02  # share of purchases followed by a refund event (filtered out by `where`)
+    # a classifier's decisions table (fraud_predictions): money per outcome {tp, fp, fn, tn}, or None
+    decisions: Mapping[str, float] | None = None
     effect_rel: float = 0.0  # true relative effect inside the window (rate, amount or probability)
 
     @property
@@ -264,6 +269,7 @@ MODELS: tuple[_Model, ...] = (
         n_units=200_000, id_base=3_000_000_000, exposures_per_unit=4.0, crossover=0.005,
         rate=0.001, rate_shape=0.5, amount_median=130.0, amount_sb=0.4, amount_sw=0.5, refund_share=0.0,
         effect_rel=-0.45, score_loc=-2.5, score_scale=1.2, drift_per_year=0.6,
+        decisions={"tp": 130.0, "fp": -60.0, "fn": 0.0, "tn": 0.0},
     ),
     _Model(
         name="search-ranking-v4", display_name="Search ranking v4", owner="priya.nair@example.com",
@@ -442,6 +448,8 @@ class _Frames:
     out_t: list = field(default_factory=list)
     out_type: list = field(default_factory=list)
     out_value: list = field(default_factory=list)
+    pred_t: list = field(default_factory=list)  # the decisions model's treated scoring events
+    pred_score: list = field(default_factory=list)
 
 
 _EVENT_TYPES = ("purchase", "refund", "renewal", "chargeback", "signup")
@@ -579,6 +587,9 @@ def _generate_model(rng: np.random.Generator, m: _Model, frames: _Frames, units_
     frames.exp_arm.append(np.where(arm_treated, 0, 1).astype(np.int8))
     frames.exp_score.append(np.round(1.0 / (1.0 + np.exp(-logit)), 5))
     frames.exp_country.append(country[unit].astype(np.int8))
+    if m.decisions is not None:
+        frames.pred_t.append(t[arm_treated])
+        frames.pred_score.append(frames.exp_score[-1][arm_treated])
 
 
 def _model_codes() -> list[str]:
@@ -665,6 +676,11 @@ def _manifest(scale: float, as_of: dt.date) -> dict[str, Any]:
                            "controls": [c for c in _SERIES_BASE if c != "region_a_orders"]},
             }
         entry["thresholds"] = {"min_roi": m.min_roi, "unproven_after_days": m.unproven_after_days}
+        if m.decisions is not None:
+            entry["decisions"] = {
+                "table": PREDICTIONS_TABLE, "id": "prediction_id", "timestamp": "predicted_at", "label": "is_fraud",
+                "label_timestamp": "labelled_at", "score": "score", "threshold": DECISION_THRESHOLD,
+                **{f"value_{k}": v for k, v in m.decisions.items()}, "label_lag_days": 120}
         models.append(entry)
     return {"models": models}
 
@@ -700,7 +716,35 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
                     text += "controls = [" + ", ".join(f'"{c}"' for c in controls) + "]\n"
                 parts.append(f"\n[models.attribution.{sub}]\n" + text)
         parts.append("\n[models.thresholds]\n" + tomli_w.dumps(entry["thresholds"]))
+        if "decisions" in entry:
+            parts.append("\n[models.decisions]\n" + tomli_w.dumps(entry["decisions"]))
     return "".join(parts)
+
+
+PREDICTIONS_TABLE = "fraud_predictions"
+DECISION_THRESHOLD = 0.3
+LABEL_DELAY_MEAN = 24.0
+"""Mean days from a prediction to its label (a chargeback or a cleared payment): gamma, shape 2."""
+
+
+def _predictions(rng: np.random.Generator, frames: _Frames, data_start: dt.date) -> pd.DataFrame:
+    """One row per treated scoring event of the decisions model: the class is drawn from the score
+    (calibrated scores; their drift is covariate shift), the label lands weeks later and is NULL
+    if it has not landed by as_of."""
+    t = np.concatenate(frames.pred_t) if frames.pred_t else np.zeros(0)
+    score = np.concatenate(frames.pred_score) if frames.pred_score else np.zeros(0)
+    order = np.argsort(t, kind="stable")
+    t, score = t[order], score[order]
+    label = (rng.random(t.size) < score).astype(np.int8)
+    label_t = t + rng.gamma(2.0, LABEL_DELAY_MEAN / 2.0, t.size)
+    known = label_t < HISTORY_DAYS
+    return pd.DataFrame({
+        "prediction_id": np.arange(1, t.size + 1, dtype=np.int64),
+        "predicted_at": _to_timestamps(data_start, t),
+        "score": score,
+        "is_fraud": pd.Series(label, dtype="Int8").where(known),
+        "labelled_at": pd.Series(_to_timestamps(data_start, label_t)).where(known),
+    })
 
 
 def _today_utc() -> dt.date:
@@ -708,7 +752,7 @@ def _today_utc() -> dt.date:
 
 
 def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: dict[str, Any],
-                     data_start: dt.date) -> dict[str, int]:
+                     data_start: dt.date, predictions: pd.DataFrame) -> dict[str, int]:
     import duckdb
 
     # rows in time order, as a warehouse would hold them (sorted here: cheaper than ORDER BY in SQL)
@@ -737,6 +781,7 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
         con.register("exposures_df", exposures)
         con.register("outcomes_df", outcomes)
         con.register("series_df", series)
+        con.register("predictions_df", predictions)
         con.execute("""
             CREATE TABLE exposures AS
             SELECT customer_id::BIGINT AS customer_id, scored_at::TIMESTAMP AS scored_at,
@@ -749,16 +794,21 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
                    event_type::VARCHAR AS event_type, value::DOUBLE AS value
             FROM outcomes_df""")
         con.execute("CREATE TABLE daily_kpis AS SELECT day::DATE AS day, * EXCLUDE (day) FROM series_df ORDER BY day")
+        con.execute(f"""
+            CREATE TABLE {PREDICTIONS_TABLE} AS
+            SELECT prediction_id::BIGINT AS prediction_id, predicted_at::TIMESTAMP AS predicted_at,
+                   score::DOUBLE AS score, is_fraud::INTEGER AS is_fraud, labelled_at::TIMESTAMP AS labelled_at
+            FROM predictions_df""")  # noqa: S608 - a fixed name
         con.execute("""
             CREATE TABLE _demo_meta (generator_version INTEGER, seed BIGINT, scale DOUBLE, as_of DATE,
                                      data_start DATE, data_end DATE, built_at TIMESTAMP)""")
         con.execute("INSERT INTO _demo_meta VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [meta["generator_version"], meta["seed"], meta["scale"], meta["as_of"], meta["data_start"],
                      meta["data_end"], meta["built_at"]])
-        for name in ("exposures_df", "outcomes_df", "series_df"):
+        for name in ("exposures_df", "outcomes_df", "series_df", "predictions_df"):
             con.unregister(name)
         rows = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # noqa: S608 - fixed names
-                for t in ("exposures", "outcomes", "daily_kpis")}
+                for t in ("exposures", "outcomes", "daily_kpis", PREDICTIONS_TABLE)}
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -810,7 +860,7 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
     series = None
     for m in MODELS:
         # one stream per model, keyed by its name: adding or reordering models leaves the others' data alone
-        rng = np.random.default_rng([seed, GENERATOR_VERSION, zlib.crc32(m.name.encode())])
+        rng = np.random.default_rng([seed, STREAM_VERSION, zlib.crc32(m.name.encode())])
         if m.method == "ab":
             _generate_model(rng, m, frames, units, scale, weekday0)
         else:
@@ -825,7 +875,9 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
         meta = {"generator_version": GENERATOR_VERSION, "seed": seed, "scale": scale, "as_of": as_of,
                 "data_start": data_start, "data_end": data_end,
                 "built_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)}
-        rows = _write_warehouse(tmp_db, frames, series, meta, data_start)
+        predictions = _predictions(np.random.default_rng([seed, STREAM_VERSION, zlib.crc32(b"decisions")]),
+                                   frames, data_start)
+        rows = _write_warehouse(tmp_db, frames, series, meta, data_start, predictions)
         tmp_manifest.write_text(manifest_text(as_of=as_of, scale=scale), encoding="utf-8")
         # both files are complete: swap them in. A WAL left beside the old file would be replayed
         # into the new one, so it goes first.

@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
+from babel.numbers import (format_compact_currency, format_currency, format_decimal, format_percent,
+                           get_currency_symbol)
 
 LOCALE_ENV = "VALUETRACK_LOCALE"
 MISSING = "—"
@@ -85,6 +86,11 @@ def money(value: float | None, currency: str = "USD", *, cents: bool | None = No
     return "+" + text if signed and v > 0 else text
 
 
+def symbol(currency: str) -> str:
+    """The currency's symbol in the locale ('$' for USD in en_US; the code where there is none)."""
+    return get_currency_symbol(currency, locale=locale())
+
+
 def money_column(values: Iterable[float | None], currency: str = "USD") -> list[str]:
     """A column of money figures with one precision: cents only when every amount is small."""
     values = list(values)
@@ -136,10 +142,13 @@ def p_value(p: float | None) -> str:
     return format_decimal(min(p, 1.0), "@#", locale=locale())
 
 
-def number(value: float | None, digits: int = 0) -> str:
-    """A plain number with the locale's separators at a fixed precision: 12345.6 → '12,346'."""
+def number(value: float | None, digits: int | None = 0) -> str:
+    """A plain number with the locale's separators at a fixed precision: 12345.6 → '12,346';
+    ``digits=None``: as typed, up to 3 decimals (-500.0 → '-500', 1.5 → '1.5')."""
     if _missing(value):
         return MISSING
+    if digits is None:
+        return format_decimal(_round(value, 3), "#,##0.###", locale=locale())
     v = _round(value, digits)
     return format_decimal(v, "#,##0" + ("." + "0" * digits if digits else ""), locale=locale())
 

@@ -545,3 +545,74 @@ def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date) -> Select:
     return (sa.select(a.c.m.label("model_a"), b.c.m.label("model_b"), sa.func.count().label("shared"))
             .select_from(a.join(b, sa.and_(a.c.unit == b.c.unit, a.c.m < b.c.m)))
             .group_by(a.c.m, b.c.m))
+
+
+# ------------------------------------------------------------------------------------------------
+# a classifier's decisions and labels
+
+DECISION_BINS = 100
+"""Score bins of the decisions aggregate (width 0.01): other thresholds are valued on this grid."""
+DECISION_COLUMNS = ("day", "bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive",
+                    "sum_s_labelled", "sum_s2_labelled")
+
+
+def decisions_query(spec: ModelSpec, start: dt.date, end: dt.date, *, as_of: dt.date,
+                    dialect_ops: DialectOps | None = None) -> Select:
+    """Sufficient statistics of a classifier's decisions, per local day of prediction × score bin
+    × decision, for ``start <= day <= end``.
+
+    One row per prediction id (repeats of an id count once: its first time, largest score and
+    decision, its label and first label time). A label counts only if it was known before the end
+    of ``as_of`` (so a report for an earlier date reads the same later). Columns: ``day``, ``bin``
+    (0 … 99 = ⌊score·100⌋, −1 without a score), ``decision`` (1/0: the decision column, or score ≥
+    threshold), ``n``, ``sum_s``, ``sum_s2`` (scores), ``n_labelled``, ``n_positive`` (labelled
+    class 1), ``sum_s_labelled``, ``sum_s2_labelled``.
+    """
+    ops = dialect_ops or DialectOps()
+    d = spec.decisions
+    if d is None:
+        raise ParameterError(f"model {spec.name!r} has no [decisions]")
+    if end < start:
+        raise ParameterError(f"end {end} is before start {start}")
+    tz = spec.timezone
+    P = _table(d.table, d.id, d.timestamp, d.label, d.label_timestamp, d.score, d.decision).alias("p")
+    ts = P.c[d.timestamp]
+    score = ops.to_double(P.c[d.score]) if d.score else sa.null()
+    per_id = (
+        sa.select(sa.func.min(ts).label("ts"), sa.func.max(score).label("score"),
+                  sa.func.max(ops.to_double(P.c[d.decision])).label("decision") if d.decision
+                  else sa.null().label("decision"),
+                  sa.func.max(ops.to_double(P.c[d.label])).label("label"),
+                  sa.func.min(P.c[d.label_timestamp]).label("label_ts"))
+        .where(ts >= ops.instant("from_day", local_midnight_utc(start, tz)),
+               ts < ops.instant("to_day", local_midnight_utc(end + dt.timedelta(days=1), tz)))
+        .group_by(P.c[d.id])
+        .subquery("per_id")
+    )
+    s = per_id.c.score
+    bin_ = sa.case((s.is_(None), -1), (s >= 1.0, DECISION_BINS - 1), (s < 0.0, 0),
+                   else_=sa.cast(sa.func.floor(s * DECISION_BINS), sa.Integer)).label("bin")
+    if d.decision:
+        decided = sa.case((per_id.c.decision == 1, 1), else_=0)
+    else:
+        decided = sa.case((s >= sa.bindparam("threshold", d.threshold, type_=sa.Float), 1), else_=0)
+    decided = decided.label("decision")
+    known = sa.and_(per_id.c.label.is_not(None),
+                    per_id.c.label_ts < ops.instant("cutoff", as_of_cutoff(as_of, tz)))
+    # one row per case with its keys computed, then a plain GROUP BY on columns (some engines
+    # refuse to group by an expression repeated in the select list)
+    cases = sa.select(
+        ops.local_day(per_id.c.ts, tz).label("day"), bin_, decided, s.label("s"),
+        sa.case((known, 1), else_=0).label("known"),
+        sa.case((sa.and_(known, per_id.c.label == 1), 1), else_=0).label("positive"),
+    ).subquery("cases")
+    c = cases.c
+    labelled_s = sa.case((c.known == 1, c.s), else_=None)
+    return (
+        sa.select(c.day, c.bin, c.decision, sa.func.count().label("n"), sa.func.sum(c.s).label("sum_s"),
+                  sa.func.sum(c.s * c.s).label("sum_s2"), sa.func.sum(c.known).label("n_labelled"),
+                  sa.func.sum(c.positive).label("n_positive"), sa.func.sum(labelled_s).label("sum_s_labelled"),
+                  sa.func.sum(labelled_s * c.s).label("sum_s2_labelled"))
+        .group_by(c.day, c.bin, c.decision)
+        .order_by(c.day, c.bin, c.decision)
+    )

@@ -23,7 +23,14 @@ import pandas as pd
 
 from valuetrack.connectors.base import Connector, QueryResult, utc_naive
 from valuetrack.errors import ParameterError
-from valuetrack.queries import ab_aggregate, health_queries, series_query, split_crossovers
+from valuetrack.queries import (
+    DECISION_COLUMNS,
+    ab_aggregate,
+    decisions_query,
+    health_queries,
+    series_query,
+    split_crossovers,
+)
 from valuetrack.registry.spec import ModelSpec
 
 HISTORY_START = dt.date(2000, 1, 1)
@@ -52,6 +59,10 @@ class PulledAggregates:
         health: ``daily_exposures``, ``score_histogram``, ``freshness`` frames (when defined).
         bin_edges: the histogram edges used (given, or from the reference window), or None.
         costs: one entry per query: purpose, elapsed_s, attempts, query_id and the warehouse cost.
+        decisions: a classifier's decisions aggregate (see :func:`valuetrack.queries.decisions_query`)
+            from ``decisions_since``, or None without ``[decisions]``.
+        decisions_since: first prediction day read (labels arrive late: the last ``label_lag_days``
+            are always re-read).
     """
 
     model: str
@@ -64,6 +75,8 @@ class PulledAggregates:
     health: Mapping[str, pd.DataFrame]
     bin_edges: tuple[float, ...] | None
     costs: tuple[Mapping[str, Any], ...] = field(default=())
+    decisions: pd.DataFrame | None = None
+    decisions_since: dt.date | None = None
 
     @property
     def total_cost(self) -> dict[str, Any]:
@@ -78,7 +91,7 @@ class PulledAggregates:
     @property
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
-            len(f) for f in self.health.values())
+            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions))
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
@@ -159,9 +172,15 @@ def pull_model(
             health["score_histogram"] = normalize_days(run(hq.score_histogram, "health-histogram"))
         fresh = run(hq.freshness, "health-freshness")
         health["freshness"] = fresh.map(utc_naive) if len(fresh) else fresh
+    decisions = decisions_since = None
+    if spec.decisions is not None:
+        decisions_since = min(start, as_of - dt.timedelta(days=spec.decisions.label_lag_days))
+        decisions = normalize_decisions(run(decisions_query(spec, decisions_since, as_of, as_of=as_of, dialect_ops=ops),
+                                            "decisions"))
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
-        series=series, health=health, bin_edges=edges, costs=tuple(costs),
+        series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
+        decisions_since=decisions_since,
     )
 
 
@@ -198,6 +217,15 @@ def normalize_days(frame: pd.DataFrame) -> pd.DataFrame:
         if col != "day" and frame[col].dtype == object and any(isinstance(v, Decimal) for v in frame[col]):
             frame[col] = pd.to_numeric(frame[col].map(_to_float))
     return frame
+
+
+def normalize_decisions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a decisions aggregate: dates, int counts and keys, float sums (NULL sums → 0)."""
+    frame = normalize_days(frame)
+    for col in DECISION_COLUMNS[1:]:
+        values = pd.to_numeric(frame[col].map(_to_float), errors="coerce").fillna(0)
+        frame[col] = values.astype("float64") if col.startswith("sum_") else values.astype("int64")
+    return frame[list(DECISION_COLUMNS)].reset_index(drop=True)
 
 
 def normalize_ab(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ def series(n_pre=200, n_post=60, effect=3.0, seed=0, leak=0.0) -> tuple[pd.DataF
     return pd.DataFrame({"y": y, "x1": x1, "x2": x2}, index=idx), idx[n_pre]
 
 
-FAST = TSConfig(n_paths=400, n_param_draws=8)
+FAST = TSConfig(n_paths=400)
 
 
 def test_effect_recovered_with_consistent_intervals():
@@ -71,18 +72,65 @@ def test_gap_between_matches_cumulative_and_adds_over_months():
     assert r.gap_between("2020-01-01", "2020-02-01") == (0.0, 0.0, (0.0, 0.0))
 
 
-def test_prior_and_parameter_uncertainty_are_reported():
+def test_level_variance_follows_the_data_and_the_prior_is_reported():
     df, start = series()
     r = fit_structural(df, intervention=start, controls=["x1"], config=FAST)
     prior = r.model["level_prior"]
-    assert prior["sd_frac"] == 0.01 and prior["sample_size"] == 32
-    assert prior["sd_guess"] == pytest.approx(0.01 * df.y[df.index < start].std())
+    assert prior["distribution"] == "half-Cauchy" and prior["scale"] == 0.1
     assert r.model["components"]["weekly"] and not r.model["components"]["yearly"]
-    # intervals widen when parameter uncertainty is carried (never narrower than fixed parameters)
-    fixed = fit_structural(df, intervention=start, controls=["x1"], config=TSConfig(n_paths=2000, n_param_draws=1))
-    draws = fit_structural(df, intervention=start, controls=["x1"], config=TSConfig(n_paths=2000, n_param_draws=40))
+    # a series whose level wanders (daily sd 20 % of the noise sd) against one whose level is flat:
+    # the estimated level sd follows the data rather than the prior
+    rng = np.random.default_rng(11)
+    n = 420
+    noise = rng.normal(0, 1, n)
+    idx = pd.date_range("2024-01-01", periods=n)
+    cfg = TSConfig(n_paths=200, diagnostics=False)
+    drift = fit_structural(pd.Series(100 + np.cumsum(rng.normal(0, 0.2, n)) + noise, index=idx, name="y"),
+                           intervention=idx[365], config=cfg)
+    flat = fit_structural(pd.Series(100 + noise, index=idx, name="y"), intervention=idx[365], config=cfg)
+    assert 0.12 <= drift.model["level_to_noise_sd"] <= 0.3
+    assert flat.model["level_to_noise_sd"] < 0.05
     w = lambda r: r.ci_avg[1] - r.ci_avg[0]  # noqa: E731
-    assert w(draws) >= 0.95 * w(fixed)
+    assert w(drift) > 2 * w(flat)
+
+
+def test_every_fit_is_checked_against_placebo_windows():
+    df, start = series(n_pre=200, n_post=30)
+    r = fit_structural(df, intervention=start, controls=["x1", "x2"], config=TSConfig(n_paths=200, diagnostics=False))
+    pl = r.diagnostics["placebo"]  # on every fit, not only with diagnostics
+    assert pl["window_days"] == 30 and pl["windows"] == len(pl["z"]) >= 3
+    assert pl["status"] in ("ok", "widened") and pl["factor"] == pytest.approx(np.sqrt(np.mean(np.square(pl["z"]))),
+                                                                                abs=1e-3)
+    assert pl["widened_by"] == max(1.0, pl["factor"])
+    # a post-period longer than the pre-period cannot be checked: said, not hidden
+    df, start = series(n_pre=60, n_post=90)
+    r = fit_structural(df, intervention=start, controls=["x1"], config=TSConfig(n_paths=200, diagnostics=False))
+    pl = r.diagnostics["placebo"]
+    assert pl["status"] == "unchecked" and pl["factor"] is None and "longer than the pre-period" in pl["note"]
+    assert any("placebo" in w for w in r.warnings)
+
+
+def test_placebo_factor_widens_the_interval_and_marks_a_misfit_untrusted():
+    # a level that jumps by 6 noise sd every 30 days: a random walk with one variance fits it badly,
+    # and the placebo windows miss by more than their intervals say
+    rng = np.random.default_rng(0)
+    n, n_pre = 420, 360
+    jumps = np.zeros(n)
+    jumps[::30] = rng.choice([-6.0, 6.0], len(jumps[::30]))
+    idx = pd.date_range("2024-01-01", periods=n)
+    s = pd.Series(50 + np.cumsum(jumps) + rng.normal(0, 1, n), index=idx, name="y")
+    cfg = TSConfig(n_paths=400, diagnostics=False)
+    r = fit_structural(s, intervention=idx[n_pre], config=cfg)
+    pl = r.diagnostics["placebo"]
+    assert pl["status"] == "widened" and 1.2 < pl["factor"] <= 2 and r.trusted
+    # the same paths unchecked (too few windows asked for): the checked interval is wider by the factor
+    unchecked = fit_structural(s, intervention=idx[n_pre], config=replace(cfg, placebo_min_windows=50))
+    assert unchecked.diagnostics["placebo"]["status"] == "unchecked"
+    width = lambda r: r.ci_avg[1] - r.ci_avg[0]  # noqa: E731
+    assert width(r) == pytest.approx(pl["factor"] * width(unchecked), rel=1e-9)
+    strict = fit_structural(s, intervention=idx[n_pre], config=replace(cfg, placebo_max_factor=1.2))
+    assert not strict.trusted and "placebo interventions" in strict.reason
+    assert strict.diagnostics["placebo"]["status"] == "untrusted"
 
 
 def test_yearly_seasonality_only_with_two_years():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.conftest import AS_OF, app, assert_clean
+from tests.pages.conftest import AS_OF, app, assert_clean, html_tables
 
 PAGES = ["pages/portfolio.py", "pages/model.py", "pages/flags.py", "pages/reports.py", "pages/register.py",
          "pages/connections.py"]
@@ -44,5 +44,6 @@ def test_connections_page_tests_the_demo_warehouse(in_demo: Path) -> None:
     assert_clean(at)
     assert any(s.value.startswith("Connected") for s in at.success)
     assert "duckdb:///" in " ".join(md.value for md in at.markdown)
-    history = next(d.value for d in at.dataframe if "status" in d.value.columns)
-    assert len(history) and history["status"].eq("ok").all()
+    history = next(t for t in html_tables(at) if t["id"] == "refreshes")
+    status = history["head"].index("Status")
+    assert history["rows"] and all(r["cells"][status] == "ok" for r in history["rows"])

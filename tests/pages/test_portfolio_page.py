@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.pages.conftest import app, assert_clean, portfolio_table
+from tests.pages.conftest import AS_OF, app, assert_clean, portfolio_table
 from valuetrack.formatting import interval, money, money_column, money_compact, pct
 
 
@@ -86,3 +86,25 @@ def test_every_model_links_to_its_page(in_demo: Path, value_json: dict) -> None:
     assert_clean(at)
     assert any(getattr(el, "proto", None) is not None and getattr(el.proto, "query_string", "") == f"model={name}"
                for el in at.get("page_link"))
+
+
+def test_portfolio_shows_the_stored_value_at_risk(in_demo: Path, cli) -> None:
+    """The value at risk section shows what `value --var --json` reads from the store."""
+    var = cli("value", "--as-of", AS_OF, "--var", "--json", schema="value").json["var"]
+    at = app().run()
+    assert_clean(at)
+    cur = var["currency"]
+    metrics = [(m.label, m.value) for m in at.metric]
+    for h in ("12m", "1m"):
+        r = var["horizons"][h]
+        assert ("5% value at risk", money_compact(r["var"], cur)) in metrics
+        assert ("Expected shortfall", money_compact(r["es"], cur)) in metrics
+        assert ("Expected net value", money_compact(r["expected"], cur)) in metrics
+    assert any("common demand factor" in c.value for c in at.caption)
+
+
+def test_no_value_at_risk_says_how_to_get_one(workspace: Path, cli, manifest: Path) -> None:
+    assert cli("models", "register", "--file", manifest).code == 0
+    at = app().run()
+    assert_clean(at)
+    assert any("refresh the models" in c.value for c in at.caption)

@@ -56,11 +56,23 @@ def test_bad_input_gets_field_messages_and_changes_nothing(demo_copy: Path) -> N
     assert_clean(at)
     errors = [e.value for e in at.error]
     assert errors[0].startswith("Not saved: 4 problems")
-    assert any("must be 3-64 characters" in e for e in errors)            # next to Name
-    assert any("value_per_unit" not in e and "must be >= 0" in e for e in errors)  # next to the field, no path
-    assert any("must not be empty" in e for e in errors)
-    assert any("must be between 1 and 730" in e for e in errors)
+    # in the form's words, next to each field: no manifest path, no "model." jargon
+    assert any("Use 3 to 64 lowercase letters, digits and dashes" in e and "Bad Name!" in e for e in errors)
+    assert any(e.startswith("Must be 0 or more (you entered -2)") and "Higher is better" in e for e in errors)
+    assert "Required." in errors
+    assert any("between 1 and 730" in e.lower() for e in errors)
+    assert not [e for e in errors if "model." in e or "value_per_unit" in e or "[" in e]
     assert _registry_state() == before
+
+
+def test_a_message_goes_as_soon_as_its_cause_does(demo_copy: Path) -> None:
+    at = app("pages/register.py").run()
+    _fill(at, {**GOOD, "monthly_cost": -500.0}).run()
+    at.button(key="save").click().run()
+    assert "Must be 0 or more (you entered -500)." in [e.value for e in at.error]
+    at.number_input(key=K + "monthly_cost").set_value(500.0).run()  # corrected, not saved yet
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_valid_registration_appears_in_the_portfolio(demo_copy: Path) -> None:

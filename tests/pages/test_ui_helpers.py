@@ -85,6 +85,36 @@ def test_charts_build_from_frames() -> None:
     bars = charts.value_by_model(frame, "USD")
     assert list(bars.data[0].marker.color) == [charts.RED, charts.GREEN]   # sorted ascending: b then a
     cum = pd.DataFrame({"day": days[:3], "net": [1.0, 2.0, 3.0], "net_lo": [0.0, 1.0, 2.0], "net_hi": [2.0, 3.0, 4.0]})
-    assert len(charts.cumulative_net(cum, "USD", payback=days[2], one_off=2.0).data) == 3
+    fig = charts.cumulative_net(cum, "USD", payback=days[2], one_off=2.0)
+    assert [t.name for t in fig.data][-2:] == ["cumulative net value", "one-off costs (paid back when crossed)"]
+    assert not fig.layout.annotations  # a legend entry, not a label the data runs over
     months = [{"start": dt.date(2026, 1, 1), "net": 5.0, "net_lo": 1.0, "net_hi": 9.0, "cost": 1.0, "provisional": False}]
     assert len(charts.monthly(months, "USD").data) == 1
+
+
+def test_form_messages_in_plain_words() -> None:
+    p = views.plain_problem
+    assert p("model.monthly_cost: must be >= 0 (got -500.0)") == "Must be 0 or more (you entered -500)."
+    assert (p("model.attribution: method 'ab' needs [model.attribution.exposures] and [model.attribution.outcomes]")
+            == "The method “A/B holdout” needs the Exposures fields and the Outcomes fields.")
+    assert p("model.kpi.name: must not be empty") == "Required."
+    assert p("model 'x'.attribution.treatment_share: must be < 1 (got 1.5)") == "Must be less than 1 (you entered 1.5)."
+    assert p("model.attribution.window_days: must be between 1 and 730 (got 0)") == "Must be between 1 and 730 (you entered 0)."
+
+
+def test_tables_show_no_raw_python_values() -> None:
+    html = views.table_html(["a", "b", "c", "d"], [[None, False, {"holdout_days": 102, "mape": 0.0137}, "<b>x</b>"]])
+    for raw in (">None<", ">False<", "{", "<b>"):
+        assert raw not in html
+    assert "holdout days 102, MAPE 0.0137" in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_diagnostics_panel_shows_the_placebo_calibration() -> None:
+    widened = {"method": "structural", "diagnostics": {"placebo": {
+        "status": "widened", "factor": 1.37, "widened_by": 1.37, "windows": 5, "window_days": 56}}}
+    rows = dict(views.diagnostics_rows(widened))
+    assert rows["Placebo calibration"] == "factor 1.37 over 5 windows of 56 days (interval widened ×1.37)"
+    unchecked = {"diagnostics": {"placebo": {"status": "unchecked", "factor": None, "widened_by": 1.0,
+                                             "note": "the post-period (90 days) is longer than the pre-period (60)"}}}
+    assert dict(views.diagnostics_rows(unchecked))["Placebo calibration"].startswith("unchecked: the post-period")
+    assert "Placebo calibration" not in dict(views.diagnostics_rows({"method": "ab", "diagnostics": {}}))

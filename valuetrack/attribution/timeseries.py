@@ -1,24 +1,30 @@
 """Time-series attribution: a structural counterfactual for a model launched without a holdout.
 
 The counterfactual is a structural time-series model (statsmodels ``UnobservedComponents``): a local
-level (optionally a local linear trend), weekly seasonality for daily data, yearly seasonality only
+level, weekly seasonality for daily data, yearly seasonality only
 with two years of pre-period, and a regression on control series whose coefficients live in the
 state vector (so their uncertainty is carried by the Kalman filter). It is fitted on the pre-period
 and forecast over the post-period; the gap between the actual series and the forecast is the effect.
 
-Intervals come from joint simulated paths of the post-period counterfactual: each path first draws
-the model's variance parameters from the Laplace approximation of their posterior (parameter
+The level variance follows the data: the fit averages over a grid of ratios q = σ²_level/σ²_irregular,
+each weighted by its likelihood (σ²_irregular profiled out) times a half-Cauchy prior on
+σ_level/σ_irregular. Intervals come from joint simulated paths of the post-period counterfactual:
+each path draws q from those weights and σ²_irregular from its posterior given q (parameter
 uncertainty), then the state at the intervention from the Kalman filter (level, seasonality and
 regression-coefficient uncertainty), then the future state and observation noise. Averages, sums
 and any sub-period (``gap_between``) are computed path by path, never by adding pointwise bounds.
 
-The level variance has an inverse-gamma prior centred on (0.01 × sd of the pre-period series)² with
-32 pseudo-observations, CausalImpact's default; see docs/methods-timeseries.md for why. The model
-is only trusted to ``horizon_cap_days`` after the intervention: random-walk intervals widen without
+Every fit is checked against placebo interventions in its own pre-period (windows as long as the
+post-period, forecast from the filter state at their start): the root-mean-square of their
+standardized gaps is a calibration factor that widens the interval when above 1 and marks the fit
+untrusted above ``placebo_max_factor``; with fewer than ``placebo_min_windows`` windows, or a
+post-period longer than the pre-period, the fit is "unchecked". See docs/methods-timeseries.md.
+
+The model is only trusted to ``horizon_cap_days`` after the intervention: random-walk intervals widen without
 end and the control relationships drift, so beyond the cap the model must be re-validated (re-fitted
 on a new pre-period) and days past it are not attributed.
 
-Diagnostics (held-out pre-period fit, placebo interventions, Ljung–Box on the one-step errors, and a
+Diagnostics (the placebo calibration, a held-out pre-period fit, Ljung–Box on the one-step errors, and a
 check that no control series moved at the intervention) give a verdict: ``trusted`` and ``reason``.
 """
 
@@ -26,12 +32,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 
 from valuetrack.jsonsafe import clean, effect_fields, num
 from valuetrack.errors import ParameterError, ValidationError
@@ -61,24 +67,24 @@ class TSConfig:
         alpha: 1 − confidence level of every interval (0.05 → 95 % intervals).
         seed: seed of the random generator of the simulated paths; reported in the result.
         n_paths: number of joint simulated post-period paths behind every interval and p-value.
-        n_param_draws: how many parameter draws the paths are spread over (parameter uncertainty);
-            each draw costs one Kalman filter pass.
         horizon_cap_days: the attributable horizon: days after the intervention beyond this are not
             attributed and the result asks for the model to be re-validated.
-        level_prior_sd_frac: prior guess of the level's daily standard deviation as a fraction of the
-            pre-period standard deviation of the series (CausalImpact: 0.01).
-        level_prior_sample_size: weight of that guess, in pseudo-observations (CausalImpact: 32).
-        trend: add a stochastic slope (local linear trend) to the level.
+        level_prior_scale: scale of the half-Cauchy prior on σ_level/σ_irregular (the level's daily
+            sd as a fraction of the noise sd); heavy-tailed, so the data decide when they can.
+        level_grid: number of log-spaced ratios σ_level/σ_irregular in [0.001, 3] the fit averages
+            over; each costs one Kalman filter pass.
         weekly: weekly seasonality; None = on for daily data with at least 28 pre-period days.
         yearly: yearly seasonality (trigonometric); None = on only with at least 730 pre-period days.
         yearly_harmonics: number of harmonics of the yearly seasonality.
         min_pre_periods: fewer pre-period observations than this gives an untrusted, empty result.
-        diagnostics: run the held-out fit, placebo, Ljung–Box and leak checks (off in simulations
-            that only need the intervals).
+        diagnostics: run the held-out fit, Ljung–Box and leak checks (the placebo calibration runs
+            on every fit, since it can widen the interval).
         holdout_days: length of the held-out stretch at the end of the pre-period; None = the
             post-period length, at most a quarter of the pre-period.
-        n_placebos: number of placebo interventions at earlier dates.
-        placebo_max_alarms: more placebo windows than this significant at ``alpha`` → untrusted.
+        placebo_min_windows: fewer placebo windows than this (each as long as the post-period, inside
+            the pre-period) → the fit is "unchecked" and its interval is not calibrated.
+        placebo_max_factor: a placebo calibration factor above this → untrusted (the interval is
+            widened by the factor either way).
         holdout_min_coverage: held-out pointwise interval coverage below this → untrusted.
         holdout_alpha: the held-out stretch's average gap significant at this level → untrusted.
         ljung_box_lags: lags of the Ljung–Box test on the standardized one-step errors.
@@ -92,19 +98,17 @@ class TSConfig:
     alpha: float = 0.05
     seed: int = 0
     n_paths: int = 1000
-    n_param_draws: int = 20
     horizon_cap_days: int = 180
-    level_prior_sd_frac: float = 0.01
-    level_prior_sample_size: float = 32.0
-    trend: bool = False
+    level_prior_scale: float = 0.1
+    level_grid: int = 25
     weekly: bool | None = None
     yearly: bool | None = None
     yearly_harmonics: int = 2
     min_pre_periods: int = 21
     diagnostics: bool = True
     holdout_days: int | None = None
-    n_placebos: int = 5
-    placebo_max_alarms: int = 1
+    placebo_min_windows: int = 3
+    placebo_max_factor: float = 2.0
     holdout_min_coverage: float = 0.5
     holdout_alpha: float = 0.01
     ljung_box_lags: int = 14
@@ -117,12 +121,14 @@ class TSConfig:
             raise ParameterError(f"alpha must be in (0, 1); got {self.alpha}")
         if self.n_paths < 100:
             raise ParameterError(f"n_paths must be at least 100; got {self.n_paths}")
-        if not 1 <= self.n_param_draws <= self.n_paths:
-            raise ParameterError(f"n_param_draws must be in [1, n_paths]; got {self.n_param_draws}")
         if self.horizon_cap_days < 1:
             raise ParameterError(f"horizon_cap_days must be at least 1; got {self.horizon_cap_days}")
-        if self.level_prior_sd_frac <= 0 or self.level_prior_sample_size <= 0:
-            raise ParameterError("level_prior_sd_frac and level_prior_sample_size must be > 0")
+        if self.level_prior_scale <= 0:
+            raise ParameterError(f"level_prior_scale must be > 0; got {self.level_prior_scale}")
+        if self.level_grid < 5:
+            raise ParameterError(f"level_grid must be at least 5; got {self.level_grid}")
+        if self.placebo_min_windows < 1 or self.placebo_max_factor <= 1:
+            raise ParameterError("placebo_min_windows must be at least 1 and placebo_max_factor above 1")
         if self.min_pre_periods < 8:
             raise ParameterError(f"min_pre_periods must be at least 8; got {self.min_pre_periods}")
 
@@ -411,7 +417,6 @@ def _windows_from(intervention: Any, interventions: Iterable | None, index: pd.D
 
 @dataclass
 class _Spec:
-    trend: bool
     weekly: bool
     yearly: bool
     harmonics: int
@@ -420,7 +425,7 @@ class _Spec:
 def _build_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec):
     from statsmodels.tsa.statespace.structural import UnobservedComponents
 
-    kwargs: dict[str, Any] = {"level": "lltrend" if spec.trend else "llevel"}
+    kwargs: dict[str, Any] = {"level": "llevel"}
     if spec.weekly:
         kwargs.update(seasonal=7, stochastic_seasonal=False)
     if spec.yearly:
@@ -433,201 +438,152 @@ def _build_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec):
         return UnobservedComponents(y, **kwargs)
 
 
+@dataclass
 class _Fitted:
-    """A fitted structural model on standardized data: MAP parameters and their Laplace covariance."""
+    """A structural model on standardized pre-period data, averaged over level/irregular ratios.
 
-    def __init__(self, mod, u_hat: np.ndarray, u_cov: np.ndarray | None, level_idx: int, prior: tuple[float, float]):
-        self.mod = mod
-        self.u_hat = u_hat
-        self.u_cov = u_cov
-        self.level_idx = level_idx
-        self.prior = prior
-
-
-def _log_posterior(mod, u: np.ndarray, level_idx: int, prior: tuple[float, float]) -> float:
-    params = np.exp(u)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ll = mod.loglike(params)
-    if not np.isfinite(ll):
-        return -1e300
-    a, b = prior
-    # inverse-gamma(a, b) on the level variance, as a density on its log (hence −a, not −(a+1))
-    ul = u[level_idx]
-    return float(ll - a * ul - b * math.exp(-ul))
-
-
-def _concentrated(mod, y: np.ndarray, q: float) -> tuple[float, float, int]:
-    """Log-likelihood at the profiled irregular variance for level/irregular ratio ``q``.
-
-    Returns (llf at ŝ, ŝ, n) where ŝ is the irregular variance maximising the likelihood given q
-    and n the number of observations it is estimated from (after the filter's burn-in).
+    Attributes:
+        mod: the statsmodels model of the pre-period (its system matrices).
+        q: the ratios σ²_level/σ²_irregular that carry posterior weight, shape (K,).
+        weight: their posterior weights (sum 1).
+        scale: σ²_irregular maximising the likelihood at each q (profiled out), shape (K,).
+        n: observations behind the likelihood (after the filter's burn-in).
+        at: the time indices whose predicted states were kept.
+        a: predicted state means at ``at``, shape (K, len(at), m).
+        P: predicted state covariances at ``at`` for σ²_irregular = 1, shape (K, len(at), m, m).
+        errors: standardized one-step errors at the most probable ratio (for Ljung–Box).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mod.update(np.array([1.0, q]))
-        ssm = mod.ssm
-        ssm.filter_concentrated = True
-        try:
-            burn = int(ssm.loglikelihood_burn)
-            n = int(np.isfinite(y[burn:]).sum())
-            try:
-                llf = float(ssm.loglike())
-                scale = float(np.asarray(ssm._kalman_filter.scale)[burn:].sum()) / n
-            except AttributeError:  # statsmodels internals moved: the public (slower) route
-                fr = ssm.filter()
-                llf, scale = float(fr.llf), float(fr.scale)
-        finally:
-            ssm.filter_concentrated = False
-    return llf, scale, n
+
+    mod: Any
+    q: np.ndarray
+    weight: np.ndarray
+    scale: np.ndarray
+    n: int
+    at: tuple[int, ...]
+    a: np.ndarray
+    P: np.ndarray
+    errors: np.ndarray
+
+    def state(self, t: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        j = [self.at.index(int(x)) for x in np.atleast_1d(t)]
+        return (self.a[:, j[0]], self.P[:, j[0]]) if np.ndim(t) == 0 else (self.a[:, j], self.P[:, j])
+
+    def system(self) -> tuple[np.ndarray, np.ndarray]:
+        """Transition T (m, m) and the level's column of the selection matrix R (m,)."""
+        T = np.asarray(self.mod.ssm["transition"])
+        R = np.asarray(self.mod.ssm["selection"])
+        return (T[:, :, 0] if T.ndim == 3 else T), (R[:, :, 0] if R.ndim == 3 else R)[:, 0]
 
 
-def _profile_map(mod, y: np.ndarray, prior: tuple[float, float], lo: float, hi: float) -> np.ndarray:
-    """MAP of (log σ²_irregular, log σ²_level) by a 1-D search over log(σ²_level/σ²_irregular).
+def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at: Sequence[int]) -> _Fitted:
+    """Fit by averaging over a log-spaced grid of r = σ_level/σ_irregular in [0.001, 3].
 
-    For a fixed ratio q the likelihood is concentrated in σ² = σ²_irregular, and the inverse-gamma
-    prior on qσ² keeps a closed-form optimum: σ² = (n·ŝ/2 + b/q) / (n/2 + a).
+    Each r is weighted by its profile likelihood (σ²_irregular concentrated out; under the
+    scale-invariant prior on σ²_irregular this is proportional to its marginal likelihood) times a
+    half-Cauchy(``level_prior_scale``) prior on r, as a density on log r (the grid's spacing). One
+    concentrated Kalman filter pass per grid point; the predicted states at ``at`` are kept.
     """
-    a, b = prior
-
-    def neg(v: float) -> tuple[float, float]:
-        q = math.exp(v)
-        llf_c, s_hat, n = _concentrated(mod, y, q)
-        if not (np.isfinite(llf_c) and s_hat > 0):
-            return 1e300, 1.0
-        s2 = (n * s_hat / 2 + b / q) / (n / 2 + a)
-        ll = llf_c - n / 2 * math.log(s2 / s_hat) - n * s_hat / (2 * s2) + n / 2
-        lp = ll - a * math.log(q * s2) - b / (q * s2)
-        return -lp, s2
-
-    v_lo, v_hi = lo - math.log(10.0) + math.log(1e-3), math.log(100.0)
-    grid = np.linspace(max(v_lo, math.log(1e-8)), v_hi, 7)
-    vals = [neg(v)[0] for v in grid]
-    i = int(np.argmin(vals))
-    left, right = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(lambda v: neg(v)[0], bounds=(left, right), method="bounded",
-                                   options={"xatol": 1e-3})
-    v = float(res.x) if res.fun <= vals[i] else float(grid[i])
-    s2 = neg(v)[1]
-    u = np.array([math.log(s2), math.log(s2) + v])
-    return np.clip(u, lo, hi)
-
-
-def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig) -> _Fitted:
     mod = _build_uc(y, X, spec)
-    names = list(mod.param_names)
-    level_idx = names.index("sigma2.level")
-    obs = y[np.isfinite(y)]
-    sd = float(np.std(obs, ddof=1)) if len(obs) > 1 else 1.0
-    guess = cfg.level_prior_sd_frac * sd
-    a = cfg.level_prior_sample_size / 2.0
-    b = cfg.level_prior_sample_size * guess**2 / 2.0
-    prior = (a, b)
-    var = max(sd**2, 1e-12)
-    lo, hi = math.log(var * 1e-9), math.log(var * 10)
-    obj = lambda u: -_log_posterior(mod, u, level_idx, prior)  # noqa: E731
-    if names == ["sigma2.irregular", "sigma2.level"]:
-        u_hat = _profile_map(mod, y, prior, lo, hi)
-    else:
-        start = np.log(np.maximum(np.asarray(mod.start_params, float), var * 1e-6))
-        start[level_idx] = math.log(max(guess**2, var * 1e-8))
-        start = np.clip(start, lo + 1e-3, hi - 1e-3)
-        res = optimize.minimize(obj, start, method="L-BFGS-B", bounds=[(lo, hi)] * len(start),
-                                options={"maxiter": 200, "ftol": 1e-8, "gtol": 1e-4})
-        u_hat = res.x
-    u_cov = _laplace_cov(obj, u_hat, lo, hi)
-    return _Fitted(mod, u_hat, u_cov, level_idx, prior)
-
-
-def _laplace_cov(obj, u: np.ndarray, lo: float, hi: float) -> np.ndarray | None:
-    """Inverse of a central-difference Hessian of the negative log posterior (None if not PD)."""
-    k, h = len(u), 0.05
-    f0 = obj(u)
-    H = np.empty((k, k))
-    E = np.eye(k) * h
-    fp = [obj(u + E[i]) for i in range(k)]
-    fm = [obj(u - E[i]) for i in range(k)]
-    for i in range(k):
-        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / h**2
-        for j in range(i + 1, k):
-            fpp = obj(u + E[i] + E[j])
-            fmm = obj(u - E[i] - E[j])
-            H[i, j] = H[j, i] = (fpp - fp[i] - fp[j] + 2 * f0 - fm[i] - fm[j] + fmm) / (2 * h**2)
+    ssm = mod.ssm
+    r = np.exp(np.linspace(math.log(1e-3), math.log(3.0), cfg.level_grid))
+    log_w = np.log(r) - np.log1p((r / cfg.level_prior_scale) ** 2)
+    at = tuple(int(t) for t in at)
+    llf, scale, states, covs, errors = np.full(len(r), -np.inf), np.ones(len(r)), [], [], []
+    ssm.filter_concentrated = True
     try:
-        w, V = np.linalg.eigh(H)
-    except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.isfinite(w)):
-        return None
-    # flat directions (a variance pinned at its bound) get a modest spread instead of infinity
-    w = np.maximum(w, 1.0)
-    return (V / w) @ V.T
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for k, rk in enumerate(r):
+                mod.update(np.array([1.0, rk * rk]))
+                fr = ssm.filter()
+                s = float(fr.scale)
+                if np.isfinite(fr.llf) and s > 0:
+                    llf[k], scale[k] = float(fr.llf), s
+                states.append(np.array(fr.predicted_state[:, at]).T)
+                covs.append(np.moveaxis(np.array(fr.predicted_state_cov[:, :, at]), 2, 0) / s)
+                errors.append(np.asarray(fr.standardized_forecasts_error)[0])
+    finally:
+        ssm.filter_concentrated = False
+    log_w = log_w + llf
+    w = np.exp(log_w - np.max(log_w))
+    w /= w.sum()
+    keep = np.flatnonzero(w >= 1e-4)
+    burn = int(ssm.loglikelihood_burn)
+    return _Fitted(mod=mod, q=r[keep] ** 2, weight=w[keep] / w[keep].sum(), scale=scale[keep],
+                   n=max(3, int(np.isfinite(y[burn:]).sum())), at=at, a=np.stack(states)[keep],
+                   P=np.stack(covs)[keep], errors=errors[int(np.argmax(w))])
 
 
-def _simulate(fit: _Fitted, design: np.ndarray, t0: int, horizon: int, n_paths: int, n_draws: int,
-              rng: np.random.Generator, param_uncertainty: bool = True) -> tuple[np.ndarray, np.ndarray, Any]:
+def _allocate(weight: np.ndarray, n: int) -> np.ndarray:
+    """n items split in proportion to ``weight`` (largest remainder: deterministic, sums to n)."""
+    raw = weight * n
+    per = np.floor(raw).astype(int)
+    per[np.argsort(per - raw)[: n - per.sum()]] += 1
+    return per
+
+
+def _simulate(fit: _Fitted, design: np.ndarray, t0: int, horizon: int, n_paths: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Joint paths of the series for t0 .. t0+horizon-1 given observations before t0.
 
-    ``design`` has shape (1, m, ≥ t0+horizon) (the time-varying design, exog included). Returns
-    (paths (n_paths, horizon), mean forecast at the MAP parameters (horizon,), filter results at MAP).
+    ``design`` has shape (1, m, ≥ t0+horizon) (the time-varying design, exog included). Each path
+    takes a ratio q by its weight, σ²_irregular from its posterior given q (n·ŝ/χ²_n), the state at
+    t0 from the filter, then the level's and the observation's noise day by day. Returns
+    (paths (n_paths, horizon), mean forecast averaged over the ratios (horizon,)).
     """
-    mod = fit.mod
-    T = np.asarray(mod.ssm["transition"])[:, :, 0] if mod.ssm["transition"].ndim == 3 else np.asarray(mod.ssm["transition"])
-    R = np.asarray(mod.ssm["selection"])
-    R = R[:, :, 0] if R.ndim == 3 else R
+    T, R = fit.system()
     m = T.shape[0]
     Z = np.asarray(design)[0, :, t0:t0 + horizon].T  # (horizon, m)
-    if n_draws > 1 and param_uncertainty and fit.u_cov is not None:
-        draws = rng.multivariate_normal(fit.u_hat, fit.u_cov, size=n_draws, method="eigh")
-    else:
-        draws = np.repeat(fit.u_hat[None, :], max(1, n_draws), axis=0)
-    (a_hat, P_hat), fr_hat = _state_at(mod, np.exp(fit.u_hat), t0)
-    mean = _propagate_mean(a_hat, T, Z)
-    per = np.full(len(draws), n_paths // len(draws))
-    per[: n_paths - per.sum()] += 1
-    alphas, q_sd, h_sd = [], [], []
-    for u, k in zip(draws, per):
-        params = np.exp(u)
-        if np.allclose(u, fit.u_hat):
-            a0, P0 = a_hat, P_hat
-        else:
-            (a0, P0), _ = _state_at(mod, params, t0)
-        L = _psd_chol(P0)
-        alphas.append(a0[None, :] + rng.standard_normal((k, m)) @ L.T)
-        Q = np.asarray(mod.ssm["state_cov"])
-        Q = Q[:, :, 0] if Q.ndim == 3 else Q
-        Hh = float(np.asarray(mod.ssm["obs_cov"]).ravel()[0])
-        q_sd.append(np.repeat(np.sqrt(np.maximum(np.diag(Q), 0))[None, :], k, axis=0))
-        h_sd.append(np.full(k, math.sqrt(max(Hh, 0.0))))
-    # restore the MAP parameters on the model (callers read its filter output)
-    mod.update(np.exp(fit.u_hat))
-    alpha = np.vstack(alphas)
-    qs = np.vstack(q_sd)
-    hs = np.concatenate(h_sd)
-    r = qs.shape[1]
-    paths = np.empty((alpha.shape[0], horizon))
+    a, P = fit.state(t0)
+    which = np.repeat(np.arange(len(fit.q)), _allocate(fit.weight, n_paths))
+    sd = np.sqrt(fit.n * fit.scale[which] / rng.chisquare(fit.n, n_paths))
+    chol = np.stack([_psd_chol(p) for p in P])
+    alpha = a[which] + sd[:, None] * np.einsum("pij,pj->pi", chol[which], rng.standard_normal((n_paths, m)))
+    level_sd = sd * np.sqrt(fit.q[which])
+    paths = np.empty((n_paths, horizon))
+    A, mean_k = a.copy(), np.empty((len(fit.q), horizon))
     for h in range(horizon):
-        paths[:, h] = alpha @ Z[h] + hs * rng.standard_normal(alpha.shape[0])
+        paths[:, h] = alpha @ Z[h] + sd * rng.standard_normal(n_paths)
+        mean_k[:, h] = A @ Z[h]
         if h + 1 < horizon:
-            alpha = alpha @ T.T + (qs * rng.standard_normal((alpha.shape[0], r))) @ R.T
-    return paths, mean, fr_hat
+            alpha = alpha @ T.T + (level_sd * rng.standard_normal(n_paths))[:, None] * R[None, :]
+            A = A @ T.T
+    return paths, fit.weight @ mean_k
 
 
-def _state_at(mod, params, t0):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mod.update(params)
-        fr = mod.ssm.filter()
-    return (np.array(fr.predicted_state[:, t0]), np.array(fr.predicted_state_cov[:, :, t0])), fr
+def _placebo_z(fit: _Fitted, design: np.ndarray, ys: np.ndarray, starts: Sequence[int], length: int) -> np.ndarray:
+    """Standardized gap (actual − forecast total) / sd of placebo windows inside the pre-period.
+
+    Exact Gaussian moments of each window's total given the data before its start, per ratio q,
+    then mixed over the ratios' weights. With G_h = o_h·Z_h + G_{h+1}·T (o_h: day h observed), the
+    total is G_0·α_s + Σ_{h≥1} G_h·R·η + Σ o_h·ε, so its variance is
+    σ²·(G_0 P G_0' + q Σ_{h≥1} (G_h R)² + Σ o_h). Windows with less than half their days observed
+    are left out (inside an earlier intervention window).
+    """
+    T, R = fit.system()
+    s = np.asarray(starts, int)
+    idx = s[:, None] + np.arange(length)[None, :]
+    obs = np.isfinite(ys[idx])
+    Zw = np.moveaxis(np.asarray(design)[0][:, idx], 0, 2)  # (windows, length, m)
+    G, level_sum = np.zeros((len(s), T.shape[0])), np.zeros(len(s))
+    for h in range(length - 1, -1, -1):
+        G = obs[:, h, None] * Zw[:, h] + G @ T
+        if h:
+            level_sum += (G @ R) ** 2
+    a, P = fit.state(s)  # (K, W, m), (K, W, m, m)
+    s2 = fit.n * fit.scale / max(fit.n - 2, 1)  # posterior mean of σ²_irregular given q
+    mean_k = np.einsum("kwm,wm->kw", a, G)
+    var_k = s2[:, None] * (np.einsum("wi,kwij,wj->kw", G, P, G) + fit.q[:, None] * level_sum + obs.sum(1))
+    mean = fit.weight @ mean_k
+    var = fit.weight @ (var_k + mean_k**2) - mean**2
+    act = np.where(obs, ys[idx], 0.0).sum(1)
+    z = (act - mean) / np.sqrt(np.maximum(var, 1e-300))
+    return z[obs.sum(1) >= length / 2]
 
 
-def _propagate_mean(a0: np.ndarray, T: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    out = np.empty(Z.shape[0])
-    a = a0.copy()
-    for h in range(Z.shape[0]):
-        out[h] = Z[h] @ a
-        a = T @ a
-    return out
+def _placebo_starts(t0: int, length: int, first: int) -> list[int]:
+    """Starts of back-to-back placebo windows of ``length`` ending at t0, none before ``first``."""
+    return list(range(t0 - length, first - 1, -length)) if length >= 1 else []
 
 
 def _psd_chol(P: np.ndarray) -> np.ndarray:
@@ -729,7 +685,7 @@ def _summarise(paths: np.ndarray, actual: np.ndarray, mean_cf: np.ndarray, alpha
 def _choose_spec(cfg: TSConfig, n_pre: int, daily: bool) -> _Spec:
     weekly = cfg.weekly if cfg.weekly is not None else (daily and n_pre >= 28)
     yearly = cfg.yearly if cfg.yearly is not None else (daily and n_pre >= 730)
-    return _Spec(trend=cfg.trend, weekly=bool(weekly), yearly=bool(yearly), harmonics=cfg.yearly_harmonics)
+    return _Spec(weekly=bool(weekly), yearly=bool(yearly), harmonics=cfg.yearly_harmonics)
 
 
 def fit_structural(
@@ -836,36 +792,45 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
     spec = _choose_spec(cfg, n_pre, daily)
     rng = np.random.default_rng(cfg.seed)
 
-    fit = _fit_uc(ys[:t0], None if Xs is None else Xs[:t0], spec, cfg)
+    starts = _placebo_starts(t0, horizon, max(cfg.min_pre_periods, 28))
+    fit = _fit_uc(ys[:t0], None if Xs is None else Xs[:t0], spec, cfg, at=[t0, *starts])
     full = _build_uc(ys, Xs, spec)  # only for its design matrices over the post-period
     design = np.asarray(full.ssm["design"])
     if design.ndim == 2:
         design = np.repeat(design[:, :, None], t_end, axis=2)
-    paths_s, mean_s, fr = _simulate(fit, design, t0, horizon, cfg.n_paths, cfg.n_param_draws, rng)
-    paths = paths_s * sd_pre + mu
+    paths_s, mean_s = _simulate(fit, design, t0, horizon, cfg.n_paths, rng)
+    placebo, widen = _calibrate(fit, design, ys, starts, horizon, n_pre, cfg)
+    paths = (mean_s + widen * (paths_s - mean_s)) * sd_pre + mu
     mean_cf = mean_s * sd_pre + mu
     summ = _summarise(paths, actual, mean_cf, cfg.alpha)
-    params = np.exp(fit.u_hat)
+    s2 = fit.n * fit.scale / max(fit.n - 2, 1)
     model_desc = {
-        "components": {"level": "local linear trend" if spec.trend else "local level",
-                       "weekly": spec.weekly, "yearly": spec.yearly,
+        "components": {"level": "local level", "weekly": spec.weekly, "yearly": spec.yearly,
                        "yearly_harmonics": spec.harmonics if spec.yearly else 0,
                        "regression": list(controls)},
-        "params": {n: float(v) * sd_pre**2 for n, v in zip(fit.mod.param_names, params)},
-        "level_prior": {"distribution": "inverse-gamma", "sd_guess": cfg.level_prior_sd_frac * sd_pre,
-                        "sd_frac": cfg.level_prior_sd_frac, "sample_size": cfg.level_prior_sample_size},
-        "n_paths": cfg.n_paths, "n_param_draws": cfg.n_param_draws,
-        "parameter_uncertainty": fit.u_cov is not None,
+        # posterior means over the ratios, in the units of the series
+        "params": {"sigma2.irregular": float(fit.weight @ s2) * sd_pre**2,
+                   "sigma2.level": float(fit.weight @ (fit.q * s2)) * sd_pre**2},
+        "level_to_noise_sd": float(fit.weight @ np.sqrt(fit.q)),
+        "level_prior": {"distribution": "half-Cauchy", "on": "sd_level / sd_irregular",
+                        "scale": cfg.level_prior_scale, "grid": [0.001, 3.0, cfg.level_grid]},
+        "n_paths": cfg.n_paths, "parameter_uncertainty": True,
     }
-    if fit.u_cov is None:
-        warn.append("parameter covariance unavailable; intervals carry state uncertainty only")
 
-    diagnostics: dict = {}
+    diagnostics: dict = {"placebo": placebo}
     pre_fit = None
     reasons: list[str] = []
+    if placebo["status"] == "unchecked":
+        warn.append(f"not checked against placebo windows: {placebo['note']}")
+    elif placebo["status"] == "untrusted":
+        reasons.append(f"placebo interventions in the pre-period missed by {placebo['factor']:.1f}× their "
+                       f"interval's spread (more than {cfg.placebo_max_factor:g}×): the model does not "
+                       "describe this series")
     if cfg.diagnostics:
-        pre_fit, diagnostics, reasons = _diagnose(fit, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg,
-                                                  rng, sd_pre, mu, controls, summ)
+        pre_fit, more, why = _diagnose(fit, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg, rng,
+                                       sd_pre, mu, controls)
+        diagnostics.update(more)
+        reasons += why
     trusted = not reasons
     return TSResult(
         method="structural", alpha=cfg.alpha, seed=cfg.seed, trusted=trusted,
@@ -879,11 +844,31 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
     )
 
 
-def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg, rng, sd, mu,
-              controls, summ) -> tuple[dict | None, dict, list[str]]:
+def _calibrate(fit: _Fitted, design, ys, starts, horizon: int, n_pre: int, cfg: TSConfig) -> tuple[dict, float]:
+    """The placebo check of every fit: (its diagnostics entry, the factor the interval is widened by).
+
+    The factor is the root-mean-square of the placebo windows' standardized gaps (1 when the
+    model's intervals are right for this series); the interval is widened by it when above 1.
+    """
+    z = _placebo_z(fit, design, ys, starts, horizon) if starts else np.empty(0)
+    entry: dict = {"windows": int(len(z)), "window_days": int(horizon), "min_windows": cfg.placebo_min_windows,
+                   "max_factor": cfg.placebo_max_factor, "z": [round(float(v), 3) for v in z]}
+    if horizon > n_pre or len(z) < cfg.placebo_min_windows:
+        note = (f"the post-period ({horizon} days) is longer than the pre-period ({n_pre})" if horizon > n_pre
+                else f"only {len(z)} placebo window(s) of {horizon} days fit in the pre-period, "
+                     f"need {cfg.placebo_min_windows}")
+        return {**entry, "status": "unchecked", "factor": None, "widened_by": 1.0, "passed": None,
+                "note": note}, 1.0
+    factor = float(np.sqrt(np.mean(z**2)))
+    status = "untrusted" if factor > cfg.placebo_max_factor else "widened" if factor > 1 else "ok"
+    return {**entry, "status": status, "factor": factor, "widened_by": max(1.0, factor),
+            "passed": status != "untrusted"}, max(1.0, factor)
+
+
+def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg, rng, sd, mu,
+              controls) -> tuple[dict | None, dict, list[str]]:
     reasons: list[str] = []
     diag: dict = {}
-    n_obs_pre = int(np.isfinite(ys[:t0]).sum())
     # 1. held-out stretch: the last observed pre-period days (days inside an earlier window are masked,
     # so after a recent relaunch the stretch reaches back past them), parameters re-fitted without it
     obs_pre = np.flatnonzero(np.isfinite(ys[:t0]))
@@ -893,8 +878,8 @@ def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec,
     if hd >= 7 and len(obs_pre) - hd >= cfg.min_pre_periods:
         h0 = int(obs_pre[-hd])
         span = t0 - h0
-        fit_h = _fit_uc(ys[:h0], None if Xs is None else Xs[:h0], spec, cfg)
-        p_s, m_s, _ = _simulate(fit_h, design, h0, span, 400, max(1, cfg.n_param_draws // 2), rng)
+        fit_h = _fit_uc(ys[:h0], None if Xs is None else Xs[:h0], spec, cfg, at=[h0])
+        p_s, m_s = _simulate(fit_h, design, h0, span, 400, rng)
         act = y_all[h0:t0]
         paths_h, mean_h = p_s * sd + mu, m_s * sd + mu
         ok = np.isfinite(act)
@@ -913,37 +898,8 @@ def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec,
     else:
         diag["holdout"] = {"holdout_days": int(hd), "passed": None, "note": "pre-period too short to hold out"}
 
-    # 2. placebo interventions at earlier dates, at the fitted parameters (one filter pass)
-    L = max(7, min(horizon, t0 // 4))
-    starts = []
-    s = t0 - L
-    min_hist = max(cfg.min_pre_periods, t0 // 3)
-    while len(starts) < cfg.n_placebos and s >= min_hist:
-        starts.append(s)
-        s -= L
-    if starts:
-        z_real = summ["effect_cum"] / summ["sd_cum"] if summ.get("sd_cum") else float("nan")
-        zs, ps = [], []
-        for s0 in starts:
-            p_s, m_s, _ = _simulate(fit, design, s0, L, 300, 1, rng, param_uncertainty=False)
-            act = y_all[s0:s0 + L]
-            sm = _summarise(p_s * sd + mu, act, m_s * sd + mu, cfg.alpha)
-            if not sm:
-                continue
-            zs.append(sm["effect_cum"] / sm["sd_cum"] if sm["sd_cum"] > 0 else 0.0)
-            ps.append(sm["p_value"])
-        alarms = int(sum(p < cfg.alpha for p in ps))
-        placebo_p = (1 + sum(abs(z) >= abs(z_real) for z in zs)) / (1 + len(zs)) if zs else None
-        passed = alarms <= cfg.placebo_max_alarms
-        diag["placebo"] = {"n": len(zs), "window": int(L), "significant": alarms, "p_value": placebo_p,
-                           "passed": passed}
-        if not passed:
-            reasons.append(f"{alarms} of {len(zs)} placebo interventions at earlier dates were significant")
-    else:
-        diag["placebo"] = {"n": 0, "passed": None, "note": "pre-period too short for placebo dates"}
-
-    # 3. residual autocorrelation of the one-step-ahead errors in the pre-period
-    e = np.asarray(fr.standardized_forecasts_error)[0, :t0]
+    # 2. residual autocorrelation of the one-step-ahead errors in the pre-period
+    e = fit.errors[:t0]
     burn = int(fit.mod.k_states)
     q, p_lb = _ljung_box(e[burn:], cfg.ljung_box_lags)
     lb_pass = not (np.isfinite(p_lb) and p_lb < cfg.ljung_box_alpha)
@@ -951,7 +907,7 @@ def _diagnose(fit: _Fitted, fr, design, ys, Xs, y_all, X_all, t0, horizon, spec,
     if not lb_pass:
         reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_lb:.2g}): the model misses structure")
 
-    # 4. treatment leaking into controls
+    # 3. treatment leaking into controls
     leaks = {}
     if controls:
         w = max(3, min(cfg.leak_window, horizon, t0 // 4))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import tomli_w
 
@@ -20,6 +20,18 @@ from valuetrack.errors import ValidationError
 from valuetrack.registry.spec import ModelSpec
 
 HEADER = "# valuetrack model manifest: `valuetrack models register --file THIS_FILE`\n"
+TO_FILL = "TO FILL"
+"""Placeholder the MLflow import writes where only a person can answer (the KPI, the attribution);
+registering refuses an entry that still holds it."""
+
+
+def to_fill_paths(data: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every value still equal to TO_FILL in raw manifest data."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in to_fill_paths(v, f"{prefix}{k}.")]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in to_fill_paths(v, f"{prefix[:-1]}[{i}].")]
+    return [prefix[:-1]] if data == TO_FILL else []
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,10 @@ def parse_manifest(text: str, *, source: str = "manifest") -> list[ManifestEntry
             if name in seen:
                 problems.append(f"{where}.name: duplicate; models[{seen[name]}] has the same name")
             seen.setdefault(name, i)
+        unfilled = to_fill_paths(raw)
+        if unfilled:
+            problems.extend(f"{where}.{path}: still {TO_FILL!r} (left by the MLflow import); fill it in" for path in unfilled)
+            continue
         try:
             entries.append(ManifestEntry(ModelSpec.from_dict(raw, label=label), revision))
         except ValidationError as exc:

@@ -52,6 +52,18 @@ class Intervention:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """A dated note on the model's charts (e.g. a new model version of an A/B model); it changes no figure."""
+
+    date: dt.date = _doc("the day it happened")
+    label: str = _doc("short description, e.g. 'MLflow version 4'", max_len=200)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not self.label.strip():
+            problems.append(f"{where}.label: must not be empty")
+
+
+@dataclass(frozen=True)
 class Kpi:
     """The business metric the model is meant to move, and what one unit of it is worth."""
 
@@ -185,6 +197,42 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Decisions:
+    """A classifier's predictions, the decisions taken on them and their (late) labels, with what
+    each outcome is worth. Shown beside the causal estimate, never added to it."""
+
+    table: str = _doc("table with one row per prediction (rows repeating an id count once)")
+    id: str = _doc("column with the prediction id")
+    timestamp: str = _doc("column with the time of the prediction")
+    label: str = _doc("column with the true class, 1 or 0; NULL until it is known")
+    label_timestamp: str = _doc("column with the time the label became known")
+    score: str | None = _doc("column with the calibrated probability of class 1 (for the estimate "
+                             "while labels lag, and other thresholds)", default=None)
+    decision: str | None = _doc("column with the decision taken, 1 or 0 (default: score >= threshold)",
+                                default=None)
+    threshold: float = _doc("the score threshold in use, when there is no decision column", default=0.5)
+    value_tp: float = _doc("money per true positive (class 1, decided 1), reporting currency", default=0.0)
+    value_fp: float = _doc("money per false positive (class 0, decided 1); negative for a cost", default=0.0)
+    value_fn: float = _doc("money per false negative (class 1, decided 0)", default=0.0)
+    value_tn: float = _doc("money per true negative (class 0, decided 0)", default=0.0)
+    label_lag_days: int = _doc("labels may arrive this many days after the prediction", default=90)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",), skip=())
+        if self.score is None and self.decision is None:
+            problems.append(f"{where}: give `score` (a probability) or `decision` (1/0), or both")
+        if not 0.0 < self.threshold < 1.0:
+            problems.append(f"{where}.threshold: must be strictly between 0 and 1 (got {self.threshold})")
+        if not any((self.value_tp, self.value_fp, self.value_fn, self.value_tn)):
+            problems.append(f"{where}: give the money of at least one outcome (value_tp, value_fp, value_fn, value_tn)")
+        if not 1 <= self.label_lag_days <= 730:
+            problems.append(f"{where}.label_lag_days: must be between 1 and 730 (got {self.label_lag_days})")
+        cols = [c for c in (self.id, self.timestamp, self.label, self.label_timestamp, self.score, self.decision) if c]
+        if len(set(cols)) != len(cols):
+            problems.append(f"{where}: id, timestamp, label, label_timestamp, score and decision must be different columns")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A registered model: who owns it, what it costs, which KPI it moves and how to measure that."""
 
@@ -202,6 +250,11 @@ class ModelSpec:
     one_off_costs: float = _doc("build cost, for the payback date", default=0.0)
     interventions: tuple[Intervention, ...] = _doc("launch dates; several for relaunches", default=())
     thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
+    decisions: Decisions | None = _doc("a classifier's decisions and labels, and what each outcome is worth",
+                                       default=None)
+    description: str | None = _doc("what the model does (optional; e.g. from the MLflow registry)", default=None)
+    annotations: tuple[Annotation, ...] = _doc("dated notes shown on the model's charts (new versions of an A/B model)",
+                                               default=())
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -242,8 +295,11 @@ class ModelSpec:
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        """Manifest form: fields in declaration order, None omitted (TOML has no null)."""
-        return _to_dict(self)
+        """Manifest form: fields in declaration order, None and no annotations omitted (TOML has no null)."""
+        out = _to_dict(self)
+        if not out.get("annotations"):
+            out.pop("annotations", None)
+        return out
 
     def replace(self, **changes: Any) -> ModelSpec:
         return dataclasses.replace(self, **changes)

@@ -57,9 +57,9 @@ def _encode(fig: Any, fmt: str) -> str:
 def _money_axis(ax: Any, currency: str, axis: str = "y") -> None:
     from matplotlib.ticker import FuncFormatter
 
-    from valuetrack.formatting import money
+    from valuetrack.formatting import money_compact
 
-    fmt = FuncFormatter(lambda v, _pos: money(v, currency))
+    fmt = FuncFormatter(lambda v, _pos: money_compact(v, currency))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from valuetrack.errors import MissingDependency, ParameterError
+from valuetrack.formatting import money, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
 from valuetrack.safetext import csv_cell, text_not_formulas
 
@@ -27,7 +28,6 @@ METHOD_TEXT = {"ab": "A/B holdout (difference between treated and holdout custom
                "its": "Interrupted time series (no holdout)", "did": "Difference-in-differences",
                "none": "No estimate"}
 MAX_SUMMARY_FLAGS = 6
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -35,14 +35,8 @@ SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£"}
 
 
 def money_exact(value: float | None, currency: str = "USD") -> str:
-    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—'."""
-    if value is None:
-        return "—"
-    cents = round(float(value) + 0.0, 2)
-    sign = "-" if cents < 0 else ""
-    body = f"{abs(cents):,.2f}"
-    symbol = SYMBOLS.get(currency)
-    return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {currency}"
+    """1234567.891 → '$1,234,567.89'; negative → '-$1,234.50'; None → '—' (always to the cent)."""
+    return money(value, currency, cents=True)
 
 
 def _signed(value: float | None, currency: str) -> str:
@@ -53,7 +47,7 @@ def _signed(value: float | None, currency: str) -> str:
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "—" if value is None else f"{value * 100:,.{digits}f}%"
+    return pct(value, digits)
 
 
 def _interval(ci: list[float] | None, currency: str) -> str:
@@ -411,8 +405,8 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
 
     c = snapshot.content
     cur = c["currency"]
-    sym = SYMBOLS.get(cur)
-    money_fmt = (f'"{sym}"#,##0.00;-"{sym}"#,##0.00' if sym else f'#,##0.00 "{cur}";-#,##0.00 "{cur}"')
+    sym = symbol(cur)
+    money_fmt = f'"{sym}"#,##0.00;-"{sym}"#,##0.00'
     pct_fmt, prob_fmt, int_fmt = "0.0%", "0.00", "#,##0"
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="1F4E79")

@@ -28,6 +28,7 @@ from valuetrack.store.schema import (
     NO_SEGMENT,
     ab_aggregates,
     ab_crossovers,
+    decision_aggregates,
     health_daily,
     health_histogram,
     refreshes,
@@ -143,6 +144,13 @@ class AggregateStore:
                     written += _insert(c, health_histogram, [
                         {"model_name": model, "day": r["day"], "bin": -1 if num(r["bin"]) is None else int(r["bin"]),
                          "n": int(r["n"]), "refresh_id": refresh_id} for r in hist.to_dict("records")])
+                if getattr(pulled, "decisions", None) is not None:
+                    t = decision_aggregates
+                    c.execute(t.delete().where(t.c.model_name == model, t.c.day >= pulled.decisions_since))
+                    written += _insert(c, t, [
+                        {"model_name": model, "day": r["day"], "refresh_id": refresh_id,
+                         **{k: float(r[k]) if k.startswith("sum_") else int(r[k]) for k in _DECISION_SUMS}}
+                        for r in pulled.decisions.to_dict("records")])
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
@@ -215,6 +223,12 @@ class AggregateStore:
                                            .order_by(h.c.day, h.c.bin)),
         }
 
+    def read_decisions(self, model: str) -> pd.DataFrame:
+        """A classifier's decisions aggregate: day, bin, decision, counts and score sums."""
+        t = decision_aggregates
+        return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
+                           .order_by(t.c.day, t.c.bin, t.c.decision))
+
     def _frame(self, stmt: Any) -> pd.DataFrame:
         with self.engine.connect() as c:
             result = c.execute(stmt)
@@ -270,6 +284,10 @@ def _ab_rows(pulled: Any, refresh_id: int) -> list[dict[str, Any]]:
             "mature": bool(r["mature"]), "refresh_id": refresh_id,
         })
     return out
+
+
+_DECISION_SUMS = ("bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive", "sum_s_labelled",
+                  "sum_s2_labelled")
 
 
 def _insert(c: Any, table: sa.Table, rows: list[dict[str, Any]]) -> int:

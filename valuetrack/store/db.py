@@ -133,13 +133,20 @@ _MIGRATION_LOCK = 7_346_120  # any constant: the advisory lock serialising migra
 
 def data_version(engine: Engine) -> tuple:
     """A cheap token that changes whenever a model is registered, edited or retired, or a refresh
-    starts or finishes: caches of figures derived from the app database key on it."""
+    finishes (each model's, then the portfolio's value at risk): caches of figures derived from the
+    app database key on it."""
+    import sqlalchemy as sa
+
+    from valuetrack.store.schema import portfolio_var
+
     with engine.connect() as conn:
-        return data_version_of(conn)
+        var = conn.execute(sa.select(sa.func.max(portfolio_var.c.id))).scalar()  # stored after each valuation
+        return (*data_version_of(conn), var)
 
 
 def data_version_of(conn: Connection) -> tuple:
-    """``data_version`` on an open connection (inside a transaction: as that transaction sees it)."""
+    """The registry's and the refresh log's high-water marks on an open connection (inside a
+    transaction: as that transaction sees it); a valuation's inputs are current while it holds."""
     import sqlalchemy as sa
 
     from valuetrack.store.schema import audit_log, refreshes

@@ -142,7 +142,23 @@ health_histogram = sa.Table(
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram)
+decision_aggregates = sa.Table(  # migration 0011: a classifier's decisions (valuetrack.queries.decisions_query)
+    "decision_aggregates", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("bin", sa.Integer, primary_key=True),  # ⌊score·100⌋, -1 = no score
+    sa.Column("decision", sa.Integer, primary_key=True),  # 1 | 0
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("sum_s", sa.Float(precision=53), nullable=False),
+    sa.Column("sum_s2", sa.Float(precision=53), nullable=False),
+    sa.Column("n_labelled", sa.BigInteger, nullable=False),
+    sa.Column("n_positive", sa.BigInteger, nullable=False),
+    sa.Column("sum_s_labelled", sa.Float(precision=53), nullable=False),
+    sa.Column("sum_s2_labelled", sa.Float(precision=53), nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new

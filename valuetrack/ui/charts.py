@@ -12,6 +12,8 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
+from valuetrack.formatting import symbol
+
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
 BAND = "rgba(9,105,218,0.15)"
 BAND_WIDE = "rgba(9,105,218,0.07)"
@@ -25,12 +27,8 @@ def _layout(fig: go.Figure, *, height: int = 320, yaxis_title: str | None = None
     fig.update_xaxes(showgrid=False, linecolor="#d0d7de")
     fig.update_yaxes(gridcolor="#eaeef2", zerolinecolor="#57606a", zerolinewidth=1, title=yaxis_title)
     if money:
-        fig.update_yaxes(tickprefix=_symbol(money), tickformat="~s")
+        fig.update_yaxes(tickprefix=symbol(money), tickformat="~s")
     return fig
-
-
-def _symbol(currency: str) -> str:
-    return {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency, "")
 
 
 def sign_colour(lo: float | None, hi: float | None) -> str:
@@ -55,15 +53,17 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
-    fig.update_xaxes(tickprefix=_symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
+    fig.update_xaxes(tickprefix=symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
                      zeroline=True, zerolinecolor="#57606a", showgrid=True, gridcolor="#eaeef2")
     fig.update_yaxes(title=None, gridcolor="rgba(0,0,0,0)")
     return fig
 
 
-def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool = True) -> go.Figure:
+def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool = True,
+           annotations: Iterable[Any] = ()) -> go.Figure:
     """Cumulative per-unit effect by cohort day with its fixed-horizon interval and the wider
-    always-valid band; immature (provisional) cohorts shaded."""
+    always-valid band; immature (provisional) cohorts shaded; annotations (e.g. new model
+    versions) marked."""
     t = timeline
     x = pd.to_datetime(t["day"])
     fig = go.Figure()
@@ -76,6 +76,7 @@ def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool =
     fig.add_trace(go.Scatter(x=x, y=t["effect"], line=dict(color=BLUE, width=2), name="effect per unit"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
     _provisional(fig, t)
+    _markers(fig, annotations, "")
     fig = _layout(fig, yaxis_title=f"{kpi} per unit" + ("" if higher_is_better else " (lower is better)"))
     fig.update_xaxes(range=[x.min(), x.max()])
     return fig
@@ -90,8 +91,10 @@ def _provisional(fig: go.Figure, t: pd.DataFrame) -> None:
                       annotation_font=dict(color=AMBER, size=11))
 
 
-def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *, kpi: str = "KPI") -> go.Figure:
-    """Actual KPI against the counterfactual (what it would have been without the model), with band."""
+def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *, kpi: str = "KPI",
+                   annotations: Iterable[Any] = ()) -> go.Figure:
+    """Actual KPI against the counterfactual (what it would have been without the model), with band;
+    interventions and annotations (e.g. new model versions) marked."""
     t = timeline
     x = pd.to_datetime(t["day"])
     fig = go.Figure()
@@ -101,13 +104,18 @@ def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *,
     fig.add_trace(go.Scatter(x=x, y=t["counterfactual"], line=dict(color=BLUE, width=1.5, dash="dash"),
                              name="without the model (counterfactual)"))
     fig.add_trace(go.Scatter(x=x, y=t["actual"], line=dict(color="#24292f", width=1.5), name="actual"))
-    for iv in interventions:
-        start = getattr(iv, "start", iv)
-        fig.add_vline(x=pd.Timestamp(start), line_color=AMBER, line_dash="dot")
-        label = getattr(iv, "label", "") or "launch"
-        fig.add_annotation(x=pd.Timestamp(start), y=1, yref="paper", text=label, showarrow=False,
-                           xanchor="left", font=dict(color=AMBER, size=11))
+    _markers(fig, interventions, "launch")
+    _markers(fig, annotations, "")
     return _layout(fig, yaxis_title=kpi)
+
+
+def _markers(fig: go.Figure, items: Iterable[Any], default_label: str) -> None:
+    """A dotted vertical line with its label per intervention (``start``) or annotation (``date``)."""
+    for item in items:
+        day = pd.Timestamp(getattr(item, "start", None) or getattr(item, "date", item))
+        fig.add_vline(x=day, line_color=AMBER, line_dash="dot")
+        fig.add_annotation(x=day, y=1, yref="paper", text=getattr(item, "label", "") or default_label,
+                           showarrow=False, xanchor="left", font=dict(color=AMBER, size=11))
 
 
 def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | None = None,
@@ -123,9 +131,9 @@ def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | Non
     fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
                              name="cumulative net value"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    if one_off:
-        fig.add_hline(y=one_off, line_color=GREY, line_dash="dot", annotation_text="one-off costs (payback line)",
-                      annotation_position="top left")
+    if one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
+        fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[one_off, one_off], mode="lines", hoverinfo="skip",
+                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
     if payback:
         fig.add_vline(x=pd.Timestamp(payback), line_color=GREEN, line_dash="dot")
     return _layout(fig, money=currency, yaxis_title=f"net value ({currency})")
@@ -160,3 +168,27 @@ def volume(daily: pd.DataFrame) -> go.Figure:
 
 def sparkline_values(months: list[Mapping[str, Any]]) -> list[float]:
     return [float(m["net"]) if m.get("net") is not None else 0.0 for m in months]
+
+
+def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: float | None = None,
+                    best: float | None = None) -> go.Figure:
+    """What the decisions would have been worth at each score threshold, with a ±2 se band (the
+    estimated part only) and the thresholds in use and worth most marked."""
+    f = pd.DataFrame(curve)
+    fig = go.Figure()
+    if f.empty:
+        return _layout(fig)
+    fig.add_trace(go.Scatter(x=pd.concat([f["threshold"], f["threshold"][::-1]]),
+                             y=pd.concat([f["value"] + 2 * f["se"], (f["value"] - 2 * f["se"])[::-1]]),
+                             fill="toself", fillcolor=BAND, line=dict(width=0), hoverinfo="skip", name="±2 se"))
+    fig.add_trace(go.Scatter(x=f["threshold"], y=f["value"], mode="lines", line=dict(color=BLUE, width=2),
+                             name="value of the decisions",
+                             hovertemplate="threshold %{x:.2f}<br>%{y:,.0f}<extra></extra>"))
+    if current is not None:
+        fig.add_vline(x=current, line_color=GREY, line_dash="dash", annotation_text="in use")
+    if best is not None:
+        fig.add_vline(x=best, line_color=GREEN, line_dash="dot", annotation_text="worth most",
+                      annotation_position="bottom right")
+    fig = _layout(fig, money=currency, yaxis_title=f"value ({currency})")
+    fig.update_xaxes(title="decide 1 when score ≥ threshold", range=[0, 1])
+    return fig

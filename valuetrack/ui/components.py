@@ -26,13 +26,14 @@ CSS = """
 div[data-testid="stMetric"] {background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 10px; padding: 14px 16px;}
 div[data-testid="stMetricValue"] {font-size: 1.9rem;}
 section[data-testid="stSidebar"] div[data-testid="stCaptionContainer"] {margin-top: -0.4rem;}
-[data-testid="stMetricLabel"] *, [data-testid="stPageLink"] * {white-space: normal !important; overflow: visible !important;}
+[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *, [data-testid="stPageLink"] * {white-space: normal !important; overflow: visible !important;}
 div[data-testid="stMainBlockContainer"] {padding-left: 2.5rem; padding-right: 2.5rem; padding-top: 3rem;}
 table.vt-table {width: 100%; border-collapse: collapse; font-size: 0.8125rem; margin: 0.25rem 0 0.5rem;}
 table.vt-table .wrap {white-space: normal;}
 table.vt-table .amount {white-space: nowrap;}
 @media (max-width: 1200px) {table.vt-table .spark {display: none;} table.vt-table {font-size: 0.75rem;}
-  div[data-testid="stMainBlockContainer"] {padding-left: 1.5rem; padding-right: 1.5rem;}}
+  div[data-testid="stMainBlockContainer"] {padding-left: 1.5rem; padding-right: 1.5rem;}
+  div[data-testid="stMetricValue"] {font-size: 1.45rem;}}
 table.vt-table th {text-align: left; font-weight: 600; color: #57606a; border-bottom: 1px solid #d0d7de;
   padding: 5px 6px; vertical-align: bottom;}
 table.vt-table td {padding: 5px 6px; border-bottom: 1px solid #eaeef2; vertical-align: middle; overflow-wrap: break-word;}

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from valuetrack.formatting import interval, money, money_column, money_compact, p_value, pct, plain  # noqa: F401 (pages use them)
+from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
     "untrustworthy": "Untrustworthy measurement",
@@ -90,6 +90,74 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
 
 def _p(p: float | None) -> str:
     return f" · P(net > 0) {pct(p)}" if p is not None else ""
+
+
+VAR_HORIZONS = {"12m": "Next 12 months", "1m": "Next month"}
+
+
+def var_tiles(var: Mapping[str, Any] | None, currency: str) -> dict[str, list[dict[str, str]]] | None:
+    """Tiles of the portfolio's value at risk per horizon: expected, 5 % VaR, expected shortfall
+    (None when no value at risk is stored, or it failed: see :func:`var_message`)."""
+    if not var or "error" in var or not var.get("horizons"):
+        return None
+    pct = f"{var['level']:.0%}"
+    out = {}
+    for h, label in VAR_HORIZONS.items():
+        r = var["horizons"].get(h)
+        if r:
+            out[label] = [
+                {"label": "Expected net value", "value": money_compact(r["expected"], currency),
+                 "full": money(r["expected"], currency), "caption": f"{r['start']} to {r['end']}"},
+                {"label": f"{pct} value at risk", "value": money_compact(r["var"], currency),
+                 "full": money(r["var"], currency),
+                 "caption": f"worse in {pct} of simulated {'years' if h == '12m' else 'months'}"},
+                {"label": "Expected shortfall", "value": money_compact(r["es"], currency),
+                 "full": money(r["es"], currency), "caption": f"mean of the worst {pct}"},
+            ]
+    return out
+
+
+def var_message(var: Mapping[str, Any] | None) -> str:
+    """Why there is no value at risk to show."""
+    if not var:
+        return "No value at risk has been computed yet: refresh the models to simulate it."
+    if "error" in var:
+        return str(var["error"])
+    return "No active model has a value estimate yet, so there is no value at risk to simulate."
+
+
+def var_frame(var: Mapping[str, Any], horizon: str = "12m") -> pd.DataFrame:
+    """Per model: expected net value, its own VaR and its mean net value in the portfolio's worst paths."""
+    rows = var["horizons"][horizon]["models"]
+    loadings = var.get("factor", {}).get("loadings", {})
+    return pd.DataFrame([{"Model": r["model"], "Expected": r["expected"], "Own VaR": r["var"],
+                          "In the worst paths": r["shortfall_contribution"],
+                          "Demand loading": loadings.get(r["model"])} for r in rows])
+
+
+def decision_tiles(d: Mapping[str, Any], currency: str) -> list[dict[str, str]]:
+    """Tiles of a classifier's decisions: their value (part estimated), realised, estimated, per prediction."""
+    est = d["estimate"]
+    pending = d["predictions"] - d["labelled"]
+    return [
+        {"label": "Decisions' value", "value": money_compact(d["total"], currency), "full": money(d["total"], currency),
+         "caption": (f"95% interval {interval(d['ci_total'], currency, compact=True)}" if d["ci_total"]
+                     else "no estimate for unlabelled cases (no score column)")},
+        {"label": "Realised (labelled)", "value": money_compact(d["realised"], currency),
+         "full": money(d["realised"], currency), "caption": f"{d['labelled']:,} of {d['predictions']:,} predictions"},
+        {"label": "Estimate, labels pending", "value": money_compact(est, currency), "full": money(est, currency),
+         "caption": f"an estimate from the scores of {pending:,} predictions ({pct(d['estimated_share'])})"},
+        {"label": "Per prediction", "value": money(d["per_prediction"], currency),
+         "caption": f"threshold {d['threshold']:.2f}" if d["threshold"] is not None else "decision column"},
+    ]
+
+
+def decision_checks_frame(d: Mapping[str, Any]) -> pd.DataFrame:
+    """The monthly check of the score-based estimate against realised value, newest first."""
+    rows = [{"Month": c["month"], "Labelled": c["labelled"], "Estimated": c["estimated"], "Realised": c["realised"],
+             "Gap": c["gap"], "p-value": c["p_value"], "Flagged": "yes" if c["flagged"] else "no"}
+            for c in d["checks"]]
+    return pd.DataFrame(rows[::-1], columns=["Month", "Labelled", "Estimated", "Realised", "Gap", "p-value", "Flagged"])
 
 
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
@@ -177,6 +245,21 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
             f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
             f"<td class='tag' style='{cell_colour(r.flag)}'>{escape(r.flag or '—')}</td></tr>")
     return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
+               testid: str | None = None) -> str:
+    """A small table as HTML (st.html): the height follows the rows, long text wraps instead of
+    being cut off, and every cell is escaped and shown with :func:`plain` (no raw None/False)."""
+    from markupsafe import escape
+
+    num = set(numeric)
+    cls = lambda i: " class='num'" if i in num else ""  # noqa: E731
+    th = "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(head))
+    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{escape(c if isinstance(c, str) else plain(c))}</td>"
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    tid = f" data-testid='{escape(testid)}'" if testid else ""
+    return f"<table class='vt-table'{tid}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def sparkline_svg(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
@@ -295,12 +378,21 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
     }
 
 
-def figures_table(m: Any) -> pd.DataFrame:
-    """The model's figures to date, to the cent (what `valuetrack value --json` prints)."""
-    rows = [("Gross value", cents(m.gross)), ("Cost", cents(m.cost)), ("Net value", cents(m.net)),
-            ("Net value, 95% low", cents(m.ci_net[0]) if m.ci_net else None),
-            ("Net value, 95% high", cents(m.ci_net[1]) if m.ci_net else None)]
-    return pd.DataFrame(rows, columns=["figure", m.currency])
+def figures_rows(m: Any) -> list[tuple[str, str]]:
+    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
+    labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
+    values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    return list(zip(labels, money_column(values, m.currency)))
+
+
+def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
+    """The Costs tab's months, newest first: money at one precision per column; predictions shown
+    only for a model whose exposures are logged (a time-series model has no per-prediction count)."""
+    months = list(months)[::-1]
+    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
+             cols["cost"][i], cols["gross"][i], cols["net"][i], "provisional" if x.get("provisional") else "final"]
+            for i, x in enumerate(months)]
 
 
 def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -327,7 +419,20 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
         else:
             text = plain(v)
         out.append((label, text))
+    placebo = details.get("diagnostics", {}).get("placebo") if isinstance(details.get("diagnostics"), dict) else None
+    if isinstance(placebo, dict) and placebo.get("status"):
+        out.append(("Placebo calibration", placebo_text(placebo)))
     return out
+
+
+def placebo_text(placebo: Mapping[str, Any]) -> str:
+    """A time-series fit's placebo check in words: its factor, windows and what it did."""
+    if placebo["status"] == "unchecked":
+        return f"unchecked: {placebo.get('note') or 'too few placebo windows'}"
+    what = {"ok": "interval kept", "widened": f"interval widened ×{placebo['widened_by']:.2f}",
+            "untrusted": "untrusted"}.get(placebo["status"], placebo["status"])
+    return (f"factor {placebo['factor']:.2f} over {placebo['windows']} windows of {placebo['window_days']} days "
+            f"({what})")
 
 
 # -- registration form ------------------------------------------------------------------------
@@ -358,6 +463,39 @@ def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[st
             parts.pop()
         out.setdefault(target, []).append(msg if target else p)
     return out
+
+
+METHOD_LABELS = {"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
+                 "did": "Difference-in-differences", "auto": "Automatic"}
+_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields"}
+_PREFIX = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.[A-Za-z0-9_.\[\]]+)?: """)
+
+
+def plain_problem(message: str) -> str:
+    """A validation message in the form's words, without manifest paths: 'must be >= 0 (got -500.0)'
+    → 'Must be 0 or more (you entered -500).'"""
+    msg = _PREFIX.sub("", message.strip())
+    msg = re.sub(r"\[model\.attribution\.(\w+)\]", lambda m: _SECTIONS.get(m.group(1), m.group(1)), msg)
+    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{METHOD_LABELS.get(m.group(1), m.group(1))}” needs", msg)
+    if msg in ("must not be empty", "must be a non-empty name"):
+        return "Required."
+    if msg.startswith("'' must be 3-64 characters"):
+        return "Required: 3 to 64 lowercase letters, digits and dashes."
+    m = re.fullmatch(r"'(.*)' must be 3-64 characters of a-z, 0-9 and '-', starting and ending with a letter or digit", msg)
+    if m:
+        return f"Use 3 to 64 lowercase letters, digits and dashes, starting and ending with a letter or digit (not “{m.group(1)}”)."
+    def num(x: str) -> str:
+        return number(float(x), None) if re.fullmatch(r"-?[\d.]+(e-?\d+)?", x) else x
+
+    def bound(m: re.Match[str]) -> str:
+        b = num(m.group(2))
+        words = {">=": f"{b} or more", "<=": f"{b} or less", ">": f"more than {b}", "<": f"less than {b}"}[m.group(1)]
+        return f"must be {words} (you entered {num(m.group(3))})"
+
+    msg = re.sub(r"must be (>=|<=|>|<) (\S+) \(got ([^)]+)\)", bound, msg)
+    msg = re.sub(r"\(got ([^)]+)\)", lambda m: f"(you entered {num(m.group(1))})", msg)
+    msg = msg.replace("use higher_is_better = false", "turn off “Higher is better”")
+    return msg[:1].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
 
 
 def spec_to_form(spec: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.attribution.sequential import cs_multiplier
+from valuetrack.formatting import p_value
 from valuetrack.jsonsafe import num
 from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
@@ -175,9 +176,9 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
             ev.update(decision=f"scheduled look at day {int(look[i])}", look=int(look[i]), look_gross=num(lg[i]),
                       look_gross_se=num(lse[i]), look_cost=num(lc[i]))
             how_d = (f"decided at the day-{int(look[i])} look on the first {int(look[i])} days: "
-                     f"one-sided p = {p_look_d[i]:.2g}, FDR-controlled across the portfolio")
+                     f"one-sided p = {p_value(p_look_d[i])}, FDR-controlled across the portfolio")
             how_c = (f"decided at the day-{int(look[i])} look on the first {int(look[i])} days: "
-                     f"one-sided p = {p_look_c[i]:.2g}")
+                     f"one-sided p = {p_value(p_look_c[i])}")
             p_d, p_c = float(p_look_d[i]), float(p_look_c[i])
         if destroy[i]:
             flags.append(Flag(row["model"], "destroying_value",
@@ -195,10 +196,10 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                               "Cut its cost (serving, licences, people) or retire it; if the KPI misses value it "
                               "creates, revisit the KPI's value per unit.", p_c, ev))
         if unproven[i]:
-            kind = "always-valid 95% interval" if is_ab[i] else "95% interval"
+            kind = "an always-valid 95% interval" if is_ab[i] else "a 95% interval"
             flags.append(Flag(row["model"], "unproven",
                               f"After {int(row['live_days'])} days the value is still unknown: gross value "
-                              f"{_m(gross[i], cur)} with a {kind} from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
+                              f"{_m(gross[i], cur)} with {kind} from {_m(lo[i], cur)} to {_m(hi[i], cur)}, "
                               f"holding both zero and break-even ({_m(breakeven[i], cur)}); only a gross value of "
                               f"{_m(mde[i], cur)} or more would be detected.",
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "

@@ -51,6 +51,7 @@ from scipy import stats
 
 from valuetrack.attribution.ab import srm_test
 from valuetrack.errors import ParameterError
+from valuetrack.formatting import p_value
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.value.flags import SRM_ALPHA, STALE_AFTER_DAYS
 
@@ -545,7 +546,7 @@ def _drift(spec: ModelSpec, hist: pd.DataFrame, edges: Sequence[float] | None, a
     status = drift_status(value, p)
     null_share = float(r[bins.index(-1)] / r.sum()) if -1 in bins else 0.0
     msg = (f"PSI {value:.3f} and Jensen–Shannon distance {js:.3f} between the scores of {rec_lo} to {rec_hi} and "
-           f"the reference window {ref_lo} to {ref_hi} (χ² p = {p:.2g}).")
+           f"the reference window {ref_lo} to {ref_hi} (χ² p = {p_value(p)}).")
     if value > PSI_WARNING and status == "ok":
         msg += " Above the rule of thumb, but within sampling noise."
     return HealthCheck(name, status, value, PSI_WARNING, msg,
@@ -566,7 +567,7 @@ def _srm(spec: ModelSpec, ab: pd.DataFrame) -> HealthCheck:
     observed = nt / (nt + nc)
     status = "problem" if p < SRM_ALPHA else "ok"
     msg = (f"{observed:.1%} of {int(nt + nc):,} units in the treatment arm against a planned {share:.1%} "
-           f"(SRM χ² p = {max(p, 1e-300):.2g}; alarm below {SRM_ALPHA}).")
+           f"(SRM χ² p = {p_value(p)}; alarm below {SRM_ALPHA}).")
     return HealthCheck(name, status, p, SRM_ALPHA, msg,
                        {"n_treatment": int(nt), "n_control": int(nc), "observed_share": observed, "planned_share": share})
 

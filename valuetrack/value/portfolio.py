@@ -109,6 +109,9 @@ class ModelValue:
     error: str | None = None
     last_valued: dt.date | None = None
     """For an error row: the as-of date of the figures it carries (None: never valued)."""
+    decisions: dict[str, Any] | None = None
+    """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
+    causal estimate and never added to it; None without ``[decisions]``."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -241,7 +244,14 @@ class ModelValuation:
         return self.as_of - dt.timedelta(days=1)
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        return _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        decisions = self.reg.spec.decisions
+        if decisions is None:
+            return value
+        from valuetrack.value.decisions import decision_value
+
+        return dataclasses.replace(value, decisions=decision_value(self.data.decisions, decisions, start, end,
+                                                                   alpha=self.alpha).to_dict())
 
     def to_date(self) -> ModelValue:
         value = self.period(self.live_from or self.last_day, self.last_day)
@@ -351,6 +361,7 @@ class _ModelData:
     histogram: pd.DataFrame
     last_ok: dict[str, Any] | None
     treatment: str | None = None
+    decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -375,7 +386,10 @@ class _ModelData:
         if len(daily):
             daily = daily[daily["day"] < as_of]
         treatment = spec.attribution.exposures.treatment if spec.attribution.exposures else None
-        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok, treatment)
+        decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
+        if len(decisions):
+            decisions = decisions[decisions["day"] < as_of]
+        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok, treatment, decisions)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -518,7 +532,6 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
 
 def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
     """One row per active model with the columns of ``flags.REQUIRED`` (to-date ``values``)."""
-    from valuetrack.attribution.ab import REASON_SRM
     from valuetrack.value.anytime import planned_units, ts_look
 
     rows = []
@@ -533,7 +546,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                "treatment_share": np.nan, "srm_p_value": v.srm_p_value,
                "look": 0, "look_gross": np.nan, "look_gross_se": np.nan, "look_cost": np.nan,
                # an A/B result is untrusted on SRM too; the flag rule tests SRM itself, sequentially
-               "method_trusted": v.trusted or v.reason == REASON_SRM,
+               "method_trusted": v.trusted or bool(val.effect.details.get("srm_alarm")),
                "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
                "has_data": v.gross is not None, "currency": v.currency}
         ab = val.data.ab
