@@ -181,7 +181,7 @@ report_snapshots = sa.Table(
 )
 
 
-# -- value results: written by refresh before the ledger (migration 0011) replaced it; kept, not written --
+# -- value results: written by refresh before the ledger (migration 0012) replaced it; kept, not written --
 
 value_results = sa.Table(
     "value_results", metadata,
@@ -269,7 +269,7 @@ portfolio_var = sa.Table(
 )
 
 
-# -- the valuation ledger (valuetrack.store.ledger; migration 0011) ------------------------------
+# -- the valuation ledger (valuetrack.store.ledger; migration 0012) ------------------------------
 # One row per valuation of the whole portfolio (an "as-of"), written in one transaction with every
 # model's figures, months, flags and (for the latest as-of and month-ends only) daily timelines.
 # Pages, the CLI's reads and the reports read only these tables (docs/architecture.md).
