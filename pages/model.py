@@ -165,10 +165,8 @@ with tab_method:
             st.error(f"**{views.FLAG_LABELS[f.type]}** — {f.reason}\n\n**Next:** {f.action}")
     if view["flag_history"]:
         st.markdown("##### Flag history")
-        st.dataframe(pd.DataFrame([{"as of": h["as_of"], "flag": views.FLAG_LABELS.get(h["type"], h["type"]),
-                                    "look": h["status"], "raised on": h["raised_on"], "cleared on": h["cleared_on"],
-                                    "one-sided p": h["p_value"]} for h in view["flag_history"]][::-1]),
-                     hide_index=True, width="stretch", key="flag-history")
+        st.html(views.table_html(["As of", "Flag", "Look", "Raised on", "Cleared on", "One-sided p"],
+                                 views.flag_history_rows(view["flag_history"]), testid="flag-history"))
     v = view["valuation"]
     st.caption(f"Valued as of {v['as_of']:%d %b %Y} at {v['valued_at']:%Y-%m-%d %H:%M} UTC · state {v['state']} · "
                f"refresh {v['refresh_id']} · registry revision {m.registry_revision} · valuetrack "

@@ -103,8 +103,9 @@ def test_portfolio_shows_the_stored_value_at_risk(in_demo: Path, cli) -> None:
     assert any("common demand factor" in c.value for c in at.caption)
 
 
-def test_no_value_at_risk_says_how_to_get_one(workspace: Path, cli, manifest: Path) -> None:
+def test_no_value_at_risk_says_why(workspace: Path, cli, manifest: Path) -> None:
     assert cli("models", "register", "--file", manifest).code == 0
+    assert cli("revalue", "--as-of", "2025-06-01").code == 0  # valued, but no aggregates pulled yet
     at = app().run()
     assert_clean(at)
-    assert any("refresh the models" in c.value for c in at.caption)
+    assert any("there is no value at risk to simulate" in c.value for c in at.caption)

@@ -142,15 +142,13 @@ def _portfolio(config: str | None, cwd: str, as_of_: dt.date, month: str | None,
 
 
 def portfolio_var() -> dict[str, Any] | None:
-    """The portfolio's value at risk as the last refresh stored it (None: never computed)."""
+    """The portfolio's value at risk as the last valuation stored it (None: never computed)."""
     return _portfolio_var(*_key(), as_of(), data_version())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _portfolio_var(config: str | None, cwd: str, as_of_: dt.date, version: tuple) -> dict[str, Any] | None:
-    from valuetrack.store.results import VarStore
-
-    return VarStore(_context(config, cwd).engine).latest(as_of_)
+    return _context(config, cwd).var.latest(as_of_)
 
 
 def sparklines(names: list[str]) -> dict[str, list[float]]:

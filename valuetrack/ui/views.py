@@ -334,6 +334,13 @@ def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency:
 # -- model page -------------------------------------------------------------------------------
 
 
+def flag_history_rows(history: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """Every look at a model's flags, newest first: raised at that look, or cleared since the last."""
+    return [[plain(h["as_of"]), FLAG_LABELS.get(h["type"], h["type"]), h["status"], plain(h["raised_on"]),
+             plain(h["cleared_on"]) if h["cleared_on"] else "—", p_value(h["p_value"])]
+            for h in reversed(list(history))]
+
+
 def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
     """Value per calendar month of one model (the ledger's months; for the monthly chart and table)."""
     return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
