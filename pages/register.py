@@ -121,6 +121,31 @@ def preview() -> None:
     st.session_state.preview = actions.preview_mapping(state.context(), data)
 
 
+# -- import from MLflow --------------------------------------------------------------------------
+
+with st.expander("Import from MLflow", icon=":material/download:"):
+    st.caption("Reads the registered models, versions, aliases, tags and descriptions of an MLflow registry and "
+               "proposes manifest entries: fill in every \"TO FILL\" (the KPI and how to measure it), then register "
+               "the file with `valuetrack models register --file`. Nothing is registered here. See docs/mlflow.md.")
+    a, b, c = st.columns([2, 2, 1])
+    a.text_input("Tracking URI", key="mlflow-uri", placeholder="http://mlflow.internal:5000")
+    b.text_input("Filter (optional)", key="mlflow-filter", placeholder="name LIKE 'churn%'")
+    with c:
+        st.write("")
+        if st.button("Read MLflow", key="mlflow-read", icon=":material/sync:"):
+            st.session_state["mlflow-result"] = actions.import_mlflow(
+                ctx, st.session_state.get("mlflow-uri", ""), st.session_state.get("mlflow-filter"))
+    imported = st.session_state.get("mlflow-result")
+    if imported and imported.get("error"):
+        st.error(imported["error"])
+    elif imported:
+        for w in imported["warnings"]:
+            st.warning(w)
+        st.dataframe(imported["rows"], hide_index=True, width="stretch", key="mlflow-rows")
+        st.download_button("Download the proposed manifest (TOML)", imported["text"], file_name="mlflow-models.toml",
+                           mime="application/toml", key="mlflow-download", icon=":material/download:")
+        st.code(imported["text"], language="toml")
+
 # -- which model ------------------------------------------------------------------------------
 
 options = [NEW, *registered]

@@ -54,10 +54,10 @@ def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path,
     assert_clean(at)
     assert [t.label for t in at.tabs][-1] == "Decisions"
     metrics = {x.label: x.value for x in at.metric}
-    assert metrics["Decisions' value"] == views.money_compact(d["total"], cur)
-    assert metrics["Realised (labelled)"] == views.money_compact(d["realised"], cur)
-    assert metrics["Estimate, labels pending"] == views.money_compact(d["estimate"], cur)
-    assert metrics["Gross value"] == money(m["gross"], cur)  # the causal figure is unchanged by the decisions
+    assert metrics["Decisions' value"] == money_compact(d["total"], cur)
+    assert metrics["Realised (labelled)"] == money_compact(d["realised"], cur)
+    assert metrics["Estimate, labels pending"] == money_compact(d["estimate"], cur)
+    assert metrics["Gross value"] == money_compact(m["gross"], cur)  # the causal figure is unchanged by the decisions
     assert any("never added to it" in c.value for c in at.caption)
     checks = next(x.value for x in at.dataframe if "Gap" in x.value.columns)
     assert list(checks["Month"]) == [c["month"] for c in d["checks"]][::-1]

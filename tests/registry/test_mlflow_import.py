@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from tests.pages.conftest import _no_legacy_pages_mode  # noqa: F401  (autouse: AppTest keeps button presses)
 from valuetrack.registry.manifest import TO_FILL
 from valuetrack.registry.mlflow_import import MlflowModel, MlflowVersion, merge, propose
 
@@ -122,7 +123,11 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
             time.sleep(0.5)
     yield uri
     proc.terminate()
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # uvicorn may wait on open connections
+        proc.kill()
+        proc.wait(timeout=10)
     log.close()
 
 
@@ -235,3 +240,32 @@ def test_an_unreachable_registry_is_a_clear_error(workspace: Path, cli) -> None:
     assert "pa55word" not in result.err + result.out and "Traceback" not in result.err
     assert time.monotonic() - started < 60
     assert not (workspace / "mlflow-models.toml").exists()
+
+
+def test_the_register_page_offers_the_same_import(mlflow_server: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow import MlflowClient
+
+    from tests.pages.conftest import app, assert_clean
+    from valuetrack.store.db import dispose_all
+
+    client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    client.create_registered_model("Fraud <i>Screen", tags={"team": "risk"})
+    client.create_model_version("Fraud <i>Screen", "s3://models/fraud/1", tags={"valuetrack.live_from": "2025-04-01"})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    at = app("pages/register.py").run()
+    at.text_input(key="mlflow-uri").input(mlflow_server)
+    at.text_input(key="mlflow-filter").input("name LIKE 'Fraud%'")
+    at.button(key="mlflow-read").click().run()
+    assert_clean(at)
+    rows = next(d.value for d in at.dataframe if "to fill" in d.value.columns)
+    assert list(rows["model"]) == ["fraud-i-screen"] and rows["action"][0] == "new"
+    assert "kpi.name" in rows["to fill"][0]
+    code = at.get("code")[-1].value
+    assert 'label = "MLflow version 1"' in code and "2025-04-01" in code and 'team = "risk"' in code
+    at.text_input(key="mlflow-uri").input("http://127.0.0.1:9").run()
+    at.button(key="mlflow-read").click().run()
+    assert "cannot read the MLflow registry" in at.error[0].value
+    dispose_all()

@@ -138,7 +138,7 @@ ARGV: dict[str, tuple[list[str], int, str]] = {
     "retire revision stale": (["models", "retire", "churn-save-offers", "--revision", "99"], 1, r"changed since revision 99"),
     "retire revision 0": (["models", "retire", "churn-save-offers", "--revision", "0"], 2, r"--revision: must be a whole number >= 1"),
     "export unknown name": (["models", "export", "--name", "nope"], 1, r"--name: no model named 'nope'"),
-    "export to missing folder": (["models", "export", "--out", "{ws}/no/such/dir/m.toml"], 1, r"cannot write .*No such file"),
+    "export to missing folder": (["models", "export", "--out", "{ws}/no/such/dir/m.toml"], 1, r"--out: folder .*no/such/dir. does not exist"),
     "register missing file": (["models", "register", "--file", "{ws}/nope.toml"], 1, r"--file: .*does not exist"),
     "register a folder": (["models", "register", "--file", "{ws}"], 1, r"--file: cannot read"),
     "register without file": (["models", "register"], 2, r"required: --file"),

@@ -370,3 +370,27 @@ def test_formula_payloads_in_registry_text_stay_text(demo: Path, tmp_path: Path,
     values = pd.to_numeric(frame["value"].replace("", None), errors="coerce")
     assert values.notna().sum() == (frame["value"] != "").sum()  # every value cell still parses as a number
     assert (values < 0).any()
+
+
+def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli) -> None:
+    """Read back: the portfolio's value at risk as `value --var` reads it, and the classifier's
+    decisions in the month as `value --month` computes them, in the PDF, the HTML and the CSV."""
+    var = cli("value", "--as-of", AS_OF, "--var", "--json", schema="value").json["var"]
+    fraud = next(m for m in value_json(cli, MONTH)["models"] if m["model"] == "fraud-screen")
+    d, cur = fraud["decisions"], fraud["currency"]
+    pdf, page, table = in_demo / "r.pdf", in_demo / "r.html", in_demo / "r.csv"
+    for fmt, path in (("pdf", pdf), ("html", page), ("csv", table)):
+        report(cli, MONTH, fmt, path, "--as-of", AS_OF)
+    text, doc = pdf_text(pdf), page.read_text(encoding="utf-8")
+    for h in ("12m", "1m"):
+        for k in ("expected", "var", "es"):
+            figure = money_exact(var["horizons"][h][k], cur)
+            assert figure in text and figure in doc, (h, k, figure)
+    assert "Value at risk of the portfolio" in text and "Decisions of the classifier" in text
+    for k in ("total", "realised", "estimate"):
+        assert money_exact(d[k], cur) in text and money_exact(d[k], cur) in doc, k
+    frame = pd.read_csv(table)
+    rows = frame.set_index(["model", "metric"])["value"].astype(float)
+    assert rows[("fraud-screen", "decisions_total")] == pytest.approx(d["total"], abs=1e-6)
+    assert rows[("(portfolio)", "var_12m")] == pytest.approx(var["horizons"]["12m"]["var"], abs=1e-6)
+    assert ("homepage-recs", "decisions_total") not in rows.index

@@ -500,11 +500,12 @@ def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at:
                 if np.isfinite(fr.llf) and s > 0:
                     llf[k], scale[k] = float(fr.llf), s
                 states.append(np.array(fr.predicted_state[:, at]).T)
-                covs.append(np.moveaxis(np.array(fr.predicted_state_cov[:, :, at]), 2, 0) / s)
+                covs.append(np.moveaxis(np.array(fr.predicted_state_cov[:, :, at]), 2, 0) / (s if s > 0 else 1.0))
                 errors.append(np.asarray(fr.standardized_forecasts_error)[0])
     finally:
         ssm.filter_concentrated = False
-    log_w = log_w + llf
+    if np.isfinite(llf).any():  # else no ratio gives a likelihood: the prior alone decides
+        log_w = log_w + llf
     w = np.exp(log_w - np.max(log_w))
     w /= w.sum()
     keep = np.flatnonzero(w >= 1e-4)

@@ -127,6 +127,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         )
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
+        mm["dec"] = _decisions(m.get("decisions"), cur)
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -216,6 +217,37 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "company": "",
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
+        "var": _var(c.get("var"), cur),
+    }
+
+
+def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
+    """The value at risk block: one row per horizon, or why there is none."""
+    if not var or "error" in var or not var.get("horizons"):
+        return {"missing": (var or {}).get("error") or "No value at risk was stored for this date: a refresh computes it."}
+    labels = {"12m": "Next 12 months", "1m": "Next month"}
+    rows = [{"label": labels[h], "period": f"{r['start']} to {r['end']}", "expected": money_exact(r["expected"], cur),
+             "var": money_exact(r["var"], cur), "es": money_exact(r["es"], cur)}
+            for h, r in var["horizons"].items() if h in labels]
+    return {"rows": rows, "as_of": var["as_of"], "level": f"{var['level']:.0%}", "models": len(var["models"]),
+            "left_out": "; ".join(f"{o['model']} ({o['reason']})" for o in var["left_out"])}
+
+
+def _decisions(d: dict[str, Any] | None, cur: str) -> dict[str, Any] | None:
+    """A classifier's decisions in the month, for its model section (None without [decisions])."""
+    if not d:
+        return None
+    return {
+        "total": money_exact(d["total"], cur), "ci": _interval(d["ci_total"], cur) if d["ci_total"] else "",
+        "realised": money_exact(d["realised"], cur), "estimate": money_exact(d["estimate"], cur),
+        "labelled": f"{d['labelled']:,}", "predictions": f"{d['predictions']:,}",
+        "estimated_share": _pct(d["estimated_share"]), "per_prediction": money_exact(d["per_prediction"], cur),
+        "threshold": "—" if d["threshold"] is None else f"{d['threshold']:.2f}",
+        "best": "" if d["best_threshold"] is None else
+        f"{d['best_threshold']:.2f}, worth {money_exact(d['best_value'], cur)}",
+        "flagged": d["flagged"], "reason": d["reason"],
+        "checks": [{"month": k["month"], "estimated": money_exact(k["estimated"], cur),
+                    "realised": money_exact(k["realised"], cur), "flagged": k["flagged"]} for k in d["checks"][-3:]],
     }
 
 
@@ -347,6 +379,8 @@ CSV_METRICS = (
     ("expected_loss", "money"), ("treated_units", "count"), ("predictions", "count"), ("effect_abs", "kpi"),
     ("effect_se", "kpi"), ("effect_rel", "fraction"), ("p_value", "probability"), ("srm_p_value", "probability"),
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
+    # a classifier's decisions, beside the causal figures (only for models with [decisions])
+    ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
 )
 
 
@@ -365,7 +399,12 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         values = {**m, "net_ci_lo": (m["ci_net"] or [None, None])[0], "net_ci_hi": (m["ci_net"] or [None, None])[1],
                   "roi_ci_lo": (m.get("ci_roi") or [None, None])[0], "roi_ci_hi": (m.get("ci_roi") or [None, None])[1],
                   "flags": flags.get(m["model"], 0)}
+        d = m.get("decisions") or {}
+        for metric in ("total", "realised", "estimate"):
+            values[f"decisions_{metric}"] = d.get(metric)
         for metric, unit in CSV_METRICS:
+            if metric.startswith("decisions_") and not d:
+                continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
@@ -378,6 +417,11 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
         rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
                      "metric": metric, "value": v, "unit": unit})
+    var = c.get("var") or {}
+    for h, r in (var.get("horizons") or {}).items():
+        for metric in ("expected", "var", "es"):
+            rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
+                         "metric": f"{metric}_{h}", "value": r[metric], "unit": c["currency"]})
     return rows
 
 

@@ -121,7 +121,7 @@ def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05
 
     row = ledger.asof(ctx, as_of, alpha=alpha)
     return sha256_json({"month": month, "as_of": row["as_of"], "valuation": row["input_hash"], "alpha": alpha,
-                        "currency": row["currency"], "version": __version__})
+                        "currency": row["currency"], "version": __version__, "var": ctx.var.latest(row["as_of"])})
 
 
 def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
@@ -242,6 +242,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         },
         "changes": changes,
         "restatement": restated,
+        # the portfolio's value at risk as the last refresh at or before the as-of date stored it
+        "var": _jsonable(ctx.var.latest(as_of)),
         "provenance": _provenance(models, refreshes, as_of, inputs, ctx),
     }
     return Snapshot(month=month, status=status, as_of=as_of, inputs_hash=inputs, content=content,

@@ -66,6 +66,22 @@ def preview_mapping(ctx: Any, data: Mapping[str, Any], *, limit: int = PREVIEW_R
     return results
 
 
+def import_mlflow(ctx: Any, tracking_uri: str, filter_string: str | None = None) -> dict[str, Any]:
+    """The MLflow import's proposal (docs/mlflow.md) for the register page: per-model summary rows,
+    the manifest text to download, warnings, or the error (secrets removed)."""
+    from valuetrack.registry.mlflow_import import import_mlflow as propose
+
+    if not tracking_uri.strip():
+        return {"error": "enter the MLflow tracking URI, e.g. http://mlflow.internal:5000"}
+    try:
+        result = propose(ctx, tracking_uri.strip(), filter_string=(filter_string or "").strip() or None)
+    except ValuetrackError as exc:
+        return {"error": exc.message}
+    rows = pd.DataFrame([{"model": m.name, "in MLflow": m.mlflow_name, "action": m.action,
+                          "from MLflow": ", ".join(m.changes), "to fill": ", ".join(m.to_fill)} for m in result.models])
+    return {"rows": rows, "text": result.text, "warnings": result.warnings}
+
+
 def check_connection(ctx: Any, name: str) -> dict[str, Any]:
     """Test one configured connection (``SELECT 1``); never raises."""
     from valuetrack.connectors import test_connection
