@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from valuetrack.ui import actions, components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -18,7 +19,7 @@ frame = actions.connections_frame(ctx)
 for row in frame.to_dict("records"):
     with st.container(border=True):
         a, b, c = st.columns([2.4, 1.4, 1.2])
-        a.markdown(f"#### :material/cable: {row['connection']}  \n`{row['url']}`")
+        a.markdown(f"#### :material/cable: {md(row['connection'])}  \n{md(row['url'])}")
         a.caption(f"{row['warehouse']} · {row['models']} model{'s' if row['models'] != 1 else ''} · last refresh "
                   f"{actions.fmt_when(row['last_refresh'])}")
         key = f"test-{row['connection']}"
@@ -31,7 +32,7 @@ for row in frame.to_dict("records"):
                 ("Connected" + (f" in {result['latency_s'] * 1000:.0f} ms" if result.get("latency_s") else "")
                  if result["ok"] else "Failed"))
             if not result["ok"]:
-                st.error(result["message"])
+                st.error(md(result["message"]))
             elif result.get("server_version"):
                 st.caption(f"server {result['server_version']}")
 

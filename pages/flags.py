@@ -6,6 +6,7 @@ import streamlit as st
 
 from valuetrack.formatting import money
 from valuetrack.ui import components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -38,15 +39,15 @@ for name, flags in by_model.items():
     m = values[name]
     with st.container(border=True):
         head, link = st.columns([4, 1])
-        head.markdown(f"### {m.display_name}")
-        head.caption(f"`{name}` · {m.team} · owner {m.owner} · net value to date **{money(m.net, m.currency)}** "
+        head.markdown(f"### {md(m.display_name)}")
+        head.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · net value to date **{money(m.net, m.currency)}** "
                      f"(95% interval {views.interval(m.ci_net, m.currency)})")
         link.page_link("pages/model.py", label="Open model", query_params={"model": name}, icon=":material/query_stats:")
         for f in flags:
             since = pv.raised_on.get((f.model, f.type))
-            st.markdown(f"**{views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]}** — {f.reason}"
+            st.markdown(f"**{views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]}** — {md(f.reason)}"
                         + (f" *(raised on {since:%d %b %Y})*" if since else ""))
-            st.markdown(f":material/arrow_forward: **What to do next:** {f.action}")
+            st.markdown(f":material/arrow_forward: **What to do next:** {md(f.action)}")
             line = views.evidence_line(f.evidence, f.p_value, m.currency)
             if line:
                 st.caption("The numbers: " + line)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
+from valuetrack.ui.safe import md, one_line
 
 ui.through_app()
 
@@ -20,11 +21,11 @@ names = [m.name for m in registered]
 labels = {m.name: m.spec.display_name for m in registered}
 wanted = st.query_params.get("model") or st.session_state.get("model") or names[0]
 if wanted not in names:
-    st.warning(f"No model named {wanted!r} is registered; showing {labels[names[0]]} instead.")
+    st.warning(f"No model named {md(repr(wanted))} is registered; showing {md(labels[names[0]])} instead.")
     wanted = names[0]
 if st.session_state.get("model") != wanted:
     st.session_state["model"] = wanted
-name = st.selectbox("Model", names, format_func=lambda n: f"{labels[n]} ({n})", key="model",
+name = st.selectbox("Model", names, format_func=lambda n: one_line(f"{labels[n]} ({n})"), key="model",
                     on_change=lambda: st.query_params.update(model=st.session_state["model"]))
 st.query_params["model"] = name
 
@@ -32,23 +33,37 @@ pv = ui.valued(state.portfolio(None), registered)
 m = next((x for x in pv.models if x.model == name), None)
 view = state.model_view(name)
 if m is None or view is None:
-    st.title(labels[name])
-    st.info(f"{labels[name]} was registered after the newest valuation (as of {pv.as_of:%d %b %Y}): its figures "
+    st.title(md(labels[name]))
+    st.info(f"{md(labels[name])} was registered after the newest valuation (as of {pv.as_of:%d %b %Y}): its figures "
             "appear once it is valued (a refresh, or `valuetrack revalue`).", icon=":material/hourglass_empty:")
     ui.refresh_button([name], key="refresh-new")
     st.stop()
 flags = views.flags_by_model(pv.flags).get(name, [])
+if m.state != "ok":  # it could not be valued: why, and its last good figures
+    st.title(m.display_name)
+    st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · method **{m.method}**")
+    st.error(":material/error: This model could not be valued this time; the other models were.")
+    item = next(i for i in views.failures(pv) if i["model"] == name)
+    st.text(f"{item['why']}\n{item['last']}")
+    if m.last_valued is not None:
+        c = st.columns(3)
+        c[0].metric(f"Net value (last valued {m.last_valued:%d %b %Y})", money(m.net, cur := m.currency))
+        c[0].caption(f"95% interval {views.interval(m.ci_net, cur)}")
+        c[1].metric("Gross value", money(m.gross, cur))
+        c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
+    ui.refresh_button([name], key="refresh-failed")
+    st.stop()
 spec, cur = view["spec"], m.currency
 
-st.title(m.display_name)
-st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · KPI **{m.kpi}** · method **{m.method}** · "
+st.title(md(m.display_name))
+st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · KPI **{md(m.kpi)}** · method **{m.method}** · "
            f"revision {view['revision']} · as of {m.as_of:%d %b %Y}")
 
 level, sentence = views.verdict(m, flags)
 {"good": st.success, "bad": st.error, "neutral": st.info}[level](sentence)
 has_data = len(view["timeline"]) > 0
 if view["refresh"]["stale"] and has_data:  # (no data at all: the Value tab offers the one Refresh button)
-    st.warning(f"Figures may be stale: {view['refresh']['reason']}.")
+    st.warning(f"Figures may be stale: {md(view['refresh']['reason'])}.")
     ui.refresh_button([name], key="refresh-stale")
 if m.provisional:
     st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
@@ -112,7 +127,7 @@ with tab_health:
             st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
             for check in health.get("checks", []):
                 icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
-                st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {check.get('message', '')}")
+                st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {md(check.get('message', ''))}")
         else:
             st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
                         if m.days_since_exposure is not None else "- No exposures stored yet")
@@ -131,7 +146,7 @@ with tab_health:
                         f"- P(net value < 0): {views.pct(risk.get('prob_negative'))}\n"
                         f"- Share of the portfolio's gross value: {views.pct(risk.get('concentration'))}")
             for reason in risk.get("reasons") or []:
-                st.markdown(f"- {reason}")
+                st.markdown(f"- {md(reason)}")
         else:
             st.markdown(f"- Expected loss: {money(m.expected_loss, cur)}\n- P(net value < 0): "
                         f"{views.pct(1 - m.prob_positive) if m.prob_positive is not None else '—'}")
@@ -146,23 +161,23 @@ with tab_health:
 
 with tab_method:
     st.markdown(f"**Verdict of the method:** {':green[:material/verified: trusted]' if view['effect']['trusted'] else ':orange[:material/warning: not trusted]'}"
-                + (f" — {view['effect']['reason']}" if view["effect"]["reason"] else ""))
+                + (f" — {md(view['effect']['reason'])}" if view["effect"]["reason"] else ""))
     details = view["details"]
     for key in ("verdict", "note"):
         if details.get(key):
-            st.markdown(f"*{details[key]}*")
+            st.markdown(f"*{md(details[key])}*")
     rows = views.diagnostics_rows(details)
     if rows:
         st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
     for w in details.get("warnings") or []:
-        st.warning(w)
+        st.warning(md(w))
     if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
         with st.expander("All diagnostics"):
             st.html(views.table_html(["Diagnostic", "Value"], [(label(k), plain(v)) for k, v in details["diagnostics"].items()]))
     if flags:
         st.markdown("##### Flags")
         for f in flags:
-            st.error(f"**{views.FLAG_LABELS[f.type]}** — {f.reason}\n\n**Next:** {f.action}")
+            st.error(f"**{views.FLAG_LABELS[f.type]}** — {md(f.reason)}\n\n**Next:** {md(f.action)}")
     if view["flag_history"]:
         st.markdown("##### Flag history")
         st.html(views.table_html(["As of", "Flag", "Look", "Raised on", "Cleared on", "One-sided p"],
@@ -186,8 +201,8 @@ with tab_registry:
     a, b = st.columns([1, 1])
     with a:
         st.markdown("##### Registry entry")
-        st.caption(f"created {view['created'][0]:%Y-%m-%d} by {view['created'][1]} · "
-                   f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {view['updated'][1]}")
+        st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
+                   f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {md(view['updated'][1])}")
         st.code(view["manifest"], language="toml", wrap_lines=True)
         st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
                            key="dl-manifest")
@@ -212,7 +227,7 @@ if decisions:
                    f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
                    "arrived are **estimated** from their scores (docs/methods-decisions.md).")
         if decisions["flagged"]:
-            st.warning(decisions["reason"])
+            st.warning(md(decisions["reason"]))
         cols = st.columns(4)
         for col, t in zip(cols, views.decision_tiles(decisions, cur)):
             ui.tile(col, t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from valuetrack.ui import charts, components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -33,6 +34,16 @@ ui.tile(cols[1], tiles["to_date"], help="From each model's launch to yesterday."
 ui.tile(cols[2], tiles["models"])
 ui.tile(cols[3], tiles["flagged"], help="Models delivering no value or whose measurement cannot be trusted.")
 
+failed = views.failures(to_date)
+if failed:
+    with st.container(border=True, key="not-valued"):
+        st.markdown(f"#### :material/error: Could not be valued ({len(failed)})")
+        for item in failed:
+            c1, c2 = st.columns([1, 3])
+            c1.page_link("pages/model.py", label=item["name"], query_params={"model": item["model"]},
+                         icon=":material/query_stats:")
+            c2.text(f"{item['why']}\n{item['last']}")
+
 flagged = views.flags_by_model(to_date.flags)
 if flagged:
     with st.container(border=True):
@@ -43,7 +54,7 @@ if flagged:
         for (name, fl), net in zip(top, nets):
             m = by_name[name]
             c1, c2 = st.columns([1.3, 3])
-            c1.page_link("pages/model.py", label=m.display_name, query_params={"model": name}, icon=":material/query_stats:")
+            c1.page_link("pages/model.py", label=md(m.display_name), query_params={"model": name}, icon=":material/query_stats:")
             c2.markdown(" · ".join(f"{views.FLAG_ICONS[f.type]} **{views.FLAG_LABELS[f.type]}**" for f in fl)
                         + f" — net {net} to date")
         if len(flagged) > 5:
@@ -54,7 +65,7 @@ with st.container(border=True):
     var = state.portfolio_var()
     tiles_by_horizon = views.var_tiles(var, cur)
     if tiles_by_horizon is None:
-        st.caption(views.var_message(var))
+        st.caption(md(views.var_message(var)))
     else:
         st.caption("What the portfolio's net value might be in a bad year or month: simulated from each model's "
                    "volume, effect drift and cost, moving together through a common demand factor "
@@ -70,7 +81,7 @@ with st.container(border=True):
                          column_config={k: st.column_config.NumberColumn(format="%.0f")
                                         for k in ("Expected", "Own VaR", "In the worst paths")})
             if var["left_out"]:
-                st.caption("Left out: " + "; ".join(f"{o['model']} ({o['reason']})" for o in var["left_out"]))
+                st.caption("Left out: " + "; ".join(f"{md(o['model'])} ({md(o['reason'])})" for o in var["left_out"]))
 
 st.subheader("Models")
 f1, f5, _ = st.columns([1, 1, 1])
@@ -84,7 +95,7 @@ statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", place
 sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
 shown = to_date if period == "To date" else state.portfolio(period)
-frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models]))
+frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models if m.state == "ok"]))
 frame = views.sort_frame(views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses), sort)
 if len(frame):
     st.html(views.portfolio_table_html(frame, cur))

@@ -11,8 +11,10 @@ import streamlit as st
 from valuetrack import actions as edits
 from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
-from valuetrack.registry.spec import AGGREGATIONS, METHODS, ModelSpec, field_docs
+from valuetrack.attribution import methods
+from valuetrack.registry.spec import AGGREGATIONS, ModelSpec, field_docs
 from valuetrack.ui import actions, components as ui, state, views
+from valuetrack.ui.safe import md, one_line
 
 ui.through_app()
 
@@ -30,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
                                                     "segment": ""}.items()},
     **{f"attribution.outcomes.{k}": "" for k in ("table", "unit", "timestamp", "value", "where")},
     **{f"attribution.series.{k}": "" for k in ("table", "date", "value", "controls")},
+    **{f"attribution.panel.{k}": "" for k in ("table", "unit", "date", "value", "treated")},
     "thresholds.min_roi": 0.0, "thresholds.unproven_after_days": 90,
 }
 FIELDS = list(DEFAULTS)
@@ -38,7 +41,7 @@ K = "f:"  # widget keys: "f:" + the manifest's dotted field
 ctx = state.context()
 st.title("Register a model")
 if not ctx.actor.can_edit:
-    st.warning(f":material/lock: {ctx.actor.name} may view but not register or edit models. Ask an admin to add you to "
+    st.warning(f":material/lock: {md(ctx.actor.name)} may view but not register or edit models. Ask an admin to add you to "
                "[auth].editors in valuetrack.toml.")
     st.stop()
 
@@ -97,7 +100,7 @@ def save() -> None:
         st.session_state.problems = {"": [exc.message]}
         return
     state.invalidate()
-    st.session_state.saved = f"{verb} **{stored.spec.display_name}** (`{stored.name}`), revision {stored.revision}."
+    st.session_state.saved = f"{verb} **{md(stored.spec.display_name)}** ({md(stored.name)}), revision {stored.revision}."
     st.session_state.choice = stored.name
     st.session_state.loaded = stored.name
     st.session_state.revision = stored.revision
@@ -111,7 +114,7 @@ def retire() -> None:
         st.session_state.problems = {"": [exc.message]}
         return
     state.invalidate()
-    st.session_state.saved = f"Retired **{stored.spec.display_name}**; its history and results are kept."
+    st.session_state.saved = f"Retired **{md(stored.spec.display_name)}**; its history and results are kept."
     st.session_state[K + "status"] = "retired"
     st.session_state.revision = stored.revision
 
@@ -155,7 +158,7 @@ if "choice" not in st.session_state or (wanted in registered and st.session_stat
 if st.session_state.choice not in options:
     st.session_state.choice = NEW
 choice = st.selectbox("Model", options, key="choice",
-                      format_func=lambda n: n if n == NEW else f"{registered[n].spec.display_name} ({n})",
+                      format_func=lambda n: n if n == NEW else one_line(f"{registered[n].spec.display_name} ({n})"),
                       help="Register a new model, or pick one to edit it.")
 if st.session_state.get("loaded") != choice or K + "name" not in st.session_state:
     load(choice)  # another model picked, or back on this page (Streamlit dropped the form's widget state)
@@ -179,12 +182,12 @@ if problems:
     n = sum(len(v) for v in problems.values())
     st.error(f"Not saved: {n} problem{'s' if n != 1 else ''} to fix" + (":" if problems.get("") else " (see the fields below)."))
     for p in problems.get("", []):
-        st.error(views.plain_problem(p))
+        st.error(md(views.plain_problem(p)))
 
 
 def messages(path: str) -> None:
     for msg in problems.get(path, []):
-        st.error(views.plain_problem(msg), icon=":material/error:")
+        st.error(md(views.plain_problem(msg)), icon=":material/error:")
 
 
 def text(col: Any, path: str, label: str, **kw: Any) -> None:
@@ -249,14 +252,15 @@ with st.container(border=True):
 with st.container(border=True):
     st.markdown("#### How the effect is measured")
     a, b, c, d, e = st.columns(5)
-    select(a, "attribution.method", "Method", list(METHODS), format_func=lambda m: views.METHOD_LABELS.get(m, m))
+    select(a, "attribution.method", "Method", list(methods.names()), format_func=methods.label)
     messages("attribution")
     number(b, "attribution.window_days", "Outcome window (days)", integer=True)
     number(c, "attribution.outcome_lag_days", "Outcome lag (days)", integer=True)
     number(d, "attribution.covariate_days", "CUPED pre-period (days)", integer=True)
     number(e, "attribution.treatment_share", "Planned share served", step=0.05, format="%.2f")
     method = st.session_state.get(K + "attribution.method", "ab")
-    if method in ("ab", "auto"):
+    sections = methods.get(method).form_sections if method in methods.names() else ()
+    if "exposures" in sections:
         st.markdown("**Exposures** — one row per scoring or serving event, both arms logged")
         messages("attribution.exposures")
         cols = st.columns(5)
@@ -272,13 +276,20 @@ with st.container(border=True):
         for col, (k, label) in zip(cols, [("table", "Table"), ("unit", "Unit column"), ("timestamp", "Timestamp column"),
                                           ("value", "Value column"), ("where", "Filter (optional)")]):
             text(col, f"attribution.outcomes.{k}", label)
-    if method in ("structural", "its", "did", "auto"):
+    if "series" in sections:
         st.markdown("**Daily series** — the KPI per day, and control series the model did not affect")
         messages("attribution.series")
         cols = st.columns(4)
         for col, (k, label) in zip(cols, [("table", "Table"), ("date", "Date column"), ("value", "KPI column"),
                                           ("controls", "Control columns (comma-separated)")]):
             text(col, f"attribution.series.{k}", label)
+    if "panel" in sections:
+        st.markdown("**Panel** — one row per unit (region, store) and day; the treated units got the model")
+        messages("attribution.panel")
+        cols = st.columns(5)
+        for col, (k, label) in zip(cols, [("table", "Table"), ("unit", "Unit column"), ("date", "Date column"),
+                                          ("value", "KPI column"), ("treated", "Treated units (comma-separated)")]):
+            text(col, f"attribution.panel.{k}", label)
 
 with st.container(border=True):
     st.markdown("#### When to flag it")
@@ -307,7 +318,7 @@ if results:
         with st.container(border=True):
             st.markdown(f"**{item['title']}**" + (f" · `{item['table']}`" if item.get("table") else ""))
             if item.get("error"):
-                st.error(item["error"])
+                st.error(md(item["error"]))
                 continue
             facts = []
             if item.get("date_range"):

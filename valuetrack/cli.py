@@ -327,7 +327,7 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
 def cmd_refresh(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from valuetrack.refresh import refresh
+    from valuetrack.refresh import mark_unvalued, refresh
     from valuetrack.valuation import revalue
 
     if args.lock_timeout is not None and not args.lock:
@@ -342,7 +342,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
                            value=False)
         try:  # the refresh's outcomes are reported even when valuing afterwards fails
-            valued: dict[str, Any] = revalue(ctx, as_of=_as_of(args), reason="refresh").to_dict()
+            done = revalue(ctx, as_of=_as_of(args), reason="refresh")
+            outcomes = mark_unvalued(outcomes, done.failures)
+            valued: dict[str, Any] = done.to_dict()
         except ValuetrackError as exc:
             valued = {"error": exc.message}
         except SQLAlchemyError as exc:
@@ -378,7 +380,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
     if sent is not None:
         payload["notifications"] = sent.to_dict()
     emit(args, payload, text)
-    return EXIT_ERROR if failed or "error" in valued else EXIT_OK
+    return _report_failures([(o.model, o.error or "failed") for o in failed]
+                            + ([("valuation", valued["error"])] if "error" in valued else []))
+
+
+def _report_failures(failed: Sequence[tuple[str, str]]) -> int:
+    """Each model that failed, on stderr (everything else was stored); exit 1 when any did."""
+    for model, why in failed:
+        print(f"valuetrack: {model}: {why}", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _maybe_locked(ctx: Any, args: argparse.Namespace):  # noqa: ANN202
@@ -431,13 +441,17 @@ def cmd_value(args: argparse.Namespace) -> int:
         for m, net in zip(models, nets):
             ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
+            if m.state != "ok":
+                note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
             lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
+        if t["not_valued"]:
+            lines.append(f"{t['not_valued']} model(s) could not be valued; the totals leave them out.")
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
     emit(args, payload, text)
-    return EXIT_OK
+    return _report_failures([(m.model, m.error or "could not be valued") for m in pv.failures])
 
 
 def _var_lines(var: dict[str, Any]) -> list[str]:
@@ -496,6 +510,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from valuetrack.writeback import export_to_warehouse
+
+    ctx = _ctx(args)
+    result = export_to_warehouse(ctx, args.to_warehouse, table=args.table, as_of=args.as_of)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
@@ -532,7 +555,8 @@ def cmd_attribute_did(args: argparse.Namespace) -> int:
     result = attribute_did_frame(read_table(args.data), time_col=args.time_col, metric=args.metric,
                                  intervention=args.intervention, unit_col=args.unit_col, treated=treated,
                                  group_col=args.group_col, treated_value=args.treated_value,
-                                 method=args.method, se=args.se, alpha=args.alpha)
+                                 method="synth" if args.method == "synthetic_control" else args.method,
+                                 se=args.se, alpha=args.alpha)
     return _emit_result(args, result)
 
 
@@ -599,6 +623,13 @@ def _open_browser_when_up(url: str, proc: subprocess.Popen) -> None:
 
 # ------------------------------------------------------------------------------------------------
 # parser
+
+
+def _methods_reading(section: str) -> list[str]:
+    """The registered methods that read one manifest section (the `attribute` subcommands' choices)."""
+    from valuetrack.attribution import methods
+
+    return [m.name for m in methods.all_methods() if m.sections == (section,)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -684,6 +715,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
+    p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",
+                   help="connection to write to; it must list the table in write_tables (docs/writeback.md)")
+    p.add_argument("--table", default="valuetrack_values", metavar="TABLE",
+                   help="table to write, optionally schema-qualified (default valuetrack_values)")
+    p.set_defaults(func=cmd_export)
+
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
     p = attribute.add_parser("ab", parents=[common], help="A/B test on unit-level rows")
@@ -706,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", required=True, metavar="COL")
     p.add_argument("--intervention", required=True, type=_date, metavar="DATE")
     p.add_argument("--controls", metavar="A,B")
-    p.add_argument("--method", choices=["structural", "its"], default="structural")
+    p.add_argument("--method", choices=_methods_reading("series"), default="structural")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_attribute_ts)
@@ -719,7 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--treated", metavar="UNIT[,UNIT]")
     p.add_argument("--group-col", metavar="COL")
     p.add_argument("--treated-value", metavar="V")
-    p.add_argument("--method", choices=["did", "synth"], default="did")
+    p.add_argument("--method", choices=_methods_reading("panel") + ["synth"], default="did",
+                   help="synth is short for synthetic_control")
     p.add_argument("--se", choices=["classical", "hc1", "cluster"])
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.set_defaults(func=cmd_attribute_did)
@@ -750,10 +789,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:
+    message = _without_secrets(args, message)
     print(f"valuetrack: error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps({"version": __version__, "error": {"code": code, "message": message}}, indent=2))
     return exit_code
+
+
+def _without_secrets(args: argparse.Namespace, message: str) -> str:
+    """Last line of defence: mask the settings' resolved ${VAR} values in an error message (the
+    code that raised should have already)."""
+    from valuetrack.config import load_settings, redact
+
+    try:
+        hidden = load_settings(getattr(args, "config", None)).secret_values()
+    except ValuetrackError:  # the settings themselves are what failed: nothing resolved to hide
+        return message
+    return redact(message, hidden)
 
 
 if __name__ == "__main__":

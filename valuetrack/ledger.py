@@ -115,12 +115,12 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
         period, values = _before_launch(month, to_date)  # a month before any model went live
     elif month is None:
         period = periods[key]
-        values = [model_value(r["figures"]) for r in to_date.values()]
+        values = [ModelValue.from_dict(r["figures"]) for r in to_date.values()]
     else:
         period, values = periods[key], []
         for r in store.monthly(row["id"], month=month):
             health = to_date[r["model_name"]]["figures"].get("health") if r["model_name"] in to_date else None
-            values.append(model_value({**r["figures"], "health": health}))
+            values.append(ModelValue.from_dict({**r["figures"], "health": health}))
     flag_rows = store.flags(row["id"])
     if period["totals"].get("flagged") is None:
         period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})
@@ -144,12 +144,12 @@ def model(ctx: Context, name: str, *, as_of: dt.date | None = None, exact: bool 
         raise NotValued(f"model {name!r} is not in the valuation as of {row['as_of']} (registered since): "
                         "`valuetrack revalue` values it now")
     r = found[0]
-    months = [model_value({**m["figures"], "health": r["figures"].get("health")})
+    months = [ModelValue.from_dict({**m["figures"], "health": r["figures"].get("health")})
               for m in store.monthly(row["id"], name=name, live=True)]
     series = store.timeline(row["id"], name)
     timeline = None if series is None else {k: _frame(v) for k, v in series.items()}
     flags = [_flag(f) for f in store.flags(row["id"]) if f["model_name"] == name]
-    return ModelRecord(model_value(r["figures"]), months, r["detail"], timeline, flags, store.flag_history(name),
+    return ModelRecord(ModelValue.from_dict(r["figures"]), months, r["detail"], timeline, flags, store.flag_history(name),
                        row, r["state"], r["error"], r["input_hash"], r["refresh_id"])
 
 
@@ -165,7 +165,7 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
     empty = {"period_start": first, "period_end": last, "treated_units": 0.0, "predictions": 0.0, "gross": None,
              "gross_se": None, "cost": 0.0, "net": None, "ci_net": None, "roi": None, "ci_roi": None,
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
-    values = [dataclasses.replace(model_value(r["figures"]), **empty) for r in to_date.values()]
+    values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
     totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
               "models": len(values), "flagged": None}
     return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
@@ -183,19 +183,6 @@ def history(ctx: Context, limit: int = 50) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------
-
-
-def model_value(d: Mapping[str, Any]) -> ModelValue:
-    """A ModelValue from its stored dict (dates and intervals restored)."""
-    data = dict(d)
-    for k in ("period_start", "period_end", "as_of", "payback_date", "last_valued"):
-        data[k] = parse_date(data.get(k))
-    for k in ("ci_net", "ci_roi"):
-        data[k] = tuple(data[k]) if data.get(k) else None
-    window = data.get("data_window") or (None, None)
-    data["data_window"] = (parse_date(window[0]), parse_date(window[1]))
-    known = ModelValue.__dataclass_fields__
-    return ModelValue(**{k: v for k, v in data.items() if k in known})
 
 
 def _flag(row: Mapping[str, Any]) -> Flag:
@@ -224,4 +211,4 @@ def _check_month(month: str) -> None:
 
 
 __all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "history", "latest_id", "model",
-           "model_value", "monthly_nets", "parse_date", "portfolio"]
+           "monthly_nets", "parse_date", "portfolio"]

@@ -114,7 +114,9 @@ class DialectOps:
         rendered = tree.sql(dialect=self.sqlglot_dialect, identify=True, comments=False)
         # re-check the rendering: what we embed must itself be a single read-only condition
         check_predicate(rendered, dialect=self.sqlglot_dialect)
-        return sa.text(rendered)
+        # text() reads ":name" as a bind parameter; the filter's text is kept literally (a value
+        # such as 'a:b' inside quotes stays those characters)
+        return sa.text(rendered.replace(":", r"\:"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -401,6 +403,31 @@ def series_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: 
     )
 
 
+def panel_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: DialectOps | None = None) -> Select:
+    """The panel of units: per day and unit, the KPI summed over the unit's rows of that day.
+
+    Returns:
+        A ``Select`` with columns ``day, unit, value`` ordered by day and unit, for
+        ``start <= day <= end``; ``unit`` as text, ``value`` a 64-bit float.
+    """
+    ops = dialect_ops or DialectOps()
+    p = spec.attribution.panel
+    if p is None:
+        raise ParameterError(f"model {spec.name!r} has no [attribution.panel]")
+    if end < start:
+        raise ParameterError(f"end {end} is before start {start}")
+    T = _table(p.table, p.date, p.unit, p.value).alias("p")
+    day = sa.cast(T.c[p.date], sa.Date)
+    unit = sa.cast(T.c[p.unit], sa.String)
+    return (
+        sa.select(day.label("day"), unit.label("unit"), sa.func.sum(ops.to_double(T.c[p.value])).label("value"))
+        .where(day >= sa.bindparam("start", start, type_=sa.Date), day <= sa.bindparam("end", end, type_=sa.Date),
+               T.c[p.unit].is_not(None))
+        .group_by(day, unit)
+        .order_by(day, unit)
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # health
 
@@ -515,7 +542,7 @@ def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry 
 
 __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
-    "as_of_cutoff", "health_queries", "local_midnight_utc", "series_query", "split_crossovers",
+    "as_of_cutoff", "health_queries", "local_midnight_utc", "panel_query", "series_query", "split_crossovers",
 ]
 
 

@@ -8,6 +8,7 @@ secrets, and the figures are shown as stale.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -91,8 +92,15 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     if value:
         from valuetrack.valuation import revalue
 
-        revalue(ctx, as_of=as_of, reason="refresh")  # the whole portfolio (flags and totals are portfolio-wide)
+        valued = revalue(ctx, as_of=as_of, reason="refresh")  # the whole portfolio (flags and totals are portfolio-wide)
+        outcomes = mark_unvalued(outcomes, valued.failures)
     return outcomes
+
+
+def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> list[RefreshOutcome]:
+    """A model pulled and stored but not valued: its refresh says so (the aggregates stay stored)."""
+    return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {failures[o.model]}")
+            if o.model in failures and o.status == "ok" else o for o in outcomes]
 
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,

@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 
 from valuetrack.connectors.base import Connector, QueryResult, utc_naive
-from valuetrack.errors import ParameterError
+from valuetrack.errors import ParameterError, ValidationError
 from valuetrack.queries import (
     DECISION_COLUMNS,
     ab_aggregate,
     decisions_query,
     health_queries,
+    panel_query,
     series_query,
     split_crossovers,
 )
@@ -154,6 +155,9 @@ def pull_model(
     series = None
     if spec.attribution.series is not None:
         series = normalize_days(run(series_query(spec, start, as_of, dialect_ops=ops), "series"))
+    if spec.attribution.panel is not None:
+        panel = panel_wide(normalize_days(run(panel_query(spec, start, as_of, dialect_ops=ops), "panel")))
+        series = panel if series is None else series.merge(panel, on="day", how="outer").sort_values("day")
 
     health: dict[str, pd.DataFrame] = {}
     edges: tuple[float, ...] | None = tuple(bin_edges) if bin_edges is not None else None
@@ -182,6 +186,22 @@ def pull_model(
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
         decisions_since=decisions_since,
     )
+
+
+def panel_wide(long: pd.DataFrame) -> pd.DataFrame:
+    """Panel rows (day, unit, value) as one column per unit, named ``unit:<unit>``: the form in which
+    the panel is stored with the model's series."""
+    from valuetrack.attribution.methods.panel import UNIT_PREFIX
+
+    too_long = [u for u in long["unit"].unique() if len(str(u)) > 120]
+    if too_long:
+        raise ValidationError(f"panel unit {str(too_long[0])[:40]!r}... is longer than 120 characters; "
+                              "use a shorter unit column (an id rather than a name)")
+    if not len(long):
+        return pd.DataFrame(columns=["day"])
+    wide = long.pivot_table(index="day", columns="unit", values="value", aggfunc="sum")
+    wide.columns = [f"{UNIT_PREFIX}{u}" for u in wide.columns]
+    return wide.reset_index().sort_values("day").reset_index(drop=True)
 
 
 def _default_reference(health_start: dt.date) -> tuple[dt.date, dt.date]:

@@ -50,6 +50,7 @@ class Valued:
         net: portfolio net value to date.
         attempts: runs needed (inputs that change during a run make it run again).
         elapsed_s: wall time.
+        failures: why each model that could not be valued could not be.
     """
 
     as_of: dt.date
@@ -61,6 +62,7 @@ class Valued:
     net: float | None
     attempts: int
     elapsed_s: float
+    failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -89,8 +91,9 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
             _record_var(ctx, pv)
             break
         log.info("valuation as of %s: inputs changed while valuing (attempt %d), valuing again", as_of, attempt)
-    return Valued(as_of, asof_id, reason, len(pv.models), sum(1 for m in pv.models if m.state == "error"),
-                  len({f.model for f in pv.flags}), pv.totals["net"], attempt, round(time.perf_counter() - started, 3))
+    return Valued(as_of, asof_id, reason, len(pv.models), len(pv.failures), len({f.model for f in pv.flags}),
+                  pv.totals["net"], attempt, round(time.perf_counter() - started, 3),
+                  {m.model: m.error or "it could not be valued" for m in pv.failures})
 
 
 def revalue_after_edit(ctx: Context) -> Valued | None:

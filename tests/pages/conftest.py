@@ -159,3 +159,11 @@ def portfolio_table(at: AppTest) -> dict[str, dict[str, str]]:
     """The portfolio table: model name → {column header: cell text}."""
     table = next(t for t in html_tables(at) if t["id"] == "portfolio-table")
     return {r["key"]: dict(zip(table["head"], r["cells"])) for r in table["rows"]}
+
+
+def shown(markdown: str) -> str:
+    """The text a Markdown source displays, as far as backslash escapes and the invisible autolink
+    breakers go (valuetrack.ui.safe.md): for comparing page text with the CLI's."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u200b", "")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pytest
+import sqlalchemy as sa
 
 from tests.manifests import CHURN_MANIFEST, VALID_MANIFEST
+from tests.value.companies import model_name
 
-__all__ = ["VALID_MANIFEST", "Run", "run_cli", "ab_frame", "ts_frame", "did_frame", "build_warehouse",
+__all__ = ["BREAKS", "EXTRA_BREAKS", "VALID_MANIFEST", "Run", "run_cli", "ab_frame", "ts_frame", "did_frame", "build_warehouse",
            "WAREHOUSE_MANIFEST", "AS_OF"]
 
 AS_OF = dt.date(2025, 6, 30)
@@ -105,3 +110,82 @@ def build_warehouse(path: Path, *, exposures: pd.DataFrame | None = None, outcom
 
 
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\s+File \".*\", line \d+", re.M)
+
+
+# ------------------------------------------------------------------------------------------------
+# one model of a company broken, each way a model can fail to be valued (tests/reliability/test_isolation.py):
+# the company of tests/value/companies.py with seed ISOLATION_SEED, valued as of ISOLATION_AS_OF
+
+ISOLATION_AS_OF = dt.date(2026, 5, 1)
+ISOLATION_SEED = 7
+
+
+def _duck(ws: Path, sql: str) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(ws / "sample_data" / "demo.duckdb"))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def _unknown_method(ws: Path, url: str) -> None:
+    engine = sa.create_engine(url)
+    name = model_name(ISOLATION_SEED, "its")
+    with engine.begin() as c:
+        spec = c.execute(sa.text("SELECT spec FROM models WHERE name = :n"), {"n": name}).scalar_one()
+        spec = json.loads(spec) if isinstance(spec, str) else spec
+        spec["attribution"]["method"] = "magic_forecast"
+        c.execute(sa.text("UPDATE models SET method = 'magic_forecast', spec = :s WHERE name = :n"),
+                  {"s": json.dumps(spec), "n": name})
+    engine.dispose()
+
+
+def _refusing(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    import valuetrack.connectors as connectors
+    from valuetrack.connectors.duckdb import DuckDBConnector
+    from valuetrack.errors import WarehouseError
+
+    class Refusing(DuckDBConnector):
+        def run(self, stmt: Any, *, model: str | None = None, **kw: Any) -> Any:
+            if model == target:
+                raise WarehouseError("the warehouse refused the query: permission denied on table c07_synth "
+                                     "(ask its owner for SELECT)")
+            return super().run(stmt, model=model, **kw)
+
+    monkeypatch.setattr(connectors, "connector_class", lambda dialect: Refusing)
+
+
+def _failing_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from valuetrack.attribution.methods.panel import SyntheticControlMethod
+
+    def boom(self: Any, *a: Any, **kw: Any) -> Any:
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(SyntheticControlMethod, "estimate", boom)
+
+
+BREAKS: dict[str, tuple[str, Callable[..., None], str]] = {
+    # name → (broken model's method, how to break it, what its error must say)
+    "table dropped": ("did", lambda ws, url, mp: _duck(ws, f"DROP TABLE c{ISOLATION_SEED:02d}_did"),
+                      r"last refresh failed.*c07_did"),
+    "column renamed": ("ab", lambda ws, url, mp: _duck(ws, f"ALTER TABLE c{ISOLATION_SEED:02d}_exposures RENAME COLUMN arm TO arm_label"),
+                       r"last refresh failed.*arm"),
+    "unknown method in its row": ("its", lambda ws, url, mp: _unknown_method(ws, url),
+                                  r"stored registration is no longer valid.*magic_forecast.*models register"),
+    "warehouse refuses its query": ("synthetic_control", lambda ws, url, mp: _refusing(mp, model_name(ISOLATION_SEED, "synthetic_control")),
+                                    r"last refresh failed.*refused the query"),
+    "series too short": ("its", lambda ws, url, mp: _duck(ws, f"DELETE FROM c{ISOLATION_SEED:02d}_daily WHERE day < DATE '{ISOLATION_AS_OF - dt.timedelta(days=10)}'"),
+                         r"its.*pre-period too short"),
+}
+
+
+EXTRA_BREAKS: dict[str, tuple[str, Callable[..., None], str]] = {
+    "a fit that raises": ("synthetic_control", lambda ws, url, mp: _failing_fit(mp),
+                          r"the 'synthetic_control' fit failed \(LinAlgError: SVD did not converge\).*another method"),
+    "constant series": ("its", lambda ws, url, mp: _duck(ws, f"UPDATE c{ISOLATION_SEED:02d}_daily SET its_kpi = 5"),
+                        r"its.*pre-period series is constant"),
+}

@@ -8,6 +8,8 @@ that names the problem (a regex per case), no traceback, and the app database un
 
 from __future__ import annotations
 
+import json
+
 import re
 import shutil
 import textwrap
@@ -432,7 +434,11 @@ def test_bad_warehouse_data_never_crashes_and_never_touches_the_registry(workspa
     else:
         assert run.code == 1 and "failed" in run.out and re.search(message, run.out, re.I), run.out
     value = run_cli("value", "--as-of", str(AS_OF), "--json")
-    assert value.code == 0 and not TRACEBACK.search(value.err), value.err
+    # a model whose refresh failed is not valued: it says why (stderr, its row) and value exits 1
+    assert value.code == (0 if message is None else 1) and not TRACEBACK.search(value.err), value.err
+    if message is not None:
+        assert "valuetrack: churn-save-offers: the last refresh failed" in value.err, value.err
+        assert json.loads(value.out)["models"][0]["state"] == "error"
     flags = run_cli("flags", "--as-of", str(AS_OF))
     assert flags.code == 0 and not TRACEBACK.search(flags.err), flags.err
     dispose_all()

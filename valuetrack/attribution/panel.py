@@ -99,6 +99,8 @@ class PanelResult:
     diagnostics: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     table: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    placebo_gaps: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """synth: each control unit's gap to its own synthetic control, shape (controls, periods)."""
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the names of DESIGN.md (no NaN)."""
@@ -130,10 +132,14 @@ class PanelResult:
 def _ols(X: np.ndarray, y: np.ndarray, se: str, clusters: np.ndarray | None = None):
     """OLS with classical, HC1 or CR1 cluster-robust covariance. Returns (beta, cov, df)."""
     n, k = X.shape
-    XtX_inv = np.linalg.pinv(X.T @ X)
+    XtX = X.T @ X
+    XtX_inv = np.linalg.pinv(XtX, hermitian=True)
     beta = XtX_inv @ (X.T @ y)
     e = y - X @ beta
-    rank = np.linalg.matrix_rank(X)
+    # rank of X from the eigenvalues of X'X (its singular values squared), with numpy's tolerance:
+    # an SVD of the n × k design costs seconds on a daily panel
+    ev = np.clip(np.linalg.eigvalsh(XtX), 0.0, None)
+    rank = int(np.sum(np.sqrt(ev) > np.sqrt(ev.max()) * max(n, k) * np.finfo(float).eps)) if ev.size else 0
     dof = n - rank
     if se == "classical" and dof > 0:
         s2 = float(e @ e) / dof
@@ -461,10 +467,11 @@ def _synth(df: pd.DataFrame, intervention, alpha: float) -> PanelResult:
     # placebo in space: every control as if treated, synthesised from the other controls
     ratios = []
     pre_fit_j = []
+    placebo_gaps = np.empty_like(Y0.T)
     for j in range(len(co_units)):
         others = np.delete(Y0, j, axis=1)
         wj = synth_weights(Y0[~post, j], others[~post])
-        gj = Y0[:, j] - others @ wj
+        gj = placebo_gaps[j] = Y0[:, j] - others @ wj
         rp = float(np.sqrt(np.mean(gj[~post] ** 2)))
         pre_fit_j.append(rp)
         ratios.append(float(np.sqrt(np.mean(gj[post] ** 2))) / rp if rp > 0 else float("inf"))
@@ -488,5 +495,5 @@ def _synth(df: pd.DataFrame, intervention, alpha: float) -> PanelResult:
         inference="placebo", placebo_p_value=float(p), n_treated=len(tr_units), n_control=len(co_units),
         n_obs=len(df), intervention=intervention, weights=dict(sorted(weights.items(), key=lambda kv: -kv[1])),
         diagnostics={"placebo_in_space": {"p_value": float(p), "n": len(ratios), "treated_ratio": json_num(ratio)}},
-        warnings=tuple(warn), table=table,
+        warnings=tuple(warn), table=table, placebo_gaps=placebo_gaps,
     )

@@ -889,13 +889,14 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
         denom = np.abs(act[ok])
         mape = float(np.mean(np.abs(act[ok] - mean_h[ok]) / denom)) if np.all(denom > 0) else None
         rmse = float(np.sqrt(np.mean((act[ok] - mean_h[ok]) ** 2)))
-        p_h = _summarise(paths_h, act, mean_h, cfg.alpha)["p_value"]
+        p_h = _summarise(paths_h, act, mean_h, cfg.alpha).get("p_value")  # None: no held-out day observed
         pre_fit = {"holdout_days": int(hd), "mape": mape, "coverage": cover, "rmse": rmse, "p_value": p_h}
-        passed = cover >= cfg.holdout_min_coverage and p_h >= cfg.holdout_alpha
+        passed = cover >= cfg.holdout_min_coverage and (p_h is None or p_h >= cfg.holdout_alpha)
         diag["holdout"] = {**pre_fit, "passed": passed}
         if not passed:
-            reasons.append(f"held-out pre-period fit failed (interval coverage {cover:.0%}, "
-                           f"gap p-value {p_h:.3g} over the last {hd} observed pre-period days)")
+            gap = f", gap p-value {p_h:.3g}" if p_h is not None else ""
+            reasons.append(f"held-out pre-period fit failed (interval coverage {cover:.0%}{gap} "
+                           f"over the last {hd} observed pre-period days)")
     else:
         diag["holdout"] = {"holdout_days": int(hd), "passed": None, "note": "pre-period too short to hold out"}
 

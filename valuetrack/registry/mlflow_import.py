@@ -38,7 +38,15 @@ NAME_TAG = "valuetrack.name"
 OWNER_TAGS = ("valuetrack.owner", "owner")
 TEAM_TAGS = ("valuetrack.team", "team")
 CONNECTION_TAG = "valuetrack.connection"
-TS_METHODS = ("structural", "its", "did")
+
+
+def _needs_interventions(method: str) -> bool:
+    """Time-series and panel methods read launches from the interventions (the method registry says which)."""
+    from valuetrack.attribution import methods
+
+    return method in methods.names() and methods.get(method).needs_interventions
+
+
 _VERSION_LABEL = re.compile(r"^MLflow version (\d+)\b")
 DRAFT_NOTE = (
     "# Proposed by `valuetrack models import mlflow`. Replace every \"TO FILL\" (the KPI, the attribution\n"
@@ -222,7 +230,7 @@ def merge(entry: dict[str, Any], model: MlflowModel) -> list[str]:
                 changes.append(f"version {v.version} live-from date")
             continue
         label = f"MLflow version {v.version}" + (f" ({', '.join(v.aliases)})" if v.aliases else "")
-        if not interventions or method in TS_METHODS:
+        if not interventions or _needs_interventions(method):
             interventions.append({"start": day, "label": label})
             changes.append(f"interventions: version {v.version}")
         else:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from valuetrack.attribution import methods
 from valuetrack.errors import ValidationError
 from valuetrack.sqlsafety import check_identifier, check_predicate
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 STATUSES = ("active", "retired")
-METHODS = ("ab", "structural", "its", "did", "auto")
 AGGREGATIONS = ("sum", "mean", "conversion")
 NON_CURRENCY_UNITS = ("count", "rate")
 
@@ -34,8 +34,16 @@ MAX_TEXT = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _doc(text: str, *, max_len: int = MAX_TEXT, **kw: Any) -> Any:
-    return field(metadata={"doc": text, "max_len": max_len}, **kw)
+def _doc(text: str, *, max_len: int = MAX_TEXT, key: str | None = None, omit_empty: bool = False, **kw: Any) -> Any:
+    """A documented field; ``key`` names it in the manifest when that differs (e.g. ``from``);
+    ``omit_empty`` leaves an empty list out of the manifest form (fields added after manifests
+    were stored, so that existing entries serialise as before)."""
+    return field(metadata={"doc": text, "max_len": max_len, "key": key, "omit_empty": omit_empty}, **kw)
+
+
+def _key(f: dataclasses.Field) -> str:
+    """The field's name in the manifest."""
+    return f.metadata.get("key") or f.name
 
 
 @dataclass(frozen=True)
@@ -147,39 +155,109 @@ class SeriesSource:
 
 
 @dataclass(frozen=True)
+class AllocationStep:
+    """One step of a ramped rollout: from this day on, the planned share of units served by the model."""
+
+    start: dt.date = _doc("first day of this step (units first exposed from this day belong to it)", key="from")
+    treatment_share: float = _doc("planned share of units served by the model during this step")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not 0.0 < self.treatment_share < 1.0:
+            problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """A second version of the model in the same experiment (champion vs challenger)."""
+
+    arm: str = _doc("arm value of the challenger's units in the exposures' arm column", max_len=200)
+    treatment_share: float = _doc("planned share of units served by the challenger")
+    label: str = _doc("name of the version, e.g. 'v4'", max_len=200, default="")
+    monthly_cost: float = _doc("the challenger's running cost per month, reporting currency", default=0.0)
+    cost_per_1k_predictions: float = _doc("the challenger's cost per 1,000 predictions", default=0.0)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not 0.0 < self.treatment_share < 1.0:
+            problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
+        for name in ("monthly_cost", "cost_per_1k_predictions"):
+            if getattr(self, name) < 0:
+                problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+
+
+@dataclass(frozen=True)
+class PanelSource:
+    """A panel: one row per unit (region, store...) and day, some units served by the model
+    (methods 'did' and 'synthetic_control')."""
+
+    table: str = _doc("long table with one row per unit and day")
+    unit: str = _doc("column naming the unit")
+    date: str = _doc("column with the day")
+    value: str = _doc("column with the KPI of the unit on that day")
+    treated: tuple[str, ...] = _doc("the units served by the model (values of `unit`); the others are controls",
+                                    default=())
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",), skip=("treated",))
+        if not self.treated:
+            problems.append(f"{where}.treated: name at least one treated unit (a value of column {self.unit!r})")
+        for i, unit in enumerate(self.treated):
+            if not unit.strip() or len(unit) > 120 or _CONTROL.search(unit):
+                problems.append(f"{where}.treated[{i}]: {unit!r} must be 1-120 printable characters")
+        if len(set(self.treated)) != len(self.treated):
+            problems.append(f"{where}.treated: lists a unit twice")
+
+
+@dataclass(frozen=True)
 class Attribution:
     """How the model's causal effect on its KPI is estimated."""
 
-    method: str = _doc("'ab' | 'structural' | 'its' | 'did' | 'auto'", default="auto")
+    method: str = _doc("one of the registered methods (see the methods table): "
+                       "'ab' | 'structural' | 'its' | 'did' | 'synthetic_control' | 'auto'", max_len=64, default="auto")
     window_days: int = _doc("a unit's outcomes count this long after its first exposure", default=30)
     outcome_lag_days: int = _doc("how late outcomes may land in the warehouse", default=3)
     covariate_days: int = _doc("CUPED pre-period before first exposure (0 = off)", default=30)
     treatment_share: float = _doc("planned share of units served by the model (for SRM)", default=0.5)
     exposures: ExposureSource | None = _doc("exposure events (A/B)", default=None)
     outcomes: OutcomeSource | None = _doc("outcome events (A/B)", default=None)
-    series: SeriesSource | None = _doc("daily series (time-series methods)", default=None)
+    series: SeriesSource | None = _doc("daily series (time-series methods; with a holdout too, the two "
+                                       "methods are compared)", default=None)
+    allocation: tuple[AllocationStep, ...] = _doc("a ramped rollout: the planned treatment share by date "
+                                                  "(replaces treatment_share; A/B)", default=(), omit_empty=True)
+    challenger: Challenger | None = _doc("a second model version in the same experiment (A/B)", default=None)
+    panel: PanelSource | None = _doc("panel of units, some treated (did, synthetic_control)", default=None)
 
     def _check(self, where: str, problems: list[str]) -> None:
-        if self.method not in METHODS:
-            problems.append(f"{where}.method: {self.method!r} is not one of {', '.join(METHODS)}")
+        known = methods.names()
+        if self.method not in known:
+            problems.append(f"{where}.method: {self.method!r} is not one of {', '.join(known)}")
         for name, lo, hi in (("window_days", 1, 730), ("outcome_lag_days", 0, 365), ("covariate_days", 0, 730)):
             value = getattr(self, name)
             if not lo <= value <= hi:
                 problems.append(f"{where}.{name}: must be between {lo} and {hi} (got {value})")
         if not 0.0 < self.treatment_share < 1.0:
             problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
-        has_ab = self.exposures is not None and self.outcomes is not None
         if (self.exposures is None) != (self.outcomes is None):
             missing = "outcomes" if self.outcomes is None else "exposures"
             problems.append(f"{where}.{missing}: required with [{where}.{'exposures' if missing == 'outcomes' else 'outcomes'}]")
-        if self.method == "ab" and not has_ab:
-            problems.append(f"{where}: method 'ab' needs [{where}.exposures] and [{where}.outcomes]")
-        if self.method in ("structural", "its", "did") and self.series is None:
-            problems.append(f"{where}: method {self.method!r} needs [{where}.series]")
-        if self.method == "structural" and self.series is not None and not self.series.controls:
-            problems.append(f"{where}.series.controls: method 'structural' needs at least one control series")
-        if self.method == "auto" and not has_ab and self.series is None:
-            problems.append(f"{where}: give [{where}.exposures] and [{where}.outcomes] (A/B) or [{where}.series]")
+        # the method's own needs are checked by ModelSpec._check (they involve the interventions)
+        has_ab = self.exposures is not None and self.outcomes is not None
+        if (self.allocation or self.challenger) and not has_ab:
+            what = "allocation" if self.allocation else "challenger"
+            problems.append(f"{where}.{what}: needs a holdout ([{where}.exposures] and [{where}.outcomes])")
+        starts = [a.start for a in self.allocation if a is not None]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            problems.append(f"{where}.allocation: 'from' dates must be distinct and in date order")
+        if self.allocation and self.challenger:
+            problems.append(f"{where}.challenger: a challenger in a ramped rollout is not supported; "
+                            "give one of [[allocation]] and [challenger]")
+        if self.challenger is not None and self.exposures is not None:
+            c = self.challenger
+            if c.arm in (self.exposures.treatment, self.exposures.control):
+                problems.append(f"{where}.challenger.arm: {c.arm!r} is already the model's or the holdout's arm")
+            if self.treatment_share + c.treatment_share >= 1.0:
+                problems.append(f"{where}.challenger.treatment_share: with the model's treatment_share "
+                                f"({self.treatment_share}) it leaves no holdout (they add up to "
+                                f"{self.treatment_share + c.treatment_share:g}; must be < 1)")
 
 
 @dataclass(frozen=True)
@@ -277,8 +355,8 @@ class ModelSpec:
         starts = [iv.start for iv in self.interventions]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
-        if self.attribution.method in ("structural", "its", "did") and not self.interventions:
-            problems.append(f"{where}.interventions: method {self.attribution.method!r} needs at least one start date")
+        if self.attribution.method in methods.names():
+            methods.get(self.attribution.method).validate(self, where, problems)
 
     # -- conversion ---------------------------------------------------------------------------
 
@@ -293,6 +371,17 @@ class ModelSpec:
             raise ValidationError(problems)
         assert spec is not None
         return spec
+
+    @classmethod
+    def from_stored(cls, data: Any) -> tuple[ModelSpec | None, list[str]]:
+        """A spec as stored in the app database, even when it no longer validates (e.g. its method
+        was removed, or a row was edited by hand): (spec or None when it cannot be built, problems)."""
+        try:
+            return cls.from_dict(data), []
+        except ValidationError as exc:
+            loose: list[str] = []
+            name = data.get("name") if isinstance(data, dict) else None
+            return _build(cls, data, f"model {name!r}", loose, check=False), exc.problems
 
     def to_dict(self) -> dict[str, Any]:
         """Manifest form: fields in declaration order, None and no annotations omitted (TOML has no null)."""
@@ -339,19 +428,19 @@ def _type_name(tp: Any) -> str:
             dt.date: "a date (YYYY-MM-DD)"}.get(tp, getattr(tp, "__name__", str(tp)))
 
 
-def _convert(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
+def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool = True) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _convert(inner[0], value, where, problems)
+        return None if value is None else _convert(inner[0], value, where, problems, check)
     if origin is tuple:
         item_tp = typing.get_args(tp)[0]
         if not isinstance(value, (list, tuple)):
             problems.append(f"{where}: must be a list (got {type(value).__name__} {value!r})")
             return ()
-        return tuple(_convert(item_tp, v, f"{where}[{i}]", problems) for i, v in enumerate(value))
+        return tuple(_convert(item_tp, v, f"{where}[{i}]", problems, check) for i, v in enumerate(value))
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, where, problems)
+        return _build(tp, value, where, problems, check)
     ok = (
         (tp is bool and isinstance(value, bool))
         or (tp is str and isinstance(value, str))
@@ -392,28 +481,31 @@ def _text_ok(value: str, where: str, max_len: int, problems: list[str]) -> bool:
     return ok
 
 
-def _build(cls: Any, data: Any, where: str, problems: list[str]) -> Any:
+def _build(cls: Any, data: Any, where: str, problems: list[str], check: bool = True) -> Any:
     if not isinstance(data, dict):
         problems.append(f"{where}: must be a table of fields (got {type(data).__name__})")
         return None
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {_key(f): f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
             problems.append(f"{where}.{key}: unknown field; known fields are {', '.join(fields)}")
     before = len(problems)
     values: dict[str, Any] = {}
-    for fname, f in fields.items():
-        if fname in data:
-            values[fname] = _convert(hints[fname], data[fname], f"{where}.{fname}", problems)
-            if isinstance(values[fname], str) and not _text_ok(values[fname], f"{where}.{fname}",
+    for key, f in fields.items():
+        fname = f.name
+        if key in data:
+            values[fname] = _convert(hints[fname], data[key], f"{where}.{key}", problems, check)
+            if isinstance(values[fname], str) and not _text_ok(values[fname], f"{where}.{key}",
                                                                f.metadata.get("max_len", MAX_TEXT), problems):
                 values[fname] = None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            problems.append(f"{where}.{fname}: required field is missing ({f.metadata.get('doc', '')})")
-    if any(n not in values for n, f in fields.items() if f.default is dataclasses.MISSING):
+            problems.append(f"{where}.{key}: required field is missing ({f.metadata.get('doc', '')})")
+    if any(f.name not in values for f in fields.values() if f.default is dataclasses.MISSING):
         return None
     obj = cls(**values)
+    if not check:  # a stored spec that no longer validates: built as it is, its problems reported
+        return obj
     try:
         obj._check(where, problems)
     except (AttributeError, TypeError):
@@ -428,8 +520,8 @@ def _to_dict(obj: Any) -> Any:
         out = {}
         for f in dataclasses.fields(obj):
             value = _to_dict(getattr(obj, f.name))
-            if value is not None:
-                out[f.name] = value
+            if value is not None and not (f.metadata.get("omit_empty") and value == []):
+                out[_key(f)] = value
         return out
     if isinstance(obj, tuple):
         return [_to_dict(v) for v in obj]
@@ -441,7 +533,7 @@ def field_docs(cls: Any = ModelSpec, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
+        key = f"{prefix}{_key(f)}"
         out[key] = f.metadata.get("doc", "")
         tp = hints[f.name]
         args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from valuetrack.access import Access, Actor
-from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValuetrackError
+from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.store.db import write_failure
@@ -35,6 +35,8 @@ class RegisteredModel:
     created_by: str
     updated_at: dt.datetime
     updated_by: str
+    problems: tuple[str, ...] = ()
+    """Why the stored spec no longer validates (it is still listed, and valued as an error)."""
 
     @property
     def name(self) -> str:
@@ -283,10 +285,14 @@ def _get_row(conn: Connection, name: str) -> Any:
 
 
 def _to_model(row: Any) -> RegisteredModel:
+    spec, problems = ModelSpec.from_stored(row["spec"])
+    if spec is None:
+        raise ValidationError([f"the stored registration of {row['name']!r} cannot be read; register it again "
+                               "from its manifest"] + problems)
     return RegisteredModel(
-        spec=ModelSpec.from_dict(row["spec"]), revision=int(row["revision"]),
+        spec=spec, revision=int(row["revision"]),
         created_at=row["created_at"], created_by=row["created_by"],
-        updated_at=row["updated_at"], updated_by=row["updated_by"],
+        updated_at=row["updated_at"], updated_by=row["updated_by"], problems=tuple(problems),
     )
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from valuetrack.attribution import methods
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
@@ -23,10 +24,6 @@ from valuetrack.safetext import csv_cell, text_not_formulas
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
                "unproven": "unproven", "untrustworthy": "untrustworthy"}
-METHOD_TEXT = {"ab": "A/B holdout (difference between treated and holdout customers)",
-               "structural": "Structural time-series counterfactual (no holdout)",
-               "its": "Interrupted time series (no holdout)", "did": "Difference-in-differences",
-               "none": "No estimate"}
 MAX_SUMMARY_FLAGS = 6
 
 
@@ -118,7 +115,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
-            method_text=METHOD_TEXT.get(m["method"], m["method"]),
+            method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
@@ -478,6 +475,12 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
+    for h, r in ((c.get("var") or {}).get("horizons") or {}).items():
+        span = "next 12 months" if h == "12m" else "next month"
+        for label, key in (("expected net value", "expected"), ("5% value at risk", "var"),
+                           ("expected shortfall", "es")):
+            ws.append([f"Portfolio, {span}: {label}", r[key]])
+            ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.append([])
     header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Cost", "Net value", "Net CI low",
               "Net CI high", "ROI", "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
@@ -543,6 +546,13 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
                 ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+        d = m.get("decisions")
+        if d:  # beside the causal figures, never added to them
+            rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
+                     ("Decisions, realised (labelled)", d["realised"], money_fmt),
+                     ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
+                     ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
+                     ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
         for label, v, f in rows:
             sheet.append([label, v])
             if f:

@@ -155,7 +155,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     records = {r["model_name"]: r for r in ctx.ledger.models(pv.asof_id)}
     live_months: dict[str, list[Any]] = {}
     for row in ctx.ledger.monthly(pv.asof_id, live=True):
-        live_months.setdefault(row["model_name"], []).append(ledger.model_value(row["figures"]))
+        live_months.setdefault(row["model_name"], []).append(ledger.ModelValue.from_dict(row["figures"]))
     registered = {r.name: r for r in ctx.registry.list()}
     currency = pv.currency
     prev_month = previous_month(month)

@@ -230,6 +230,17 @@ class LedgerStore:
             return [dict(r) for r in conn.execute(sa.select(t).where(t.c.asof_id == asof_id, t.c.status == status))
                     .mappings()]
 
+    def last_good(self, name: str, as_of: dt.date | None = None) -> dict[str, Any] | None:
+        """The model's figures to date in its newest valuation that succeeded (state "ok"), as of
+        ``as_of`` or earlier: what a record in error carries, marked "last valued"."""
+        m, a = ledger_models, ledger_asofs
+        query = (sa.select(m.c.figures).join(a, a.c.id == m.c.asof_id)
+                 .where(m.c.model_name == name, m.c.state == "ok").order_by(a.c.as_of.desc(), a.c.id.desc()).limit(1))
+        if as_of is not None:
+            query = query.where(a.c.as_of <= as_of)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
     def flag_history(self, name: str) -> list[dict[str, Any]]:
         """Every look at the model's flags (raised and cleared rows), oldest first."""
         t = ledger_flags

@@ -36,7 +36,7 @@ models = Table(
     Column("status", String(16), nullable=False),
     Column("connection", String(100), nullable=False),
     Column("kpi_name", String(200), nullable=False),
-    Column("method", String(16), nullable=False),
+    Column("method", String(64), nullable=False),
     # the whole manifest entry (every field), canonical JSON; the columns above are for filtering
     Column("spec", JSON, nullable=False),
     Column("revision", Integer, nullable=False),
@@ -181,7 +181,7 @@ report_snapshots = sa.Table(
 )
 
 
-# -- value results: written by refresh before the ledger (migration 0012) replaced it; kept, not written --
+# -- value results: written by refresh before the ledger (migration 0013) replaced it; kept, not written --
 
 value_results = sa.Table(
     "value_results", metadata,
@@ -189,7 +189,7 @@ value_results = sa.Table(
     sa.Column("model_name", sa.String(64), nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("method", sa.String(64), nullable=False),
     sa.Column("registry_revision", sa.Integer, nullable=False),
     sa.Column("library_version", sa.String(32), nullable=False),
     sa.Column("refresh_id", sa.Integer, nullable=True),  # the refresh whose aggregates it used
@@ -269,7 +269,7 @@ portfolio_var = sa.Table(
 )
 
 
-# -- the valuation ledger (valuetrack.store.ledger; migration 0012) ------------------------------
+# -- the valuation ledger (valuetrack.store.ledger; migration 0013) ------------------------------
 # One row per valuation of the whole portfolio (an "as-of"), written in one transaction with every
 # model's figures, months, flags and (for the latest as-of and month-ends only) daily timelines.
 # Pages, the CLI's reads and the reports read only these tables (docs/architecture.md).

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from valuetrack.formatting import symbol
+from valuetrack.ui.safe import one_line
 
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
 BAND = "rgba(9,105,218,0.15)"
@@ -45,7 +46,7 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     f = frame.dropna(subset=["net"]).sort_values("net")
     colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
     fig = go.Figure(go.Bar(
-        x=f["net"], y=f["name"], orientation="h", marker_color=colours,
+        x=f["net"], y=[one_line(n) for n in f["name"]], orientation="h", marker_color=colours,
         error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
                      arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
         customdata=f[["net_lo", "net_hi"]].to_numpy(),
@@ -114,7 +115,7 @@ def _markers(fig: go.Figure, items: Iterable[Any], default_label: str) -> None:
     for item in items:
         day = pd.Timestamp(getattr(item, "start", None) or getattr(item, "date", item))
         fig.add_vline(x=day, line_color=AMBER, line_dash="dot")
-        fig.add_annotation(x=day, y=1, yref="paper", text=getattr(item, "label", "") or default_label,
+        fig.add_annotation(x=day, y=1, yref="paper", text=one_line(getattr(item, "label", "") or default_label),
                            showarrow=False, xanchor="left", font=dict(color=AMBER, size=11))
 
 

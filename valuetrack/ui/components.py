@@ -13,10 +13,10 @@ import streamlit as st
 from valuetrack.access import Actor
 from valuetrack.errors import PermissionDenied, ValuetrackError
 from valuetrack.ui import state
+from valuetrack.ui.safe import md
 
 log = logging.getLogger("valuetrack.ui")
 
-ZWSP = "\u200b"
 FAVICON = Path(__file__).resolve().parent / "static" / "favicon.png"  # local: the app works offline
 FLASH = "_flash"
 ROLE_BADGE = {"viewer": ":gray-badge[viewer]", "editor": ":blue-badge[editor]", "admin": ":violet-badge[admin]"}
@@ -87,8 +87,7 @@ def login_gate() -> Actor:
 
 def sidebar(actor: Actor) -> None:
     with st.sidebar:
-        shown = actor.name.replace("@", ZWSP + "@")  # no mailto: autolink on the user's e-mail
-        st.markdown(f":material/account_circle: **{shown}** {ROLE_BADGE.get(actor.role, actor.role)}")
+        st.markdown(f":material/account_circle: **{md(actor.name)}** {ROLE_BADGE.get(actor.role, actor.role)}")
         if not actor.can_edit:
             st.caption("View only: ask an admin to add you to [auth].editors to register or edit models.")
         st.caption(f"Figures as of {state.as_of():%d %b %Y} · data of the app database, never live queries")
@@ -104,13 +103,13 @@ def shown_errors(what: str = "this page") -> Iterator[None]:
     try:
         yield
     except PermissionDenied as exc:
-        st.warning(f":material/lock: {exc.message}")
+        st.warning(f":material/lock: {md(exc.message)}")
     except ValuetrackError as exc:
-        st.error(exc.message)
+        st.error(md(exc.message))
     except Exception as exc:  # noqa: BLE001 - last line of defence for the user
         log.exception("error rendering %s", what)
         first = str(exc).splitlines()[0] if str(exc) else ""
-        st.error(f"Something went wrong while showing {what}: {type(exc).__name__}: {first[:300]}. "
+        st.error(f"Something went wrong while showing {what}: {type(exc).__name__}: {md(first[:300])}. "
                  "The details are in the server log.")
 
 
@@ -197,7 +196,7 @@ def refresh_button(names: list[str], *, key: str = "refresh", primary: bool = Fa
         bar.progress(1.0, text="Done")
         state.invalidate()
         if failed:
-            flash("error", "Some refreshes failed; their previous figures are kept:\n\n" + "\n".join(f"- {f}" for f in failed))
+            flash("error", "Some refreshes failed; their previous figures are kept:\n\n" + "\n".join(f"- {md(f)}" for f in failed))
         else:
             flash("success", f"Refreshed {len(names)} model{'s' if len(names) != 1 else ''}.")
         st.rerun()  # show the new figures now, not after a reload

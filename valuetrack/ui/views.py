@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack.attribution import methods
 from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 FLAG_LABELS = {
@@ -82,10 +83,25 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
                     "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
-                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"},
+                   "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"
+                   + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def failures(pv: Any) -> list[dict[str, str]]:
+    """The models that could not be valued, each with why and its last good figures (plain text:
+    the page shows it with st.text, so nothing in it is read as markdown)."""
+    out = []
+    for m in pv.failures:
+        if m.last_valued is not None:
+            last = (f"Last valued {m.last_valued:%d %b %Y}: net {money(m.net, m.currency)} to then "
+                    "(left out of the totals).")
+        else:
+            last = "Never valued."
+        out.append({"model": m.model, "name": m.display_name, "why": f"Not valued: {m.error}", "last": last})
+    return out
 
 
 def _p(p: float | None) -> str:
@@ -472,9 +488,8 @@ def problems_by_field(problems: Iterable[str], fields: Iterable[str]) -> dict[st
     return out
 
 
-METHOD_LABELS = {"ab": "A/B holdout", "structural": "Time series (structural)", "its": "Interrupted time series",
-                 "did": "Difference-in-differences", "auto": "Automatic"}
-_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields"}
+_SECTIONS = {"exposures": "the Exposures fields", "outcomes": "the Outcomes fields", "series": "the Daily series fields",
+             "panel": "the Panel fields"}
 _PREFIX = re.compile(r"""^(?:model (?:'[^']*'|"[^"]*")|model|models\[\d+\])(?:\.[A-Za-z0-9_.\[\]]+)?: """)
 
 
@@ -483,7 +498,7 @@ def plain_problem(message: str) -> str:
     → 'Must be 0 or more (you entered -500).'"""
     msg = _PREFIX.sub("", message.strip())
     msg = re.sub(r"\[model\.attribution\.(\w+)\]", lambda m: _SECTIONS.get(m.group(1), m.group(1)), msg)
-    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{METHOD_LABELS.get(m.group(1), m.group(1))}” needs", msg)
+    msg = re.sub(r"method '(\w+)' needs", lambda m: f"The method “{methods.label(m.group(1))}” needs", msg)
     if msg in ("must not be empty", "must be a non-empty name"):
         return "Required."
     if msg.startswith("'' must be 3-64 characters"):
@@ -524,8 +539,9 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
         flat["launch"] = ivs[0].start
         flat["launch_label"] = ivs[0].label
         flat["relaunches"] = "\n".join(f"{iv.start.isoformat()} {iv.label}".strip() for iv in ivs[1:])
-    if "attribution.series.controls" in flat:
-        flat["attribution.series.controls"] = ", ".join(flat["attribution.series.controls"])
+    for key in ("attribution.series.controls", "attribution.panel.treated"):
+        if key in flat:
+            flat[key] = ", ".join(flat[key])
     return flat
 
 
@@ -548,20 +564,19 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         node[last] = value
 
     method = values.get("attribution.method") or "ab"
-    sections = {"ab": ("exposures", "outcomes"), "structural": ("series",), "its": ("series",), "did": ("series",),
-                "auto": ("exposures", "outcomes", "series")}[method] if method in ("ab", "structural", "its", "did", "auto") else ()
+    sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
         if key in ("launch", "launch_label", "relaunches") or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
             continue
-        if key == "attribution.series.controls":
+        if key in ("attribution.series.controls", "attribution.panel.treated"):
             value = [c.strip() for c in str(value or "").split(",") if c.strip()]
         put(key, value)
     if method == "auto":  # only the sections the user filled
         att = data.get("attribution", {})
-        for sec in ("exposures", "outcomes", "series"):
+        for sec in ("exposures", "outcomes", "series", "panel"):
             if sec in att and not any(v for k, v in att[sec].items() if k not in ("treatment", "control", "controls")):
                 att.pop(sec)
     ivs = []
@@ -584,4 +599,5 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",
                "attribution.exposures.timestamp", "attribution.exposures.arm", "attribution.outcomes.table",
                "attribution.outcomes.unit", "attribution.outcomes.timestamp", "attribution.outcomes.value",
-               "attribution.series.table", "attribution.series.date", "attribution.series.value"}
+               "attribution.series.table", "attribution.series.date", "attribution.series.value",
+               "attribution.panel.table", "attribution.panel.unit", "attribution.panel.date", "attribution.panel.value"}

@@ -21,43 +21,16 @@ from valuetrack import __version__
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValidationError
 from valuetrack.jsonsafe import num
+from valuetrack.attribution.methods import Effect
+from valuetrack.attribution.methods import get as get_method
+from valuetrack.attribution.methods.ab import SUMS as _SUMS
+from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags
 from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
-
-
-@dataclass(frozen=True)
-class Effect:
-    """A model's estimated effect to date, in KPI units (before money).
-
-    Attributes:
-        method: "ab", "structural", ... or "none" (no data yet).
-        per_unit: A/B: absolute effect per treated unit (CUPED-adjusted when a covariate exists).
-        per_unit_se: its standard error.
-        effect_rel: relative effect (fraction), or None.
-        p_value: two-sided p-value of "no effect".
-        srm_p_value: sample-ratio-mismatch p-value (A/B), or None.
-        trusted: False when the method's own checks failed.
-        reason: why not trusted / why no estimate, or None.
-        mature_through: last mature cohort day.
-        ts: the time-series result (for period gaps), or None.
-        details: the method's own fields (to_dict of its result).
-    """
-
-    method: str
-    per_unit: float | None
-    per_unit_se: float | None
-    effect_rel: float | None
-    p_value: float | None
-    srm_p_value: float | None
-    trusted: bool
-    reason: str | None
-    mature_through: dt.date | None
-    ts: Any = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,6 +82,10 @@ class ModelValue:
     error: str | None = None
     last_valued: dt.date | None = None
     """For an error row: the as-of date of the figures it carries (None: never valued)."""
+    requested_method: str | None = None
+    """The registered method when another one valued the model (``auto``), else None."""
+    method_reason: str | None = None
+    """Why ``method`` was chosen (``auto``), else None."""
     decisions: dict[str, Any] | None = None
     """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
     causal estimate and never added to it; None without ``[decisions]``."""
@@ -119,6 +96,21 @@ class ModelValue:
         out["ci_roi"] = list(self.ci_roi) if self.ci_roi else None
         out["data_window"] = list(self.data_window)
         return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelValue:
+        """Back from ``to_dict`` (or its JSON, as stored with each result)."""
+        def day(v: Any) -> Any:
+            return dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
+
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        for k in ("period_start", "period_end", "as_of", "payback_date", "last_valued"):
+            if k in known:
+                known[k] = day(known[k])
+        for k in ("ci_net", "ci_roi"):
+            known[k] = tuple(known[k]) if known.get(k) else None
+        known["data_window"] = tuple(day(v) for v in (known.get("data_window") or (None, None)))
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -142,10 +134,11 @@ class PortfolioValue:
     def totals(self) -> dict[str, Any]:
         """Portfolio sums; value that overlapping models would count twice is deducted once
         (``double_counted``, see valuetrack.value.overlap)."""
-        rows = [m for m in self.models if m.gross is not None]
+        valued = [m for m in self.models if m.state == "ok"]
+        rows = [m for m in valued if m.gross is not None]
         double = sum(o.deduction for o in self.overlaps)
         gross = sum(m.gross for m in rows) - double
-        cost = sum(m.cost for m in self.models)
+        cost = sum(m.cost for m in valued)
         se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
         net = float(v.net) if rows else -cost
@@ -153,7 +146,14 @@ class PortfolioValue:
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
                 "prob_positive": float(v.prob_positive) if rows else None,
                 "double_counted": double, "models": len(self.models),
-                "flagged": len({f.model for f in self.flags})}
+                "flagged": len({f.model for f in self.flags}),
+                # models in error are left out of the sums: their last good figures are of another date
+                "not_valued": len(self.models) - len(valued), "last_valued_included": False}
+
+    @property
+    def failures(self) -> list[ModelValue]:
+        """The models that could not be valued this time (state "error"), each saying why."""
+        return [m for m in self.models if m.state != "ok"]
 
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of, "period": self.period, "period_start": self.period_start,
@@ -189,25 +189,75 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     if month:  # refuse a bad month before any work
         start, end = parse_month(month)
         end = min(end, last_day)
-    cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
-    valuations = [cached[reg.name] if reg.name in cached and cached[reg.name].reg.revision == reg.revision
-                  else ModelValuation.load(ctx, reg, as_of, alpha=alpha) for reg in registered]
-    if month:
-        values = [v.period(start, end) for v in valuations]
     else:
         start, end = None, last_day
-        values = [v.to_date() for v in valuations]
-    to_date = values if not month else [v.to_date() for v in valuations]
-    if month:
-        values = [dataclasses.replace(v, health=t.health) for v, t in zip(values, to_date)]
-    values = _with_risk(values, [v.health for v in valuations])
-    flags = evaluate_flags(_flag_frame(valuations, to_date), alpha=alpha) if to_date else []
-    present = {v.model for v in values}
+    cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
+    valuations: dict[str, ModelValuation] = {}
+    values, to_date, healths = [], [], []
+    for reg in registered:
+        try:
+            v = cached.get(reg.name)
+            if v is None or v.reg.revision != reg.revision:
+                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha)
+            total = v.to_date()
+            value = v.period(start, end) if month else total
+            if month:
+                value = dataclasses.replace(value, health=total.health)
+            valuations[reg.name] = v
+            if v.data.refresh_error:  # valued, but on the aggregates of the last good refresh
+                last = v.data.last_ok["as_of"] if v.data.last_ok else None
+                total, value = (dataclasses.replace(x, state="error", error=v.data.refresh_error, last_valued=last)
+                                for x in (total, value))
+        except Exception as exc:  # one model's failure never reaches the others
+            total = value = _error_value(reg, failure_sentence(reg, exc), as_of, alpha, ctx.settings.currency,
+                                         ctx.ledger.last_good(reg.name, as_of))
+        values.append(value)
+        to_date.append(total)
+        healths.append(valuations[reg.name].health if reg.name in valuations else None)
+    values = _with_risk(values, healths)
+    ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
+    flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
+    present = {v.model for v in values if v.state == "ok"}
     overlaps = deduplicate([o for o in ctx.overlaps.read() if {o.model_a, o.model_b} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
-    return PortfolioValue(as_of, month or "to-date", start or min((v.period_start for v in values), default=end),
-                          end, ctx.settings.currency, alpha, values, flags, overlaps,
-                          valuations={v.reg.name: v for v in valuations})
+    if not month:
+        start = min((v.period_start for v in values), default=end)
+    return PortfolioValue(as_of, month or "to-date", start, end, ctx.settings.currency, alpha, values, flags,
+                          overlaps, valuations=valuations)
+
+
+def failure_sentence(reg: RegisteredModel, exc: BaseException) -> str:
+    """Why a model could not be valued, in a sentence a person can act on (never a traceback)."""
+    from valuetrack.errors import ValuetrackError
+
+    method = reg.spec.attribution.method
+    if reg.problems:
+        return (f"its stored registration is no longer valid ({reg.problems[0]}); fix the manifest and run "
+                "`valuetrack models register --file FILE`")
+    if isinstance(exc, ValuetrackError):
+        return f"could not be valued by method {method!r}: {exc.message}"
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return (f"the {method!r} fit failed ({type(exc).__name__}{': ' + text if text else ''}); check the model's "
+            "data on its page, or choose another method in its manifest")
+
+
+def _error_value(reg: RegisteredModel, error: str, as_of: dt.date, alpha: float, currency: str,
+                 last_good: dict[str, Any] | None) -> ModelValue:
+    """The row of a model that could not be valued: its last good figures (if any), state "error"."""
+    spec = reg.spec
+    if last_good is not None:
+        good = ModelValue.from_dict(last_good)
+        return dataclasses.replace(good, state="error", error=error, last_valued=good.as_of, as_of=as_of,
+                                   registry_revision=reg.revision)
+    day = as_of - dt.timedelta(days=1)
+    return ModelValue(
+        model=spec.name, display_name=spec.display_name, team=spec.team, owner=spec.owner, status=spec.status,
+        method=spec.attribution.method, kpi=spec.kpi.name, currency=currency, period_start=day, period_end=day,
+        as_of=as_of, treated_units=0.0, predictions=0.0, gross=None, gross_se=None, cost=0.0, net=None, ci_net=None,
+        roi=None, ci_roi=None, prob_positive=None, expected_loss=None, provisional=False, trusted=False,
+        reason=error, effect_abs=None, effect_se=None, effect_rel=None, p_value=None, srm_p_value=None,
+        days_since_exposure=None, live_days=0, payback_date=None, registry_revision=reg.revision,
+        data_window=(None, None), alpha=alpha, state="error", error=error, last_valued=None)
 
 
 def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]:
@@ -362,6 +412,8 @@ class _ModelData:
     last_ok: dict[str, Any] | None
     treatment: str | None = None
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    refresh_error: str | None = None
+    """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -389,7 +441,10 @@ class _ModelData:
         decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
         if len(decisions):
             decisions = decisions[decisions["day"] < as_of]
-        return cls(ab, series, daily, histogram, store.status(spec.name).last_ok, treatment, decisions)
+        status = store.status(spec.name)
+        failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
+                   status.reason if failed else None)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -407,69 +462,9 @@ def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
 
 
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
-    """The model's effect to date from its stored aggregates."""
-    a = spec.attribution
-    method = a.method
-    if method == "auto":
-        method = "ab" if spec.has_holdout else "structural"
-    mt = as_of - dt.timedelta(days=a.window_days + a.outcome_lag_days)
-    if method == "ab":
-        return _ab_effect(spec, data.ab, mt, alpha)
-    return _ts_effect(spec, data.series, method, alpha)
-
-
-_SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
-
-
-def _ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_covariate: bool) -> tuple:
-    """(control ArmStats, treatment ArmStats, ABConfig) for the model, from its arms' sums: scalars
-    (a Series per arm, the effect to date) or arrays (a frame per arm, one row per day)."""
-    from valuetrack.attribution.ab import ABConfig, ArmStats
-
-    cuped = spec.attribution.covariate_days > 0 and has_covariate
-
-    def stats(arm: Any) -> ArmStats:
-        get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
-        return ArmStats(*(get(k) for k in (_SUMS if cuped else _SUMS[:3])))
-
-    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
-                      cuped=cuped, planned_treatment_share=spec.attribution.treatment_share,
-                      higher_is_better=spec.kpi.higher_is_better)
-    return stats(control), stats(treatment), config
-
-
-def _ab_effect(spec: ModelSpec, ab: pd.DataFrame, mature_through: dt.date, alpha: float) -> Effect:
-    from valuetrack.attribution.ab import analyze_ab
-
-    ex = spec.attribution.exposures
-    mature = ab[ab["day"] <= mature_through] if len(ab) else ab
-    arms = {}
-    for label in (ex.control, ex.treatment):
-        rows = mature[mature["arm"] == label] if len(mature) else mature
-        arms[label] = rows[list(_SUMS)].astype(float).sum(min_count=1) if len(rows) else None
-    if any(v is None or not v["n"] for v in arms.values()):
-        return Effect("ab", None, None, None, None, None, True, "no mature cohorts in both arms yet", mature_through)
-    cuped = all(pd.notna(v["sum_x"]) for v in arms.values())
-    r = analyze_ab(*_ab_inputs(spec, arms[ex.control], arms[ex.treatment], alpha, cuped))
-    return Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
-                  mature_through, None, r.to_dict())
-
-
-def _ts_effect(spec: ModelSpec, series: pd.DataFrame, method: str, alpha: float) -> Effect:
-    from valuetrack.attribution.timeseries import TSConfig, fit_its, fit_structural
-
-    src = spec.attribution.series
-    if series is None or len(series) == 0 or "value" not in series.columns:
-        return Effect(method, None, None, None, None, None, True, "no series data yet", None)
-    frame = series.set_index(pd.to_datetime(series["day"]))[["value", *src.controls]].astype(float)
-    windows = [(pd.Timestamp(iv.start), pd.Timestamp(iv.end) if iv.end else None) for iv in spec.interventions]
-    config = TSConfig(alpha=alpha, seed=0)
-    fit = fit_structural if method == "structural" else fit_its
-    kwargs = {"controls": list(src.controls)} if method == "structural" else {}
-    result = fit(frame, interventions=windows, config=config, metric="value", **kwargs)
-    d = result.to_dict()
-    return Effect(method, d.get("effect_avg"), None, d.get("effect_rel"), d.get("p_value"), None,
-                  bool(d.get("trusted")), d.get("reason"), None, result, d)
+    """The model's effect to date from its stored aggregates, by its registered method (the
+    registry in valuetrack.attribution.methods; an unknown method raises ValidationError)."""
+    return get_method(spec.attribution.method).estimate(spec, data, as_of, alpha=alpha)
 
 
 def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
@@ -490,17 +485,18 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
     cost = period_cost(spec.monthly_cost, spec.cost_per_1k_predictions, predictions, start, end,
                        _live_from(spec, data), live_to) if end >= start else 0.0
     units, gross, gross_se, provisional = 0.0, None, None, False
-    if effect.method == "ab" and effect.per_unit is not None:
+    if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
+        if end >= start:
+            try:
+                gap, gap_se, _ = effect.ts.gap_between(start, end)
+                gross, gross_se, units = gap, gap_se, 1.0
+            except (ValueError, KeyError):
+                gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
+    elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
         treated = _between(data.treated_by_day, start, end)
         units = float(treated.sum())
-        provisional = bool(len(treated) and treated.index[-1] > effect.mature_through)
+        provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
-    elif effect.ts is not None and end >= start:
-        try:
-            gap, gap_se, _ = effect.ts.gap_between(start, end)
-            gross, gross_se, units = gap, gap_se, 1.0
-        except (ValueError, KeyError):
-            gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
     money = None
     if gross is not None and gross_se is not None:
         money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
@@ -526,7 +522,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
         payback_date=None, registry_revision=reg.revision,
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
-        alpha=alpha,
+        alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
     )
 
 

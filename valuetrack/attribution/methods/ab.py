@@ -1,0 +1,68 @@
+"""``ab``: a randomized holdout, compared on the mature cohorts' sufficient statistics
+(valuetrack.attribution.ab: Welch t, CUPED, SRM; docs/methods-ab.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from valuetrack.attribution.methods.base import Effect, Method, register
+
+if TYPE_CHECKING:  # pragma: no cover
+    from valuetrack.registry.spec import ModelSpec
+
+SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+"""The per-arm sufficient statistics stored per cohort day."""
+
+
+def ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_covariate: bool) -> tuple:
+    """(control ArmStats, treatment ArmStats, ABConfig) for the model, from its arms' sums: scalars
+    (a Series per arm, the effect to date) or arrays (a frame per arm, one row per day)."""
+    from valuetrack.attribution.ab import ABConfig, ArmStats
+
+    cuped = spec.attribution.covariate_days > 0 and has_covariate
+
+    def stats(arm: Any) -> ArmStats:
+        get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
+        return ArmStats(*(get(k) for k in (SUMS if cuped else SUMS[:3])))
+
+    config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
+                      cuped=cuped, planned_treatment_share=spec.attribution.treatment_share,
+                      higher_is_better=spec.kpi.higher_is_better)
+    return stats(control), stats(treatment), config
+
+
+def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
+    a = spec.attribution
+    return as_of - dt.timedelta(days=a.window_days + a.outcome_lag_days)
+
+
+class ABMethod(Method):
+    name = "ab"
+    order = 10
+    label = "A/B holdout"
+    sections = ("exposures", "outcomes")
+    description = "a randomized holdout: Welch t on mature cohorts, CUPED, SRM check; effect per treated unit"
+
+    def estimate(self, spec: ModelSpec, data: Any, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
+        from valuetrack.attribution.ab import analyze_ab
+
+        ex = spec.attribution.exposures
+        mt = mature_through(spec, as_of)
+        ab = data.ab
+        mature = ab[ab["day"] <= mt] if len(ab) else ab
+        arms = {}
+        for arm in (ex.control, ex.treatment):
+            rows = mature[mature["arm"] == arm] if len(mature) else mature
+            arms[arm] = rows[list(SUMS)].astype(float).sum(min_count=1) if len(rows) else None
+        if any(v is None or not v["n"] for v in arms.values()):
+            return Effect.none("ab", "no mature cohorts in both arms yet", mt)
+        cuped = all(pd.notna(v["sum_x"]) for v in arms.values())
+        r = analyze_ab(*ab_inputs(spec, arms[ex.control], arms[ex.treatment], alpha, cuped))
+        return Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
+                      mt, None, r.to_dict())
+
+
+register(ABMethod())
