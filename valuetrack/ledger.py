@@ -167,7 +167,8 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
     values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
     totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
-              "models": len(values), "flagged": None}
+              "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
+              "last_valued_included": False}
     return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
 
 

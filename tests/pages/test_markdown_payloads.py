@@ -25,12 +25,13 @@ PAYLOADS = {
 
 def _plant(folder: Path) -> None:
     from valuetrack.access import Actor
+    from valuetrack.actions import save
     from valuetrack.context import open_context
     from valuetrack.store.db import dispose_all
 
-    ctx = open_context(cwd=folder)
+    ctx = open_context(cwd=folder, actor=Actor("mallory"))
     current = ctx.registry.get(VICTIM)
-    ctx.registry.update(current.spec.replace(**PAYLOADS), expected_revision=current.revision, actor=Actor("mallory"))
+    save(ctx, current.spec.replace(**PAYLOADS), expected_revision=current.revision)  # valued at once
     dispose_all()
 
 
