@@ -169,6 +169,10 @@ with tab_method:
     rows = views.diagnostics_rows(details)
     if rows:
         st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
+    design = views.design_rows(details, cur)
+    if design:
+        st.markdown("##### Experiment design")
+        st.html(views.table_html(["Design", "Result"], design, testid="design"))
     for w in details.get("warnings") or []:
         st.warning(md(w))
     if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
