@@ -160,6 +160,10 @@ with tab_method:
     rows = views.diagnostics_rows(details)
     if rows:
         st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
+    design = views.design_rows(details, cur)
+    if design:
+        st.markdown("##### Experiment design")
+        st.html(views.table_html(["Design", "Result"], design, testid="design"))
     for w in details.get("warnings") or []:
         st.warning(md(w))
     if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
@@ -210,7 +214,7 @@ if decisions:
                    f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
                    "arrived are **estimated** from their scores (docs/methods-decisions.md).")
         if decisions["flagged"]:
-            st.warning(decisions["reason"])
+            st.warning(md(decisions["reason"]))
         cols = st.columns(4)
         for col, t in zip(cols, views.decision_tiles(decisions, cur)):
             ui.tile(col, t)

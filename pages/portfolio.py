@@ -64,7 +64,7 @@ with st.container(border=True):
     var = state.portfolio_var()
     tiles_by_horizon = views.var_tiles(var, cur)
     if tiles_by_horizon is None:
-        st.caption(views.var_message(var))
+        st.caption(md(views.var_message(var)))
     else:
         st.caption("What the portfolio's net value might be in a bad year or month: simulated from each model's "
                    "volume, effect drift and cost, moving together through a common demand factor "

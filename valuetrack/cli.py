@@ -455,6 +455,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from valuetrack.writeback import export_to_warehouse
+
+    ctx = _ctx(args)
+    result = export_to_warehouse(ctx, args.to_warehouse, table=args.table, as_of=args.as_of)
+    emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
 def cmd_attribute_ab(args: argparse.Namespace) -> int:
     from valuetrack.attribution.ab import attribute_frame
     from valuetrack.io import read_table
@@ -647,6 +656,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
+    p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",
+                   help="connection to write to; it must list the table in write_tables (docs/writeback.md)")
+    p.add_argument("--table", default="valuetrack_values", metavar="TABLE",
+                   help="table to write, optionally schema-qualified (default valuetrack_values)")
+    p.set_defaults(func=cmd_export)
+
     attribute = sub.add_parser("attribute", help="estimate an effect from a CSV/Parquet file").add_subparsers(
         dest="attribute_command", required=True, metavar="METHOD")
     p = attribute.add_parser("ab", parents=[common], help="A/B test on unit-level rows")
@@ -714,10 +730,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(args: argparse.Namespace, message: str, code: str, exit_code: int) -> int:
+    message = _without_secrets(args, message)
     print(f"valuetrack: error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps({"version": __version__, "error": {"code": code, "message": message}}, indent=2))
     return exit_code
+
+
+def _without_secrets(args: argparse.Namespace, message: str) -> str:
+    """Last line of defence: mask the settings' resolved ${VAR} values in an error message (the
+    code that raised should have already)."""
+    from valuetrack.config import load_settings, redact
+
+    try:
+        hidden = load_settings(getattr(args, "config", None)).secret_values()
+    except ValuetrackError:  # the settings themselves are what failed: nothing resolved to hide
+        return message
+    return redact(message, hidden)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -74,6 +73,7 @@ class Settings:
         base_dir: the folder relative paths are resolved against.
         notifications: the ``[notifications]`` section (checked; ``${VAR}`` left unresolved), empty
             when notifications are off (valuetrack.notifications reads it).
+        store_url_as_written: ``[store].url`` before ``${VAR}`` was resolved (what messages show).
     """
 
     store_url: str
@@ -83,6 +83,7 @@ class Settings:
     path: Path | None
     base_dir: Path
     notifications: Mapping[str, Any] = field(default_factory=dict)
+    store_url_as_written: str | None = None
 
     def connection(self, name: str) -> ConnectionSettings:
         try:
@@ -103,35 +104,30 @@ class Settings:
         values: dict[str, str] = {}
         secrets_file = self.base_dir / ".streamlit" / "secrets.toml"
         if secrets_file.exists():
-            try:
-                data = tomllib.loads(secrets_file.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{secrets_file}: not valid TOML: {exc}") from None
+            data = _read_toml(secrets_file)
             values.update({k: str(v) for k, v in data.items() if not isinstance(v, dict)})
         values.update(os.environ if env is None else env)
         return values
 
     def secret_values(self, env: Mapping[str, str] | None = None) -> list[str]:
-        """Every resolved value referenced by a connection: the strings ``redact`` must hide."""
+        """Every resolved ``${VAR}`` value of the settings (connections, the store URL, notification
+        targets) and every inline password: the strings ``redact`` must hide."""
         secrets = self.secrets(env)
-        found = []
-        for text in self.notifications.get("targets", []):  # webhook tokens, SMTP passwords
-            for var in _VAR.findall(text):
-                if secrets.get(var):
-                    found.append(secrets[var])
+        targets = list(self.notifications.get("targets", []))
+        found = referenced_values(targets, secrets)  # webhook tokens, SMTP passwords
+        for text in targets:
             found.extend(url_secrets(text))
         for conn in self.connections.values():
-            for text in [conn.url, *[v for v in conn.options.values() if isinstance(v, str)]]:
-                for var in _VAR.findall(text):
-                    if secrets.get(var):
-                        found.append(secrets[var])
-            found.extend(v for k, v in conn.options.items() if isinstance(v, str) and _SECRET_KEYS.search(k) and v)
+            found += referenced_values([conn.url, *[v for v in conn.options.values() if isinstance(v, str)]], secrets)
+            found.extend(v for k, v in conn.options.items()  # inline secrets (a ${VAR} reference is not one)
+                         if isinstance(v, str) and _SECRET_KEYS.search(k) and v and not _VAR.search(v))
             try:
                 url = make_url(_VAR.sub("x", conn.url))
                 if url.password and url.password != "x":
                     found.append(str(url.password))
             except ArgumentError:
                 pass
+        found += referenced_values([self.store_url_as_written or ""], secrets)  # anywhere in it, path included
         try:  # the app database's own password (PostgreSQL)
             store = make_url(self.store_url)
             if store.password:
@@ -151,11 +147,20 @@ def load_settings(path: str | Path | None = None, *, cwd: Path | None = None) ->
         if explicit:
             raise ConfigError(f"settings file {str(file)!r} does not exist (from {'--config' if path else CONFIG_ENV})")
         return _defaults(cwd)
+    return _from_dict(_read_toml(file), file.resolve())
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    """A settings or secrets file, within valuetrack.limits' size and nesting bounds."""
+    from valuetrack.errors import ValidationError
+    from valuetrack.limits import load_toml, read_text
+
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
-    return _from_dict(data, file.resolve())
+        return load_toml(read_text(file, file.name), str(file))
+    except ValidationError as exc:
+        raise ConfigError(exc.problems[0]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read it: {exc}") from None
 
 
 def _defaults(base: Path) -> Settings:
@@ -197,7 +202,8 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
     settings = Settings(store_url, currency, connections, _check_auth(data.get("auth", {}), file.name), file, base,
                         _check_notifications(data.get("notifications", {}), file.name))
     if _VAR.search(store_url):  # a team database's password comes from the environment or secrets.toml
-        settings = replace(settings, store_url=_resolve(store_url, settings.secrets(), "[store].url"))
+        settings = replace(settings, store_url=_resolve(store_url, settings.secrets(), "[store].url"),
+                           store_url_as_written=store_url)
     return settings
 
 
@@ -317,6 +323,12 @@ def redact_url(url: str) -> str:
     query = {k: ("***" if _SECRET_KEYS.search(k) else v) for k, v in u.query.items()}
     rendered = u.set(query=query).render_as_string(hide_password=False)
     return rendered.replace("%24%7B", "${").replace("%7D", "}")  # keep ${VAR} readable
+
+
+def referenced_values(texts: list[str], secrets: Mapping[str, str]) -> list[str]:
+    """The resolved values of the ``${VAR}`` references in ``texts``: exactly what must be masked
+    (a bare environment value that no setting refers to is not a secret of ours)."""
+    return [secrets[var] for text in texts for var in _VAR.findall(text) if secrets.get(var)]
 
 
 def redact(text: str, secret_values: list[str]) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from valuetrack.access import Access, Actor, local_actor
-from valuetrack.config import Settings, load_settings
+from valuetrack.config import Settings, load_settings, redact
+from valuetrack.errors import ValuetrackError
 from valuetrack.registry.store import RegistryStore
 from valuetrack.store.db import open_engine
 
@@ -24,7 +25,12 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
-        return open_engine(self.settings.store_url)
+        try:
+            return open_engine(self.settings.store_url)
+        except ValuetrackError as exc:  # e.g. a folder of the URL named in the message: mask ${VAR} values
+            exc.message = redact(exc.message, self.settings.secret_values())
+            exc.args = (exc.message,)
+            raise
 
     @cached_property
     def access(self) -> Access:

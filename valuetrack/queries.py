@@ -114,7 +114,9 @@ class DialectOps:
         rendered = tree.sql(dialect=self.sqlglot_dialect, identify=True, comments=False)
         # re-check the rendering: what we embed must itself be a single read-only condition
         check_predicate(rendered, dialect=self.sqlglot_dialect)
-        return sa.text(rendered)
+        # text() reads ":name" as a bind parameter; the filter's text is kept literally (a value
+        # such as 'a:b' inside quotes stays those characters)
+        return sa.text(rendered.replace(":", r"\:"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -236,6 +238,8 @@ def ab_aggregate(
     # -- exposures → one row per unit ---------------------------------------------------------
     E = _table(src.table, src.unit, src.timestamp, src.arm, src.model, src.segment).alias("e")
     arms = [sa.bindparam("treatment", src.treatment, type_=sa.String), sa.bindparam("control", src.control, type_=sa.String)]
+    if spec.attribution.challenger is not None:  # champion vs challenger: the third arm's units too
+        arms.append(sa.bindparam("challenger", spec.attribution.challenger.arm, type_=sa.String))
     ts = E.c[src.timestamp]
     first_cols = [
         E.c[src.unit].label("unit"),

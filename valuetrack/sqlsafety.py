@@ -14,7 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from valuetrack.errors import UnsafeSQL
+from valuetrack.errors import UnsafeSQL, ValidationError
+from valuetrack.limits import check_filter_nesting
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,127}$")
 _RESERVED_OK = 3  # project.dataset.table (BigQuery), database.schema.table (Snowflake)
@@ -67,15 +68,25 @@ def check_predicate(sql: str, *, dialect: str | None = None) -> exp.Expression:
     if ";" in sql:
         raise UnsafeSQL(f"{sql!r} holds ';': a filter is one condition, not several statements")
     try:
+        check_filter_nesting(sql)
+    except ValidationError as exc:
+        raise UnsafeSQL(f"{_short(sql)}: {exc.problems[0]}") from None
+    try:
         parsed = sqlglot.parse(sql, read=dialect)
     except (ParseError, TokenError) as exc:
         raise UnsafeSQL(f"{sql!r} does not parse as SQL ({_first_line(exc)})") from None
+    except RecursionError:
+        raise UnsafeSQL(f"{_short(sql)}: nested too deeply to read") from None
     if len(parsed) != 1 or parsed[0] is None:
         raise UnsafeSQL(f"{sql!r} must be exactly one condition")
     tree = parsed[0]
     if not isinstance(tree, exp.Condition) or isinstance(tree, exp.Query):
         raise UnsafeSQL(f"{sql!r} is not a condition such as \"event_type = 'purchase'\"")
     _refuse_unsafe_nodes(tree, sql, allow_select=False)
+    bind = next((n for n in tree.walk() if isinstance(n, (exp.Placeholder, exp.Parameter))), None)
+    if bind is not None:  # the driver would ask for a value that valuetrack never supplies
+        raise UnsafeSQL(f"{sql!r} holds the bind parameter {bind.sql()!r}; write the value itself, "
+                        "e.g. \"event_type = 'purchase'\"")
     if any(isinstance(n, exp.Identifier) and not n.name.strip() for n in tree.walk()):
         raise UnsafeSQL(f"{sql!r} holds an empty quoted name")
     if not any(isinstance(n, exp.Column) for n in tree.walk()):
@@ -93,6 +104,8 @@ def check_select(sql: str, *, dialect: str | None = None) -> exp.Expression:
         parsed = [p for p in sqlglot.parse(sql.strip().rstrip(";"), read=dialect) if p is not None]
     except (ParseError, TokenError) as exc:
         raise UnsafeSQL(f"custom SQL does not parse ({_first_line(exc)})") from None
+    except RecursionError:
+        raise UnsafeSQL("custom SQL is nested too deeply to read") from None
     if len(parsed) != 1:
         raise UnsafeSQL("custom SQL must be exactly one SELECT statement")
     tree = parsed[0]
@@ -113,6 +126,10 @@ def _refuse_unsafe_nodes(tree: exp.Expression, sql: str, *, allow_select: bool) 
             fname = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if fname in _FORBIDDEN_FUNCTIONS:
                 raise UnsafeSQL(f"{sql!r} calls {fname}(), which is not allowed in a filter")
+
+
+def _short(sql: str) -> str:
+    return repr(sql if len(sql) <= 80 else sql[:77] + "...")
 
 
 def _first_line(exc: Exception) -> str:

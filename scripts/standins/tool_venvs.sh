@@ -5,8 +5,9 @@
 #   .venvs/dagster    parse-checks docs/recipes/dagster_valuetrack.py
 #   .venvs/airflow    parse-checks docs/recipes/airflow_valuetrack.py
 #
-# Idempotent and cached: each venv carries a stamp of its pins and is rebuilt only when they
-# change; a second run returns in about a second. Downloads only from PyPI.
+# Idempotent and cached: each venv is built once per machine under $VALUETRACK_TOOL_CACHE (default
+# ~/.cache/valuetrack/tool-venvs), named by a hash of its pins and Python version, and linked into
+# .venvs/; a fresh clone links in a second. Downloads only from PyPI.
 # Environment: TOOL_PYTHON (default python3.12, else python3) builds the venvs; ONLY=mlflow (etc.)
 # builds one of them.
 set -euo pipefail
@@ -31,22 +32,32 @@ TOOLS=(
     "airflow|apache-airflow==3.3.2|import airflow"
 )
 
+# Built once per machine in a cache outside the checkout (CI clones afresh each run) and linked
+# into .venvs/; a venv only works at the path it was built at, so the cache path holds the pins' hash.
+CACHE=${VALUETRACK_TOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/valuetrack/tool-venvs}
+mkdir -p .venvs "$CACHE"
+
 for entry in "${TOOLS[@]}"; do
     IFS='|' read -r name pins check <<<"$entry"
     [ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || continue
-    venv=.venvs/$name
-    stamp=$venv/.valuetrack-tool
-    want=$(printf '%s' "$pins" | sha256sum | cut -c1-16)
-    if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        say "$venv up to date"
+    want=$(printf '%s %s' "$pins" "$("$PY" -c 'import sys; print(sys.version_info[:2])')" | sha256sum | cut -c1-16)
+    link=.venvs/$name
+    if [ -x "$link/bin/python" ] && [ "$(cat "$link/.valuetrack-tool" 2>/dev/null)" = "$want" ]; then
+        say "$link up to date"
         continue
     fi
-    say "creating $venv ($pins) with $PY"
-    rm -rf "$venv"
-    "$PY" -m venv "$venv"
-    # shellcheck disable=SC2086
-    "$venv/bin/python" -m pip install -q $pins 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-    "$venv/bin/python" -c "$check" || die "$venv: '$check' failed after install"
-    echo "$want" > "$stamp"
+    venv=$CACHE/$name-$want
+    if ! { [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.valuetrack-tool" 2>/dev/null)" = "$want" ]; }; then
+        say "creating $venv ($pins) with $PY"
+        rm -rf "$venv"
+        "$PY" -m venv "$venv"
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install -q $pins 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+        "$venv/bin/python" -c "$check" || die "$venv: '$check' failed after install"
+        echo "$want" > "$venv/.valuetrack-tool"
+    fi
+    rm -rf "$link"
+    ln -s "$venv" "$link"
+    say "$link -> $venv"
 done
 say "ready"

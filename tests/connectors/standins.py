@@ -835,3 +835,12 @@ __all__ = [
     "transpile_athena_to_duckdb",
     "unavailable_message",
 ]
+
+
+def connector_for(engine: Any) -> Any:
+    """A valuetrack connector over a stand-in's engine (fast retries, two attempts)."""
+    from valuetrack.config import ConnectionSettings
+    from valuetrack.connectors import get_connector
+
+    return get_connector(ConnectionSettings(engine.dialect.name, engine.url.render_as_string(hide_password=True),
+                                            {"retry_base_s": 0.01, "max_attempts": 2}), engine=engine)

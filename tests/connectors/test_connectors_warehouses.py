@@ -8,11 +8,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from tests.connectors.standins import connector_for
 from tests.connectors.test_queries_fixture import (
     AS_OF, assert_same, brute_force, frame_to_dicts, make_spec, make_tables,
 )
-from valuetrack.config import ConnectionSettings
-from valuetrack.connectors import get_connector
 from valuetrack.queries import ab_aggregate, health_queries, split_crossovers
 from valuetrack.refresh_pull import normalize_ab, normalize_days
 
@@ -30,15 +29,9 @@ def warehouse_tables() -> dict[str, pd.DataFrame]:
     return out
 
 
-def _connector(engine):
-    dialect = engine.dialect.name
-    return get_connector(ConnectionSettings(dialect, engine.url.render_as_string(hide_password=True),
-                                            {"retry_base_s": 0.01, "max_attempts": 2}), engine=engine)
-
-
 @pytest.mark.parametrize("aggregation", ["sum", "mean", "conversion"])
 def test_same_numbers_on_every_warehouse(warehouse_engine, aggregation):
-    connector = _connector(warehouse_engine)
+    connector = connector_for(warehouse_engine)
     spec = make_spec(aggregation, covariate_days=7, segment=True)
     res = connector.run(ab_aggregate(spec, cohort_start=START, cohort_end=AS_OF, as_of=AS_OF, dialect_ops=connector.ops),
                         model=spec.name, purpose="ab", timeout_s=120)
@@ -51,7 +44,7 @@ def test_same_numbers_on_every_warehouse(warehouse_engine, aggregation):
 
 
 def test_health_on_every_warehouse(warehouse_engine):
-    connector = _connector(warehouse_engine)
+    connector = connector_for(warehouse_engine)
     spec = make_spec("sum")
     hq = health_queries(spec, start=START, end=dt.date(2025, 4, 5), bin_edges=[0.25, 0.5, 0.75], dialect_ops=connector.ops)
     daily = normalize_days(connector.run(hq.daily_exposures, model=spec.name, purpose="health").frame)

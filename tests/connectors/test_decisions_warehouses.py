@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from valuetrack.config import ConnectionSettings
-from valuetrack.connectors import get_connector
+from tests.connectors.standins import connector_for
 from valuetrack.queries import DECISION_COLUMNS, decisions_query
 from valuetrack.refresh_pull import normalize_decisions
 from valuetrack.registry.spec import ModelSpec
@@ -79,9 +78,7 @@ def _brute_force() -> pd.DataFrame:
 
 
 def test_decisions_on_every_warehouse(warehouse_engine):
-    connector = get_connector(ConnectionSettings(warehouse_engine.dialect.name,
-                                                 warehouse_engine.url.render_as_string(hide_password=True),
-                                                 {"retry_base_s": 0.01, "max_attempts": 2}), engine=warehouse_engine)
+    connector = connector_for(warehouse_engine)
     spec = _spec()
     res = connector.run(decisions_query(spec, START, END, as_of=AS_OF, dialect_ops=connector.ops), model=spec.name,
                         purpose="decisions", timeout_s=120)

@@ -10,8 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from valuetrack.config import ConnectionSettings
-from valuetrack.connectors import get_connector
+from tests.connectors.standins import connector_for
 from valuetrack.queries import series_query
 from valuetrack.refresh_pull import normalize_days
 from valuetrack.registry.spec import ModelSpec
@@ -50,11 +49,6 @@ def _spec() -> ModelSpec:
     })
 
 
-def _connector(engine):
-    return get_connector(ConnectionSettings(engine.dialect.name, engine.url.render_as_string(hide_password=True),
-                                            {"retry_base_s": 0.01, "max_attempts": 2}), engine=engine)
-
-
 def _expected() -> pd.DataFrame:
     t = _table()
     t = t[(t.kpi_date >= START) & (t.kpi_date <= END)]
@@ -71,7 +65,7 @@ def _floats(values) -> list[float]:
 
 
 def test_series_on_every_warehouse(warehouse_engine):
-    connector = _connector(warehouse_engine)
+    connector = connector_for(warehouse_engine)
     spec = _spec()
     res = connector.run(series_query(spec, START, END, dialect_ops=connector.ops), model=spec.name, purpose="series",
                         timeout_s=120)
@@ -90,7 +84,7 @@ def test_series_on_every_warehouse(warehouse_engine):
 
 
 def test_series_single_day_and_empty_range(warehouse_engine):
-    connector = _connector(warehouse_engine)
+    connector = connector_for(warehouse_engine)
     spec = _spec()
     one = normalize_days(connector.run(series_query(spec, END, END, dialect_ops=connector.ops),
                                        model=spec.name, purpose="series").frame)

@@ -75,3 +75,50 @@ def test_all_problems_are_reported_at_once() -> None:
         parse_manifest(text)
     joined = "\n".join(info.value.problems)
     assert "bogus: unknown field" in joined and "kpi.name: must be a string" in joined and "monthly_cost: must be >= 0" in joined
+
+
+_DECISIONS = '''
+[models.decisions]
+table = "fraud_predictions"
+id = "prediction_id"
+timestamp = "predicted_at"
+label = "is_fraud"
+label_timestamp = "labelled_at"
+score = "score"
+threshold = 0.3
+value_tp = 130.0
+value_fp = -60.0
+'''
+
+
+def _with_decisions(old: str = "", new: str = "") -> str:
+    block = _DECISIONS.replace(old, new) if old else _DECISIONS
+    marker = '[[models]]\nname = "dynamic-pricing"'
+    assert marker in VALID_MANIFEST
+    return VALID_MANIFEST.replace(marker, block.lstrip("\n") + "\n" + marker)
+
+
+def test_decisions_round_trip_and_keep_their_values() -> None:
+    specs = parse_manifest(_with_decisions())
+    d = specs[0].spec.decisions
+    assert (d.table, d.score, d.threshold, d.value_tp, d.value_fp, d.value_fn, d.label_lag_days) == (
+        "fraud_predictions", "score", 0.3, 130.0, -60.0, 0.0, 90)
+    assert specs[1].spec.decisions is None
+    text = dump_manifest(specs)
+    assert "[models.decisions]" in text and dump_manifest(parse_manifest(text)) == text
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ('score = "score"\n', "", "decisions: give `score` (a probability) or `decision` (1/0)"),
+    ("threshold = 0.3", "threshold = 1.0", "decisions.threshold: must be strictly between 0 and 1"),
+    ("value_tp = 130.0\nvalue_fp = -60.0\n", "", "give the money of at least one outcome"),
+    ('label = "is_fraud"', 'label = "score"', "must be different columns"),
+    ('table = "fraud_predictions"', 'table = "p; drop table x"', "decisions.table: 'p; drop table x' is not a plain name"),
+    ('id = "prediction_id"', 'id = "id) OR (1=1"', "decisions.id:"),
+    ("threshold = 0.3", "threshold = 0.3\nlabel_lag_days = 0", "decisions.label_lag_days: must be between 1 and 730"),
+    ("threshold = 0.3", "threshold = 0.3\nvalue_tn = \"free\"", "decisions.value_tn: must be a number"),
+])
+def test_broken_decisions_name_the_field_and_the_fix(old: str, new: str, expected: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_manifest(_with_decisions(old, new))
+    assert expected in str(info.value) and "model 'churn-save-offers'" in str(info.value)

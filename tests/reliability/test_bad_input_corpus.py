@@ -284,14 +284,97 @@ SETTINGS: dict[str, tuple[str, list[str], str]] = {
 }
 
 
+# ------------------------------------------------------------------------------------------------
+# input the app database itself must refuse: every case OPENS the database (checked), so "the
+# database is unchanged" is a real claim, not true by construction. name → (argv, env, use the
+# [auth] template, message regex). Exit code 1.
+
+SQLI = [line for line in Path(__file__).with_name("sqli_payloads.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("# ")]
+HOSTILE_NAMES = SQLI[:30] + ["churn-save-offers\u202e", "Churn-Save-Offers", "churn_save_offers", "x" * 5000,
+                             "../../etc/passwd", "churn-save-offers ", "${VALUETRACK_CONFIG}", "%s%s%n"]
+ANA_TOKEN = "corpus-ana-token"
+AUTH_SETTINGS = textwrap.dedent(f"""
+    [store]
+    url = "sqlite:///valuetrack.db"
+    [connections.demo]
+    url = "duckdb:///sample_data/demo.duckdb"
+    [auth]
+    default_role = "viewer"
+    editors = ["ana@example.com"]
+    admins = ["lead@example.com"]
+    [auth.service_accounts."ana@example.com"]
+    token_sha256 = "{__import__("hashlib").sha256(ANA_TOKEN.encode()).hexdigest()}"
+""")
+EDITS = {  # one field changed, as a person would edit an exported manifest
+    "display name": ('display_name = "Churn save offers v3"', 'display_name = "Churn save offers v4"'),
+    "owner": ('owner = "retention-team@example.com"', 'owner = "new-owner@example.com"'),
+    "team": ('team = "retention"', 'team = "growth"'),
+    "retire": ('status = "active"', 'status = "retired"'),
+    "monthly cost": ("monthly_cost = 4000.0", "monthly_cost = 1.0"),
+    "one-off costs": ("one_off_costs = 25000.0", "one_off_costs = 0.0"),
+    "value per unit": ("value_per_unit = 1.0", "value_per_unit = 100.0"),
+    "lower is better": ("higher_is_better = true", "higher_is_better = false"),
+    "window": ("window_days = 30", "window_days = 7"),
+    "lag": ("outcome_lag_days = 3", "outcome_lag_days = 0"),
+    "covariate off": ("covariate_days = 30", "covariate_days = 0"),
+    "treatment share": ("treatment_share = 0.9", "treatment_share = 0.5"),
+    "exposures table": ('table = "exposures"', 'table = "exposures_v2"'),
+    "outcome value": ('value = "value"', 'value = "margin"'),
+    "where filter": ("where = \"event_type = 'purchase'\"", "where = \"event_type = 'refund'\""),
+    "min roi": ("min_roi = 0.0", "min_roi = 5.0"),
+    "unproven after": ("unproven_after_days = 90", "unproven_after_days = 365"),
+    "timezone": ('timezone = "Europe/Paris"', 'timezone = "Pacific/Kiritimati"'),
+    "launch date": ("start = 2025-03-01", "start = 2025-02-01"),
+    "second model cost": ("monthly_cost = 12000.0", "monthly_cost = 0.0"),
+}
+
+
+def _edited(edit: str, *, revision: int | None = None) -> str:
+    old, new = EDITS[edit]
+    text = sub(old, new)
+    if revision is not None:  # an export carries its revision: stale here (the registry is at 1)
+        text = text.replace('name = "churn-save-offers"\n', f'name = "churn-save-offers"\nrevision = {revision}\n', 1)
+        text = text.replace('name = "dynamic-pricing"\n', f'name = "dynamic-pricing"\nrevision = {revision}\n', 1)
+    return text
+
+
+DB_CASES: dict[str, tuple[list[str], dict[str, str], bool, str]] = {}
+for _i, _n in enumerate(HOSTILE_NAMES):
+    _shown = re.escape(repr(_n)[:40])
+    DB_CASES[f"show unknown #{_i}"] = (["models", "show", "--", _n], {}, False, r"no model named .* is registered")
+    DB_CASES[f"retire unknown #{_i}"] = (["models", "retire", "--", _n], {}, False, r"no model named .* is registered")
+    DB_CASES[f"refresh unknown #{_i}"] = ([f"--model={_n}", "refresh", "--as-of", str(AS_OF)], {}, False,
+                                          r"no model named .* is registered")
+    DB_CASES[f"export unknown #{_i}"] = (["models", "export", f"--name={_n}"], {}, False, r"--name: no model named")
+for _edit in EDITS:
+    DB_CASES[f"stale revision: {_edit}"] = (["models", "register", "--file", "{edit:" + _edit + "}"], {}, False,
+                                           r"was exported at revision 7 but the registry is at revision 1")
+    DB_CASES[f"claimed name, no credential: {_edit}"] = (
+        ["models", "register", "--file", "{edit:" + _edit + "}"], {"VALUETRACK_USER": "lead@example.com"}, True,
+        r"lead@example\.com is a viewer and may not register models; .*not a credential")
+for _i, _token in enumerate(["", " ", "corpus-ana-token-", "CORPUS-ANA-TOKEN", "corpus-ana-toke", ANA_TOKEN * 2,
+                             "${VALUETRACK_TOKEN}", "0" * 64]):
+    DB_CASES[f"wrong token #{_i}"] = (["models", "retire", "churn-save-offers"],
+                                      {"VALUETRACK_TOKEN": _token, "VALUETRACK_USER": "ana@example.com"}, True,
+                                      r"is a viewer and may not retire models")
+DB_CASES["retire at an old revision"] = (["models", "retire", "churn-save-offers", "--revision", "3"], {}, False,
+                                         r"was changed since revision 3")
+DB_CASES["report of a month that has not started"] = (
+    ["report", "--month", "2025-08", "--format", "csv", "--out", "{ws}/r.csv", "--as-of", str(AS_OF)], {}, False,
+    r"has not started")
+
+
 CASES: list[tuple[str, str]] = (
     [("manifest", k) for k in MANIFESTS] + [("argv", k) for k in ARGV] + [("file", k) for k in FILES]
-    + [("settings", k) for k in SETTINGS]
+    + [("settings", k) for k in SETTINGS] + [("database", k) for k in DB_CASES]
 )
+NEVER_OPEN = {"file"}  # `attribute` reads a file and never the app database
 
 
-def test_the_corpus_has_at_least_100_cases() -> None:
+def test_the_corpus_has_at_least_100_cases_and_150_that_open_the_database() -> None:
     assert len(CASES) >= 100, len(CASES)
+    assert len(DB_CASES) >= 150, len(DB_CASES)
 
 
 @pytest.fixture(scope="module")
@@ -309,12 +392,44 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def template_auth_db(template_db: Path) -> Path:
+    """The same database after settings with [auth] opened it (so it enforces that [auth])."""
+    from valuetrack.access import Access
+    from valuetrack.config import _from_dict
+    from valuetrack.store.db import dispose_all, open_engine
+
+    path = template_db.with_name("valuetrack-auth.db")
+    shutil.copyfile(template_db, path)
+    auth = _from_dict(__import__("tomllib").loads(AUTH_SETTINGS), path.with_name("x.toml")).auth
+    Access(open_engine(f"sqlite:///{path}"), auth)
+    dispose_all()
+    file_digest(path)
+    return path
+
+
 @pytest.fixture
 def registered(workspace: Path, template_db: Path) -> Path:
     """The workspace with the valid manifest registered: the state every case must leave intact."""
     shutil.copyfile(template_db, workspace / "valuetrack.db")
     did_frame().to_csv(workspace / "did.csv", index=False)
     return workspace
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The app-database URLs the case opened (every open after dispose_all() creates an engine)."""
+    from valuetrack.store import db as store_db
+
+    urls: list[str] = []
+    original = store_db._create
+
+    def create(url: str) -> Any:
+        urls.append(url)
+        return original(url)
+
+    monkeypatch.setattr(store_db, "_create", create)
+    return urls
 
 
 def _state(ws: Path) -> tuple[Any, str]:
@@ -334,9 +449,14 @@ def _check(run: Any, code: int | tuple[int, ...], message: str) -> None:
 
 
 @pytest.mark.parametrize("kind,name", CASES, ids=[f"{k}:{n}" for k, n in CASES])
-def test_bad_input_is_refused_clearly_and_changes_nothing(registered: Path, kind: str, name: str) -> None:
+def test_bad_input_is_refused_clearly_and_changes_nothing(registered: Path, kind: str, name: str, opened: list[str],
+                                                         template_auth_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = registered
+    if kind == "database" and DB_CASES[name][2]:
+        shutil.copyfile(template_auth_db, ws / "valuetrack.db")
+        (ws / "valuetrack.toml").write_text(AUTH_SETTINGS)
     before = _state(ws)
+    opened.clear()
     if kind == "manifest":
         text, message = MANIFESTS[name]
         path = ws / "bad.toml"
@@ -357,7 +477,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(registered: Path, kind
         _check(run, (1, 2), message)
         as_json = run_cli("attribute", method, "--data", data, *extra, "--json")
         assert as_json.code == run.code
-    else:
+    elif kind == "settings":
         text, argv, message = SETTINGS[name]
         cfg = ws / "bad-settings" / "valuetrack.toml"
         cfg.parent.mkdir()
@@ -367,6 +487,26 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(registered: Path, kind
             (cfg.parent / ".streamlit" / "secrets.toml").write_text("VT_SECRET_PATH = [unclosed")
         run = run_cli(*argv, "--config", cfg)
         _check(run, (1, 2), message)
+    if kind == "database":
+        argv, env, _, message = DB_CASES[name]
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        for i, arg in enumerate(argv):
+            if arg.startswith("{edit:"):
+                (ws / "edit.toml").write_text(_edited(arg[6:-1], revision=None if env else 7))
+                argv = [*argv[:i], str(ws / "edit.toml"), *argv[i + 1:]]
+        if argv[0].startswith("--model="):  # refresh --model=NAME (a name starting with '-' is not an option)
+            argv = [*argv[1:], argv[0]]
+        argv = [a.replace("{ws}", str(ws)) for a in argv]
+        cut = argv.index("--") if "--" in argv else len(argv)  # options go before "--"
+        run = run_cli(*argv[:cut], "--json", *argv[cut:])
+        _check(run, 1, message)
+        assert '"error"' in run.out
+    opens = [u for u in opened if u.endswith("valuetrack.db")]
+    if kind == "database":
+        assert opens, "this case must open the app database"
+    elif kind in NEVER_OPEN:
+        assert not opens, "refused before the app database is opened"
     assert _state(ws) == before, "the app database changed"
 
 

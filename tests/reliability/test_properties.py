@@ -32,7 +32,7 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2 ** 70), 
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
                     st.dates(), st.datetimes(), st.sampled_from(["", "ab", "UTC", "USD", "x" * 300, "\x00", "a;b"]))
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=8)
+                                                       st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=40)
 
 
 def _paths(d: Any, prefix: tuple = ()) -> list[tuple]:
@@ -102,7 +102,7 @@ def test_random_toml_documents_only_raise_validation_errors(doc: dict) -> None:
 
 
 @SETTINGS
-@given(text=st.text(max_size=200))
+@given(text=st.text(max_size=5000))
 def test_random_manifest_text_only_raises_validation_errors(text: str) -> None:
     try:
         parse_manifest(text)
@@ -153,3 +153,56 @@ def test_random_csv_gives_a_result_or_a_validation_error(rows: list) -> None:
 
 
 _ = dt
+
+
+# -- deep nesting and long text: far beyond what a person writes, where recursive parsers break ----
+
+LONG_CHARS = st.sampled_from(["x", "é", "\u202e", "'", '"', "\\", "(", "[", "{", ":b", "${VAR}", "\U0001f600"])
+
+
+@SETTINGS
+@given(depth=st.integers(min_value=1, max_value=2000), shape=st.sampled_from(["array", "inline", "dotted", "header"]))
+def test_any_nesting_depth_gives_a_manifest_or_a_validation_error(depth: int, shape: str) -> None:
+    """Up to 2,000 levels in every way TOML nests: never a RecursionError, always fast."""
+    import time
+
+    value = {"array": "[" * depth + "1" + "]" * depth, "inline": "{a = " * depth + "1" + "}" * depth}.get(shape)
+    if shape == "dotted":
+        text = "x." + ".".join(["a"] * depth) + " = 1\n" + VALID_MANIFEST
+    elif shape == "header":
+        text = "[" + ".".join(["t"] * depth) + "]\nv = 1\n" + VALID_MANIFEST
+    else:
+        text = VALID_MANIFEST.replace('team = "retention"', f"team = {value}", 1)
+    started = time.perf_counter()
+    try:
+        parse_manifest(text)
+    except ValidationError as exc:
+        assert exc.problems and all(p for p in exc.problems)
+    assert time.perf_counter() - started < 2.0
+
+
+@SETTINGS
+@given(char=LONG_CHARS, n=st.integers(min_value=0, max_value=200_000),
+       field=st.sampled_from(["display_name", "owner", "team", "where", "table", "kpi"]))
+def test_long_text_in_any_field_gives_a_manifest_or_a_validation_error(char: str, n: int, field: str) -> None:
+    """Up to 200,000 characters (0.8 MB) of awkward text in a text field: refused or accepted, never a crash."""
+    body = (char * n).replace("\\", "\\\\").replace('"', '\\"')
+    old = {"display_name": 'display_name = "Churn save offers v3"', "owner": 'owner = "retention-team@example.com"',
+           "team": 'team = "retention"', "where": "where = \"event_type = 'purchase'\"",
+           "table": 'table = "exposures"', "kpi": 'name = "retained_revenue"'}[field]
+    key = old.split(" = ")[0]
+    try:
+        parse_manifest(VALID_MANIFEST.replace(old, f'{key} = "{body}"', 1))
+    except ValidationError as exc:
+        assert exc.problems and all(p for p in exc.problems)
+
+
+@SETTINGS
+@given(depth=st.integers(min_value=0, max_value=500), inner=st.sampled_from(["a = 1", "a = 'x:b'", "a = :b", "a", "(", "1"]))
+def test_any_where_filter_nesting_is_a_predicate_or_unsafe_sql(depth: int, inner: str) -> None:
+    from valuetrack.sqlsafety import check_predicate
+
+    try:
+        check_predicate("(" * depth + inner + ")" * depth)
+    except UnsafeSQL as exc:
+        assert exc.problems and exc.problems[0]

@@ -127,3 +127,55 @@ def test_store_url_password_is_a_secret_and_never_shown(tmp_path: Path, monkeypa
     assert SECRET in load_settings(tmp_path / "valuetrack.toml").secret_values()
     run = run_cli("models", "list", "--config", tmp_path / "valuetrack.toml", "--json")
     assert run.code == 1 and not _hits(run.out + run.err), run.err
+
+
+def test_a_secret_in_the_store_urls_path_is_masked(secret_ws: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`[store].url` with ${VAR} in its path, pointing at a folder that does not exist: the error
+    names the folder with the value masked (it used to print it whole)."""
+    cfg = secret_ws / "store-path.toml"
+    cfg.write_text('[store]\nurl = "sqlite:////nonexistent/${VT_PLANTED}/valuetrack.db"\n')
+    outputs = []
+    for argv in (["models", "list"], ["models", "list", "--json"], ["refresh", "--as-of", str(AS_OF)]):
+        run = run_cli(*argv, "--config", cfg)
+        assert run.code == 1 and "/nonexistent/***" in run.err, run.err
+        outputs += [run.out, run.err]
+    _check_outputs(secret_ws, outputs, caplog)
+
+
+def test_secrets_planted_in_manifest_fields_are_never_resolved(secret_ws: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A manifest is not settings: ${VT_PLANTED} in its fields stays those characters in the
+    registry, the export, `models show`, validation errors and refresh errors."""
+    planted = WAREHOUSE_MANIFEST.replace('display_name = "Churn save offers v3"', 'display_name = "v3 ${VT_PLANTED}"').replace(
+        'owner = "retention-team@example.com"', 'owner = "${VT_PLANTED}"').replace(
+        "where = \"event_type = 'purchase'\"", "where = \"event_type = '${VT_PLANTED}'\"")
+    (secret_ws / "p.toml").write_text(planted)
+    bad = planted.replace('table = "outcomes"', 'table = "${VT_PLANTED}"')
+    (secret_ws / "bad.toml").write_text(bad)
+    runs = [run_cli("models", "register", "--file", secret_ws / "p.toml"),
+            run_cli("models", "register", "--file", secret_ws / "bad.toml", "--json"),
+            run_cli("models", "show", "churn-save-offers", "--json"), run_cli("models", "export"),
+            run_cli("refresh", "--as-of", str(AS_OF), "--json")]
+    assert runs[0].code == 0 and runs[1].code == 1 and "${VT_PLANTED}" in runs[1].err
+    assert '"owner": "${VT_PLANTED}"' in runs[2].out and 'owner = "${VT_PLANTED}"' in runs[3].out
+    _check_outputs(secret_ws, [t for r in runs for t in (r.out, r.err)], caplog)
+    dispose_all()
+    assert not _hits(repr(db_rows(f"sqlite:///{secret_ws / 'valuetrack.db'}")))
+
+
+def test_an_environment_value_nobody_refers_to_is_not_masked(secret_ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only resolved ${VAR} values are secrets. A 6-character environment value that no setting
+    refers to (here equal to a table name) must stay readable in a warehouse error, and so must
+    the working folder."""
+    monkeypatch.setenv("VT_UNRELATED", "events")
+    monkeypatch.setenv("VT_FOLDER", str(secret_ws))
+    missing = WAREHOUSE_MANIFEST.replace('table = "outcomes"', 'table = "events"')
+    (secret_ws / "e.toml").write_text(missing)
+    assert run_cli("models", "register", "--file", secret_ws / "e.toml").code == 0
+    run = run_cli("refresh", "--as-of", str(AS_OF), "--json")
+    assert run.code == 1
+    import json
+
+    errors = " ".join(r["error"] or "" for r in json.loads(run.out)["refreshed"])
+    assert "events" in errors and "***" not in errors, errors
+    bad = run_cli("models", "list", "--config", secret_ws / "nope" / "x.toml")
+    assert str(secret_ws) in bad.err and "***" not in bad.err, bad.err

@@ -386,3 +386,13 @@ def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli
     assert rows[("fraud-screen", "decisions_total")] == pytest.approx(d["total"], abs=1e-6)
     assert rows[("(portfolio)", "var_12m")] == pytest.approx(var["horizons"]["12m"]["var"], abs=1e-6)
     assert ("homepage-recs", "decisions_total") not in rows.index
+    xlsx = in_demo / "r.xlsx"
+    report(cli, MONTH, "xlsx", xlsx, "--as-of", AS_OF)
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx, data_only=True)
+    summary = {r[0].value: r[1].value for r in wb["Summary"].iter_rows() if r[0].value}
+    assert summary["Portfolio, next 12 months: 5% value at risk"] == pytest.approx(var["horizons"]["12m"]["var"])
+    sheet = next(s for s in wb.worksheets if s["B2"].value == "fraud-screen")
+    cells = {r[0].value: r[1].value for r in sheet.iter_rows() if r[0].value}
+    assert cells["Decisions' value (part estimated)"] == pytest.approx(d["total"])

@@ -64,3 +64,19 @@ def test_a_demo_model_known_to_lose_money_lowers_the_portfolio_expectation(in_de
     rows = {m["model"]: m for m in var["horizons"]["12m"]["models"]}
     negative = [n for n, t in GROUND_TRUTH.items() if n in rows and t.gross_per_month < 0]
     assert negative and all(rows[n]["expected"] < 0 for n in negative)
+
+
+def test_a_var_that_cannot_be_computed_says_why_and_the_refresh_stands(demo_builder, monkeypatch, cli) -> None:
+    monkeypatch.chdir(demo_builder(0.1, AS_OF))
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    import valuetrack.value.portfolio_var as pvar
+
+    def broken(*a, **k):
+        raise ValueError("a singular matrix")
+
+    monkeypatch.setattr(pvar, "portfolio_var", broken)
+    assert cli("refresh", "--as-of", AS_OF).code == 0
+    var = cli("value", "--as-of", AS_OF, "--var", "--json", schema="value").json["var"]
+    assert var["error"].startswith("the value at risk could not be computed") and "singular matrix" in var["error"]
+    assert "could not be computed" in cli("value", "--as-of", AS_OF, "--var").out

@@ -35,8 +35,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from valuetrack.config import ConnectionSettings, redact, redact_url
-from valuetrack.errors import MissingDependency, ParameterError, UnsafeSQL, ValuetrackError, WarehouseError
+from valuetrack.config import ConnectionSettings, redact, redact_url, referenced_values
+from valuetrack.errors import (MissingDependency, ParameterError, PermissionDenied, UnsafeSQL, ValuetrackError,
+                               WarehouseError)
 from valuetrack.queries import DialectOps
 from valuetrack.sqlsafety import check_identifier, check_select, split_table
 
@@ -282,7 +283,8 @@ class Connector:
         raise WarehouseError(self._describe(last or RuntimeError("no attempt"), "failed"))  # pragma: no cover
 
     def require_read_only(self, selectable: Any) -> None:
-        """Refuse anything but a read-only query: valuetrack never writes to a warehouse.
+        """Refuse anything but a read-only query: ``run`` never writes to a warehouse (the one write,
+        ``replace_rows``, needs the table named in the connection's ``write_tables``).
 
         SQLAlchemy Core SELECTs (what :mod:`valuetrack.queries` builds) pass; text SQL must parse as
         one read-only SELECT (:func:`valuetrack.sqlsafety.check_select`); INSERT, UPDATE, DELETE,
@@ -295,6 +297,37 @@ class Connector:
             return
         raise UnsafeSQL(f"connection {self.name!r} runs read-only queries only; refused a "
                         f"{type(selectable).__name__} statement")
+
+    # -- the one write: values back to a table the user named (docs/writeback.md) ---------------
+
+    def check_write(self, table: str) -> None:
+        """Refuse to write ``table`` unless the connection lists it in ``write_tables``."""
+        split_table(table)  # a plain (optionally qualified) identifier
+        allowed = self.conn.options.get("write_tables") or []
+        if not isinstance(allowed, list) or table not in allowed:
+            raise PermissionDenied(
+                f"connection {self.name!r} is read-only for valuetrack; to let it write the table {table!r}, add "
+                f"write_tables = [\"{table}\"] to [connections.{self.name}] in valuetrack.toml")
+
+    def replace_rows(self, table: str, columns: Sequence[sa.Column], rows: Sequence[Mapping[str, Any]], *,
+                     key: Mapping[str, Any], chunk: int = 500) -> int:
+        """Create ``table`` if missing, delete its rows matching ``key`` and insert ``rows``, in one
+        transaction where the warehouse has them; returns the number of rows deleted."""
+        self.check_write(table)
+        schema, name = split_table(table)
+        t = sa.Table(name, sa.MetaData(), *columns, schema=schema)  # fresh Column objects, one table each
+        try:
+            engine = self.engine
+            t.create(engine, checkfirst=True)
+            with engine.begin() as conn:
+                deleted = conn.execute(sa.delete(t).where(sa.and_(*[t.c[k] == v for k, v in key.items()]))).rowcount
+                for i in range(0, len(rows), chunk):
+                    conn.execute(t.insert().values(list(rows[i:i + chunk])))
+        except ValuetrackError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(self._describe(exc, f"writing the table {table!r} failed")) from None
+        return max(int(deleted or 0), 0)
 
     def _run_once(self, engine: Engine, selectable: Any, ctx: RunContext) -> pd.DataFrame:
         watchdog = threading.Timer(ctx.timeout_s, self._on_timeout, args=(ctx,))
@@ -396,8 +429,11 @@ class Connector:
     # -- messages -------------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        secrets = list(self._secret_values or [])
-        secrets += [v for v in self._secrets.values() if isinstance(v, str) and len(v) >= 6 and v in text]
+        # exactly the values this connection resolved from ${VAR} (wherever they appear: host, path,
+        # options), plus passwords written inline; never any other environment value, which would
+        # mask table names and folders that merely share its text
+        texts = [self.conn.url, *[v for v in self.conn.options.values() if isinstance(v, str)]]
+        secrets = list(self._secret_values or []) + referenced_values(texts, self._secrets)
         return redact(text, sorted(set(secrets), key=len, reverse=True))
 
     def _describe(self, exc: BaseException, what: str) -> str:

@@ -9,7 +9,6 @@ a newer revision (see RegistryStore.apply).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,6 +16,7 @@ from typing import Any, Iterable
 import tomli_w
 
 from valuetrack.errors import ValidationError
+from valuetrack.limits import check_model_count, load_toml, read_text
 from valuetrack.registry.spec import ModelSpec
 
 HEADER = "# valuetrack model manifest: `valuetrack models register --file THIS_FILE`\n"
@@ -44,10 +44,7 @@ class ManifestEntry:
 
 def parse_manifest(text: str, *, source: str = "manifest") -> list[ManifestEntry]:
     """Parse and validate manifest text; raise ValidationError listing every problem."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValidationError(f"{source}: not valid TOML: {exc}") from None
+    data = load_toml(text, source)
     problems: list[str] = []
     unknown = [k for k in data if k != "models"]
     if unknown:
@@ -56,6 +53,7 @@ def parse_manifest(text: str, *, source: str = "manifest") -> list[ManifestEntry
     if not isinstance(models, list) or not models:
         problems.append(f"{source}: no [[models]] entries found")
         raise ValidationError(problems)
+    check_model_count(len(models), source)
     entries: list[ManifestEntry] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(models):
@@ -91,7 +89,7 @@ def load_manifest(path: str | Path) -> list[ManifestEntry]:
     """Read and validate a manifest file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p, "--file")
     except FileNotFoundError:
         raise ValidationError(f"--file: {str(p)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

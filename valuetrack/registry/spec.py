@@ -34,8 +34,16 @@ MAX_TEXT = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def _doc(text: str, *, max_len: int = MAX_TEXT, **kw: Any) -> Any:
-    return field(metadata={"doc": text, "max_len": max_len}, **kw)
+def _doc(text: str, *, max_len: int = MAX_TEXT, key: str | None = None, omit_empty: bool = False, **kw: Any) -> Any:
+    """A documented field; ``key`` names it in the manifest when that differs (e.g. ``from``);
+    ``omit_empty`` leaves an empty list out of the manifest form (fields added after manifests
+    were stored, so that existing entries serialise as before)."""
+    return field(metadata={"doc": text, "max_len": max_len, "key": key, "omit_empty": omit_empty}, **kw)
+
+
+def _key(f: dataclasses.Field) -> str:
+    """The field's name in the manifest."""
+    return f.metadata.get("key") or f.name
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,36 @@ class SeriesSource:
 
 
 @dataclass(frozen=True)
+class AllocationStep:
+    """One step of a ramped rollout: from this day on, the planned share of units served by the model."""
+
+    start: dt.date = _doc("first day of this step (units first exposed from this day belong to it)", key="from")
+    treatment_share: float = _doc("planned share of units served by the model during this step")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not 0.0 < self.treatment_share < 1.0:
+            problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
+
+
+@dataclass(frozen=True)
+class Challenger:
+    """A second version of the model in the same experiment (champion vs challenger)."""
+
+    arm: str = _doc("arm value of the challenger's units in the exposures' arm column", max_len=200)
+    treatment_share: float = _doc("planned share of units served by the challenger")
+    label: str = _doc("name of the version, e.g. 'v4'", max_len=200, default="")
+    monthly_cost: float = _doc("the challenger's running cost per month, reporting currency", default=0.0)
+    cost_per_1k_predictions: float = _doc("the challenger's cost per 1,000 predictions", default=0.0)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not 0.0 < self.treatment_share < 1.0:
+            problems.append(f"{where}.treatment_share: must be strictly between 0 and 1 (got {self.treatment_share})")
+        for name in ("monthly_cost", "cost_per_1k_predictions"):
+            if getattr(self, name) < 0:
+                problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+
+
+@dataclass(frozen=True)
 class PanelSource:
     """A panel: one row per unit (region, store...) and day, some units served by the model
     (methods 'did' and 'synthetic_control')."""
@@ -181,7 +219,11 @@ class Attribution:
     treatment_share: float = _doc("planned share of units served by the model (for SRM)", default=0.5)
     exposures: ExposureSource | None = _doc("exposure events (A/B)", default=None)
     outcomes: OutcomeSource | None = _doc("outcome events (A/B)", default=None)
-    series: SeriesSource | None = _doc("daily series (time-series methods)", default=None)
+    series: SeriesSource | None = _doc("daily series (time-series methods; with a holdout too, the two "
+                                       "methods are compared)", default=None)
+    allocation: tuple[AllocationStep, ...] = _doc("a ramped rollout: the planned treatment share by date "
+                                                  "(replaces treatment_share; A/B)", default=(), omit_empty=True)
+    challenger: Challenger | None = _doc("a second model version in the same experiment (A/B)", default=None)
     panel: PanelSource | None = _doc("panel of units, some treated (did, synthetic_control)", default=None)
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -198,6 +240,24 @@ class Attribution:
             missing = "outcomes" if self.outcomes is None else "exposures"
             problems.append(f"{where}.{missing}: required with [{where}.{'exposures' if missing == 'outcomes' else 'outcomes'}]")
         # the method's own needs are checked by ModelSpec._check (they involve the interventions)
+        has_ab = self.exposures is not None and self.outcomes is not None
+        if (self.allocation or self.challenger) and not has_ab:
+            what = "allocation" if self.allocation else "challenger"
+            problems.append(f"{where}.{what}: needs a holdout ([{where}.exposures] and [{where}.outcomes])")
+        starts = [a.start for a in self.allocation if a is not None]
+        if starts != sorted(starts) or len(set(starts)) != len(starts):
+            problems.append(f"{where}.allocation: 'from' dates must be distinct and in date order")
+        if self.allocation and self.challenger:
+            problems.append(f"{where}.challenger: a challenger in a ramped rollout is not supported; "
+                            "give one of [[allocation]] and [challenger]")
+        if self.challenger is not None and self.exposures is not None:
+            c = self.challenger
+            if c.arm in (self.exposures.treatment, self.exposures.control):
+                problems.append(f"{where}.challenger.arm: {c.arm!r} is already the model's or the holdout's arm")
+            if self.treatment_share + c.treatment_share >= 1.0:
+                problems.append(f"{where}.challenger.treatment_share: with the model's treatment_share "
+                                f"({self.treatment_share}) it leaves no holdout (they add up to "
+                                f"{self.treatment_share + c.treatment_share:g}; must be < 1)")
 
 
 @dataclass(frozen=True)
@@ -426,21 +486,22 @@ def _build(cls: Any, data: Any, where: str, problems: list[str], check: bool = T
         problems.append(f"{where}: must be a table of fields (got {type(data).__name__})")
         return None
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {_key(f): f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
             problems.append(f"{where}.{key}: unknown field; known fields are {', '.join(fields)}")
     before = len(problems)
     values: dict[str, Any] = {}
-    for fname, f in fields.items():
-        if fname in data:
-            values[fname] = _convert(hints[fname], data[fname], f"{where}.{fname}", problems, check)
-            if isinstance(values[fname], str) and not _text_ok(values[fname], f"{where}.{fname}",
+    for key, f in fields.items():
+        fname = f.name
+        if key in data:
+            values[fname] = _convert(hints[fname], data[key], f"{where}.{key}", problems, check)
+            if isinstance(values[fname], str) and not _text_ok(values[fname], f"{where}.{key}",
                                                                f.metadata.get("max_len", MAX_TEXT), problems):
                 values[fname] = None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            problems.append(f"{where}.{fname}: required field is missing ({f.metadata.get('doc', '')})")
-    if any(n not in values for n, f in fields.items() if f.default is dataclasses.MISSING):
+            problems.append(f"{where}.{key}: required field is missing ({f.metadata.get('doc', '')})")
+    if any(f.name not in values for f in fields.values() if f.default is dataclasses.MISSING):
         return None
     obj = cls(**values)
     if not check:  # a stored spec that no longer validates: built as it is, its problems reported
@@ -459,8 +520,8 @@ def _to_dict(obj: Any) -> Any:
         out = {}
         for f in dataclasses.fields(obj):
             value = _to_dict(getattr(obj, f.name))
-            if value is not None:
-                out[f.name] = value
+            if value is not None and not (f.metadata.get("omit_empty") and value == []):
+                out[_key(f)] = value
         return out
     if isinstance(obj, tuple):
         return [_to_dict(v) for v in obj]
@@ -472,7 +533,7 @@ def field_docs(cls: Any = ModelSpec, prefix: str = "") -> dict[str, str]:
     out: dict[str, str] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        key = f"{prefix}{f.name}"
+        key = f"{prefix}{_key(f)}"
         out[key] = f.metadata.get("doc", "")
         tp = hints[f.name]
         args = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]

@@ -474,6 +474,12 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
+    for h, r in ((c.get("var") or {}).get("horizons") or {}).items():
+        span = "next 12 months" if h == "12m" else "next month"
+        for label, key in (("expected net value", "expected"), ("5% value at risk", "var"),
+                           ("expected shortfall", "es")):
+            ws.append([f"Portfolio, {span}: {label}", r[key]])
+            ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.append([])
     header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Cost", "Net value", "Net CI low",
               "Net CI high", "ROI", "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
@@ -539,6 +545,13 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
                 ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+        d = m.get("decisions")
+        if d:  # beside the causal figures, never added to them
+            rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
+                     ("Decisions, realised (labelled)", d["realised"], money_fmt),
+                     ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
+                     ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
+                     ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
         for label, v, f in rows:
             sheet.append([label, v])
             if f:

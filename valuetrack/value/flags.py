@@ -120,6 +120,8 @@ REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", 
   (A/B); ``n_total``: units in both arms of the mature cohorts; ``tuning``: planned units at the
   decision horizon (anytime.planned_units); ``n_treatment``, ``n_control``, ``treatment_share``: all
   exposed units per arm and the planned share, for SRM.
+- optional ``srm_log_e``: the model's own sequential SRM log e-value when its design has one (a
+  ramp's schedule, a challenger's three arms); otherwise it is computed from the counts and share.
 - ``look``: the last scheduled look reached (time series; 0 before the first) and the gross value,
   its standard error and the cost over launch … launch + look (``look_*``).
 """
@@ -151,6 +153,10 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
     n_t, n_c, share = col("n_treatment"), col("n_control"), col("treatment_share")
     srm_testable = is_ab & (n_t + n_c > 0) & (share > 0) & (share < 1)
     srm_log_e = np.where(srm_testable, anytime.srm_log_e(n_t, n_c, np.where(srm_testable, share, 0.5)), 0.0)
+    # designs with their own sequential SRM (a ramp's schedule, a challenger's three arms) pass it in
+    given = col("srm_log_e") if "srm_log_e" in df.columns else np.full(len(df), np.nan)
+    srm_log_e = np.where(is_ab & np.isfinite(given), given, srm_log_e)
+    srm_testable = srm_testable | (is_ab & np.isfinite(given))
     srm_bad = anytime.srm_flags(srm_log_e, srm_testable)
     stale = df["days_since_exposure"].fillna(0).to_numpy() > STALE_AFTER_DAYS
     method_bad = ~df["method_trusted"].fillna(True).astype(bool).to_numpy() & df["has_data"].to_numpy()
@@ -159,8 +165,9 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
         row = df.iloc[i]
         reasons = []
         if srm_bad[i]:
-            reasons.append(f"the split between arms does not match the planned one ({int(n_t[i]):,} treated, "
-                           f"{int(n_c[i]):,} control against a planned {share[i]:.0%} treated; sequential SRM "
+            planned = (f"{int(n_t[i]):,} treated, {int(n_c[i]):,} control against a planned {share[i]:.0%} treated"
+                       if np.isfinite(share[i]) else "against the planned allocation of its arms")
+            reasons.append(f"the split between arms does not match the planned one ({planned}; sequential SRM "
                            f"e-value {_e(srm_log_e[i])})")
         if stale[i]:
             reasons.append(f"no exposures have arrived for {int(row['days_since_exposure'])} days")

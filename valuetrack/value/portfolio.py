@@ -90,6 +90,10 @@ class ModelValue:
     decisions: dict[str, Any] | None = None
     """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
     causal estimate and never added to it; None without ``[decisions]``."""
+    design: dict[str, Any] | None = None
+    """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
+    and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
+    ``triangulation`` (holdout vs time series); None for a plain design."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -525,7 +529,11 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         payback_date=None, registry_revision=reg.revision,
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
+        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
     )
+
+
+DESIGN_KEYS = ("ramp", "challenger", "triangulation")
 
 
 def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
@@ -555,6 +563,9 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
             row["n_treatment"] = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
             row["n_control"] = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
             row["treatment_share"] = spec.attribution.treatment_share
+            design_srm = (details.get("ramp") or details.get("challenger") or {}).get("srm_log_e_value")
+            if design_srm is not None:  # the design's own sequential SRM (schedule, or all arms)
+                row["srm_log_e"], row["treatment_share"] = design_srm, np.nan
             recent = ab[ab["day"] > val.last_day - dt.timedelta(days=28)]
             row["tuning"] = float(planned_units(float(recent["n"].sum()) / 28.0, spec.thresholds.unproven_after_days))
         elif row["family"] == "ts" and val.live_from is not None:
@@ -566,7 +577,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
         rows.append(row)
     from valuetrack.value.flags import REQUIRED
 
-    return pd.DataFrame(rows, columns=list(REQUIRED))
+    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e"])
 
 
 def _nan(x: float | None) -> float:

@@ -206,19 +206,17 @@ def simulate(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, d
     month_keys = sorted({(d.year, d.month) for d in dates})
     month_starts = np.flatnonzero([t == 0 or dates[t].day == 1 for t in range(days)])
     weekday = np.array([d.weekday() for d in dates])
-    u = np.array([m.value_per_unit for m in models], dtype=float)
     f = _ar1_paths(fm.f_last, fm.phi_f, fm.sigma_f, fm.level_sd_f, days, paths, rng)
-    volume = np.empty((paths, n, len(month_keys)))
-    for i in range(n):  # one model at a time: memory stays days × paths at any portfolio size
+    # the money per unit: a monthly random walk from today's estimate, correlated across shared KPIs
+    steps = rng.standard_normal((paths, len(month_keys), n), dtype=np.float32) @ np.linalg.cholesky(
+        fm.drift_corr).T.astype(np.float32)
+    per_model = np.empty((paths, n))
+    for i, m in enumerate(models):  # one model at a time: memory stays days × paths at any portfolio size
         e = _ar1_paths(fm.e_last[i], fm.phi[i], fm.sigma[i], fm.level_sd[i], days, paths, rng)
         daily = np.exp(fm.level[i, weekday][:, None] + fm.loadings[i] * f + e)
-        volume[:, i, :] = np.add.reduceat(daily, month_starts, axis=0).T
-    # the money per unit: a monthly random walk from today's estimate, correlated across shared KPIs
-    chol = np.linalg.cholesky(fm.drift_corr)
-    steps = rng.standard_normal((paths, len(month_keys), n)) @ chol.T * fm.drift_sd
-    per_unit = u[None, :, None] + np.cumsum(steps, axis=1).transpose(0, 2, 1)
-    fixed = np.array([m.fixed_monthly_cost for m in models]) * days / (365.25 / 12)
-    per_model = (volume * per_unit).sum(axis=2) - fixed
+        volume = np.add.reduceat(daily, month_starts, axis=0).T  # paths × months
+        per_unit = m.value_per_unit + np.cumsum(steps[:, :, i] * fm.drift_sd[i], axis=1)
+        per_model[:, i] = (volume * per_unit).sum(axis=1) - m.fixed_monthly_cost * days / (365.25 / 12)
     return per_model.sum(axis=1), per_model
 
 

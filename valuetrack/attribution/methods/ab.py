@@ -28,8 +28,11 @@ def ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_c
         get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
         return ArmStats(*(get(k) for k in (SUMS if cuped else SUMS[:3])))
 
+    share = spec.attribution.treatment_share
+    if spec.attribution.challenger is not None:  # the champion's share of the champion + holdout units
+        share = share / (1.0 - spec.attribution.challenger.treatment_share)
     config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
-                      cuped=cuped, planned_treatment_share=spec.attribution.treatment_share,
+                      cuped=cuped, planned_treatment_share=share,
                       higher_is_better=spec.kpi.higher_is_better)
     return stats(control), stats(treatment), config
 
@@ -61,8 +64,17 @@ class ABMethod(Method):
             return Effect.none("ab", "no mature cohorts in both arms yet", mt)
         cuped = all(pd.notna(v["sum_x"]) for v in arms.values())
         r = analyze_ab(*ab_inputs(spec, arms[ex.control], arms[ex.treatment], alpha, cuped))
-        return Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
-                      mt, None, r.to_dict())
+        effect = Effect("ab", r.effect_abs, r.se_abs, r.effect_rel, r.p_value, r.srm_p_value, r.trusted, r.reason,
+                        mt, None, r.to_dict())
+        from valuetrack.attribution.methods import designs
+
+        if spec.attribution.allocation:
+            effect = designs.ramped(spec, mature, effect, alpha, cuped)
+        if spec.attribution.challenger is not None:
+            effect = designs.with_challenger(spec, mature, data, effect, alpha, cuped, as_of)
+        if spec.attribution.series is not None and spec.interventions:
+            effect = designs.triangulated(spec, data, effect, as_of, alpha)
+        return effect
 
 
 register(ABMethod())
