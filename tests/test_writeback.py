@@ -113,3 +113,12 @@ def test_writing_needs_the_table_granted_and_reading_stays_read_only(company: Pa
         connector.run(sa.delete(table), model="demo", purpose="test")
     with pytest.raises(UnsafeSQL):
         connector.run(sa.text("DROP TABLE valuetrack_values"), model="demo", purpose="test")
+
+
+def test_refresh_can_export_at_each_run(company: Path, cli) -> None:
+    refused = cli("refresh", "--as-of", AS_OF, "--export-to", "demo")
+    assert refused.code == 1 and "write_tables" in refused.err  # refused before refreshing anything
+    done = cli("refresh", "--as-of", AS_OF, "--export-to", "bi", "--lock", "--json", schema="refresh")
+    assert done.code == 0, done.err
+    assert done.json["export"]["rows"]["to_date"] == 10
+    assert _query(company, "SELECT COUNT(*) FROM valuetrack_values WHERE period = 'to_date'") == [(10,)]

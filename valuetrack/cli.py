@@ -306,9 +306,17 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         from valuetrack.notifications import targets
 
         targets(ctx)  # a missing or broken [notifications] section fails before any work
-    sent = None
+    if args.export_to:
+        from valuetrack.connectors import get_connector
+
+        get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
+    sent = exported = None
     with _maybe_locked(ctx, args):
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+        if args.export_to:
+            from valuetrack.writeback import export_to_warehouse
+
+            exported = export_to_warehouse(ctx, args.export_to, table=args.export_table, as_of=args.as_of)
         if args.notify:
             from valuetrack.notifications import notify
 
@@ -329,11 +337,15 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             lines.append("Failed models keep their previous figures, shown as stale.")
         if sent is not None:
             lines.append(sent.describe())
+        if exported is not None:
+            lines.append(exported.describe())
         return "\n".join(lines)
 
     payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}
     if sent is not None:
         payload["notifications"] = sent.to_dict()
+    if exported is not None:
+        payload["export"] = exported.to_dict()
     emit(args, payload, text)
     return _report_failures([(o.model, o.error or "failed") for o in failed])
 
@@ -631,6 +643,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one refresh at a time per app database: wait for a running one, then exit 1 (for schedulers)")
     p.add_argument("--lock-timeout", type=_non_negative_float, metavar="SECONDS",
                    help="with --lock: how long to wait for a running refresh (default 0: give up at once)")
+    p.add_argument("--export-to", metavar="CONNECTION",
+                   help="then write the values to this connection's table (export --to-warehouse; docs/writeback.md)")
+    p.add_argument("--export-table", default="valuetrack_values", metavar="TABLE", help="with --export-to (default valuetrack_values)")
     p.add_argument("--notify", action="store_true",
                    help="then send new, escalated and cleared flags and failed refreshes to [notifications] targets")
     p.set_defaults(func=cmd_refresh)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from valuetrack.attribution import methods
+from valuetrack.design_text import design_rows
 from valuetrack.value.flags import FLAG_SEVERITY, RULES
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, pct, symbol
@@ -124,6 +125,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
+        mm["design_rows"] = design_rows(m.get("design") or {}, cur)
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)

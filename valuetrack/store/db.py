@@ -112,13 +112,27 @@ def migrate(engine: Engine) -> None:
             current = MigrationContext.configure(conn).get_current_revision()
         if current == head_revision():
             return
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            if MigrationContext.configure(conn).get_current_revision() != head_revision():
-                cfg = _alembic_config()
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite changes a column by rebuilding its table (copy, drop, rename); with foreign
+                # keys enforced, dropping a table others refer to (models ← audit_log) fails. The
+                # pragma only changes outside a transaction; keys are checked before committing.
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                    if MigrationContext.configure(conn).get_current_revision() != head_revision():
+                        cfg = _alembic_config()
+                        cfg.attributes["connection"] = conn
+                        command.upgrade(cfg, "head")
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise ConfigError("cannot migrate the app database: the upgrade would break a reference "
+                                          "between its tables; nothing was changed")
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
     except OperationalError as exc:
         if any(mark in str(exc.orig).lower() for mark in _READ_ONLY):
             raise ConfigError(write_failure(exc.orig, done="it cannot be opened")) from None
