@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote, urlsplit
@@ -223,6 +224,7 @@ def _send(target: Target, event: StoredEvent, hidden: Sequence[str]) -> str | No
     if ok:
         return None
     reason = (captured.getvalue().strip().splitlines() or ["no answer"])[-1]
+    reason = re.sub(r"^\S+ \S+ - [A-Z]+ - ", "", reason)  # Apprise's timestamp and level
     return redact(f"delivery to {target.label} failed: {reason}", [*hidden, target.url])[:500]
 
 

@@ -130,6 +130,7 @@ def _demo_entries(folder: Path) -> dict[str, dict]:
     return {m["name"]: m for m in data["models"]}
 
 
+@pytest.mark.standin
 def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
     from mlflow import MlflowClient
 
@@ -236,6 +237,7 @@ def test_an_unreachable_registry_is_a_clear_error(workspace: Path, cli) -> None:
     assert not (workspace / "mlflow-models.toml").exists()
 
 
+@pytest.mark.standin
 def test_the_register_page_offers_the_same_import(mlflow_server: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow import MlflowClient
