@@ -40,8 +40,8 @@ if m is None or view is None:
     st.stop()
 flags = views.flags_by_model(pv.flags).get(name, [])
 if m.state != "ok":  # it could not be valued: why, and its last good figures
-    st.title(m.display_name)
-    st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · method **{m.method}**")
+    st.title(md(m.display_name))
+    st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · method **{m.method}**")
     st.error(":material/error: This model could not be valued this time; the other models were.")
     item = next(i for i in views.failures(pv) if i["model"] == name)
     st.text(f"{item['why']}\n{item['last']}")

@@ -40,7 +40,7 @@ if failed:
         st.markdown(f"#### :material/error: Could not be valued ({len(failed)})")
         for item in failed:
             c1, c2 = st.columns([1, 3])
-            c1.page_link("pages/model.py", label=item["name"], query_params={"model": item["model"]},
+            c1.page_link("pages/model.py", label=md(item["name"]), query_params={"model": item["model"]},
                          icon=":material/query_stats:")
             c2.text(f"{item['why']}\n{item['last']}")
 

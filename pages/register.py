@@ -316,7 +316,7 @@ if results:
     st.markdown("#### What the mapping finds in the warehouse")
     for item in results:
         with st.container(border=True):
-            st.markdown(f"**{item['title']}**" + (f" · `{item['table']}`" if item.get("table") else ""))
+            st.markdown(f"**{item['title']}**" + (f" · {md(item['table'])}" if item.get("table") else ""))
             if item.get("error"):
                 st.error(md(item["error"]))
                 continue

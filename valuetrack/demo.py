@@ -36,9 +36,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bump when the generated data changes, so ``is_current`` rebuilds old warehouses (2: the
-fraud_predictions table; 3: checkout-ranking with a challenger arm, search-suggest ramped)."""
+fraud_predictions table; 3: checkout-ranking with a challenger arm, search-suggest ramped;
+4: the region_orders panel view)."""
 STREAM_VERSION = 1
 """Part of every random stream's key: the data drawn by version 1 is unchanged by later versions."""
 
@@ -790,6 +791,28 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
     return "".join(parts)
 
 
+PANEL_EXAMPLE_NAME = "demo_panel_example.toml"
+
+
+def panel_example_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
+    """A worked example of a panel model (docs/user-guide.md): dynamic pricing valued by
+    difference-in-differences on the ``region_orders`` panel (region a treated; b, c, d untreated).
+    ``build_demo`` writes it beside the demo manifest; it is not registered by ``valuetrack demo``."""
+    import tomli_w
+
+    as_of = as_of or _today_utc()
+    entry = next(e for e in _manifest(scale, as_of)["models"] if e["name"] == "dynamic-pricing")
+    scalars = {k: v for k, v in entry.items() if not isinstance(v, (dict, list))}
+    scalars.update(name="dynamic-pricing-panel", display_name="Dynamic pricing (region A, panel)")
+    parts = ["# Worked example: a panel model (register it with `valuetrack models register --file "
+             f"sample_data/{PANEL_EXAMPLE_NAME}`).\n", "\n[[models]]\n" + tomli_w.dumps(scalars)]
+    parts += ["\n[[models.interventions]]\n" + tomli_w.dumps(iv) for iv in entry["interventions"]]
+    parts.append("\n[models.kpi]\n" + tomli_w.dumps(entry["kpi"]))
+    parts.append('\n[models.attribution]\nmethod = "did"\n\n[models.attribution.panel]\n'
+                 'table = "region_orders"\nunit = "region"\ndate = "day"\nvalue = "orders"\ntreated = ["a"]\n')
+    return "".join(parts)
+
+
 PREDICTIONS_TABLE = "fraud_predictions"
 DECISION_THRESHOLD = 0.3
 LABEL_DELAY_MEAN = 24.0
@@ -863,6 +886,11 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
                    event_type::VARCHAR AS event_type, value::DOUBLE AS value
             FROM outcomes_df""")
         con.execute("CREATE TABLE daily_kpis AS SELECT day::DATE AS day, * EXCLUDE (day) FROM series_df ORDER BY day")
+        # the same regions as a panel (one row per region and day), for the did worked example
+        con.execute("""
+            CREATE VIEW region_orders AS
+            SELECT day, replace(replace(region, 'region_', ''), '_orders', '') AS region, orders
+            FROM (UNPIVOT daily_kpis ON COLUMNS('^region_') INTO NAME region VALUE orders)""")
         con.execute(f"""
             CREATE TABLE {PREDICTIONS_TABLE} AS
             SELECT prediction_id::BIGINT AS prediction_id, predicted_at::TIMESTAMP AS predicted_at,
@@ -948,6 +976,7 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
                                    frames, data_start)
         rows = _write_warehouse(tmp_db, frames, series, meta, data_start, predictions)
         tmp_manifest.write_text(manifest_text(as_of=as_of, scale=scale), encoding="utf-8")
+        (directory / PANEL_EXAMPLE_NAME).write_text(panel_example_text(as_of=as_of, scale=scale), encoding="utf-8")
         # both files are complete: swap them in. A WAL left beside the old file would be replayed
         # into the new one, so it goes first.
         Path(str(db_path) + ".wal").unlink(missing_ok=True)

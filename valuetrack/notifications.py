@@ -216,11 +216,13 @@ def _send(target: Target, event: StoredEvent, hidden: Sequence[str]) -> str | No
     if url.startswith(("json://", "jsons://")):  # the idempotency key travels as a header
         url += ("&" if "?" in url else "?") + f"+Idempotency-Key={quote(event.key)}"
         body = f"{event.title}\n{body}"  # a webhook message has no title of its own
+    # Apprise's own log records quote target URLs (secrets): keep them out of every other handler
+    # and report a redacted reason instead
+    logging.getLogger("apprise").propagate = False
     sender = apprise.Apprise()
-    if not sender.add(url):
-        return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
-    logging.getLogger("apprise").setLevel(logging.CRITICAL)  # its messages may quote the URL
     with apprise.LogCapture(level=logging.WARNING) as captured:
+        if not sender.add(url):
+            return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
         ok = sender.notify(title=event.title, body=body)
     if ok:
         return None

@@ -15,17 +15,13 @@ import pandas as pd
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
+from valuetrack.value.flags import RULES
 from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
-FLAG_LABELS = {
-    "untrustworthy": "Untrustworthy measurement",
-    "destroying_value": "Destroying value",
-    "not_covering_cost": "Not covering its cost",
-    "unproven": "Unproven",
-}
-# Markdown (Streamlit's bundled Material icons render everywhere, emoji fonts do not)
-FLAG_ICONS = {"untrustworthy": ":orange[:material/report:]", "destroying_value": ":red[:material/trending_down:]",
-              "not_covering_cost": ":red[:material/money_off:]", "unproven": ":gray[:material/help:]"}
+# from the one table of flag rules (valuetrack.value.flags.RULES); Markdown icons: Streamlit's
+# bundled Material icons render everywhere, emoji fonts do not
+FLAG_LABELS = {r.type: r.label for r in RULES}
+FLAG_ICONS = {r.type: r.icon for r in RULES}
 HEALTH_ICONS = {"ok": ":green[● ok]", "warning": ":orange[● warning]", "problem": ":red[● problem]",
                 "unknown": ":gray[● unknown]"}
 RISK_ICONS = {"low": ":green[● low]", "medium": ":orange[● medium]", "high": ":red[● high]"}
