@@ -102,6 +102,15 @@ def cli(capsys: pytest.CaptureFixture[str]):
 
 
 
+def free_port() -> int:
+    """A free TCP port on the loopback interface, for a local server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def manifest(tmp_path: Path) -> Path:
     path = tmp_path / "models.toml"

@@ -126,10 +126,10 @@ def test_both_arms_logged_and_crossovers(con) -> None:
     assert set(by_model) == {_model_value(m.name) for m in ab}
     for m in ab:
         arms, crossover = by_model[_model_value(m.name)]
-        assert arms == 2, m.name
+        assert arms == (3 if m.challenger_share else 2), m.name  # a challenger logs a third arm
     assert by_model["homepage-recs"][1] > 0
     assert sum(v[1] for v in by_model.values()) > 100
-    assert set(con.execute("SELECT DISTINCT arm FROM exposures").fetchall()) == {("model",), ("holdout",)}
+    assert set(con.execute("SELECT DISTINCT arm FROM exposures").fetchall()) == {("model",), ("holdout",), ("v2",)}
 
 
 def _first_arm_counts(con, model_value: str) -> tuple[int, int]:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
-import socket
 import sqlite3
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from pytest_httpserver import HTTPServer
 
+from tests.conftest import free_port
 from valuetrack.notifications import transitions
 from valuetrack.store.db import dispose_all
 
@@ -71,12 +70,6 @@ def test_an_unflagged_model_never_sends() -> None:
 # end to end: refresh --notify against local servers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[email.message.Message] = []
@@ -89,7 +82,7 @@ class _Inbox:
 @pytest.fixture
 def smtp():
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     inbox.port = controller.port
     yield inbox
@@ -189,7 +182,7 @@ def test_new_flag_once_then_nothing_then_cleared(company, cli, httpserver: HTTPS
 
 
 def test_a_target_down_does_not_fail_the_refresh_and_is_retried_next_run(company, cli, smtp) -> None:
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     folder = company(port, smtp.port)
     down = cli("refresh", "--notify", "--as-of", AS_OF, "--json", schema="refresh")
     assert down.code == 0

@@ -125,6 +125,7 @@ def _run_in(name: str, code: str, env: dict[str, str] | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.standin
 def test_airflow_recipe_parses_into_the_dag(tmp_path: Path) -> None:
     found = _run_in("airflow", f"""
 import json
@@ -142,6 +143,7 @@ print(json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}}
     assert found["schedule"] == "15 6 * * *" and found["max_active_runs"] == 1
 
 
+@pytest.mark.standin
 def test_dagster_recipe_loads_and_its_job_runs_a_refresh(demo_builder) -> None:
     folder = demo_builder(0.1, AS_OF)
     _install(folder)

@@ -22,6 +22,7 @@ Run it with ``python -m valuetrack.demo [FOLDER] [--as-of DATE] [--seed N] [--sc
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -35,9 +36,10 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 """Bump when the generated data changes, so ``is_current`` rebuilds old warehouses (2: the
-fraud_predictions table)."""
+fraud_predictions table; 3: checkout-ranking with a challenger arm, search-suggest ramped;
+4: the region_orders panel view)."""
 STREAM_VERSION = 1
 """Part of every random stream's key: the data drawn by version 1 is unchanged by later versions."""
 
@@ -195,6 +197,14 @@ class _Model:
     # a classifier's decisions table (fraud_predictions): money per outcome {tp, fp, fn, tn}, or None
     decisions: Mapping[str, float] | None = None
     effect_rel: float = 0.0  # true relative effect inside the window (rate, amount or probability)
+    # a ramped rollout: (days before as_of, planned treatment share) steps; units take the share of the
+    # step of their first exposure
+    ramp: tuple[tuple[int, float], ...] = ()
+    # champion vs challenger: a third arm "v2" with this share of units and its own effect and costs
+    challenger_share: float = 0.0
+    challenger_effect_rel: float = 0.0
+    challenger_monthly_cost: float = 0.0
+    challenger_cost_per_1k: float = 0.0
 
     @property
     def launch_days_before(self) -> int:
@@ -220,6 +230,13 @@ class _Model:
 
     def live_days(self) -> int:
         return self.launch_days_before - self.stale_days
+
+    def served_share(self) -> float:
+        """Share of units served by the model (the champion), averaged over the live days for a ramp."""
+        if not self.ramp:
+            return self.treatment_share
+        days = [d for d, _ in self.ramp] + [self.stale_days]
+        return sum(s * (days[i] - days[i + 1]) for i, (_, s) in enumerate(self.ramp)) / (days[0] - days[-1])
 
 
 _PURCHASE_KPI = dict(kpi_name="purchase_revenue", kpi_unit="USD", value_per_unit=0.3, event_type="purchase")
@@ -342,6 +359,30 @@ MODELS: tuple[_Model, ...] = (
         n_units=25_000, id_base=9_000_000_000, exposures_per_unit=2.0, crossover=0.01,
         rate=0.03, effect_rel=0.04,
     ),
+    _Model(
+        name="checkout-ranking", display_name="Checkout ranking (v1, challenger v2)", owner="priya.nair@example.com",
+        team="search", verdict="valuable",
+        story="Ranks add-ons at checkout. v1 (+10 % purchase revenue) runs against a holdout and, for the last "
+              "eight months, against challenger v2 (+18 %, a little dearer to serve): v2 should be promoted.",
+        monthly_cost=2000.0, cost_per_1k=0.02, one_off=30000.0,
+        interventions=((240, "v1 and v2 launch"),),
+        **_PURCHASE_KPI, window_days=14, covariate_days=30, treatment_share=0.45,
+        n_units=400_000, id_base=10_000_000_000, exposures_per_unit=2.0, crossover=0.01,
+        rate=0.025, rate_shape=0.25, effect_rel=0.10, score_loc=-0.4,
+        challenger_share=0.45, challenger_effect_rel=0.18, challenger_monthly_cost=2500.0, challenger_cost_per_1k=0.03,
+    ),
+    _Model(
+        name="search-suggest", display_name="Search suggestions (ramped rollout)", owner="maya.chen@example.com",
+        team="search", verdict="valuable",
+        story="Query suggestions rolled out in three steps (10 %, 50 %, then 90 % of customers, a month apart): "
+              "+10 % purchase revenue per served customer, estimated within each step so the ramp cannot bias it.",
+        monthly_cost=1500.0, cost_per_1k=0.01, one_off=20000.0,
+        interventions=((150, "rollout starts at 10 %"),),
+        **_PURCHASE_KPI, window_days=14, covariate_days=30, treatment_share=0.9,
+        n_units=160_000, id_base=11_000_000_000, exposures_per_unit=2.0, crossover=0.01,
+        rate=0.025, rate_shape=0.25, effect_rel=0.10, score_loc=-0.6,
+        ramp=((150, 0.1), (120, 0.5), (90, 0.9)),
+    ),
 )
 _BY_NAME = {m.name: m for m in MODELS}
 
@@ -358,7 +399,7 @@ def _truth(m: _Model) -> Truth:
     if m.method == "ab":
         baseline = m.baseline()
         effect = baseline * m.effect_rel
-        treated_per_month = m.n_units * m.treatment_share * 30 / m.live_days()
+        treated_per_month = m.n_units * m.served_share() * 30 / m.live_days()
         gross = effect * treated_per_month * m.value_per_unit
     else:
         baseline, effect = _series_truth(m)
@@ -543,11 +584,24 @@ def _generate_model(rng: np.random.Generator, m: _Model, frames: _Frames, units_
     t0 = _arrivals(rng, n_own, start, end, weekday0)
     ids = m.id_base + np.arange(n_own, dtype=np.int64)
     country = rng.choice(len(COUNTRIES), n_own, p=_COUNTRY_P)
-    treated = rng.random(n_own) < m.treatment_share
+    share: Any = m.treatment_share
+    if m.ramp:  # each unit gets the share of the step of its first exposure
+        starts = np.array([HISTORY_DAYS - d for d, _ in m.ramp], dtype=float)
+        share = np.array([s for _, s in m.ramp])[np.maximum(np.searchsorted(starts, t0, side="right") - 1, 0)]
+    u = rng.random(n_own)
+    treated = u < share
+    challenger = (u >= share) & (u < share + m.challenger_share)
     bug = rng.random(n_own) < m.srm_bug_share
     if m.outcome != "none":
-        idx, t, value = _EVENT_GENERATORS[m.outcome](rng, m, t0, treated, country, bug)
-        _add_outcomes(rng, frames, ids[idx], t, value, m.event_type)
+        plain = ~challenger
+        idx, t, value = _EVENT_GENERATORS[m.outcome](rng, m, t0[plain], treated[plain], country[plain], bug[plain])
+        _add_outcomes(rng, frames, ids[plain][idx], t, value, m.event_type)
+        if challenger.any():  # the challenger's units: served, with the challenger's effect
+            mc = dataclasses.replace(m, effect_rel=m.challenger_effect_rel, refund_share=0.0)
+            cidx, ct, cvalue = _EVENT_GENERATORS[m.outcome](rng, mc, t0[challenger], np.ones(int(challenger.sum()), bool),
+                                                            country[challenger], bug[challenger])
+            _add_outcomes(rng, frames, ids[challenger][cidx], ct, cvalue, m.event_type)
+            idx = np.nonzero(plain)[0][idx]  # back to all units, for the refunds below
         if m.refund_share > 0:
             # refunds of some purchases: present in the table, excluded by the manifest's where-filter
             r = rng.random(idx.size) < m.refund_share
@@ -561,6 +615,7 @@ def _generate_model(rng: np.random.Generator, m: _Model, frames: _Frames, units_
         t0 = np.concatenate([t0, host.t0[pick] + rng.uniform(0.002, 0.04, pick.size)])
         country = np.concatenate([country, host.country[pick]])
         treated = np.concatenate([treated, rng.random(pick.size) < m.treatment_share])
+        challenger = np.concatenate([challenger, np.zeros(pick.size, bool)])
         bug = np.concatenate([bug, np.zeros(pick.size, bool)])
     units_by_model[m.name] = _Units(ids, t0, treated, country)
     n = ids.size
@@ -572,19 +627,24 @@ def _generate_model(rng: np.random.Generator, m: _Model, frames: _Frames, units_
     unit = np.concatenate([np.arange(n), rep, cross])
     t = np.concatenate([t0, t0[rep] + rng.random(rep.size) * m.window_days,
                         t0[cross] + rng.uniform(0.05, m.window_days, cross.size)])
-    arm_treated = np.concatenate([treated, treated[rep], ~treated[cross]])
+    served = treated | challenger
+    arm_treated = np.concatenate([served, served[rep], ~served[cross]])
+    # arm codes: 0 the model (champion), 1 the holdout, 2 the challenger; crossovers log the other side
+    arm_code = np.concatenate([np.where(challenger, 2, np.where(treated, 0, 1)),
+                               np.where(challenger[rep], 2, np.where(treated[rep], 0, 1)),
+                               np.where(served[cross], 1, 0)])
     keep = t < end
     if m.srm_bug_share > 0:
         # the logging bug: every holdout exposure from the buggy client is lost
         keep &= ~(bug[unit] & ~arm_treated)
-    unit, t, arm_treated = unit[keep], t[keep], arm_treated[keep]
+    unit, t, arm_treated, arm_code = unit[keep], t[keep], arm_treated[keep], arm_code[keep]
     z = rng.standard_normal(n)
     logit = (m.score_loc + m.score_scale * z[unit] + 0.35 * rng.standard_normal(unit.size)
              + m.drift_per_year * t / 365.0)
     frames.exp_id.append(ids[unit])
     frames.exp_t.append(t)
     frames.exp_model.append(np.full(unit.size, _model_codes().index(m.model_value or m.name), np.int8))
-    frames.exp_arm.append(np.where(arm_treated, 0, 1).astype(np.int8))
+    frames.exp_arm.append(arm_code.astype(np.int8))
     frames.exp_score.append(np.round(1.0 / (1.0 + np.exp(-logit)), 5))
     frames.exp_country.append(country[unit].astype(np.int8))
     if m.decisions is not None:
@@ -669,6 +729,14 @@ def _manifest(scale: float, as_of: dt.date) -> dict[str, Any]:
                 "outcomes": {"table": "outcomes", "unit": "customer_id", "timestamp": "event_at",
                              "value": "value", "where": f"event_type = '{m.event_type}'"},
             }
+            if m.ramp:
+                entry["attribution"]["allocation"] = [{"from": as_of - dt.timedelta(days=d), "treatment_share": s}
+                                                      for d, s in m.ramp]
+            if m.challenger_share:
+                entry["attribution"]["challenger"] = {
+                    "arm": "v2", "label": "v2", "treatment_share": m.challenger_share,
+                    "monthly_cost": round(m.challenger_monthly_cost * scale, 2),
+                    "cost_per_1k_predictions": m.challenger_cost_per_1k}
         else:
             entry["attribution"] = {
                 "method": m.method, "outcome_lag_days": 1,
@@ -706,8 +774,10 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
         parts.append("\n[models.kpi]\n" + tomli_w.dumps(entry["kpi"]))
         attribution = entry["attribution"]
         parts.append("\n[models.attribution]\n"
-                     + tomli_w.dumps({k: v for k, v in attribution.items() if not isinstance(v, dict)}))
-        for sub in ("exposures", "outcomes", "series"):
+                     + tomli_w.dumps({k: v for k, v in attribution.items() if not isinstance(v, (dict, list))}))
+        for step in attribution.get("allocation", []):
+            parts.append("\n[[models.attribution.allocation]]\n" + tomli_w.dumps(step))
+        for sub in ("exposures", "outcomes", "series", "challenger"):
             if sub in attribution:
                 body = dict(attribution[sub])
                 controls = body.pop("controls", None)
@@ -718,6 +788,28 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
         parts.append("\n[models.thresholds]\n" + tomli_w.dumps(entry["thresholds"]))
         if "decisions" in entry:
             parts.append("\n[models.decisions]\n" + tomli_w.dumps(entry["decisions"]))
+    return "".join(parts)
+
+
+PANEL_EXAMPLE_NAME = "demo_panel_example.toml"
+
+
+def panel_example_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
+    """A worked example of a panel model (docs/user-guide.md): dynamic pricing valued by
+    difference-in-differences on the ``region_orders`` panel (region a treated; b, c, d untreated).
+    ``build_demo`` writes it beside the demo manifest; it is not registered by ``valuetrack demo``."""
+    import tomli_w
+
+    as_of = as_of or _today_utc()
+    entry = next(e for e in _manifest(scale, as_of)["models"] if e["name"] == "dynamic-pricing")
+    scalars = {k: v for k, v in entry.items() if not isinstance(v, (dict, list))}
+    scalars.update(name="dynamic-pricing-panel", display_name="Dynamic pricing (region A, panel)")
+    parts = ["# Worked example: a panel model (register it with `valuetrack models register --file "
+             f"sample_data/{PANEL_EXAMPLE_NAME}`).\n", "\n[[models]]\n" + tomli_w.dumps(scalars)]
+    parts += ["\n[[models.interventions]]\n" + tomli_w.dumps(iv) for iv in entry["interventions"]]
+    parts.append("\n[models.kpi]\n" + tomli_w.dumps(entry["kpi"]))
+    parts.append('\n[models.attribution]\nmethod = "did"\n\n[models.attribution.panel]\n'
+                 'table = "region_orders"\nunit = "region"\ndate = "day"\nvalue = "orders"\ntreated = ["a"]\n')
     return "".join(parts)
 
 
@@ -762,7 +854,7 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
         "customer_id": np.concatenate(frames.exp_id)[order],
         "scored_at": ts[order],
         "model_id": pd.Categorical.from_codes(np.concatenate(frames.exp_model)[order], _model_codes()),
-        "arm": pd.Categorical.from_codes(np.concatenate(frames.exp_arm)[order], ["model", "holdout"]),
+        "arm": pd.Categorical.from_codes(np.concatenate(frames.exp_arm)[order], ["model", "holdout", "v2"]),
         "score": np.concatenate(frames.exp_score)[order],
         "country": pd.Categorical.from_codes(np.concatenate(frames.exp_country)[order], list(COUNTRIES)),
     })
@@ -794,6 +886,11 @@ def _write_warehouse(path: Path, frames: _Frames, series: pd.DataFrame, meta: di
                    event_type::VARCHAR AS event_type, value::DOUBLE AS value
             FROM outcomes_df""")
         con.execute("CREATE TABLE daily_kpis AS SELECT day::DATE AS day, * EXCLUDE (day) FROM series_df ORDER BY day")
+        # the same regions as a panel (one row per region and day), for the did worked example
+        con.execute("""
+            CREATE VIEW region_orders AS
+            SELECT day, replace(replace(region, 'region_', ''), '_orders', '') AS region, orders
+            FROM (UNPIVOT daily_kpis ON COLUMNS('^region_') INTO NAME region VALUE orders)""")
         con.execute(f"""
             CREATE TABLE {PREDICTIONS_TABLE} AS
             SELECT prediction_id::BIGINT AS prediction_id, predicted_at::TIMESTAMP AS predicted_at,
@@ -879,6 +976,7 @@ def build_demo(directory: Path | str, *, as_of: dt.date | None = None, seed: int
                                    frames, data_start)
         rows = _write_warehouse(tmp_db, frames, series, meta, data_start, predictions)
         tmp_manifest.write_text(manifest_text(as_of=as_of, scale=scale), encoding="utf-8")
+        (directory / PANEL_EXAMPLE_NAME).write_text(panel_example_text(as_of=as_of, scale=scale), encoding="utf-8")
         # both files are complete: swap them in. A WAL left beside the old file would be replayed
         # into the new one, so it goes first.
         Path(str(db_path) + ".wal").unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 from urllib.parse import quote, urlsplit
@@ -129,10 +130,11 @@ def transitions(states: dict[str, dict[str, Any]], flags: dict[str, list[str]], 
 
 
 def _flag_source(ctx: Context, as_of: dt.date) -> tuple[Any, dict[str, list[str]]]:
-    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model."""
-    from valuetrack.value.portfolio import value_portfolio
+    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model, from
+    the newest valuation in the ledger on or before ``as_of``."""
+    from valuetrack import ledger
 
-    pv = value_portfolio(ctx, as_of=as_of)
+    pv = ledger.portfolio(ctx, as_of=as_of)
     active = {m.model for m in pv.models if m.status == "active"}
     flags: dict[str, list[str]] = {name: [] for name in active}
     for f in pv.flags:
@@ -214,15 +216,18 @@ def _send(target: Target, event: StoredEvent, hidden: Sequence[str]) -> str | No
     if url.startswith(("json://", "jsons://")):  # the idempotency key travels as a header
         url += ("&" if "?" in url else "?") + f"+Idempotency-Key={quote(event.key)}"
         body = f"{event.title}\n{body}"  # a webhook message has no title of its own
+    # Apprise's own log records quote target URLs (secrets): keep them out of every other handler
+    # and report a redacted reason instead
+    logging.getLogger("apprise").propagate = False
     sender = apprise.Apprise()
-    if not sender.add(url):
-        return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
-    logging.getLogger("apprise").setLevel(logging.CRITICAL)  # its messages may quote the URL
     with apprise.LogCapture(level=logging.WARNING) as captured:
+        if not sender.add(url):
+            return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
         ok = sender.notify(title=event.title, body=body)
     if ok:
         return None
     reason = (captured.getvalue().strip().splitlines() or ["no answer"])[-1]
+    reason = re.sub(r"^\S+ \S+ - [A-Z]+ - ", "", reason)  # Apprise's timestamp and level
     return redact(f"delivery to {target.label} failed: {reason}", [*hidden, target.url])[:500]
 
 

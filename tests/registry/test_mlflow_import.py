@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import time
 import tomllib
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from tests.conftest import free_port
 from tests.pages.conftest import _no_legacy_pages_mode  # noqa: F401  (autouse: AppTest keeps button presses)
 from valuetrack.registry.manifest import TO_FILL
 from valuetrack.registry.mlflow_import import MlflowModel, MlflowVersion, merge, propose
@@ -89,12 +89,6 @@ def test_an_mlflow_name_that_cannot_become_a_name_is_reported() -> None:
 # against a real MLflow server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     exe = ROOT / ".venvs" / "mlflow" / "bin" / "mlflow"
@@ -104,7 +98,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
         pytest.skip(f"{exe} missing: run bash scripts/standins/tool_venvs.sh")
     pytest.importorskip("mlflow", reason='the MLflow client: pip install "valuetrack[mlflow]"')
     folder = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen([str(exe), "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
@@ -136,6 +130,7 @@ def _demo_entries(folder: Path) -> dict[str, dict]:
     return {m["name"]: m for m in data["models"]}
 
 
+@pytest.mark.standin
 def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
     from mlflow import MlflowClient
 
@@ -233,7 +228,7 @@ def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeyp
 
 def test_an_unreachable_registry_is_a_clear_error(workspace: Path, cli) -> None:
     pytest.importorskip("mlflow", reason='the MLflow client: pip install "valuetrack[mlflow]"')
-    port = _free_port()
+    port = free_port()
     started = time.monotonic()
     result = cli("models", "import", "mlflow", "--tracking-uri", f"http://user:pa55word@127.0.0.1:{port}", "--json")
     assert result.code == 1 and "cannot read the MLflow registry at http://user:***@127.0.0.1" in result.err
@@ -242,6 +237,7 @@ def test_an_unreachable_registry_is_a_clear_error(workspace: Path, cli) -> None:
     assert not (workspace / "mlflow-models.toml").exists()
 
 
+@pytest.mark.standin
 def test_the_register_page_offers_the_same_import(mlflow_server: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow import MlflowClient

@@ -189,3 +189,9 @@ EXTRA_BREAKS: dict[str, tuple[str, Callable[..., None], str]] = {
     "constant series": ("its", lambda ws, url, mp: _duck(ws, f"UPDATE c{ISOLATION_SEED:02d}_daily SET its_kpi = 5"),
                         r"its.*pre-period series is constant"),
 }
+
+
+# SQL injection payloads (public lists, see the file's header): hostile names and values everywhere
+SQLI_PAYLOADS = [line for line in (Path(__file__).with_name("sqli_payloads.txt").read_text(encoding="utf-8").splitlines())
+                 if line and not line.startswith("# ")]
+

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.reliability.cases import (
-    AS_OF, TRACEBACK, VALID_MANIFEST, WAREHOUSE_MANIFEST, ab_frame, build_warehouse, did_frame, run_cli, ts_frame,
+    AS_OF, SQLI_PAYLOADS, TRACEBACK, VALID_MANIFEST, WAREHOUSE_MANIFEST, ab_frame, build_warehouse, did_frame, run_cli, ts_frame,
 )
 from tests.reliability.conftest import db_rows, file_digest
 
@@ -289,9 +289,7 @@ SETTINGS: dict[str, tuple[str, list[str], str]] = {
 # database is unchanged" is a real claim, not true by construction. name → (argv, env, use the
 # [auth] template, message regex). Exit code 1.
 
-SQLI = [line for line in Path(__file__).with_name("sqli_payloads.txt").read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("# ")]
-HOSTILE_NAMES = SQLI[:30] + ["churn-save-offers\u202e", "Churn-Save-Offers", "churn_save_offers", "x" * 5000,
+HOSTILE_NAMES = SQLI_PAYLOADS[:30] + ["churn-save-offers\u202e", "Churn-Save-Offers", "churn_save_offers", "x" * 5000,
                              "../../etc/passwd", "churn-save-offers ", "${VALUETRACK_CONFIG}", "%s%s%n"]
 ANA_TOKEN = "corpus-ana-token"
 AUTH_SETTINGS = textwrap.dedent(f"""

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from tests.reliability.cases import AS_OF, WAREHOUSE_MANIFEST, build_warehouse
+from tests.reliability.cases import AS_OF, SQLI_PAYLOADS, WAREHOUSE_MANIFEST, build_warehouse
 from valuetrack.config import ConnectionSettings
 from valuetrack.connectors import get_connector
 from valuetrack.errors import UnsafeSQL, ValidationError, WarehouseError
@@ -24,8 +24,7 @@ from valuetrack.registry.manifest import parse_manifest
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.sqlsafety import check_identifier, check_predicate, check_select
 
-PAYLOADS = [line for line in (Path(__file__).with_name("sqli_payloads.txt").read_text(encoding="utf-8").splitlines())
-            if line and not line.startswith("# ")]
+PAYLOADS = SQLI_PAYLOADS
 BASE = parse_manifest(WAREHOUSE_MANIFEST)[0].spec.to_dict()
 
 

@@ -76,3 +76,13 @@ def test_overlapping_models_are_found(in_demo: Path, cli) -> None:
     pairs = {(o["model_a"], o["model_b"]): o for o in overlaps}
     shared = pairs[("homepage-recs", "search-ranking-v4")]  # the generator makes these two share customers
     assert shared["shared_kpi"] and shared["shared_units"] > 0 and 0 < shared["share_a"] < 1
+
+
+def test_the_demo_designs_beyond_one_holdout(in_demo: Path, cli) -> None:
+    """checkout-ranking's challenger v2 is promoted; search-suggest's ramp is stratified by step."""
+    by_name = {m["model"]: m for m in cli("value", "--as-of", AS_OF, "--json", schema="value").json["models"]}
+    duel = by_name["checkout-ranking"]["design"]["challenger"]
+    assert duel["recommendation"] == "promote", duel
+    ramp = by_name["search-suggest"]["design"]["ramp"]
+    assert [p["treatment_share"] for p in ramp["periods"]] == [0.1, 0.5, 0.9]
+    assert abs(sum(p["weight"] for p in ramp["periods"]) - 1) < 1e-9

@@ -163,7 +163,7 @@ def test_holdout_and_time_series_agree(valued: dict[str, Any]) -> None:
 
 
 def test_the_model_page_says_it_in_words(valued: dict[str, Any]) -> None:
-    from valuetrack.ui.views import design_rows
+    from valuetrack.design_text import design_rows
 
     rows = {k: v for m in valued["models"].values() for k, v in design_rows(m["design"] or {}, "USD")}
     assert rows["Challenger v4"].startswith("promote")

@@ -308,3 +308,33 @@ def test_flags_carry_reason_action_and_evidence_and_are_ordered() -> None:
         assert set(f.to_dict()) == {"model", "type", "reason", "action", "p_value", "evidence"}
     with pytest.raises(KeyError):
         evaluate_flags(frame(row()).drop(columns=["gross_se"]))
+
+
+def test_every_listing_of_flag_types_reads_the_rules() -> None:
+    """One table of flag rules (flags.RULES): the pages, the reports, the JSON schema, the demo's
+    truths and the docs agree with it; a test fails on drift."""
+    import json
+    import re
+    from pathlib import Path
+
+    from valuetrack.demo import FLAGS as DEMO_FLAGS
+    from valuetrack.reports.render import FLAG_LABELS as REPORT_LABELS
+    from valuetrack.ui.views import FLAG_ICONS, FLAG_LABELS
+    from valuetrack.value.flags import FLAG_SEVERITY, RULES
+
+    root = Path(__file__).resolve().parents[2]
+    types = [r.type for r in RULES]
+    assert len(set(types)) == len(types) and len({r.severity for r in RULES}) == len(RULES)
+    assert list(FLAG_LABELS) == list(FLAG_ICONS) == list(REPORT_LABELS) == types and set(DEMO_FLAGS) == set(types)
+    assert FLAG_SEVERITY == {r.type: r.severity for r in RULES}
+    defs = json.loads((root / "valuetrack" / "schemas" / "_value_defs.json").read_text())
+    assert defs["$defs"]["flag"]["properties"]["type"]["enum"] == types
+    doc = (root / "docs" / "methods-value.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \| (\d) \| [^|]+ \| ([^|]+) \| ([^|]+) \|$", doc, re.M)
+    assert [(t, label.strip(), int(sev), null.strip(), action.strip()) for t, label, sev, null, action in rows] == \
+        [(r.type, r.label, r.severity, r.null, r.action) for r in RULES]
+    # no module keeps its own table of flag labels, icons or ranks
+    listing = re.compile(r"""\{\s*["'](?:untrustworthy|destroying_value|not_covering_cost|unproven)["']\s*:\s*(?:["']|\d)""")
+    offenders = [str(p.relative_to(root)) for p in [*root.joinpath("valuetrack").rglob("*.py"), *root.joinpath("pages").glob("*.py")]
+                 if listing.search(p.read_text())]
+    assert offenders == []

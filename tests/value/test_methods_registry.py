@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.pages.conftest import _no_legacy_pages_mode, app, assert_clean  # noqa: F401 (autouse fixture)
 from valuetrack.attribution import methods
 from valuetrack.attribution.methods import Effect, Method
 from valuetrack.cli import build_parser
@@ -162,10 +163,7 @@ def test_a_method_from_one_module_is_valued_end_to_end(workspace: Path, cli: Any
     assert m["ci_net"][0] <= truth <= m["ci_net"][1] and abs(m["net"] - truth) < 0.25 * EFFECT * post_days * 2.0
 
 
-def test_the_form_offers_a_registered_method(workspace: Path, mean_shift: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.pages.conftest import app, assert_clean
-
-    monkeypatch.setattr("streamlit.runtime.pages_manager.PagesManager.uses_pages_directory", False, raising=False)
+def test_the_form_offers_a_registered_method(workspace: Path, mean_shift: Any) -> None:
     at = app("pages/register.py").run()
     assert_clean(at)
     box = at.selectbox(key="f:attribution.method")
@@ -173,3 +171,30 @@ def test_the_form_offers_a_registered_method(workspace: Path, mean_shift: Any, m
     box.set_value("mean_shift").run()
     assert_clean(at)
     assert at.text_input(key="f:attribution.series.table") is not None  # its sections are shown
+
+
+def test_the_demo_panel_example_is_valued_by_did(demo_builder: Any, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worked example of docs/user-guide.md: dynamic pricing as a panel model (did), valued, and
+    refused trust by its own parallel-trends check."""
+    as_of = "2026-06-15"
+    root = demo_builder(0.1, as_of)
+    monkeypatch.chdir(root)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    assert cli("models", "register", "--file", "sample_data/demo_panel_example.toml").code == 0
+    assert cli("refresh", "--model", "dynamic-pricing-panel", "--as-of", as_of).code == 0
+    doc = cli("value", "--as-of", as_of, "--json", schema="value").json
+    rows = {m["model"]: m for m in doc["models"]}
+    panel, ts = rows["dynamic-pricing-panel"], rows["dynamic-pricing"]
+    assert (panel["method"], panel["state"]) == ("did", "ok") and panel["ci_net"] is not None
+    # the demo's regions grow by the same share a year from different levels, so their trends differ in
+    # orders per day: DiD in levels checks parallel trends, finds them broken, and says so (the
+    # structural model of the same launch is the one to read); the flags say it too
+    assert panel["trusted"] is False and "parallel trends is doubtful" in panel["reason"]
+    assert ts["trusted"] is True
+    flags = cli("flags", "--as-of", as_of, "--json", schema="flags").json["flags"]
+    assert [f["type"] for f in flags if f["model"] == "dynamic-pricing-panel"] == ["untrustworthy"]
+    monkeypatch.setenv("VALUETRACK_AS_OF", as_of)  # the model page draws the panel's daily gap
+    at = app("pages/model.py", model="dynamic-pricing-panel").run()
+    assert_clean(at)
+    assert any("Dynamic pricing (region A, panel)" in t.value for t in at.title)

@@ -391,28 +391,37 @@ class Connector:
         return ".".join(str(p) for p in info) if info else None
 
     def preview(self, table: str, columns: Sequence[str], limit: int = 10, *, timestamp: str | None = None,
-                arm: str | None = None, timeout_s: float = 60.0) -> dict[str, Any]:
+                arm: str | None = None, where: Mapping[str, str] | None = None,
+                timeout_s: float = 60.0) -> dict[str, Any]:
         """A few rows of a table, for the registration form; all identifiers checked and quoted.
+
+        Args:
+            where: column → value: only rows where each column equals its value (bound parameters),
+                e.g. a shared exposures table's model column and this model's value.
 
         Returns:
             ``{"rows": DataFrame, "date_range": (min, max) | None, "arms": [values] | None}``;
-            arm values are capped at 50 distinct values.
+            arm values are capped at 50 distinct values. All three respect ``where``.
         """
         if not 1 <= int(limit) <= 1000:
             raise ParameterError(f"limit must be between 1 and 1000 (got {limit})")
         schema, name = split_table(table)
         cols = [check_identifier(c) for c in columns]
+        where = {check_identifier(k): v for k, v in (where or {}).items()}
         extra = [c for c in (timestamp, arm) if c]
-        t = sa.table(name, *[sa.column(c) for c in dict.fromkeys([*cols, *map(check_identifier, extra)])], schema=schema)
+        t = sa.table(name, *[sa.column(c) for c in dict.fromkeys([*cols, *map(check_identifier, extra), *where])],
+                     schema=schema)
+        match = [t.c[k] == sa.bindparam(f"where_{i}", str(v), type_=sa.String) for i, (k, v) in enumerate(where.items())]
         out: dict[str, Any] = {"date_range": None, "arms": None}
-        q = sa.select(*[t.c[c] for c in cols] if cols else [sa.text("*")]).select_from(t).limit(sa.bindparam("limit", int(limit)))
+        q = (sa.select(*[t.c[c] for c in cols] if cols else [sa.text("*")]).select_from(t).where(*match)
+             .limit(sa.bindparam("limit", int(limit))))
         out["rows"] = self.run(q, model="preview", purpose="preview", timeout_s=timeout_s).frame
         if timestamp:
-            r = self.run(sa.select(sa.func.min(t.c[timestamp]).label("min"), sa.func.max(t.c[timestamp]).label("max")),
-                         model="preview", purpose="preview", timeout_s=timeout_s).frame
+            r = self.run(sa.select(sa.func.min(t.c[timestamp]).label("min"), sa.func.max(t.c[timestamp]).label("max"))
+                         .where(*match), model="preview", purpose="preview", timeout_s=timeout_s).frame
             out["date_range"] = (r.iloc[0]["min"], r.iloc[0]["max"]) if len(r) else None
         if arm:
-            r = self.run(sa.select(t.c[arm].label("arm")).distinct().order_by(t.c[arm]).limit(50),
+            r = self.run(sa.select(t.c[arm].label("arm")).where(*match).distinct().order_by(t.c[arm]).limit(50),
                          model="preview", purpose="preview", timeout_s=timeout_s).frame
             out["arms"] = r["arm"].tolist()
         return out

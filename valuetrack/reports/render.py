@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from valuetrack.attribution import methods
+from valuetrack.design_text import design_rows
+from valuetrack.value.flags import FLAG_SEVERITY, RULES
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
 from valuetrack.reports.snapshot import FORMATS, Snapshot
 from valuetrack.safetext import csv_cell, text_not_formulas
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-FLAG_LABELS = {"destroying_value": "destroys value", "not_covering_cost": "not covering cost",
-               "unproven": "unproven", "untrustworthy": "untrustworthy"}
+FLAG_LABELS = {r.type: r.short for r in RULES}  # the one table of flag rules
 MAX_SUMMARY_FLAGS = 6
 
 
@@ -94,8 +95,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"])}
         flags_by_model.setdefault(f["model"], []).append(row)
         flag_rows.append(row)
-    severity = {"destroying_value": 0, "untrustworthy": 1, "not_covering_cost": 2, "unproven": 3}
-    flag_rows.sort(key=lambda f: (severity.get(f["type"], 9), f["model"]))
+    flag_rows.sort(key=lambda f: (-FLAG_SEVERITY.get(f["type"], 0), f["model"]))  # the worst first
 
     models = []
     for m in c["models"]:
@@ -125,6 +125,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
+        mm["design_rows"] = design_rows(m.get("design") or {}, cur)
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)

@@ -1,6 +1,7 @@
 """Library calls the pages make on a user's request (no Streamlit here): preview a mapping in the
-warehouse, check connections, summarise refreshes. Each returns plain data and never raises for a
-warehouse that is down: the error is part of the result, secrets already removed."""
+warehouse and check connections (connector-layer actions: valuetrack/connectors/actions.py),
+summarise refreshes. Each returns plain data and never raises for a warehouse that is down: the
+error is part of the result, secrets already removed."""
 
 from __future__ import annotations
 
@@ -11,59 +12,14 @@ import pandas as pd
 
 from valuetrack.errors import ValuetrackError
 
-PREVIEW_ROWS = 5
+from valuetrack.connectors.actions import PREVIEW_ROWS
 
 
 def preview_mapping(ctx: Any, data: Mapping[str, Any], *, limit: int = PREVIEW_ROWS) -> list[dict[str, Any]]:
-    """What the form's mapping finds in the warehouse, per source table: a few rows, the date
-    range and (exposures) the arm values, with warnings when the configured arms are missing."""
-    from valuetrack.config import redact
-    from valuetrack.connectors import get_connector
+    """What the form's mapping finds in the warehouse (valuetrack.connectors.actions.preview_mapping)."""
+    from valuetrack.connectors.actions import preview_mapping as preview
 
-    att = data.get("attribution") or {}
-    sources = []
-    ex, out, series = att.get("exposures"), att.get("outcomes"), att.get("series")
-    if ex:
-        cols = [ex.get(k) for k in ("unit", "timestamp", "arm", "model", "score", "segment") if ex.get(k)]
-        sources.append(("Exposures", ex.get("table"), cols, ex.get("timestamp"), ex.get("arm"), ex))
-    if out:
-        cols = [out.get(k) for k in ("unit", "timestamp", "value") if out.get(k)]
-        sources.append(("Outcomes", out.get("table"), cols, out.get("timestamp"), None, out))
-    if series:
-        cols = [series.get("date"), series.get("value"), *(series.get("controls") or [])]
-        sources.append(("Daily series", series.get("table"), [c for c in cols if c], series.get("date"), None, series))
-    if not sources:
-        return [{"title": "Mapping", "error": "fill in the exposures and outcomes tables (A/B) or the daily series first"}]
-    try:
-        conn = ctx.settings.connection(data.get("connection") or "demo")
-        connector = get_connector(conn, ctx.settings.secrets())
-    except ValuetrackError as exc:
-        return [{"title": "Connection", "error": exc.message}]
-    hidden = ctx.settings.secret_values()
-    results = []
-    try:
-        for title, table, cols, ts, arm, section in sources:
-            item: dict[str, Any] = {"title": title, "table": table, "error": None, "warnings": []}
-            try:
-                got = connector.preview(table or "", cols, limit, timestamp=ts, arm=arm)
-                item.update(rows=got["rows"], date_range=got.get("date_range"), arms=got.get("arms"))
-                if arm and got.get("arms") is not None:
-                    found = {str(a) for a in got["arms"]}
-                    for key in ("treatment", "control"):
-                        want = section.get(key) or ("model" if key == "treatment" else "holdout")
-                        if want not in found:
-                            item["warnings"].append(f"the {key} arm {want!r} does not occur in column {arm!r} "
-                                                    f"(found: {', '.join(sorted(found)[:10]) or 'nothing'})")
-                if not len(item["rows"]):
-                    item["warnings"].append("the table is empty")
-            except ValuetrackError as exc:
-                item["error"] = redact(exc.message, hidden)
-            except Exception as exc:  # a driver error: show it without secrets
-                item["error"] = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
-            results.append(item)
-    finally:
-        connector.dispose()
-    return results
+    return preview(ctx.settings, data, limit=limit)
 
 
 def import_mlflow(ctx: Any, tracking_uri: str, filter_string: str | None = None) -> dict[str, Any]:
@@ -83,21 +39,16 @@ def import_mlflow(ctx: Any, tracking_uri: str, filter_string: str | None = None)
 
 
 def check_connection(ctx: Any, name: str) -> dict[str, Any]:
-    """Test one configured connection (``SELECT 1``); never raises."""
-    from valuetrack.connectors import test_connection
+    """Test one configured connection (valuetrack.connectors.actions.check_connection); never raises."""
+    from valuetrack.connectors.actions import check_connection as check
 
-    try:
-        return test_connection(ctx.settings.connection(name), ctx.settings.secrets()).to_dict()
-    except ValuetrackError as exc:
-        return {"ok": False, "message": exc.message, "latency_s": None, "server_version": None}
+    return check(ctx.settings, name)
 
 
 def connections_frame(ctx: Any) -> pd.DataFrame:
     """The configured connections (URLs as safe to show) with the models using each and their
     last successful refresh."""
-    from valuetrack.store.aggregates import AggregateStore
-
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     models = ctx.registry.list()
     rows = []
     for name, conn in ctx.settings.connections.items():
@@ -114,9 +65,7 @@ def connections_frame(ctx: Any) -> pd.DataFrame:
 
 def refresh_history(ctx: Any, *, limit_per_model: int = 20) -> pd.DataFrame:
     """Recent refreshes of every model: when, status, rows, what the warehouse reported it cost."""
-    from valuetrack.store.aggregates import AggregateStore
-
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     frames = []
     for m in ctx.registry.list():
         f = store.refreshes(m.name, limit=limit_per_model)

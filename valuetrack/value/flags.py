@@ -35,9 +35,50 @@ from valuetrack.jsonsafe import num
 from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
 
-FLAG_TYPES = ("untrustworthy", "destroying_value", "not_covering_cost", "unproven")
-# how bad a flag is, higher is worse: a model's flag getting worse is an "escalated" notification
-FLAG_SEVERITY = {"unproven": 1, "not_covering_cost": 2, "untrustworthy": 3, "destroying_value": 4}
+
+
+@dataclass(frozen=True)
+class FlagRule:
+    """One kind of flag: the one table pages, reports, the JSON schema and the docs read.
+
+    Attributes:
+        type: the flag's id in JSON and the ledger.
+        label: how pages name it ("Destroying value").
+        short: how report sentences name it ("destroys value").
+        icon: Markdown icon for pages (Streamlit's bundled Material icons).
+        severity: how bad it is, higher is worse (a model's flag getting worse is an "escalated"
+            notification; reports list the worst first).
+        null: the null hypothesis it tests (or that it is rule-based).
+        action: the recommended action in general (each flag's own ``action`` adds its numbers).
+    """
+
+    type: str
+    label: str
+    short: str
+    icon: str
+    severity: int
+    null: str
+    action: str
+
+
+RULES: tuple[FlagRule, ...] = (
+    FlagRule("untrustworthy", "Untrustworthy measurement", "untrustworthy", ":orange[:material/report:]", 3,
+             "SRM: the planned split; otherwise rule-based (stale exposures, failed method checks)",
+             "fix the measurement first (logging, arms, the method's diagnostics); no money flag is raised on it"),
+    FlagRule("destroying_value", "Destroying value", "destroys value", ":red[:material/trending_down:]", 4,
+             "H0: value per treated unit ≥ 0",
+             "switch the model off or roll back, then investigate why it hurts its KPI"),
+    FlagRule("not_covering_cost", "Not covering its cost", "not covering cost", ":red[:material/money_off:]", 2,
+             "H0: value per treated unit ≥ break-even per unit, (1 + min_roi) × cost ÷ treated units",
+             "cut its cost (serving, licences, people) or retire it"),
+    FlagRule("unproven", "Unproven", "unproven", ":gray[:material/help:]", 1,
+             "none: a statement about power (the interval holds 0 and break-even, the detectable value exceeds break-even)",
+             "enlarge the holdout or run longer, or decide on other grounds"),
+)
+"""Every flag type, in display order."""
+RULE = {r.type: r for r in RULES}
+FLAG_TYPES = tuple(r.type for r in RULES)
+FLAG_SEVERITY = {r.type: r.severity for r in RULES}
 SRM_ALPHA = 0.001
 STALE_AFTER_DAYS = 7
 POWER = 0.8
