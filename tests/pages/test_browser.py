@@ -12,6 +12,7 @@ docs/img (a normal run leaves the checkout clean).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -36,7 +37,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 DOCS_IMG = ROOT / "docs" / "img"
 UPDATE_DOCS = os.environ.get("VALUETRACK_UPDATE_SCREENSHOTS") == "1"
 WIDTHS = (1440, 1024)
-NEW_MODEL = "homepage-recs-copy"  # registered, never refreshed: the "no data yet" state
+NEW_MODEL = "homepage-recs-copy"
+REGISTERED: list[str] = []  # the served registry (filled by the server fixture)  # registered, never refreshed: the "no data yet" state
 PAGES = {  # screenshot name → address
     "portfolio": "/portfolio",
     "model": "/model?model=homepage-recs",
@@ -89,6 +91,7 @@ def server(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             .replace('display_name = "', 'display_name = "Copy of ', 1)
             .replace('model = "model_id"', 'model = "model_id"\nmodel_value = "homepage-recs"', 1))
         assert run_cli("models", "register", "--file", str(work / "copy.toml"))[0] == 0
+        REGISTERED[:] = [m["name"] for m in json.loads(run_cli("models", "list", "--json")[1])["models"]]
     from valuetrack.store.db import dispose_all
 
     dispose_all()
@@ -286,7 +289,7 @@ def test_the_favicon_is_served_by_the_app(tab: Tab) -> None:
 def test_the_portfolio_table_shows_every_model_and_every_column(tab: Tab) -> None:
     page = tab.open("/portfolio")
     rows = page.locator("table[data-testid=portfolio-table] tbody tr")
-    assert rows.count() == 11  # ten demo models and the copy: no fixed-height grid hiding rows 11+
+    assert rows.count() == len(REGISTERED) > 10  # the demo's models and the copy: no fixed-height grid hiding rows 11+
     right = page.viewport_size["width"]
     for header in ("Team", "Flag"):
         box = page.locator("table[data-testid=portfolio-table] th", has_text=header).bounding_box()
