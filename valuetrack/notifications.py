@@ -130,10 +130,11 @@ def transitions(states: dict[str, dict[str, Any]], flags: dict[str, list[str]], 
 
 
 def _flag_source(ctx: Context, as_of: dt.date) -> tuple[Any, dict[str, list[str]]]:
-    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model."""
-    from valuetrack.value.portfolio import value_portfolio
+    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model, from
+    the newest valuation in the ledger on or before ``as_of``."""
+    from valuetrack import ledger
 
-    pv = value_portfolio(ctx, as_of=as_of)
+    pv = ledger.portfolio(ctx, as_of=as_of)
     active = {m.model for m in pv.models if m.status == "active"}
     flags: dict[str, list[str]] = {name: [] for name in active}
     for f in pv.flags:

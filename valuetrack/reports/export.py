@@ -95,7 +95,7 @@ class ReportResult:
 def snapshot_for(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
                  restate: bool = False) -> tuple[Snapshot, bool]:
     """The month's snapshot to export and whether it was reused (rules in the module docstring)."""
-    store = SnapshotStore(ctx.engine)
+    store = ctx.snapshots
     latest = store.latest(month)
     if (latest is not None and latest.status == "final" and not restate
             and (as_of is None or as_of >= latest.as_of)):
