@@ -216,9 +216,12 @@ def _send(target: Target, event: StoredEvent, hidden: Sequence[str]) -> str | No
     if url.startswith(("json://", "jsons://")):  # the idempotency key travels as a header
         url += ("&" if "?" in url else "?") + f"+Idempotency-Key={quote(event.key)}"
         body = f"{event.title}\n{body}"  # a webhook message has no title of its own
-    # Apprise's own log records quote target URLs (secrets): keep them out of every other handler
-    # and report a redacted reason instead
-    logging.getLogger("apprise").propagate = False
+    # Apprise's debug records quote target URLs (secrets): never let it make them, keep its records
+    # out of other handlers, and report a redacted reason from its warnings instead
+    from apprise.logger import logger as apprise_log
+
+    apprise_log.setLevel(logging.CRITICAL)  # LogCapture lowers it to WARNING for the send only
+    apprise_log.propagate = False
     sender = apprise.Apprise()
     with apprise.LogCapture(level=logging.WARNING) as captured:
         if not sender.add(url):
