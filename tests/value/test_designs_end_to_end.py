@@ -7,7 +7,9 @@ One DuckDB warehouse holds three models:
 * ``duel``: a holdout (10 %), the champion ``model`` (45 %, +1.0) and the challenger ``v4`` (45 %,
   +3.0 and a little more expensive): the challenger should be promoted;
 * ``checked``: a holdout (10 %) and a daily KPI series of all customers' spend with a control
-  series: the holdout's total and the time series' gap over the same days should agree.
+  series: the holdout's total and the time series' gap over the same days should agree;
+* ``biased``: the same, with a step in the series at the launch that the control misses: the two
+  methods must disagree and raise ``methods_disagree``.
 
 ``refresh`` then ``value --json`` (schema-checked) and ``flags --json``.
 """
@@ -72,6 +74,8 @@ def build(path: Path) -> str:
     post_spend = chk_o.assign(day=chk_e["scored_at"].dt.date.to_numpy()).groupby("day")["value"].sum()
     series.loc[series["day"] >= launch, "kpi"] = (post_spend.reindex(series.loc[series["day"] >= launch, "day"]).to_numpy()
                                                   + 0.5 * x1[150:]).round(4)
+    # the same series with a bias from the launch on (a concurrent campaign the controls miss)
+    series["kpi_biased"] = (series["kpi"] + np.where(series["day"] >= launch, 1500.0, 0.0)).round(4)
     for name, frame in (("ramp_exposures", ramp_e), ("ramp_outcomes", ramp_o), ("duel_exposures", duel_e),
                         ("duel_outcomes", duel_o), ("chk_exposures", chk_e), ("chk_outcomes", chk_o), ("chk_series", series)):
         con.register("frame", frame)
@@ -97,6 +101,9 @@ def build(path: Path) -> str:
                     'treatment_share = 0.45\nmonthly_cost = 100.0\ncost_per_1k_predictions = 2.0\n')
             + model("checked", ab("chk", 0.9) + '\n[models.attribution.series]\ntable = "chk_series"\ndate = "day"\n'
                     'value = "kpi"\ncontrols = ["x1"]\n',
+                    extra=f'\n[[models.interventions]]\nstart = {launch.isoformat()}\nlabel = "launch"\n')
+            + model("biased", ab("chk", 0.9) + '\n[models.attribution.series]\ntable = "chk_series"\ndate = "day"\n'
+                    'value = "kpi_biased"\ncontrols = ["x1"]\n',
                     extra=f'\n[[models.interventions]]\nstart = {launch.isoformat()}\nlabel = "launch"\n'))
 
 
@@ -160,6 +167,14 @@ def test_holdout_and_time_series_agree(valued: dict[str, Any]) -> None:
     assert t["status"] == "compared", t
     assert t["look"] == 90 and not t["disagree"]
     assert abs(t["ab_total"] - 2.0 * t["treated_units"]) < 3 * t["ab_se"]
+    assert not any(f["model"] == "checked" and f["type"] == "methods_disagree" for f in valued["flags"]["flags"])
+
+
+def test_a_biased_time_series_raises_methods_disagree(valued: dict[str, Any]) -> None:
+    t = valued["models"]["biased"]["design"]["triangulation"]
+    assert t["status"] == "compared" and t["disagree"] and t["ts_total"] > t["ab_total"], t
+    flag = next(f for f in valued["flags"]["flags"] if f["model"] == "biased" and f["type"] == "methods_disagree")
+    assert "disagree about the first 90 days" in flag["reason"] and flag["p_value"] < t["level"]
 
 
 def test_the_model_page_says_it_in_words(valued: dict[str, Any]) -> None:

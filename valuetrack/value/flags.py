@@ -62,15 +62,18 @@ class FlagRule:
 
 
 RULES: tuple[FlagRule, ...] = (
-    FlagRule("untrustworthy", "Untrustworthy measurement", "untrustworthy", ":orange[:material/report:]", 3,
+    FlagRule("untrustworthy", "Untrustworthy measurement", "untrustworthy", ":orange[:material/report:]", 4,
              "SRM: the planned split; otherwise rule-based (stale exposures, failed method checks)",
              "fix the measurement first (logging, arms, the method's diagnostics); no money flag is raised on it"),
-    FlagRule("destroying_value", "Destroying value", "destroys value", ":red[:material/trending_down:]", 4,
+    FlagRule("destroying_value", "Destroying value", "destroys value", ":red[:material/trending_down:]", 5,
              "H0: value per treated unit ≥ 0",
              "switch the model off or roll back, then investigate why it hurts its KPI"),
-    FlagRule("not_covering_cost", "Not covering its cost", "not covering cost", ":red[:material/money_off:]", 2,
+    FlagRule("not_covering_cost", "Not covering its cost", "not covering cost", ":red[:material/money_off:]", 3,
              "H0: value per treated unit ≥ break-even per unit, (1 + min_roi) × cost ÷ treated units",
              "cut its cost (serving, licences, people) or retire it"),
+    FlagRule("methods_disagree", "Methods disagree", "methods disagree", ":orange[:material/call_split:]", 2,
+             "H0: the holdout's and the time series' totals over the same days are equal (two-sided, α/6 at each scheduled look)",
+             "find which measurement is biased (a leaking control series, a broken holdout, a concurrent launch) before trusting either"),
     FlagRule("unproven", "Unproven", "unproven", ":gray[:material/help:]", 1,
              "none: a statement about power (the interval holds 0 and break-even, the detectable value exceeds break-even)",
              "enlarge the holdout or run longer, or decide on other grounds"),
@@ -120,6 +123,8 @@ REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", 
   (A/B); ``n_total``: units in both arms of the mature cohorts; ``tuning``: planned units at the
   decision horizon (anytime.planned_units); ``n_treatment``, ``n_control``, ``treatment_share``: all
   exposed units per arm and the planned share, for SRM.
+- optional ``triangulation``: the holdout-vs-time-series comparison of the model's design (a dict;
+  ``methods_disagree`` is raised when it disagrees).
 - optional ``srm_log_e``: the model's own sequential SRM log e-value when its design has one (a
   ramp's schedule, a challenger's three arms); otherwise it is computed from the counts and share.
 - ``look``: the last scheduled look reached (time series; 0 before the first) and the gross value,
@@ -253,6 +258,19 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "
                               "decide on other grounds.", None, {**ev, "detectable_gross": num(mde[i]),
                                                                  "interval": [num(lo[i]), num(hi[i])]}))
+    if "triangulation" in df.columns:  # a holdout and a time series of the same launch (issue 19)
+        for i, tri in enumerate(df["triangulation"]):
+            if isinstance(tri, dict) and tri.get("status") == "compared" and tri.get("disagree"):
+                flags.append(Flag(df.iloc[i]["model"], "methods_disagree",
+                                  f"The holdout and the time series disagree about the first {tri['look']} days: the holdout "
+                                  f"puts the total effect at {tri['ab_total']:,.0f} KPI units, the time series at "
+                                  f"{tri['ts_total']:,.0f} (difference {tri['difference']:,.0f} ± {1.96 * tri['se']:,.0f}, "
+                                  f"p = {tri['p_value']:.2g} against a per-look level of {tri['level']:.3g}).",
+                                  "Find which measurement is biased (a leaking control series, a broken holdout, a "
+                                  "concurrent launch) before trusting either; the value shown is the holdout's.",
+                                  float(tri["p_value"]), {k: tri.get(k) for k in ("look", "ab_total", "ab_se", "ts_total",
+                                                                                   "ts_se", "difference", "se", "p_value",
+                                                                                   "level")}))
     order = {t: k for k, t in enumerate(FLAG_TYPES)}
     return sorted(flags, key=lambda f: (f.model, order[f.type]))
 

@@ -561,6 +561,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
             row["n_treatment"] = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
             row["n_control"] = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
             row["treatment_share"] = spec.attribution.treatment_share
+            row["triangulation"] = details.get("triangulation")
             design_srm = (details.get("ramp") or details.get("challenger") or {}).get("srm_log_e_value")
             if design_srm is not None:  # the design's own sequential SRM (schedule, or all arms)
                 row["srm_log_e"], row["treatment_share"] = design_srm, np.nan
@@ -575,7 +576,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
         rows.append(row)
     from valuetrack.value.flags import REQUIRED
 
-    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e"])
+    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e", "triangulation"])
 
 
 def _nan(x: float | None) -> float:
