@@ -189,9 +189,14 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     models: list[dict[str, Any]] = []
     prev_nets: dict[str, float | None] = {}
     refreshes: dict[str, dict[str, Any]] = {}
+    not_valued = []
     for mv in pv.models:
         reg = registered[mv.model]
-        val = pv.valuations[mv.model]
+        val = pv.valuations.get(mv.model)
+        if val is None or mv.state != "ok":  # not valued this time: the report says why, the totals leave it out
+            not_valued.append({"model": mv.model, "display_name": mv.display_name, "error": mv.error,
+                               "last_valued": _iso(mv.last_valued)})
+            continue
         months = val.months()
         live_from = val.live_from
         daily = val.data.daily
@@ -258,6 +263,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         "totals": totals,
         "models": order,
         "flags": [_jsonable(f.to_dict()) for f in pv.flags],
+        "not_valued": not_valued,
         "summary": {
             "live_models": len(active),
             "registered_models": len(models),
