@@ -16,7 +16,7 @@ if not state.registered():
     ui.empty_registry()
     st.stop()
 
-pv = state.portfolio(None)
+pv = ui.valued(state.portfolio(None), state.registered())
 st.caption("A flag is a decision about money, each tested against its own null with false discoveries controlled "
            f"across the portfolio (Benjamini–Hochberg). As of {pv.as_of:%d %b %Y}.")
 by_model = views.flags_by_model(pv.flags)
@@ -44,7 +44,9 @@ for name, flags in by_model.items():
                      f"(95% interval {views.interval(m.ci_net, m.currency)})")
         link.page_link("pages/model.py", label="Open model", query_params={"model": name}, icon=":material/query_stats:")
         for f in flags:
-            st.markdown(f"**{views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]}** — {md(f.reason)}")
+            since = pv.raised_on.get((f.model, f.type))
+            st.markdown(f"**{views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]}** — {md(f.reason)}"
+                        + (f" *(raised on {since:%d %b %Y})*" if since else ""))
             st.markdown(f":material/arrow_forward: **What to do next:** {md(f.action)}")
             line = views.evidence_line(f.evidence, f.p_value, m.currency)
             if line:

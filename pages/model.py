@@ -29,12 +29,19 @@ name = st.selectbox("Model", names, format_func=lambda n: one_line(f"{labels[n]}
                     on_change=lambda: st.query_params.update(model=st.session_state["model"]))
 st.query_params["model"] = name
 
-pv = state.portfolio(None)
-m = next(x for x in pv.models if x.model == name)
+pv = ui.valued(state.portfolio(None), registered)
+m = next((x for x in pv.models if x.model == name), None)
+view = state.model_view(name)
+if m is None or view is None:
+    st.title(md(labels[name]))
+    st.info(f"{md(labels[name])} was registered after the newest valuation (as of {pv.as_of:%d %b %Y}): its figures "
+            "appear once it is valued (a refresh, or `valuetrack revalue`).", icon=":material/hourglass_empty:")
+    ui.refresh_button([name], key="refresh-new")
+    st.stop()
 flags = views.flags_by_model(pv.flags).get(name, [])
 if m.state != "ok":  # it could not be valued: why, and its last good figures
-    st.title(m.display_name)
-    st.caption(f"`{name}` · {m.team} · owner {m.owner} · {m.status} · method **{m.method}**")
+    st.title(md(m.display_name))
+    st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · method **{m.method}**")
     st.error(":material/error: This model could not be valued this time; the other models were.")
     item = next(i for i in views.failures(pv) if i["model"] == name)
     st.text(f"{item['why']}\n{item['last']}")
@@ -46,7 +53,6 @@ if m.state != "ok":  # it could not be valued: why, and its last good figures
         c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
     ui.refresh_button([name], key="refresh-failed")
     st.stop()
-view = state.model_view(name)
 spec, cur = view["spec"], m.currency
 
 st.title(md(m.display_name))
@@ -93,6 +99,9 @@ with tab_value:
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
         st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
                                       annotations=spec.annotations), width="stretch", key="uplift")
+    elif not view["timeline_kept"]:
+        st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
+                   "and month-ends only).")
     else:
         ui.needs_refresh([name], key="refresh-model")
     if len(view["cumulative"].dropna(subset=["net"])):
@@ -118,11 +127,11 @@ with tab_health:
             st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
             for check in health.get("checks", []):
                 icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
-                st.markdown(f"{icon} **{check.get('name', '').replace('_', ' ')}** — {md(check.get('message', ''))}")
+                st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {md(check.get('message', ''))}")
         else:
             st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
                         if m.days_since_exposure is not None else "- No exposures stored yet")
-            st.markdown(f"- SRM p-value: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
+            st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
                         else "- SRM: not applicable")
         if len(view["daily"]):
             st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
@@ -173,6 +182,14 @@ with tab_method:
         st.markdown("##### Flags")
         for f in flags:
             st.error(f"**{views.FLAG_LABELS[f.type]}** — {md(f.reason)}\n\n**Next:** {md(f.action)}")
+    if view["flag_history"]:
+        st.markdown("##### Flag history")
+        st.html(views.table_html(["As of", "Flag", "Look", "Raised on", "Cleared on", "One-sided p"],
+                                 views.flag_history_rows(view["flag_history"]), testid="flag-history"))
+    v = view["valuation"]
+    st.caption(f"Valued as of {v['as_of']:%d %b %Y} at {v['valued_at']:%Y-%m-%d %H:%M} UTC · state {v['state']} · "
+               f"refresh {v['refresh_id']} · registry revision {m.registry_revision} · valuetrack "
+               f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
     st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"

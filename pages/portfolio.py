@@ -16,9 +16,10 @@ if not registered:
     ui.empty_registry()
     st.stop()
 
-as_of = state.as_of()
-to_date = state.portfolio(None)
-this_month = state.portfolio(views.current_month(as_of))
+to_date = ui.valued(state.portfolio(None), registered)
+as_of = to_date.as_of
+month_now = views.current_month(as_of)
+this_month = state.portfolio(month_now) if month_now in to_date.months else None
 cur = to_date.currency
 st.caption(f"Net value = causal uplift × value per unit − cost, in {cur}, as of {as_of:%d %b %Y}. "
            "Intervals are 95%; P(net > 0) under a flat prior.")
@@ -39,7 +40,7 @@ if failed:
         st.markdown(f"#### :material/error: Could not be valued ({len(failed)})")
         for item in failed:
             c1, c2 = st.columns([1, 3])
-            c1.page_link("pages/model.py", label=item["name"], query_params={"model": item["model"]},
+            c1.page_link("pages/model.py", label=md(item["name"]), query_params={"model": item["model"]},
                          icon=":material/query_stats:")
             c2.text(f"{item['why']}\n{item['last']}")
 
@@ -85,7 +86,7 @@ with st.container(border=True):
 st.subheader("Models")
 f1, f5, _ = st.columns([1, 1, 1])
 f2, f3, f4 = st.columns(3)
-months = views.month_options(min((m.period_start for m in to_date.models), default=None), as_of)
+months = list(reversed(to_date.months))
 period = f1.selectbox("Period", ["To date", *months], format_func=lambda p: p if p == "To date" else views.month_label(p),
                       key="period")
 teams = f2.multiselect("Team", sorted({m.team for m in to_date.models}), key="teams", placeholder="All teams")

@@ -8,6 +8,7 @@ from typing import Any
 
 import streamlit as st
 
+from valuetrack import actions as edits
 from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
 from valuetrack.attribution import methods
@@ -88,14 +89,10 @@ def save() -> None:
         st.session_state.problems = views.problems_by_field(problems, [*FIELDS, "connection", "attribution"])
         return
     st.session_state.problems = {}
-    actor = state.context().actor
+    new = st.session_state.get("loaded", NEW) == NEW
     try:
-        if st.session_state.get("loaded", NEW) == NEW:
-            stored = state.context().registry.create(spec, actor)
-            verb = "Registered"
-        else:
-            stored = state.context().registry.update(spec, expected_revision=st.session_state.revision, actor=actor)
-            verb = "Saved"
+        stored = edits.save(state.context(), spec, expected_revision=None if new else st.session_state.revision)
+        verb = "Registered" if new else "Saved"
     except PermissionDenied as exc:
         st.session_state.problems = {"": [exc.message]}
         return
@@ -112,8 +109,7 @@ def save() -> None:
 def retire() -> None:
     name = st.session_state.get("loaded")
     try:
-        stored = state.context().registry.retire(name, state.context().actor,
-                                                 expected_revision=st.session_state.revision)
+        stored = edits.retire(state.context(), name, expected_revision=st.session_state.revision)
     except ValuetrackError as exc:
         st.session_state.problems = {"": [exc.message]}
         return
@@ -320,7 +316,7 @@ if results:
     st.markdown("#### What the mapping finds in the warehouse")
     for item in results:
         with st.container(border=True):
-            st.markdown(f"**{item['title']}**" + (f" · `{item['table']}`" if item.get("table") else ""))
+            st.markdown(f"**{item['title']}**" + (f" · {md(item['table'])}" if item.get("table") else ""))
             if item.get("error"):
                 st.error(md(item["error"]))
                 continue

@@ -14,9 +14,8 @@ if not state.registered():
     ui.empty_registry()
     st.stop()
 
-as_of = state.as_of()
-pv = state.portfolio(None)
-months = views.month_options(min((m.period_start for m in pv.models), default=None), as_of)
+pv = ui.valued(state.portfolio(None), state.registered())
+months = list(reversed(pv.months)) or [views.current_month(pv.as_of)]
 st.caption("Running a report stores a snapshot of the month's figures, and every download reads that snapshot, so "
            "a report exported again reads the same. While a month is provisional (not over, or its cohorts not yet "
            "mature), newer data issues a new provisional snapshot; the first run after the month is final issues the "

@@ -9,7 +9,7 @@ from pathlib import Path
 from valuetrack import __version__
 from valuetrack.context import open_context
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.store.results import ResultStore
+from valuetrack import ledger
 
 
 def test_refresh_is_incremental_and_stores_results_with_provenance(workspace: Path, cli) -> None:
@@ -23,16 +23,17 @@ def test_refresh_is_incremental_and_stores_results_with_provenance(workspace: Pa
     expected = dt.date(2026, 3, 1) - dt.timedelta(days=a.window_days + a.outcome_lag_days - 1)
     assert second["refreshed"][0]["since_day"] == expected.isoformat()
 
-    history = ResultStore(ctx.engine).history("homepage-recs")
-    assert len(history) == 2
-    latest = history.iloc[0]
-    assert latest["library_version"] == __version__ and latest["registry_revision"] == 1
+    # each refresh ended in one portfolio-wide valuation in the ledger, with provenance
+    valuations = ledger.history(ctx)
+    assert [v["reason"] for v in valuations] == ["refresh", "refresh"]
+    assert valuations[0]["library_version"] == __version__ and valuations[0]["as_of"] == dt.date(2026, 3, 1)
+    record = ledger.model(ctx, "homepage-recs")
+    assert record.value.registry_revision == 1 and record.state == "ok" and len(record.input_hash) == 64
     last_ok = AggregateStore(ctx.engine).status("homepage-recs").last_ok
-    assert latest["refresh_id"] == last_ok["id"]
+    assert record.refresh_id == last_ok["id"]
     assert last_ok["started_by"] == "tester@example.com"  # every refresh records who ran it
-    stored = ResultStore(ctx.engine).latest("homepage-recs")
     now = {m["model"]: m for m in cli("value", "--as-of", "2026-03-01", "--json", schema="value").json["models"]}
-    assert stored["net"] == now["homepage-recs"]["net"]
+    assert record.value.net == now["homepage-recs"]["net"]
 
 
 def test_failing_warehouse_keeps_last_good_figures_and_marks_them_stale(workspace: Path, cli) -> None:

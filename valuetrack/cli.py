@@ -187,13 +187,37 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     from valuetrack.registry.manifest import dump_manifest
     from valuetrack.registry.store import entries_of
 
+    from valuetrack import ledger
+    from valuetrack.formatting import money
+
     ctx = _ctx(args)
     model = ctx.registry.get(args.name)
     audit = [a.to_dict() for a in ctx.registry.audit(args.name, limit=args.history)]
-    payload = {"model": model.summary(), "spec": model.spec.to_dict(), "audit": audit}
+    try:
+        record = ledger.model(ctx, args.name, as_of=args.as_of)
+    except ledger.NotValued:
+        record = None
+    valuation = None if record is None else {
+        "as_of": record.asof["as_of"], "valued_at": record.asof["valued_at"], "state": record.state,
+        "error": record.error, "registry_revision": record.value.registry_revision, "refresh_id": record.refresh_id,
+        "library_version": record.asof["library_version"], "input_hash": record.input_hash,
+        "figures": record.value.to_dict(), "flags": [f.to_dict() for f in record.flags]}
+    history = [] if record is None else [
+        {"as_of": h["as_of"], "type": h["type"], "status": h["status"], "raised_on": h["raised_on"],
+         "cleared_on": h["cleared_on"], "p_value": h["p_value"], "evidence": h["evidence"]} for h in record.history]
+    payload = {"model": model.summary(), "spec": model.spec.to_dict(), "audit": audit, "valuation": valuation,
+               "flag_history": history}
 
     def text() -> str:
-        lines = [dump_manifest(entries_of([model])).rstrip(), "", f"# history (latest {len(audit)})"]
+        lines = [dump_manifest(entries_of([model])).rstrip(), ""]
+        if record is None:
+            lines.append("# not valued yet (`valuetrack refresh` or `valuetrack revalue`)")
+        else:
+            v = record.value
+            lines.append(f"# valued as of {record.asof['as_of']}: net {money(v.net, v.currency)} to date, "
+                         f"state {record.state}" + (f" ({record.error})" if record.error else ""))
+            lines += [f"# flag {f.type}: {f.reason}" for f in record.flags]
+        lines += ["", f"# history (latest {len(audit)})"]
         lines += [f"# {a['at']}  {a['actor']}  {a['action']}  rev {a['from_revision']} → {a['to_revision']}"
                   f"  {', '.join(a['changes'])[:100]}" for a in audit]
         return "\n".join(lines)
@@ -208,7 +232,9 @@ def cmd_models_register(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     entries = load_manifest(args.file)
     _check_connections(ctx, entries)
-    plan = ctx.registry.apply(entries, ctx.actor, dry_run=args.dry_run)
+    from valuetrack.actions import register
+
+    plan = register(ctx, entries, dry_run=args.dry_run)
     counts = {a: sum(1 for c in plan if c.action == a) for a in ("create", "update", "unchanged")}
 
     def text() -> str:
@@ -290,14 +316,19 @@ def cmd_models_import_mlflow(args: argparse.Namespace) -> int:
 
 
 def cmd_models_retire(args: argparse.Namespace) -> int:
+    from valuetrack.actions import retire
+
     ctx = _ctx(args)
-    model = ctx.registry.retire(args.name, ctx.actor, expected_revision=args.revision)
+    model = retire(ctx, args.name, expected_revision=args.revision)
     emit(args, {"model": model.summary()}, f"Retired {model.name} (revision {model.revision}); its history is kept.")
     return EXIT_OK
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from valuetrack.refresh import refresh
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from valuetrack.refresh import mark_unvalued, refresh
+    from valuetrack.valuation import revalue
 
     if args.lock_timeout is not None and not args.lock:
         raise UsageError("--lock-timeout needs --lock")
@@ -312,7 +343,18 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
     sent = exported = None
     with _maybe_locked(ctx, args):
-        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full)
+        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
+                           value=False)
+        try:  # the refresh's outcomes are reported even when valuing afterwards fails
+            done = revalue(ctx, as_of=_as_of(args), reason="refresh")
+            outcomes = mark_unvalued(outcomes, done.failures)
+            valued: dict[str, Any] = done.to_dict()
+        except ValuetrackError as exc:
+            valued = {"error": exc.message}
+        except SQLAlchemyError as exc:
+            from valuetrack.store.db import write_failure
+
+            valued = {"error": write_failure(getattr(exc, "orig", exc))}
         if args.export_to:
             from valuetrack.writeback import export_to_warehouse
 
@@ -335,19 +377,23 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             lines.append(f"  {o.status:<6} {o.model}: {detail}")
         if failed:
             lines.append("Failed models keep their previous figures, shown as stale.")
+        if "error" in valued:
+            lines.append(f"Valuing the portfolio failed: {valued['error']}; the last valuation stays in place "
+                         "(`valuetrack revalue` values again).")
         if sent is not None:
             lines.append(sent.describe())
         if exported is not None:
             lines.append(exported.describe())
         return "\n".join(lines)
 
-    payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes]}
+    payload = {"as_of": _as_of(args).isoformat(), "refreshed": [o.to_dict() for o in outcomes], "valuation": valued}
     if sent is not None:
         payload["notifications"] = sent.to_dict()
     if exported is not None:
         payload["export"] = exported.to_dict()
     emit(args, payload, text)
-    return _report_failures([(o.model, o.error or "failed") for o in failed])
+    return _report_failures([(o.model, o.error or "failed") for o in failed]
+                            + ([("valuation", valued["error"])] if "error" in valued else []))
 
 
 def _report_failures(failed: Sequence[tuple[str, str]]) -> int:
@@ -384,16 +430,14 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_value(args: argparse.Namespace) -> int:
+    from valuetrack import ledger
     from valuetrack.formatting import interval, money, money_column, pct
-    from valuetrack.value.portfolio import value_portfolio
 
     ctx = _ctx_with_models(args)
-    pv = value_portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+    pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
     payload = pv.to_dict()
     if args.var:
-        from valuetrack.store.results import VarStore
-
-        payload["var"] = VarStore(ctx.engine).latest(pv.as_of) or {
+        payload["var"] = ctx.var.latest(pv.as_of) or {
             "as_of": None, "error": "no value at risk is stored yet: run `valuetrack refresh` to compute it"}
 
     def text() -> str:
@@ -439,22 +483,33 @@ def _var_lines(var: dict[str, Any]) -> list[str]:
 
 
 def cmd_flags(args: argparse.Namespace) -> int:
-    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack import ledger
 
     ctx = _ctx_with_models(args)
-    pv = value_portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
+    pv = ledger.portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
 
     def text() -> str:
         if not pv.flags:
             return f"No model is flagged (as of {pv.as_of})."
         lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}):"]
-        for f in pv.flags:
-            lines += [f"- {f.model}: {f.type}", f"    {f.reason}", f"    Next: {f.action}"]
+        for f in pv.flag_dicts():
+            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']})", f"    {f['reason']}",
+                      f"    Next: {f['action']}"]
         return "\n".join(lines)
 
-    emit(args, {"as_of": pv.as_of, "alpha": pv.alpha, "flags": [f.to_dict() for f in pv.flags],
+    emit(args, {"as_of": pv.as_of, "alpha": pv.alpha, "flags": pv.flag_dicts(),
                 "models_checked": len(pv.models)}, text)
     return EXIT_FLAGS if args.fail_on_flags and pv.flags else EXIT_OK
+
+
+def cmd_revalue(args: argparse.Namespace) -> int:
+    from valuetrack.valuation import revalue
+
+    ctx = _ctx(args)
+    ctx.require_edit("value the portfolio")
+    done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha)
+    emit(args, done.to_dict(), done.describe)
+    return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -488,7 +543,7 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
 
 def cmd_attribute_ts(args: argparse.Namespace) -> int:
-    from valuetrack.attribution.timeseries import attribute_ts_frame
+    from valuetrack.attribution.ts_frame import attribute_ts_frame
     from valuetrack.io import read_table
 
     controls = [c for c in (args.controls or "").split(",") if c]
@@ -649,6 +704,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notify", action="store_true",
                    help="then send new, escalated and cleared flags and failed refreshes to [notifications] targets")
     p.set_defaults(func=cmd_refresh)
+    p = sub.add_parser("revalue", parents=[common],
+                       help="value every model from the stored aggregates and record it in the ledger")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_revalue)
     p = sub.add_parser("notify", parents=[common], help="send flag notifications now ([notifications] in valuetrack.toml)")
     p.add_argument("--test", action="store_true", help="send a test message to every target and report each answer")
     p.set_defaults(func=cmd_notify)

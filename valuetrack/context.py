@@ -1,4 +1,7 @@
-"""What every entry point (CLI, app, scripts) opens first: settings, the acting user, the stores."""
+"""What every entry point (CLI, app, scripts) opens first: settings, the acting user, the stores.
+
+The stores are handed out here, one per context, so no caller builds ``XStore(ctx.engine)`` itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Engine
 
 from valuetrack.access import Access, Actor, local_actor
@@ -14,6 +19,12 @@ from valuetrack.config import Settings, load_settings, redact
 from valuetrack.errors import ValuetrackError
 from valuetrack.registry.store import RegistryStore
 from valuetrack.store.db import open_engine
+
+if TYPE_CHECKING:
+    from valuetrack.reports.store import SnapshotStore
+    from valuetrack.store.aggregates import AggregateStore
+    from valuetrack.store.ledger import LedgerStore
+    from valuetrack.store.results import OverlapStore, VarStore
 
 
 @dataclass
@@ -45,6 +56,40 @@ class Context:
         """The acting user as the app database knows them, or PermissionDenied naming ``what``.
         Every library action that writes calls this (or a store that does) first."""
         return self.access.require_edit(self.actor, what)
+
+    @cached_property
+    def aggregates(self) -> AggregateStore:
+        """The aggregates pulled from the warehouses, and the refresh log."""
+        from valuetrack.store.aggregates import AggregateStore
+
+        return AggregateStore(self.engine)
+
+    @cached_property
+    def overlaps(self) -> OverlapStore:
+        from valuetrack.store.results import OverlapStore
+
+        return OverlapStore(self.engine)
+
+    @cached_property
+    def var(self) -> VarStore:
+        """The portfolio's value at risk as each valuation computed it."""
+        from valuetrack.store.results import VarStore
+
+        return VarStore(self.engine)
+
+    @cached_property
+    def ledger(self) -> LedgerStore:
+        """The valuation ledger's tables (readers use valuetrack.ledger, the read API over it)."""
+        from valuetrack.store.ledger import LedgerStore
+
+        return LedgerStore(self.engine)
+
+    @cached_property
+    def snapshots(self) -> SnapshotStore:
+        """Issued monthly report snapshots."""
+        from valuetrack.reports.store import SnapshotStore
+
+        return SnapshotStore(self.engine)
 
     @property
     def sample_data_dir(self) -> Path:

@@ -58,7 +58,9 @@ def setup_demo(ctx: Context, *, as_of: dt.date | None = None, rebuild: bool = Fa
     if rebuilt:
         build_demo(folder, as_of=as_of, scale=scale)
     manifest = folder / "demo_models.toml"
-    plan = ctx.registry.apply(load_manifest(manifest), ctx.actor)
+    from valuetrack.actions import register
+
+    plan = register(ctx, load_manifest(manifest))
     count = {a: sum(1 for c in plan if c.action == a) for a in ("create", "update", "unchanged")}
     return DemoSetup(str(folder / "demo.duckdb"), str(manifest), rebuilt, as_of, count["create"], count["update"],
                      count["unchanged"], round(time.perf_counter() - started, 2))

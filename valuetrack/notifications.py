@@ -130,10 +130,11 @@ def transitions(states: dict[str, dict[str, Any]], flags: dict[str, list[str]], 
 
 
 def _flag_source(ctx: Context, as_of: dt.date) -> tuple[Any, dict[str, list[str]]]:
-    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model."""
-    from valuetrack.value.portfolio import value_portfolio
+    """The portfolio's flags at ``as_of`` (the one place that reads them), per active model, from
+    the newest valuation in the ledger on or before ``as_of``."""
+    from valuetrack import ledger
 
-    pv = value_portfolio(ctx, as_of=as_of)
+    pv = ledger.portfolio(ctx, as_of=as_of)
     active = {m.model for m in pv.models if m.status == "active"}
     flags: dict[str, list[str]] = {name: [] for name in active}
     for f in pv.flags:
@@ -215,11 +216,16 @@ def _send(target: Target, event: StoredEvent, hidden: Sequence[str]) -> str | No
     if url.startswith(("json://", "jsons://")):  # the idempotency key travels as a header
         url += ("&" if "?" in url else "?") + f"+Idempotency-Key={quote(event.key)}"
         body = f"{event.title}\n{body}"  # a webhook message has no title of its own
+    # Apprise's debug records quote target URLs (secrets): never let it make them, keep its records
+    # out of other handlers, and report a redacted reason from its warnings instead
+    from apprise.logger import logger as apprise_log
+
+    apprise_log.setLevel(logging.CRITICAL)  # LogCapture lowers it to WARNING for the send only
+    apprise_log.propagate = False
     sender = apprise.Apprise()
-    if not sender.add(url):
-        return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
-    logging.getLogger("apprise").setLevel(logging.CRITICAL)  # its messages may quote the URL
     with apprise.LogCapture(level=logging.WARNING) as captured:
+        if not sender.add(url):
+            return f"not a notification URL Apprise understands ({target.label}); see docs/notifications.md"
         ok = sender.notify(title=event.title, body=body)
     if ok:
         return None

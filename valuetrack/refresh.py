@@ -17,7 +17,6 @@ from valuetrack.config import redact
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValuetrackError
 from valuetrack.registry.store import RegisteredModel
-from valuetrack.store.aggregates import AggregateStore
 
 
 @dataclass(frozen=True)
@@ -47,14 +46,16 @@ class RefreshOutcome:
 
 
 def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = None,
-            timeout_s: float | None = None, full: bool = False) -> list[RefreshOutcome]:
-    """Refresh one model (``model``) or every active model; never raises for a warehouse failure."""
+            timeout_s: float | None = None, full: bool = False, value: bool = True) -> list[RefreshOutcome]:
+    """Refresh one model (``model``) or every active model, then (``value``) value the portfolio and
+    record it in the ledger; never raises for a warehouse failure. ``value=False`` is for a caller
+    refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue)."""
     from valuetrack.connectors import get_connector
 
     actor = ctx.require_edit("refresh models")
     as_of = as_of or today_utc()
     targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     secrets = ctx.settings.secrets()
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
@@ -88,12 +89,18 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
         connector.dispose()
-    valued = _record_results(ctx, store, [o.model for o in outcomes if o.status == "ok"], as_of)
-    _record_var(ctx, as_of, valued)
-    # pulled and stored, but not valued: the refresh says so (the aggregates stay stored)
-    errors = {m.model: m.error or "it could not be valued" for m in valued.failures} if valued is not None else {}
-    return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {errors[o.model]}")
-            if o.model in errors else o for o in outcomes]
+    if value:
+        from valuetrack.valuation import revalue
+
+        valued = revalue(ctx, as_of=as_of, reason="refresh")  # the whole portfolio (flags and totals are portfolio-wide)
+        outcomes = mark_unvalued(outcomes, valued.failures)
+    return outcomes
+
+
+def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> list[RefreshOutcome]:
+    """A model pulled and stored but not valued: its refresh says so (the aggregates stay stored)."""
+    return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {failures[o.model]}")
+            if o.model in failures and o.status == "ok" else o for o in outcomes]
 
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
@@ -101,7 +108,6 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
     """Count the units shared by models that could double-count value; failures leave the last set."""
     from valuetrack.connectors import get_connector
     from valuetrack.queries import shared_units_query
-    from valuetrack.store.results import OverlapStore
     from valuetrack.value.overlap import Overlap, overlap_groups, shares_kpi
 
     found = []
@@ -117,35 +123,4 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
                 found.append(Overlap(a.name, b.name, int(row.shared), shares_kpi(a, b)))
     except ValuetrackError:
         return  # the previous overlaps stay; the refresh of each model has its own status
-    OverlapStore(ctx.engine).replace(found, as_of)
-
-
-def _record_results(ctx: Context, store: AggregateStore, names: list[str], as_of: dt.date) -> Any:
-    """Re-run attribution and value for the refreshed models and store the results with provenance
-    (a model that could not be valued is stored as an error row); returns the PortfolioValue (None
-    when nothing was refreshed)."""
-    from valuetrack.store.results import ResultStore
-    from valuetrack.value.portfolio import value_portfolio
-
-    if not names:
-        return None
-    pv = value_portfolio(ctx, as_of=as_of, names=names)
-    ids = {name: (store.status(name).last_ok or {}).get("id") for name in names}
-    ResultStore(ctx.engine).record(pv.models, ids)
-    return pv
-
-
-def _record_var(ctx: Context, as_of: dt.date, valued: Any) -> None:
-    """Simulate the whole portfolio's value at risk (reusing the refreshed models' valuations) and
-    store it; a failure is stored as the reason, never stops the refresh."""
-    from valuetrack.store.results import VarStore
-    from valuetrack.value.portfolio import value_portfolio
-    from valuetrack.value.portfolio_var import portfolio_var
-
-    if valued is None:
-        return
-    try:
-        result = portfolio_var(value_portfolio(ctx, as_of=as_of, reuse=valued)).to_dict()
-    except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the refresh stands
-        result = {"as_of": as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
-    VarStore(ctx.engine).record(result, as_of)
+    ctx.overlaps.replace(found, as_of)

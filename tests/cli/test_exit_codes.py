@@ -48,6 +48,11 @@ def test_existing_database_with_no_models_is_also_refused(workspace: Path, cli) 
 
 def test_models_but_none_live_in_the_month_report_normally(workspace: Path, cli, manifest: Path) -> None:
     assert cli("models", "register", "--file", manifest).code == 0
+    # reads show the ledger only: before the first valuation they say how to make one
+    unvalued = cli("value", "--as-of", "2025-06-01", "--json")
+    assert unvalued.code == 1 and unvalued.json["error"]["code"] == "not_valued"
+    assert "valuetrack refresh" in unvalued.err
+    assert cli("revalue", "--as-of", "2025-06-01", "--json", schema="revalue").code == 0
     # the manifest's models launch in 2025; January 2020 has none live
     run = cli("value", "--month", "2020-01", "--as-of", "2025-06-01", "--json", schema="value")
     assert run.code == 0, run.err

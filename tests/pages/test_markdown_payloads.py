@@ -25,12 +25,13 @@ PAYLOADS = {
 
 def _plant(folder: Path) -> None:
     from valuetrack.access import Actor
+    from valuetrack.actions import save
     from valuetrack.context import open_context
     from valuetrack.store.db import dispose_all
 
-    ctx = open_context(cwd=folder)
+    ctx = open_context(cwd=folder, actor=Actor("mallory"))
     current = ctx.registry.get(VICTIM)
-    ctx.registry.update(current.spec.replace(**PAYLOADS), expected_revision=current.revision, actor=Actor("mallory"))
+    save(ctx, current.spec.replace(**PAYLOADS), expected_revision=current.revision)  # valued at once
     dispose_all()
 
 
@@ -100,3 +101,19 @@ def test_payloads_in_chromium_are_text_and_fetch_nothing(server: str) -> None:  
     # files (fonts.gstatic.com), which every Streamlit page with an icon makes
     assert not [u for u in off_host if "evil" in u], off_host
     assert {urllib.parse.urlsplit(u).hostname for u in off_host} <= {"fonts.gstatic.com"}, off_host
+
+
+def test_pages_put_registry_text_through_md() -> None:
+    """A static guard for new page code: an f-string on a page that interpolates registry text
+    (display name, owner, team, a reason or action, an actor) wraps it in md() or one_line()."""
+    registry_text = re.compile(r"display_name|\.owner\b|\.team\b|\breason\b|\.action\b|actor\.name|\['name'\]|\[\"name\"\]")
+    rendered = re.compile(r"\b(markdown|title|caption|header|subheader|warning|error|info|success|toast|flash)\(|label=")
+    found = []
+    for path in [*sorted((ROOT / "pages").glob("*.py")), ROOT / "valuetrack" / "ui" / "components.py"]:
+        for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not rendered.search(line) or "one_line(f" in line or "md(f" in line:
+                continue  # not shown as Markdown, or escaped as a whole
+            for expr in re.findall(r"(?<!\{)\{([^{}]+)\}", line):
+                if registry_text.search(expr) and not expr.startswith(("md(", "one_line(")) and " for " not in expr:
+                    found.append(f"{path.name}:{no}: {{{expr}}}")
+    assert not found, found

@@ -56,7 +56,6 @@ def test_form_reports_a_bad_relaunch_line() -> None:
 def test_months_and_labels() -> None:
     as_of = dt.date(2026, 6, 1)
     assert views.current_month(as_of) == "2026-05"
-    assert views.month_options(dt.date(2026, 3, 15), as_of) == ["2026-05", "2026-04", "2026-03"]
     assert views.month_label("2026-05") == "May 2026"
     assert views.cents(1234.5678) == 1234.57 and views.cents(float("nan")) is None
 

@@ -100,7 +100,7 @@ def _check(company: tuple[Path, str], method: str, breaker: Callable[..., None],
 
     dispose_all()
     after = db_rows(url)
-    assert set(before["value_results"]) <= set(after["value_results"])  # history kept, never rewritten
+    assert set(before["ledger_models"]) <= set(after["ledger_models"])  # valuations kept, never rewritten
     if "refresh failed" in message:  # the broken model's last good aggregates stay
         for table in ("ab_aggregates", "series_points"):
             keep = [r for r in before[table] if repr(broken) in r]

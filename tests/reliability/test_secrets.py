@@ -179,3 +179,27 @@ def test_an_environment_value_nobody_refers_to_is_not_masked(secret_ws: Path, mo
     assert "events" in errors and "***" not in errors, errors
     bad = run_cli("models", "list", "--config", secret_ws / "nope" / "x.toml")
     assert str(secret_ws) in bad.err and "***" not in bad.err, bad.err
+
+
+def test_secret_in_notification_targets_never_leaks(secret_ws: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Webhook tokens and SMTP passwords in [notifications].targets, with the targets down: the
+    failed deliveries are reported and logged without the secret."""
+    from tests.conftest import free_port
+
+    port = free_port()  # nothing listens: every delivery fails and is reported
+    settings = secret_ws / "valuetrack.toml"
+    settings.write_text(settings.read_text() + textwrap.dedent(f"""
+        [notifications]
+        targets = ["http://127.0.0.1:{port}/hook/${{VT_PLANTED}}",
+                   "mailto://alerts:${{VT_PLANTED}}@127.0.0.1:{port}?to=team@example.com&from=vt@example.com"]
+    """))
+    outs: list[str] = []
+    for argv in (["models", "register", "--file", secret_ws / "m.toml"],
+                 ["refresh", "--as-of", str(AS_OF), "--notify", "--json"], ["refresh", "--as-of", str(AS_OF), "--notify"],
+                 ["notify", "--as-of", str(AS_OF), "--json"], ["notify", "--test"], ["notify", "--test", "--json"]):
+        run = run_cli(*argv)
+        outs += [run.out, run.err]
+    joined = "".join(outs)
+    assert "refresh of down-model failed" in joined  # the failed refresh became an event
+    assert "failed" in joined and "127.0.0.1" in joined  # and its deliveries failed, saying where
+    _check_outputs(secret_ws, outs, caplog)

@@ -3,7 +3,7 @@ immutable :class:`Snapshot` stored in ``report_snapshots``, which exports itself
 or XLSX (docs/reports.md).
 
     snapshot = build_snapshot(ctx, month="2026-04")           # not stored
-    snapshot = SnapshotStore(ctx.engine).save(snapshot)        # stored, with an id
+    snapshot = ctx.snapshots.save(snapshot)        # stored, with an id
     pdf = snapshot.export("pdf")                               # bytes, for a download button
     result = export_report(ctx, month="2026-04", fmt="pdf", out=Path("april.pdf"))   # the CLI's call
 """
@@ -11,7 +11,8 @@ or XLSX (docs/reports.md).
 from __future__ import annotations
 
 from valuetrack.reports.export import ReportResult, ReportWriteError, export_report, snapshot_for, write_atomic
-from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, inputs_hash
+from valuetrack.reports.render import FORMATS
+from valuetrack.reports.snapshot import Snapshot, build_snapshot, inputs_hash
 from valuetrack.reports.store import SnapshotIntegrityError, SnapshotStore
 
 __all__ = ["FORMATS", "ReportResult", "ReportWriteError", "Snapshot", "SnapshotIntegrityError", "SnapshotStore",

@@ -24,7 +24,8 @@ from valuetrack.context import Context, today_utc
 from valuetrack.errors import ParameterError
 from valuetrack.formatting import money
 from valuetrack.outputs import OutputWriteError, check_output, write_atomic
-from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, check_month, inputs_hash
+from valuetrack.reports.render import FORMATS
+from valuetrack.reports.snapshot import Snapshot, build_snapshot, check_month, inputs_hash
 from valuetrack.reports.store import SnapshotStore
 
 
@@ -95,7 +96,7 @@ class ReportResult:
 def snapshot_for(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
                  restate: bool = False) -> tuple[Snapshot, bool]:
     """The month's snapshot to export and whether it was reused (rules in the module docstring)."""
-    store = SnapshotStore(ctx.engine)
+    store = ctx.snapshots
     latest = store.latest(month)
     if (latest is not None and latest.status == "final" and not restate
             and (as_of is None or as_of >= latest.as_of)):

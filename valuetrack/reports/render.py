@@ -13,15 +13,19 @@ import datetime as dt
 import io
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
 from valuetrack.value.flags import FLAG_SEVERITY, RULES
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, pct, symbol
-from valuetrack.reports.snapshot import FORMATS, Snapshot
 from valuetrack.safetext import csv_cell, text_not_formulas
+
+if TYPE_CHECKING:  # a snapshot renders itself (Snapshot.export): render never imports it at run time
+    from valuetrack.reports.snapshot import Snapshot
+
+FORMATS = ("pdf", "html", "csv", "xlsx")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {r.type: r.short for r in RULES}  # the one table of flag rules

@@ -2,14 +2,13 @@
 an immutable :class:`Snapshot` holding everything needed to re-render the report without the
 warehouse or the aggregates cache (numbers, flags, health, risk, provenance, small chart series).
 
-The money figures are exactly :func:`valuetrack.value.portfolio.value_portfolio`'s for the month,
-so the report shows the same numbers as ``valuetrack value --month`` and the app.
+The figures are read from the valuation ledger (valuetrack.ledger), never computed here, so the
+report shows exactly the numbers of ``valuetrack value --month`` and the app.
 """
 
 from __future__ import annotations
 
 import calendar
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -23,9 +22,7 @@ from valuetrack import __version__
 from valuetrack.jsonsafe import num
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValidationError
-from valuetrack.store.aggregates import AggregateStore
 
-FORMATS = ("pdf", "html", "csv", "xlsx")
 TIMELINE_POINTS = 120  # chart series are downsampled to at most this many points per model
 HISTORY_MONTHS = 12  # monthly net values shown per model (up to the report month)
 
@@ -116,39 +113,14 @@ def check_month(month: str, as_of: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05) -> str:
-    """sha256 over what the report's numbers depend on: month, as-of date, alpha, currency, library
-    version, each model's spec and revision, and the stored aggregates before the as-of date (one
-    query per table for the whole portfolio; no statistics are run)."""
-    import sqlalchemy as sa
+    """sha256 over what the report's numbers depend on: the month, and the ledger valuation it reads
+    (whose input hash covers every model's spec, revision and stored aggregates, the as-of date,
+    alpha and the library version). Same hash, same numbers."""
+    from valuetrack import ledger
 
-    from valuetrack.store import schema as s
-
-    data: dict[str, list[str]] = {}
-    with ctx.engine.connect() as c:
-        for table in (s.ab_aggregates, s.ab_crossovers, s.series_points, s.health_daily, s.health_histogram,
-                      s.decision_aggregates):
-            cols = [col for col in table.c if col.name != "refresh_id"]
-            keys = list(table.primary_key.columns)  # model_name first: rows arrive grouped by model
-            digests: dict[str, Any] = {}
-            for row in c.execute(sa.select(*cols).where(table.c.day < as_of).order_by(*keys)).tuples():
-                h = digests.get(row[0])
-                if h is None:
-                    h = digests[row[0]] = hashlib.sha256()
-                h.update(repr(row[1:]).encode())
-            for name, h in digests.items():
-                data.setdefault(str(name), []).append(f"{table.name}:{h.hexdigest()}")
-        last_ok = {}
-        r = s.refreshes
-        newest = sa.select(sa.func.max(r.c.id)).where(r.c.status == "ok").group_by(r.c.model_name)
-        for row in c.execute(sa.select(r.c.model_name, r.c.max_exposure_ts, r.c.max_outcome_ts, r.c.mature_through)
-                             .where(r.c.id.in_(newest))).mappings():
-            last_ok[row["model_name"]] = [str(row["max_exposure_ts"]), str(row["max_outcome_ts"]), str(row["mature_through"])]
-    models = [{"name": reg.name, "revision": reg.revision, "spec": reg.spec.to_dict(), "data": data.get(reg.name, []),
-               "freshness": last_ok.get(reg.name)} for reg in ctx.registry.list()]
-    from valuetrack.store.results import VarStore
-
-    return sha256_json({"month": month, "as_of": as_of, "alpha": alpha, "currency": ctx.settings.currency,
-                        "version": __version__, "models": models, "var": VarStore(ctx.engine).latest(as_of)})
+    row = ledger.asof(ctx, as_of, alpha=alpha)
+    return sha256_json({"month": month, "as_of": row["as_of"], "valuation": row["input_hash"], "alpha": alpha,
+                        "currency": row["currency"], "version": __version__, "var": ctx.var.latest(row["as_of"])})
 
 
 def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
@@ -168,20 +140,22 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     Returns:
         An unsaved :class:`Snapshot` (``SnapshotStore.save`` stores it).
     """
-    from valuetrack.reports.store import SnapshotStore
-    from valuetrack.store.results import VarStore
-    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack import ledger
 
     as_of = as_of or today_utc()
     first, last = check_month(month, as_of)
     inputs = inputs or inputs_hash(ctx, month=month, as_of=as_of, alpha=alpha)
-    snapshots = SnapshotStore(ctx.engine)
+    snapshots = ctx.snapshots
     if previous is None:
         previous = snapshots.latest(month)
 
-    pv = value_portfolio(ctx, as_of=as_of, month=month, alpha=alpha)
+    pv = ledger.portfolio(ctx, as_of=as_of, month=month, alpha=alpha)  # read, never valued here
+    as_of = pv.as_of
+    records = {r["model_name"]: r for r in ctx.ledger.models(pv.asof_id)}
+    live_months: dict[str, list[Any]] = {}
+    for row in ctx.ledger.monthly(pv.asof_id, live=True):
+        live_months.setdefault(row["model_name"], []).append(ledger.ModelValue.from_dict(row["figures"]))
     registered = {r.name: r for r in ctx.registry.list()}
-    agg = AggregateStore(ctx.engine)
     currency = pv.currency
     prev_month = previous_month(month)
     prev_first, _ = month_bounds(prev_month)
@@ -192,16 +166,15 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     not_valued = []
     for mv in pv.models:
         reg = registered[mv.model]
-        val = pv.valuations.get(mv.model)
-        if val is None or mv.state != "ok":  # not valued this time: the report says why, the totals leave it out
+        record = records.get(mv.model)
+        if record is None or mv.state != "ok":  # not valued this time: the report says why, the totals leave it out
             not_valued.append({"model": mv.model, "display_name": mv.display_name, "error": mv.error,
                                "last_valued": _iso(mv.last_valued)})
             continue
-        months = val.months()
-        live_from = val.live_from
-        daily = val.data.daily
-        last_exposure = max(daily["day"]) if len(daily) else None
-        live_to = last_exposure if reg.spec.status == "retired" else None
+        detail = record["detail"]
+        months = live_months.get(mv.model, [])
+        live_from = ledger.parse_date(detail.get("live_from"))
+        live_to = ledger.parse_date(detail.get("live_to"))
         d = _jsonable(mv.to_dict())
         d["live_from"] = _iso(live_from)
         d["live_to"] = _iso(live_to)
@@ -219,15 +192,15 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["months"] = [_month_row(m) for m in months if m.period_start <= last][-HISTORY_MONTHS:]
         prev = next((m for m in months if m.period_start.strftime("%Y-%m") == prev_month), None)
         prev_nets[mv.model] = None if prev is None else (prev.net if prev.net is not None else -prev.cost)
-        d["timeline"] = _timeline(val, last)
-        d["to_date"] = _to_date(val, months)
+        d["timeline"] = _timeline(ctx.ledger.timeline(pv.asof_id, mv.model), last, as_of)
+        d["to_date"] = _to_date(record["figures"])
         d["notes"] = _notes(d, first, last, month)
-        status = agg.status(mv.model)
-        ok = status.last_ok or {}
+        status = detail.get("refresh") or {}
+        ok = status.get("last_ok") or {}
         refreshes[mv.model] = ok
         d["refresh"] = {"finished_at": _iso(ok.get("finished_at")), "as_of": _iso(ok.get("as_of")),
                         "mature_through": _iso(ok.get("mature_through")), "cost": _jsonable(ok.get("cost")),
-                        "stale": status.stale, "stale_reason": status.reason}
+                        "stale": bool(status.get("stale")), "stale_reason": status.get("reason")}
         d["flags"] = [_jsonable(f.to_dict()) for f in pv.flags if f.model == mv.model]
         d["verdict"] = _verdict(d)
         models.append(d)
@@ -275,7 +248,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         "changes": changes,
         "restatement": restated,
         # the portfolio's value at risk as the last refresh at or before the as-of date stored it
-        "var": _jsonable(VarStore(ctx.engine).latest(as_of)),
+        "var": _jsonable(ctx.var.latest(as_of)),
         "provenance": _provenance(models, refreshes, as_of, inputs, ctx),
     }
     return Snapshot(month=month, status=status, as_of=as_of, inputs_hash=inputs, content=content,
@@ -294,15 +267,15 @@ def _month_row(m: Any) -> dict[str, Any]:
             "estimated": m.net is not None}
 
 
-def _timeline(val: Any, last: dt.date) -> dict[str, Any] | None:
-    """The uplift chart's series, up to the end of the report month, downsampled."""
-    try:
-        frame = val.timeline()
-    except Exception as exc:  # a chart must never stop the report; say why it is missing
-        return {"kind": "none", "reason": f"no chart: {type(exc).__name__}: {exc}"}
-    if frame is None or not len(frame):
+def _timeline(series: dict[str, Any] | None, last: dt.date, as_of: dt.date) -> dict[str, Any] | None:
+    """The uplift chart's series from the ledger, up to the end of the report month, downsampled."""
+    if series is None:
+        return {"kind": "none", "reason": f"no chart: the daily timeline of the valuation as of {as_of} is not kept "
+                                          "(the ledger keeps it for the newest valuation and month-ends)"}
+    columns = series.get("timeline") or {}
+    if not columns or not columns.get("day"):
         return None
-    frame = frame.copy()
+    frame = pd.DataFrame(columns)
     frame["day"] = pd.to_datetime(frame["day"]).dt.date
     frame = frame[frame["day"] <= last]
     if not len(frame):
@@ -322,21 +295,13 @@ def _timeline(val: Any, last: dt.date) -> dict[str, Any] | None:
     return {"kind": kind, **{c: [_cell(v) for v in frame[c].tolist()] for c in cols}}
 
 
-def _to_date(val: Any, months: list[Any]) -> dict[str, Any] | None:
-    """The model's figures from launch to the as-of date (what flags and payback are judged on);
-    ModelValuation.to_date's figures, reusing the months already computed."""
-    from valuetrack.value.roi import payback_date
-
-    if val.live_from is None:
+def _to_date(v: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's figures from launch to the as-of date (what flags and payback are judged on), as
+    the ledger holds them."""
+    if v.get("live_days", 0) <= 0 and v.get("gross") is None and not v.get("cost"):
         return None
-    v = val.period(val.live_from, val.last_day)
-    paid = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
-                        val.reg.spec.one_off_costs) if months else None
-    v = dataclasses.replace(v, payback_date=paid)
-    return {"period_start": _iso(v.period_start), "period_end": _iso(v.period_end), "gross": num(v.gross),
-            "cost": num(v.cost), "net": num(v.net), "ci_net": [num(x) for x in v.ci_net] if v.ci_net else None,
-            "roi": num(v.roi), "prob_positive": num(v.prob_positive), "payback_date": _iso(v.payback_date),
-            "live_days": v.live_days}
+    return {k: v.get(k) for k in ("period_start", "period_end", "gross", "cost", "net", "ci_net", "roi",
+                                  "prob_positive", "payback_date", "live_days")}
 
 
 def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list[str]:
@@ -493,17 +458,6 @@ def _redacted_store(ctx: Context) -> str:
         return make_url(ctx.settings.store_url).render_as_string(hide_password=True)
     except Exception:  # provenance only; never fail the report on it
         return "?"
-
-
-def _frame_digest(frame: pd.DataFrame | None) -> str:
-    if frame is None or not len(frame):
-        return "empty"
-    frame = frame.reset_index(drop=True).copy()
-    if "day" in frame.columns:
-        frame["day"] = pd.to_datetime(frame["day"])
-    h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def sha256_json(value: Any) -> str:

@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from valuetrack.config import redact_url
@@ -151,13 +151,23 @@ def data_version(engine: Engine) -> tuple:
     app database key on it."""
     import sqlalchemy as sa
 
-    from valuetrack.store.schema import models, portfolio_var, refreshes
+    from valuetrack.store.schema import portfolio_var
 
-    with engine.connect() as c:
-        reg = c.execute(sa.select(sa.func.count(), sa.func.max(models.c.updated_at))).one()
-        ref = c.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
-        var = c.execute(sa.select(sa.func.max(portfolio_var.c.id))).scalar()  # stored after the last model
-    return (int(reg[0]), str(reg[1]), ref[0], int(ref[1]), var)
+    with engine.connect() as conn:
+        var = conn.execute(sa.select(sa.func.max(portfolio_var.c.id))).scalar()  # stored after each valuation
+        return (*data_version_of(conn), var)
+
+
+def data_version_of(conn: Connection) -> tuple:
+    """The registry's and the refresh log's high-water marks on an open connection (inside a
+    transaction: as that transaction sees it); a valuation's inputs are current while it holds."""
+    import sqlalchemy as sa
+
+    from valuetrack.store.schema import audit_log, refreshes
+
+    reg = conn.execute(sa.select(sa.func.max(audit_log.c.id))).scalar()
+    ref = conn.execute(sa.select(sa.func.max(refreshes.c.id), sa.func.count(refreshes.c.finished_at))).one()
+    return (reg, ref[0], int(ref[1]))
 
 
 _READ_ONLY = ("readonly database", "read-only", "read only")

@@ -1,80 +1,20 @@
-"""Stored value results: what each refresh concluded for each model, with the inputs it came from
-(as-of date, method, registry revision, library version, the refresh whose aggregates it used),
-so any number can be traced and recomputed."""
+"""Units shared between models, as the latest refresh found them (the valuation reads them), and
+the portfolio's value at risk as each valuation computed it.
+
+What each valuation concluded lives in the ledger (valuetrack.store.ledger); the older
+``value_results`` table is kept, no longer written, so an upgraded app database loses nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, Iterable
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from valuetrack import __version__
-from valuetrack.store.schema import model_overlaps, portfolio_var, value_results
-
-
-class ResultStore:
-    """Append-only history of value results."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def record(self, values: Iterable[Any], refresh_ids: dict[str, int | None]) -> int:
-        """Store ModelValue objects (to date) in one transaction; returns the number stored."""
-        now = dt.datetime.now(dt.timezone.utc)
-        rows = [{
-            "model_name": v.model, "as_of": v.as_of, "computed_at": now, "method": v.method[:64],
-            "registry_revision": v.registry_revision, "library_version": __version__,
-            "refresh_id": refresh_ids.get(v.model), "net": v.net,
-            "result": json.loads(json.dumps(v.to_dict(), default=_json_default)),
-        } for v in values]
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(value_results.insert(), rows)
-        return len(rows)
-
-    def history(self, model: str, limit: int = 100) -> pd.DataFrame:
-        """The model's stored results, newest first: as_of, computed_at, method, net, provenance."""
-        t = value_results
-        query = (sa.select(t.c.id, t.c.as_of, t.c.computed_at, t.c.method, t.c.registry_revision,
-                           t.c.library_version, t.c.refresh_id, t.c.net)
-                 .where(t.c.model_name == model).order_by(t.c.id.desc()).limit(limit))
-        with self.engine.connect() as conn:
-            result = conn.execute(query)
-            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-    def latest(self, model: str) -> dict[str, Any] | None:
-        """The newest stored result of the model (the ModelValue dict), or None."""
-        t = value_results
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.c.result).where(t.c.model_name == model)
-                               .order_by(t.c.id.desc()).limit(1)).first()
-        return row[0] if row else None
-
-
-    def last_good(self, model: str, as_of: dt.date | None = None) -> dict[str, Any] | None:
-        """The newest stored result of the model that was valued (state "ok"), as of ``as_of`` or
-        earlier: the figures an error row carries, marked "last valued"."""
-        t = value_results
-        query = sa.select(t.c.result).where(t.c.model_name == model).order_by(t.c.id.desc()).limit(200)
-        if as_of is not None:
-            query = query.where(t.c.as_of <= as_of)
-        with self.engine.connect() as conn:
-            for (result,) in conn.execute(query):
-                if result.get("state", "ok") == "ok":
-                    return result
-        return None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
+from valuetrack.store.ledger import jsonable
+from valuetrack.store.schema import model_overlaps, portfolio_var
 
 
 class OverlapStore:
@@ -93,14 +33,14 @@ class OverlapStore:
             if values:
                 conn.execute(model_overlaps.insert(), values)
 
-    def read(self) -> list[Any]:
-        from valuetrack.value.overlap import Overlap
-
+    def read(self) -> list[dict[str, Any]]:
+        """The stored pairs as dicts (model_a, model_b, shared_units, shared_kpi): the Overlap fields."""
         t = model_overlaps
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.c.model_a, t.c.model_b, t.c.shared_units, t.c.shared_kpi)
                                 .order_by(t.c.model_a, t.c.model_b)).all()
-        return [Overlap(r.model_a, r.model_b, int(r.shared_units), bool(r.shared_kpi)) for r in rows]
+        return [{"model_a": r.model_a, "model_b": r.model_b, "shared_units": int(r.shared_units),
+                 "shared_kpi": bool(r.shared_kpi)} for r in rows]
 
 
 class VarStore:
@@ -115,7 +55,7 @@ class VarStore:
         with self.engine.begin() as conn:
             conn.execute(portfolio_var.insert(), {
                 "as_of": as_of, "computed_at": dt.datetime.now(dt.timezone.utc), "library_version": __version__,
-                "result": json.loads(json.dumps(result, default=_json_default))})
+                "result": jsonable(result)})
 
     def latest(self, as_of: dt.date | None = None) -> dict[str, Any] | None:
         """The newest stored result at or before ``as_of`` (any date when None), or None."""

@@ -181,7 +181,7 @@ report_snapshots = sa.Table(
 )
 
 
-# -- value results (valuetrack.store.results): what each refresh concluded, with provenance ------
+# -- value results: written by refresh before the ledger (migration 0013) replaced it; kept, not written --
 
 value_results = sa.Table(
     "value_results", metadata,
@@ -267,3 +267,75 @@ portfolio_var = sa.Table(
     sa.Column("result", sa.JSON, nullable=False),  # PortfolioVar.to_dict()
     sa.Index("ix_portfolio_var_as_of", "as_of", "id"),
 )
+
+
+# -- the valuation ledger (valuetrack.store.ledger; migration 0013) ------------------------------
+# One row per valuation of the whole portfolio (an "as-of"), written in one transaction with every
+# model's figures, months, flags and (for the latest as-of and month-ends only) daily timelines.
+# Pages, the CLI's reads and the reports read only these tables (docs/architecture.md).
+
+ledger_asofs = sa.Table(
+    "ledger_asofs", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("ledger_asofs_id_seq"), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("valued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # refresh | edit | revalue
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("alpha", sa.Float(precision=53), nullable=False),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("library_version", sa.String(32), nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=True),  # newest refresh whose aggregates it read
+    sa.Column("registry_version", sa.Integer, nullable=True),  # newest audit-log entry it saw
+    sa.Column("input_hash", sa.String(64), nullable=False),  # sha256 over the models' input hashes
+    sa.Column("periods", sa.JSON, nullable=False),  # {"to-date"|"YYYY-MM": {totals, overlaps, start, end}}
+    sa.Index("ix_ledger_asofs_as_of", "as_of", "id"),
+)
+
+ledger_models = sa.Table(
+    "ledger_models", metadata,
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(8), nullable=False),  # ok | error
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("registry_revision", sa.Integer, nullable=False),
+    sa.Column("refresh_id", sa.Integer, nullable=True),
+    sa.Column("input_hash", sa.String(64), nullable=False),
+    sa.Column("net", sa.Float(precision=53), nullable=True),
+    sa.Column("figures", sa.JSON, nullable=False),  # ModelValue.to_dict() to date
+    sa.Column("detail", sa.JSON, nullable=False),  # effect, diagnostics, live span, refresh status
+)
+
+ledger_monthly = sa.Table(
+    "ledger_monthly", metadata,
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("month", sa.String(7), primary_key=True),  # YYYY-MM
+    sa.Column("live", sa.Boolean, nullable=False),  # the model was live (or retiring) that month
+    sa.Column("net", sa.Float(precision=53), nullable=True),
+    sa.Column("figures", sa.JSON, nullable=False),  # ModelValue.to_dict() of the month (health: see to date)
+)
+
+ledger_timeline = sa.Table(
+    "ledger_timeline", metadata,
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("series", sa.JSON, nullable=False),  # {"timeline", "cumulative", "daily"}: column -> values
+)
+
+ledger_flags = sa.Table(
+    "ledger_flags", metadata,
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(32), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),  # raised (at this look) | cleared (since the last)
+    sa.Column("raised_on", sa.Date, nullable=False),
+    sa.Column("cleared_on", sa.Date, nullable=True),
+    sa.Column("p_value", sa.Float(precision=53), nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
+)
+
+LEDGER_TABLES = (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags)

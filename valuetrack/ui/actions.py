@@ -48,9 +48,7 @@ def check_connection(ctx: Any, name: str) -> dict[str, Any]:
 def connections_frame(ctx: Any) -> pd.DataFrame:
     """The configured connections (URLs as safe to show) with the models using each and their
     last successful refresh."""
-    from valuetrack.store.aggregates import AggregateStore
-
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     models = ctx.registry.list()
     rows = []
     for name, conn in ctx.settings.connections.items():
@@ -67,9 +65,7 @@ def connections_frame(ctx: Any) -> pd.DataFrame:
 
 def refresh_history(ctx: Any, *, limit_per_model: int = 20) -> pd.DataFrame:
     """Recent refreshes of every model: when, status, rows, what the warehouse reported it cost."""
-    from valuetrack.store.aggregates import AggregateStore
-
-    store = AggregateStore(ctx.engine)
+    store = ctx.aggregates
     frames = []
     for m in ctx.registry.list():
         f = store.refreshes(m.name, limit=limit_per_model)

@@ -151,6 +151,17 @@ def empty_registry() -> None:
         st.page_link("pages/register.py", label="Register a model", icon=":material/add_circle:")
 
 
+def valued(portfolio: Any, registered: list[Any]) -> Any:
+    """The page's valuation, or (nothing valued yet) an explanation with a Refresh button, then stop."""
+    if portfolio is not None:
+        return portfolio
+    st.info("Nothing has been valued yet: figures appear after the first refresh pulls the models' data "
+            "(`valuetrack refresh`), or after `valuetrack revalue` values what is already stored.",
+            icon=":material/hourglass_empty:")
+    refresh_button([m.name for m in registered if m.spec.status == "active"], key="refresh-unvalued", primary=True)
+    st.stop()
+
+
 def needs_refresh(names: list[str], *, key: str = "refresh") -> None:
     """No stored aggregates yet: explain, and offer a Refresh button (editors) with progress."""
     st.info("These models have no data yet: valuetrack has not pulled their aggregates from the "
@@ -169,15 +180,19 @@ def refresh_button(names: list[str], *, key: str = "refresh", primary: bool = Fa
         return
     from valuetrack.refresh import refresh
 
+    from valuetrack.valuation import revalue
+
     ctx = state.context()
     bar = st.progress(0.0, text="Starting…")
     failed = []
     with shown_errors("the refresh"):
         for i, name in enumerate(names):
             bar.progress(i / max(len(names), 1), text=f"Refreshing {name} ({i + 1}/{len(names)})…")
-            for outcome in refresh(ctx, model=name, as_of=state.as_of()):
+            for outcome in refresh(ctx, model=name, as_of=state.as_of(), value=False):
                 if outcome.status != "ok":
                     failed.append(f"{outcome.model}: {outcome.error}")
+        bar.progress(1.0, text="Valuing the portfolio…")
+        revalue(ctx, as_of=state.as_of(), reason="refresh")  # once, for every model refreshed
         bar.progress(1.0, text="Done")
         state.invalidate()
         if failed:

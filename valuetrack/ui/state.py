@@ -1,11 +1,10 @@
 """Cached access to the library for the pages.
 
-Engines and stores are opened once per process (``st.cache_resource``). Valuations are cached
-with ``st.cache_data`` keyed by a *data version* (the registry's and the refresh log's high-water
-marks, two indexed lookups in the app database) and a TTL, so a page shows stored results without
-recomputing them, and shows new ones as soon as a refresh or an edit lands — from the app or the CLI.
-Nothing here reads the warehouse: the only warehouse calls the app makes are the explicit
-"Test connection", "Preview data" and "Refresh" actions.
+Every figure comes from the valuation ledger (valuetrack.ledger): pages never value anything.
+Records are cached keyed by a *data version* (the registry's, the refresh log's and the ledger's
+high-water marks, indexed lookups in the app database) and a TTL, so a page shows new figures as
+soon as a valuation lands — from the app or the CLI. Nothing here reads the warehouse: the only
+warehouse calls the app makes are the explicit "Test connection", "Preview data" and "Refresh" actions.
 """
 
 from __future__ import annotations
@@ -98,17 +97,18 @@ def as_of() -> dt.date:
 
 
 def data_version() -> tuple[Any, ...]:
-    """Changes whenever a model is registered/edited/retired or a refresh finishes."""
-    from valuetrack.store.db import data_version as store_version
+    """Changes whenever a model is registered/edited/retired, a refresh starts or finishes, or a
+    valuation lands in the ledger (two indexed lookups)."""
+    from valuetrack.ledger import data_version as ledger_version
 
-    return store_version(_base().engine)
+    return ledger_version(_base())
 
 
 def _key() -> tuple[str | None, str]:
     return os.environ.get("VALUETRACK_CONFIG"), os.getcwd()
 
 
-# -- cached loaders ---------------------------------------------------------------------------
+# -- cached loaders (every figure comes from the ledger: valuetrack.ledger) --------------------
 
 
 def registered() -> list:
@@ -121,89 +121,75 @@ def _registered(config: str | None, cwd: str, version: tuple) -> list:
     return _context(config, cwd).registry.list()
 
 
-def portfolio(month: str | None = None):  # noqa: ANN201 - PortfolioValue
-    """``value_portfolio`` for a month or to date (the same object ``valuetrack value --json`` prints)."""
+def portfolio(month: str | None = None):  # noqa: ANN201 - StoredPortfolio
+    """The newest valuation on or before the as-of date, to date or for ``month`` (the same record
+    ``valuetrack value --json`` prints); None when nothing has been valued yet."""
     return _portfolio(*_key(), as_of(), month, data_version())
 
 
-# cache_resource, not cache_data: the PortfolioValue carries its ModelValuation objects (the stored
-# aggregates behind every figure), which the model page and the sparklines reuse; pickling them on
-# every rerun would cost more than the page. The object is frozen; pages only read it.
-@st.cache_resource(ttl=TTL_S, show_spinner="Valuing the portfolio…", max_entries=16)
+# cache_resource: the object is frozen and pages only read it; pickling it on every rerun would cost
+# more than the lookup
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _portfolio(config: str | None, cwd: str, as_of_: dt.date, month: str | None, version: tuple):  # noqa: ANN202
-    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack import ledger
 
-    # a month view reuses the to-date view's valuations (same aggregates and fitted effects)
-    reuse = _portfolio(config, cwd, as_of_, None, version) if month else None
-    return value_portfolio(_context(config, cwd), as_of=as_of_, month=month, reuse=reuse)
+    try:
+        return ledger.portfolio(_context(config, cwd), as_of=as_of_, month=month)
+    except ledger.NotValued:
+        return None
 
 
 def portfolio_var() -> dict[str, Any] | None:
-    """The portfolio's value at risk as the last refresh stored it (None: never computed)."""
+    """The portfolio's value at risk as the last valuation stored it (None: never computed)."""
     return _portfolio_var(*_key(), as_of(), data_version())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _portfolio_var(config: str | None, cwd: str, as_of_: dt.date, version: tuple) -> dict[str, Any] | None:
-    from valuetrack.store.results import VarStore
-
-    return VarStore(_context(config, cwd).engine).latest(as_of_)
+    return _context(config, cwd).var.latest(as_of_)
 
 
 def sparklines(names: list[str]) -> dict[str, list[float]]:
-    """Net value per month for each model (for the portfolio table's trend column)."""
+    """Net value per live month for each model (for the portfolio table's trend column)."""
     return _sparklines(*_key(), tuple(names), as_of(), data_version())
 
 
-@st.cache_data(ttl=TTL_S, show_spinner="Computing monthly trends…", max_entries=64)
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=64)
 def _sparklines(config: str | None, cwd: str, names: tuple[str, ...], as_of_: dt.date,
                 version: tuple) -> dict[str, list[float]]:
-    # one cache entry for the whole table: a warm page does one lookup, not one per model
-    return {n: [m["net"] for m in _model_months(config, cwd, n, as_of_, version)] for n in names}
+    from valuetrack import ledger
+
+    pv = _portfolio(config, cwd, as_of_, None, version)
+    if pv is None:
+        return {}
+    nets = ledger.monthly_nets(_context(config, cwd), pv.asof_id)
+    return {n: nets.get(n, []) for n in names}
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=2048)
-def _model_months(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple) -> list[dict[str, Any]]:
-    from valuetrack.ui.views import month_rows
-
-    return month_rows(_valuation(config, cwd, name, as_of_, version))
-
-
-def _valuation(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple):  # noqa: ANN202
-    """The model's ModelValuation: the one behind the to-date portfolio when it is valued, else loaded."""
-    found = getattr(_portfolio(config, cwd, as_of_, None, version), "valuations", {}).get(name)
-    return found if found is not None else _valuation_at(config, cwd, name, as_of_, version)
-
-
-@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=512)
-def _valuation_at(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple):  # noqa: ANN202
-    from valuetrack.value.portfolio import ModelValuation
-
-    ctx = _context(config, cwd)
-    return ModelValuation.load(ctx, ctx.registry.get(name), as_of_)
-
-
-def model_view(name: str) -> dict[str, Any]:
-    """Everything the model page shows for one model (see ``views.model_view``)."""
+def model_view(name: str) -> dict[str, Any] | None:
+    """Everything the model page shows for one model (see ``views.model_view``); None when the
+    model is not in the newest valuation."""
     return _model_view(*_key(), name, as_of(), data_version())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Loading the model…", max_entries=256)
-def _model_view(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple) -> dict[str, Any]:
+def _model_view(config: str | None, cwd: str, name: str, as_of_: dt.date, version: tuple) -> dict[str, Any] | None:
+    from valuetrack import ledger
     from valuetrack.ui.views import model_view as build
 
     ctx = _context(config, cwd)
-    return build(ctx, _valuation(config, cwd, name, as_of_, version))
+    try:
+        return build(ctx, ledger.model(ctx, name, as_of=as_of_))
+    except ledger.NotValued:
+        return None
 
 
 def invalidate() -> None:
-    """Forget cached valuations (after a change made from this app; others are seen via data_version)."""
+    """Forget cached records (after a change made from this app; others are seen via data_version)."""
     _registered.clear()
     _portfolio.clear()
-    _model_months.clear()
     _sparklines.clear()
     _model_view.clear()
-    _valuation_at.clear()
     _report.clear()
     _report_bytes.clear()
 

@@ -6,7 +6,6 @@ text for people comes from :mod:`valuetrack.formatting` (re-exported here for th
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import math
 import re
@@ -57,18 +56,6 @@ def current_month(as_of: dt.date) -> str:
     return last_full_day(as_of).strftime("%Y-%m")
 
 
-def month_options(first: dt.date | None, as_of: dt.date) -> list[str]:
-    """Months from ``first`` to the current one, newest first."""
-    last = last_full_day(as_of).replace(day=1)
-    if first is None:
-        return [last.strftime("%Y-%m")]
-    m, out = first.replace(day=1), []
-    while m <= last:
-        out.append(m.strftime("%Y-%m"))
-        m = (m + dt.timedelta(days=32)).replace(day=1)
-    return out[::-1]
-
-
 def month_label(month: str) -> str:
     return dt.datetime.strptime(month, "%Y-%m").strftime("%B %Y")
 
@@ -80,11 +67,16 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
     """The four tiles: net value this month and to date (with intervals), models, flagged.
     Tiles are narrow: their money is compact ('$171.2K'), and the full figure goes in ``full``."""
     cur = to_date.currency
-    t, m = to_date.totals, this_month.totals
+    t = to_date.totals
+    if this_month is None:  # no model live yet
+        month = {"label": "Net value this month", "value": "—", "full": "—", "caption": "no model is live yet"}
+    else:
+        m = this_month.totals
+        month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
+                 "full": money(m["net"], cur),
+                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
     return {
-        "month": {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
-                  "full": money(m["net"], cur),
-                  "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])},
+        "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
                     "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
         "models": {"label": "Models", "value": str(t["models"]),
@@ -186,6 +178,17 @@ def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
     for f in flags:
         out.setdefault(f.model, []).append(f)
     return out
+
+
+CHECK_LABELS = {"srm": "SRM, all cohorts"}
+"""Health checks whose name alone is ambiguous: the SRM of the health panel tests every stored
+cohort (is the split healthy now?); the method's SRM p-value tests the mature cohorts the effect is
+estimated on. Both are shown, each named by the cohorts it covers."""
+
+
+def check_label(name: str) -> str:
+    """A health check's label on the model page."""
+    return CHECK_LABELS.get(name, name.replace("_", " "))
 
 
 def health_status(m: Any) -> str | None:
@@ -344,74 +347,55 @@ def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency:
 # -- model page -------------------------------------------------------------------------------
 
 
-def month_rows(valuation: Any) -> list[dict[str, Any]]:
-    """Value per calendar month of one model (for sparklines and the monthly chart)."""
+def flag_history_rows(history: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """Every look at a model's flags, newest first: raised at that look, or cleared since the last."""
+    return [[plain(h["as_of"]), FLAG_LABELS.get(h["type"], h["type"]), h["status"], plain(h["raised_on"]),
+             plain(h["cleared_on"]) if h["cleared_on"] else "—", p_value(h["p_value"])]
+            for h in reversed(list(history))]
+
+
+def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
+    """Value per calendar month of one model (the ledger's months; for the monthly chart and table)."""
     return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
              "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional}
-            for v in valuation.months()]
+            for v in months]
 
 
-def cumulative_rows(valuation: Any) -> pd.DataFrame:
-    """Cumulative net value from launch to each month end (and the last day), with its interval,
-    each point a library period (so intervals come from variances, never from added bounds)."""
-    start = valuation.live_from
-    if start is None:
-        return pd.DataFrame(columns=["day", "net", "net_lo", "net_hi", "cost"])
-    last = valuation.last_day
-    ends, m = [], start.replace(day=1)
-    while m <= last:
-        end = dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1])
-        ends.append(min(end, last))
-        m = end + dt.timedelta(days=1)
-    rows = []
-    for end in ends:
-        v = valuation.period(start, end)
-        rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
-                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional})
-    return pd.DataFrame(rows)
+_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional"],
+          "daily": ["day", "arm", "n_exposures"]}
 
 
-def model_view(ctx: Any, valuation: Any) -> dict[str, Any]:
-    """Everything the model page shows besides the portfolio figures (picklable, for caching)."""
+def model_view(ctx: Any, record: Any) -> dict[str, Any]:
+    """Everything the model page shows besides the portfolio figures (picklable, for caching), from
+    the model's ledger record and its registry entry."""
     from valuetrack.registry.manifest import ManifestEntry, dump_manifest
-    from valuetrack.store.aggregates import AggregateStore
 
-    reg = valuation.reg
-    store = AggregateStore(ctx.engine)
-    status = store.status(reg.name)
-    timeline = valuation.timeline()
-    details = _jsonable(valuation.effect.details or {})
-    daily = valuation.data.daily.copy() if len(valuation.data.daily) else pd.DataFrame(columns=["day", "arm", "n_exposures"])
+    reg = ctx.registry.get(record.value.model)
+    series = record.timeline or {}
+    frames = {k: series.get(k) if series.get(k) is not None and len(series[k].columns) else pd.DataFrame(columns=cols)
+              for k, cols in _EMPTY.items()}
+    effect = record.detail.get("effect") or {}
+    refresh = record.detail.get("refresh") or {}
     return {
         "name": reg.name, "spec": reg.spec, "revision": reg.revision,
         "created": (reg.created_at, reg.created_by), "updated": (reg.updated_at, reg.updated_by),
         "manifest": dump_manifest([ManifestEntry(reg.spec, reg.revision)]),
-        "method": valuation.effect.method, "is_ts": valuation.effect.ts is not None,
-        "effect": {"trusted": valuation.effect.trusted, "reason": valuation.effect.reason,
-                   "mature_through": valuation.effect.mature_through},
-        "details": details, "timeline": timeline, "months": month_rows(valuation),
-        "cumulative": cumulative_rows(valuation), "daily": daily,
+        "method": effect.get("method", record.value.method), "is_ts": bool(effect.get("is_ts")),
+        "effect": {"trusted": effect.get("trusted", record.value.trusted), "reason": effect.get("reason"),
+                   "mature_through": effect.get("mature_through")},
+        "details": record.detail.get("details") or {}, "timeline": frames["timeline"],
+        "months": month_rows(record.months), "cumulative": frames["cumulative"], "daily": frames["daily"],
+        "timeline_kept": record.timeline is not None,
         "audit": [a.to_dict() for a in ctx.registry.audit(reg.name, limit=100)],
-        "refresh": {"stale": status.stale, "reason": status.reason, "last_ok": status.last_ok,
-                    "last_attempt": status.last_attempt},
+        "refresh": {"stale": refresh.get("stale", False), "reason": refresh.get("reason"),
+                    "last_ok": refresh.get("last_ok"), "last_attempt": refresh.get("last_attempt")},
+        "valuation": {"as_of": record.asof["as_of"], "valued_at": record.asof["valued_at"],
+                      "state": record.state, "error": record.error, "input_hash": record.input_hash,
+                      "library_version": record.asof["library_version"], "refresh_id": record.refresh_id},
+        "flag_history": record.history,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        try:
-            return value.item()
-        except (ValueError, AttributeError):
-            return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value
 
 
 def figures_rows(m: Any) -> list[tuple[str, str]]:
@@ -436,7 +420,7 @@ def diagnostics_rows(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     keys = [("method", "Method"), ("metric", "Metric"), ("effect_rel", "Relative effect"), ("ci_rel", "95% interval (relative)"),
             ("cs_rel", "Always-valid interval (relative)"), ("p_value", "p-value"), ("p_value_seq", "Sequential p-value"),
-            ("srm_p_value", "SRM p-value"), ("cuped", "CUPED"), ("variance_reduction", "Variance reduction (CUPED)"),
+            ("srm_p_value", "SRM p-value, mature cohorts"), ("cuped", "CUPED"), ("variance_reduction", "Variance reduction (CUPED)"),
             ("n_control", "Units in holdout"), ("n_treatment", "Units served"), ("n_pre", "Pre-period days"),
             ("n_post", "Post-period days"), ("pre_period_fit", "Pre-period fit"), ("inference", "Inference"),
             ("horizon_capped", "Horizon capped")]

@@ -28,7 +28,6 @@ from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.store.results import OverlapStore, ResultStore
 from valuetrack.value.flags import Flag, evaluate_flags
 from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
@@ -197,7 +196,6 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     else:
         start, end = None, last_day
     cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
-    results = ResultStore(ctx.engine)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
     for reg in registered:
@@ -216,7 +214,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
                                 for x in (total, value))
         except Exception as exc:  # one model's failure never reaches the others
             total = value = _error_value(reg, failure_sentence(reg, exc), as_of, alpha, ctx.settings.currency,
-                                         results.last_good(reg.name, as_of))
+                                         ctx.ledger.last_good(reg.name, as_of))
         values.append(value)
         to_date.append(total)
         healths.append(valuations[reg.name].health if reg.name in valuations else None)
@@ -224,7 +222,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
     present = {v.model for v in values if v.state == "ok"}
-    overlaps = deduplicate([o for o in OverlapStore(ctx.engine).read() if {o.model_a, o.model_b} <= present],
+    overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
     if not month:
         start = min((v.period_start for v in values), default=end)
@@ -288,7 +286,7 @@ class ModelValuation:
 
     @classmethod
     def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05) -> ModelValuation:
-        data = _ModelData.load(AggregateStore(ctx.engine), reg.spec, as_of)
+        data = _ModelData.load(ctx.aggregates, reg.spec, as_of)
         return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha)
 
     @property

@@ -1,0 +1,223 @@
+"""The ledger's read API: what pages, ``value``, ``flags``, ``models show`` and the reports show,
+read from one stored valuation (docs/architecture.md). Nothing here computes a figure: every
+number comes back exactly as the valuation (valuetrack.valuation) wrote it.
+
+    pv = portfolio(ctx)                          # to date, the newest valuation
+    pv = portfolio(ctx, month="2026-05")         # one month of the same valuation
+    pv = portfolio(ctx, as_of=date, exact=True)  # what was valued on that date
+    rec = model(ctx, "churn-save-offers")        # one model: figures, months, timeline, flag history
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import pandas as pd
+
+from valuetrack.context import Context
+from valuetrack.errors import NotFound, ValidationError, ValuetrackError
+from valuetrack.value.flags import Flag
+from valuetrack.value.overlap import Overlap
+from valuetrack.value.portfolio import ModelValue, PortfolioValue
+
+TO_DATE = "to-date"
+
+
+class NotValued(ValuetrackError):
+    """No valuation exists for what was asked (the message says which command records one)."""
+
+    code = "not_valued"
+
+
+@dataclass(frozen=True)
+class StoredPortfolio(PortfolioValue):
+    """A PortfolioValue read back from the ledger: its totals are the stored ones, not recomputed."""
+
+    stored_totals: dict[str, Any] = field(default_factory=dict)
+    asof_id: int = 0
+    raised_on: dict[tuple[str, str], dt.date] = field(default_factory=dict, repr=False, compare=False)
+    months: tuple[str, ...] = ()
+    """Every month the valuation holds figures for, oldest first."""
+
+    @property
+    def totals(self) -> dict[str, Any]:  # type: ignore[override]
+        return self.stored_totals
+
+    def flag_dicts(self) -> list[dict[str, Any]]:
+        """The flags with the day each was first raised (its history lives in the ledger)."""
+        return [{**f.to_dict(), "raised_on": self.raised_on.get((f.model, f.type))} for f in self.flags]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "flags": self.flag_dicts()}
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One model in one valuation, as stored.
+
+    Attributes:
+        value: the figures to date (with health, risk, holdout, payback).
+        months: the figures per calendar month, oldest first.
+        detail: effect verdict, the method's diagnostics, live span, refresh status.
+        timeline: daily series ("timeline", "cumulative", "daily" frames); None when this as-of's
+            timeline is not kept (only the newest as-of and month-ends keep theirs).
+        flags: the model's flags at this look.
+        history: every look at its flags (raised and cleared), oldest first.
+        asof: the ledger as-of row (id, as_of, valued_at, reason, provenance).
+        state, error, input_hash, refresh_id: the record's state and provenance.
+    """
+
+    value: ModelValue
+    months: list[ModelValue]
+    detail: dict[str, Any]
+    timeline: dict[str, pd.DataFrame] | None
+    flags: list[Flag]
+    history: list[dict[str, Any]]
+    asof: dict[str, Any]
+    state: str
+    error: str | None
+    input_hash: str
+    refresh_id: int | None
+
+
+def asof(ctx: Context, as_of: dt.date | None = None, *, exact: bool = False, alpha: float = 0.05) -> dict[str, Any]:
+    """The newest valuation: overall, on or before ``as_of``, or (``exact``) on ``as_of``."""
+    row = ctx.ledger.asof(as_of, exact=exact, alpha=alpha)
+    if row is None:
+        if as_of is not None and ctx.ledger.asof(alpha=alpha) is not None:
+            raise NotValued(f"--as-of {as_of}: nothing was valued as of {'that date' if exact else 'that date or earlier'}"
+                            + (f" at alpha {alpha}" if alpha != 0.05 else "")
+                            + f"; `valuetrack revalue --as-of {as_of}"
+                            + (f" --alpha {alpha}" if alpha != 0.05 else "") + "` values it now")
+        raise NotValued("nothing has been valued yet: `valuetrack refresh` pulls the data and values every model "
+                        "(or `valuetrack revalue` values what is stored)")
+    return row
+
+
+def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None, exact: bool = False,
+              alpha: float = 0.05) -> StoredPortfolio:
+    """Every model's figures to date (or for ``month``), totals, flags and overlaps of one valuation."""
+    if month is not None:
+        _check_month(month)
+    row = asof(ctx, as_of, exact=exact, alpha=alpha)
+    store = ctx.ledger
+    periods = row["periods"]
+    months = tuple(k for k in periods if k != TO_DATE)
+    key = month or TO_DATE
+    to_date = {r["model_name"]: r for r in store.models(row["id"])}
+    if key not in periods:
+        last_day = row["as_of"] - dt.timedelta(days=1)
+        if month > f"{last_day:%Y-%m}":
+            raise ValidationError(f"--month {month} has not started as of {row['as_of']} (figures run to {last_day})")
+        period, values = _before_launch(month, to_date)  # a month before any model went live
+    elif month is None:
+        period = periods[key]
+        values = [ModelValue.from_dict(r["figures"]) for r in to_date.values()]
+    else:
+        period, values = periods[key], []
+        for r in store.monthly(row["id"], month=month):
+            health = to_date[r["model_name"]]["figures"].get("health") if r["model_name"] in to_date else None
+            values.append(ModelValue.from_dict({**r["figures"], "health": health}))
+    flag_rows = store.flags(row["id"])
+    if period["totals"].get("flagged") is None:
+        period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})
+    if period.get("prior") is None:
+        period["prior"] = periods[TO_DATE]["prior"]
+    return StoredPortfolio(
+        as_of=row["as_of"], period=key, period_start=parse_date(period["start"]), period_end=parse_date(period["end"]),
+        currency=row["currency"], alpha=row["alpha"], models=values, flags=[_flag(f) for f in flag_rows],
+        overlaps=[Overlap(**o) for o in period["overlaps"]], prior=period["prior"], stored_totals=period["totals"],
+        asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months)
+
+
+def model(ctx: Context, name: str, *, as_of: dt.date | None = None, exact: bool = False,
+          alpha: float = 0.05) -> ModelRecord:
+    """One model's record in the newest valuation (or the one of ``as_of``)."""
+    row = asof(ctx, as_of, exact=exact, alpha=alpha)
+    store = ctx.ledger
+    found = store.models(row["id"], name)
+    if not found:
+        ctx.registry.get(name)  # NotFound with the registry's message when it is not registered at all
+        raise NotValued(f"model {name!r} is not in the valuation as of {row['as_of']} (registered since): "
+                        "`valuetrack revalue` values it now")
+    r = found[0]
+    months = [ModelValue.from_dict({**m["figures"], "health": r["figures"].get("health")})
+              for m in store.monthly(row["id"], name=name, live=True)]
+    series = store.timeline(row["id"], name)
+    timeline = None if series is None else {k: _frame(v) for k, v in series.items()}
+    flags = [_flag(f) for f in store.flags(row["id"]) if f["model_name"] == name]
+    return ModelRecord(ModelValue.from_dict(r["figures"]), months, r["detail"], timeline, flags, store.flag_history(name),
+                       row, r["state"], r["error"], r["input_hash"], r["refresh_id"])
+
+
+def monthly_nets(ctx: Context, asof_id: int) -> dict[str, list[float | None]]:
+    """Net value per live month of every model in the valuation ``asof_id`` (sparklines)."""
+    return ctx.ledger.monthly_nets(asof_id)
+
+
+def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], list[ModelValue]]:
+    """A month before any model of the valuation went live: no value, no cost, no estimate."""
+    first = dt.date.fromisoformat(f"{month}-01")
+    last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    empty = {"period_start": first, "period_end": last, "treated_units": 0.0, "predictions": 0.0, "gross": None,
+             "gross_se": None, "cost": 0.0, "net": None, "ci_net": None, "roi": None, "ci_roi": None,
+             "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
+    values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
+    totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
+              "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
+              "last_valued_included": False}
+    return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
+
+
+def data_version(ctx: Context) -> tuple:
+    """Changes whenever the registry changes, a refresh starts or finishes, or a valuation (and its
+    value at risk) lands: the readers' cache key (a few indexed lookups)."""
+    from valuetrack.store.db import data_version as store_version
+
+    return (*store_version(ctx.engine), latest_id(ctx))
+
+
+def latest_id(ctx: Context) -> int | None:
+    """Id of the newest valuation (a cheap cache key for readers), or None."""
+    row = ctx.ledger.asof()
+    return row["id"] if row else None
+
+
+def history(ctx: Context, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest valuations with their provenance, newest first."""
+    return ctx.ledger.asofs(limit)
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def _flag(row: Mapping[str, Any]) -> Flag:
+    return Flag(row["model_name"], row["type"], row["reason"], row["action"], row["p_value"], row["evidence"])
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from the ledger's JSON (ISO text) or a date, or None."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _frame(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(dict(columns))
+    if "day" in frame.columns:
+        frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    return frame
+
+
+def _check_month(month: str) -> None:
+    try:
+        dt.datetime.strptime(month, "%Y-%m")
+    except (TypeError, ValueError):
+        raise ValidationError(f"--month: {month!r} is not a month YYYY-MM") from None
+
+
+__all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "data_version", "history", "latest_id", "model",
+           "monthly_nets", "parse_date", "portfolio"]

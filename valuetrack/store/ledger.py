@@ -1,0 +1,249 @@
+"""The valuation ledger's tables: written once per valuation (one transaction, the whole portfolio),
+read by everything that shows a figure. Rows never leave as ORM objects: writes take plain dicts,
+reads return mappings. Knows nothing of how the figures are computed (valuetrack.valuation does).
+
+Each valuation is an *as-of* row (``ledger_asofs``) with its models, months, flags and timelines.
+Readers take the newest as-of (by as-of date, then id); ids follow commit order because writes are
+serialised (SQLite's write lock, a PostgreSQL advisory lock). A write is refused (returns None)
+when the registry or the aggregates changed while the figures were computed: the change's own
+valuation, which started after it, writes the newer figures, so the ledger never goes back in time.
+Daily timelines are kept for the newest as-of and the last as-of of each calendar month only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from valuetrack.jsonsafe import clean
+from valuetrack.store.db import data_version_of
+from valuetrack.store.schema import ledger_asofs, ledger_flags, ledger_models, ledger_monthly, ledger_timeline
+
+_WRITE_LOCK = 7_346_121  # PostgreSQL advisory lock serialising ledger writes (any constant)
+
+
+@dataclass
+class LedgerRecord:
+    """Everything one valuation writes (plain data; ``LedgerStore.write`` stores it).
+
+    Attributes:
+        as_of: the as-of date of every figure.
+        reason: what triggered it: "refresh", "edit" or "revalue".
+        actor: who triggered it.
+        alpha: 1 − interval level.
+        currency: the reporting currency.
+        library_version: valuetrack version that computed it.
+        refresh_id: the newest refresh whose aggregates it read.
+        registry_version: the newest audit-log entry it saw.
+        input_hash: sha256 over every model's input hash.
+        token: the app database's data version when the inputs were read (stale-write check).
+        periods: {"to-date" | "YYYY-MM": {"start", "end", "totals", "overlaps"}}.
+        models: rows of ledger_models (without asof_id).
+        monthly: rows of ledger_monthly (without asof_id).
+        timeline: rows of ledger_timeline (without asof_id).
+        flags: the flags raised at this look: model_name, type, p_value, reason, action, evidence.
+    """
+
+    as_of: dt.date
+    reason: str
+    actor: str
+    alpha: float
+    currency: str
+    library_version: str
+    refresh_id: int | None
+    registry_version: int | None
+    input_hash: str
+    token: tuple
+    periods: dict[str, Any]
+    models: list[dict[str, Any]] = field(default_factory=list)
+    monthly: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-safe copy for the ledger's JSON columns (NaN → None, dates → ISO, numpy → Python)."""
+    return json.loads(json.dumps(clean(value), default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return clean(value.item())
+    if hasattr(value, "tolist"):
+        return clean(value.tolist())
+    return str(value)
+
+
+class LedgerStore:
+    """Writes and reads of the ledger tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- write ------------------------------------------------------------------------------------
+
+    def token(self) -> tuple:
+        """The app database's data version now (take it before reading a valuation's inputs)."""
+        with self.engine.connect() as conn:
+            return data_version_of(conn)
+
+    def write(self, record: LedgerRecord) -> int | None:
+        """Store a valuation in one transaction; its as-of id, or None when the inputs changed since
+        ``record.token`` was taken (a newer valuation is due; nothing is written)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
+            if data_version_of(conn) != tuple(record.token):
+                return None
+            asof_id = conn.execute(ledger_asofs.insert().values(
+                as_of=record.as_of, valued_at=dt.datetime.now(dt.timezone.utc), reason=record.reason,
+                actor=record.actor, alpha=record.alpha, currency=record.currency,
+                library_version=record.library_version, refresh_id=record.refresh_id,
+                registry_version=record.registry_version, input_hash=record.input_hash,
+                periods=jsonable(record.periods))).inserted_primary_key[0]
+            for table, rows in ((ledger_models, record.models), (ledger_monthly, record.monthly),
+                                (ledger_timeline, record.timeline)):
+                if rows:
+                    conn.execute(table.insert(), [{**r, "asof_id": asof_id} for r in rows])
+            flags = self._flag_rows(conn, asof_id, record.as_of, record.flags)
+            if flags:
+                conn.execute(ledger_flags.insert(), flags)
+            self._prune_timelines(conn, asof_id)
+        return int(asof_id)
+
+    def _flag_rows(self, conn: Connection, asof_id: int, as_of: dt.date,
+                   flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """This look's flags, each with the day it was raised (carried from the previous look while
+        it stays raised), plus a "cleared" row for each flag raised at the previous look and not now."""
+        previous = self._previous_asof(conn, as_of, asof_id)
+        before: dict[tuple[str, str], Any] = {}
+        if previous is not None:
+            t = ledger_flags
+            for row in conn.execute(sa.select(t).where(t.c.asof_id == previous, t.c.status == "raised")).mappings():
+                before[(row["model_name"], row["type"])] = row
+        rows, now = [], set()
+        for f in flags:
+            key = (f["model_name"], f["type"])
+            now.add(key)
+            raised_on = before[key]["raised_on"] if key in before else as_of
+            rows.append({"asof_id": asof_id, "model_name": key[0], "type": key[1], "as_of": as_of, "status": "raised",
+                         "raised_on": raised_on, "cleared_on": None, "p_value": f.get("p_value"),
+                         "reason": f["reason"], "action": f["action"], "evidence": jsonable(f.get("evidence") or {})})
+        for key, row in before.items():
+            if key not in now:
+                rows.append({"asof_id": asof_id, "model_name": key[0], "type": key[1], "as_of": as_of,
+                             "status": "cleared", "raised_on": row["raised_on"], "cleared_on": as_of,
+                             "p_value": None, "reason": row["reason"], "action": row["action"],
+                             "evidence": row["evidence"]})
+        return rows
+
+    @staticmethod
+    def _previous_asof(conn: Connection, as_of: dt.date, asof_id: int) -> int | None:
+        t = ledger_asofs
+        return conn.execute(sa.select(t.c.id).where(t.c.as_of <= as_of, t.c.id != asof_id)
+                            .order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)).scalar()
+
+    @staticmethod
+    def _prune_timelines(conn: Connection, newest: int) -> None:
+        """Keep daily timelines for the newest as-of and the last as-of of each calendar month."""
+        t = ledger_asofs
+        keep = {newest}
+        months: dict[str, tuple[dt.date, int]] = {}
+        for as_of, asof_id in conn.execute(sa.select(t.c.as_of, t.c.id)):
+            key = f"{as_of:%Y-%m}"
+            if key not in months or (as_of, asof_id) > months[key]:
+                months[key] = (as_of, asof_id)
+        keep |= {i for _, i in months.values()}
+        conn.execute(ledger_timeline.delete().where(ledger_timeline.c.asof_id.not_in(keep)))
+
+    # -- read -------------------------------------------------------------------------------------
+
+    def asof(self, as_of: dt.date | None = None, *, exact: bool = False,
+             alpha: float | None = None) -> dict[str, Any] | None:
+        """The newest as-of row: overall (``as_of`` None), on or before ``as_of``, or (``exact``) on it;
+        of the given ``alpha`` only, if given."""
+        t = ledger_asofs
+        query = sa.select(t)
+        if alpha is not None:
+            query = query.where(t.c.alpha == alpha)
+        if as_of is not None:
+            query = query.where(t.c.as_of == as_of if exact else t.c.as_of <= as_of)
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
+    def asofs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest valuations (without their periods), newest first."""
+        t = ledger_asofs
+        cols = [c for c in t.c if c.name != "periods"]
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(*cols).order_by(t.c.as_of.desc(), t.c.id.desc())
+                                                  .limit(limit)).mappings()]
+
+    def models(self, asof_id: int, name: str | None = None) -> list[dict[str, Any]]:
+        t = ledger_models
+        query = sa.select(t).where(t.c.asof_id == asof_id)
+        if name is not None:
+            query = query.where(t.c.model_name == name)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(t.c.model_name)).mappings()]
+
+    def monthly(self, asof_id: int, *, month: str | None = None, name: str | None = None,
+                live: bool | None = None) -> list[dict[str, Any]]:
+        t = ledger_monthly
+        query = sa.select(t).where(t.c.asof_id == asof_id)
+        if live is not None:
+            query = query.where(t.c.live == live)
+        if month is not None:
+            query = query.where(t.c.month == month)
+        if name is not None:
+            query = query.where(t.c.model_name == name)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(t.c.model_name, t.c.month)).mappings()]
+
+    def monthly_nets(self, asof_id: int) -> dict[str, list[float | None]]:
+        """Net value per live month of every model, oldest first (one query, no JSON decoded)."""
+        t = ledger_monthly
+        out: dict[str, list[float | None]] = {}
+        with self.engine.connect() as conn:
+            for name, net in conn.execute(sa.select(t.c.model_name, t.c.net)
+                                          .where(t.c.asof_id == asof_id, t.c.live)
+                                          .order_by(t.c.model_name, t.c.month)):
+                out.setdefault(name, []).append(net)
+        return out
+
+    def timeline(self, asof_id: int, name: str) -> dict[str, Any] | None:
+        t = ledger_timeline
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(t.c.series).where(t.c.asof_id == asof_id, t.c.model_name == name)).scalar()
+
+    def flags(self, asof_id: int, *, status: str = "raised") -> list[dict[str, Any]]:
+        t = ledger_flags
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t).where(t.c.asof_id == asof_id, t.c.status == status))
+                    .mappings()]
+
+    def last_good(self, name: str, as_of: dt.date | None = None) -> dict[str, Any] | None:
+        """The model's figures to date in its newest valuation that succeeded (state "ok"), as of
+        ``as_of`` or earlier: what a record in error carries, marked "last valued"."""
+        m, a = ledger_models, ledger_asofs
+        query = (sa.select(m.c.figures).join(a, a.c.id == m.c.asof_id)
+                 .where(m.c.model_name == name, m.c.state == "ok").order_by(a.c.as_of.desc(), a.c.id.desc()).limit(1))
+        if as_of is not None:
+            query = query.where(a.c.as_of <= as_of)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar()
+
+    def flag_history(self, name: str) -> list[dict[str, Any]]:
+        """Every look at the model's flags (raised and cleared rows), oldest first."""
+        t = ledger_flags
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t).where(t.c.model_name == name)
+                                                  .order_by(t.c.as_of, t.c.asof_id, t.c.type)).mappings()]

@@ -1,0 +1,286 @@
+"""Valuation: the one place where stored aggregates become the figures people see.
+
+It runs when something changes, never on a read (docs/architecture.md):
+
+- at the end of ``valuetrack refresh`` (:func:`valuetrack.refresh.refresh` calls :func:`revalue`);
+- after a registry edit (register, save, retire), at the as-of date of the newest valuation;
+- on ``valuetrack revalue``.
+
+Each run values the whole portfolio once (flags, overlaps and totals are portfolio-wide) and
+writes one as-of to the ledger in one transaction: per model the figures to date, every month,
+health, risk, holdout, diagnostics, flags and the daily timeline, with provenance (refresh id,
+registry revision, library version, input hash). Pages, ``value``, ``flags``, ``models show`` and
+the reports read that record (valuetrack.ledger) and compute nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from valuetrack import __version__
+from valuetrack.context import Context, today_utc
+from valuetrack.store.ledger import LedgerRecord, jsonable
+
+log = logging.getLogger(__name__)
+ATTEMPTS = 5  # valuations re-run when the inputs change while they compute (then the newer run wins)
+TO_DATE = "to-date"
+
+
+@dataclass(frozen=True)
+class Valued:
+    """What one valuation did.
+
+    Attributes:
+        as_of: the as-of date valued.
+        asof_id: the ledger as-of written, or None when a newer valuation superseded this one.
+        reason: "refresh", "edit" or "revalue".
+        models: models valued.
+        errors: models that could not be valued (their records say why).
+        flagged: models flagged.
+        net: portfolio net value to date.
+        attempts: runs needed (inputs that change during a run make it run again).
+        elapsed_s: wall time.
+        failures: why each model that could not be valued could not be.
+    """
+
+    as_of: dt.date
+    asof_id: int | None
+    reason: str
+    models: int
+    errors: int
+    flagged: int
+    net: float | None
+    attempts: int
+    elapsed_s: float
+    failures: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def describe(self) -> str:
+        if self.asof_id is None:
+            return (f"Valued {self.models} models as of {self.as_of}, but the registry or the data changed meanwhile: "
+                    "the valuation that change started records the newer figures.")
+        return (f"Valued {self.models} models as of {self.as_of} ({self.errors} could not be valued, "
+                f"{self.flagged} flagged) in {self.elapsed_s:.1f}s; ledger as-of {self.asof_id}.")
+
+
+def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalue", alpha: float = 0.05) -> Valued:
+    """Value the whole portfolio as of ``as_of`` (default today, UTC) and write it to the ledger.
+
+    Re-runs (up to ``ATTEMPTS`` times) when a model is edited or a refresh lands while it computes,
+    so the ledger's newest as-of always includes every change made before it was written.
+    """
+    as_of = as_of or today_utc()
+    store = ctx.ledger
+    started = time.perf_counter()
+    for attempt in range(1, ATTEMPTS + 1):
+        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token())
+        asof_id = store.write(record)
+        if asof_id is not None:
+            _record_var(ctx, pv)
+            break
+        log.info("valuation as of %s: inputs changed while valuing (attempt %d), valuing again", as_of, attempt)
+    return Valued(as_of, asof_id, reason, len(pv.models), len(pv.failures), len({f.model for f in pv.flags}),
+                  pv.totals["net"], attempt, round(time.perf_counter() - started, 3),
+                  {m.model: m.error or "it could not be valued" for m in pv.failures})
+
+
+def revalue_after_edit(ctx: Context) -> Valued | None:
+    """After a registry edit: value again at the newest valuation's as-of (None when nothing has been
+    valued yet: the first refresh fills the ledger)."""
+    latest = ctx.ledger.asof()
+    if latest is None:
+        return None
+    return revalue(ctx, as_of=latest["as_of"], reason="edit", alpha=latest["alpha"])
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple) -> tuple[LedgerRecord, Any]:
+    """Value every registered model and shape the ledger record (nothing is written); also returns
+    the PortfolioValue it came from."""
+    from valuetrack.value.portfolio import value_portfolio
+
+    pv = value_portfolio(ctx, as_of=as_of, alpha=alpha)
+    last_day = as_of - dt.timedelta(days=1)
+    models, live_month, timelines, hashes, values = [], {}, [], {}, []
+    for mv in pv.models:
+        val = pv.valuations.get(mv.model)
+        status = ctx.aggregates.status(mv.model)
+        ok = status.last_ok or {}
+        if val is None:  # could not be valued: the record says why
+            hashes[mv.model] = _sha({"model": mv.model, "error": mv.error})
+            models.append(_model_row(mv, ok.get("id"), hashes[mv.model], {"refresh": _refresh_info(status)}))
+            values.append(mv)
+            continue
+        cumulative = cumulative_rows(val)
+        payback = payback_from(cumulative, val.reg.spec.one_off_costs)
+        mv = dataclasses.replace(mv, payback_date=payback)
+        hashes[mv.model] = input_hash(val, alpha)
+        effect = val.effect
+        daily = val.data.daily
+        detail = {"effect": {"method": effect.method, "trusted": effect.trusted, "reason": effect.reason,
+                             "mature_through": effect.mature_through, "is_ts": effect.ts is not None},
+                  "details": effect.details or {}, "live_from": val.live_from,
+                  "live_to": max(daily["day"]) if mv.status == "retired" and len(daily) else None,
+                  "refresh": _refresh_info(status)}
+        models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
+        live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
+        timelines.append({"model_name": mv.model, "series": jsonable({
+            "timeline": _columns(val.timeline()), "cumulative": _columns(cumulative),
+            "daily": _columns(daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]]
+                              if len(daily) else pd.DataFrame())})})
+        values.append(mv)
+    pv = dataclasses.replace(pv, models=values)
+
+    periods = {TO_DATE: _period(pv)}
+    monthly = []
+    for month in _months(pv, last_day):
+        first = dt.date.fromisoformat(f"{month}-01")
+        last = min(dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1]), last_day)
+        values = []
+        for mv in pv.models:
+            val = pv.valuations.get(mv.model)
+            if val is None:
+                continue
+            values.append(dataclasses.replace(val.period(first, last), health=mv.health))
+        mp = _month_portfolio(ctx, pv, values, month, first, last)
+        periods[month] = _period(mp)
+        monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
+                     "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
+    flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
+              "evidence": f.evidence} for f in pv.flags]
+    record = LedgerRecord(
+        as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
+        currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
+        input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
+        models=models, monthly=monthly, timeline=timelines, flags=flags)
+    return record, pv
+
+
+def _record_var(ctx: Context, pv: Any) -> None:
+    """Simulate the portfolio's value at risk from the same valuations and store it; a failure is
+    stored as the reason and never stops the valuation."""
+    from valuetrack.value.portfolio_var import portfolio_var
+
+    try:
+        result = portfolio_var(pv).to_dict()
+    except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the valuation stands
+        result = {"as_of": pv.as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
+    ctx.var.record(result, pv.as_of)
+
+
+def _model_row(mv: Any, refresh_id: int | None, digest: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"model_name": mv.model, "state": mv.state, "error": mv.error, "registry_revision": mv.registry_revision,
+            "refresh_id": refresh_id, "input_hash": digest, "net": mv.net, "figures": jsonable(mv.to_dict()),
+            "detail": jsonable(detail)}
+
+
+def _refresh_info(status: Any) -> dict[str, Any]:
+    ok = status.last_ok or {}
+    keep = ("id", "as_of", "finished_at", "mature_through", "max_exposure_ts", "max_outcome_ts", "cost")
+    last = status.last_attempt or {}
+    return {"stale": status.stale, "reason": status.reason, "last_ok": {k: ok.get(k) for k in keep} if ok else None,
+            "last_attempt": {k: last.get(k) for k in ("id", "status", "started_at", "finished_at", "error")}
+            if last else None}
+
+
+def _month_portfolio(ctx: Context, pv: Any, values: list[Any], month: str, first: dt.date, last: dt.date) -> Any:
+    """The portfolio for one month: the models' months, risk on the month's figures, flags to date,
+    overlaps deducted on the month's gross value."""
+    from valuetrack.value.overlap import deduplicate
+    from valuetrack.value.portfolio import PortfolioValue, _with_risk
+
+    values = _with_risk(values, [pv.valuations[v.model].health for v in values])
+    overlaps = deduplicate(pv.overlaps, {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
+    return PortfolioValue(pv.as_of, month, first, last, pv.currency, pv.alpha, values, pv.flags, overlaps)
+
+
+def _period(pv: Any) -> dict[str, Any]:
+    return {"start": pv.period_start, "end": pv.period_end, "totals": pv.totals,
+            "overlaps": [o.to_dict() for o in pv.overlaps], "prior": pv.prior}
+
+
+def _months(pv: Any, last_day: dt.date) -> list[str]:
+    """Every month from the earliest launch in the portfolio to the month of the last day with data."""
+    starts = [v.live_from for v in pv.valuations.values() if v.live_from is not None]
+    if not starts:
+        return []
+    out, m = [], min(starts).replace(day=1)
+    while m <= last_day:
+        out.append(m.strftime("%Y-%m"))
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return out
+
+
+def cumulative_rows(valuation: Any) -> pd.DataFrame:
+    """Cumulative net value from launch to each month end (and the last day), with its interval,
+    each point a library period (so intervals come from variances, never from added bounds)."""
+    start = valuation.live_from
+    if start is None:
+        return pd.DataFrame(columns=["day", "net", "net_lo", "net_hi", "cost", "provisional"])
+    last = valuation.last_day
+    ends, m = [], start.replace(day=1)
+    while m <= last:
+        end = dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1])
+        ends.append(min(end, last))
+        m = end + dt.timedelta(days=1)
+    rows = []
+    for end in ends:
+        v = valuation.period(start, end)
+        rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
+                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional})
+    return pd.DataFrame(rows, columns=["day", "net", "net_lo", "net_hi", "cost", "provisional"])
+
+
+def payback_from(cumulative: pd.DataFrame, one_off_costs: float) -> dt.date | None:
+    """The first point of the cumulative net value at or above the one-off costs: the payback tile,
+    the chart's marker and ``value --json`` all show this one date."""
+    if not len(cumulative):
+        return None
+    hit = cumulative[cumulative["net"].fillna(float("-inf")) >= one_off_costs]
+    return hit["day"].iloc[0] if len(hit) else None
+
+
+def input_hash(valuation: Any, alpha: float) -> str:
+    """sha256 over what a model's figures depend on: spec, revision, as-of, alpha, library version
+    and the stored aggregates read (same hash, same figures)."""
+    d = valuation.data
+    return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision,
+                 "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
+                 "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)],
+                 "freshness": {k: (d.last_ok or {}).get(k) for k in ("max_exposure_ts", "max_outcome_ts", "mature_through")}})
+
+
+def frame_digest(frame: pd.DataFrame | None) -> str:
+    if frame is None or not len(frame):
+        return "empty"
+    frame = frame.reset_index(drop=True).copy()
+    if "day" in frame.columns:
+        frame["day"] = pd.to_datetime(frame["day"])
+    h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def _sha(value: Any) -> str:
+    return hashlib.sha256(json.dumps(jsonable(value), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _columns(frame: pd.DataFrame | None) -> dict[str, list[Any]]:
+    """A frame as {column: values} (compact JSON; the reader rebuilds the frame)."""
+    if frame is None or not len(frame):
+        return {}
+    return {str(c): frame[c].tolist() for c in frame.columns}
