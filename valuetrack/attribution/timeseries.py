@@ -41,6 +41,7 @@ from scipy import stats
 
 from valuetrack.jsonsafe import clean, effect_fields, num
 from valuetrack.errors import ParameterError, ValidationError
+from valuetrack.formatting import p_value
 
 __all__ = [
     "TSConfig",
@@ -907,7 +908,7 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
     lb_pass = not (np.isfinite(p_lb) and p_lb < cfg.ljung_box_alpha)
     diag["ljung_box"] = {"statistic": num(q), "p_value": num(p_lb), "lags": cfg.ljung_box_lags, "passed": lb_pass}
     if not lb_pass:
-        reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_lb:.2g}): the model misses structure")
+        reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_value(p_lb)}): the model misses structure")
 
     # 3. treatment leaking into controls
     leaks = {}
