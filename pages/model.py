@@ -201,27 +201,24 @@ with tab_costs:
         st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
                                   "Figures"], rows, numeric=[1, 2, 3, 4], testid="months"))
 
-with tab_registry:
-    a, b = st.columns([1, 1])
-    with a:
-        st.markdown("##### Registry entry")
-        st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
-                   f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {md(view['updated'][1])}")
-        st.code(view["manifest"], language="toml", wrap_lines=True)
-        st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
-                           key="dl-manifest")
-        if ctx.actor.can_edit:
-            st.page_link("pages/register.py", label="Edit or retire this model", query_params={"model": name}, icon=":material/edit:")
-    with b:
-        st.markdown("##### Audit log")
-        audit = view["audit"]
-        if audit:
-            st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
-                [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
-                 f"{e['from_revision'] or '–'} → {e['to_revision']}", ", ".join(label(k) for k in e["changes"]) or "—"]
-                for e in audit], testid="audit"))
-        else:
-            st.caption("No changes recorded.")
+with tab_registry:  # one above the other: side by side, either would be cut at 1,024 px
+    st.markdown("##### Registry entry")
+    st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
+               f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {md(view['updated'][1])}")
+    st.code(view["manifest"], language="toml", wrap_lines=True)
+    st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
+                       key="dl-manifest")
+    if ctx.actor.can_edit:
+        st.page_link("pages/register.py", label="Edit or retire this model", query_params={"model": name}, icon=":material/edit:")
+    st.markdown("##### Audit log")
+    audit = view["audit"]
+    if audit:
+        st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
+            [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
+             f"{e['from_revision'] or '–'} → {e['to_revision']}", ", ".join(label(k) for k in e["changes"]) or "—"]
+            for e in audit], testid="audit"))
+    else:
+        st.caption("No changes recorded.")
 
 if decisions:
     with tab_decisions[0]:

@@ -251,9 +251,11 @@ with st.container(border=True):
 
 with st.container(border=True):
     st.markdown("#### How the effect is measured")
-    a, b, c, d, e = st.columns(5)
+    a, _ = st.columns([2, 3])
     select(a, "attribution.method", "Method", list(methods.names()), format_func=methods.label)
-    messages("attribution")
+    with a:
+        messages("attribution")
+    b, c, d, e = st.columns(4)
     number(b, "attribution.window_days", "Outcome window (days)", integer=True)
     number(c, "attribution.outcome_lag_days", "Outcome lag (days)", integer=True)
     number(d, "attribution.covariate_days", "CUPED pre-period (days)", integer=True)

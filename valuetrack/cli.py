@@ -543,7 +543,7 @@ def cmd_attribute_ab(args: argparse.Namespace) -> int:
 
 
 def cmd_attribute_ts(args: argparse.Namespace) -> int:
-    from valuetrack.attribution.timeseries import attribute_ts_frame
+    from valuetrack.attribution.ts_frame import attribute_ts_frame
     from valuetrack.io import read_table
 
     controls = [c for c in (args.controls or "").split(",") if c]

@@ -172,6 +172,14 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
     return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
 
 
+def data_version(ctx: Context) -> tuple:
+    """Changes whenever the registry changes, a refresh starts or finishes, or a valuation (and its
+    value at risk) lands: the readers' cache key (a few indexed lookups)."""
+    from valuetrack.store.db import data_version as store_version
+
+    return (*store_version(ctx.engine), latest_id(ctx))
+
+
 def latest_id(ctx: Context) -> int | None:
     """Id of the newest valuation (a cheap cache key for readers), or None."""
     row = ctx.ledger.asof()
@@ -211,5 +219,5 @@ def _check_month(month: str) -> None:
         raise ValidationError(f"--month: {month!r} is not a month YYYY-MM") from None
 
 
-__all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "history", "latest_id", "model",
+__all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "data_version", "history", "latest_id", "model",
            "monthly_nets", "parse_date", "portfolio"]

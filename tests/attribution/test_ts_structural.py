@@ -11,7 +11,9 @@ import pytest
 
 from valuetrack import schemas
 from valuetrack.attribution.choose import choose_method
-from valuetrack.attribution.timeseries import TSConfig, attribute_ts_frame, check_leak, fit_its, fit_structural
+from valuetrack.attribution.its import fit_its
+from valuetrack.attribution.timeseries import TSConfig, check_leak, fit_structural
+from valuetrack.attribution.ts_frame import attribute_ts_frame
 from valuetrack.cli import main
 from valuetrack.errors import ParameterError, ValidationError
 

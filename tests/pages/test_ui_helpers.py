@@ -118,3 +118,12 @@ def test_diagnostics_panel_shows_the_placebo_calibration() -> None:
                                              "note": "the post-period (90 days) is longer than the pre-period (60)"}}}
     assert dict(views.diagnostics_rows(unchecked))["Placebo calibration"].startswith("unchecked: the post-period")
     assert "Placebo calibration" not in dict(views.diagnostics_rows({"method": "ab", "diagnostics": {}}))
+
+
+def test_sparkline_bars_share_one_scale() -> None:
+    html = views.sparkline_html([100.0, -50.0, None], -50.0, 100.0, width=30, height=30)
+    assert html.count("background:#0969da") == 2 and html.count("background:#cf222e") == 1  # None → a zero bar
+    assert "top:0.0px;height:20.0px" in html       # 100 of a 150 range: two thirds of 30 px, from the top
+    assert "top:20.0px;height:10.0px" in html      # -50 below the axis at 20 px
+    assert "<svg" not in html                      # st.html's sanitiser drops inline SVG
+    assert views.sparkline_html([], 0.0, 1.0) == "—"

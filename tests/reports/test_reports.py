@@ -156,7 +156,7 @@ def test_a_month_with_no_data_gives_a_clear_report(in_demo: Path, cli) -> None:
     assert r["models"] == 0 and r["net"] == 0 and r["status"] == "final"
     text = pdf_text(out)
     assert "No model was live in January 2023" in text
-    assert "None of the 10 registered models served customers in January 2023: the first went live on" in text
+    assert re.search(r"None of the \d+ registered models served customers in January 2023: the first went live on", text)
     assert "no value and no cost" in text
     assert money_exact(0.0) in text
 

@@ -29,6 +29,7 @@ from scipy import special
 from valuetrack.attribution import sequential as _seq
 from valuetrack.errors import ParameterError, ValidationError
 from valuetrack.jsonsafe import num
+from valuetrack.formatting import p_value
 
 __all__ = [
     "ArmStats",
@@ -882,7 +883,7 @@ def analyze_ab(
         detail = (
             f"sample ratio mismatch: {res.n_treatment} of {n} units "
             f"({res.n_treatment / n:.2%}) in treatment against a planned "
-            f"{config.planned_treatment_share:.2%} (chi-squared p = {res.srm_p_value:.3g} < "
+            f"{config.planned_treatment_share:.2%} (chi-squared p = {p_value(res.srm_p_value)} < "
             f"srm_alpha = {config.srm_alpha:g}); assignment or logging is broken, do not trust the effect"
         )
         res = _replace(res, reason=detail)

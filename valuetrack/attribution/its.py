@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.errors import ValidationError
+from valuetrack.formatting import p_value
 
 __all__ = ["fit_its"]
 
@@ -152,7 +153,7 @@ def fit_its(data: pd.Series | pd.DataFrame, *, intervention: Any, metric: str | 
         passed = p_pl >= 0.01
         diag["placebo"] = {"n": 1, "p_value": p_pl, "passed": passed, "date": idx[tp].date().isoformat()}
         if not passed:
-            reasons.append(f"the pre-period is not one straight line (placebo break at {idx[tp].date()}, p = {p_pl:.2g})")
+            reasons.append(f"the pre-period is not one straight line (placebo break at {idx[tp].date()}, p = {p_value(p_pl)})")
         hd = max(3, t0 // 4)
         h0 = t0 - hd
         Xh, _ = _design(h0, h0, use_dow, dow[:h0] if dow is not None else None)

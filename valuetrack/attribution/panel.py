@@ -36,6 +36,7 @@ from scipy import optimize, stats
 from valuetrack.jsonsafe import clean, effect_fields
 from valuetrack.jsonsafe import num as json_num
 from valuetrack.errors import ParameterError, ValidationError
+from valuetrack.formatting import p_value
 
 __all__ = ["PanelResult", "attribute_did_frame", "fit_did", "synth_weights", "MIN_TREATED_CLUSTERS"]
 
@@ -409,7 +410,7 @@ def _did(df: pd.DataFrame, intervention, se: str | None, alpha: float, unit_form
         ok = pp is None or pp >= 0.05
         diag["parallel_trends"] = {**pre_fit, "passed": ok}
         if not ok:
-            reasons.append(f"treated and control trends differ before the intervention (p = {pp:.2g}): "
+            reasons.append(f"treated and control trends differ before the intervention (p = {p_value(pp)}): "
                            "parallel trends is doubtful")
     else:
         diag["parallel_trends"] = {"passed": None, "note": "fewer than 3 pre-periods: parallel trends cannot be checked"}

@@ -41,6 +41,7 @@ from scipy import stats
 
 from valuetrack.jsonsafe import clean, effect_fields, num
 from valuetrack.errors import ParameterError, ValidationError
+from valuetrack.formatting import p_value
 
 __all__ = [
     "TSConfig",
@@ -907,7 +908,7 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
     lb_pass = not (np.isfinite(p_lb) and p_lb < cfg.ljung_box_alpha)
     diag["ljung_box"] = {"statistic": num(q), "p_value": num(p_lb), "lags": cfg.ljung_box_lags, "passed": lb_pass}
     if not lb_pass:
-        reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_lb:.2g}): the model misses structure")
+        reasons.append(f"one-step errors are autocorrelated (Ljung–Box p = {p_value(p_lb)}): the model misses structure")
 
     # 3. treatment leaking into controls
     leaks = {}
@@ -926,59 +927,3 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
     diag["leak"] = {"controls": leaks, "threshold_z": cfg.leak_z,
                     "passed": all(v["passed"] for v in leaks.values()) if leaks else None}
     return pre_fit, diag, reasons
-
-
-# --------------------------------------------------------------------------------------------------
-# interrupted time series (kept in its own module, re-exported here)
-
-from valuetrack.attribution.its import fit_its  # noqa: E402
-from valuetrack.attribution.choose import choose_method  # noqa: E402
-
-
-def attribute_ts_frame(
-    frame: pd.DataFrame,
-    *,
-    date_col: str,
-    metric: str,
-    intervention: Any,
-    controls: Sequence[str] = (),
-    method: str = "structural",
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> TSResult:
-    """The ``valuetrack attribute ts`` entry point: a table with a date column → TSResult.
-
-    Raises:
-        ValidationError: a named column is missing or not numeric, dates do not parse, or the
-            intervention is outside the data.
-        ParameterError: unknown method or alpha outside (0, 1).
-    """
-    from valuetrack.io import numeric_column, require_columns
-
-    if method not in ("structural", "its"):
-        raise ParameterError(f"--method must be 'structural' or 'its'; got {method!r}")
-    if not 0 < alpha < 1:
-        raise ParameterError(f"--alpha must be in (0, 1); got {alpha}")
-    controls = tuple(c for c in controls if c)
-    require_columns(frame, [("--date-col", date_col), ("--metric", metric)] + [("--controls", c) for c in controls])
-    if metric in controls:
-        raise ValidationError(f"--controls: {metric!r} is the metric itself")
-    try:
-        dates = pd.to_datetime(frame[date_col])
-    except Exception:
-        raise ValidationError(f"--date-col: column {date_col!r} does not hold dates") from None
-    if dates.isna().any():
-        row = int(dates.isna().to_numpy().nonzero()[0][0])
-        raise ValidationError(f"--date-col: row {row + 1} of {date_col!r} is not a date")
-    data = pd.DataFrame({metric: numeric_column(frame, "--metric", metric)})
-    for c in controls:
-        data[c] = numeric_column(frame, "--controls", c)
-    data.index = pd.DatetimeIndex(dates)
-    try:
-        start = pd.Timestamp(intervention)
-    except Exception:
-        raise ValidationError(f"--intervention: {intervention!r} is not a date") from None
-    if method == "its":
-        return fit_its(data, intervention=start, metric=metric, alpha=alpha)
-    return fit_structural(data, intervention=start, controls=controls, metric=metric,
-                          config=TSConfig(alpha=alpha, seed=seed))

@@ -11,7 +11,8 @@ or XLSX (docs/reports.md).
 from __future__ import annotations
 
 from valuetrack.reports.export import ReportResult, ReportWriteError, export_report, snapshot_for, write_atomic
-from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, inputs_hash
+from valuetrack.reports.render import FORMATS
+from valuetrack.reports.snapshot import Snapshot, build_snapshot, inputs_hash
 from valuetrack.reports.store import SnapshotIntegrityError, SnapshotStore
 
 __all__ = ["FORMATS", "ReportResult", "ReportWriteError", "Snapshot", "SnapshotIntegrityError", "SnapshotStore",

@@ -24,7 +24,8 @@ from valuetrack.context import Context, today_utc
 from valuetrack.errors import ParameterError
 from valuetrack.formatting import money
 from valuetrack.outputs import OutputWriteError, check_output, write_atomic
-from valuetrack.reports.snapshot import FORMATS, Snapshot, build_snapshot, check_month, inputs_hash
+from valuetrack.reports.render import FORMATS
+from valuetrack.reports.snapshot import Snapshot, build_snapshot, check_month, inputs_hash
 from valuetrack.reports.store import SnapshotStore
 
 

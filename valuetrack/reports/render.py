@@ -13,15 +13,19 @@ import datetime as dt
 import io
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
 from valuetrack.value.flags import FLAG_SEVERITY, RULES
 from valuetrack.errors import MissingDependency, ParameterError
-from valuetrack.formatting import money, pct, symbol
-from valuetrack.reports.snapshot import FORMATS, Snapshot
+from valuetrack.formatting import money, p_value, pct, symbol
 from valuetrack.safetext import csv_cell, text_not_formulas
+
+if TYPE_CHECKING:  # a snapshot renders itself (Snapshot.export): render never imports it at run time
+    from valuetrack.reports.snapshot import Snapshot
+
+FORMATS = ("pdf", "html", "csv", "xlsx")
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FLAG_LABELS = {r.type: r.short for r in RULES}  # the one table of flag rules
@@ -119,7 +123,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
-            p_text="—" if m.get("p_value") is None else f"{m['p_value']:.3g}",
+            p_text=p_value(m.get("p_value")),
             srm_text=_srm(m),
         )
         mm.update(_health(m.get("health")))
@@ -278,7 +282,7 @@ def _srm(m: dict[str, Any]) -> str:
     p = m.get("srm_p_value")
     if p is None:
         return "—"
-    return f"p = {p:.3g}: " + ("split as planned" if p >= 0.001 else "split NOT as planned: do not trust the effect")
+    return f"p = {p_value(p)}: " + ("split as planned" if p >= 0.001 else "split NOT as planned: do not trust the effect")
 
 
 def _health(h: Any) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from valuetrack.jsonsafe import num
 from valuetrack.context import Context, today_utc
 from valuetrack.errors import ValidationError
 
-FORMATS = ("pdf", "html", "csv", "xlsx")
 TIMELINE_POINTS = 120  # chart series are downsampled to at most this many points per model
 HISTORY_MONTHS = 12  # monthly net values shown per model (up to the report month)
 

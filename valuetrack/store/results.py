@@ -33,14 +33,14 @@ class OverlapStore:
             if values:
                 conn.execute(model_overlaps.insert(), values)
 
-    def read(self) -> list[Any]:
-        from valuetrack.value.overlap import Overlap
-
+    def read(self) -> list[dict[str, Any]]:
+        """The stored pairs as dicts (model_a, model_b, shared_units, shared_kpi): the Overlap fields."""
         t = model_overlaps
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(t.c.model_a, t.c.model_b, t.c.shared_units, t.c.shared_kpi)
                                 .order_by(t.c.model_a, t.c.model_b)).all()
-        return [Overlap(r.model_a, r.model_b, int(r.shared_units), bool(r.shared_kpi)) for r in rows]
+        return [{"model_a": r.model_a, "model_b": r.model_b, "shared_units": int(r.shared_units),
+                 "shared_kpi": bool(r.shared_kpi)} for r in rows]
 
 
 class VarStore:

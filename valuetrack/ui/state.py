@@ -99,11 +99,9 @@ def as_of() -> dt.date:
 def data_version() -> tuple[Any, ...]:
     """Changes whenever a model is registered/edited/retired, a refresh starts or finishes, or a
     valuation lands in the ledger (two indexed lookups)."""
-    from valuetrack.ledger import latest_id
-    from valuetrack.store.db import data_version as store_version
+    from valuetrack.ledger import data_version as ledger_version
 
-    ctx = _base()
-    return (*store_version(ctx.engine), latest_id(ctx))
+    return ledger_version(_base())
 
 
 def _key() -> tuple[str | None, str]:

@@ -253,7 +253,7 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
             f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
             f"<td>{escape(r.team or '—')}</td><td class='num'>{net[i]}</td><td class='num wrap'>{interval_text}</td>"
             f"<td class='num'>{pct(r.roi)}</td><td class='num'>{pct(r.p_positive)}</td>"
-            f"<td class='spark'>{sparkline_svg(r.trend, lo, hi)}</td>"
+            f"<td class='spark'>{sparkline_html(r.trend, lo, hi)}</td>"
             f"<td class='tag'><span style='{cell_colour(r.health)}'>{escape(r.health or '—')}</span> / "
             f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
             f"<td class='tag' style='{cell_colour(r.flag)}'>{escape(r.flag or '—')}</td></tr>")
@@ -275,23 +275,24 @@ def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Itera
     return f"<table class='vt-table'{tid}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def sparkline_svg(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
+def sparkline_html(values: Iterable[float | None], lo: float, hi: float, *, width: int = 84, height: int = 24) -> str:
     """Net value per month as tiny bars on one scale for every row (zero included): blue above
-    the axis, red below; an empty string when there are no months."""
+    the axis, red below. Plain positioned spans: st.html's sanitiser removes inline SVG."""
     xs = [0.0 if v is None or v != v else float(v) for v in values]
     if not xs:
         return "—"
     span = (hi - lo) or 1.0
     zero = height * hi / span
-    bw = width / len(xs)
+    bw = max(width / len(xs), 2.0)
     bars = []
     for i, v in enumerate(xs):
-        top, h = (zero - v * height / span, v * height / span) if v >= 0 else (zero, -v * height / span)
+        h = abs(v) * height / span
+        top = zero - h if v >= 0 else zero
         colour = "#0969da" if v >= 0 else "#cf222e"
-        bars.append(f"<rect x='{i * bw + bw * 0.1:.1f}' y='{top:.1f}' width='{bw * 0.8:.1f}' height='{max(h, 0.5):.1f}' "
-                    f"fill='{colour}'/>")
-    return (f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
-            f"aria-label='net value by month'>{''.join(bars)}</svg>")
+        bars.append(f"<span style='position:absolute;left:{i * bw:.1f}px;width:{bw * 0.8:.1f}px;top:{top:.1f}px;"
+                    f"height:{max(h, 0.5):.1f}px;background:{colour}'></span>")
+    return (f"<span role='img' aria-label='net value by month' style='display:inline-block;position:relative;"
+            f"width:{bw * len(xs):.0f}px;height:{height}px'>{''.join(bars)}</span>")
 
 
 def filter_frame(frame: pd.DataFrame, *, teams: list[str] | None = None, owners: list[str] | None = None,

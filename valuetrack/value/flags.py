@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.attribution.sequential import cs_multiplier
-from valuetrack.formatting import p_value
+from valuetrack.formatting import p_value, plain
 from valuetrack.jsonsafe import num
 from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
@@ -258,10 +258,10 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
 
 
 def _e(log_e: float) -> str:
-    """An e-value for people: 3 significant digits, "> 1e300" at the cap."""
+    """An e-value for people: 3 significant digits; past a million the exact size says nothing more."""
     if not np.isfinite(log_e):
         return "n/a"
-    return "> 1e300" if log_e >= 690 else f"{math.exp(log_e):.3g}"
+    return "over 1,000,000" if log_e >= math.log(1e6) else plain(math.exp(log_e))
 
 
 def _p_from_log_e(log_e: float) -> float | None:

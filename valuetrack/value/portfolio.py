@@ -222,7 +222,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
     present = {v.model for v in values if v.state == "ok"}
-    overlaps = deduplicate([o for o in ctx.overlaps.read() if {o.model_a, o.model_b} <= present],
+    overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
     if not month:
         start = min((v.period_start for v in values), default=end)
