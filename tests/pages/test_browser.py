@@ -162,7 +162,7 @@ class Tab:
         last = -1
         for _ in range(240):
             self.page.wait_for_function(IDLE)
-            self.page.wait_for_timeout(450)
+            self.page.wait_for_timeout(350)
             height = self.page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 0")
             if height == last and self.page.evaluate(IDLE):
                 return self.page
@@ -176,7 +176,7 @@ class Tab:
 
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).click()
-        self.page.wait_for_timeout(500)
+        self.page.wait_for_timeout(300)
 
     def screenshot(self, path: Path) -> None:
         height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
