@@ -119,8 +119,13 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
     else:
         period, values = periods[key], []
         for r in store.monthly(row["id"], month=month):
-            health = to_date[r["model_name"]]["figures"].get("health") if r["model_name"] in to_date else None
-            values.append(ModelValue.from_dict({**r["figures"], "health": health}))
+            total = to_date[r["model_name"]]["figures"] if r["model_name"] in to_date else {}
+            # a model not valued this time says so in every period (its months are of its last good data)
+            failed = {k: total.get(k) for k in ("state", "error", "last_valued")} if total.get("state", "ok") != "ok" else {}
+            values.append(ModelValue.from_dict({**r["figures"], "health": total.get("health"), **failed}))
+        shown = {v.model for v in values}
+        values += [ModelValue.from_dict(r["figures"]) for name, r in to_date.items()  # not valued: no months at all
+                   if name not in shown and r["figures"].get("state", "ok") != "ok"]
     flag_rows = store.flags(row["id"])
     if period["totals"].get("flagged") is None:
         period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})
