@@ -107,7 +107,7 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
     periods = row["periods"]
     months = tuple(k for k in periods if k != TO_DATE)
     key = month or TO_DATE
-    to_date = {r["model_name"]: r for r in store.models(row["id"])}
+    to_date = {r["model_name"]: r for r in store.models(row["id"], detail=False)}
     if key not in periods:
         last_day = row["as_of"] - dt.timedelta(days=1)
         if month > f"{last_day:%Y-%m}":
