@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("name", nargs="?", help=f"one of: {', '.join(available())} (all when omitted)")
     parser.add_argument("--quick", action="store_true", help="small sizes, well under a minute")
+    parser.add_argument("--models", type=int, help="portfolio size, for the benchmarks that take one (app)")
     args = parser.parse_args(argv)
     names = [args.name] if args.name else available()
     unknown = [n for n in names if n not in available()]
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         started = time.time()
-        figures = module.run(quick=args.quick)
+        figures = module.run(quick=args.quick, **({"models": args.models} if args.models else {}))
         out = {
             "benchmark": name,
             "quick": args.quick,
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             **figures,
         }
-        path = RESULTS / f"{name}{'-quick' if args.quick else ''}.json"
+        path = RESULTS / f"{name}{'-quick' if args.quick else ''}{f'-{args.models}' if args.models else ''}.json"
         path.write_text(json.dumps(out, indent=2, default=str) + "\n")
         print(f"{name}: wrote {path.relative_to(HERE.parent)}", file=sys.stderr)
         print(json.dumps(out, indent=2, default=str))

@@ -76,8 +76,9 @@ def validate() -> tuple[ModelSpec | None, list[str]]:
     except ValidationError as exc:
         return None, problems + exc.problems
     loaded = registered.get(st.session_state.get("loaded", NEW))
-    if loaded is not None:  # fields the form does not show (from the MLflow import) are kept
-        spec = spec.replace(description=loaded.spec.description, annotations=loaded.spec.annotations)
+    if loaded is not None:  # fields the form does not show (the MLflow import's, [decisions]) are kept
+        spec = spec.replace(description=loaded.spec.description, annotations=loaded.spec.annotations,
+                            decisions=loaded.spec.decisions)
     return (spec, problems) if not problems else (None, problems)
 
 

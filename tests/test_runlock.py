@@ -4,6 +4,7 @@ block the next, and a run that waits too long exits 1 with a message (docs/sched
 from __future__ import annotations
 
 import datetime as dt
+import re
 import os
 import signal
 import sqlite3
@@ -70,7 +71,7 @@ def test_waiting_past_the_timeout_exits_1_and_a_killed_runs_lock_does_not_block(
     after = _start(folder, "run-after", "--lock", "--lock-timeout", "5")
     out, err = after.communicate(timeout=300)
     assert after.returncode == 0, err
-    assert "Refreshed 10 of 10 models" in out
+    assert re.search(r"Refreshed (\d+) of \1 models", out), out
     assert time.monotonic() - started < 120
 
 

@@ -89,6 +89,7 @@ def test_rerunning_replaces_the_as_of_and_keeps_the_others(company: Path, cli) -
     assert first["replaced"] == 0
     again = cli("export", "--to-warehouse", "bi", "--as-of", AS_OF, "--json", schema="export").json
     assert again["replaced"] == total and again["rows"] == first["rows"]
+    assert cli("refresh", "--as-of", "2026-07-01").code == 0  # a newer valuation
     later = cli("export", "--to-warehouse", "bi", "--as-of", "2026-07-01", "--json", schema="export").json
     counts = dict(_query(company, "SELECT CAST(as_of AS VARCHAR), COUNT(*) FROM valuetrack_values GROUP BY 1"))
     assert counts == {AS_OF: total, "2026-07-01": sum(later["rows"].values())}
@@ -120,5 +121,6 @@ def test_refresh_can_export_at_each_run(company: Path, cli) -> None:
     assert refused.code == 1 and "write_tables" in refused.err  # refused before refreshing anything
     done = cli("refresh", "--as-of", AS_OF, "--export-to", "bi", "--lock", "--json", schema="refresh")
     assert done.code == 0, done.err
-    assert done.json["export"]["rows"]["to_date"] == 10
-    assert _query(company, "SELECT COUNT(*) FROM valuetrack_values WHERE period = 'to_date'") == [(10,)]
+    models = len(cli("value", "--as-of", AS_OF, "--json", schema="value").json["models"])
+    assert done.json["export"]["rows"]["to_date"] == models
+    assert _query(company, "SELECT COUNT(*) FROM valuetrack_values WHERE period = 'to_date'") == [(models,)]

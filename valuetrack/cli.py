@@ -586,7 +586,10 @@ def _emit_result(args: argparse.Namespace, result: Any) -> int:
 # As .streamlit/config.toml in the checkout (serve runs from the user's folder, where that file is not):
 # always headless (a non-headless first run makes Streamlit stop and ask for an e-mail address), no
 # telemetry (works offline), and no "Deploy" button or developer menu for users.
-SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal")
+# browser.serverAddress: the address printed at start; set, Streamlit does not look up the machine's
+# external IP on the internet (a request that fails offline).
+SERVE_OPTIONS = ("--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+                 "--browser.serverAddress", "localhost")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

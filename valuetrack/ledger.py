@@ -107,7 +107,7 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
     periods = row["periods"]
     months = tuple(k for k in periods if k != TO_DATE)
     key = month or TO_DATE
-    to_date = {r["model_name"]: r for r in store.models(row["id"])}
+    to_date = {r["model_name"]: r for r in store.models(row["id"], detail=False)}
     if key not in periods:
         last_day = row["as_of"] - dt.timedelta(days=1)
         if month > f"{last_day:%Y-%m}":
@@ -119,8 +119,13 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
     else:
         period, values = periods[key], []
         for r in store.monthly(row["id"], month=month):
-            health = to_date[r["model_name"]]["figures"].get("health") if r["model_name"] in to_date else None
-            values.append(ModelValue.from_dict({**r["figures"], "health": health}))
+            total = to_date[r["model_name"]]["figures"] if r["model_name"] in to_date else {}
+            # a model not valued this time says so in every period (its months are of its last good data)
+            failed = {k: total.get(k) for k in ("state", "error", "last_valued")} if total.get("state", "ok") != "ok" else {}
+            values.append(ModelValue.from_dict({**r["figures"], "health": total.get("health"), **failed}))
+        shown = {v.model for v in values}
+        values += [ModelValue.from_dict(r["figures"]) for name, r in to_date.items()  # not valued: no months at all
+                   if name not in shown and r["figures"].get("state", "ok") != "ok"]
     flag_rows = store.flags(row["id"])
     if period["totals"].get("flagged") is None:
         period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})

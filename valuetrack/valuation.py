@@ -115,7 +115,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
 
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha)
     last_day = as_of - dt.timedelta(days=1)
-    models, live_month, timelines, hashes, values = [], {}, [], {}, []
+    models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
         val = pv.valuations.get(mv.model)
         status = ctx.aggregates.status(mv.model)
@@ -138,6 +138,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
                   "refresh": _refresh_info(status)}
         models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
         live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
+        month_rows[mv.model] = {f"{m.period_start:%Y-%m}": m for m in val.months()}
         timelines.append({"model_name": mv.model, "series": jsonable({
             "timeline": _columns(val.timeline()), "cumulative": _columns(cumulative),
             "daily": _columns(daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]]
@@ -155,7 +156,9 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
             val = pv.valuations.get(mv.model)
             if val is None:
                 continue
-            values.append(dataclasses.replace(val.period(first, last), health=mv.health))
+            live = month_rows[mv.model].get(month)  # the same figures as the month's own period
+            m = dataclasses.replace(live, period_start=first) if live is not None else val.period(first, last)
+            values.append(dataclasses.replace(m, health=mv.health))
         mp = _month_portfolio(ctx, pv, values, month, first, last)
         periods[month] = _period(mp)
         monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],

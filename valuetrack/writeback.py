@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from valuetrack.context import Context, today_utc
+from valuetrack.context import Context
 
 DEFAULT_TABLE = "valuetrack_values"
 MONEY = sa.Numeric(18, 2)
@@ -83,11 +83,17 @@ class WriteResult:
                 + (f", replacing {self.replaced}." if self.replaced else "."))
 
 
-def value_rows(ctx: Context, as_of: dt.date) -> list[dict[str, Any]]:
-    """Per active or retired model: the value to date, every month and every day, with flags."""
-    from valuetrack.value.portfolio import value_portfolio
+def value_rows(ctx: Context, as_of: dt.date | None = None) -> tuple[dt.date, list[dict[str, Any]]]:
+    """The rows of the newest valuation on or before ``as_of`` (and that valuation's date).
 
-    pv = value_portfolio(ctx, as_of=as_of)
+    To-date and monthly figures and flags are read from the ledger, exactly as ``value --json``
+    shows them. The ledger keeps no money per day, so day rows are valued here from the same stored
+    aggregates and effect estimate (each day's share of its month).
+    """
+    from valuetrack import ledger
+    from valuetrack.value.portfolio import ModelValuation
+
+    pv = ledger.portfolio(ctx, as_of=as_of)
     flags: dict[str, list[str]] = {}
     for f in pv.flags:
         flags.setdefault(f.model, []).append(f.type)
@@ -96,7 +102,7 @@ def value_rows(ctx: Context, as_of: dt.date) -> list[dict[str, Any]]:
 
     def row(v: Any, period: str) -> dict[str, Any]:
         lo, hi = v.ci_net if v.ci_net else (None, None)
-        return {"as_of": as_of, "model": v.model, "period": period, "period_start": v.period_start,
+        return {"as_of": pv.as_of, "model": v.model, "period": period, "period_start": v.period_start,
                 "period_end": v.period_end, "currency": v.currency, "gross": cents(v.gross), "cost": cents(v.cost),
                 "net": cents(v.net), "net_lo": cents(lo), "net_hi": cents(hi), "roi": v.roi,
                 "prob_positive": v.prob_positive, "provisional": bool(v.provisional),
@@ -105,27 +111,27 @@ def value_rows(ctx: Context, as_of: dt.date) -> list[dict[str, Any]]:
 
     for v in pv.models:
         rows.append(row(v, "to_date"))
-        valuation = pv.valuations.get(v.model)
-        if valuation is None or valuation.live_from is None or v.state != "ok":
+        if v.state != "ok":
             continue
-        rows += [row(m, "month") for m in valuation.months()]
+        rows += [row(m, "month") for m in ledger.model(ctx, v.model, as_of=pv.as_of, exact=True).months]
+        valuation = ModelValuation.load(ctx, ctx.registry.get(v.model), pv.as_of, alpha=pv.alpha)
         day = valuation.live_from
-        while day <= valuation.last_day:
+        while day is not None and day <= valuation.last_day:
             rows.append(row(valuation.period(day, day), "day"))
             day += dt.timedelta(days=1)
-    return rows
+    return pv.as_of, rows
 
 
 def export_to_warehouse(ctx: Context, connection: str, *, table: str = DEFAULT_TABLE,
                         as_of: dt.date | None = None) -> WriteResult:
-    """Write the values as of ``as_of`` to ``table`` on ``connection`` (replacing that as-of's rows)."""
+    """Write the newest valuation on or before ``as_of`` to ``table`` on ``connection`` (replacing the
+    rows of that valuation's as-of date)."""
     from valuetrack.connectors import get_connector
 
     ctx.require_edit("write values to a warehouse")
-    as_of = as_of or today_utc()
     connector = get_connector(ctx.settings.connection(connection), ctx.settings.secrets())
-    connector.check_write(table)  # refuse before any valuation work
-    rows = value_rows(ctx, as_of)
+    connector.check_write(table)  # refuse before any other work
+    as_of, rows = value_rows(ctx, as_of)
     try:
         replaced = connector.replace_rows(table, columns(), rows, key={"as_of": as_of})
     finally:

@@ -42,7 +42,7 @@ def demo_values(tmp_path_factory: pytest.TempPathFactory):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert main(["value", "--as-of", AS_OF, "--json"]) == 0
-        rows = value_rows(open_context(cwd=folder), dt.date.fromisoformat(AS_OF))
+        _, rows = value_rows(open_context(cwd=folder), dt.date.fromisoformat(AS_OF))
         dispose_all()
     return rows, json.loads(out.getvalue())
 

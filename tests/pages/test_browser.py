@@ -38,7 +38,8 @@ DOCS_IMG = ROOT / "docs" / "img"
 UPDATE_DOCS = os.environ.get("VALUETRACK_UPDATE_SCREENSHOTS") == "1"
 WIDTHS = (1440, 1024)
 NEW_MODEL = "homepage-recs-copy"
-REGISTERED: list[str] = []  # the served registry (filled by the server fixture)  # registered, never refreshed: the "no data yet" state
+REGISTERED: list[str] = []  # the served registry (filled by the server fixture)
+SERVER_LOG: list[Path] = []  # registered, never refreshed: the "no data yet" state
 PAGES = {  # screenshot name → address
     "portfolio": "/portfolio",
     "model": "/model?model=homepage-recs",
@@ -102,6 +103,7 @@ def server(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env.update(VALUETRACK_AS_OF=AS_OF, VALUETRACK_USER="ana@example.com", STREAMLIT_SERVER_FILE_WATCHER_TYPE="none",
                PYTHONPATH=str(ROOT))
     log_path = work.parent / "server.log"
+    SERVER_LOG[:] = [log_path]
     log = open(log_path, "wb")
     # its own process group: `valuetrack serve` starts `streamlit run` as a child, and both must end
     proc = subprocess.Popen([sys.executable, "-m", "valuetrack", "serve", "--headless", "--port", str(port)],
@@ -162,7 +164,7 @@ class Tab:
         last = -1
         for _ in range(240):
             self.page.wait_for_function(IDLE)
-            self.page.wait_for_timeout(450)
+            self.page.wait_for_timeout(350)
             height = self.page.evaluate("document.querySelector('[data-testid=stMain]')?.scrollHeight || 0")
             if height == last and self.page.evaluate(IDLE):
                 return self.page
@@ -176,7 +178,7 @@ class Tab:
 
     def tab(self, name: str) -> None:
         self.page.get_by_role("tab", name=name).click()
-        self.page.wait_for_timeout(500)
+        self.page.wait_for_timeout(300)
 
     def screenshot(self, path: Path) -> None:
         height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
@@ -250,6 +252,11 @@ def test_no_page_shows_an_error_or_a_scientific_number(walk: dict[str, Any]) -> 
     for key, text in walk["text"].items():
         assert "Something went wrong" not in text and "Traceback" not in text, key
         assert not SCIENTIFIC.search(text), (key, SCIENTIFIC.search(text).group(0))
+
+
+def test_the_server_looks_nothing_up_outside(walk: dict[str, Any]) -> None:
+    log = SERVER_LOG[0].read_text()
+    assert "external IP" not in log and "URL: http://localhost:" in log  # no look-up of the machine's public address
 
 
 def test_screenshots_of_every_page_at_both_widths(walk: dict[str, Any]) -> None:

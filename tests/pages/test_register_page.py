@@ -116,6 +116,17 @@ def test_edit_bumps_the_revision_and_is_audited(demo_copy: Path) -> None:
     assert entry.actor == USER and "monthly_cost" in entry.changes
 
 
+def test_editing_in_the_form_keeps_the_decisions_it_does_not_show(demo_copy: Path) -> None:
+    before = open_context().registry.get("fraud-screen").spec.decisions
+    assert before is not None
+    at = app("pages/register.py", model="fraud-screen").run()
+    at.number_input(key=K + "monthly_cost").set_value(8000.0).run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    stored = open_context().registry.get("fraud-screen").spec
+    assert stored.monthly_cost == 8000.0 and stored.decisions == before
+
+
 def test_edit_against_a_stale_revision_is_refused(demo_copy: Path, cli) -> None:
     at = app("pages/register.py", model="search-ranking-v4").run()
     ctx = open_context()

@@ -107,6 +107,12 @@ def _check(company: tuple[Path, str], method: str, breaker: Callable[..., None],
             assert keep and set(keep) <= set(after[table]) or not any(repr(broken) in r for r in before[table])
 
     if url.startswith("sqlite"):
+        # the month's report is still issued, and says which model it could not value
+        report = run_cli("report", "--month", "2026-04", "--format", "html", "--out", ws / "r.html",
+                         "--as-of", str(AS_OF))
+        assert report.code == 0 and not TRACEBACK.search(report.out + report.err), report.err
+        html = (ws / "r.html").read_text()
+        assert f"Not valued: {rows[broken]['display_name']}" in html and "left out of the totals" in html
         monkeypatch.setenv("VALUETRACK_AS_OF", AS_OF.isoformat())
         at = app().run()
         assert_clean(at)

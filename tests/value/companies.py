@@ -9,9 +9,9 @@ true gross value to date (KPI units × value per unit 1.0). Shapes, per company:
 * ``structural``: a KPI series = 40 + x1 + 0.5·x2 + noise, x1 and x2 random-walk control series; a
   constant daily effect after the launch;
 * ``its``: a trend + weekday pattern + noise; a constant daily effect after the launch;
-* ``did`` and ``auto`` (which has only a panel, so chooses did): 12 regions with region and day
+* ``did`` and ``auto`` (which has only a panel, so chooses did): 10 regions with region and day
   effects + noise; 2 treated regions, a constant effect per treated region and day;
-* ``synthetic_control``: 12 regions mixing two common factors; the treated region's mix is an
+* ``synthetic_control``: 10 regions mixing two common factors; the treated region's mix is an
   average of controls' (inside their convex hull); a constant effect per day.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 METHODS = ("ab", "structural", "its", "did", "synthetic_control", "auto")
-HISTORY_DAYS = 240
+HISTORY_DAYS = 180
 POST_DAYS = 90
 MONTHLY_COST = 30.0
 
@@ -46,7 +46,7 @@ def _days(as_of: dt.date) -> pd.DatetimeIndex:
 
 
 def _panel(rng: np.random.Generator, days: pd.DatetimeIndex, launch: dt.date, *, synth: bool) -> tuple[pd.DataFrame, list[str], float]:
-    n_units, n = 12, len(days)
+    n_units, n = 10, len(days)
     units = [f"r{i:02d}" for i in range(n_units)]
     post = np.asarray(days >= pd.Timestamp(launch))
     if synth:

@@ -52,11 +52,12 @@ def test_reading_the_var_does_not_compute_it(in_demo: Path, cli, monkeypatch: py
     assert cli("value", "--as-of", AS_OF, "--var", "--json", schema="value").code == 0
 
 
-def test_no_stored_var_says_how_to_get_one(workspace: Path, cli, manifest: Path) -> None:
+def test_before_any_valuation_value_var_says_how_to_get_one(workspace: Path, cli, manifest: Path) -> None:
     assert cli("models", "register", "--file", manifest).code == 0
-    out = cli("value", "--var", "--json", schema="value").json
-    assert "valuetrack refresh" in out["var"]["error"]
-    assert "valuetrack refresh" in cli("value", "--var").out
+    out = cli("value", "--var", "--json")
+    assert out.code == 1 and "valuetrack refresh" in out.json["error"]["message"]
+    text = cli("value", "--var")
+    assert text.code == 1 and "valuetrack refresh" in text.err
 
 
 def test_a_demo_model_known_to_lose_money_lowers_the_portfolio_expectation(in_demo: Path, cli) -> None:

@@ -162,6 +162,10 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
     if ch_.get("cleared_flags"):
         parts.append("No longer flagged: " + ", ".join(f"{names.get(f['model'], f['model'])} ({FLAG_LABELS.get(f['type'], f['type'])})"
                                                        for f in ch_["cleared_flags"]) + ".")
+    for nv in c.get("not_valued") or []:
+        last = f"; last valued {nv['last_valued']}" if nv.get("last_valued") else ""
+        parts.append(f"Not valued: {names.get(nv['model'], nv['display_name'])} ({nv['error']}{last}); "
+                     "left out of the totals.")
     if ch_.get("new_flags") is None:
         parts.append(f"No report was issued for {_month_name(ch_['previous_month'])}, so flag changes are not shown; "
                      f"comparisons use {_month_name(ch_['previous_month'])}'s figures recomputed as of {c['as_of']}.")

@@ -163,9 +163,14 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     models: list[dict[str, Any]] = []
     prev_nets: dict[str, float | None] = {}
     refreshes: dict[str, dict[str, Any]] = {}
+    not_valued = []
     for mv in pv.models:
         reg = registered[mv.model]
-        record = records[mv.model]
+        record = records.get(mv.model)
+        if record is None or mv.state != "ok":  # not valued this time: the report says why, the totals leave it out
+            not_valued.append({"model": mv.model, "display_name": mv.display_name, "error": mv.error,
+                               "last_valued": _iso(mv.last_valued)})
+            continue
         detail = record["detail"]
         months = live_months.get(mv.model, [])
         live_from = ledger.parse_date(detail.get("live_from"))
@@ -231,6 +236,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         "totals": totals,
         "models": order,
         "flags": [_jsonable(f.to_dict()) for f in pv.flags],
+        "not_valued": not_valued,
         "summary": {
             "live_models": len(active),
             "registered_models": len(models),

@@ -187,9 +187,11 @@ class LedgerStore:
             return [dict(r) for r in conn.execute(sa.select(*cols).order_by(t.c.as_of.desc(), t.c.id.desc())
                                                   .limit(limit)).mappings()]
 
-    def models(self, asof_id: int, name: str | None = None) -> list[dict[str, Any]]:
+    def models(self, asof_id: int, name: str | None = None, *, detail: bool = True) -> list[dict[str, Any]]:
+        """The valuation's model rows (``detail=False``: without the diagnostics, for portfolio reads)."""
         t = ledger_models
-        query = sa.select(t).where(t.c.asof_id == asof_id)
+        cols = list(t.c) if detail else [c for c in t.c if c.name != "detail"]
+        query = sa.select(*cols).where(t.c.asof_id == asof_id)
         if name is not None:
             query = query.where(t.c.model_name == name)
         with self.engine.connect() as conn:

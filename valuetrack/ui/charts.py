@@ -167,8 +167,6 @@ def volume(daily: pd.DataFrame) -> go.Figure:
     return _layout(fig, height=220, yaxis_title="exposures per day")
 
 
-def sparkline_values(months: list[Mapping[str, Any]]) -> list[float]:
-    return [float(m["net"]) if m.get("net") is not None else 0.0 for m in months]
 
 
 def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: float | None = None,

@@ -343,15 +343,20 @@ class ModelValuation:
         return sizing.to_dict()
 
     def months(self) -> list[ModelValue]:
-        """Value per calendar month from the first live month to the as-of month (partial months clipped)."""
+        """Value per calendar month from the first live month to the as-of month (partial months
+        clipped); computed once per valuation (to date, payback and the ledger's months reuse it)."""
+        return list(self._months)
+
+    @functools.cached_property
+    def _months(self) -> tuple[ModelValue, ...]:
         if self.live_from is None:
-            return []
+            return ()
         out, first = [], self.live_from.replace(day=1)
         while first <= self.last_day:
             last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
             out.append(self.period(max(first, self.live_from), min(last, self.last_day)))
             first = last + dt.timedelta(days=1)
-        return out
+        return tuple(out)
 
     def timeline(self) -> pd.DataFrame:
         """Daily view for charts.

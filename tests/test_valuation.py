@@ -1,0 +1,96 @@
+"""The valuation (valuetrack/valuation.py): one portfolio-wide as-of per run, written only when its
+inputs did not change meanwhile, and figures that add up (months to the to-date total, the
+payback date from the cumulative series the chart draws)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+AS_OF = "2026-03-01"
+
+
+@pytest.fixture
+def valued(workspace: Path, cli) -> Path:
+    assert cli("demo", "--scale", "0.05", "--as-of", AS_OF).code == 0
+    assert cli("refresh", "--as-of", AS_OF).code == 0
+    return workspace
+
+
+def test_an_edit_before_the_first_valuation_values_nothing(workspace: Path, cli, manifest: Path) -> None:
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+
+    assert cli("models", "register", "--file", manifest).code == 0
+    assert ledger.history(open_context()) == []  # the first refresh (or revalue) fills the ledger
+
+
+def test_an_edit_is_valued_at_once_at_the_newest_as_of(valued: Path) -> None:
+    from valuetrack import ledger
+    from valuetrack.actions import save
+    from valuetrack.context import open_context
+
+    ctx = open_context()
+    before = ledger.portfolio(ctx)
+    reg = ctx.registry.get("homepage-recs")
+    save(ctx, reg.spec.replace(monthly_cost=reg.spec.monthly_cost * 2), expected_revision=reg.revision)
+    after = ledger.portfolio(ctx)
+    assert after.asof_id > before.asof_id and after.as_of == before.as_of
+    old = next(m for m in before.models if m.model == "homepage-recs")
+    new = next(m for m in after.models if m.model == "homepage-recs")
+    assert new.registry_revision == reg.revision + 1
+    assert new.cost > old.cost and new.gross == old.gross  # the fixed cost doubled, the effect did not move
+    assert new.net == pytest.approx(old.net - (new.cost - old.cost))
+    assert [h["reason"] for h in ledger.history(ctx)][:2] == ["edit", "refresh"]
+
+
+def test_a_valuation_whose_inputs_changed_is_not_written_and_runs_again(valued: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from valuetrack import ledger, valuation
+    from valuetrack.context import open_context
+
+    ctx = open_context()
+    reg = ctx.registry.get("homepage-recs")
+    real = valuation.build_record
+    calls = []
+
+    def edit_while_valuing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        out = real(*args, **kwargs)
+        if not calls:  # someone saves a new cost after this run read the registry
+            ctx.registry.update(reg.spec.replace(monthly_cost=123.0), expected_revision=reg.revision, actor=ctx.actor)
+        calls.append(1)
+        return out
+
+    monkeypatch.setattr(valuation, "build_record", edit_while_valuing)
+    done = valuation.revalue(ctx, as_of=dt.date.fromisoformat(AS_OF))
+    assert done.attempts == 2 and done.asof_id is not None
+    record = ledger.model(ctx, "homepage-recs")
+    assert record.asof["id"] == done.asof_id
+    assert record.value.registry_revision == reg.revision + 1  # the written valuation includes the edit
+
+
+def test_months_add_up_to_the_figure_to_date_and_payback_follows_the_cumulative_series(valued: Path) -> None:
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+
+    ctx = open_context()
+    pv = ledger.portfolio(ctx)
+    checked = 0
+    for m in pv.models:
+        if m.net is None or m.method != "ab":
+            continue
+        record = ledger.model(ctx, m.model)
+        assert sum(x.net for x in record.months) == pytest.approx(m.net, rel=1e-9, abs=1e-6), m.model
+        cumulative = record.timeline["cumulative"]
+        assert cumulative["net"].iloc[-1] == pytest.approx(m.net, rel=1e-9, abs=1e-6)
+        one_off = ctx.registry.get(m.model).spec.one_off_costs
+        hit = cumulative[cumulative["net"] >= one_off]
+        assert m.payback_date == (hit["day"].iloc[0] if len(hit) else None), m.model
+        checked += 1
+    assert checked >= 3
+    # the portfolio's month totals are its models' months, as stored
+    month = pv.months[-2]
+    mp = ledger.portfolio(ctx, month=month)
+    assert mp.totals["cost"] == pytest.approx(sum(x.cost for x in mp.models if x.state == "ok"))
