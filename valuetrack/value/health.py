@@ -558,9 +558,20 @@ def _srm(spec: ModelSpec, ab: pd.DataFrame) -> HealthCheck:
     ex = spec.attribution.exposures
     if len(ab) == 0 or "n" not in ab.columns:
         return _unknown(name, "no A/B cohorts are stored")
+    from valuetrack.attribution.methods.ab import two_arm_share
+
     per_arm = ab.groupby(ab["arm"].astype(str))["n"].sum()
     nt, nc = float(per_arm.get(ex.treatment, 0)), float(per_arm.get(ex.control, 0))
-    share = spec.attribution.treatment_share
+    share = two_arm_share(spec)
+    if spec.attribution.allocation:  # a ramp: the share the schedule implies for these cohorts
+        from valuetrack.attribution.ramp import period_index
+
+        two = ab[ab["arm"].astype(str).isin([ex.treatment, ex.control])]
+        steps = spec.attribution.allocation
+        k = np.maximum(period_index(pd.to_datetime(two["day"]).dt.date.tolist(), list(steps)), 0)
+        planned = np.array([a.treatment_share for a in steps])[k]
+        n = two["n"].to_numpy(dtype=float)
+        share = float((n * planned).sum() / n.sum()) if n.sum() else share
     if nt + nc == 0:
         return _unknown(name, "no units in either arm")
     p = float(srm_test(nc, nt, share))

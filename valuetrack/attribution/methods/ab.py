@@ -28,13 +28,20 @@ def ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_c
         get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
         return ArmStats(*(get(k) for k in (SUMS if cuped else SUMS[:3])))
 
-    share = spec.attribution.treatment_share
-    if spec.attribution.challenger is not None:  # the champion's share of the champion + holdout units
-        share = share / (1.0 - spec.attribution.challenger.treatment_share)
+    share = two_arm_share(spec)
     config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
                       cuped=cuped, planned_treatment_share=share,
                       higher_is_better=spec.kpi.higher_is_better)
     return stats(control), stats(treatment), config
+
+
+def two_arm_share(spec: ModelSpec) -> float:
+    """The planned share of the model's arm among the model's and the holdout's units (with a
+    challenger, the champion's share of champion + holdout)."""
+    share = spec.attribution.treatment_share
+    if spec.attribution.challenger is not None:
+        share = share / (1.0 - spec.attribution.challenger.treatment_share)
+    return share
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
