@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.connectors.standins import missing
+
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "docs" / "recipes"
 AS_OF = "2026-06-30"
@@ -117,9 +119,7 @@ def test_systemd_units_verify_and_the_service_runs_a_locked_refresh(demo_builder
 def _tool_python(name: str) -> Path:
     python = ROOT / ".venvs" / name / "bin" / "python"
     if not python.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{python} missing: scripts/standins/tool_venvs.sh (make standins) builds it")
-        pytest.skip(f"{python} missing: run bash scripts/standins/tool_venvs.sh")
+        missing(str(python), "scripts/standins/tool_venvs.sh (make standins) builds it")
     return python
 
 

@@ -815,6 +815,27 @@ def may_skip() -> bool:
     return os.environ.get("VALUETRACK_STANDINS", "").lower() == "skip" and not os.environ.get("CI")
 
 
+def missing(what: str, hint: str) -> None:
+    """A stand-in or tool the test needs is missing: fail (always in CI), or skip explicitly when a
+    developer set VALUETRACK_STANDINS=skip."""
+    import pytest
+
+    message = f"{what} is missing: {hint} (tests fail rather than skip; VALUETRACK_STANDINS=skip skips locally)"
+    if may_skip():
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
+
+
+def require_module(name: str, hint: str) -> None:
+    """Import ``name`` or apply :func:`missing` (replaces pytest.importorskip, which skips in CI)."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        missing(f"the Python package {name!r}", hint)
+
+
 __all__ = [
     "AthenaStandin",
     "BigQueryStandin",
@@ -828,6 +849,8 @@ __all__ = [
     "load_duckdb",
     "make_duckdb_engine",
     "may_skip",
+    "missing",
+    "require_module",
     "normalize_rows",
     "normalize_value",
     "records",

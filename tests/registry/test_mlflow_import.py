@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.connectors.standins import missing, require_module
 import tomli_w
 
 from tests.conftest import free_port
@@ -93,10 +95,8 @@ def test_an_mlflow_name_that_cannot_become_a_name_is_reported() -> None:
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
     exe = ROOT / ".venvs" / "mlflow" / "bin" / "mlflow"
     if not exe.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exe} missing: scripts/standins/tool_venvs.sh (make standins) builds it")
-        pytest.skip(f"{exe} missing: run bash scripts/standins/tool_venvs.sh")
-    pytest.importorskip("mlflow", reason='the MLflow client: pip install "valuetrack[mlflow]"')
+        missing(str(exe), "scripts/standins/tool_venvs.sh (make standins) builds it")
+    require_module("mlflow", 'the MLflow client: pip install "valuetrack[mlflow]"')
     folder = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
@@ -227,7 +227,7 @@ def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeyp
 
 
 def test_an_unreachable_registry_is_a_clear_error(workspace: Path, cli) -> None:
-    pytest.importorskip("mlflow", reason='the MLflow client: pip install "valuetrack[mlflow]"')
+    require_module("mlflow", 'the MLflow client: pip install "valuetrack[mlflow]"')
     port = free_port()
     started = time.monotonic()
     result = cli("models", "import", "mlflow", "--tracking-uri", f"http://user:pa55word@127.0.0.1:{port}", "--json")
