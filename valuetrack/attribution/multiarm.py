@@ -74,7 +74,7 @@ def dirichlet_srm_log_e(counts: ArrayLike, shares: ArrayLike, prior_sd: float = 
     """Log e-value of a Dirichlet-multinomial mixture against the planned split (last axis = arms).
 
     The concentration is set so that the smallest arm's share has prior sd ``prior_sd``; with two
-    arms this is the beta-binomial of value/anytime.py. An exact test martingale under the plan.
+    arms this is the beta-binomial of sequential.srm_log_e. An exact test martingale under the plan.
     """
     n = np.asarray(counts, dtype=float)
     p = np.asarray(shares, dtype=float)

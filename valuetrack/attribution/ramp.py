@@ -67,7 +67,7 @@ def stratified_effect(control: ArmStats, treatment: ArmStats, shares: ArrayLike,
         ``srm_p_value`` (χ² against the schedule, S degrees of freedom), ``srm_log_e_value`` (the
         product of the periods' sequential e-values), ``periods_used`` and ``note``.
     """
-    from valuetrack.value.anytime import srm_log_e
+    from valuetrack.attribution.sequential import srm_log_e
 
     config = config or ABConfig()
     shares = np.asarray(shares, dtype=float)

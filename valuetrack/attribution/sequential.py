@@ -21,6 +21,7 @@ vectorised: every argument may be a scalar or an array, and they broadcast.
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 from numpy.typing import ArrayLike
 
 #: log of the largest e-value reported; exp(700) is still a finite float64, so JSON stays valid.
@@ -100,3 +101,37 @@ def always_valid_p_value(
 ) -> np.ndarray:
     """``min(1, 1/E)``: a p-value that stays valid however often it is looked at."""
     return np.minimum(1.0, np.exp(-log_e_value(estimate, se, n_total, alpha, tuning, null)))
+
+#: Prior sd of the treatment share in the SRM mixture: sized for the shifts that matter (about
+#: one percentage point); larger shifts are found faster, smaller ones are not worth a flag.
+SRM_PRIOR_SD = 0.01
+#: Days after launch at which a time-series model's money flags are decided.
+TS_LOOKS = (30, 60, 90, 120, 150, 180)
+
+
+def srm_log_e(n_treatment: ArrayLike, n_control: ArrayLike, share: ArrayLike,
+              prior_sd: float = SRM_PRIOR_SD) -> np.ndarray:
+    """Log of the beta-binomial mixture e-value against "the treatment share is ``share``".
+
+    A Beta prior centred on the planned share with sd ``prior_sd`` mixes the alternatives; the
+    ratio of its marginal likelihood to the null's is a test martingale under the planned split,
+    exactly (no normal approximation), whatever the order in which units arrive.
+    """
+    k, m, p = _float(n_treatment), _float(n_control), _float(share)
+    conc = p * (1.0 - p) / prior_sd**2 - 1.0
+    a, b = p * conc, (1.0 - p) * conc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (special.betaln(a + k, b + m) - special.betaln(a, b)
+               - special.xlogy(k, p) - special.xlog1py(m, -p))
+    return np.minimum(np.where(np.isfinite(out), out, 0.0), MAX_LOG_E_VALUE)
+
+
+def ts_look(live_days: ArrayLike) -> np.ndarray:
+    """The last scheduled look (days after launch) a time-series model has reached; 0 before the first."""
+    looks = np.asarray(TS_LOOKS)
+    idx = np.searchsorted(looks, _float(live_days), side="right")
+    return np.where(idx > 0, looks[np.maximum(idx - 1, 0)], 0)
+
+
+def _float(x: ArrayLike) -> np.ndarray:
+    return np.asarray(x, dtype=float)

@@ -13,7 +13,7 @@
 estimates share the treated units' outcomes, which correlate them positively; leaving the
 covariance out overstates the standard error of d, so the check errs toward "agree".
 
-**Decisions under daily looks.** The time series is decided at scheduled looks only (value/anytime:
+**Decisions under daily looks.** The time series is decided at scheduled looks only (sequential.TS_LOOKS:
 30 … 180 days after launch), and so is the comparison: at each look a two-sided z-test at
 alpha / len(TS_LOOKS) (Bonferroni over the looks), so a model whose two methods are both valid
 raises ``methods_disagree`` with probability at most alpha over its life.
@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from valuetrack.value.anytime import TS_LOOKS
+from valuetrack.attribution.sequential import TS_LOOKS
 
 
 def compare_methods(ab_total: ArrayLike, ab_se: ArrayLike, ts_total: ArrayLike, ts_se: ArrayLike,

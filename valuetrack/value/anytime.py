@@ -37,15 +37,17 @@ from numpy.typing import ArrayLike
 from scipy import special
 
 from valuetrack.attribution.portfolio import benjamini_hochberg
-from valuetrack.attribution.sequential import MAX_LOG_E_VALUE, mixture_rho2
+from valuetrack.attribution.sequential import (  # noqa: F401 (re-exported: the flags' statistics in one place)
+    MAX_LOG_E_VALUE,
+    SRM_PRIOR_SD,
+    TS_LOOKS,
+    mixture_rho2,
+    srm_log_e,
+    ts_look,
+)
 
 #: Chance that a correctly split model of a company is ever marked untrustworthy (Bonferroni).
 SRM_LEVEL = 0.05
-#: Prior sd of the treatment share in the SRM mixture: sized for the shifts that matter (about
-#: one percentage point); larger shifts are found faster, smaller ones are not worth a flag.
-SRM_PRIOR_SD = 0.01
-#: Days after launch at which a time-series model's money flags are decided.
-TS_LOOKS = (30, 60, 90, 120, 150, 180)
 
 
 def _arr(x: ArrayLike) -> np.ndarray:
@@ -132,35 +134,11 @@ def ab_money_flags(value_per_unit: ArrayLike, value_se: ArrayLike, breakeven_per
             "log_e_cost": np.where(costed, log_e_c, np.nan)}
 
 
-def srm_log_e(n_treatment: ArrayLike, n_control: ArrayLike, share: ArrayLike,
-              prior_sd: float = SRM_PRIOR_SD) -> np.ndarray:
-    """Log of the beta-binomial mixture e-value against "the treatment share is ``share``".
-
-    A Beta prior centred on the planned share with sd ``prior_sd`` mixes the alternatives; the
-    ratio of its marginal likelihood to the null's is a test martingale under the planned split,
-    exactly (no normal approximation), whatever the order in which units arrive.
-    """
-    k, m, p = _arr(n_treatment), _arr(n_control), _arr(share)
-    conc = p * (1.0 - p) / prior_sd**2 - 1.0
-    a, b = p * conc, (1.0 - p) * conc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = (special.betaln(a + k, b + m) - special.betaln(a, b)
-               - special.xlogy(k, p) - special.xlog1py(m, -p))
-    return np.minimum(np.where(np.isfinite(out), out, 0.0), MAX_LOG_E_VALUE)
-
-
 def srm_flags(log_e: ArrayLike, eligible: ArrayLike, level: float = SRM_LEVEL, *, axis: int = 0) -> np.ndarray:
     """Untrustworthy on SRM: e-value >= m / level, m the A/B models of the portfolio (Bonferroni)."""
     eligible = np.asarray(eligible, dtype=bool)
     m = np.maximum(eligible.sum(axis=axis, keepdims=True), 1)
     return eligible & (_arr(log_e) >= np.log(m / level))
-
-
-def ts_look(live_days: ArrayLike) -> np.ndarray:
-    """The last scheduled look (days after launch) a time-series model has reached; 0 before the first."""
-    looks = np.asarray(TS_LOOKS)
-    idx = np.searchsorted(looks, _arr(live_days), side="right")
-    return np.where(idx > 0, looks[np.maximum(idx - 1, 0)], 0)
 
 
 def ts_money_flags(p_destroying: ArrayLike, p_cost: ArrayLike, eligible: ArrayLike, has_cost: ArrayLike,

@@ -156,7 +156,7 @@ def triangulated(spec: ModelSpec, data: Any, effect: Effect, as_of: dt.date, alp
     """The holdout's and the time series' totals over launch … launch + the last scheduled look."""
     from valuetrack.attribution import methods
     from valuetrack.attribution.triangulate import compare_methods
-    from valuetrack.value.anytime import ts_look
+    from valuetrack.attribution.sequential import ts_look
 
     if effect.per_unit is None or effect.per_unit_se is None:
         return effect
