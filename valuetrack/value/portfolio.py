@@ -396,6 +396,8 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
     cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
     r = analyze_ab_batch(*_ab_inputs(spec, cum[ex.control], cum[ex.treatment], alpha, cuped))
+    if spec.attribution.allocation:  # a ramp: the cumulative effect stratified by step, as the estimate is
+        r = _ramp_timeline(spec, by_arm, days, alpha, cuped)
     frame = pd.DataFrame({"day": days, "effect": r["effect_abs"], "ci_lo": r["ci_abs"][..., 0], "ci_hi": r["ci_abs"][..., 1],
                           "cs_lo": r["cs_abs"][..., 0], "cs_hi": r["cs_abs"][..., 1],
                           "n_control": cum[ex.control]["n"].to_numpy(), "n_treatment": cum[ex.treatment]["n"].to_numpy()})
@@ -407,6 +409,30 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         frame["cum_gross"] = sign * effect.per_unit * units * vpu
         frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
     return frame
+
+
+def _ramp_timeline(spec: ModelSpec, by_arm: dict[str, pd.DataFrame], days: list, alpha: float,
+                   cuped: bool) -> dict[str, Any]:
+    """Per cohort day, the effect to that day stratified by allocation step (attribution/ramp.py)."""
+    from valuetrack.attribution import sequential
+    from valuetrack.attribution.ramp import period_index, stratified_effect
+
+    steps = list(spec.attribution.allocation)
+    step = np.maximum(period_index(days, steps), 0)
+    onehot = np.eye(len(steps))[step]  # (days, steps)
+    cum = {k: {c: np.cumsum(v.reindex(days)[c].fillna(0.0).to_numpy()[:, None] * onehot, axis=0) for c in _SUMS}
+           for k, v in by_arm.items()}
+    from valuetrack.attribution.ab import ArmStats
+
+    ex = spec.attribution.exposures
+    fields = _SUMS if cuped else _SUMS[:3]
+    c, t = (ArmStats(*(cum[arm][f] for f in fields)) for arm in (ex.control, ex.treatment))
+    config = _ab_inputs(spec, by_arm[ex.control].sum(), by_arm[ex.treatment].sum(), alpha, cuped)[2]
+    r = stratified_effect(c, t, np.array([a.treatment_share for a in steps]), config)
+    n_total = np.asarray(c.n).sum(axis=1) + np.asarray(t.n).sum(axis=1)
+    half = r["se_abs"] * sequential.cs_multiplier(n_total, alpha, config.sequential_tuning)
+    return {"effect_abs": r["effect_abs"], "ci_abs": r["ci_abs"],
+            "cs_abs": np.stack([r["effect_abs"] - half, r["effect_abs"] + half], axis=-1)}
 
 
 # ------------------------------------------------------------------------------------------------
