@@ -91,19 +91,14 @@ def billed_cost(frame: pd.DataFrame, source: CostSource, *, as_of: dt.date, curr
     return BilledCost(by_day, first_billed, settled, currency)
 
 
-def summary(billed: BilledCost | None, days: pd.Index, estimate: np.ndarray, start: dt.date,
-            end: dt.date) -> dict[str, Any] | None:
+def summary(days: pd.Index, billed: np.ndarray, settled: np.ndarray, estimate: np.ndarray) -> dict[str, Any]:
     """How a period's running cost splits between the bill and the estimate, for the labels shown
-    beside the cost: ``billed`` (settled billed cost used), ``estimated`` (estimate used on the
-    other days), ``estimate_on_billed_days`` (what the estimate said for the billed days),
-    ``billed_days``, ``estimated_days`` and ``settled_through``. None without a cost source."""
-    if billed is None:
-        return None
-    sel = np.array([start <= d <= end for d in days], dtype=bool) if len(days) else np.zeros(0, dtype=bool)
-    settled = billed.settled_mask(days) & sel
-    other = sel & ~settled
-    return {"billed": float(np.sum(billed.on(days)[settled])), "estimated": float(np.sum(estimate[other])),
+    beside the cost (arrays over the period's ``days``): ``billed`` (the settled billed cost used),
+    ``estimated`` (the estimate used on the other days), ``estimate_on_billed_days`` (what the
+    estimate said for the billed days), ``billed_days``, ``estimated_days``, and the first and last
+    billed day used (``settled_from``, ``settled_through``; None when no day of the period has settled)."""
+    used = [d for d, s in zip(days, settled) if s]
+    return {"billed": float(np.sum(billed[settled])), "estimated": float(np.sum(estimate[~settled])),
             "estimate_on_billed_days": float(np.sum(estimate[settled])), "billed_days": int(settled.sum()),
-            "estimated_days": int(other.sum()), "settled_from": billed.settled_from,
-            "settled_through": billed.settled_through,
-            "currency": billed.currency}
+            "estimated_days": int((~settled).sum()), "settled_from": used[0] if used else None,
+            "settled_through": used[-1] if used else None}
