@@ -597,6 +597,7 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
                 flat[key] = v
 
     walk("", {k: v for k, v in d.items() if k != "interventions"})
+    flat.update(_dated_to_form(spec))
     ivs = list(spec.interventions)
     if ivs:
         flat["launch"] = ivs[0].start
@@ -629,7 +630,7 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     method = values.get("attribution.method") or "ab"
     sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
-        if key in ("launch", "launch_label", "relaunches") or not key:
+        if key in ("launch", "launch_label", "relaunches") or key in DATED_FORM_KEYS or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
@@ -656,7 +657,63 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    _dated_from_form(values, data, problems)
     return data, problems
+
+
+DATED_FIELDS = ("monthly_cost", "cost_per_1k_predictions", "kpi.value_per_unit")
+"""The amounts that may change on a date: the form shows a number and, below it, the dated amounts."""
+DATED_FORM_KEYS = (*(f"history:{f}" for f in DATED_FIELDS), "history:one_off_costs", "amortisation_months")
+
+
+def _dated_to_form(spec: Any) -> dict[str, Any]:
+    """Dated amounts → one line per step ('2025-06-15 6200'); the number shows the newest amount.
+    One-off costs given as dated events → one line each ('2025-05-01 15000 retraining')."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    out: dict[str, Any] = {"amortisation_months": spec.amortisation_months or AMORTISATION_MONTHS}
+    for path in DATED_FIELDS:
+        value = spec.kpi.value_per_unit if path == "kpi.value_per_unit" else getattr(spec, path)
+        if isinstance(value, tuple):
+            out[path] = value[-1].amount
+            out[f"history:{path}"] = "\n".join(f"{s.start.isoformat()} {s.amount:g}" for s in value)
+        else:
+            out[f"history:{path}"] = ""
+    if isinstance(spec.one_off_costs, tuple):
+        out["one_off_costs"] = 0.0
+        out["history:one_off_costs"] = "\n".join(f"{e.on.isoformat()} {e.amount:g} {e.label}".strip()
+                                                  for e in spec.one_off_costs)
+    else:
+        out["history:one_off_costs"] = ""
+    return out
+
+
+def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: list[str]) -> None:
+    """The form's dated lines → manifest lists. Lines given replace the number; none: the number."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    for path in (*DATED_FIELDS, "one_off_costs"):
+        lines = [x.strip() for x in str(values.get(f"history:{path}") or "").splitlines() if x.strip()]
+        if not lines:
+            continue
+        key = "on" if path == "one_off_costs" else "from"
+        items = []
+        for i, line in enumerate(lines):
+            day, _, rest = line.partition(" ")
+            amount, _, label = rest.strip().partition(" ")
+            try:
+                item = {key: dt.date.fromisoformat(day), "amount": float(amount.replace(",", ""))}
+            except ValueError:
+                problems.append(f"model.{path}: line {i + 1}, {line!r}, is not 'YYYY-MM-DD amount'")
+                continue
+            if label.strip() and path == "one_off_costs":
+                item["label"] = label.strip()
+            items.append(item)
+        node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
+        node[path.rpartition(".")[2]] = items
+    months = values.get("amortisation_months")
+    if months not in (None, "", AMORTISATION_MONTHS):
+        data["amortisation_months"] = int(months)
 
 
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",
