@@ -69,18 +69,24 @@ if m.provisional:
     st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
                f"(outcomes count {spec.attribution.window_days} days + {spec.attribution.outcome_lag_days} days' lag).")
 
-# tiles are narrow: compact figures, the full one in the help
-c = st.columns(5)
-c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}: gross value − cost since launch")
-c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}")
-c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
-c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
-c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
-c[2].caption("flat prior on the effect")
-c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"cost {money(m.cost, cur)}")
-c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
-c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
+# tiles are narrow: compact figures, the full one in the help; a flagged model's tiles are faded and
+# hatched, each tile's help giving the flags' reasons (D42)
+why = "\n\n".join(f"**{views.FLAG_LABELS.get(f.type, f.type)}**: {md(f.reason)}" for f in flags)
+flagged = (lambda h: f"{h}\n\n{why}" if h else why) if flags else (lambda h: h)
+with ui.flagged_tiles(flags, "model"):
+    c = st.columns(5)
+    c[0].metric("Net value to date", money_compact(m.net, cur),
+                help=flagged(f"{money(m.net, cur)}: gross value − cost since launch"))
+    c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}")
+    c[1].metric("ROI", views.pct(m.roi), help=flagged("Net value ÷ cost"))
+    c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
+    c[2].metric("P(net value > 0)", views.pct(m.prob_positive), help=flagged(None))
+    c[2].caption("flat prior on the effect")
+    c[3].metric("Gross value", money_compact(m.gross, cur), help=flagged(money(m.gross, cur)))
+    c[3].caption(f"cost {money(m.cost, cur)}")
+    c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"),
+                help=flagged(None))
+    c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
