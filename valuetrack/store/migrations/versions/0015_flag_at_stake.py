@@ -1,16 +1,16 @@
 """The money at stake on each flag (docs/decisions.md D42): computed once by the valuation, stored
 with the flag, and read by every list that orders flags worst first.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
