@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.reliability.cases import TRACEBACK, run_cli
+from valuetrack import schemas
 
 AS_OF = dt.date(2025, 7, 1)
 LAUNCH = dt.date(2025, 3, 1)
@@ -91,7 +92,9 @@ def _warehouse(path: Path) -> None:
 def _value(*extra: str) -> dict:
     run = run_cli("value", "--json", "--as-of", str(AS_OF), *extra)
     assert run.code == 0 and not TRACEBACK.search(run.err), run.err
-    return json.loads(run.out)
+    out = json.loads(run.out)
+    schemas.validate("value", out)
+    return out
 
 
 @pytest.fixture
