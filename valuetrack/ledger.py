@@ -24,6 +24,9 @@ from valuetrack.value.overlap import Overlap
 from valuetrack.value.portfolio import ModelValue, PortfolioValue
 
 TO_DATE = "to-date"
+LEGACY_TOTALS: dict[str, Any] = {"gross_se": None, "double_counted_se": None, "overlap_warnings": [],
+                                 "reconciliation": None}
+"""Totals a valuation stored before overlap patterns (migration 0014) lacks: read back as unknown."""
 
 
 class NotValued(ValuetrackError):
@@ -131,10 +134,13 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
         period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})
     if period.get("prior") is None:
         period["prior"] = periods[TO_DATE]["prior"]
+    for k, empty in LEGACY_TOTALS.items():  # valuations stored before these existed say so (null), never guess
+        period["totals"].setdefault(k, empty)
     return StoredPortfolio(
         as_of=row["as_of"], period=key, period_start=parse_date(period["start"]), period_end=parse_date(period["end"]),
         currency=row["currency"], alpha=row["alpha"], models=values, flags=[_flag(f) for f in flag_rows],
         overlaps=[Overlap(**o) for o in period["overlaps"]], prior=period["prior"], stored_totals=period["totals"],
+        overlap_patterns=list(period.get("overlap_patterns", [])),
         asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months)
 
 
@@ -171,10 +177,13 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
              "gross_se": None, "cost": 0.0, "net": None, "ci_net": None, "roi": None, "ci_roi": None,
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
     values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
-    totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
+    totals = {"gross": 0.0, "gross_se": None, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None,
+              "double_counted": 0.0, "double_counted_se": 0.0, "overlap_warnings": [],
+              "reconciliation": {"rows": 0.0, "overlap": 0.0, "no_estimate_cost": 0.0, "total": 0.0,
+                                 "models_without_estimate": []},
               "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
               "last_valued_included": False}
-    return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
+    return {"start": first, "end": last, "totals": totals, "overlaps": [], "overlap_patterns": [], "prior": None}, values
 
 
 def data_version(ctx: Context) -> tuple:

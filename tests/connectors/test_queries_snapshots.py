@@ -16,7 +16,7 @@ import sqlglot
 
 from tests.connectors.test_queries_fixture import make_spec
 from valuetrack.connectors import connector_class
-from valuetrack.queries import ab_aggregate, health_queries
+from valuetrack.queries import ab_aggregate, health_queries, membership_query
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIALECTS = {"duckdb": "duckdb", "bigquery": "bigquery", "snowflake": "snowflake", "awsathena": "athena"}
@@ -55,6 +55,9 @@ def _queries(ops):
         "health_histogram": hq.score_histogram,
         "health_edges": hq.reference_edges,
         "health_freshness": hq.freshness,
+        # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it
+        "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
+                                               dialect_ops=ops),
     }
 
 
