@@ -107,9 +107,9 @@ def _read(tab: Tab) -> dict[str, Any]:
     page = tab.open("/portfolio")
     tile = page.locator("[data-testid=tile-to-date]").get_attribute("title")
     table = "table[data-testid=portfolio-table] tbody td"
-    rows = [_amount(t) for t in page.locator(f"{table}[data-estimate=yes]").evaluate_all("es => es.map(e => e.title)")]
+    rows = [_amount(t) for t in page.locator(f"{table}[data-estimate=yes]").evaluate_all("es => es.map(e => e.getAttribute('aria-label'))")]
     costs = [_amount(t.split("cost", 1)[1])
-             for t in page.locator(f"{table}[data-estimate=no]").evaluate_all("es => es.map(e => e.title)")]
+             for t in page.locator(f"{table}[data-estimate=no]").evaluate_all("es => es.map(e => e.getAttribute('aria-label'))")]
     steps = {page.locator("table[data-testid=reconciliation] tr[data-step]").nth(i).get_attribute("data-step"):
              _amount(page.locator("table[data-testid=reconciliation] tr[data-step] td.num").nth(i).get_attribute("title"))
              for i in range(4)}
