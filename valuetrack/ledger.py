@@ -26,7 +26,7 @@ from valuetrack.value.portfolio import ModelValue, PortfolioValue
 TO_DATE = "to-date"
 LEGACY_TOTALS: dict[str, Any] = {"gross_se": None, "double_counted_se": None, "overlap_warnings": [],
                                  "reconciliation": None}
-"""Totals a valuation stored before overlap patterns (migration 0014) lacks: read back as unknown."""
+"""Totals a valuation stored before overlap patterns (migration 0016) lacks: read back as unknown."""
 
 
 class NotValued(ValuetrackError):

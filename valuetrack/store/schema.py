@@ -218,7 +218,7 @@ model_overlaps = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# units per membership pattern of each KPI group (valuetrack.value.overlap; migration 0014), as the
+# units per membership pattern of each KPI group (valuetrack.value.overlap; migration 0016), as the
 # latest refresh counted them; a group counted pair by pair holds one row per pair (``pairwise``)
 model_overlap_patterns = sa.Table(
     "model_overlap_patterns", metadata,
