@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -35,6 +36,7 @@ ANNOTATION_CATEGORIES = ("release", "incident", "campaign", "other")
 OVERRIDE_CATEGORIES = ("amount", "share")
 MAX_TEXT = 1000
 """Longest note or reason, in characters."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_EXCLUDED_DAYS = 366
 """Longest excluded window: a longer one is a different model period, not an outage."""
 
@@ -167,8 +169,9 @@ def _text(value: Any, field: str, problems: list[str]) -> str:
         problems.append(f"{field}: required; say what happened or why (it is shown with the note)")
     elif len(text) > MAX_TEXT:
         problems.append(f"{field}: {len(text)} characters; at most {MAX_TEXT}")
-    elif "\x00" in text:
-        problems.append(f"{field}: contains a NUL character; remove it")
+    elif _CONTROL.search(text):
+        problems.append(f"{field}: contains control characters (e.g. a terminal escape); remove them "
+                        "(line breaks and tabs are fine)")
     return text
 
 
