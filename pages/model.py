@@ -6,7 +6,7 @@ import streamlit as st
 
 import datetime as dt
 
-from valuetrack import actions as edits, notes_text
+from valuetrack import actions as edits, costviews, notes_text
 from valuetrack.errors import ValuetrackError
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
@@ -76,17 +76,30 @@ if m.provisional:
 
 # tiles are narrow: compact figures, the full one in the help
 c = st.columns(5)
-c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}: gross value − cost since launch")
-c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}"
+c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}. {costviews.NET_RUNNING}: "
+            f"{costviews.RUNNING_HELP}")
+c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}"
              + (f" · adjusted for overrides: **{money_compact(m.net_adjusted, cur)}**" if m.overrides else ""))
-c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
+c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=f"{costviews.NET_RUNNING} ÷ running costs")
 c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
 c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
 c[2].caption("flat prior on the effect")
 c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"cost {money(m.cost, cur)}")
-c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
-c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
+c[3].caption(f"running costs {money(m.cost, cur)}")
+one_off_total = views.one_off_total(spec)
+c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
+            help="The month-end at which the cumulative net value (running costs) covers the one-off costs "
+                 "incurred by then.")
+c[4].caption(f"one-off costs {money(one_off_total, cur)}")
+if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
+    c = st.columns(5)
+    c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
+                help=f"{money(m.net_fully_loaded, cur)}. {costviews.LOADED_HELP}")
+    c[0].caption(f"95% interval {views.interval(m.ci_net_fully_loaded, cur, compact=True)}")
+    c[1].metric(costviews.ROI_LOADED, views.pct(m.roi_fully_loaded), help=f"{costviews.NET_LOADED} ÷ (running "
+                "costs + amortised one-off costs)")
+    c[2].metric("One-off costs amortised", money_compact(m.amortisation, cur), help=money(m.amortisation, cur))
+    c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_notes, tab_registry, *tab_decisions = st.tabs(
@@ -115,7 +128,7 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=spec.one_off_costs, annotations=marks, windows=windows),
+                                                  one_off=one_off_total, annotations=marks, windows=windows),
                             width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
@@ -206,14 +219,18 @@ with tab_method:
                f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
-    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"
-                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
-                f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
-                + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    st.markdown(views.cost_lines(spec, cur)
+                + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
     if view["months"]:
+        st.markdown("##### Costs over time")
+        st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur),
+                        width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
-        st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
-                                  "Figures"], rows, numeric=[1, 2, 3, 4], testid="months"))
+        st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
+                                  f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",
+                                  f"{costviews.NET_LOADED} ({cur})", "Figures"], rows, numeric=[1, 2, 3, 4, 5, 6],
+                                 testid="months"))
 
 def _note_action(do, done: str) -> None:  # noqa: ANN001 - a library action; the store decides the role
     try:

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack import costviews
+from valuetrack.ui.safe import md
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
 from valuetrack.value.flags import RULES
@@ -360,11 +362,12 @@ def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
     return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
-             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional}
+             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional,
+             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded}
             for v in months]
 
 
-_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional"],
+_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off"],
           "daily": ["day", "arm", "n_exposures"]}
 
 
@@ -422,19 +425,81 @@ def figures_rows(m: Any) -> list[tuple[str, str]]:
     with overrides, how much they add and the adjusted net value (D37)."""
     labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
     values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    labels = [*labels[:1], "Running costs", costviews.NET_RUNNING, f"{costviews.NET_RUNNING}, 95% low",
+              f"{costviews.NET_RUNNING}, 95% high", "One-off costs amortised", costviews.NET_LOADED]
+    values += [m.amortisation, m.net_fully_loaded]
     if getattr(m, "overrides", None) or getattr(m, "override_amount", 0.0):
         labels += ["From overrides agreed with finance", "Net value, adjusted"]
         values += [m.override_amount, m.net_adjusted]
     return list(zip(labels, money_column(values, m.currency)))
 
 
+def one_off_total(spec: Any) -> float:
+    """All the model's one-off costs (a number, or the sum of its dated events)."""
+    from valuetrack.registry.spec import one_off_total as total
+
+    return total(spec.one_off_costs)
+
+
+def _amounts(value: Any, currency: str, *, exact: bool = False) -> str:
+    """A number, or dated amounts as 'A from DATE, B from DATE'."""
+    from valuetrack.registry.spec import steps
+
+    fmt = (lambda x: money(x, currency)) if not exact else (lambda x: money(x, currency, cents=True))
+    found = steps(value)
+    if len(found) == 1 and found[0].start is None:
+        return f"**{fmt(found[0].amount)}**"
+    return ", ".join(f"**{fmt(s.amount)}** from {s.start:%d %b %Y}" for s in found)
+
+
+def cost_lines(spec: Any, currency: str) -> str:
+    """The Costs tab's registered amounts (markdown list), dated amounts as their history."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    one_off = spec.one_off_costs
+    if isinstance(one_off, tuple):
+        events = "; ".join(f"**{money(e.amount, currency)}** on {e.on:%d %b %Y}" + (f" ({md(e.label)})" if e.label else "")
+                           for e in one_off)
+    else:
+        events = f"**{money(one_off, currency)}**" + (" on the launch date" if one_off else "")
+    months = spec.amortisation_months or AMORTISATION_MONTHS
+    return (f"- Monthly cost: {_amounts(spec.monthly_cost, currency)} (serving, licences, people share)\n"
+            f"- Per 1,000 predictions: {_amounts(spec.cost_per_1k_predictions, currency, exact=True)}\n"
+            f"- Value per KPI unit: {_amounts(spec.kpi.value_per_unit, currency, exact=True)}\n"
+            f"- One-off costs: {events}; amortised over {months} months in the fully loaded view"
+            + ("" if spec.amortisation_months else " (the default)"))
+
+
+def cost_steps(spec: Any, months: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The registered amounts as steps over the months shown (for the cost chart): the monthly cost
+    in effect, and the one-off costs as dated events."""
+    from valuetrack.registry.spec import amount_on, one_off_events
+
+    if not months:
+        return {"days": [], "monthly_cost": [], "one_off": []}
+    first, last = months[0]["start"], months[-1]["end"]
+    changes = sorted({first, last, *(s.start for s in _steps(spec.monthly_cost) if s.start and first < s.start <= last)})
+    launch = spec.interventions[0].start if spec.interventions else first
+    return {"days": changes, "monthly_cost": [amount_on(spec.monthly_cost, d) for d in changes],
+            "one_off": [{"on": max(e.on, first), "amount": e.amount, "label": e.label}
+                        for e in one_off_events(spec.one_off_costs, launch)]}
+
+
+def _steps(value: Any) -> Any:
+    from valuetrack.registry.spec import steps
+
+    return steps(value)
+
+
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count)."""
     months = list(months)[::-1]
-    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    cols = {k: money_column([x.get(k) for x in months], currency)
+            for k in ("cost", "amortisation", "gross", "net", "net_fully_loaded")}
     return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
-             cols["cost"][i], cols["gross"][i], cols["net"][i], "provisional" if x.get("provisional") else "final"]
+             cols["cost"][i], cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
+             "provisional" if x.get("provisional") else "final"]
             for i, x in enumerate(months)]
 
 
@@ -554,6 +619,7 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
                 flat[key] = v
 
     walk("", {k: v for k, v in d.items() if k != "interventions"})
+    flat.update(_dated_to_form(spec))
     ivs = list(spec.interventions)
     if ivs:
         flat["launch"] = ivs[0].start
@@ -586,7 +652,7 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     method = values.get("attribution.method") or "ab"
     sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
-        if key in ("launch", "launch_label", "relaunches") or not key:
+        if key in ("launch", "launch_label", "relaunches") or key in DATED_FORM_KEYS or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
@@ -613,7 +679,63 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    _dated_from_form(values, data, problems)
     return data, problems
+
+
+DATED_FIELDS = ("monthly_cost", "cost_per_1k_predictions", "kpi.value_per_unit")
+"""The amounts that may change on a date: the form shows a number and, below it, the dated amounts."""
+DATED_FORM_KEYS = (*(f"history:{f}" for f in DATED_FIELDS), "history:one_off_costs", "amortisation_months")
+
+
+def _dated_to_form(spec: Any) -> dict[str, Any]:
+    """Dated amounts → one line per step ('2025-06-15 6200'); the number shows the newest amount.
+    One-off costs given as dated events → one line each ('2025-05-01 15000 retraining')."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    out: dict[str, Any] = {"amortisation_months": spec.amortisation_months or AMORTISATION_MONTHS}
+    for path in DATED_FIELDS:
+        value = spec.kpi.value_per_unit if path == "kpi.value_per_unit" else getattr(spec, path)
+        if isinstance(value, tuple):
+            out[path] = value[-1].amount
+            out[f"history:{path}"] = "\n".join(f"{s.start.isoformat()} {s.amount:g}" for s in value)
+        else:
+            out[f"history:{path}"] = ""
+    if isinstance(spec.one_off_costs, tuple):
+        out["one_off_costs"] = 0.0
+        out["history:one_off_costs"] = "\n".join(f"{e.on.isoformat()} {e.amount:g} {e.label}".strip()
+                                                  for e in spec.one_off_costs)
+    else:
+        out["history:one_off_costs"] = ""
+    return out
+
+
+def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: list[str]) -> None:
+    """The form's dated lines → manifest lists. Lines given replace the number; none: the number."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    for path in (*DATED_FIELDS, "one_off_costs"):
+        lines = [x.strip() for x in str(values.get(f"history:{path}") or "").splitlines() if x.strip()]
+        if not lines:
+            continue
+        key = "on" if path == "one_off_costs" else "from"
+        items = []
+        for i, line in enumerate(lines):
+            day, _, rest = line.partition(" ")
+            amount, _, label = rest.strip().partition(" ")
+            try:
+                item = {key: dt.date.fromisoformat(day), "amount": float(amount.replace(",", ""))}
+            except ValueError:
+                problems.append(f"model.{path}: line {i + 1}, {line!r}, is not 'YYYY-MM-DD amount'")
+                continue
+            if label.strip() and path == "one_off_costs":
+                item["label"] = label.strip()
+            items.append(item)
+        node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
+        node[path.rpartition(".")[2]] = items
+    months = values.get("amortisation_months")
+    if months not in (None, "", AMORTISATION_MONTHS):
+        data["amortisation_months"] = int(months)
 
 
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",

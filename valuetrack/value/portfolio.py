@@ -101,6 +101,10 @@ class ModelValue:
     roi_fully_loaded: float | None = None
     ci_roi_fully_loaded: tuple[float, float] | None = None
     amortisation_months: int = 36
+    cost_billing: dict[str, Any] | None = None
+    """With ``[cost_source]``: how ``cost`` splits between the settled bill and the manifest's estimate
+    (valuetrack.value.billing.summary): ``billed``, ``estimated``, ``estimate_on_billed_days``,
+    ``billed_days``, ``estimated_days``, ``settled_from``, ``settled_through``; None without one."""
     design: dict[str, Any] | None = None
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
@@ -359,7 +363,18 @@ class ModelValuation:
                            cost_per_1k_predictions=spec.cost_per_1k_predictions,
                            value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,
                            amortisation_months=spec.amortisation_months, live_from=self.live_from,
-                           live_to=live_to, predictions=data.predictions_by_day)
+                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed)
+
+    @functools.cached_property
+    def billed(self) -> Any:
+        """The model's billed cost per day and its settled days (valuetrack.value.billing), or None
+        without ``[cost_source]``."""
+        source = self.reg.spec.cost_source
+        if source is None:
+            return None
+        from valuetrack.value.billing import billed_cost
+
+        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.currency, model=self.reg.name)
 
     def one_off_to(self, day: dt.date) -> float:
         """One-off costs incurred from the start of the series to ``day`` (for the payback date)."""
@@ -557,6 +572,8 @@ class _ModelData:
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
+    billed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The bill per day and currency (``day, currency, amount``) from ``[cost_source]``, days before the as-of."""
     first_day: dt.date | None = None
     """The first cohort day before any excluded window was taken out (launch, cost and live days
     follow the data as stored; value/notes.py)."""
@@ -589,8 +606,11 @@ class _ModelData:
             decisions = decisions[decisions["day"] < as_of]
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
+        if len(billed):
+            billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
-                   status.reason if failed else None)
+                   status.reason if failed else None, billed)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -687,7 +707,20 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
     )
+
+
+def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> dict[str, Any] | None:
+    """How the period's running cost splits between the settled bill and the estimate."""
+    from valuetrack.value.billing import summary
+
+    if money_series.billed is None:
+        return None
+    lo, hi = money_series.days.searchsorted(start, "left"), money_series.days.searchsorted(end, "right")
+    estimate = money_series.estimated_cost[lo:hi]
+    settled = money_series.settled[lo:hi]
+    return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
 
 
 def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:
