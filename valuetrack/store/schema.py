@@ -63,7 +63,7 @@ audit_log = Table(
     Index("ix_audit_log_model", "model_name", "id"),
 )
 
-# -- notes on a model (valuetrack.store.notes; migration 0014) ------------------------------------
+# -- notes on a model (valuetrack.store.notes; migration 0015) ------------------------------------
 # Annotations (dated notes for charts and reports), excluded windows (days left out of attribution)
 # and overrides (a value adjustment agreed with finance). Rows are never deleted: a withdrawn note
 # keeps who withdrew it, when and why. Every change is also an audit_log entry.
