@@ -74,32 +74,37 @@ if m.provisional:
     st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
                f"(outcomes count {spec.attribution.window_days} days + {spec.attribution.outcome_lag_days} days' lag).")
 
-# tiles are narrow: compact figures, the full one in the help
-c = st.columns(5)
-c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}. {costviews.NET_RUNNING}: "
-            f"{costviews.RUNNING_HELP}")
-c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}"
-             + (f" · adjusted for overrides: **{money_compact(m.net_adjusted, cur)}**" if m.overrides else ""))
-c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=f"{costviews.NET_RUNNING} ÷ running costs")
-c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
-c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
-c[2].caption("flat prior on the effect")
-c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"running costs {money(m.cost, cur)}")
-one_off_total = views.one_off_total(spec)
-c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
-            help="The month-end at which the cumulative net value (running costs) covers the one-off costs "
-                 "incurred by then.")
-c[4].caption(f"one-off costs {money(one_off_total, cur)}")
-if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
+# tiles are narrow: compact figures, the full one in the help; a flagged model's tiles are faded and
+# hatched, each tile's help giving the flags' reasons (D42)
+why = "\n\n".join(f"**{views.FLAG_LABELS.get(f.type, f.type)}**: {md(f.reason)}" for f in flags)
+flagged = (lambda h: f"{h}\n\n{why}" if h else why) if flags else (lambda h: h)
+with ui.flagged_tiles(flags, "model"):
     c = st.columns(5)
-    c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
-                help=f"{money(m.net_fully_loaded, cur)}. {costviews.LOADED_HELP}")
-    c[0].caption(f"95% interval {views.interval(m.ci_net_fully_loaded, cur, compact=True)}")
-    c[1].metric(costviews.ROI_LOADED, views.pct(m.roi_fully_loaded), help=f"{costviews.NET_LOADED} ÷ (running "
-                "costs + amortised one-off costs)")
-    c[2].metric("One-off costs amortised", money_compact(m.amortisation, cur), help=money(m.amortisation, cur))
-    c[2].caption(f"over {m.amortisation_months} months each")
+    c[0].metric("Net value to date", money_compact(m.net, cur), help=flagged(
+        f"{money(m.net, cur)}. {costviews.NET_RUNNING}: {costviews.RUNNING_HELP}"))
+    c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}"
+                 + (f" · adjusted for overrides: **{money_compact(m.net_adjusted, cur)}**" if m.overrides else ""))
+    c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=flagged(f"{costviews.NET_RUNNING} ÷ running costs"))
+    c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
+    c[2].metric("P(net value > 0)", views.pct(m.prob_positive), help=flagged(None))
+    c[2].caption("flat prior on the effect")
+    c[3].metric("Gross value", money_compact(m.gross, cur), help=flagged(money(m.gross, cur)))
+    c[3].caption(f"running costs {money(m.cost, cur)}")
+    one_off_total = views.one_off_total(spec)
+    c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
+                help=flagged("The month-end at which the cumulative net value (running costs) covers the one-off "
+                             "costs incurred by then."))
+    c[4].caption(f"one-off costs {money(one_off_total, cur)}")
+    if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
+        c = st.columns(5)
+        c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
+                    help=flagged(f"{money(m.net_fully_loaded, cur)}. {costviews.LOADED_HELP}"))
+        c[0].caption(f"95% interval {views.interval(m.ci_net_fully_loaded, cur, compact=True)}")
+        c[1].metric(costviews.ROI_LOADED, views.pct(m.roi_fully_loaded), help=flagged(
+            f"{costviews.NET_LOADED} ÷ (running costs + amortised one-off costs)"))
+        c[2].metric("One-off costs amortised", money_compact(m.amortisation, cur),
+                    help=flagged(money(m.amortisation, cur)))
+        c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_notes, tab_registry, *tab_decisions = st.tabs(

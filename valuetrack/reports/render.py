@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
-from valuetrack.value.flags import FLAG_SEVERITY, RULES
+from valuetrack.value.flags import RULES, ordered
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
 from valuetrack.costviews import LOADED_HELP, NET_LOADED, NET_RUNNING, ROI_LOADED, ROI_RUNNING, RUNNING_HELP
@@ -102,11 +102,11 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
                          "No value estimate: only costs are counted.")
     flags_by_model: dict[str, list[dict[str, Any]]] = {}
     flag_rows = []
-    for f in c["flags"]:
-        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"])}
+    for f in ordered(c["flags"]):  # the worst first: severity, then money at stake (D42)
+        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"]),
+               "at_stake_text": money_exact(f.get("at_stake"), cur)}
         flags_by_model.setdefault(f["model"], []).append(row)
         flag_rows.append(row)
-    flag_rows.sort(key=lambda f: (-FLAG_SEVERITY.get(f["type"], 0), f["model"]))  # the worst first
 
     models = []
     for m in c["models"]:
@@ -574,7 +574,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     fmts = {6: money_fmt, 7: money_fmt, 8: money_fmt, 9: money_fmt, 10: money_fmt, 11: pct_fmt, 12: pct_fmt,
             13: pct_fmt, 14: prob_fmt, 21: money_fmt, 22: money_fmt, 23: pct_fmt}
     flags_by = {}
-    for f in c["flags"]:
+    for f in ordered(c["flags"]):
         flags_by.setdefault(f["model"], []).append(FLAG_LABELS.get(f["type"], f["type"]))
     for m in c["models"]:
         ci_n, ci_r = m["ci_net"] or [None, None], m.get("ci_roi") or [None, None]
@@ -594,15 +594,17 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws.freeze_panes = ws.cell(hr + 1, 2)
 
     fl = wb.create_sheet("Flags")
-    fl.append(["Model", "Flag", "Reason", "Recommended action", "p-value"])
-    for col in range(1, 6):
+    fl.append(["Model", "Flag", f"At stake ({cur})", "Reason", "Recommended action", "p-value"])
+    for col in range(1, 7):
         fl.cell(1, col).font, fl.cell(1, col).fill = head_font, head_fill
-    for f in c["flags"]:
-        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f["reason"], f["action"], f.get("p_value")])
-    for col, w in zip("ABCDE", (26, 18, 90, 70, 10)):
+    for f in ordered(c["flags"]):  # the worst first, as on the pages
+        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f.get("at_stake"), f["reason"], f["action"],
+                   f.get("p_value")])
+        fl.cell(fl.max_row, 3).number_format = money_fmt
+    for col, w in zip("ABCDEF", (26, 18, 14, 90, 70, 10)):
         fl.column_dimensions[col].width = w
     for row in fl.iter_rows(min_row=2):
-        for cell in row[2:4]:
+        for cell in row[3:5]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
 
     used: set[str] = {"Summary", "Flags", "Provenance"}

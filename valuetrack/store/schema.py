@@ -63,7 +63,7 @@ audit_log = Table(
     Index("ix_audit_log_model", "model_name", "id"),
 )
 
-# -- notes on a model (valuetrack.store.notes; migration 0015) ------------------------------------
+# -- notes on a model (valuetrack.store.notes; migration 0016) ------------------------------------
 # Annotations (dated notes for charts and reports), excluded windows (days left out of attribution)
 # and overrides (a value adjustment agreed with finance). Rows are never deleted: a withdrawn note
 # keeps who withdrew it, when and why. Every change is also an audit_log entry.
@@ -369,6 +369,7 @@ ledger_flags = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("at_stake", sa.Float(precision=53), nullable=True),  # money at stake (D42); None before 0015
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
 )
 

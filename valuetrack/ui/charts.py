@@ -7,6 +7,7 @@ negative, grey = not yet conclusive; blue for neutral series, amber for provisio
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
@@ -42,15 +43,24 @@ def sign_colour(lo: float | None, hi: float | None) -> str:
 
 
 def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net value") -> go.Figure:
-    """Horizontal bars of net value per model with 95 % interval whiskers, best at the top."""
+    """Horizontal bars of net value per model with 95 % interval whiskers, best at the top. A flagged
+    model's bar is grey, faded and hatched whatever its sign, its flags and their reasons on hover (D42)."""
     f = frame.dropna(subset=["net"]).sort_values("net")
-    colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
+    reasons = f["flag_reason"].fillna("") if "flag_reason" in f.columns else pd.Series([""] * len(f), index=f.index)
+    flagged = [bool(r) for r in reasons]
+    colours = [GREY if fl else sign_colour(lo, hi) for fl, lo, hi in zip(flagged, f["net_lo"], f["net_hi"])]
+    hover = ["" if not r else "<br>Flagged, do not rely on this figure:<br>" + "<br>".join(
+        line for reason in one_line(r).split(" ¶ ") for line in textwrap.wrap(reason, 90)) for r in
+        (x.replace("\n", " ¶ ") for x in reasons)]
     fig = go.Figure(go.Bar(
         x=f["net"], y=[one_line(n) for n in f["name"]], orientation="h", marker_color=colours,
+        marker_opacity=[0.45 if fl else 1.0 for fl in flagged],
+        marker_pattern_shape=["/" if fl else "" for fl in flagged],
         error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
                      arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
-        customdata=f[["net_lo", "net_hi"]].to_numpy(),
-        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}<extra></extra>",
+        customdata=[[lo, hi, h] for lo, hi, h in zip(f["net_lo"], f["net_hi"], hover)],
+        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}"
+                      "%{customdata[2]}<extra></extra>",
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
