@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.reliability.cases import TRACEBACK, run_cli
+from valuetrack import schemas
 
 AS_OF = dt.date(2025, 7, 1)
 LAUNCH = dt.date(2025, 3, 1)
@@ -91,7 +92,9 @@ def _warehouse(path: Path) -> None:
 def _value(*extra: str) -> dict:
     run = run_cli("value", "--json", "--as-of", str(AS_OF), *extra)
     assert run.code == 0 and not TRACEBACK.search(run.err), run.err
-    return json.loads(run.out)
+    out = json.loads(run.out)
+    schemas.validate("value", out)
+    return out
 
 
 @pytest.fixture
@@ -154,6 +157,12 @@ def test_the_manifest_round_trips_and_a_money_edit_revalues_past_months(dated: P
     again = run_cli("models", "register", "--file", dated / "again.toml")
     assert again.code == 0, again.err
     assert run_cli("models", "export").out == exported.out
+    for args, schema in ((("models", "show", "dated-money", "--json"), "models_show"), (("models", "list", "--json"), "models_list")):
+        shown = run_cli(*args)
+        assert shown.code == 0, shown.err
+        schemas.validate(schema, json.loads(shown.out))
+    listed = json.loads(run_cli("models", "list", "--json").out)["models"][0]
+    assert listed["monthly_cost"] == 6000.0  # the amount in effect now
 
     before = _value("--month", "2025-04")["models"][0]
     # a money-changing edit touching a past month: April's cost rises to 4,500 from 16 April
