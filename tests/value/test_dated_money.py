@@ -136,6 +136,18 @@ def test_dated_costs_values_and_amortised_one_offs_to_the_cent(dated: Path) -> N
     assert m["payback_date"] == "2025-06-30"
     t = out["totals"]
     assert round(t["net"], 2) == 40150.00 and round(t["net_fully_loaded"], 2) == 31342.60
+    # the charts read the same days: the uplift timeline's cumulative gross weights each cohort day by
+    # its value per unit (12,400 by 31 March; 54,000 by 30 June), and the cumulative rows carry the
+    # one-off costs incurred by each month-end (the payback line steps up on 15 May)
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+
+    record = ledger.model(open_context(), "dated-money")
+    timeline = record.timeline["timeline"].set_index("day")
+    assert round(float(timeline["cum_gross"].iloc[-1]), 2) == 54000.00
+    assert round(float(timeline.loc[timeline.index.astype(str).str.startswith("2025-03-31"), "cum_gross"].iloc[0]), 2) == 12400.00
+    cumulative = record.timeline["cumulative"]
+    assert list(cumulative["one_off"]) == [24000.0, 24000.0, 30100.0, 30100.0]
 
     june = _value("--month", "2025-06")["models"][0]
     assert round(june["gross"], 2) == 15000.00
