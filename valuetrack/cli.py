@@ -533,9 +533,11 @@ def cmd_value(args: argparse.Namespace) -> int:
         t = pv.totals
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
-                 f"Portfolio net value {money(t['net'], cur)}"
+                 f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
-                 "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
+                 f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
+                 f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
         nets = money_column([m.net for m in models], cur)  # one precision per column
         ends = money_column([e for m in models for e in (m.ci_net or [])], cur)

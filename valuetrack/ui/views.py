@@ -114,13 +114,26 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
-                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
+                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])
+                    + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"
                    + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def _loaded(t: Mapping[str, Any], cur: str) -> str:
+    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised)."""
+    loaded = t.get("net_fully_loaded")
+    if loaded is None or t.get("cost_fully_loaded") in (None, t.get("cost")):
+        return ""
+    return f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+
+
+NET_HELP = f"{costviews.NET_RUNNING}. {costviews.RUNNING_HELP} The caption gives the {costviews.FULLY_LOADED} net value: {costviews.LOADED_HELP}"
+"""The portfolio's net value tiles: which costs they deduct."""
 
 
 def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
@@ -140,7 +153,7 @@ def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
         "to_date": {"label": f"Gross value, {label}", "value": money_compact(t["gross"], cur),
                     "full": money(t["gross"], cur),
                     "caption": f"cost {money_compact(t['cost'], cur)}"
-                    + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "")},
+                    + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "") + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{len(valued)} with an estimate in {label}"
                    + (f" · {t['not_valued']} not valued (left out of the totals)" if t.get("not_valued") else "")},
