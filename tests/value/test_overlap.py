@@ -231,3 +231,23 @@ def test_twelve_models_are_counted_by_pattern(tmp_path) -> None:
     assert not any(p.pairwise for p in stored)
     assert sum(p.units for p in stored) == len(set().union(*served))  # every served unit in exactly one pattern
     assert deduct(stored, {s.name: 1.0 for s in specs}, {}, {}).warnings == []
+
+
+def test_a_database_upgraded_in_place_deducts_its_stored_pairs_with_a_warning(tmp_path) -> None:
+    """Before its first refresh with patterns (migration 0017), an upgraded database has pairs only:
+    they are deducted pair by pair (the rule before), and the totals say so until the next refresh."""
+    from types import SimpleNamespace
+
+    from valuetrack.store.db import open_engine
+    from valuetrack.store.results import OverlapStore
+    from valuetrack.value.overlap import Overlap
+    from valuetrack.value.portfolio import stored_patterns
+
+    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    store.replace([Overlap("a", "b", 100, True), Overlap("a", "c", 40, False)], AS_OF)  # as the old refresh stored them
+    patterns = stored_patterns(SimpleNamespace(overlaps=store))
+    assert patterns == [Pattern(("a", "b"), ("a", "b"), 100, True)]  # a pair without a shared KPI claims nothing
+    d = deduct(patterns, {"a": 1000.0, "b": 300.0}, {}, {"a": 1000.0, "b": 200.0})
+    assert d.amount == pytest.approx(min(1000 * 0.1, 300 * 0.5)) and "valuetrack refresh" in d.warnings[0]
+    store.replace([], AS_OF, [_p("ab", "ab", 100), _p("ab", "a", 900)])  # the next refresh: patterns win
+    assert not any(p.pairwise for p in stored_patterns(SimpleNamespace(overlaps=store)))
