@@ -244,9 +244,11 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     empty = {"period_start": first, "period_end": last, "treated_units": 0.0, "predictions": 0.0, "gross": None,
              "gross_se": None, "cost": 0.0, "net": None, "ci_net": None, "roi": None, "ci_roi": None,
+             "net_adjusted": None, "override_amount": 0.0, "overrides": None, "exclusions": None,
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
     values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
     totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
+              "override_amount": 0.0, "net_adjusted": 0.0,
               "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
               "last_valued_included": False}
     return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
