@@ -78,7 +78,8 @@ c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}
 c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
 c[2].caption("flat prior on the effect")
 c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"cost {money(m.cost, cur)}")
+billing = views.billing_lines(m, spec.cost_source)
+c[3].caption(md(billing[0]) if billing else f"cost {money(m.cost, cur)}")
 c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
 c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
 
@@ -196,6 +197,8 @@ with tab_costs:
                 f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
                 f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
                 + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    if billing:
+        st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
     if view["months"]:
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
         st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",

@@ -202,3 +202,34 @@ def test_bad_cost_sources_are_refused_naming_the_field(change, message) -> None:
             "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
             "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
     assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_the_report_shows_the_billed_and_the_estimated_cost_labelled(billed_workspace: Path, cli) -> None:
+    """February as of 2026-02-20: billed through 02-17, estimated on 02-18 and 02-19; the two parts
+    are labelled in every format (HTML, PDF, CSV, XLSX) with the same figures as the JSON."""
+    import csv
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-02-20").code == 0
+    feb = cli("value", "--as-of", "2026-02-20", "--month", "2026-02", "--json", schema="value").json["models"][0]
+    b = feb["cost_billing"]
+    assert b["billed"] == pytest.approx(expected("initial", dt.date(2026, 2, 1), dt.date(2026, 2, 17)), abs=1e-6)
+    for fmt in ("html", "pdf", "csv", "xlsx"):
+        assert cli("report", "--month", "2026-02", "--format", fmt, "--out", f"r.{fmt}", "--as-of", "2026-02-20").code == 0
+    html = (billed_workspace / "r.html").read_text()
+    pdf = subprocess.run(["pdftotext", "r.pdf", "-"], capture_output=True, text=True, check=True).stdout
+    for text in (html, " ".join(pdf.split())):
+        assert "of which billed, settled through 2026-02-17 (17 days)" in text
+        assert "of which estimated, not settled (2 days)" in text
+        assert f"Its cost is the bill ({BILL}) through 2026-02-17" in text
+    rows = {r["metric"]: float(r["value"]) for r in csv.DictReader((billed_workspace / "r.csv").open())
+            if r["model"] == CHURN and r["value"] != ""}
+    assert rows["cost_billed"] == pytest.approx(b["billed"], abs=1e-6)
+    assert rows["cost_estimated"] == pytest.approx(2 * MONTHLY / 28, abs=1e-6)
+    assert rows["cost"] == pytest.approx(b["billed"] + b["estimated"], abs=1e-6)
+    sheet = {r[0]: r[1] for r in load_workbook(billed_workspace / "r.xlsx")[CHURN].iter_rows(values_only=True) if r}
+    assert sheet["Cost billed (settled)"] == pytest.approx(b["billed"], abs=1e-6)
+    assert sheet["Billed through"] == "2026-02-17"
