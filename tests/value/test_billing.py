@@ -233,3 +233,24 @@ def test_the_report_shows_the_billed_and_the_estimated_cost_labelled(billed_work
     sheet = {r[0]: r[1] for r in load_workbook(billed_workspace / "r.xlsx")[CHURN].iter_rows(values_only=True) if r}
     assert sheet["Cost billed (settled)"] == pytest.approx(b["billed"], abs=1e-6)
     assert sheet["Billed through"] == "2026-02-17"
+
+
+def test_the_model_page_labels_the_billed_and_the_estimated_cost(billed_workspace: Path, cli, monkeypatch) -> None:
+    from tests.pages.conftest import app, assert_clean, html_tables
+    from valuetrack.formatting import money
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-02-20").code == 0
+    m = cli("value", "--as-of", "2026-02-20", "--json", schema="value").json["models"][0]
+    monkeypatch.setenv("VALUETRACK_AS_OF", "2026-02-20")
+    at = app("pages/model.py", model=CHURN).run()
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"cost {money(m['cost'], 'USD')}: billed through 17 Feb 2026, estimated after" in captions.replace("\\", "")
+    text = " ".join(x.value for x in at.markdown).replace("\\", "")
+    b = m["cost_billing"]
+    assert (f"Billed, settled (48 days, 01 Jan 2026 to 17 Feb 2026): {money(b['billed'], 'USD')} "
+            f"(the manifest's estimate for those days: {money(b['estimate_on_billed_days'], 'USD')})") in text
+    assert f"Estimated, not settled yet (2 days): {money(b['estimated'], 'USD')}" in text
+    months = next(t for t in html_tables(at) if t["id"] == "months")
+    assert [r["cells"][2].partition(" ")[2] for r in months["rows"]] == ["(billed + estimated)", "(billed)"]
