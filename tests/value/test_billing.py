@@ -254,3 +254,28 @@ def test_the_model_page_labels_the_billed_and_the_estimated_cost(billed_workspac
     assert f"Estimated, not settled yet (2 days): {money(b['estimated'], 'USD')}" in text
     months = next(t for t in html_tables(at) if t["id"] == "months")
     assert [r["cells"][2].partition(" ")[2] for r in months["rows"]] == ["(billed + estimated)", "(billed)"]
+
+
+def test_the_documented_recipes_are_valid_cost_sources() -> None:
+    """The three recipes of docs/connectors.md (and the user guide's) pass the manifest's checks."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = []
+    for doc in ("connectors.md", "user-guide.md"):
+        text = (root / "docs" / doc).read_text()
+        for block in re.findall(r"```toml\n(.*?)```", text, re.S):
+            if "[models.cost_source]" in block:
+                # the user guide shows the other two recipes commented out: uncomment, one recipe each
+                lines = [line[2:] if re.match(r"# (\[|\w+ = )", line) else line for line in block.splitlines()]
+                lines = [line for line in lines if not line.startswith("#")]
+                blocks += ["[models" + part for part in "\n".join(lines).split("[models")[1:]]
+    assert len(blocks) == 6, len(blocks)
+    for block in blocks:
+        source = tomllib.loads(block)["models"]["cost_source"]
+        ModelSpec.from_dict({
+            "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+            "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+            "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+            "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
