@@ -164,7 +164,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
                      "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
-              "evidence": f.evidence} for f in pv.flags]
+              "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],

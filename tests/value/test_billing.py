@@ -246,7 +246,7 @@ def test_the_model_page_labels_the_billed_and_the_estimated_cost(billed_workspac
     at = app("pages/model.py", model=CHURN).run()
     assert_clean(at)
     captions = " ".join(c.value for c in at.caption)
-    assert f"cost {money(m['cost'], 'USD')}: billed through 17 Feb 2026, estimated after" in captions.replace("\\", "")
+    assert f"running costs {money(m['cost'], 'USD')}: billed through 17 Feb 2026, estimated after" in captions.replace("\\", "")
     text = " ".join(x.value for x in at.markdown).replace("\\", "")
     b = m["cost_billing"]
     assert (f"Billed, settled (48 days, 01 Jan 2026 to 17 Feb 2026): {money(b['billed'], 'USD')} "

@@ -641,6 +641,9 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
             pass
     if not ok:
         problems.append(f"{where}: must be {_type_name(tp)} (got {type(value).__name__} {value!r})")
+        if tp is float and isinstance(value, list):
+            problems[-1] += ("; dated lists are accepted only for the model's monthly_cost, cost_per_1k_predictions, "
+                             "one_off_costs and kpi.value_per_unit (give one number here)")
         return None
     if tp is float:
         try:

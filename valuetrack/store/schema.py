@@ -345,6 +345,7 @@ ledger_flags = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("at_stake", sa.Float(precision=53), nullable=True),  # money at stake (D42); None before 0015
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
 )
 

@@ -29,7 +29,7 @@ from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
 from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, amount_on, latest
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
@@ -242,6 +242,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     values = _with_risk(values, healths)
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
+    flags = with_stakes(flags, [t for _, t in ok])  # the money at stake orders them, worst first (D42)
     present = {v.model for v in values if v.state == "ok"}
     overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
