@@ -279,3 +279,24 @@ def test_the_documented_recipes_are_valid_cost_sources() -> None:
             "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
             "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
             "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
+
+
+def test_the_form_round_trips_a_cost_source_and_leaves_it_out_when_empty() -> None:
+    from valuetrack.ui import views
+
+    source = {"table": "billing.gcp_export", "date": "usage_start_time", "amount": "cost", "currency_column": "currency",
+              "credits": "credits", "labels": "labels", "label_key": "valuetrack-model",
+              "where": "service.description = 'Vertex AI'", "share": 0.5, "settle_days": 4}
+    spec = ModelSpec.from_dict({
+        "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+        "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+        "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
+    form = views.spec_to_form(spec)
+    assert form["cost_source.table"] == "billing.gcp_export" and form["cost_source.share"] == 0.5
+    data, problems = views.form_to_data(form)
+    assert not problems
+    assert ModelSpec.from_dict(data) == spec
+    empty = {**form, **{k: "" for k in form if k.startswith("cost_source.") and isinstance(form[k], str)}}
+    data, _ = views.form_to_data(empty)
+    assert "cost_source" not in data and ModelSpec.from_dict(data).cost_source is None

@@ -789,6 +789,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    if "cost_source" in data and not data["cost_source"].get("table"):
+        data.pop("cost_source")  # no billing table: no cost source (its numbers alone are the defaults)
     _dated_from_form(values, data, problems)
     return data, problems
 
