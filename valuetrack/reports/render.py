@@ -135,6 +135,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
+            flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
