@@ -300,3 +300,16 @@ def test_the_form_round_trips_a_cost_source_and_leaves_it_out_when_empty() -> No
     empty = {**form, **{k: "" for k in form if k.startswith("cost_source.") and isinstance(form[k], str)}}
     data, _ = views.form_to_data(empty)
     assert "cost_source" not in data and ModelSpec.from_dict(data).cost_source is None
+
+
+def test_shares_of_one_warehouse_above_one_are_refused(billed_workspace: Path, cli) -> None:
+    """Two models on ML_SCORING_WH: 0.6 + 0.4 is the whole bill; 0.6 + 0.5 would charge more than it."""
+    other = MANIFEST.replace(f'name = "{CHURN}"', 'name = "upsell-recommender"').replace("share = 0.6", "share = 0.5")
+    (billed_workspace / "both.toml").write_text(MANIFEST + other)
+    res = cli("models", "register", "--file", "both.toml")
+    assert res.code != 0
+    assert "cost_source.share: the models reading the same bill rows" in res.err
+    assert "adding up to 1.1: churn-scorer (0.6), upsell-recommender (0.5)" in res.err
+    assert cli("models", "list", "--json", schema="models_list").json["models"] == []  # all or nothing
+    (billed_workspace / "both.toml").write_text(MANIFEST + other.replace("share = 0.5", "share = 0.4"))
+    assert cli("models", "register", "--file", "both.toml").code == 0
