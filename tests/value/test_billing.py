@@ -313,3 +313,30 @@ def test_shares_of_one_warehouse_above_one_are_refused(billed_workspace: Path, c
     assert cli("models", "list", "--json", schema="models_list").json["models"] == []  # all or nothing
     (billed_workspace / "both.toml").write_text(MANIFEST + other.replace("share = 0.5", "share = 0.4"))
     assert cli("models", "register", "--file", "both.toml").code == 0
+
+
+def test_the_fixtures_are_what_the_seeded_generator_writes() -> None:
+    """tests/fixtures/billing/ is reproducible: the generator, run again with its seed, writes the same
+    bytes (the expected daily costs included)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "billing_fixtures.py"
+    spec = importlib.util.spec_from_file_location("billing_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = module.generate(EXPECTED["seed"])
+    assert sorted(files) == sorted(p.name for p in FIXTURES.iterdir())
+    for name, text in files.items():
+        assert (FIXTURES / name).read_text() == text, name
+
+
+def test_models_show_and_export_carry_the_cost_source(billed_workspace: Path, cli) -> None:
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    shown = cli("models", "show", CHURN, "--json", schema="models_show").json
+    assert "cost_source" in json.dumps(shown) and "ML_SCORING_WH" in json.dumps(shown)
+    assert cli("models", "export", "--out", "out.toml").code == 0
+    assert cli("models", "register", "--file", "out.toml", "--dry-run", "--json", schema="models_register").code == 0
+    import tomllib
+
+    exported = tomllib.loads((billed_workspace / "out.toml").read_text())["models"][0]["cost_source"]
+    assert exported["share"] == 0.6 and exported["price_per_unit"] == 3.0 and exported["settle_days"] == 2
