@@ -300,3 +300,43 @@ def test_the_form_round_trips_a_cost_source_and_leaves_it_out_when_empty() -> No
     empty = {**form, **{k: "" for k in form if k.startswith("cost_source.") and isinstance(form[k], str)}}
     data, _ = views.form_to_data(empty)
     assert "cost_source" not in data and ModelSpec.from_dict(data).cost_source is None
+
+
+def test_shares_of_one_warehouse_above_one_are_refused(billed_workspace: Path, cli) -> None:
+    """Two models on ML_SCORING_WH: 0.6 + 0.4 is the whole bill; 0.6 + 0.5 would charge more than it."""
+    other = MANIFEST.replace(f'name = "{CHURN}"', 'name = "upsell-recommender"').replace("share = 0.6", "share = 0.5")
+    (billed_workspace / "both.toml").write_text(MANIFEST + other)
+    res = cli("models", "register", "--file", "both.toml")
+    assert res.code != 0
+    assert "cost_source.share: the models reading the same bill rows" in res.err
+    assert "adding up to 1.1: churn-scorer (0.6), upsell-recommender (0.5)" in res.err
+    assert cli("models", "list", "--json", schema="models_list").json["models"] == []  # all or nothing
+    (billed_workspace / "both.toml").write_text(MANIFEST + other.replace("share = 0.5", "share = 0.4"))
+    assert cli("models", "register", "--file", "both.toml").code == 0
+
+
+def test_the_fixtures_are_what_the_seeded_generator_writes() -> None:
+    """tests/fixtures/billing/ is reproducible: the generator, run again with its seed, writes the same
+    bytes (the expected daily costs included)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "billing_fixtures.py"
+    spec = importlib.util.spec_from_file_location("billing_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = module.generate(EXPECTED["seed"])
+    assert sorted(files) == sorted(p.name for p in FIXTURES.iterdir())
+    for name, text in files.items():
+        assert (FIXTURES / name).read_text() == text, name
+
+
+def test_models_show_and_export_carry_the_cost_source(billed_workspace: Path, cli) -> None:
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    shown = cli("models", "show", CHURN, "--json", schema="models_show").json
+    assert "cost_source" in json.dumps(shown) and "ML_SCORING_WH" in json.dumps(shown)
+    assert cli("models", "export", "--out", "out.toml").code == 0
+    assert cli("models", "register", "--file", "out.toml", "--dry-run", "--json", schema="models_register").code == 0
+    import tomllib
+
+    exported = tomllib.loads((billed_workspace / "out.toml").read_text())["models"][0]["cost_source"]
+    assert exported["share"] == 0.6 and exported["price_per_unit"] == 3.0 and exported["settle_days"] == 2
