@@ -91,6 +91,10 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
                   cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
                   prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
                   tone=_tone(totals["net"], totals.get("ci_net")))
+    # overrides agreed with finance: the adjusted total beside the unadjusted one (D37)
+    has_overrides = bool(totals.get("override_amount")) or any(m.get("overrides") for m in c["models"])
+    totals.update(has_overrides=has_overrides, override_text=money_exact(totals.get("override_amount") or 0.0, cur),
+                  adjusted_text=money_exact(totals.get("net_adjusted", totals["net"]), cur))
     ci_t = totals.get("ci_net")
     totals["verdict"] = ("The models together created value net of their cost." if ci_t and ci_t[0] > 0 else
                          "The models together lost money net of their cost." if ci_t and ci_t[1] < 0 else
@@ -115,6 +119,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            billing_rows=_billing_rows(m.get("cost_billing"), cur),
             one_off_text=_one_off_text(m, cur),
             amortisation_text=money_exact(m.get("amortisation"), cur),
             net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
@@ -130,6 +135,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
+            flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
@@ -137,10 +143,13 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             p_text=p_value(m.get("p_value")),
             srm_text=_srm(m),
         )
+        if m["net"] is None and m["gross"] is None and m.get("state", "ok") == "ok":  # its cost counts in the total
+            mm["net_text"] = f"no estimate · cost {money_exact(m['cost'], cur)}"
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
         mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -237,7 +246,40 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
         "var": _var(c.get("var"), cur),
+        "reconciliation": _reconciliation(c["totals"], cur),
     }
+
+
+def _reconciliation(t: dict[str, Any], cur: str) -> dict[str, Any] | None:
+    """From the rows to the total, as the valuation stored it (None in a snapshot made before)."""
+    r = t.get("reconciliation")
+    if r is None:
+        return None
+    without = len(r["models_without_estimate"])
+    se = t.get("double_counted_se")
+    steps = [("Sum of the rows (models with an estimate)", r["rows"]),
+             ("Overlap counted once (value models sharing units and a KPI would count more than once)"
+              + (f"; standard error {money_exact(se, cur)}" if se else ""), r["overlap"]),
+             (f"Cost of {without} model{'s' if without != 1 else ''} without an estimate", r["no_estimate_cost"]),
+             ("Total net value", r["total"])]
+    return {"steps": [{"label": label, "text": money_exact(v, cur), "exact": repr(float(v))} for label, v in steps],
+            "warnings": list(t.get("overlap_warnings") or [])}
+
+
+def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
+    """Annotations, excluded windows (with vs without) and the month's overrides (D36, D37)."""
+    from valuetrack import notes_text
+
+    notes = m.get("model_notes") or []
+    return {"annotation_rows": notes_text.note_rows([n for n in notes if n.get("kind") == "annotation"], cur),
+            "exclusion_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "exclusion"], cur),
+            "exclusion_rows": notes_text.exclusion_rows(m.get("exclusions"), cur, level),
+            "exclusion_sentence": notes_text.exclusion_sentence(m.get("exclusions")),
+            "override_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "override"], cur),
+            "override_rows": notes_text.override_rows(m.get("overrides"), cur),
+            "has_overrides": bool(m.get("overrides")) or any(n.get("kind") == "override" for n in notes),
+            "net_adjusted_text": money_exact(m.get("net_adjusted"), cur),
+            "override_text": money_exact(m.get("override_amount") or 0.0, cur)}
 
 
 def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
@@ -400,6 +442,17 @@ def render_pdf(snapshot: Snapshot) -> bytes:
     return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
 
 
+def _billing_rows(b: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
+    """The two parts of a cost read from the bill, labelled (empty without [cost_source])."""
+    if not b:
+        return []
+    through = f" through {b['settled_through']}" if b["settled_through"] else ""
+    return [(f"of which billed, settled{through} ({b['billed_days']} days)", money_exact(b["billed"], cur)),
+            (f"of which estimated, not settled ({b['estimated_days']} days)", money_exact(b["estimated"], cur)),
+            ("the estimate for the billed days", money_exact(b["estimate_on_billed_days"], cur))]
+
+
+_BILLING_METRICS = ("cost_billed", "cost_estimated", "cost_estimate_on_billed_days")
 CSV_METRICS = (
     ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
     ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"),
@@ -411,6 +464,10 @@ CSV_METRICS = (
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
     # a classifier's decisions, beside the causal figures (only for models with [decisions])
     ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
+    # cost from the bill: the settled billed part and the estimated part of ``cost`` (only with [cost_source])
+    ("cost_billed", "money"), ("cost_estimated", "money"), ("cost_estimate_on_billed_days", "money"),
+    # overrides agreed with finance (D37): the adjusted net value and how much of it they make
+    ("override_amount", "money"), ("net_adjusted", "money"),
 )
 
 
@@ -432,19 +489,30 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         d = m.get("decisions") or {}
         for metric in ("total", "realised", "estimate"):
             values[f"decisions_{metric}"] = d.get(metric)
+        b = m.get("cost_billing") or {}
+        for metric in ("billed", "estimated", "estimate_on_billed_days"):
+            values[f"cost_{metric}"] = b.get(metric)
         for metric, unit in CSV_METRICS:
-            if metric.startswith("decisions_") and not d:
+            if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
                          "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
+    r = t.get("reconciliation") or {}
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
+                            ("reconciliation_rows", r.get("rows"), c["currency"]),
+                            ("reconciliation_overlap", r.get("overlap"), c["currency"]),
+                            ("reconciliation_no_estimate_cost", r.get("no_estimate_cost"), c["currency"]),
+                            ("double_counted_se", t.get("double_counted_se"), c["currency"]),
                             ("net", t["net"], c["currency"]),
                             ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
                             ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
+                            ("override_amount", t.get("override_amount", 0.0), c["currency"]),
+                            ("net_adjusted", t.get("net_adjusted", t["net"]), c["currency"]),
                             ("net_ci_lo", ci[0], c["currency"]),
                             ("net_ci_hi", ci[1], c["currency"]), ("prob_positive", t.get("prob_positive"), "probability"),
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
@@ -459,7 +527,23 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 
 CSV_COLUMNS = ("snapshot_id", "month", "status", "as_of", "currency", "model", "display_name", "team", "metric",
-               "value", "unit")
+               "value", "unit", "note")
+
+
+def _note_csv_rows(base: dict[str, Any], m: dict[str, Any], cur: str) -> list[dict[str, Any]]:
+    """A row per override counted in the month (value: its part of the adjustment), per excluded
+    window and per annotation (value empty), each with its text in ``note``."""
+    from valuetrack import notes_text
+
+    head = {**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"]}
+    rows = [{**head, "metric": f"override_{o['id']}", "value": o.get("effect"), "unit": cur,
+             "note": notes_text.clean(f"{notes_text.what({'kind': 'override', **o}, cur)}: {o.get('text')} (by {o.get('by')})")}
+            for o in m.get("overrides") or []]
+    for n in m.get("model_notes") or []:
+        if n.get("kind") in ("annotation", "exclusion"):
+            rows.append({**head, "metric": f"{n['kind']}_{n['id']}", "value": None, "unit": "",
+                         "note": notes_text.clean(f"{notes_text.what(n, cur)}: {n.get('text')} (by {n.get('created_by')})")})
+    return rows
 
 
 def render_csv(snapshot: Snapshot) -> bytes:
@@ -510,9 +594,18 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                         ("Gross value", t["gross"], money_fmt), ("Running costs", t["cost"], money_fmt),
                         (f"Total {NET_LOADED[0].lower()}{NET_LOADED[1:]}", t.get("net_fully_loaded"), money_fmt),
                         ("Running costs + one-off costs amortised", t.get("cost_fully_loaded"), money_fmt),
+                        ("From overrides agreed with finance", t.get("override_amount", 0.0), money_fmt),
+                        ("Total net value, adjusted", t.get("net_adjusted", t["net"]), money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
+    recon = _reconciliation(t, cur)
+    if recon is not None:  # from the rows to the total, at full precision
+        for step, v in zip(recon["steps"], (t["reconciliation"][k] for k in ("rows", "overlap", "no_estimate_cost", "total"))):
+            ws.append([f"Reconciliation: {step['label']}", v])
+            ws.cell(ws.max_row, 2).number_format = money_fmt
+        for w in recon["warnings"]:
+            ws.append(["Overlap warning", w])
     for h, r in ((c.get("var") or {}).get("horizons") or {}).items():
         span = "next 12 months" if h == "12m" else "next month"
         for label, key in (("expected net value", "expected"), ("5% value at risk", "var"),
@@ -575,7 +668,11 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
                 (NET_RUNNING, m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
                 ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
-                ("Running costs", m["cost"], money_fmt), (ROI_RUNNING, m["roi"], pct_fmt),
+                ("Running costs", m["cost"], money_fmt),
+                *([("Cost billed (settled)", m["cost_billing"]["billed"], money_fmt),
+                   ("Cost estimated (not settled)", m["cost_billing"]["estimated"], money_fmt),
+                   ("Billed through", m["cost_billing"]["settled_through"], None)] if m.get("cost_billing") else []),
+                (ROI_RUNNING, m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
                 ("One-off costs amortised", m.get("amortisation"), money_fmt),
@@ -589,7 +686,10 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Trusted", m["trusted"], None), ("Reason", m.get("reason"), None), ("Verdict", m["verdict"], None),
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
-                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None),
+                ("From overrides agreed with finance", m.get("override_amount") or 0.0, money_fmt),
+                ("Net value, adjusted", m.get("net_adjusted"), money_fmt)]
+        rows += _note_xlsx_rows(m, cur)
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
             rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
@@ -635,6 +735,22 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _note_xlsx_rows(m: dict[str, Any], cur: str) -> list[tuple[str, Any, Any]]:
+    """The model sheet's lines for its overrides, excluded windows (with vs without) and annotations."""
+    from valuetrack import notes_text
+
+    rows: list[tuple[str, Any, Any]] = []
+    for what, text, by, effect in notes_text.override_rows(m.get("overrides"), cur):
+        rows.append((f"{what} (by {by}): {effect}", text, None))
+    for kind in ("exclusion", "annotation"):
+        for what, text, by, when in notes_text.note_rows([n for n in m.get("model_notes") or []
+                                                         if n.get("kind") == kind], cur):
+            rows.append((f"{what} (by {by}, {when})", text, None))
+    for label, with_, without in notes_text.exclusion_rows(m.get("exclusions"), cur):
+        rows.append((f"{label}: with the exclusion / without", f"{with_} / {without}", None))
+    return rows
 
 
 def _sheet_name(name: str, used: set[str]) -> str:

@@ -182,6 +182,9 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["kpi_unit"] = reg.spec.kpi.unit
         d.update(_amounts(reg.spec, live_from, mv.period_end))
         d["higher_is_better"] = reg.spec.kpi.higher_is_better
+        source = reg.spec.cost_source
+        d["cost_source"] = ({"table": source.table, "settle_days": source.settle_days, "share": source.share,
+                             "price_per_unit": source.price_per_unit} if source is not None else None)
         d["window_days"] = reg.spec.attribution.window_days
         d["outcome_lag_days"] = reg.spec.attribution.outcome_lag_days
         d["active_in_month"] = bool(live_from is not None and live_from <= mv.period_end
@@ -191,6 +194,11 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         prev_nets[mv.model] = None if prev is None else (prev.net if prev.net is not None else -prev.cost)
         d["timeline"] = _timeline(ctx.ledger.timeline(pv.asof_id, mv.model), last, as_of)
         d["to_date"] = _to_date(record["figures"])
+        # annotations, excluded windows and overrides as the valuation used them (D36, D37); the
+        # month's overrides and adjusted net value are in the month's figures
+        d["model_notes"] = [n for n in detail.get("notes") or []
+                            if n.get("kind") != "annotation" or (n.get("start") or "") <= _iso(last)]
+        d["exclusions"] = record["figures"].get("exclusions")
         d["notes"] = _notes(d, first, last, month)
         status = detail.get("refresh") or {}
         ok = status.get("last_ok") or {}
@@ -321,7 +329,7 @@ def _to_date(v: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {k: v.get(k) for k in ("period_start", "period_end", "gross", "cost", "net", "ci_net", "roi",
                                   "prob_positive", "payback_date", "live_days", "amortisation", "cost_fully_loaded",
-                                  "net_fully_loaded", "roi_fully_loaded")}
+                                  "net_fully_loaded", "roi_fully_loaded", "net_adjusted", "override_amount")}
 
 
 def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list[str]:
@@ -349,6 +357,17 @@ def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list
             notes.append(f"Retired after {month} (last served on {live_to}).")
     if d["active_in_month"] and d["net"] is None:
         notes.append(f"No value estimate yet ({d['reason'] or 'no estimate'}): only its cost is counted.")
+    b, source = d.get("cost_billing"), d.get("cost_source")
+    if d["active_in_month"] and b and source:
+        lag = f"a day counts once {source['settle_days']} days old"
+        if not b["billed_days"]:
+            notes.append(f"Its cost is the manifest's estimate: no day of the bill ({source['table']}) has settled yet "
+                         f"({lag}).")
+        elif b["estimated_days"]:
+            notes.append(f"Its cost is the bill ({source['table']}) through {b['settled_through']}, and the manifest's "
+                         f"estimate for the {b['estimated_days']} days after, not settled yet ({lag}).")
+        else:
+            notes.append(f"Its cost is the bill ({source['table']}), every day settled.")
     if d["provisional"]:
         notes.append(f"Provisional: some of this month's cohorts are not yet mature (outcomes are counted for "
                      f"{d['window_days']} days after exposure and may land {d['outcome_lag_days']} days late).")
