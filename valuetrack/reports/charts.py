@@ -88,7 +88,8 @@ def _with_style(fn: Any) -> Any:
 
 @_with_style
 def portfolio_chart(models: list[dict[str, Any]], currency: str, *, fmt: str = "png") -> str | None:
-    """Net value of the month per model, with its interval (green: above zero; red: below; grey: unclear)."""
+    """Net value of the month per model, with its interval (green: above zero; red: below; grey: unclear;
+    grey and hatched: flagged, whatever its sign)."""
     rows = [m for m in models if m.get("active_in_month") and m.get("net") is not None]
     if not rows:
         return None
@@ -99,8 +100,14 @@ def portfolio_chart(models: list[dict[str, Any]], currency: str, *, fmt: str = "
     nets = [m["net"] for m in rows]
     lo = [m["ci_net"][0] if m["ci_net"] else m["net"] for m in rows]
     hi = [m["ci_net"][1] if m["ci_net"] else m["net"] for m in rows]
-    colors = [_color(m["net"], a, b) for m, a, b in zip(rows, lo, hi)]
-    ax.barh(list(y), nets, color=colors, height=0.6, alpha=0.85)
+    flagged = [bool(m.get("flags")) for m in rows]
+    colors = [NEUTRAL if fl else _color(m["net"], a, b) for m, a, b, fl in zip(rows, lo, hi, flagged)]
+    bars = ax.barh(list(y), nets, color=colors, height=0.6, alpha=0.85)
+    for bar, fl in zip(bars, flagged):  # a flagged model's bar carries the flag: grey, faded, hatched (D42)
+        if fl:
+            bar.set_alpha(0.4)
+            bar.set_hatch("////")
+            bar.set_edgecolor("#555555")
     ax.errorbar(nets, list(y), xerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
                 fmt="none", ecolor="#222222", elinewidth=0.8, capsize=2)
     ax.axvline(0, color="#222222", linewidth=0.8)
@@ -133,6 +140,7 @@ def monthly_chart(model: dict[str, Any], month: str, currency: str, *, fmt: str 
     ax.errorbar(x, nets, yerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
                 fmt="none", ecolor="#333333", elinewidth=0.7, capsize=1.5)
     ax.axhline(0, color="#222222", linewidth=0.7)
+    _month_marks(ax, months, model.get("model_notes") or [])
     step = max(1, -(-len(months) // 4))
     labels = [dt.date.fromisoformat(r["start"]).strftime("%b %Y") for r in months]
     ax.set_xticks(x[::step], labels[::step])
@@ -180,6 +188,7 @@ def uplift_chart(model: dict[str, Any], currency: str, *, fmt: str = "png") -> s
         if tl.get("actual"):
             ax.plot(days, clean(tl["actual"]), color=ACCENT, linewidth=1.1, label="actual")
         ax.set_title(f"{model.get('kpi')}: actual vs counterfactual")
+    _day_marks(ax, days, model.get("model_notes") or [])
     ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     from matplotlib.dates import DateFormatter, MonthLocator
 
@@ -189,3 +198,41 @@ def uplift_chart(model: dict[str, Any], currency: str, *, fmt: str = "png") -> s
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
     ax.set_axisbelow(True)
     return _encode(fig, fmt)
+
+
+NOTE = "#9a6700"
+
+
+def _day_marks(ax: Any, days: list[dt.date], notes: list[dict[str, Any]]) -> None:
+    """Annotations as dotted lines with their number, excluded windows shaded (D36), on a date axis."""
+    if not days:
+        return
+    lo, hi = min(days), max(days)
+    shaded = False
+    for n in notes:
+        start = dt.date.fromisoformat(n["start"]) if n.get("start") else None
+        if n.get("kind") == "exclusion" and start:
+            end = dt.date.fromisoformat(n["end"])
+            if end >= lo and start <= hi:
+                ax.axvspan(max(start, lo), min(end, hi), color="#d0d0d0", alpha=0.7, linewidth=0,
+                           label=None if shaded else "excluded")
+                shaded = True
+        elif n.get("kind") == "annotation" and start and lo <= start <= hi:
+            ax.axvline(start, color=NOTE, linestyle=":", linewidth=0.9)
+            ax.text(start, 1.0, f" {n['id']}", transform=ax.get_xaxis_transform(), color=NOTE, fontsize=6,
+                    va="top", ha="left")
+
+
+def _month_marks(ax: Any, months: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
+    """On the monthly bars: each annotation's number above its month, excluded months hatched grey."""
+    index = {r["month"]: i for i, r in enumerate(months)}
+    for n in notes:
+        if not n.get("start"):
+            continue
+        if n.get("kind") == "annotation" and n["start"][:7] in index:
+            ax.text(index[n["start"][:7]], 1.0, str(n["id"]), transform=ax.get_xaxis_transform(), color=NOTE,
+                    fontsize=6, ha="center", va="top")
+        elif n.get("kind") == "exclusion":
+            for month, i in index.items():
+                if n["start"][:7] <= month <= n["end"][:7]:
+                    ax.axvspan(i - 0.45, i + 0.45, color="#d0d0d0", alpha=0.5, linewidth=0)

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
-from valuetrack.value.flags import FLAG_SEVERITY, RULES
+from valuetrack.value.flags import RULES, ordered
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
+from valuetrack.costviews import LOADED_HELP, NET_LOADED, NET_RUNNING, ROI_LOADED, ROI_RUNNING, RUNNING_HELP
 from valuetrack.safetext import csv_cell, text_not_formulas
 
 if TYPE_CHECKING:  # a snapshot renders itself (Snapshot.export): render never imports it at run time
@@ -84,10 +85,16 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
     level = round(100 * (1 - c["alpha"]))
     names = {m["model"]: m["display_name"] for m in c["models"]}
     totals = dict(c["totals"])
+    totals.update(net_loaded_text=money_exact(totals.get("net_fully_loaded"), cur),
+                  cost_loaded_text=money_exact(totals.get("cost_fully_loaded"), cur))
     totals.update(net_text=money_exact(totals["net"], cur), gross_text=money_exact(totals["gross"], cur),
                   cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
                   prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
                   tone=_tone(totals["net"], totals.get("ci_net")))
+    # overrides agreed with finance: the adjusted total beside the unadjusted one (D37)
+    has_overrides = bool(totals.get("override_amount")) or any(m.get("overrides") for m in c["models"])
+    totals.update(has_overrides=has_overrides, override_text=money_exact(totals.get("override_amount") or 0.0, cur),
+                  adjusted_text=money_exact(totals.get("net_adjusted", totals["net"]), cur))
     ci_t = totals.get("ci_net")
     totals["verdict"] = ("The models together created value net of their cost." if ci_t and ci_t[0] > 0 else
                          "The models together lost money net of their cost." if ci_t and ci_t[1] < 0 else
@@ -95,11 +102,11 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
                          "No value estimate: only costs are counted.")
     flags_by_model: dict[str, list[dict[str, Any]]] = {}
     flag_rows = []
-    for f in c["flags"]:
-        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"])}
+    for f in ordered(c["flags"]):  # the worst first: severity, then money at stake (D42)
+        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"]),
+               "at_stake_text": money_exact(f.get("at_stake"), cur)}
         flags_by_model.setdefault(f["model"], []).append(row)
         flag_rows.append(row)
-    flag_rows.sort(key=lambda f: (-FLAG_SEVERITY.get(f["type"], 0), f["model"]))  # the worst first
 
     models = []
     for m in c["models"]:
@@ -112,13 +119,23 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
-            one_off_text=money_exact(m.get("one_off_costs"), cur),
+            billing_rows=_billing_rows(m.get("cost_billing"), cur),
+            one_off_text=_one_off_text(m, cur),
+            amortisation_text=money_exact(m.get("amortisation"), cur),
+            net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
+            ci_loaded_text=_interval(m.get("ci_net_fully_loaded"), cur),
+            roi_loaded_text=_pct(m.get("roi_fully_loaded")),
+            amortisation_months=m.get("amortisation_months") or 36,
+            history_rows=[{"field": {"monthly_cost": "Monthly running cost", "cost_per_1k_predictions": "Per 1,000 predictions",
+                                     "value_per_unit": "Value per KPI unit"}[h["field"]], "from": h["from"],
+                           "amount": money_exact(h["amount"], cur)} for h in m.get("amount_history") or []],
             predictions_text=f"{m.get('predictions') or 0:,.0f}",
             units_text=f"{m.get('treated_units') or 0:,.0f}",
             payback_text=_payback(m, cur),
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
+            flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
@@ -130,6 +147,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
         mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -213,6 +231,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "title": c["title"], "month": month, "month_name": _month_name(month), "status": status,
         "provisional": status == "provisional", "provisional_reasons": c.get("provisional_reasons") or [],
         "as_of": c["as_of"], "currency": cur, "level": level, "prior": c.get("prior", "flat prior"),
+        "views": {"net_running": NET_RUNNING, "roi_running": ROI_RUNNING, "net_loaded": NET_LOADED,
+                  "roi_loaded": ROI_LOADED, "running_help": RUNNING_HELP, "loaded_help": LOADED_HELP},
         "period_text": period_text, "totals": totals, "models": models, "flag_rows": flag_rows,
         "flagged": sorted({f["model"] for f in c["flags"]}), "max_summary_flags": MAX_SUMMARY_FLAGS,
         "top": [by_name[n] for n in c["summary"]["top"]], "bottom": [by_name[n] for n in c["summary"]["bottom"]],
@@ -225,6 +245,22 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
         "var": _var(c.get("var"), cur),
     }
+
+
+def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
+    """Annotations, excluded windows (with vs without) and the month's overrides (D36, D37)."""
+    from valuetrack import notes_text
+
+    notes = m.get("model_notes") or []
+    return {"annotation_rows": notes_text.note_rows([n for n in notes if n.get("kind") == "annotation"], cur),
+            "exclusion_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "exclusion"], cur),
+            "exclusion_rows": notes_text.exclusion_rows(m.get("exclusions"), cur, level),
+            "exclusion_sentence": notes_text.exclusion_sentence(m.get("exclusions")),
+            "override_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "override"], cur),
+            "override_rows": notes_text.override_rows(m.get("overrides"), cur),
+            "has_overrides": bool(m.get("overrides")) or any(n.get("kind") == "override" for n in notes),
+            "net_adjusted_text": money_exact(m.get("net_adjusted"), cur),
+            "override_text": money_exact(m.get("override_amount") or 0.0, cur)}
 
 
 def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
@@ -255,6 +291,14 @@ def _decisions(d: dict[str, Any] | None, cur: str) -> dict[str, Any] | None:
         "checks": [{"month": k["month"], "estimated": money_exact(k["estimated"], cur),
                     "realised": money_exact(k["realised"], cur), "flagged": k["flagged"]} for k in d["checks"][-3:]],
     }
+
+
+def _one_off_text(m: dict[str, Any], cur: str) -> str:
+    events = m.get("one_off_events") or []
+    if len(events) <= 1:
+        return money_exact(m.get("one_off_costs"), cur)
+    return "; ".join(f"{money_exact(e['amount'], cur)} on {e['on']}" for e in events) + \
+        f" (total {money_exact(m.get('one_off_costs'), cur)})"
 
 
 def _payback(m: dict[str, Any], cur: str) -> str:
@@ -379,14 +423,32 @@ def render_pdf(snapshot: Snapshot) -> bytes:
     return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
 
 
+def _billing_rows(b: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
+    """The two parts of a cost read from the bill, labelled (empty without [cost_source])."""
+    if not b:
+        return []
+    through = f" through {b['settled_through']}" if b["settled_through"] else ""
+    return [(f"of which billed, settled{through} ({b['billed_days']} days)", money_exact(b["billed"], cur)),
+            (f"of which estimated, not settled ({b['estimated_days']} days)", money_exact(b["estimated"], cur)),
+            ("the estimate for the billed days", money_exact(b["estimate_on_billed_days"], cur))]
+
+
+_BILLING_METRICS = ("cost_billed", "cost_estimated", "cost_estimate_on_billed_days")
 CSV_METRICS = (
     ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
-    ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"), ("prob_positive", "probability"),
+    ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"),
+    # the fully loaded view: one-off costs amortised (docs/methods-value.md)
+    ("amortisation", "money"), ("cost_fully_loaded", "money"), ("net_fully_loaded", "money"),
+    ("roi_fully_loaded", "fraction"), ("prob_positive", "probability"),
     ("expected_loss", "money"), ("treated_units", "count"), ("predictions", "count"), ("effect_abs", "kpi"),
     ("effect_se", "kpi"), ("effect_rel", "fraction"), ("p_value", "probability"), ("srm_p_value", "probability"),
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
     # a classifier's decisions, beside the causal figures (only for models with [decisions])
     ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
+    # cost from the bill: the settled billed part and the estimated part of ``cost`` (only with [cost_source])
+    ("cost_billed", "money"), ("cost_estimated", "money"), ("cost_estimate_on_billed_days", "money"),
+    # overrides agreed with finance (D37): the adjusted net value and how much of it they make
+    ("override_amount", "money"), ("net_adjusted", "money"),
 )
 
 
@@ -408,17 +470,26 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         d = m.get("decisions") or {}
         for metric in ("total", "realised", "estimate"):
             values[f"decisions_{metric}"] = d.get(metric)
+        b = m.get("cost_billing") or {}
+        for metric in ("billed", "estimated", "estimate_on_billed_days"):
+            values[f"cost_{metric}"] = b.get(metric)
         for metric, unit in CSV_METRICS:
-            if metric.startswith("decisions_") and not d:
+            if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
                          "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
-                            ("net", t["net"], c["currency"]), ("net_ci_lo", ci[0], c["currency"]),
+                            ("net", t["net"], c["currency"]),
+                            ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
+                            ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
+                            ("override_amount", t.get("override_amount", 0.0), c["currency"]),
+                            ("net_adjusted", t.get("net_adjusted", t["net"]), c["currency"]),
+                            ("net_ci_lo", ci[0], c["currency"]),
                             ("net_ci_hi", ci[1], c["currency"]), ("prob_positive", t.get("prob_positive"), "probability"),
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
         rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
@@ -432,7 +503,23 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 
 CSV_COLUMNS = ("snapshot_id", "month", "status", "as_of", "currency", "model", "display_name", "team", "metric",
-               "value", "unit")
+               "value", "unit", "note")
+
+
+def _note_csv_rows(base: dict[str, Any], m: dict[str, Any], cur: str) -> list[dict[str, Any]]:
+    """A row per override counted in the month (value: its part of the adjustment), per excluded
+    window and per annotation (value empty), each with its text in ``note``."""
+    from valuetrack import notes_text
+
+    head = {**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"]}
+    rows = [{**head, "metric": f"override_{o['id']}", "value": o.get("effect"), "unit": cur,
+             "note": notes_text.clean(f"{notes_text.what({'kind': 'override', **o}, cur)}: {o.get('text')} (by {o.get('by')})")}
+            for o in m.get("overrides") or []]
+    for n in m.get("model_notes") or []:
+        if n.get("kind") in ("annotation", "exclusion"):
+            rows.append({**head, "metric": f"{n['kind']}_{n['id']}", "value": None, "unit": "",
+                         "note": notes_text.clean(f"{notes_text.what(n, cur)}: {n.get('text')} (by {n.get('created_by')})")})
+    return rows
 
 
 def render_csv(snapshot: Snapshot) -> bytes:
@@ -476,11 +563,15 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws.append([])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
-    ws.append(["Total net value", t["net"]])
+    ws.append([f"Total {NET_RUNNING[0].lower()}{NET_RUNNING[1:]}", t["net"]])
     ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.cell(ws.max_row, 1).font = bold
     for label, v, f in (("95% interval (fixed-horizon), low", ci[0], money_fmt), ("95% interval (fixed-horizon), high", ci[1], money_fmt),
-                        ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
+                        ("Gross value", t["gross"], money_fmt), ("Running costs", t["cost"], money_fmt),
+                        (f"Total {NET_LOADED[0].lower()}{NET_LOADED[1:]}", t.get("net_fully_loaded"), money_fmt),
+                        ("Running costs + one-off costs amortised", t.get("cost_fully_loaded"), money_fmt),
+                        ("From overrides agreed with finance", t.get("override_amount", 0.0), money_fmt),
+                        ("Total net value, adjusted", t.get("net_adjusted", t["net"]), money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
@@ -491,17 +582,17 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
             ws.append([f"Portfolio, {span}: {label}", r[key]])
             ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.append([])
-    header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Cost", "Net value", "Net CI low",
-              "Net CI high", "ROI", "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
-              "Health", "Risk", "Flags", "Notes"]
+    header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Running costs", NET_RUNNING, "Net CI low",
+              "Net CI high", ROI_RUNNING, "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
+              "Health", "Risk", "Flags", "Notes", "One-off costs amortised", NET_LOADED, ROI_LOADED]
     ws.append(header)
     hr = ws.max_row
     for col in range(1, len(header) + 1):
         ws.cell(hr, col).font, ws.cell(hr, col).fill = head_font, head_fill
     fmts = {6: money_fmt, 7: money_fmt, 8: money_fmt, 9: money_fmt, 10: money_fmt, 11: pct_fmt, 12: pct_fmt,
-            13: pct_fmt, 14: prob_fmt}
+            13: pct_fmt, 14: prob_fmt, 21: money_fmt, 22: money_fmt, 23: pct_fmt}
     flags_by = {}
-    for f in c["flags"]:
+    for f in ordered(c["flags"]):
         flags_by.setdefault(f["model"], []).append(FLAG_LABELS.get(f["type"], f["type"]))
     for m in c["models"]:
         ci_n, ci_r = m["ci_net"] or [None, None], m.get("ci_roi") or [None, None]
@@ -510,25 +601,28 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                    ci_n[0], ci_n[1], m["roi"], ci_r[0], ci_r[1], m["prob_positive"], m["provisional"], m["trusted"],
                    (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None,
                    (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None,
-                   ", ".join(flags_by.get(m["model"], [])), " ".join(m["notes"])])
+                   ", ".join(flags_by.get(m["model"], [])), " ".join(m["notes"]), m.get("amortisation"),
+                   m.get("net_fully_loaded") if m["active_in_month"] else None, m.get("roi_fully_loaded")])
         for col, f in fmts.items():
             ws.cell(ws.max_row, col).number_format = f
-    widths = [26, 30, 14, 9, 11, 14, 13, 14, 14, 14, 9, 10, 10, 10, 11, 8, 9, 8, 26, 60]
+    widths = [26, 30, 14, 9, 11, 14, 13, 14, 14, 14, 9, 10, 10, 10, 11, 8, 9, 8, 26, 60, 14, 14, 10]
     for i, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.column_dimensions["A"].width = 26
     ws.freeze_panes = ws.cell(hr + 1, 2)
 
     fl = wb.create_sheet("Flags")
-    fl.append(["Model", "Flag", "Reason", "Recommended action", "p-value"])
-    for col in range(1, 6):
+    fl.append(["Model", "Flag", f"At stake ({cur})", "Reason", "Recommended action", "p-value"])
+    for col in range(1, 7):
         fl.cell(1, col).font, fl.cell(1, col).fill = head_font, head_fill
-    for f in c["flags"]:
-        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f["reason"], f["action"], f.get("p_value")])
-    for col, w in zip("ABCDE", (26, 18, 90, 70, 10)):
+    for f in ordered(c["flags"]):  # the worst first, as on the pages
+        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f.get("at_stake"), f["reason"], f["action"],
+                   f.get("p_value")])
+        fl.cell(fl.max_row, 3).number_format = money_fmt
+    for col, w in zip("ABCDEF", (26, 18, 14, 90, 70, 10)):
         fl.column_dimensions[col].width = w
     for row in fl.iter_rows(min_row=2):
-        for cell in row[2:4]:
+        for cell in row[3:5]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
 
     used: set[str] = {"Summary", "Flags", "Provenance"}
@@ -541,11 +635,18 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
                 ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
-                ("Net value", m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
+                (NET_RUNNING, m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
                 ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
-                ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
+                ("Running costs", m["cost"], money_fmt),
+                *([("Cost billed (settled)", m["cost_billing"]["billed"], money_fmt),
+                   ("Cost estimated (not settled)", m["cost_billing"]["estimated"], money_fmt),
+                   ("Billed through", m["cost_billing"]["settled_through"], None)] if m.get("cost_billing") else []),
+                (ROI_RUNNING, m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
+                ("One-off costs amortised", m.get("amortisation"), money_fmt),
+                (NET_LOADED, m.get("net_fully_loaded"), money_fmt), (ROI_LOADED, m.get("roi_fully_loaded"), pct_fmt),
+                ("Amortisation period (months)", m.get("amortisation_months"), None),
                 ("P(net value > 0)", m["prob_positive"], prob_fmt), ("Expected loss", m.get("expected_loss"), money_fmt),
                 ("Treated units", m.get("treated_units"), int_fmt), ("Predictions", m.get("predictions"), int_fmt),
                 ("Effect per unit", m.get("effect_abs"), None), ("Effect s.e.", m.get("effect_se"), None),
@@ -554,7 +655,10 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Trusted", m["trusted"], None), ("Reason", m.get("reason"), None), ("Verdict", m["verdict"], None),
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
-                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None),
+                ("From overrides agreed with finance", m.get("override_amount") or 0.0, money_fmt),
+                ("Net value, adjusted", m.get("net_adjusted"), money_fmt)]
+        rows += _note_xlsx_rows(m, cur)
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
             rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
@@ -600,6 +704,22 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _note_xlsx_rows(m: dict[str, Any], cur: str) -> list[tuple[str, Any, Any]]:
+    """The model sheet's lines for its overrides, excluded windows (with vs without) and annotations."""
+    from valuetrack import notes_text
+
+    rows: list[tuple[str, Any, Any]] = []
+    for what, text, by, effect in notes_text.override_rows(m.get("overrides"), cur):
+        rows.append((f"{what} (by {by}): {effect}", text, None))
+    for kind in ("exclusion", "annotation"):
+        for what, text, by, when in notes_text.note_rows([n for n in m.get("model_notes") or []
+                                                         if n.get("kind") == kind], cur):
+            rows.append((f"{what} (by {by}, {when})", text, None))
+    for label, with_, without in notes_text.exclusion_rows(m.get("exclusions"), cur):
+        rows.append((f"{label}: with the exclusion / without", f"{with_} / {without}", None))
+    return rows
 
 
 def _sheet_name(name: str, used: set[str]) -> str:

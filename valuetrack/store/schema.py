@@ -63,6 +63,30 @@ audit_log = Table(
     Index("ix_audit_log_model", "model_name", "id"),
 )
 
+# -- notes on a model (valuetrack.store.notes; migration 0016) ------------------------------------
+# Annotations (dated notes for charts and reports), excluded windows (days left out of attribution)
+# and overrides (a value adjustment agreed with finance). Rows are never deleted: a withdrawn note
+# keeps who withdrew it, when and why. Every change is also an audit_log entry.
+
+model_notes = Table(
+    "model_notes",
+    metadata,
+    Column("id", Integer, Sequence("model_notes_id_seq"), primary_key=True),
+    Column("model_name", String(64), ForeignKey("models.name"), nullable=False),
+    Column("kind", String(16), nullable=False),  # annotation | exclusion | override
+    Column("category", String(16), nullable=True),  # annotation: release|incident|campaign|other; override: amount|share
+    Column("start_day", sa.Date, nullable=True),  # annotation's day; exclusion's first day; override's first day
+    Column("end_day", sa.Date, nullable=True),  # exclusion's last day; a share override's last day (None: open)
+    Column("amount", sa.Float(precision=53), nullable=True),  # override: the amount (money) or the share counted
+    Column("text", Text, nullable=False),  # the note, or why
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(200), nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+    Index("ix_model_notes_model", "model_name", "id"),
+)
+
 # -- aggregates cache (valuetrack.store.aggregates reads and writes these) --------------------
 
 NO_SEGMENT = ""  # segment key of models without a segment (NULL cannot be part of a primary key)
@@ -158,7 +182,17 @@ decision_aggregates = sa.Table(  # migration 0011: a classifier's decisions (val
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates)
+billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.queries.billed_cost_query)
+    "billed_costs", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), primary_key=True),
+    sa.Column("amount", sa.Float(precision=53), nullable=False),  # units of cost_source.amount (money or credits)
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
+          billed_costs)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new
@@ -335,6 +369,7 @@ ledger_flags = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("at_stake", sa.Float(precision=53), nullable=True),  # money at stake (D42); None before 0015
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
 )
 
