@@ -16,7 +16,7 @@ import sqlglot
 
 from tests.connectors.test_queries_fixture import make_spec
 from valuetrack.connectors import connector_class
-from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries
+from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries, membership_query
 from valuetrack.errors import ParameterError
 from valuetrack.registry.spec import CostSource
 
@@ -69,6 +69,9 @@ def _queries(ops):
         "health_histogram": hq.score_histogram,
         "health_edges": hq.reference_edges,
         "health_freshness": hq.freshness,
+        # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it
+        "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
+                                               dialect_ops=ops),
         # cost from the bill: a flat bill (Snowflake metering) with a where-filter and a constant currency
         "billing_metering": billed_cost_query(
             spec.replace(cost_source=CostSource(table="account_usage.warehouse_metering_history", date="start_time",
