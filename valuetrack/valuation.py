@@ -126,7 +126,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
             values.append(mv)
             continue
         cumulative = cumulative_rows(val)
-        payback = payback_from(cumulative, val.reg.spec.one_off_costs)
+        payback = payback_from(cumulative, val.one_off_costs)
         mv = dataclasses.replace(mv, payback_date=payback)
         hashes[mv.model] = input_hash(val, alpha)
         effect = val.effect
@@ -261,7 +261,11 @@ def input_hash(valuation: Any, alpha: float) -> str:
     """sha256 over what a model's figures depend on: spec, revision, as-of, alpha, library version
     and the stored aggregates read (same hash, same figures)."""
     d = valuation.data
-    return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision,
+    rates = {}
+    if valuation.foreign:  # the rates read (a corrected rate changes the figures)
+        fx = valuation._fx.get() if hasattr(valuation._fx, "get") else valuation._fx
+        rates = {"rates": fx.digest(valuation.model_currency) if fx is not None else "none"}
+    return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision, **rates,
                  "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
                  "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)],
                  "freshness": {k: (d.last_ok or {}).get(k) for k in ("max_exposure_ts", "max_outcome_ts", "mature_through")}})

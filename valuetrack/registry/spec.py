@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import types
 import typing
@@ -77,7 +78,7 @@ class Kpi:
 
     name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
-    value_per_unit: float = _doc("money per KPI unit, in the reporting currency")
+    value_per_unit: float = _doc("money per KPI unit, in the model's currency (the reporting currency by default)")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
     aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
 
@@ -323,9 +324,12 @@ class ModelSpec:
     status: str = _doc("'active' or 'retired'", default="active")
     connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
-    monthly_cost: float = _doc("serving + licences + people share per month, reporting currency", default=0.0)
-    cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions", default=0.0)
-    one_off_costs: float = _doc("build cost, for the payback date", default=0.0)
+    currency: str | None = _doc("ISO 4217 code of the model's own amounts (value_per_unit, monthly_cost, "
+                                "cost_per_1k_predictions, one_off_costs); converted into the reporting currency "
+                                "at each day's rate from [fx]; default: the reporting currency", default=None)
+    monthly_cost: float = _doc("serving + licences + people share per month, in the model's currency", default=0.0)
+    cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions, in the model's currency", default=0.0)
+    one_off_costs: float = _doc("build cost, for the payback date, in the model's currency", default=0.0)
     interventions: tuple[Intervention, ...] = _doc("launch dates; several for relaunches", default=())
     thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
     decisions: Decisions | None = _doc("a classifier's decisions and labels, and what each outcome is worth",
@@ -352,6 +356,9 @@ class ModelSpec:
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
             if getattr(self, name) < 0:
                 problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+        if self.currency is not None and self.currency not in currency_codes():
+            problems.append(f"{where}.currency: {self.currency!r} is not an ISO 4217 currency code such as 'EUR' "
+                            "or 'USD' (omit it for the reporting currency)")
         starts = [iv.start for iv in self.interventions]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
@@ -396,6 +403,15 @@ class ModelSpec:
     @property
     def has_holdout(self) -> bool:
         return self.attribution.exposures is not None and self.attribution.outcomes is not None
+
+
+@functools.lru_cache(maxsize=1)
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes a model's ``currency`` may take (Babel's list; not XXX "no currency" nor
+    XTS "for testing")."""
+    from babel.numbers import list_currencies
+
+    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper() and c not in ("XXX", "XTS"))
 
 
 # ------------------------------------------------------------------------------------------------

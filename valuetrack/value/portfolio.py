@@ -29,8 +29,9 @@ from valuetrack.registry.spec import ModelSpec
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Overlap, deduplicate
-from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
+from valuetrack.value.roi import PRIOR, money_value, payback_date
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ class ModelValue:
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
     ``triangulation`` (holdout vs time series); None for a plain design."""
+    native: dict[str, Any] | None = None
+    """For a model whose ``currency`` is not the reporting one: the period's figures in its own
+    currency (``currency``, ``gross``, ``cost``, ``net``) and the rates used (``rate_first``,
+    ``rate_last``, ``rate_mean``: reporting currency per 1 unit of it; ``carried_days``: days that
+    took an earlier day's rate). None for a model in the reporting currency. ``design`` and
+    ``decisions`` figures are in this currency too."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -196,14 +203,16 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     else:
         start, end = None, last_day
     cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
+    fx = FxSource(ctx)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
     for reg in registered:
         try:
             v = cached.get(reg.name)
             if v is None or v.reg.revision != reg.revision:
-                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha)
+                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx)
             total = v.to_date()
+            v.check_rates()  # a day without a rate fails this model here, never a later reader
             value = v.period(start, end) if month else total
             if month:
                 value = dataclasses.replace(value, health=total.health)
@@ -276,18 +285,110 @@ def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]
     return [dataclasses.replace(v, risk=r.to_dict()) for v, r in zip(values, risks)]
 
 
+class FxSource:
+    """The rates of ``[fx]``, read once per valuation and only if a model needs them; a failure to
+    read them fails only the models that need them (each says why)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._rates: FxRates | None = None
+        self._error: Exception | None = None
+
+    def get(self) -> FxRates:
+        if self._rates is None and self._error is None:
+            from valuetrack.fx import load_rates
+
+            try:
+                fx = self.ctx.settings.fx
+                stored = self.ctx.fx_rates.read() if fx is not None and fx.csv is None else None
+                self._rates = load_rates(self.ctx.settings, stored)
+            except Exception as exc:  # noqa: BLE001 - re-raised for each model that needs rates
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._rates is not None
+        return self._rates
+
+
 class ModelValuation:
     """One model's effect to date and the money it makes in any period: the single place where
     stored aggregates become value (portfolio, model page, reports all go through it)."""
 
     def __init__(self, reg: RegisteredModel, data: _ModelData, effect: Effect, as_of: dt.date,
-                 currency: str, alpha: float) -> None:
+                 currency: str, alpha: float, fx: FxSource | FxRates | None = None) -> None:
         self.reg, self.data, self.effect, self.as_of, self.currency, self.alpha = reg, data, effect, as_of, currency, alpha
+        self.model_currency = reg.spec.currency or currency
+        self._fx = fx
 
     @classmethod
-    def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05) -> ModelValuation:
+    def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05,
+             fx: FxSource | None = None) -> ModelValuation:
         data = _ModelData.load(ctx.aggregates, reg.spec, as_of)
-        return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha)
+        return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha,
+                   fx if fx is not None else FxSource(ctx))
+
+    @property
+    def foreign(self) -> bool:
+        """True when the model's amounts are in another currency than the reporting one."""
+        return self.model_currency != self.currency
+
+    def rates(self, start: dt.date, end: dt.date, need: np.ndarray | None = None) -> np.ndarray:
+        """Reporting currency per 1 unit of the model's currency, each day of [start, end]; days not
+        in ``need`` (carrying no money) may lack a rate (0 then). FxError names a needed day without one."""
+        n = max((end - start).days + 1, 0)
+        if not self.foreign:
+            return np.ones(n)
+        fx = self._fx.get() if isinstance(self._fx, FxSource) else self._fx
+        if fx is None:
+            raise FxError(f"no rates for {self.model_currency}: the model's currency is not the reporting currency "
+                          f"{self.currency}, and no [fx] rates were given")
+        if need is None or need.all():
+            return fx.daily(self.model_currency, start, end)
+        out = np.zeros(n)
+        idx = np.flatnonzero(need)
+        if not len(idx):
+            return out
+        # the needed days' rates, each run of consecutive needed days looked up at once
+        for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
+            a, b = start + dt.timedelta(days=int(run[0])), start + dt.timedelta(days=int(run[-1]))
+            out[run[0]:run[-1] + 1] = fx.daily(self.model_currency, a, b)
+        return out
+
+    def check_rates(self) -> None:
+        """Raise FxError when a day with money from the first data day to the last day has no rate
+        (so every later period of this valuation has its rates)."""
+        if not self.foreign:
+            return
+        firsts = [d for d in (self.live_from, *(s.index[0] for s in (self.data.treated_by_day,
+                                                                      self.data.predictions_by_day) if len(s)))
+                  if d is not None]
+        if firsts:
+            self.daily_money(min(min(firsts), self.last_day), self.last_day)
+
+    def daily_money(self, start: dt.date, end: dt.date) -> DailyMoney:
+        """The model's money on each day of [start, end], in the reporting currency."""
+        return daily_money(self.reg.spec, self.data, self.effect, start, end, self.live_from, self.live_to, self.rates)
+
+    @property
+    def live_to(self) -> dt.date | None:
+        """The last day a retired model served (its last day with predictions), else None."""
+        if self.reg.spec.status == "retired" and len(self.data.predictions_by_day):
+            return self.data.predictions_by_day.index[-1]
+        return None
+
+    @functools.cached_property
+    def rate_today(self) -> float:
+        """The rate of the last day (for forward-looking figures: holdout sizing, value at risk)."""
+        return float(self.rates(self.last_day, self.last_day)[0])
+
+    @functools.cached_property
+    def one_off_costs(self) -> float:
+        """The one-off costs in the reporting currency, at the rate of the launch day."""
+        spec = self.reg.spec
+        if not spec.one_off_costs or not self.foreign:
+            return float(spec.one_off_costs)
+        day = self.live_from or self.last_day
+        return float(spec.one_off_costs * self.rates(day, day)[0])
 
     @property
     def live_from(self) -> dt.date | None:
@@ -298,7 +399,7 @@ class ModelValuation:
         return self.as_of - dt.timedelta(days=1)
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        value = _value_for(self, start, end)
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -311,7 +412,7 @@ class ModelValuation:
         value = self.period(self.live_from or self.last_day, self.last_day)
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
-                               self.reg.spec.one_off_costs) if months else None
+                               self.one_off_costs) if months else None
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
                                    health=self.health.to_dict())
 
@@ -337,7 +438,7 @@ class ModelValuation:
         n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
         recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
         sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
-                              n_control=n_c, value_per_unit=spec.kpi.value_per_unit,
+                              n_control=n_c, value_per_unit=spec.kpi.value_per_unit * self.rate_today,
                               higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
                               daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
         return sizing.to_dict()
@@ -370,19 +471,30 @@ class ModelValuation:
         """
         spec = self.reg.spec
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
-        vpu = spec.kpi.value_per_unit
         if self.effect.ts is not None:
             frame = self.effect.ts.to_frame()
             if len(frame):
                 frame = frame.rename(columns={"date": "day"})
-                frame["cum_value"] = sign * frame["cum_effect"] * vpu
+                vpu = self._vpu_on([pd.Timestamp(d).date() for d in frame["day"]])
+                if np.all(vpu == vpu[0]):
+                    frame["cum_value"] = sign * frame["cum_effect"] * vpu[0]
+                else:  # each day's gap at that day's value per unit (rates, dated amounts)
+                    frame["cum_value"] = sign * np.cumsum(np.nan_to_num(frame["effect"].to_numpy(float)) * vpu)
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
-        return _ab_timeline(spec, self.data, self.effect, self.alpha)
+        return _ab_timeline(spec, self.data, self.effect, self.alpha, self._vpu_on)
+
+    def _vpu_on(self, days: list[dt.date]) -> np.ndarray:
+        """The value per KPI unit in the reporting currency on each of ``days`` (sorted)."""
+        if not len(days):
+            return np.zeros(0)
+        first, last = days[0], days[-1]
+        money = self.daily_money(first, last)
+        return money.value_per_unit[[(d - first).days for d in days]]
 
 
-def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float) -> pd.DataFrame:
+def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float, vpu_on: Any) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -404,10 +516,10 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     frame["provisional"] = [d > effect.mature_through for d in days]
     if effect.per_unit is not None:
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
-        vpu = spec.kpi.value_per_unit
-        units = frame["n_treatment"].to_numpy()
-        frame["cum_gross"] = sign * effect.per_unit * units * vpu
-        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
+        daily_units = by_arm[ex.treatment]["n"].reindex(days).fillna(0.0).to_numpy()
+        worth = np.cumsum(daily_units * vpu_on(days))  # treated units × each cohort day's value per unit
+        frame["cum_gross"] = sign * effect.per_unit * worth
+        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * worth
     return frame
 
 
@@ -510,31 +622,108 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
     return None
 
 
-def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
-               as_of: dt.date, currency: str, alpha: float) -> ModelValue:
+@dataclass(frozen=True)
+class DailyMoney:
+    """A model's money on each day of a period, in the reporting currency: the one place where the
+    manifest's amounts, the exchange rates and the days meet (docs/methods-value.md). Arrays are
+    indexed by day from ``start``.
+
+    Attributes:
+        start: the first day.
+        rate: reporting currency per 1 unit of the model's currency (1 for a model in the reporting
+            currency; 0 on a day that carries no money and has no rate).
+        value_per_unit: money per KPI unit on the day.
+        fixed_cost: the monthly cost's share of the day (monthly cost ÷ days in its month; 0 on days
+            the model did not run).
+        cost_per_prediction: the cost of one prediction on the day.
+        units: treated units first exposed on the day (A/B).
+        predictions: predictions made on the day.
+    """
+
+    start: dt.date
+    rate: np.ndarray
+    value_per_unit: np.ndarray
+    fixed_cost: np.ndarray
+    cost_per_prediction: np.ndarray
+    units: np.ndarray
+    predictions: np.ndarray
+
+    @property
+    def cost(self) -> float:
+        return float(self.fixed_cost.sum() + (self.predictions * self.cost_per_prediction).sum())
+
+    @property
+    def unit_value(self) -> float:
+        """Σ treated units × value per unit (money per unit of per-unit effect)."""
+        return float((self.units * self.value_per_unit).sum())
+
+
+def _on_days(series: pd.Series, start: dt.date, n: int) -> np.ndarray:
+    """A day-indexed series as an array over the n days from ``start`` (0 where absent)."""
+    part = _between(series, start, start + dt.timedelta(days=n - 1))
+    out = np.zeros(n)
+    if len(part):
+        out[[(d - start).days for d in part.index]] = part.to_numpy(float)
+    return out
+
+
+def daily_money(spec: ModelSpec, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
+                live_from: dt.date | None, live_to: dt.date | None, rates: Any) -> DailyMoney:
+    """The model's daily money over [start, end]: every amount of the manifest in the model's
+    currency, times the day's rate (``rates(start, end, need)``: reporting per 1 unit)."""
+    n = max((end - start).days + 1, 0)
+    days = np.datetime64(start, "D") + np.arange(n)
+    units, predictions = _on_days(data.treated_by_day, start, n), _on_days(data.predictions_by_day, start, n)
+    live = np.ones(n, dtype=bool)
+    if live_from is not None:
+        live &= days >= np.datetime64(live_from, "D")
+    if live_to is not None:
+        live &= days <= np.datetime64(live_to, "D")
+    months = days.astype("datetime64[M]")
+    month_days = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(float)
+    after_launch = days >= np.datetime64(live_from, "D") if live_from is not None else np.zeros(n, dtype=bool)
+    need = ((live & (spec.monthly_cost > 0)) | (units > 0) | ((predictions > 0) & (spec.cost_per_1k_predictions > 0))
+            | (after_launch if effect.ts is not None else False))
+    rate = rates(start, end, need)
+    return DailyMoney(start, rate, spec.kpi.value_per_unit * rate,
+                      np.where(live, spec.monthly_cost / month_days, 0.0) * rate,
+                      spec.cost_per_1k_predictions / 1000.0 * rate, units, predictions)
+
+
+def _value_for(val: ModelValuation, start: dt.date, end: dt.date) -> ModelValue:
+    reg, data, effect, as_of, currency, alpha = val.reg, val.data, val.effect, val.as_of, val.currency, val.alpha
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
-    live_to = None
-    if spec.status == "retired" and len(data.predictions_by_day):
-        live_to = data.predictions_by_day.index[-1]
-    cost = period_cost(spec.monthly_cost, spec.cost_per_1k_predictions, predictions, start, end,
-                       _live_from(spec, data), live_to) if end >= start else 0.0
-    units, gross, gross_se, provisional = 0.0, None, None, False
+    money_days = val.daily_money(start, end) if end >= start else None
+    cost = money_days.cost if money_days is not None else 0.0
+    units, gross, gross_se, provisional, worth = 0.0, None, None, False, 0.0
+    native_gross = None
     if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
         if end >= start:
-            try:
-                gap, gap_se, _ = effect.ts.gap_between(start, end)
-                gross, gross_se, units = gap, gap_se, 1.0
-            except (ValueError, KeyError):
-                gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
+            gross, gross_se = _gap(effect, start, end)
+            units, native_gross = 1.0, gross
+            vpu = money_days.value_per_unit
+            post = vpu[max((val.live_from - start).days, 0):] if val.live_from else vpu
+            worth = float(post[0]) if len(post) else 0.0
+            if len(post) and not np.all(post == post[0]):
+                # each day's gap at that day's value per unit (rates, dated amounts); the standard
+                # error at the period's mean value per unit (docs/methods-value.md, Currencies)
+                point = sum(_gap(effect, day, day)[0] * vpu[i]
+                            for i in np.flatnonzero(vpu) for day in (start + dt.timedelta(days=int(i)),))
+                worth = float(post.mean())
+                gross = point / worth
     elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
         treated = _between(data.treated_by_day, start, end)
         units = float(treated.sum())
         provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
+        worth = money_days.unit_value if money_days is not None else 0.0
     money = None
     if gross is not None and gross_se is not None:
-        money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
+        # gross × Σ_d units_d × value per unit_d (A/B), or the gap at the period's value per unit
+        money = money_value(gross, gross_se, 1.0, worth, spec.kpi.higher_is_better, cost, alpha=alpha)
+    native = _native(val, money_days, effect, gross if effect.ts is None else native_gross, units) \
+        if val.foreign and money_days is not None else None
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -558,8 +747,35 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         payback_date=None, registry_revision=reg.revision,
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
-        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None, native=native,
     )
+
+
+def _gap(effect: Effect, start: dt.date, end: dt.date) -> tuple[float, float]:
+    """The gap summed over [start, end] and its standard error (0, 0 outside the post-period)."""
+    try:
+        gap, se, _ = effect.ts.gap_between(start, end)
+        return gap, se
+    except (ValueError, KeyError):
+        return 0.0, 0.0
+
+
+def _native(val: ModelValuation, money_days: DailyMoney, effect: Effect, gross: float | None,
+            units: float) -> dict[str, Any]:
+    """The period's figures in the model's own currency, and the rates that converted them."""
+    spec = val.reg.spec
+    ones = daily_money(spec, val.data, effect, money_days.start, money_days.start + dt.timedelta(days=len(money_days.rate) - 1),
+                       val.live_from, val.live_to, lambda a, b, need: np.ones(len(need)))
+    sign = 1.0 if spec.kpi.higher_is_better else -1.0
+    cost = ones.cost
+    value = None
+    if gross is not None:
+        value = sign * gross * (ones.unit_value if effect.ts is None else spec.kpi.value_per_unit)
+    used = money_days.rate[money_days.rate > 0]
+    return {"currency": val.model_currency, "gross": num(value) if value is not None else None, "cost": float(cost),
+            "net": num(value - cost) if value is not None else None,
+            "rate_first": float(used[0]) if len(used) else None, "rate_last": float(used[-1]) if len(used) else None,
+            "rate_mean": float(used.mean()) if len(used) else None}
 
 
 DESIGN_KEYS = ("ramp", "challenger", "triangulation")

@@ -1,0 +1,99 @@
+"""End to end with a CSV of rates: a EUR model registered, refreshed on DuckDB and read with
+``value --json`` in USD, beside its twin registered without a currency (the same data, the same
+amounts, read as USD); then a rate table with a gap of more than 4 days fails the EUR model alone,
+through the isolation path, naming the currency and the day."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.manifests import CHURN_MANIFEST
+from tests.reliability.cases import AS_OF, build_warehouse
+
+LAUNCH = dt.date(2025, 3, 1)  # the manifest's intervention
+
+
+def _manifest() -> str:
+    eur = CHURN_MANIFEST.replace('timezone = "Europe/Paris"\n', 'timezone = "Europe/Paris"\ncurrency = "EUR"\n')
+    eur = eur.replace("cost_per_1k_predictions = 0.5", "cost_per_1k_predictions = 0.0")
+    assert 'currency = "EUR"' in eur
+    twin = eur.replace('name = "churn-save-offers"', 'name = "churn-save-offers-usd"') \
+        .replace('currency = "EUR"\n', "").replace('model = "model_id"\n', 'model = "model_id"\nmodel_value = "churn-save-offers"\n')
+    return eur + twin.split("\n", 1)[1] if twin.startswith("\n") else eur + twin
+
+
+def _rates(days: list[dt.date]) -> pd.DataFrame:
+    """Weekdays only (no Saturday or Sunday rows), a rate that moves every day."""
+    rows = [{"date": d.isoformat(), "currency": "EUR", "rate": round(1.05 + 0.004 * (i % 11), 4)}
+            for i, d in enumerate(days) if d.weekday() < 5]
+    return pd.DataFrame(rows)
+
+
+def _carried(rates: pd.DataFrame, day: dt.date) -> float:
+    published = rates[pd.to_datetime(rates["date"]).dt.date <= day].iloc[-1]
+    assert (day - dt.date.fromisoformat(published["date"])).days <= 4
+    return float(published["rate"])
+
+
+@pytest.fixture
+def eur_workspace(workspace: Path) -> Path:
+    build_warehouse(workspace / "sample_data" / "demo.duckdb")
+    days = [LAUNCH - dt.timedelta(days=7) + dt.timedelta(days=i) for i in range((AS_OF - LAUNCH).days + 8)]
+    _rates(days).to_csv(workspace / "fx_rates.csv", index=False)
+    settings = workspace / "valuetrack.toml"
+    settings.write_text(settings.read_text() + textwrap.dedent("""
+        [fx]
+        quote = "USD"
+        csv = "fx_rates.csv"
+    """))
+    (workspace / "models.toml").write_text(_manifest())
+    return workspace
+
+
+def test_a_eur_model_end_to_end_register_refresh_value_json(eur_workspace: Path, cli) -> None:
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    exported = cli("models", "export").out
+    assert 'currency = "EUR"' in exported
+    refreshed = cli("refresh", "--as-of", AS_OF.isoformat(), "--json", schema="refresh")
+    assert refreshed.code == 0, refreshed.err
+    doc = cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json
+    assert doc["currency"] == "USD"
+    rows = {m["model"]: m for m in doc["models"]}
+    eur, usd = rows["churn-save-offers"], rows["churn-save-offers-usd"]
+    assert eur["state"] == "ok" and usd["state"] == "ok" and usd["native"] is None
+    native = eur["native"]
+    assert native["currency"] == "EUR" and eur["currency"] == "USD"
+    # in its own currency the EUR model is its twin, to the cent
+    assert round(native["cost"], 2) == round(usd["cost"], 2)
+    assert round(native["gross"], 2) == round(usd["gross"], 2)
+    # in USD: 4,000 EUR a month, each live day at its own rate (weekends at Friday's)
+    rates = pd.read_csv(eur_workspace / "fx_rates.csv", dtype={"date": str})
+    last = AS_OF - dt.timedelta(days=1)
+    expected = sum(4000.0 / calendar.monthrange(d.year, d.month)[1] * _carried(rates, d)
+                   for d in (LAUNCH + dt.timedelta(days=i) for i in range((last - LAUNCH).days + 1)))
+    assert round(eur["cost"], 2) == round(expected, 2)
+    lo, hi = rates["rate"].min(), rates["rate"].max()
+    ends = sorted((lo * native["gross"], hi * native["gross"]))
+    assert ends[0] <= eur["gross"] <= ends[1]
+    assert eur["gross"] != pytest.approx(native["gross"])  # converted, never 1.0
+    # the totals are in USD: the EUR model's converted figures, not its native ones
+    assert doc["totals"]["cost"] == pytest.approx(eur["cost"] + usd["cost"])
+
+    # a gap of more than 4 days: the EUR model cannot be valued, its twin still is
+    gap = rates[~pd.to_datetime(rates["date"]).dt.date.between(dt.date(2025, 5, 6), dt.date(2025, 5, 13))]
+    gap.to_csv(eur_workspace / "fx_rates.csv", index=False)
+    revalued = cli("revalue", "--as-of", AS_OF.isoformat(), "--json", schema="revalue")
+    assert "no EUR rate for 2025-05-10" in revalued.json["failures"]["churn-save-offers"]
+    doc = cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json
+    rows = {m["model"]: m for m in doc["models"]}
+    assert rows["churn-save-offers-usd"]["state"] == "ok"
+    broken = rows["churn-save-offers"]
+    assert broken["state"] == "error"
+    assert "no EUR rate for 2025-05-10: the last EUR rate before it is of 2025-05-05, 5 days earlier" in broken["error"]
+    assert doc["totals"]["not_valued"] == 1
