@@ -11,10 +11,13 @@ Either way the rows are checked by :func:`valuetrack.value.fx.check_rates` and c
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pandas as pd
 
 from valuetrack.config import Settings
-from valuetrack.errors import ConfigError, ValidationError
+from valuetrack.errors import ConfigError
 from valuetrack.value.fx import FxRates, check_rates
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -52,8 +55,23 @@ def load_rates(settings: Settings, stored: pd.DataFrame | None = None) -> FxRate
         raise ConfigError(f"[fx].csv: {fx.csv.name} has no column {missing[0]!r} (columns: {', '.join(raw.columns)}); "
                           f"name the columns with [fx].date, [fx].currency and [fx].rate")
     frame = raw.rename(columns={fx.date: "date", fx.currency: "currency", fx.rate: "rate"})
-    try:
-        rows = check_rates(frame[["date", "currency", "rate"]], settings.currency, fx.source)
-    except ValidationError:
-        raise
+    rows = check_rates(frame[["date", "currency", "rate"]], settings.currency, fx.source)
     return FxRates.from_frame(rows, settings.currency, fx.source)
+
+
+def read_table_rates(settings: Settings, connector: Any, currencies: list[str], as_of: dt.date, *,
+                     timeout_s: float | None = None) -> pd.DataFrame:
+    """The rates of ``currencies`` from the [fx] warehouse table, published before ``as_of``
+    (refresh stores them; the query is pushed down: only those currencies' rows leave the warehouse).
+
+    Raises:
+        WarehouseError when the query fails; ValidationError when the rows are not usable rates.
+    """
+    from valuetrack.queries import fx_rates_query
+
+    fx = settings.fx
+    assert fx is not None and fx.table is not None
+    query = fx_rates_query(fx.table, fx.date, fx.currency, fx.rate, currencies, as_of - dt.timedelta(days=1),
+                           dialect_ops=getattr(connector, "ops", None))
+    frame = connector.run(query, model="fx-rates", purpose="fx", timeout_s=timeout_s).frame
+    return check_rates(frame, settings.currency, fx.source)

@@ -97,3 +97,45 @@ def test_a_eur_model_end_to_end_register_refresh_value_json(eur_workspace: Path,
     assert broken["state"] == "error"
     assert "no EUR rate for 2025-05-10: the last EUR rate before it is of 2025-05-05, 5 days earlier" in broken["error"]
     assert doc["totals"]["not_valued"] == 1
+
+
+def test_rates_from_a_warehouse_table_are_read_at_refresh_and_pushed_down(eur_workspace: Path, cli) -> None:
+    """The same rates in a DuckDB table with other column names, read through the connection: the
+    EUR model's figures are those of the CSV, and only its currency's rows leave the warehouse."""
+    import duckdb
+
+    from valuetrack.config import load_settings
+    from valuetrack.connectors import get_connector
+    from valuetrack.fx import read_table_rates
+
+    rates = pd.read_csv(eur_workspace / "fx_rates.csv", dtype={"date": str})
+    con = duckdb.connect(str(eur_workspace / "sample_data" / "demo.duckdb"))
+    con.register("r", rates)
+    con.execute("CREATE TABLE fx_daily AS SELECT CAST(date AS DATE) AS rate_day, currency AS ccy, rate AS usd_per_unit "
+                "FROM r UNION ALL SELECT DATE '2025-03-03', 'GBP', 1.27")
+    con.close()
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", AS_OF.isoformat()).code == 0
+    by_csv = {m["model"]: m for m in cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json["models"]}
+
+    settings = eur_workspace / "valuetrack.toml"
+    settings.write_text(settings.read_text().replace('csv = "fx_rates.csv"', 'connection = "demo"\ntable = "fx_daily"\n'
+                                                     'date = "rate_day"\ncurrency = "ccy"\nrate = "usd_per_unit"'))
+    (eur_workspace / "fx_rates.csv").unlink()  # the table alone now
+    done = cli("refresh", "--as-of", AS_OF.isoformat(), "--json", schema="refresh")
+    assert done.code == 0, done.out + done.err
+    by_table = {m["model"]: m for m in cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json["models"]}
+    eur = by_table["churn-save-offers"]
+    assert eur["state"] == "ok" and eur["native"]["currency"] == "EUR"
+    for key in ("gross", "cost", "net"):
+        assert round(eur[key], 2) == round(by_csv["churn-save-offers"][key], 2)
+
+    s = load_settings(settings)
+    connector = get_connector(s.connection("demo"), s.secrets())
+    frame = read_table_rates(s, connector, ["EUR"], AS_OF)
+    sql = connector.compile(__import__("valuetrack.queries", fromlist=["fx_rates_query"]).fx_rates_query(
+        "fx_daily", "rate_day", "ccy", "usd_per_unit", ["EUR"], AS_OF))
+    connector.dispose()
+    # GBP and the as-of day's own rate (not a valued day) stayed in the warehouse
+    assert set(frame["currency"]) == {"EUR"} and len(frame) == (rates["date"] < AS_OF.isoformat()).sum()
+    assert "ccy IN" in sql and "rate_day" in sql
