@@ -54,6 +54,8 @@ if m.state != "ok":  # it could not be valued: why, and its last good figures
     ui.refresh_button([name], key="refresh-failed")
     st.stop()
 spec, cur = view["spec"], m.currency
+own = spec.currency or cur  # the model's own amounts (manifest, design, decisions) are in this currency
+one_off = (m.native or {}).get("one_off_costs_reporting", spec.one_off_costs)  # in the reporting currency
 
 st.title(md(m.display_name))
 st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · KPI **{md(m.kpi)}** · method **{m.method}** · "
@@ -80,7 +82,7 @@ c[2].caption("flat prior on the effect")
 c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
 c[3].caption(f"cost {money(m.cost, cur)}")
 c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
-c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
+c[4].caption(f"one-off costs {money(spec.one_off_costs, own)}" + (f" ({money(one_off, cur)})" if own != cur else ""))
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
@@ -109,13 +111,17 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=spec.one_off_costs), width="stretch", key="cum")
+                                                  one_off=one_off), width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
             st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
     st.markdown("##### Figures to date")
     left, _ = st.columns([1, 1])
     left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
+    if m.native:
+        st.markdown(f"##### In the model's currency ({own})")
+        st.html(views.table_html(["Figure", own, cur], views.native_rows(m), numeric=[1, 2], testid="native"))
+        st.caption(views.rates_caption(m))
 
 with tab_health:
     health = getattr(m, "health", None)
@@ -169,7 +175,7 @@ with tab_method:
     rows = views.diagnostics_rows(details)
     if rows:
         st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
-    design = views.design_rows(details, cur)
+    design = views.design_rows(details, own)
     if design:
         st.markdown("##### Experiment design")
         st.html(views.table_html(["Design", "Result"], design, testid="design"))
@@ -192,10 +198,13 @@ with tab_method:
                f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
-    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"
-                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
-                f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
+    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, own)}** (serving, licences, people share)\n"
+                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, own)}**\n"
+                f"- One-off costs: **{money(spec.one_off_costs, own)}**"
+                + (f" ({money(one_off, cur)} at the launch day's rate)" if own != cur else "")
                 + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    if own != cur:
+        st.caption(views.rates_caption(m) + f" The months below are in {cur}.")
     if view["months"]:
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
         st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
@@ -223,22 +232,22 @@ with tab_registry:  # one above the other: side by side, either would be cut at 
 if decisions:
     with tab_decisions[0]:
         st.caption("What the classifier's decisions were worth, from what each outcome is worth (TP "
-                   f"{money(spec.decisions.value_tp, cur)}, FP {money(spec.decisions.value_fp, cur)}, FN "
-                   f"{money(spec.decisions.value_fn, cur)}, TN {money(spec.decisions.value_tn, cur)}). Shown beside the "
-                   f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
+                   f"{money(spec.decisions.value_tp, own)}, FP {money(spec.decisions.value_fp, own)}, FN "
+                   f"{money(spec.decisions.value_fn, own)}, TN {money(spec.decisions.value_tn, own)}). Shown beside the "
+                   f"causal estimate (gross value {money((m.native or {}).get('gross', m.gross), own)}), never added to it. Cases whose label has not "
                    "arrived are **estimated** from their scores (docs/methods-decisions.md).")
         if decisions["flagged"]:
             st.warning(md(decisions["reason"]))
         cols = st.columns(4)
-        for col, t in zip(cols, views.decision_tiles(decisions, cur)):
+        for col, t in zip(cols, views.decision_tiles(decisions, own)):
             ui.tile(col, t)
         if decisions["thresholds"]:
             st.markdown("##### At other thresholds")
             best = decisions["best_threshold"]
-            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], cur)}"
-                       + (f", against {money(decisions['total'], cur)} at {decisions['threshold']:.2f}"
+            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], own)}"
+                       + (f", against {money(decisions['total'], own)} at {decisions['threshold']:.2f}"
                           if decisions["threshold"] is not None else "") + ".")
-            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], cur, current=decisions["threshold"],
+            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], own, current=decisions["threshold"],
                                                    best=best), width="stretch", key="thresholds")
         if decisions["checks"]:
             st.markdown("##### The estimate against realised value, as labels arrive")

@@ -174,7 +174,7 @@ class Challenger:
     arm: str = _doc("arm value of the challenger's units in the exposures' arm column", max_len=200)
     treatment_share: float = _doc("planned share of units served by the challenger")
     label: str = _doc("name of the version, e.g. 'v4'", max_len=200, default="")
-    monthly_cost: float = _doc("the challenger's running cost per month, reporting currency", default=0.0)
+    monthly_cost: float = _doc("the challenger's running cost per month, in the model's currency", default=0.0)
     cost_per_1k_predictions: float = _doc("the challenger's cost per 1,000 predictions", default=0.0)
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -290,7 +290,7 @@ class Decisions:
     decision: str | None = _doc("column with the decision taken, 1 or 0 (default: score >= threshold)",
                                 default=None)
     threshold: float = _doc("the score threshold in use, when there is no decision column", default=0.5)
-    value_tp: float = _doc("money per true positive (class 1, decided 1), reporting currency", default=0.0)
+    value_tp: float = _doc("money per true positive (class 1, decided 1), in the model's currency", default=0.0)
     value_fp: float = _doc("money per false positive (class 0, decided 1); negative for a cost", default=0.0)
     value_fn: float = _doc("money per false negative (class 1, decided 0)", default=0.0)
     value_tn: float = _doc("money per true negative (class 0, decided 0)", default=0.0)

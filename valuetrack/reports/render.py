@@ -104,15 +104,17 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
     models = []
     for m in c["models"]:
         mm = dict(m)
+        own = m.get("model_currency") or cur  # the manifest's amounts, design and decisions
+        mm.update(native_text=_native_text(m, cur))
         mm.update(
             net_text=money_exact(m["net"], cur), gross_text=money_exact(m["gross"], cur),
             cost_text=money_exact(m["cost"], cur), ci_text=_interval(m["ci_net"], cur),
             roi_text=_pct(m["roi"]), roi_ci_text=(f"{_pct(m['ci_roi'][0])} to {_pct(m['ci_roi'][1])}" if m.get("ci_roi") else ""),
             prob_text="—" if m["prob_positive"] is None else f"{m['prob_positive']:.2f}",
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
-            monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
-            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
-            one_off_text=money_exact(m.get("one_off_costs"), cur),
+            monthly_cost_text=money_exact(m.get("monthly_cost"), own),
+            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), own),
+            one_off_text=money_exact(m.get("one_off_costs"), own),
             predictions_text=f"{m.get('predictions') or 0:,.0f}",
             units_text=f"{m.get('treated_units') or 0:,.0f}",
             payback_text=_payback(m, cur),
@@ -120,7 +122,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
             method_text=methods.label(m["method"]),
-            vpu_text=money_exact(m.get("value_per_unit"), cur),
+            vpu_text=money_exact(m.get("value_per_unit"), own),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
             p_text=p_value(m.get("p_value")),
@@ -128,8 +130,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         )
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
-        mm["dec"] = _decisions(m.get("decisions"), cur)
-        mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm["dec"] = _decisions(m.get("decisions"), own)
+        mm["design_rows"] = design_rows(m.get("design") or {}, own)
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -255,6 +257,19 @@ def _decisions(d: dict[str, Any] | None, cur: str) -> dict[str, Any] | None:
         "checks": [{"month": k["month"], "estimated": money_exact(k["estimated"], cur),
                     "realised": money_exact(k["realised"], cur), "flagged": k["flagged"]} for k in d["checks"][-3:]],
     }
+
+
+def _native_text(m: dict[str, Any], cur: str) -> str:
+    """A model in another currency: the month's figures in it and the rates used, in a sentence."""
+    n = m.get("native")
+    if not n:
+        return ""
+    own = n["currency"]
+    rates = (f"; {cur} per 1 {own} from {n['rate_first']:.4f} to {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}, "
+             "each day at its own rate" if n.get("rate_mean") is not None else "")
+    return (f"In {own}, the model's currency: net value {money_exact(n.get('net'), own)}, gross value "
+            f"{money_exact(n.get('gross'), own)}, cost {money_exact(n.get('cost'), own)}{rates}. The manifest's "
+            f"amounts below are in {own}; every other figure is in {cur}.")
 
 
 def _payback(m: dict[str, Any], cur: str) -> str:
@@ -412,9 +427,18 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
             if metric.startswith("decisions_") and not d:
                 continue
             v = values.get(metric)
+            money_unit = (m.get("model_currency") or c["currency"]) if metric.startswith("decisions_") else c["currency"]
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
-                         "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+                         "unit": money_unit if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures, and the rates, each row with its unit
+            own = n["currency"]
+            for metric, v, unit in (("native_gross", n.get("gross"), own), ("native_cost", n.get("cost"), own),
+                                    ("native_net", n.get("net"), own),
+                                    ("fx_rate_mean", n.get("rate_mean"), f"{c['currency']} per {own}")):
+                rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                             "metric": metric, "value": v, "unit": unit})
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
@@ -555,11 +579,18 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
                 ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+        own = m.get("model_currency") or cur
+        own_fmt = money_fmt if own == cur else f'"{symbol(own)}"#,##0.00;-"{symbol(own)}"#,##0.00'
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures beside the reporting ones
+            rows += [(f"Gross value ({own})", n.get("gross"), own_fmt), (f"Cost ({own})", n.get("cost"), own_fmt),
+                     (f"Net value ({own})", n.get("net"), own_fmt),
+                     (f"Mean rate ({cur} per 1 {own})", n.get("rate_mean"), "0.0000")]
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
-            rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
-                     ("Decisions, realised (labelled)", d["realised"], money_fmt),
-                     ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
+            rows += [("Decisions' value (part estimated)", d["total"], own_fmt),
+                     ("Decisions, realised (labelled)", d["realised"], own_fmt),
+                     ("Decisions, estimated (labels pending)", d["estimate"], own_fmt),
                      ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
                      ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
         for label, v, f in rows:

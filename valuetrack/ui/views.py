@@ -406,6 +406,28 @@ def figures_rows(m: Any) -> list[tuple[str, str]]:
     return list(zip(labels, money_column(values, m.currency)))
 
 
+def native_rows(m: Any) -> list[tuple[str, str, str]]:
+    """A model in another currency: its figures in its own currency beside the reporting ones."""
+    n = m.native or {}
+    if not n:
+        return []
+    labels = ["Gross value", "Cost", "Net value"]
+    own = money_column([n.get("gross"), n.get("cost"), n.get("net")], n["currency"])
+    rep = money_column([m.gross, m.cost, m.net], m.currency)
+    return list(zip(labels, own, rep))
+
+
+def rates_caption(m: Any) -> str:
+    """How a model's own currency was converted, in a sentence."""
+    n = m.native or {}
+    if not n or n.get("rate_mean") is None:
+        return ""
+    own, cur = n["currency"], m.currency
+    return (f"Amounts in {own}, converted at each day's rate ({cur} per 1 {own}: first {n['rate_first']:.4f}, "
+            f"last {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}; a weekend or holiday takes the last rate "
+            "published, for at most 4 days).")
+
+
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count)."""

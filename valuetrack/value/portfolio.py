@@ -97,8 +97,9 @@ class ModelValue:
     native: dict[str, Any] | None = None
     """For a model whose ``currency`` is not the reporting one: the period's figures in its own
     currency (``currency``, ``gross``, ``cost``, ``net``) and the rates used (``rate_first``,
-    ``rate_last``, ``rate_mean``: reporting currency per 1 unit of it; ``carried_days``: days that
-    took an earlier day's rate). None for a model in the reporting currency. ``design`` and
+    ``rate_last``, ``rate_mean``: reporting currency per 1 unit of it; to date also ``one_off_costs``
+    in its currency and ``one_off_costs_reporting`` at the launch day's rate). None for a model in
+    the reporting currency. ``design`` and
     ``decisions`` figures are in this currency too."""
 
     def to_dict(self) -> dict[str, Any]:
@@ -413,8 +414,10 @@ class ModelValuation:
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                                self.one_off_costs) if months else None
+        native = {**value.native, "one_off_costs": float(self.reg.spec.one_off_costs),
+                  "one_off_costs_reporting": self.one_off_costs} if value.native is not None else None
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
-                                   health=self.health.to_dict())
+                                   health=self.health.to_dict(), native=native)
 
     @functools.cached_property
     def health(self) -> Any:
