@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from valuetrack import costviews
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
 from valuetrack.ui.safe import md, one_line
@@ -55,7 +56,6 @@ if m.state != "ok":  # it could not be valued: why, and its last good figures
     st.stop()
 spec, cur = view["spec"], m.currency
 own = spec.currency or cur  # the model's own amounts (manifest, design, decisions) are in this currency
-one_off = (m.native or {}).get("one_off_costs_reporting", spec.one_off_costs)  # in the reporting currency
 
 st.title(md(m.display_name))
 st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · KPI **{md(m.kpi)}** · method **{m.method}** · "
@@ -73,16 +73,32 @@ if m.provisional:
 
 # tiles are narrow: compact figures, the full one in the help
 c = st.columns(5)
-c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}: gross value − cost since launch")
-c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}")
-c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
+c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}. {costviews.NET_RUNNING}: "
+            f"{costviews.RUNNING_HELP}")
+c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}")
+c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=f"{costviews.NET_RUNNING} ÷ running costs")
 c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
 c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
 c[2].caption("flat prior on the effect")
 c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"cost {money(m.cost, cur)}")
-c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
-c[4].caption(f"one-off costs {money(spec.one_off_costs, own)}" + (f" ({money(one_off, cur)})" if own != cur else ""))
+c[3].caption(f"running costs {money(m.cost, cur)}")
+one_off_total = views.one_off_total(spec)
+c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
+            help="The month-end at which the cumulative net value (running costs) covers the one-off costs "
+                 "incurred by then.")
+c[4].caption(f"one-off costs {money(one_off_total, own)}"
+             + (f" ({money(m.native['one_off_costs_reporting'], cur)})" if m.native and "one_off_costs_reporting" in m.native
+                else ""))
+one_off_chart = (m.native or {}).get("one_off_costs_reporting", one_off_total)  # the chart is in the reporting currency
+if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
+    c = st.columns(5)
+    c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
+                help=f"{money(m.net_fully_loaded, cur)}. {costviews.LOADED_HELP}")
+    c[0].caption(f"95% interval {views.interval(m.ci_net_fully_loaded, cur, compact=True)}")
+    c[1].metric(costviews.ROI_LOADED, views.pct(m.roi_fully_loaded), help=f"{costviews.NET_LOADED} ÷ (running "
+                "costs + amortised one-off costs)")
+    c[2].metric("One-off costs amortised", money_compact(m.amortisation, cur), help=money(m.amortisation, cur))
+    c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
@@ -111,7 +127,7 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=one_off), width="stretch", key="cum")
+                                                  one_off=one_off_chart), width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
             st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
@@ -198,17 +214,22 @@ with tab_method:
                f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
-    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, own)}** (serving, licences, people share)\n"
-                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, own)}**\n"
-                f"- One-off costs: **{money(spec.one_off_costs, own)}**"
-                + (f" ({money(one_off, cur)} at the launch day's rate)" if own != cur else "")
-                + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    st.markdown(views.cost_lines(spec, own)
+                + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
     if own != cur:
-        st.caption(views.rates_caption(m) + f" The months below are in {cur}.")
+        st.caption(views.rates_caption(m) + f" The chart and the months below are in {cur}.")
+    st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
     if view["months"]:
+        st.markdown("##### Costs over time")
+        # the registered steps are in the model's currency: drawn only when that is the chart's
+        steps = views.cost_steps(spec, view["months"] if own == cur else [])
+        st.plotly_chart(charts.cost_history(view["months"], steps, cur),
+                        width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
-        st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
-                                  "Figures"], rows, numeric=[1, 2, 3, 4], testid="months"))
+        st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
+                                  f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",
+                                  f"{costviews.NET_LOADED} ({cur})", "Figures"], rows, numeric=[1, 2, 3, 4, 5, 6],
+                                 testid="months"))
 
 with tab_registry:  # one above the other: side by side, either would be cut at 1,024 px
     st.markdown("##### Registry entry")

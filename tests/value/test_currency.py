@@ -53,7 +53,7 @@ def _spec(currency: str | None = "EUR") -> ModelSpec:
     return ModelSpec.from_dict(entry)
 
 
-def _valuation(rates: dict[dt.date, float], currency: str | None = "EUR") -> ModelValuation:
+def _valuation(rates: dict[dt.date, float], currency: str | None = "EUR", last: dt.date = DAYS[-1]) -> ModelValuation:
     ab = pd.DataFrame([{"day": d, "arm": arm, "n": n if arm == "model" else n, "sum_y": 0.0, "sum_y2": 0.0,
                         "sum_x": np.nan, "sum_x2": np.nan, "sum_xy": np.nan}
                        for d, n in zip(DAYS, UNITS) for arm in ("model", "holdout")])
@@ -66,7 +66,7 @@ def _valuation(rates: dict[dt.date, float], currency: str | None = "EUR") -> Mod
     reg = RegisteredModel(_spec(currency), 1, stamp, "a", stamp, "a")
     frame = pd.DataFrame({"date": [str(d) for d in rates], "currency": "EUR", "rate": [str(r) for r in rates.values()]})
     fx = FxRates.from_frame(check_rates(frame, "USD", "rates.csv"), "USD", "rates.csv")
-    return ModelValuation(reg, data, effect, DAYS[-1] + dt.timedelta(days=1), "USD", 0.05, fx)
+    return ModelValuation(reg, data, effect, last + dt.timedelta(days=1), "USD", 0.05, fx)
 
 
 def test_a_eur_model_in_usd_each_day_at_its_rate_the_weekend_carried_forward() -> None:
@@ -84,7 +84,7 @@ def test_a_eur_model_in_usd_each_day_at_its_rate_the_weekend_carried_forward() -
     # the weekend: Saturday alone is Friday's rate, not a silent 1.0
     sat = val.period(D(2026, 3, 7), D(2026, 3, 7))
     assert round(sat.gross, 2) == 110.00 and round(sat.cost, 2) == 121.00
-    assert round(val.one_off_costs, 2) == 1080.00
+    assert round(val.one_off_to(DAYS[-1]), 2) == 1080.00
     # days add up to the period, to the cent
     assert round(sum(val.period(d, d).net for d in DAYS), 2) == 593.10
 
@@ -97,15 +97,16 @@ def test_a_model_in_the_reporting_currency_needs_no_rates() -> None:
 def test_more_than_four_days_without_a_rate_names_the_currency_and_the_day() -> None:
     # Thursday's rate, then nothing until the next Wednesday: Fri..Mon are carried (1 to 4 days),
     # Tuesday 10 would be 5 days old
-    val = _valuation({D(2026, 3, 5): 1.08, D(2026, 3, 11): 1.10})
-    assert round(val.period(DAYS[0], D(2026, 3, 9)).gross, 2) == round(2 * 1.08 * sum(UNITS[:5]), 2)
+    gap = {D(2026, 3, 5): 1.08, D(2026, 3, 11): 1.10}
+    to_monday = _valuation(gap, last=D(2026, 3, 9))
+    assert round(to_monday.period(DAYS[0], D(2026, 3, 9)).gross, 2) == round(2 * 1.08 * sum(UNITS[:5]), 2)
     with pytest.raises(FxError) as err:
-        val.period(DAYS[0], DAYS[-1])
+        _valuation(gap).period(DAYS[0], DAYS[-1])
     assert str(err.value) == ("no EUR rate for 2026-03-10: the last EUR rate before it is of 2026-03-05, 5 days "
                               "earlier, and a rate is carried forward for at most 4 days; add the EUR rate of "
                               "2026-03-10 (USD per 1 EUR) to rates.csv")
     with pytest.raises(FxError, match=r"no EUR rate for 2026-03-05: the first EUR rate in rates.csv is of 2026-03-06"):
-        _valuation({D(2026, 3, 6): 1.10}).check_rates()
+        _valuation({D(2026, 3, 6): 1.10}).to_date()
 
 
 @pytest.mark.parametrize(("rows", "message"), [

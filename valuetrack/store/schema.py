@@ -158,7 +158,17 @@ decision_aggregates = sa.Table(  # migration 0011: a classifier's decisions (val
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates)
+billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.queries.billed_cost_query)
+    "billed_costs", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), primary_key=True),
+    sa.Column("amount", sa.Float(precision=53), nullable=False),  # units of cost_source.amount (money or credits)
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
+          billed_costs)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new
@@ -208,7 +218,7 @@ model_overlaps = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0014) ----
+# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0015) ----
 # units of the reporting currency per 1 unit of `currency`, as published on `day`; the currencies
 # a refresh reads are replaced as a whole (a corrected rate replaces the old one)
 

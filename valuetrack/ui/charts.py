@@ -132,7 +132,11 @@ def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | Non
     fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
                              name="cumulative net value"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    if one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
+    dated = "one_off" in f.columns and f["one_off"].notna().any()
+    if dated and f["one_off"].max() > 0:  # the one-off costs incurred by each point: a step when one is added
+        fig.add_trace(go.Scatter(x=x, y=f["one_off"], mode="lines", line_shape="hv", hoverinfo="skip",
+                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs incurred (paid back when crossed)"))
+    elif one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
         fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[one_off, one_off], mode="lines", hoverinfo="skip",
                                  line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
     if payback:
@@ -155,6 +159,32 @@ def monthly(months: list[Mapping[str, Any]], currency: str) -> go.Figure:
         hovertemplate="%{x}<br>net %{y:,.0f}<br>cost %{customdata[0]:,.0f}<extra></extra>"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
     return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
+
+
+def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], currency: str) -> go.Figure:
+    """Costs over time: each month's running costs and amortised one-off costs (bars), the monthly
+    cost in effect as steps (a dated change shows where it happened), one-off costs as dated markers."""
+    f = pd.DataFrame(months)
+    fig = go.Figure()
+    if f.empty:
+        return _layout(fig)
+    mid = pd.to_datetime(f["start"]) + (pd.to_datetime(f["end"]) - pd.to_datetime(f["start"])) / 2
+    fig.add_trace(go.Bar(x=mid, y=f["cost"], name="running costs", marker_color=BLUE, opacity=0.55,
+                         hovertemplate="%{x|%b %Y}<br>running costs %{y:,.2f}<extra></extra>"))
+    if "amortisation" in f and f["amortisation"].fillna(0).gt(0).any():
+        fig.add_trace(go.Bar(x=mid, y=f["amortisation"], name="one-off costs amortised", marker_color=GREY, opacity=0.55,
+                             hovertemplate="%{x|%b %Y}<br>amortised %{y:,.2f}<extra></extra>"))
+    if steps.get("days"):
+        fig.add_trace(go.Scatter(x=pd.to_datetime(steps["days"]), y=steps["monthly_cost"], mode="lines+markers",
+                                 line_shape="hv", line=dict(color=RED, width=2), name="monthly cost in effect",
+                                 hovertemplate="from %{x|%d %b %Y}<br>%{y:,.2f} a month<extra></extra>"))
+    for event in steps.get("one_off") or []:
+        fig.add_trace(go.Scatter(x=[pd.Timestamp(event["on"])], y=[event["amount"]], mode="markers",
+                                 marker=dict(symbol="diamond", size=10, color=GREEN),
+                                 name=f"one-off cost{': ' + one_line(event['label']) if event.get('label') else ''}",
+                                 hovertemplate="%{x|%d %b %Y}<br>%{y:,.2f}<extra></extra>"))
+    fig.update_layout(barmode="stack")
+    return _layout(fig, money=currency, yaxis_title=f"cost ({currency})")
 
 
 def volume(daily: pd.DataFrame) -> go.Figure:

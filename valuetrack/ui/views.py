@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack import costviews
+from valuetrack.ui.safe import md
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
 from valuetrack.value.flags import RULES
@@ -360,11 +362,12 @@ def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
     return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
-             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional}
+             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional,
+             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded}
             for v in months]
 
 
-_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional"],
+_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off"],
           "daily": ["day", "arm", "n_exposures"]}
 
 
@@ -403,7 +406,67 @@ def figures_rows(m: Any) -> list[tuple[str, str]]:
     """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
     labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
     values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    labels = [*labels[:1], "Running costs", costviews.NET_RUNNING, f"{costviews.NET_RUNNING}, 95% low",
+              f"{costviews.NET_RUNNING}, 95% high", "One-off costs amortised", costviews.NET_LOADED]
+    values += [m.amortisation, m.net_fully_loaded]
     return list(zip(labels, money_column(values, m.currency)))
+
+
+def one_off_total(spec: Any) -> float:
+    """All the model's one-off costs (a number, or the sum of its dated events)."""
+    from valuetrack.registry.spec import one_off_total as total
+
+    return total(spec.one_off_costs)
+
+
+def _amounts(value: Any, currency: str, *, exact: bool = False) -> str:
+    """A number, or dated amounts as 'A from DATE, B from DATE'."""
+    from valuetrack.registry.spec import steps
+
+    fmt = (lambda x: money(x, currency)) if not exact else (lambda x: money(x, currency, cents=True))
+    found = steps(value)
+    if len(found) == 1 and found[0].start is None:
+        return f"**{fmt(found[0].amount)}**"
+    return ", ".join(f"**{fmt(s.amount)}** from {s.start:%d %b %Y}" for s in found)
+
+
+def cost_lines(spec: Any, currency: str) -> str:
+    """The Costs tab's registered amounts (markdown list), dated amounts as their history."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    one_off = spec.one_off_costs
+    if isinstance(one_off, tuple):
+        events = "; ".join(f"**{money(e.amount, currency)}** on {e.on:%d %b %Y}" + (f" ({md(e.label)})" if e.label else "")
+                           for e in one_off)
+    else:
+        events = f"**{money(one_off, currency)}**" + (" on the launch date" if one_off else "")
+    months = spec.amortisation_months or AMORTISATION_MONTHS
+    return (f"- Monthly cost: {_amounts(spec.monthly_cost, currency)} (serving, licences, people share)\n"
+            f"- Per 1,000 predictions: {_amounts(spec.cost_per_1k_predictions, currency, exact=True)}\n"
+            f"- Value per KPI unit: {_amounts(spec.kpi.value_per_unit, currency, exact=True)}\n"
+            f"- One-off costs: {events}; amortised over {months} months in the fully loaded view"
+            + ("" if spec.amortisation_months else " (the default)"))
+
+
+def cost_steps(spec: Any, months: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The registered amounts as steps over the months shown (for the cost chart): the monthly cost
+    in effect, and the one-off costs as dated events."""
+    from valuetrack.registry.spec import amount_on, one_off_events
+
+    if not months:
+        return {"days": [], "monthly_cost": [], "one_off": []}
+    first, last = months[0]["start"], months[-1]["end"]
+    changes = sorted({first, last, *(s.start for s in _steps(spec.monthly_cost) if s.start and first < s.start <= last)})
+    launch = spec.interventions[0].start if spec.interventions else first
+    return {"days": changes, "monthly_cost": [amount_on(spec.monthly_cost, d) for d in changes],
+            "one_off": [{"on": max(e.on, first), "amount": e.amount, "label": e.label}
+                        for e in one_off_events(spec.one_off_costs, launch)]}
+
+
+def _steps(value: Any) -> Any:
+    from valuetrack.registry.spec import steps
+
+    return steps(value)
 
 
 def native_rows(m: Any) -> list[tuple[str, str, str]]:
@@ -411,7 +474,7 @@ def native_rows(m: Any) -> list[tuple[str, str, str]]:
     n = m.native or {}
     if not n:
         return []
-    labels = ["Gross value", "Cost", "Net value"]
+    labels = ["Gross value", "Running costs", "Net value"]
     own = money_column([n.get("gross"), n.get("cost"), n.get("net")], n["currency"])
     rep = money_column([m.gross, m.cost, m.net], m.currency)
     return list(zip(labels, own, rep))
@@ -432,9 +495,11 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count)."""
     months = list(months)[::-1]
-    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    cols = {k: money_column([x.get(k) for x in months], currency)
+            for k in ("cost", "amortisation", "gross", "net", "net_fully_loaded")}
     return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
-             cols["cost"][i], cols["gross"][i], cols["net"][i], "provisional" if x.get("provisional") else "final"]
+             cols["cost"][i], cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
+             "provisional" if x.get("provisional") else "final"]
             for i, x in enumerate(months)]
 
 

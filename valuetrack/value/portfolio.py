@@ -19,19 +19,20 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
+from valuetrack.costviews import VIEWS as COST_VIEWS
 from valuetrack.errors import ValidationError
 from valuetrack.jsonsafe import num
 from valuetrack.attribution.methods import Effect
 from valuetrack.attribution.methods import get as get_method
 from valuetrack.attribution.methods.ab import SUMS as _SUMS
 from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
-from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, latest
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags
 from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Overlap, deduplicate
-from valuetrack.value.roi import PRIOR, money_value, payback_date
+from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,21 @@ class ModelValue:
     decisions: dict[str, Any] | None = None
     """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
     causal estimate and never added to it; None without ``[decisions]``."""
+    cost_one_off: float = 0.0
+    """One-off costs incurred in the period (an event before launch counts on the launch day)."""
+    amortisation: float = 0.0
+    """The one-off costs amortised into the period (straight line by day over ``amortisation_months``)."""
+    cost_fully_loaded: float = 0.0
+    """Running cost + amortisation: the cost of the fully loaded view."""
+    net_fully_loaded: float | None = None
+    ci_net_fully_loaded: tuple[float, float] | None = None
+    roi_fully_loaded: float | None = None
+    ci_roi_fully_loaded: tuple[float, float] | None = None
+    amortisation_months: int = 36
+    cost_billing: dict[str, Any] | None = None
+    """With ``[cost_source]``: how ``cost`` splits between the settled bill and the manifest's estimate
+    (valuetrack.value.billing.summary): ``billed``, ``estimated``, ``estimate_on_billed_days``,
+    ``billed_days``, ``estimated_days``, ``settled_from``, ``settled_through``; None without one."""
     design: dict[str, Any] | None = None
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
@@ -98,14 +114,15 @@ class ModelValue:
     """For a model whose ``currency`` is not the reporting one: the period's figures in its own
     currency (``currency``, ``gross``, ``cost``, ``net``) and the rates used (``rate_first``,
     ``rate_last``, ``rate_mean``: reporting currency per 1 unit of it; to date also ``one_off_costs``
-    in its currency and ``one_off_costs_reporting`` at the launch day's rate). None for a model in
-    the reporting currency. ``design`` and
-    ``decisions`` figures are in this currency too."""
+    in its currency and ``one_off_costs_reporting`` at the rates of the days they were incurred).
+    None for a model in the reporting currency. ``design`` and ``decisions`` are in its currency."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["ci_net"] = list(self.ci_net) if self.ci_net else None
         out["ci_roi"] = list(self.ci_roi) if self.ci_roi else None
+        for k in ("ci_net_fully_loaded", "ci_roi_fully_loaded"):
+            out[k] = list(out[k]) if out[k] else None
         out["data_window"] = list(self.data_window)
         return out
 
@@ -119,7 +136,7 @@ class ModelValue:
         for k in ("period_start", "period_end", "as_of", "payback_date", "last_valued"):
             if k in known:
                 known[k] = day(known[k])
-        for k in ("ci_net", "ci_roi"):
+        for k in ("ci_net", "ci_roi", "ci_net_fully_loaded", "ci_roi_fully_loaded"):
             known[k] = tuple(known[k]) if known.get(k) else None
         known["data_window"] = tuple(day(v) for v in (known.get("data_window") or (None, None)))
         return cls(**known)
@@ -151,12 +168,14 @@ class PortfolioValue:
         double = sum(o.deduction for o in self.overlaps)
         gross = sum(m.gross for m in rows) - double
         cost = sum(m.cost for m in valued)
+        loaded_cost = sum(m.cost_fully_loaded or m.cost for m in valued)
         se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
         net = float(v.net) if rows else -cost
         return {"gross": gross, "cost": cost, "net": net,
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
                 "prob_positive": float(v.prob_positive) if rows else None,
+                "cost_fully_loaded": loaded_cost, "net_fully_loaded": (gross if rows else 0.0) - loaded_cost,
                 "double_counted": double, "models": len(self.models),
                 "flagged": len({f.model for f in self.flags}),
                 # models in error are left out of the sums: their last good figures are of another date
@@ -170,7 +189,8 @@ class PortfolioValue:
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of, "period": self.period, "period_start": self.period_start,
                 "period_end": self.period_end, "currency": self.currency, "alpha": self.alpha,
-                "prior": self.prior, "totals": self.totals, "models": [m.to_dict() for m in self.models],
+                "prior": self.prior, "cost_views": COST_VIEWS, "totals": self.totals,
+                "models": [m.to_dict() for m in self.models],
                 "flags": [f.to_dict() for f in self.flags], "overlaps": [o.to_dict() for o in self.overlaps]}
 
     def to_frame(self) -> pd.DataFrame:
@@ -213,7 +233,6 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
             if v is None or v.reg.revision != reg.revision:
                 v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx)
             total = v.to_date()
-            v.check_rates()  # a day without a rate fails this model here, never a later reader
             value = v.period(start, end) if month else total
             if month:
                 value = dataclasses.replace(value, health=total.health)
@@ -333,63 +352,37 @@ class ModelValuation:
         """True when the model's amounts are in another currency than the reporting one."""
         return self.model_currency != self.currency
 
-    def rates(self, start: dt.date, end: dt.date, need: np.ndarray | None = None) -> np.ndarray:
-        """Reporting currency per 1 unit of the model's currency, each day of [start, end]; days not
-        in ``need`` (carrying no money) may lack a rate (0 then). FxError names a needed day without one."""
-        n = max((end - start).days + 1, 0)
+    @property
+    def rates(self) -> FxRates | None:
+        """The [fx] rates (None for a model in the reporting currency); FxError/ConfigError when they
+        cannot be read."""
         if not self.foreign:
-            return np.ones(n)
+            return None
         fx = self._fx.get() if isinstance(self._fx, FxSource) else self._fx
         if fx is None:
             raise FxError(f"no rates for {self.model_currency}: the model's currency is not the reporting currency "
                           f"{self.currency}, and no [fx] rates were given")
-        if need is None or need.all():
-            return fx.daily(self.model_currency, start, end)
-        out = np.zeros(n)
-        idx = np.flatnonzero(need)
-        if not len(idx):
-            return out
-        # the needed days' rates, each run of consecutive needed days looked up at once
-        for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1):
-            a, b = start + dt.timedelta(days=int(run[0])), start + dt.timedelta(days=int(run[-1]))
-            out[run[0]:run[-1] + 1] = fx.daily(self.model_currency, a, b)
-        return out
+        return fx
 
-    def check_rates(self) -> None:
-        """Raise FxError when a day with money from the first data day to the last day has no rate
-        (so every later period of this valuation has its rates)."""
-        if not self.foreign:
-            return
-        firsts = [d for d in (self.live_from, *(s.index[0] for s in (self.data.treated_by_day,
-                                                                      self.data.predictions_by_day) if len(s)))
+    @functools.cached_property
+    def _span(self) -> tuple[dt.date, dt.date]:
+        """The days of the model's daily money: from its launch or first data, to the last day."""
+        data = self.data
+        firsts = [d for d in (self.live_from,
+                              data.treated_by_day.index[0] if len(data.treated_by_day) else None,
+                              data.predictions_by_day.index[0] if len(data.predictions_by_day) else None)
                   if d is not None]
-        if firsts:
-            self.daily_money(min(min(firsts), self.last_day), self.last_day)
-
-    def daily_money(self, start: dt.date, end: dt.date) -> DailyMoney:
-        """The model's money on each day of [start, end], in the reporting currency."""
-        return daily_money(self.reg.spec, self.data, self.effect, start, end, self.live_from, self.live_to, self.rates)
-
-    @property
-    def live_to(self) -> dt.date | None:
-        """The last day a retired model served (its last day with predictions), else None."""
-        if self.reg.spec.status == "retired" and len(self.data.predictions_by_day):
-            return self.data.predictions_by_day.index[-1]
-        return None
+        return (min(firsts) if firsts else self.last_day), self.last_day
 
     @functools.cached_property
-    def rate_today(self) -> float:
-        """The rate of the last day (for forward-looking figures: holdout sizing, value at risk)."""
-        return float(self.rates(self.last_day, self.last_day)[0])
-
-    @functools.cached_property
-    def one_off_costs(self) -> float:
-        """The one-off costs in the reporting currency, at the rate of the launch day."""
-        spec = self.reg.spec
-        if not spec.one_off_costs or not self.foreign:
-            return float(spec.one_off_costs)
-        day = self.live_from or self.last_day
-        return float(spec.one_off_costs * self.rates(day, day)[0])
+    def rate(self) -> np.ndarray | None:
+        """Each day's rate over the daily money's days (reporting currency per 1 unit of the model's
+        currency), or None for a model in the reporting currency. FxError names the currency and the
+        first day without a usable rate (one published at most 4 days before)."""
+        if not self.foreign:
+            return None
+        first, last = self._span
+        return self.rates.daily(self.model_currency, first, last)
 
     @property
     def live_from(self) -> dt.date | None:
@@ -399,8 +392,55 @@ class ModelValuation:
     def last_day(self) -> dt.date:
         return self.as_of - dt.timedelta(days=1)
 
+    @functools.cached_property
+    def money(self) -> DailyMoney:
+        """The model's money per day (value per unit, running cost, one-off costs incurred and
+        amortised): the one place the manifest's (dated) amounts become daily money."""
+        return self._money(self.rate)
+
+    @functools.cached_property
+    def money_native(self) -> DailyMoney:
+        """The same daily money in the model's own currency (for its ``native`` figures)."""
+        return self._money(None)
+
+    def _money(self, rate: np.ndarray | None) -> DailyMoney:
+        spec, data = self.reg.spec, self.data
+        first = self._span[0]
+        live_to = None
+        if spec.status == "retired" and len(data.predictions_by_day):
+            live_to = data.predictions_by_day.index[-1]
+        return daily_money(first=first, last=self.last_day, monthly_cost=spec.monthly_cost,
+                           cost_per_1k_predictions=spec.cost_per_1k_predictions,
+                           value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,
+                           amortisation_months=spec.amortisation_months, live_from=self.live_from,
+                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed, rate=rate)
+
+    @functools.cached_property
+    def billed(self) -> Any:
+        """The model's billed cost per day and its settled days (valuetrack.value.billing), or None
+        without ``[cost_source]``."""
+        source = self.reg.spec.cost_source
+        if source is None:
+            return None
+        from valuetrack.value.billing import billed_cost
+
+        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.model_currency, model=self.reg.name)
+
+    def one_off_to(self, day: dt.date) -> float:
+        """One-off costs incurred from the start of the series to ``day`` (for the payback date)."""
+        m = self.money
+        return m.total("one_off", m.days[0], day) if len(m.days) else 0.0
+
+    @functools.cached_property
+    def rate_today(self) -> float:
+        """The last day's rate (forward-looking figures: holdout sizing, value at risk); 1 without one."""
+        return float(self.rate[-1]) if self.rate is not None and len(self.rate) else 1.0
+
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = _value_for(self, start, end)
+        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
+                           self.money, foreign=self.foreign)
+        if self.foreign:
+            value = dataclasses.replace(value, native=self._native(start, end))
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -409,13 +449,26 @@ class ModelValuation:
         return dataclasses.replace(value, decisions=decision_value(self.data.decisions, decisions, start, end,
                                                                    alpha=self.alpha).to_dict())
 
+    def _native(self, start: dt.date, end: dt.date) -> dict[str, Any]:
+        """The period's figures in the model's own currency, and the rates that converted them."""
+        own = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.model_currency, self.alpha,
+                         self.money_native)
+        m = self.money
+        used = self.rate[m._slice(start, end)] if self.rate is not None and end >= start else np.zeros(0)
+        return {"currency": self.model_currency, "gross": own.gross, "cost": own.cost, "net": own.net,
+                "rate_first": float(used[0]) if len(used) else None, "rate_last": float(used[-1]) if len(used) else None,
+                "rate_mean": float(used.mean()) if len(used) else None}
+
     def to_date(self) -> ModelValue:
         value = self.period(self.live_from or self.last_day, self.last_day)
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
-                               self.one_off_costs) if months else None
-        native = {**value.native, "one_off_costs": float(self.reg.spec.one_off_costs),
-                  "one_off_costs_reporting": self.one_off_costs} if value.native is not None else None
+                               [self.one_off_to(m.period_end) for m in months]) if months else None
+        native = value.native
+        if native is not None:
+            days = self.money.days
+            native = {**native, "one_off_costs": self.money_native.total("one_off", days[0], days[-1]) if len(days) else 0.0,
+                      "one_off_costs_reporting": self.one_off_to(self.last_day)}
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
                                    health=self.health.to_dict(), native=native)
 
@@ -441,7 +494,7 @@ class ModelValuation:
         n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
         recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
         sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
-                              n_control=n_c, value_per_unit=spec.kpi.value_per_unit * self.rate_today,
+                              n_control=n_c, value_per_unit=latest(spec.kpi.value_per_unit) * self.rate_today,
                               higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
                               daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
         return sizing.to_dict()
@@ -474,30 +527,33 @@ class ModelValuation:
         """
         spec = self.reg.spec
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
+        vpu = spec.kpi.value_per_unit
         if self.effect.ts is not None:
             frame = self.effect.ts.to_frame()
             if len(frame):
                 frame = frame.rename(columns={"date": "day"})
-                vpu = self._vpu_on([pd.Timestamp(d).date() for d in frame["day"]])
-                if np.all(vpu == vpu[0]):
-                    frame["cum_value"] = sign * frame["cum_effect"] * vpu[0]
-                else:  # each day's gap at that day's value per unit (rates, dated amounts)
-                    frame["cum_value"] = sign * np.cumsum(np.nan_to_num(frame["effect"].to_numpy(float)) * vpu)
+                if isinstance(vpu, tuple) or self.foreign:  # each day's gap at that day's value per unit
+                    day = [d.date() if hasattr(d, "date") else d for d in frame["day"]]
+                    amounts = self._vpu_on(day)
+                    frame["cum_value"] = sign * np.nancumsum(frame["effect"].to_numpy(dtype=float) * amounts)
+                else:
+                    frame["cum_value"] = sign * frame["cum_effect"] * vpu
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
-        return _ab_timeline(spec, self.data, self.effect, self.alpha, self._vpu_on)
+        return _ab_timeline(spec, self.data, self.effect, self.alpha,
+                            self._vpu_on if self.foreign or isinstance(vpu, tuple) else None)
 
     def _vpu_on(self, days: list[dt.date]) -> np.ndarray:
-        """The value per KPI unit in the reporting currency on each of ``days`` (sorted)."""
-        if not len(days):
-            return np.zeros(0)
-        first, last = days[0], days[-1]
-        money = self.daily_money(first, last)
-        return money.value_per_unit[[(d - first).days for d in days]]
+        """The value per KPI unit in the reporting currency on each of ``days`` (dated amounts and
+        rates: the daily money series); NaN on a day outside it."""
+        m = self.money
+        idx = m.days.get_indexer(days)
+        return np.where(idx >= 0, m.value_per_unit[np.maximum(idx, 0)] if len(m.days) else np.nan, np.nan)
 
 
-def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float, vpu_on: Any) -> pd.DataFrame:
+def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
+                 vpu_on: Any = None) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -519,10 +575,14 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     frame["provisional"] = [d > effect.mature_through for d in days]
     if effect.per_unit is not None:
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
-        daily_units = by_arm[ex.treatment]["n"].reindex(days).fillna(0.0).to_numpy()
-        worth = np.cumsum(daily_units * vpu_on(days))  # treated units × each cohort day's value per unit
-        frame["cum_gross"] = sign * effect.per_unit * worth
-        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * worth
+        vpu = spec.kpi.value_per_unit
+        units = frame["n_treatment"].to_numpy()
+        if vpu_on is not None:  # each day's treated units at that day's value per unit (dated, converted)
+            new = np.diff(units, prepend=0.0)
+            new = np.where(new != 0, new * np.nan_to_num(vpu_on(days)), 0.0)
+            units, vpu = np.cumsum(new), 1.0
+        frame["cum_gross"] = sign * effect.per_unit * units * vpu
+        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
     return frame
 
 
@@ -564,6 +624,8 @@ class _ModelData:
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
+    billed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The bill per day and currency (``day, currency, amount``) from ``[cost_source]``, days before the as-of."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -593,8 +655,11 @@ class _ModelData:
             decisions = decisions[decisions["day"] < as_of]
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
+        if len(billed):
+            billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
-                   status.reason if failed else None)
+                   status.reason if failed else None, billed)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -625,108 +690,44 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
     return None
 
 
-@dataclass(frozen=True)
-class DailyMoney:
-    """A model's money on each day of a period, in the reporting currency: the one place where the
-    manifest's amounts, the exchange rates and the days meet (docs/methods-value.md). Arrays are
-    indexed by day from ``start``.
-
-    Attributes:
-        start: the first day.
-        rate: reporting currency per 1 unit of the model's currency (1 for a model in the reporting
-            currency; 0 on a day that carries no money and has no rate).
-        value_per_unit: money per KPI unit on the day.
-        fixed_cost: the monthly cost's share of the day (monthly cost ÷ days in its month; 0 on days
-            the model did not run).
-        cost_per_prediction: the cost of one prediction on the day.
-        units: treated units first exposed on the day (A/B).
-        predictions: predictions made on the day.
-    """
-
-    start: dt.date
-    rate: np.ndarray
-    value_per_unit: np.ndarray
-    fixed_cost: np.ndarray
-    cost_per_prediction: np.ndarray
-    units: np.ndarray
-    predictions: np.ndarray
-
-    @property
-    def cost(self) -> float:
-        return float(self.fixed_cost.sum() + (self.predictions * self.cost_per_prediction).sum())
-
-    @property
-    def unit_value(self) -> float:
-        """Σ treated units × value per unit (money per unit of per-unit effect)."""
-        return float((self.units * self.value_per_unit).sum())
-
-
-def _on_days(series: pd.Series, start: dt.date, n: int) -> np.ndarray:
-    """A day-indexed series as an array over the n days from ``start`` (0 where absent)."""
-    part = _between(series, start, start + dt.timedelta(days=n - 1))
-    out = np.zeros(n)
-    if len(part):
-        out[[(d - start).days for d in part.index]] = part.to_numpy(float)
-    return out
-
-
-def daily_money(spec: ModelSpec, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
-                live_from: dt.date | None, live_to: dt.date | None, rates: Any) -> DailyMoney:
-    """The model's daily money over [start, end]: every amount of the manifest in the model's
-    currency, times the day's rate (``rates(start, end, need)``: reporting per 1 unit)."""
-    n = max((end - start).days + 1, 0)
-    days = np.datetime64(start, "D") + np.arange(n)
-    units, predictions = _on_days(data.treated_by_day, start, n), _on_days(data.predictions_by_day, start, n)
-    live = np.ones(n, dtype=bool)
-    if live_from is not None:
-        live &= days >= np.datetime64(live_from, "D")
-    if live_to is not None:
-        live &= days <= np.datetime64(live_to, "D")
-    months = days.astype("datetime64[M]")
-    month_days = ((months + 1).astype("datetime64[D]") - months.astype("datetime64[D]")).astype(float)
-    after_launch = days >= np.datetime64(live_from, "D") if live_from is not None else np.zeros(n, dtype=bool)
-    need = ((live & (spec.monthly_cost > 0)) | (units > 0) | ((predictions > 0) & (spec.cost_per_1k_predictions > 0))
-            | (after_launch if effect.ts is not None else False))
-    rate = rates(start, end, need)
-    return DailyMoney(start, rate, spec.kpi.value_per_unit * rate,
-                      np.where(live, spec.monthly_cost / month_days, 0.0) * rate,
-                      spec.cost_per_1k_predictions / 1000.0 * rate, units, predictions)
-
-
-def _value_for(val: ModelValuation, start: dt.date, end: dt.date) -> ModelValue:
-    reg, data, effect, as_of, currency, alpha = val.reg, val.data, val.effect, val.as_of, val.currency, val.alpha
+def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
+               as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney, *,
+               foreign: bool = False) -> ModelValue:
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
-    money_days = val.daily_money(start, end) if end >= start else None
-    cost = money_days.cost if money_days is not None else 0.0
-    units, gross, gross_se, provisional, worth = 0.0, None, None, False, 0.0
-    native_gross = None
+    cost = money_series.total("cost", start, end) if end >= start else 0.0
+    amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
+    one_off = money_series.total("one_off", start, end) if end >= start else 0.0
+    # a value per unit that changes by day (dated amounts, or a rate per day): summed day by day
+    dated_vpu = isinstance(spec.kpi.value_per_unit, tuple) or foreign
+    vpu = 1.0 if dated_vpu else spec.kpi.value_per_unit
+    units, gross, gross_se, provisional = 0.0, None, None, False
     if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
         if end >= start:
-            gross, gross_se = _gap(effect, start, end)
-            units, native_gross = 1.0, gross
-            vpu = money_days.value_per_unit
-            post = vpu[max((val.live_from - start).days, 0):] if val.live_from else vpu
-            worth = float(post[0]) if len(post) else 0.0
-            if len(post) and not np.all(post == post[0]):
-                # each day's gap at that day's value per unit (rates, dated amounts); the standard
-                # error at the period's mean value per unit (docs/methods-value.md, Currencies)
-                point = sum(_gap(effect, day, day)[0] * vpu[i]
-                            for i in np.flatnonzero(vpu) for day in (start + dt.timedelta(days=int(i)),))
-                worth = float(post.mean())
-                gross = point / worth
+            try:
+                if foreign:
+                    gross, gross_se = _ts_money_daily(effect, money_series, start, end)
+                elif dated_vpu:
+                    gross, gross_se = _ts_money(effect, money_series, start, end)
+                else:
+                    gap, gap_se, _ = effect.ts.gap_between(start, end)
+                    gross, gross_se = gap, gap_se
+                units = 1.0
+            except (ValueError, KeyError):
+                gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
     elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
         treated = _between(data.treated_by_day, start, end)
         units = float(treated.sum())
         provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
-        worth = money_days.unit_value if money_days is not None else 0.0
-    money = None
+    money = loaded = None
     if gross is not None and gross_se is not None:
-        # gross × Σ_d units_d × value per unit_d (A/B), or the gap at the period's value per unit
-        money = money_value(gross, gross_se, 1.0, worth, spec.kpi.higher_is_better, cost, alpha=alpha)
-    native = _native(val, money_days, effect, gross if effect.ts is None else native_gross, units) \
-        if val.foreign and money_days is not None else None
+        # a dated value per unit: each treated unit at the amount of its own day (Σ units × amount)
+        weight = money_series.weighted(_between(data.treated_by_day, start, end), start, end) \
+            if dated_vpu and effect.ts is None else units
+        money = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost, alpha=alpha)
+        loaded = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost + amortisation,
+                             alpha=alpha)
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -740,6 +741,12 @@ def _value_for(val: ModelValuation, start: dt.date, end: dt.date) -> ModelValue:
         ci_net=(float(money.net_lo), float(money.net_hi)) if money else None,
         roi=num(money.roi) if money else None,
         ci_roi=(float(money.roi_lo), float(money.roi_hi)) if money and cost > 0 else None,
+        cost_one_off=one_off, amortisation=amortisation, cost_fully_loaded=float(cost + amortisation),
+        net_fully_loaded=num(loaded.net) if loaded else None,
+        ci_net_fully_loaded=(float(loaded.net_lo), float(loaded.net_hi)) if loaded else None,
+        roi_fully_loaded=num(loaded.roi) if loaded else None,
+        ci_roi_fully_loaded=(float(loaded.roi_lo), float(loaded.roi_hi)) if loaded and cost + amortisation > 0 else None,
+        amortisation_months=spec.amortisation_months or AMORTISATION_MONTHS,
         prob_positive=num(money.prob_positive) if money else None,
         expected_loss=num(money.expected_loss) if money else None,
         provisional=provisional, trusted=effect.trusted, reason=effect.reason,
@@ -750,35 +757,57 @@ def _value_for(val: ModelValuation, start: dt.date, end: dt.date) -> ModelValue:
         payback_date=None, registry_revision=reg.revision,
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
-        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None, native=native,
+        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
     )
 
 
-def _gap(effect: Effect, start: dt.date, end: dt.date) -> tuple[float, float]:
-    """The gap summed over [start, end] and its standard error (0, 0 outside the post-period)."""
-    try:
-        gap, se, _ = effect.ts.gap_between(start, end)
-        return gap, se
-    except (ValueError, KeyError):
+def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> dict[str, Any] | None:
+    """How the period's running cost splits between the settled bill and the estimate."""
+    from valuetrack.value.billing import summary
+
+    if money_series.billed is None:
+        return None
+    lo, hi = money_series.days.searchsorted(start, "left"), money_series.days.searchsorted(end, "right")
+    estimate = money_series.estimated_cost[lo:hi]
+    settled = money_series.settled[lo:hi]
+    return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
+
+
+def _ts_money_daily(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:
+    """A daily gap in money at a value per unit that changes every day (a rate per day): each day's
+    gap at that day's amount; the standard error is the period's gap standard error at the mean
+    amount of its days (the simulated paths are not re-weighted day by day: rates move far less
+    than the gap's uncertainty; docs/methods-value.md, Currencies)."""
+    days = money_series.days
+    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    amounts = money_series.value_per_unit[lo:hi]
+    gap, gap_se, _ = effect.ts.gap_between(start, end)
+    if not len(amounts):
         return 0.0, 0.0
+    if np.all(amounts == amounts[0]):
+        return gap * float(amounts[0]), gap_se * float(amounts[0])
+    gross = sum(float(a) * effect.ts.gap_between(d, d)[0] for d, a in zip(days[lo:hi], amounts) if a)
+    return gross, gap_se * float(amounts.mean())
 
 
-def _native(val: ModelValuation, money_days: DailyMoney, effect: Effect, gross: float | None,
-            units: float) -> dict[str, Any]:
-    """The period's figures in the model's own currency, and the rates that converted them."""
-    spec = val.reg.spec
-    ones = daily_money(spec, val.data, effect, money_days.start, money_days.start + dt.timedelta(days=len(money_days.rate) - 1),
-                       val.live_from, val.live_to, lambda a, b, need: np.ones(len(need)))
-    sign = 1.0 if spec.kpi.higher_is_better else -1.0
-    cost = ones.cost
-    value = None
-    if gross is not None:
-        value = sign * gross * (ones.unit_value if effect.ts is None else spec.kpi.value_per_unit)
-    used = money_days.rate[money_days.rate > 0]
-    return {"currency": val.model_currency, "gross": num(value) if value is not None else None, "cost": float(cost),
-            "net": num(value - cost) if value is not None else None,
-            "rate_first": float(used[0]) if len(used) else None, "rate_last": float(used[-1]) if len(used) else None,
-            "rate_mean": float(used.mean()) if len(used) else None}
+def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:
+    """A daily gap in money when the value per unit changed: each stretch of one amount is summed at
+    that amount. The standard error adds the stretches' errors (exact for one stretch, an upper
+    bound otherwise: the stretches' gaps are correlated and their covariance is not kept)."""
+    days = money_series.days
+    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    amounts = money_series.value_per_unit[lo:hi]
+    if not len(amounts):
+        gap, gap_se, _ = effect.ts.gap_between(start, end)
+        return gap * float(money_series.value_per_unit[-1] if len(money_series.value_per_unit) else 0.0), 0.0
+    breaks = [0, *[i for i in range(1, len(amounts)) if amounts[i] != amounts[i - 1]], len(amounts)]
+    gross = se = 0.0
+    for a, b in zip(breaks[:-1], breaks[1:]):
+        gap, gap_se, _ = effect.ts.gap_between(days[lo + a], days[lo + b - 1])
+        gross += float(amounts[a]) * gap
+        se += float(amounts[a]) * gap_se
+    return gross, se
 
 
 DESIGN_KEYS = ("ramp", "challenger", "triangulation")

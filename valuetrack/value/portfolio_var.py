@@ -18,6 +18,7 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.jsonsafe import num
+from valuetrack.registry.spec import latest
 from valuetrack.value.var import VarModelInput, fit, value_at_risk
 
 HISTORY_DAYS = 365
@@ -109,9 +110,10 @@ def _left_out_reason(valuation: Any, value: Any) -> str | None:
 def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInput:
     spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
     sign = 1.0 if spec.kpi.higher_is_better else -1.0
+    # a forecast: the amounts in effect today (dated amounts: the newest)
     rate = valuation.rate_today  # forward-looking: today's rate into the reporting currency
-    vpu = spec.kpi.value_per_unit * rate
-    per_prediction = spec.cost_per_1k_predictions / 1000.0 * rate
+    vpu = latest(spec.kpi.value_per_unit) * rate
+    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0 * rate
     if effect.method == "ab":
         volume = _daily(data.treated_by_day, days)
         predictions = _daily(data.predictions_by_day, days)
@@ -134,7 +136,7 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     out = spec.attribution.outcomes
     kpi = f"{spec.connection}|{out.table}|{out.value}|{(out.where or '').strip()}" if out is not None else None
     return VarModelInput(spec.name, volume, float(per_unit), np.asarray(monthly, dtype=float),
-                         np.asarray(ses, dtype=float), float(spec.monthly_cost) * rate, kpi)
+                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)) * rate, kpi)
 
 
 def _daily(series: pd.Series, days: list[dt.date]) -> np.ndarray:
