@@ -139,3 +139,40 @@ def test_rates_from_a_warehouse_table_are_read_at_refresh_and_pushed_down(eur_wo
     # GBP and the as-of day's own rate (not a valued day) stayed in the warehouse
     assert set(frame["currency"]) == {"EUR"} and len(frame) == (rates["date"] < AS_OF.isoformat()).sum()
     assert "ccy IN" in sql and "rate_day" in sql
+
+
+def test_the_model_page_and_every_report_state_the_currency_of_each_figure(eur_workspace: Path, cli,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.pages.conftest import app, assert_clean, html_tables
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", AS_OF.isoformat()).code == 0
+    eur = {m["model"]: m for m in cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json["models"]}[
+        "churn-save-offers"]
+    native = eur["native"]
+
+    # the CSV report: every row has its unit; the model's own figures in EUR, the rate in USD per EUR
+    assert cli("report", "--month", "2025-06", "--format", "csv", "--out", "r.csv", "--as-of", AS_OF.isoformat()).code == 0
+    rows = pd.read_csv(eur_workspace / "r.csv")
+    mine = rows[rows["model"] == "churn-save-offers"].set_index("metric")
+    assert mine.loc["net", "unit"] == "USD" and mine.loc["native_net", "unit"] == "EUR"
+    assert mine.loc["fx_rate_mean", "unit"] == "USD per EUR" and 1.05 <= mine.loc["fx_rate_mean", "value"] <= 1.09
+    assert set(rows.loc[rows["model"] == "churn-save-offers-usd", "metric"]).isdisjoint({"native_net", "fx_rate_mean"})
+    # the HTML report (the PDF's source): the model's section says which figures are in EUR
+    assert cli("report", "--month", "2025-06", "--format", "html", "--out", "r.html", "--as-of", AS_OF.isoformat()).code == 0
+    html = (eur_workspace / "r.html").read_text()
+    assert "In EUR, the model&#39;s currency: net value" in html or "In EUR, the model's currency: net value" in html
+    assert "€4,000.00" in html  # the registered monthly cost, in EUR
+
+    # the model page: the reporting figures, and the model's own beside them (Babel: € and $)
+    monkeypatch.setenv("VALUETRACK_AS_OF", AS_OF.isoformat())
+    at = app("pages/model.py", model="churn-save-offers").run()
+    assert_clean(at)
+    table = next(t for t in html_tables(at) if t["head"] == ["Figure", "EUR", "USD"])
+    cells = {r["cells"][0]: r["cells"][1:] for r in table["rows"]}
+    from valuetrack.formatting import money_column
+
+    assert cells["Net value"] == [money_column([native["gross"], native["cost"], native["net"]], "EUR")[2],
+                                  money_column([eur["gross"], eur["cost"], eur["net"]], "USD")[2]]
+    assert cells["Net value"][0].startswith(("€", "-€", "−€")) and "$" in cells["Net value"][1]
+    assert any("converted at each day's rate (USD per 1 EUR" in c.value for c in at.caption)
