@@ -128,3 +128,13 @@ def test_an_unknown_currency_code_is_refused_with_the_field_named() -> None:
         _spec("EUX")
     assert _spec("JPY").currency == "JPY"
     assert "currency" not in _spec(None).to_dict()  # omitted: the reporting currency, manifests unchanged
+
+
+def test_the_form_carries_the_currency_and_leaves_a_blank_one_out() -> None:
+    from valuetrack.ui import views
+
+    spec = _spec("EUR")
+    data, problems = views.form_to_data(views.spec_to_form(spec))
+    assert not problems and ModelSpec.from_dict(data) == spec and data["currency"] == "EUR"
+    data, _ = views.form_to_data({**views.spec_to_form(_spec(None)), "currency": "  "})
+    assert "currency" not in data and ModelSpec.from_dict(data).currency is None

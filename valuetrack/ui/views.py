@@ -638,7 +638,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
 
     def put(path: str, value: Any) -> None:
-        if value is None or (isinstance(value, str) and not value.strip() and path.count(".") >= 1 and path not in _KEEP_EMPTY):
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and (path.count(".") >= 1 or path == "currency") and path not in _KEEP_EMPTY):
             return
         if isinstance(value, str):
             value = value.strip()
