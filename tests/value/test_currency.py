@@ -138,3 +138,39 @@ def test_the_form_carries_the_currency_and_leaves_a_blank_one_out() -> None:
     assert not problems and ModelSpec.from_dict(data) == spec and data["currency"] == "EUR"
     data, _ = views.form_to_data({**views.spec_to_form(_spec(None)), "currency": "  "})
     assert "currency" not in data and ModelSpec.from_dict(data).currency is None
+
+
+@pytest.mark.parametrize(("fx", "message"), [
+    ('csv = "r.csv"', r"\[fx\].quote is missing: state the currency the rates are in, quote = \"USD\""),
+    ('quote = "EUR"\ncsv = "r.csv"', r"\[fx\].quote is 'EUR' but the reporting currency \(\[store\].currency\) is 'USD'.*1 / rate"),
+    ('quote = "USD"', r"give either csv = .* or connection and table"),
+    ('quote = "USD"\ncsv = "r.csv"\ntable = "fx"\nconnection = "demo"', r"not both"),
+    ('quote = "USD"\ntable = "fx"\nconnection = "nowhere"', r"\[fx\].connection: unknown connection 'nowhere'"),
+    ('quote = "USD"\ntable = "fx; drop table x"\nconnection = "demo"', r"\[fx\].table:"),
+    ('quote = "USD"\ncsv = "r.csv"\nrates = "x"', r"\[fx\]: unknown key 'rates'"),
+])
+def test_an_fx_section_that_could_be_read_the_wrong_way_is_refused(tmp_path, fx: str, message: str) -> None:
+    from valuetrack.config import load_settings
+    from valuetrack.errors import ConfigError
+
+    path = tmp_path / "valuetrack.toml"
+    path.write_text(f'[store]\ncurrency = "USD"\n[connections.demo]\nurl = "duckdb:///d.duckdb"\n[fx]\n{fx}\n')
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
+
+
+def test_a_csv_with_a_missing_column_or_no_file_says_which(tmp_path) -> None:
+    from valuetrack.config import load_settings
+    from valuetrack.errors import ConfigError
+    from valuetrack.fx import load_rates
+
+    path = tmp_path / "valuetrack.toml"
+    path.write_text('[store]\ncurrency = "USD"\n[fx]\nquote = "USD"\ncsv = "rates.csv"\nrate = "usd_per_unit"\n')
+    settings = load_settings(path)
+    with pytest.raises(ConfigError, match=r"\[fx\].csv: '.*rates.csv' does not exist"):
+        load_rates(settings)
+    (tmp_path / "rates.csv").write_text("date,currency,rate\n2026-03-05,EUR,1.08\n")
+    with pytest.raises(ConfigError, match=r"rates.csv has no column 'usd_per_unit' \(columns: date, currency, rate\)"):
+        load_rates(settings)
+    (tmp_path / "rates.csv").write_text("date,currency,usd_per_unit\n2026-03-05,EUR,1.08\n")
+    assert load_rates(settings).daily("EUR", D(2026, 3, 5), D(2026, 3, 9)).tolist() == [1.08] * 5
