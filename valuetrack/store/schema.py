@@ -242,7 +242,21 @@ model_overlaps = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0017) ----
+# units per membership pattern of each KPI group (valuetrack.value.overlap; migration 0017), as the
+# latest refresh counted them; a group counted pair by pair holds one row per pair (``pairwise``)
+model_overlap_patterns = sa.Table(
+    "model_overlap_patterns", metadata,
+    sa.Column("group_no", sa.Integer, primary_key=True),
+    sa.Column("row_no", sa.Integer, primary_key=True),
+    sa.Column("group_models", sa.JSON, nullable=False),  # every model of the KPI group, in bit order
+    sa.Column("models", sa.JSON, nullable=False),  # the models of this pattern (or pair)
+    sa.Column("units", sa.BigInteger, nullable=False),
+    sa.Column("pairwise", sa.Boolean, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0018) ----
 # units of the reporting currency per 1 unit of `currency`, as published on `day`; the currencies
 # a refresh reads are replaced as a whole (a corrected rate replaces the old one)
 
