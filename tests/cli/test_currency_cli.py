@@ -23,8 +23,7 @@ def _manifest() -> str:
     eur = CHURN_MANIFEST.replace('timezone = "Europe/Paris"\n', 'timezone = "Europe/Paris"\ncurrency = "EUR"\n')
     eur = eur.replace("cost_per_1k_predictions = 0.5", "cost_per_1k_predictions = 0.0")
     assert 'currency = "EUR"' in eur
-    twin = eur.replace('name = "churn-save-offers"', 'name = "churn-save-offers-usd"') \
-        .replace('currency = "EUR"\n', "").replace('model = "model_id"\n', 'model = "model_id"\nmodel_value = "churn-save-offers"\n')
+    twin = eur.replace('name = "churn-save-offers"', 'name = "churn-save-offers-usd"').replace('currency = "EUR"\n', "")
     return eur + twin.split("\n", 1)[1] if twin.startswith("\n") else eur + twin
 
 
@@ -44,6 +43,12 @@ def _carried(rates: pd.DataFrame, day: dt.date) -> float:
 @pytest.fixture
 def eur_workspace(workspace: Path) -> Path:
     build_warehouse(workspace / "sample_data" / "demo.duckdb")
+    import duckdb
+
+    con = duckdb.connect(str(workspace / "sample_data" / "demo.duckdb"))  # the twin's exposures: the same rows
+    con.execute("INSERT INTO exposures SELECT customer_id, scored_at, 'churn-save-offers-usd', arm, score, country "
+                "FROM exposures")
+    con.close()
     days = [LAUNCH - dt.timedelta(days=7) + dt.timedelta(days=i) for i in range((AS_OF - LAUNCH).days + 8)]
     _rates(days).to_csv(workspace / "fx_rates.csv", index=False)
     settings = workspace / "valuetrack.toml"
