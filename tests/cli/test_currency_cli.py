@@ -181,3 +181,19 @@ def test_the_model_page_and_every_report_state_the_currency_of_each_figure(eur_w
                                   money_column([eur["gross"], eur["cost"], eur["net"]], "USD")[2]]
     assert cells["Net value"][0].startswith(("€", "-€", "−€")) and "$" in cells["Net value"][1]
     assert any("converted at each day's rate (USD per 1 EUR" in c.value for c in at.caption)
+
+
+def test_a_rate_table_that_cannot_be_read_fails_the_models_that_need_it(eur_workspace: Path, cli) -> None:
+    settings = eur_workspace / "valuetrack.toml"
+    settings.write_text(settings.read_text().replace('csv = "fx_rates.csv"', 'connection = "demo"\ntable = "no_such_table"'))
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    done = cli("refresh", "--as-of", AS_OF.isoformat(), "--json", schema="refresh")
+    assert done.code == 1
+    outcome = {o["model"]: o for o in done.json["refreshed"]}
+    assert outcome["churn-save-offers-usd"]["status"] == "ok"
+    assert outcome["churn-save-offers"]["status"] == "failed"
+    assert "the exchange rates could not be read" in outcome["churn-save-offers"]["error"]
+    rows = {m["model"]: m for m in cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json["models"]}
+    assert rows["churn-save-offers-usd"]["state"] == "ok"
+    assert rows["churn-save-offers"]["state"] == "error"
+    assert "no rates from table no_such_table of connection 'demo' ([fx].table) yet" in rows["churn-save-offers"]["error"]
