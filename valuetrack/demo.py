@@ -52,7 +52,7 @@ MANIFEST_NAME = "demo_models.toml"
 
 VERDICTS = ("valuable", "valuable_with_cuped", "no_effect", "negative", "cost_exceeds_value", "srm",
             "stale", "unproven")
-FLAGS = ("destroying_value", "not_covering_cost", "unproven", "untrustworthy", "methods_disagree")
+FLAGS = ("destroying_value", "not_covering_cost", "unproven", "untrustworthy", "methods_disagree", "guardrail_breach")
 
 COUNTRIES = ("US", "GB", "DE", "FR", "BR")
 _COUNTRY_P = np.array([0.42, 0.2, 0.16, 0.12, 0.10])

@@ -74,7 +74,8 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             from valuetrack.refresh_pull import pull_model
 
             pulled = pull_model(spec, connectors[spec.connection], as_of=as_of, since_day=since,
-                                bin_edges=edges, timeout_s=timeout_s)
+                                bin_edges=edges, timeout_s=timeout_s,
+                                guardrail_definitions=store.guardrail_definitions(spec.name) if spec.guardrails else None)
             rows = store.save(refresh_id, pulled)
             outcomes.append(RefreshOutcome(spec.name, "ok", as_of, since, rows, pulled.total_cost, None))
         except ValuetrackError as exc:

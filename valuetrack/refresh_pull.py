@@ -64,6 +64,8 @@ class PulledAggregates:
             from ``decisions_since``, or None without ``[decisions]``.
         decisions_since: first prediction day read (labels arrive late: the last ``label_lag_days``
             are always re-read).
+        guardrails: per guardrail of ``[[models.guardrails]]``, its A/B aggregate (see
+            :class:`PulledGuardrail`).
     """
 
     model: str
@@ -78,6 +80,7 @@ class PulledAggregates:
     costs: tuple[Mapping[str, Any], ...] = field(default=())
     decisions: pd.DataFrame | None = None
     decisions_since: dt.date | None = None
+    guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
 
     @property
     def total_cost(self) -> dict[str, Any]:
@@ -92,7 +95,37 @@ class PulledAggregates:
     @property
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
-            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions))
+            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + sum(
+            len(g.ab) for g in self.guardrails.values())
+
+
+@dataclass(frozen=True)
+class PulledGuardrail:
+    """One guardrail's A/B aggregate: the model's query on the guardrail's outcomes (no segments).
+
+    Attributes:
+        since_day: first cohort day read (the model's, or the whole history when the guardrail is
+            new or its definition changed).
+        definition: digest of what the query reads (:func:`guardrail_definition`).
+        ab: per day × arm: n, n_units, the sums and ``mature``.
+    """
+
+    since_day: dt.date
+    definition: str
+    ab: pd.DataFrame
+
+
+def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
+    """A digest of everything a guardrail's aggregate depends on: a change re-reads its history."""
+    import hashlib
+    import json
+
+    from valuetrack.registry.spec import guardrail_view
+
+    view = guardrail_view(spec, guardrail).to_dict()
+    keep = {"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
+            "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
@@ -110,6 +143,7 @@ def pull_model(
     bin_edges: Sequence[float] | None = None,
     reference: tuple[dt.date, dt.date] | None = None,
     timeout_s: float | None = None,
+    guardrail_definitions: Mapping[str, str] | None = None,
 ) -> PulledAggregates:
     """Run the model's aggregate queries on its warehouse and return the results.
 
@@ -123,6 +157,8 @@ def pull_model(
             ``since_day``, or the first 28 days of the health window).
         reference: the reference window (first, last day) for the edges.
         timeout_s: per-query timeout (the connection's default when None).
+        guardrail_definitions: the definition digest stored for each guardrail; a guardrail whose
+            digest differs (or is absent) is read from the start of the history.
 
     Raises:
         WarehouseError: a query failed after its retries (nothing is returned; the caller keeps
@@ -151,6 +187,21 @@ def pull_model(
         ab, xo = split_crossovers(frame)
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab[ab_cols].reset_index(drop=True)
+
+    guardrails: dict[str, PulledGuardrail] = {}
+    if spec.has_holdout:
+        from valuetrack.registry.spec import guardrail_view
+
+        stored = guardrail_definitions or {}
+        for g in spec.guardrails:  # one query each, the model's A/B query on the guardrail's outcomes
+            definition = guardrail_definition(spec, g)
+            g_start = start if stored.get(g.name) == definition else HISTORY_START
+            frame, _ = split_crossovers(normalize_ab(run(ab_aggregate(
+                guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
+                f"guardrail:{g.name}")))
+            frame["mature"] = [d <= mt for d in frame["day"]]
+            cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
+            guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
 
     series = None
     if spec.attribution.series is not None:
@@ -184,7 +235,7 @@ def pull_model(
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since,
+        decisions_since=decisions_since, guardrails=guardrails,
     )
 
 

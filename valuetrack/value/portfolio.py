@@ -93,6 +93,9 @@ class ModelValue:
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
     ``triangulation`` (holdout vs time series); None for a plain design."""
+    guardrails: list[dict[str, Any]] | None = None
+    """Each guardrail's estimate and money over the period (valuetrack.value.guardrails); None
+    without ``[[guardrails]]``. Those with ``in_net`` are inside ``gross``."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -297,8 +300,18 @@ class ModelValuation:
     def last_day(self) -> dt.date:
         return self.as_of - dt.timedelta(days=1)
 
+    @functools.cached_property
+    def guardrail_estimates(self) -> list[Any]:
+        """Each guardrail's effect to date (valuetrack.value.guardrails), by the model's A/B method."""
+        if not self.reg.spec.guardrails:
+            return []
+        from valuetrack.value.guardrails import estimate_guardrails
+
+        return estimate_guardrails(self.reg.spec, self.data.guardrails, self.data, self.as_of, self.alpha)
+
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
+                           self.guardrail_estimates)
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -379,10 +392,11 @@ class ModelValuation:
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
-        return _ab_timeline(spec, self.data, self.effect, self.alpha)
+        return _ab_timeline(spec, self.data, self.effect, self.alpha, self.guardrail_estimates)
 
 
-def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float) -> pd.DataFrame:
+def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
+                 guardrails: list[Any] | None = None) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -406,8 +420,9 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
         vpu = spec.kpi.value_per_unit
         units = frame["n_treatment"].to_numpy()
-        frame["cum_gross"] = sign * effect.per_unit * units * vpu
-        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
+        per_unit, per_unit_se = _money_per_unit(spec, effect, guardrails)
+        frame["cum_gross"] = per_unit * units
+        frame["cum_gross_se"] = per_unit_se * units
     return frame
 
 
@@ -447,6 +462,8 @@ class _ModelData:
     last_ok: dict[str, Any] | None
     treatment: str | None = None
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    guardrails: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per guardrail × day × arm sums of ``[[guardrails]]`` (AggregateStore.read_guardrails)."""
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
 
@@ -476,9 +493,10 @@ class _ModelData:
         decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
         if len(decisions):
             decisions = decisions[decisions["day"] < as_of]
+        guardrails = store.read_guardrails(spec.name) if spec.guardrails else pd.DataFrame()
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
-        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
+        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
                    status.reason if failed else None)
 
 
@@ -510,8 +528,21 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
     return None
 
 
+def _money_per_unit(spec: ModelSpec, effect: Effect, guardrails: list[Any] | None) -> tuple[float, float]:
+    """Money per treated unit (positive = good) and its standard error: the KPI's effect × value per
+    unit, plus the guardrails that enter net value (valuetrack.value.guardrails)."""
+    sign = 1.0 if spec.kpi.higher_is_better else -1.0
+    vpu = spec.kpi.value_per_unit
+    per_unit, se = sign * effect.per_unit * vpu, (effect.per_unit_se or 0.0) * vpu
+    if guardrails:
+        from valuetrack.value.guardrails import net_money_per_unit
+
+        per_unit, se = net_money_per_unit(per_unit, se, guardrails)
+    return per_unit, se
+
+
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
-               as_of: dt.date, currency: str, alpha: float) -> ModelValue:
+               as_of: dt.date, currency: str, alpha: float, guardrails: list[Any] | None = None) -> ModelValue:
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
     live_to = None
@@ -535,6 +566,11 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
     money = None
     if gross is not None and gross_se is not None:
         money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
+        from valuetrack.value.guardrails import enters_net
+
+        if effect.per_unit is not None and guardrails and enters_net(guardrails):  # guardrails' money in net value
+            per_unit, per_unit_se = _money_per_unit(spec, effect, guardrails)
+            money = money_value(per_unit, per_unit_se, units, 1.0, True, cost, alpha=alpha)
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -559,6 +595,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        guardrails=[g.summary(units, alpha) for g in guardrails] if guardrails else None,
     )
 
 
@@ -598,6 +635,10 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                 row["srm_log_e"], row["treatment_share"] = design_srm, np.nan
             recent = ab[ab["day"] > val.last_day - dt.timedelta(days=28)]
             row["tuning"] = float(planned_units(float(recent["n"].sum()) / 28.0, spec.thresholds.unproven_after_days))
+            if spec.guardrails:
+                from valuetrack.value.guardrails import flag_inputs
+
+                row["guardrails"] = flag_inputs(val.guardrail_estimates)
         elif row["family"] == "ts" and val.live_from is not None:
             look = int(ts_look(v.live_days))
             if look:
@@ -607,7 +648,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
         rows.append(row)
     from valuetrack.value.flags import REQUIRED
 
-    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e", "triangulation"])
+    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e", "triangulation", "guardrails"])
 
 
 def _nan(x: float | None) -> float:
