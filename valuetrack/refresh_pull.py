@@ -198,7 +198,7 @@ def pull_model(
             g_start = start if stored.get(g.name) == definition else HISTORY_START
             frame, _ = split_crossovers(normalize_ab(run(ab_aggregate(
                 guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
-                f"guardrail:{g.name}")))
+                f"guardrail-{g.name}")))
             frame["mature"] = [d <= mt for d in frame["day"]]
             cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
             guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
