@@ -75,12 +75,108 @@ class Annotation:
 
 
 @dataclass(frozen=True)
+class DatedAmount:
+    """An amount in effect from a date on (until the next one): a cost or value per unit that changed."""
+
+    start: dt.date = _doc("first day this amount applies, in the model's timezone", key="from")
+    amount: float = _doc("the amount from that day on, reporting currency")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.amount < 0:
+            problems.append(f"{where}.amount: must be >= 0 (got {self.amount})")
+
+
+@dataclass(frozen=True)
+class OneOffCost:
+    """A one-off cost incurred on a date (a build, a retraining, a migration)."""
+
+    on: dt.date = _doc("the day the cost was incurred")
+    amount: float = _doc("the cost, reporting currency")
+    label: str = _doc("what it was, e.g. 'v2 rebuild'", max_len=200, default="")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.amount < 0:
+            problems.append(f"{where}.amount: must be >= 0 (got {self.amount})")
+
+
+Dated = Union[float, tuple[DatedAmount, ...]]
+"""A money figure for the model's whole life: a number (since launch) or a list of dated amounts."""
+
+AMORTISATION_MONTHS = 36
+"""The default period over which one-off costs are amortised in the fully loaded view (D31)."""
+
+
+def steps(value: Any) -> tuple[DatedAmount, ...]:
+    """A dated figure as its steps; a plain number is one step with no start (since launch)."""
+    if isinstance(value, tuple):
+        return value
+    return (DatedAmount(None, float(value)),)  # type: ignore[arg-type]
+
+
+def amount_on(value: Any, day: dt.date) -> float:
+    """The amount of a dated figure in effect on ``day`` (the first amount before the first step)."""
+    found = steps(value)
+    amount = found[0].amount
+    for step in found:
+        if step.start is not None and step.start <= day:
+            amount = step.amount
+    return amount
+
+
+def latest(value: Any) -> float:
+    """The newest amount of a dated figure (what it costs, or is worth, now)."""
+    return steps(value)[-1].amount
+
+
+def one_off_events(value: Any, launch: dt.date | None) -> tuple[OneOffCost, ...]:
+    """One-off costs as dated events; a plain number is one event on the launch date (none when 0)."""
+    if isinstance(value, tuple):
+        return value
+    if not value:
+        return ()
+    return (OneOffCost(launch, float(value), "one-off costs"),)  # type: ignore[arg-type]
+
+
+def one_off_total(value: Any) -> float:
+    return float(sum(e.amount for e in value)) if isinstance(value, tuple) else float(value)
+
+
+def _check_dated(value: Any, where: str, launch: dt.date | None, problems: list[str], *, key: str = "from") -> None:
+    """A dated list: not empty, dates strictly increasing, the first on or before launch."""
+    if not isinstance(value, tuple):
+        if value is not None and value < 0:
+            problems.append(f"{where}: must be >= 0 (got {value})")
+        return
+    example = "{from = 2025-03-01, amount = 4000.0}" if key == "from" else "{on = 2025-03-01, amount = 25000.0}"
+    if not value:
+        problems.append(f"{where}: an empty list; give a number, or at least one {example}")
+        return
+    if any(v is None for v in value):
+        return  # each bad entry is already reported
+    dates = [v.start if key == "from" else v.on for v in value]
+    for i in range(1, len(dates)):
+        if dates[i] == dates[i - 1]:
+            problems.append(f"{where}[{i}].{key}: {dates[i]} appears twice; give one amount per date")
+        elif dates[i] < dates[i - 1]:
+            problems.append(f"{where}[{i}].{key}: {dates[i]} is before {dates[i - 1]} in the entry above; "
+                            "list the amounts in date order")
+    if key == "from":
+        if launch is None:
+            problems.append(f"{where}: a dated list needs the launch date; add [[models.interventions]] with "
+                            "its start, or give a number")
+        elif dates[0] > launch:
+            problems.append(f"{where}[0].from: {dates[0]} is after the launch ({launch}); the first amount must "
+                            f"start on or before the launch (use from = {launch})")
+
+
+@dataclass(frozen=True)
 class Kpi:
     """The business metric the model is meant to move, and what one unit of it is worth."""
 
     name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
-    value_per_unit: float = _doc("money per KPI unit, in the reporting currency")
+    value_per_unit: Dated = _doc("money per KPI unit, in the reporting currency: a number, or a list of "
+                                 "{from = DATE, amount = …} when it changed")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
     aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
 
@@ -89,7 +185,7 @@ class Kpi:
             problems.append(f"{where}.name: must not be empty")
         if not (self.unit in NON_CURRENCY_UNITS or re.fullmatch(r"[A-Z]{3}", self.unit)):
             problems.append(f"{where}.unit: {self.unit!r} is neither a 3-letter currency code nor 'count'/'rate'")
-        if self.value_per_unit < 0:
+        if not isinstance(self.value_per_unit, tuple) and self.value_per_unit < 0:
             problems.append(
                 f"{where}.value_per_unit: must be >= 0 (got {self.value_per_unit}); "
                 "use higher_is_better = false for KPIs where less is better"
@@ -368,9 +464,16 @@ class ModelSpec:
     status: str = _doc("'active' or 'retired'", default="active")
     connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
-    monthly_cost: float = _doc("serving + licences + people share per month, reporting currency", default=0.0)
-    cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions", default=0.0)
-    one_off_costs: float = _doc("build cost, for the payback date", default=0.0)
+    monthly_cost: Dated = _doc("serving + licences + people share per month, reporting currency: a number "
+                               "(since launch), or a list of {from = DATE, amount = …} when it changed", default=0.0)
+    cost_per_1k_predictions: Dated = _doc("variable cost per 1,000 predictions: a number, or a list of "
+                                          "{from = DATE, amount = …}", default=0.0)
+    one_off_costs: float | tuple[OneOffCost, ...] = _doc(
+        "build cost: a number (incurred on the launch date), or a list of {on = DATE, amount = …}; counted "
+        "in the payback date and, amortised, in the fully loaded view", default=0.0)
+    amortisation_months: int | None = _doc(
+        f"months over which each one-off cost is spread in the fully loaded view, straight line by day from "
+        f"the later of its date and the launch (default {AMORTISATION_MONTHS})", default=None)
     interventions: tuple[Intervention, ...] = _doc("launch dates; several for relaunches", default=())
     thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
     decisions: Decisions | None = _doc("a classifier's decisions and labels, and what each outcome is worth",
@@ -396,9 +499,14 @@ class ModelSpec:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"{where}.timezone: {self.timezone!r} is not an IANA time zone such as 'Europe/Paris'")
+        launch = self.interventions[0].start if self.interventions else None
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+            _check_dated(getattr(self, name), f"{where}.{name}", launch, problems,
+                         key="on" if name == "one_off_costs" else "from")
+        if self.kpi is not None and isinstance(self.kpi.value_per_unit, tuple):
+            _check_dated(self.kpi.value_per_unit, f"{where}.kpi.value_per_unit", launch, problems)
+        if self.amortisation_months is not None and not 1 <= self.amortisation_months <= 240:
+            problems.append(f"{where}.amortisation_months: must be between 1 and 240 (got {self.amortisation_months})")
         starts = [iv.start for iv in self.interventions]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
@@ -501,7 +609,21 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _convert(inner[0], value, where, problems, check)
+        if value is None:
+            return None
+        lists = [a for a in inner if typing.get_origin(a) is tuple]
+        if lists and len(inner) > 1:  # a number or a dated list (monthly_cost, value_per_unit, ...)
+            if isinstance(value, (list, tuple)):
+                return _convert(lists[0], value, where, problems, check)
+            number = [a for a in inner if typing.get_origin(a) is not tuple][0]
+            before = len(problems)
+            out = _convert(number, value, where, problems, check)
+            if len(problems) > before and problems[-1].startswith(f"{where}: must be a number (got"):
+                item = typing.get_args(lists[0])[0]
+                example = "{from = DATE, amount = …}" if item is DatedAmount else "{on = DATE, amount = …}"
+                problems[-1] += f", or a list of {example}"
+            return out
+        return _convert(inner[0], value, where, problems, check)
     if origin is tuple:
         item_tp = typing.get_args(tp)[0]
         if not isinstance(value, (list, tuple)):
