@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.attribution.sequential import cs_multiplier
-from valuetrack.formatting import p_value, plain
+from valuetrack.formatting import kpi_amount, p_value, plain
 from valuetrack.jsonsafe import num
 from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
@@ -311,9 +311,9 @@ def _guardrail_flags(df: pd.DataFrame, eligible: np.ndarray, tuning: np.ndarray,
                          "interval": [num(harm[i, j] - half), num(harm[i, j] + half)],
                          "log_e_value": num(f["log_e"][i, j]), "breached": bool(f["named"][i, j])})
         named = [r for r in rows if r["breached"]] or sorted(rows, key=lambda r: -(r["log_e_value"] or -np.inf))[:1]
-        parts = [f"{r['name']} {'rises' if r['harm'] == 'increase' else 'falls'} by {_amount(abs(r['harm_per_unit']), r['unit'])} "
-                 f"per treated unit (always-valid 95% interval of the harm {_amount(r['interval'][0], r['unit'])} "
-                 f"to {_amount(r['interval'][1], r['unit'])}) against a tolerance of {_amount(r['tolerance'], r['unit'])}"
+        parts = [f"{r['name']} {'rises' if r['harm'] == 'increase' else 'falls'} by {kpi_amount(abs(r['harm_per_unit']), r['unit'])} "
+                 f"per treated unit (always-valid 95% interval of the harm {kpi_amount(r['interval'][0], r['unit'])} "
+                 f"to {kpi_amount(r['interval'][1], r['unit'])}) against a tolerance of {kpi_amount(r['tolerance'], r['unit'])}"
                  for r in named]
         joint = "" if any(r["breached"] for r in rows) else (
             " No guardrail clears the bar alone; the evidence is their joint one, led by the one shown.")
@@ -330,15 +330,6 @@ def _guardrail_flags(df: pd.DataFrame, eligible: np.ndarray, tuning: np.ndarray,
 
 def _nan(v: Any) -> float:
     return np.nan if v is None else float(v)
-
-
-def _amount(value: float | None, unit: str | None) -> str:
-    """A guardrail amount in its unit: a rate in percentage points, a currency with its code."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    if unit == "rate":
-        return f"{plain(value * 100)} points"
-    return plain(value) if unit in (None, "count") else f"{plain(value)} {unit}"
 
 
 def _e(log_e: float) -> str:
