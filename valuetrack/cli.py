@@ -444,9 +444,11 @@ def cmd_value(args: argparse.Namespace) -> int:
         t = pv.totals
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
-                 f"Portfolio net value {money(t['net'], cur)}"
+                 f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
-                 "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
+                 f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
+                 f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
         nets = money_column([m.net for m in models], cur)  # one precision per column
         ends = money_column([e for m in models for e in (m.ci_net or [])], cur)
@@ -484,6 +486,7 @@ def _var_lines(var: dict[str, Any]) -> list[str]:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     from valuetrack import ledger
+    from valuetrack.formatting import money
 
     ctx = _ctx_with_models(args)
     pv = ledger.portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
@@ -491,9 +494,10 @@ def cmd_flags(args: argparse.Namespace) -> int:
     def text() -> str:
         if not pv.flags:
             return f"No model is flagged (as of {pv.as_of})."
-        lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}):"]
-        for f in pv.flag_dicts():
-            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']})", f"    {f['reason']}",
+        lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}), the worst first:"]
+        for f in pv.flag_dicts():  # ordered by severity, then money at stake (valuetrack.value.flags.ordered)
+            stake = f"; {money(f['at_stake'], pv.currency)} at stake" if f.get("at_stake") is not None else ""
+            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']}{stake})", f"    {f['reason']}",
                       f"    Next: {f['action']}"]
         return "\n".join(lines)
 

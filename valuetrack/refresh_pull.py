@@ -26,6 +26,7 @@ from valuetrack.errors import ParameterError, ValidationError
 from valuetrack.queries import (
     DECISION_COLUMNS,
     ab_aggregate,
+    billed_cost_query,
     decisions_query,
     health_queries,
     panel_query,
@@ -66,6 +67,9 @@ class PulledAggregates:
             are always re-read).
         guardrails: per guardrail of ``[[models.guardrails]]``, its A/B aggregate (see
             :class:`PulledGuardrail`).
+        billed: the model's bill summed per UTC day and currency (``day, currency, amount``), the
+            whole bill re-read at every refresh (bills are revised after the fact), or None
+            without ``[cost_source]``.
     """
 
     model: str
@@ -81,6 +85,7 @@ class PulledAggregates:
     decisions: pd.DataFrame | None = None
     decisions_since: dt.date | None = None
     guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
+    billed: pd.DataFrame | None = None
 
     @property
     def total_cost(self) -> dict[str, Any]:
@@ -95,8 +100,8 @@ class PulledAggregates:
     @property
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
-            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + sum(
-            len(g.ab) for g in self.guardrails.values())
+            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + (
+            0 if self.billed is None else len(self.billed)) + sum(len(g.ab) for g in self.guardrails.values())
 
 
 @dataclass(frozen=True)
@@ -232,11 +237,29 @@ def pull_model(
         decisions_since = min(start, as_of - dt.timedelta(days=spec.decisions.label_lag_days))
         decisions = normalize_decisions(run(decisions_query(spec, decisions_since, as_of, as_of=as_of, dialect_ops=ops),
                                             "decisions"))
+    billed = None
+    if spec.cost_source is not None:
+        # the whole bill every time: a correction may land on any earlier day (even a final month)
+        first = spec.interventions[0].start if spec.interventions else HISTORY_START
+        billed = normalize_billed(run(billed_cost_query(spec, min(first, as_of), as_of, dialect_ops=ops), "billing"),
+                                  spec.cost_source.currency)
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since, guardrails=guardrails,
+        decisions_since=decisions_since, billed=billed, guardrails=guardrails,
     )
+
+
+def normalize_billed(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
+    """A billed-cost result as ``day, currency, amount``: dates, the constant currency added when
+    the bill has no currency column, float amounts (a day whose sum is NULL counts 0)."""
+    frame = normalize_days(frame)
+    frame.columns = [str(c).lower() for c in frame.columns]
+    if "currency" not in frame.columns:
+        frame["currency"] = currency
+    frame["currency"] = [str(c) if c is not None else (currency or "") for c in frame["currency"]]
+    frame["amount"] = pd.to_numeric(frame["amount"].map(_to_float), errors="coerce").fillna(0.0).astype("float64")
+    return frame[["day", "currency", "amount"]].reset_index(drop=True)
 
 
 def panel_wide(long: pd.DataFrame) -> pd.DataFrame:

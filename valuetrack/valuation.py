@@ -164,7 +164,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
                      "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
-              "evidence": f.evidence} for f in pv.flags]
+              "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
@@ -274,7 +274,8 @@ def input_hash(valuation: Any, alpha: float) -> str:
     return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision,
                  "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
                  "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)]
-                         + ([frame_digest(d.guardrails)] if valuation.reg.spec.guardrails else []),
+                 + ([frame_digest(d.billed)] if valuation.reg.spec.cost_source is not None else [])
+                 + ([frame_digest(d.guardrails)] if valuation.reg.spec.guardrails else []),
                  "freshness": {k: (d.last_ok or {}).get(k) for k in ("max_exposure_ts", "max_outcome_ts", "mature_through")}})
 
 

@@ -452,6 +452,68 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class CostSource:
+    """The model's daily cost read from a billing table in its warehouse (the BigQuery billing
+    export, Snowflake metering, an AWS cost-and-usage table): once a day has settled it replaces
+    the manifest's running-cost estimate (monthly_cost, cost_per_1k_predictions) for that day."""
+
+    table: str = _doc("billing table or view, optionally schema- or project-qualified")
+    date: str = _doc("column with the usage day or usage start time (a timestamp is cut into UTC days)")
+    amount: str = _doc("column with the row's cost (or the units billed, e.g. Snowflake credits, with price_per_unit)")
+    currency: str | None = _doc("the bill's currency as a constant, e.g. 'USD' (or give currency_column)", default=None)
+    currency_column: str | None = _doc("column with each row's currency (or give currency)", default=None)
+    credits: str | None = _doc("column holding an array of structs whose `amount` fields are added to the row's "
+                               "amount (the BigQuery billing export's `credits`: net cost = cost + credits)",
+                               default=None)
+    labels: str | None = _doc("column holding an array of {key, value} structs (the BigQuery billing export's "
+                              "`labels`); with label_key, only rows labelled with this model count", default=None)
+    label_key: str | None = _doc("label key naming the model, e.g. 'valuetrack-model'", max_len=200, default=None)
+    label_value: str | None = _doc("value of label_key for this model (defaults to the model's name)", max_len=200,
+                                   default=None)
+    where: str | None = _doc("optional read-only filter on the billing rows, e.g. \"warehouse_name = 'ML_WH'\"",
+                             default=None)
+    price_per_unit: float = _doc("money per unit of `amount` (the price of a Snowflake credit); 1 when `amount` is "
+                                 "money", default=1.0)
+    share: float = _doc("fixed share of the selected rows' cost that is this model's (a shared warehouse or "
+                        "account); 1 when the rows are the model's alone", default=1.0)
+    settle_days: int = _doc("bills are revised for this many days after the fact: a day's billed cost is used "
+                            "once it is older than this, the manifest's estimate before", default=5)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",),
+                     skip=("currency", "label_key", "label_value", "where"))
+        if (self.currency is None) == (self.currency_column is None):
+            problems.append(f"{where}.currency: give exactly one of `currency` (a constant such as 'USD') and "
+                            "`currency_column` (a column of the billing table)")
+        if self.currency is not None and not re.fullmatch(r"[A-Z]{3}", self.currency):
+            problems.append(f"{where}.currency: {self.currency!r} is not a 3-letter currency code such as 'USD'")
+        if (self.labels is None) != (self.label_key is None):
+            problems.append(f"{where}.label_key: `labels` (the column) and `label_key` go together; give both or "
+                            "neither")
+        if self.label_value is not None and self.label_key is None:
+            problems.append(f"{where}.label_value: given without `label_key`")
+        for name in ("label_key", "label_value"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                problems.append(f"{where}.{name}: must not be empty")
+        if self.where is not None:
+            try:
+                check_predicate(self.where)
+            except ValidationError as exc:
+                problems.append(f"{where}.where: {exc.problems[0]}")
+        if not self.price_per_unit > 0:
+            problems.append(f"{where}.price_per_unit: must be > 0 (got {self.price_per_unit})")
+        if not 0.0 < self.share <= 1.0:
+            problems.append(f"{where}.share: must be > 0 and at most 1 (got {self.share}); it is the model's "
+                            "share of the selected rows' cost")
+        if not 0 <= self.settle_days <= 90:
+            problems.append(f"{where}.settle_days: must be between 0 and 90 (got {self.settle_days})")
+        cols = [c for c in (self.date, self.amount, self.currency_column, self.credits, self.labels) if c]
+        if len(set(cols)) != len(cols):
+            problems.append(f"{where}: date, amount, currency_column, credits and labels must be different columns")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A registered model: who owns it, what it costs, which KPI it moves and how to measure that."""
 
@@ -481,6 +543,8 @@ class ModelSpec:
     description: str | None = _doc("what the model does (optional; e.g. from the MLflow registry)", default=None)
     annotations: tuple[Annotation, ...] = _doc("dated notes shown on the model's charts (new versions of an A/B model)",
                                                default=())
+    cost_source: CostSource | None = _doc("daily cost from a billing table in the model's warehouse, used once "
+                                          "settled in place of the running-cost estimate", default=None)
     guardrails: tuple[Guardrail, ...] = _doc("secondary KPIs it must not harm beyond a tolerance (needs a holdout)",
                                              default=(), omit_empty=True)
 
@@ -646,6 +710,9 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
             pass
     if not ok:
         problems.append(f"{where}: must be {_type_name(tp)} (got {type(value).__name__} {value!r})")
+        if tp is float and isinstance(value, list):
+            problems[-1] += ("; dated lists are accepted only for the model's monthly_cost, cost_per_1k_predictions, "
+                             "one_off_costs and kpi.value_per_unit (give one number here)")
         return None
     if tp is float:
         try:

@@ -29,7 +29,7 @@ from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
 from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, amount_on, latest
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.overlap import Overlap, deduplicate
 from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
@@ -101,6 +101,10 @@ class ModelValue:
     roi_fully_loaded: float | None = None
     ci_roi_fully_loaded: tuple[float, float] | None = None
     amortisation_months: int = 36
+    cost_billing: dict[str, Any] | None = None
+    """With ``[cost_source]``: how ``cost`` splits between the settled bill and the manifest's estimate
+    (valuetrack.value.billing.summary): ``billed``, ``estimated``, ``estimate_on_billed_days``,
+    ``billed_days``, ``estimated_days``, ``settled_from``, ``settled_through``; None without one."""
     design: dict[str, Any] | None = None
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
@@ -241,6 +245,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     values = _with_risk(values, healths)
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
+    flags = with_stakes(flags, [t for _, t in ok])  # the money at stake orders them, worst first (D42)
     present = {v.model for v in values if v.state == "ok"}
     overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
@@ -343,7 +348,18 @@ class ModelValuation:
                            cost_per_1k_predictions=spec.cost_per_1k_predictions,
                            value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,
                            amortisation_months=spec.amortisation_months, live_from=self.live_from,
-                           live_to=live_to, predictions=data.predictions_by_day)
+                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed)
+
+    @functools.cached_property
+    def billed(self) -> Any:
+        """The model's billed cost per day and its settled days (valuetrack.value.billing), or None
+        without ``[cost_source]``."""
+        source = self.reg.spec.cost_source
+        if source is None:
+            return None
+        from valuetrack.value.billing import billed_cost
+
+        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.currency, model=self.reg.name)
 
     def one_off_to(self, day: dt.date) -> float:
         """One-off costs incurred from the start of the series to ``day`` (for the payback date)."""
@@ -519,6 +535,8 @@ class _ModelData:
     """Per guardrail × day × arm sums of ``[[guardrails]]`` (AggregateStore.read_guardrails)."""
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
+    billed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The bill per day and currency (``day, currency, amount``) from ``[cost_source]``, days before the as-of."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -546,11 +564,14 @@ class _ModelData:
         decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
         if len(decisions):
             decisions = decisions[decisions["day"] < as_of]
-        guardrails = store.read_guardrails(spec.name) if spec.guardrails else pd.DataFrame()
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        guardrails = store.read_guardrails(spec.name) if spec.guardrails else pd.DataFrame()
+        billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
+        if len(billed):
+            billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
-                   status.reason if failed else None)
+                   status.reason if failed else None, billed)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -661,8 +682,21 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
         guardrails=[g.summary(units, alpha) for g in guardrails] if guardrails else None,
     )
+
+
+def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> dict[str, Any] | None:
+    """How the period's running cost splits between the settled bill and the estimate."""
+    from valuetrack.value.billing import summary
+
+    if money_series.billed is None:
+        return None
+    lo, hi = money_series.days.searchsorted(start, "left"), money_series.days.searchsorted(end, "right")
+    estimate = money_series.estimated_cost[lo:hi]
+    settled = money_series.settled[lo:hi]
+    return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
 
 
 def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:

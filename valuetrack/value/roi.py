@@ -166,11 +166,23 @@ class DailyMoney:
     variable_cost: np.ndarray
     one_off: np.ndarray
     amortised: np.ndarray
+    billed: np.ndarray | None = None
+    """Billed cost per day from the model's [cost_source] (valuetrack.value.billing), or None."""
+    settled: np.ndarray | None = None
+    """True on the days whose billed cost has settled: there it replaces the estimate (D40)."""
+
+    @property
+    def estimated_cost(self) -> np.ndarray:
+        """The manifest's running-cost estimate per day: monthly cost share + per-prediction cost."""
+        return self.fixed_cost + self.variable_cost
 
     @property
     def cost(self) -> np.ndarray:
-        """Running cost per day: monthly cost share + per-prediction cost."""
-        return self.fixed_cost + self.variable_cost
+        """Running cost per day: the settled billed cost where the model has a cost source and the
+        day has settled, else the manifest's estimate."""
+        if self.billed is None or self.settled is None:
+            return self.estimated_cost
+        return np.where(self.settled, self.billed, self.estimated_cost)
 
     def _slice(self, start: dt.date, end: dt.date) -> slice:
         return slice(int(self.days.searchsorted(start, "left")), int(self.days.searchsorted(end, "right")))
@@ -198,13 +210,16 @@ class DailyMoney:
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"day": list(self.days), "value_per_unit": self.value_per_unit,
                              "fixed_cost": self.fixed_cost, "variable_cost": self.variable_cost, "cost": self.cost,
+                             "estimated_cost": self.estimated_cost,
+                             "billed": self.billed if self.billed is not None else np.full(len(self.days), np.nan),
+                             "settled": self.settled if self.settled is not None else np.zeros(len(self.days), bool),
                              "one_off": self.one_off, "amortised": self.amortised})
 
 
 def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k_predictions: Any,
                 value_per_unit: Any, one_off_costs: Any, amortisation_months: int | None,
                 live_from: dt.date | None, live_to: dt.date | None = None,
-                predictions: pd.Series | None = None) -> DailyMoney:
+                predictions: pd.Series | None = None, billed: Any = None) -> DailyMoney:
     """Build a model's :class:`DailyMoney` over [first, last].
 
     Args:
@@ -215,6 +230,8 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
             ``amortisation_months`` months from the later of its date and ``live_from``.
         live_from, live_to: the monthly cost runs only on live days.
         predictions: predictions per day (date index), for the per-prediction cost.
+        billed: the model's :class:`valuetrack.value.billing.BilledCost`: on its settled live days
+            the billed cost replaces the estimate (monthly cost share + per-prediction cost).
     """
     from valuetrack.registry.spec import AMORTISATION_MONTHS, one_off_events, steps
 
@@ -251,4 +268,8 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
         per = event.amount / ((end - start).days + 1)
         amortised[(day_arr >= start.toordinal()) & (day_arr <= end.toordinal())] += per
 
-    return DailyMoney(index, per_day(value_per_unit) if n else np.zeros(0), fixed, variable, one_off, amortised)
+    billed_arr = settled = None
+    if billed is not None:
+        billed_arr, settled = billed.on(index), billed.settled_mask(index) & live
+    return DailyMoney(index, per_day(value_per_unit) if n else np.zeros(0), fixed, variable, one_off, amortised,
+                      billed_arr, settled)
