@@ -506,16 +506,38 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
                       "state": record.state, "error": record.error, "input_hash": record.input_hash,
                       "library_version": record.asof["library_version"], "refresh_id": record.refresh_id},
         "flag_history": record.history,
+        # what the valuation used (charts) and every note with its history (the Notes tab; D36, D37)
+        "chart_notes": record.detail.get("notes") or [],
+        "notes": [n.to_dict() for n in ctx.notes.list(reg.name, include_withdrawn=True)],
     }
 
 
+def chart_marks(spec: Any, notes: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[tuple[Any, Any, str]]]:
+    """The markers every chart of the model draws: the manifest's annotations and the stored ones
+    (objects with ``date`` and ``label``), and the excluded windows (first day, last day, label)."""
+    from types import SimpleNamespace
+
+    marks = [SimpleNamespace(date=a.date, label=a.label) for a in getattr(spec, "annotations", ()) or ()]
+    windows = []
+    for n in notes:
+        if n.get("kind") == "annotation" and n.get("start"):
+            marks.append(SimpleNamespace(date=dt.date.fromisoformat(n["start"]), label=f"#{n['id']} {n.get('text') or ''}"[:60]))
+        elif n.get("kind") == "exclusion":
+            windows.append((dt.date.fromisoformat(n["start"]), dt.date.fromisoformat(n["end"]), f"excluded: {n.get('text') or ''}"[:60]))
+    return marks, windows
+
+
 def figures_rows(m: Any) -> list[tuple[str, str]]:
-    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
+    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints);
+    with overrides, how much they add and the adjusted net value (D37)."""
     labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
     values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
     labels = [*labels[:1], "Running costs", costviews.NET_RUNNING, f"{costviews.NET_RUNNING}, 95% low",
               f"{costviews.NET_RUNNING}, 95% high", "One-off costs amortised", costviews.NET_LOADED]
     values += [m.amortisation, m.net_fully_loaded]
+    if getattr(m, "overrides", None) or getattr(m, "override_amount", 0.0):
+        labels += ["From overrides agreed with finance", "Net value, adjusted"]
+        values += [m.override_amount, m.net_adjusted]
     return list(zip(labels, money_column(values, m.currency)))
 
 
