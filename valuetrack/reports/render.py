@@ -120,6 +120,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            billing_rows=_billing_rows(m.get("cost_billing"), cur),
             one_off_text=_one_off_text(m, cur),
             amortisation_text=money_exact(m.get("amortisation"), cur),
             net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
@@ -135,6 +136,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
+            flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
@@ -424,6 +426,17 @@ def render_pdf(snapshot: Snapshot) -> bytes:
     return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
 
 
+def _billing_rows(b: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
+    """The two parts of a cost read from the bill, labelled (empty without [cost_source])."""
+    if not b:
+        return []
+    through = f" through {b['settled_through']}" if b["settled_through"] else ""
+    return [(f"of which billed, settled{through} ({b['billed_days']} days)", money_exact(b["billed"], cur)),
+            (f"of which estimated, not settled ({b['estimated_days']} days)", money_exact(b["estimated"], cur)),
+            ("the estimate for the billed days", money_exact(b["estimate_on_billed_days"], cur))]
+
+
+_BILLING_METRICS = ("cost_billed", "cost_estimated", "cost_estimate_on_billed_days")
 CSV_METRICS = (
     ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
     ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"),
@@ -435,6 +448,8 @@ CSV_METRICS = (
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
     # a classifier's decisions, beside the causal figures (only for models with [decisions])
     ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
+    # cost from the bill: the settled billed part and the estimated part of ``cost`` (only with [cost_source])
+    ("cost_billed", "money"), ("cost_estimated", "money"), ("cost_estimate_on_billed_days", "money"),
     # overrides agreed with finance (D37): the adjusted net value and how much of it they make
     ("override_amount", "money"), ("net_adjusted", "money"),
 )
@@ -458,8 +473,11 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         d = m.get("decisions") or {}
         for metric in ("total", "realised", "estimate"):
             values[f"decisions_{metric}"] = d.get(metric)
+        b = m.get("cost_billing") or {}
+        for metric in ("billed", "estimated", "estimate_on_billed_days"):
+            values[f"cost_{metric}"] = b.get(metric)
         for metric, unit in CSV_METRICS:
-            if metric.startswith("decisions_") and not d:
+            if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
@@ -627,7 +645,11 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
                 (NET_RUNNING, m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
                 ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
-                ("Running costs", m["cost"], money_fmt), (ROI_RUNNING, m["roi"], pct_fmt),
+                ("Running costs", m["cost"], money_fmt),
+                *([("Cost billed (settled)", m["cost_billing"]["billed"], money_fmt),
+                   ("Cost estimated (not settled)", m["cost_billing"]["estimated"], money_fmt),
+                   ("Billed through", m["cost_billing"]["settled_through"], None)] if m.get("cost_billing") else []),
+                (ROI_RUNNING, m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
                 ("One-off costs amortised", m.get("amortisation"), money_fmt),

@@ -470,8 +470,47 @@ def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
              "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional,
-             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded}
+             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded,
+             "cost_basis": cost_basis(v.cost_billing)}
             for v in months]
+
+
+def cost_basis(billing: Mapping[str, Any] | None) -> str | None:
+    """Where a period's cost comes from, as a label: "billed", "estimated" or "billed + estimated";
+    None for a model without [cost_source] (its cost is always the manifest's estimate)."""
+    if not billing:
+        return None
+    if billing["estimated_days"] == 0:
+        return "billed"
+    return "estimated" if billing["billed_days"] == 0 else "billed + estimated"
+
+
+def _day(value: Any) -> str:
+    day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+    return f"{day:%d %b %Y}" if day else "—"
+
+
+def billing_lines(m: Any, source: Any) -> tuple[str, list[str]] | None:
+    """The model page's labels for a cost read from the bill: a short caption for the cost tile and
+    the Costs tab's lines (plain text: the caller escapes them). None without [cost_source]."""
+    b = m.cost_billing
+    if source is None or not b:
+        return None
+    cur = m.currency
+    if b["billed_days"]:
+        tile = (f"running costs {money(m.cost, cur)}: billed through {_day(b['settled_through'])}"
+                + (", estimated after" if b["estimated_days"] else ""))
+    else:
+        tile = f"running costs {money(m.cost, cur)}: estimated (no billed day has settled yet)"
+    lines = [
+        f"Cost from the bill: {source.table} ({'per unit × ' + money(source.price_per_unit, cur) + ', ' if source.price_per_unit != 1 else ''}"
+        f"share {pct(source.share)}; a day counts once {source.settle_days} days old)",
+        f"Billed, settled ({b['billed_days']} days, {_day(b['settled_from'])} to {_day(b['settled_through'])}): "
+        f"{money(b['billed'], cur)} (the manifest's estimate for those days: {money(b['estimate_on_billed_days'], cur)})"
+        if b["billed_days"] else "Billed, settled: no day yet",
+        f"Estimated, not settled yet ({b['estimated_days']} days): {money(b['estimated'], cur)}",
+    ]
+    return tile, lines
 
 
 _EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off"],
@@ -605,7 +644,7 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
     cols = {k: money_column([x.get(k) for x in months], currency)
             for k in ("cost", "amortisation", "gross", "net", "net_fully_loaded")}
     return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
-             cols["cost"][i], cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
+             cols["cost"][i] + (f" ({x['cost_basis']})" if x.get("cost_basis") else ""), cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
              "provisional" if x.get("provisional") else "final"]
             for i, x in enumerate(months)]
 
@@ -786,6 +825,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    if "cost_source" in data and not data["cost_source"].get("table"):
+        data.pop("cost_source")  # no billing table: no cost source (its numbers alone are the defaults)
     _dated_from_form(values, data, problems)
     return data, problems
 
