@@ -59,7 +59,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     secrets = ctx.settings.secrets()
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
-    outcomes = []
+    plans = []
     for registered in targets:
         spec = registered.spec
         status = store.status(spec.name)
@@ -68,24 +68,42 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
         refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
-        try:
-            if spec.connection not in connectors:
-                connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)
-            from valuetrack.refresh_pull import pull_model
+        plans.append((spec, since, edges, refresh_id))
+    done: dict[str, RefreshOutcome] = {}
 
-            pulled = pull_model(spec, connectors[spec.connection], as_of=as_of, since_day=since,
-                                bin_edges=edges, timeout_s=timeout_s,
-                                guardrail_definitions=store.guardrail_definitions(spec.name) if spec.guardrails else None)
-            rows = store.save(refresh_id, pulled)
-            outcomes.append(RefreshOutcome(spec.name, "ok", as_of, since, rows, pulled.total_cost, None))
-        except ValuetrackError as exc:
+    def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
+        if isinstance(exc, ValuetrackError):
             message = redact(exc.message, hidden)
-            store.fail_refresh(refresh_id, message)
-            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
-        except Exception as exc:  # a driver error we did not classify: keep going with the others
+        else:  # a driver error we did not classify: keep going with the others
             message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
-            store.fail_refresh(refresh_id, message)
-            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
+        store.fail_refresh(refresh_id, message)
+        done[spec.name] = RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message)
+
+    from valuetrack.refresh_pull import pull_models
+
+    for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
+        group = [p for p in plans if p[0].connection == conn_name]
+        try:
+            connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
+        except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
+            for spec, since, _, refresh_id in group:
+                failed(spec, since, refresh_id, exc)
+            continue
+        pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
+                             since_days={p[0].name: p[1] for p in group},
+                             bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
+                             guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                                    for p in group if p[0].guardrails})
+        for spec, since, _, refresh_id in group:
+            result = pulled[spec.name]
+            try:
+                if isinstance(result, Exception):
+                    raise result
+                rows = store.save(refresh_id, result)
+                done[spec.name] = RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None)
+            except Exception as exc:  # noqa: BLE001
+                failed(spec, since, refresh_id, exc)
+    outcomes = [done[p[0].name] for p in plans]
     if model is None:
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():
@@ -106,22 +124,31 @@ def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> l
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
                      as_of: dt.date, timeout_s: float | None) -> None:
-    """Count the units shared by models that could double-count value; failures leave the last set."""
+    """Count the units per membership pattern of every group of models sharing units and a KPI
+    (one GROUP BY on a bitmask per group; pair by pair above MAX_PATTERN_MODELS models, see
+    valuetrack.value.overlap); a failure leaves the last counts."""
     from valuetrack.connectors import get_connector
-    from valuetrack.queries import shared_units_query
-    from valuetrack.value.overlap import Overlap, overlap_groups, shares_kpi
+    from valuetrack.queries import membership_query, shared_units_query
+    from valuetrack.value.overlap import (MAX_PATTERN_MODELS, Pattern, kpi_groups, pairs_from_patterns,
+                                          patterns_from_masks)
 
-    found = []
+    patterns: list[Pattern] = []
     try:
-        for group in overlap_groups(specs):
+        for group in kpi_groups(specs):
             conn_name = group[0].connection
             if conn_name not in connectors:
                 connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
-            frame = connectors[conn_name].run(shared_units_query(group, as_of=as_of), model=group[0].name,
-                                              purpose="overlap", timeout_s=timeout_s).frame
-            for row in frame.itertuples(index=False):
-                a, b = group[int(row.model_a)], group[int(row.model_b)]
-                found.append(Overlap(a.name, b.name, int(row.shared), shares_kpi(a, b)))
+            connector = connectors[conn_name]
+            names = tuple(s.name for s in group)
+            if len(group) <= MAX_PATTERN_MODELS:
+                frame = connector.run(membership_query(group, as_of=as_of, dialect_ops=connector.ops),
+                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+                patterns += patterns_from_masks(names, zip(frame["mask"], frame["units"]))
+            else:
+                frame = connector.run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops),
+                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+                patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
+                             for r in frame.itertuples(index=False) if int(r.shared) > 0]
     except ValuetrackError:
         return  # the previous overlaps stay; the refresh of each model has its own status
-    ctx.overlaps.replace(found, as_of)
+    ctx.overlaps.replace(pairs_from_patterns(patterns), as_of, patterns)

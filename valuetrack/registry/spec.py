@@ -25,7 +25,7 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 STATUSES = ("active", "retired")
 AGGREGATIONS = ("sum", "mean", "conversion")
 HARMS = ("increase", "decrease")
-GUARDRAIL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+GUARDRAIL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
 MAX_GUARDRAILS = 10
 NON_CURRENCY_UNITS = ("count", "rate")
 
@@ -417,7 +417,8 @@ class Guardrail:
     method) and flagged ``guardrail_breach`` when its harm per treated unit is confidently above
     ``tolerance`` (docs/methods-value.md, "Guardrails")."""
 
-    name: str = _doc("short id, unique within the model: a-z, 0-9 and '_', e.g. 'refunds'", max_len=40)
+    name: str = _doc("short id, unique within the model: 1-24 characters of a-z, 0-9 and '_', e.g. 'refunds'",
+                     max_len=24)
     harm: str = _doc("which way is harm: 'increase' (refunds, complaints, latency) or 'decrease' (retention)")
     tolerance: float = _doc("harm tolerated per treated unit, in the guardrail's units (0 = none)")
     outcomes: OutcomeSource = _doc("the guardrail's events, one row per event (like the model's outcomes)")
@@ -435,7 +436,7 @@ class Guardrail:
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not GUARDRAIL_NAME_RE.fullmatch(self.name):
-            problems.append(f"{where}.name: {self.name!r} must be 1-40 characters of a-z, 0-9 and '_', "
+            problems.append(f"{where}.name: {self.name!r} must be 1-24 characters of a-z, 0-9 and '_', "
                             "starting with a letter")
         if self.harm not in HARMS:
             problems.append(f"{where}.harm: {self.harm!r} is not one of {', '.join(HARMS)} (which way is harm)")

@@ -144,6 +144,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             p_text=p_value(m.get("p_value")),
             srm_text=_srm(m),
         )
+        if m["net"] is None and m["gross"] is None and m.get("state", "ok") == "ok":  # its cost counts in the total
+            mm["net_text"] = f"no estimate · cost {money_exact(m['cost'], cur)}"
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
@@ -247,7 +249,24 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
         "var": _var(c.get("var"), cur),
+        "reconciliation": _reconciliation(c["totals"], cur),
     }
+
+
+def _reconciliation(t: dict[str, Any], cur: str) -> dict[str, Any] | None:
+    """From the rows to the total, as the valuation stored it (None in a snapshot made before)."""
+    r = t.get("reconciliation")
+    if r is None:
+        return None
+    without = len(r["models_without_estimate"])
+    se = t.get("double_counted_se")
+    steps = [("Sum of the rows (models with an estimate)", r["rows"]),
+             ("Overlap counted once (value models sharing units and a KPI would count more than once)"
+              + (f"; standard error {money_exact(se, cur)}" if se else ""), r["overlap"]),
+             (f"Cost of {without} model{'s' if without != 1 else ''} without an estimate", r["no_estimate_cost"]),
+             ("Total net value", r["total"])]
+    return {"steps": [{"label": label, "text": money_exact(v, cur), "exact": repr(float(v))} for label, v in steps],
+            "warnings": list(t.get("overlap_warnings") or [])}
 
 
 def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
@@ -491,7 +510,12 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
+    r = t.get("reconciliation") or {}
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
+                            ("reconciliation_rows", r.get("rows"), c["currency"]),
+                            ("reconciliation_overlap", r.get("overlap"), c["currency"]),
+                            ("reconciliation_no_estimate_cost", r.get("no_estimate_cost"), c["currency"]),
+                            ("double_counted_se", t.get("double_counted_se"), c["currency"]),
                             ("net", t["net"], c["currency"]),
                             ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
                             ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
@@ -583,6 +607,13 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
+    recon = _reconciliation(t, cur)
+    if recon is not None:  # from the rows to the total, at full precision
+        for step, v in zip(recon["steps"], (t["reconciliation"][k] for k in ("rows", "overlap", "no_estimate_cost", "total"))):
+            ws.append([f"Reconciliation: {step['label']}", v])
+            ws.cell(ws.max_row, 2).number_format = money_fmt
+        for w in recon["warnings"]:
+            ws.append(["Overlap warning", w])
     for h, r in ((c.get("var") or {}).get("horizons") or {}).items():
         span = "next 12 months" if h == "12m" else "next month"
         for label, key in (("expected net value", "expected"), ("5% value at risk", "var"),

@@ -110,11 +110,12 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
     else:
         m = this_month.totals
         month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
-                 "full": money(m["net"], cur),
+                 "full": money(m["net"], cur), "exact": exact(m["net"]), "key": "month",
                  "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
+                    "exact": exact(t["net"]), "key": "to-date",
                     "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])
                     + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
@@ -123,6 +124,44 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def exact(value: float | None) -> str:
+    """A money figure at full precision (the shortest text that reads back as the same float), for
+    a title or aria-label: what a person or a test checks the rounded figures against."""
+    return "—" if value is None else repr(float(value))
+
+
+def reconciliation(totals: Mapping[str, Any], currency: str) -> list[dict[str, Any]] | None:
+    """The steps from the rows to the total, as the valuation stored them (``totals.reconciliation``):
+    the sum of the rows' net values, the overlap deduction, the cost of the models without an
+    estimate, and the total; None for a valuation stored before it existed."""
+    r = totals.get("reconciliation")
+    if r is None:
+        return None
+    without = len(r["models_without_estimate"])
+    steps = [("rows", "Sum of the rows", r["rows"], "absolute"),
+             ("overlap", "Overlap counted once", r["overlap"], "relative"),
+             ("no_estimate", f"Cost of {without} model{'s' if without != 1 else ''} without an estimate",
+              r["no_estimate_cost"], "relative"),
+             ("total", "Net value", r["total"], "total")]
+    return [{"key": k, "label": label, "amount": amount, "measure": measure, "text": money(amount, currency),
+             "exact_text": f"{money(amount, currency, cents=True)} ({exact(amount)} {currency})"}
+            for k, label, amount, measure in steps]
+
+
+def reconciliation_html(steps: list[Mapping[str, Any]], currency: str) -> str:
+    """The waterfall's figures as a table: each amount to the cent, at full precision in its title
+    and aria-label (a screen reader and a test read these; the chart draws them)."""
+    from markupsafe import escape
+
+    rows = "".join(
+        f"<tr data-step='{escape(s['key'])}'><td>{escape(s['label'])}</td>"
+        f"<td class='num' title='{escape(exact(s['amount']))} {escape(currency)}' "
+        f"aria-label='{escape(s['label'])}: {escape(exact(s['amount']))} {escape(currency)}'>"
+        f"{escape(money(s['amount'], currency, cents=True))}</td></tr>" for s in steps)
+    return (f"<table class='vt-table' data-testid='reconciliation'><thead><tr><th>Step</th>"
+            f"<th class='num'>Amount ({escape(currency)})</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _loaded(t: Mapping[str, Any], cur: str) -> str:
@@ -150,9 +189,9 @@ def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
     valued = [m for m in shown.models if m.state == "ok" and m.gross is not None]
     return {
         "month": {"label": f"Net value, {label}", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
-                  "caption": sure},
+                  "exact": exact(t["net"]), "key": "period-net", "caption": sure},
         "to_date": {"label": f"Gross value, {label}", "value": money_compact(t["gross"], cur),
-                    "full": money(t["gross"], cur),
+                    "full": money(t["gross"], cur), "exact": exact(t["gross"]), "key": "period-gross",
                     "caption": f"cost {money_compact(t['cost'], cur)}"
                     + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "") + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
@@ -320,9 +359,12 @@ def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) ->
             "flag_reason": flag_hover(fl),
             "trend": list(sparks.get(m.model, [])) if sparks else [],
             "provisional": m.provisional, "method": m.method,
+            # full precision for the cell's title: the rows, the tiles and the reconciliation add up to the cent
+            "net_exact": m.net, "cost_exact": m.cost, "state": m.state,
         })
     cols = ["model", "name", "team", "owner", "status", "net", "net_lo", "net_hi", "gross", "cost", "roi",
-            "p_positive", "health", "risk", "flag", "flag_reason", "trend", "provisional", "method"]
+            "p_positive", "health", "risk", "flag", "flag_reason", "trend", "provisional", "method", "net_exact",
+            "cost_exact", "state"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -359,7 +401,7 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
         rows.append(
             f"<tr data-model='{escape(r.model)}'" + (" data-flagged='1'" if flagged else "") + ">"
             f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
-            f"<td>{escape(r.team or '—')}</td><td class='num{cls}'{tip}>{net[i]}</td>"
+            f"<td>{escape(r.team or '—')}</td>{_net_cell(r, net[i], currency, cls)}"
             f"<td class='num wrap{cls}'{tip}>{interval_text}</td>"
             f"<td class='num{cls}'{tip}>{pct(r.roi)}</td><td class='num{cls}'{tip}>{pct(r.p_positive)}</td>"
             f"<td class='spark{cls}'{tip}>{sparkline_html(r.trend, lo, hi)}</td>"
@@ -367,6 +409,26 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
             f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
             f"<td class='tag' style='{cell_colour(r.flag)}'{tip}>{escape(r.flag or '—')}</td></tr>")
     return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def _net_cell(r: Any, net_text: str, currency: str, cls: str = "") -> str:
+    """A row's net value. Its aria-label holds the figure at full precision and says how the total
+    counts it (the title too, after a flag's reason); a model without an estimate shows its cost,
+    which the total counts, instead."""
+    from markupsafe import escape
+
+    cur = escape(currency)
+    reason = f"{r.flag_reason} · " if getattr(r, "flag_reason", "") else ""
+    if r.state != "ok":
+        text = "not valued: left out of the totals"
+        return f"<td class='num{cls}' title='{escape(reason + text)}' aria-label='{text}'>{net_text}</td>"
+    if r.net_exact is None or r.net_exact != r.net_exact:
+        text = f"no estimate; cost {exact(r.cost_exact)} {currency} counted in the total"
+        return (f"<td class='num wrap{cls}' data-estimate='no' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
+                f"no estimate · cost {escape(money(r.cost_exact, currency))}</td>")
+    text = f"net {exact(r.net_exact)} {currency}"
+    return (f"<td class='num{cls}' data-estimate='yes' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
+            f"{net_text}</td>")
 
 
 def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
