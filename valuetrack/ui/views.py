@@ -685,9 +685,9 @@ def cost_steps(spec: Any, months: list[Mapping[str, Any]]) -> dict[str, Any]:
 
     if not months:
         return {"days": [], "monthly_cost": [], "one_off": []}
-    first, last = months[0]["start"], months[-1]["end"]
+    launch = spec.interventions[0].start if spec.interventions else months[0]["start"]
+    first, last = max(months[0]["start"], launch), months[-1]["end"]  # from the launch: no cost before it
     changes = sorted({first, last, *(s.start for s in _steps(spec.monthly_cost) if s.start and first < s.start <= last)})
-    launch = spec.interventions[0].start if spec.interventions else first
     return {"days": changes, "monthly_cost": [amount_on(spec.monthly_cost, d) for d in changes],
             "one_off": [{"on": max(e.on, first), "amount": e.amount, "label": e.label}
                         for e in one_off_events(spec.one_off_costs, launch)]}
