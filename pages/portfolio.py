@@ -95,6 +95,9 @@ statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", place
 sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
 shown = to_date if period == "To date" else state.portfolio(period)
+final_note = views.final_note(shown)  # a final month reads its final version; a newer figure is pending
+if final_note:
+    st.info(final_note, icon=":material/lock_clock:")
 frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models if m.state == "ok"]))
 frame = views.sort_frame(views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses), sort)
 if len(frame):

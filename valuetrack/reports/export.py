@@ -218,13 +218,13 @@ def restate_month(ctx: Context, *, month: str, reason: str | None, as_of: dt.dat
     differences) and an audit-log entry are written in one transaction."""
     from valuetrack import ledger
 
+    actor = ctx.require_edit(f"restate the final report of {month}")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError("--reason: say why the final month is restated (e.g. 'fraud-screen registered late: "
                               "its November cost was missing'); the reason is kept with the new version")
     if len(reason) > MAX_REASON:
         raise ValidationError(f"--reason: at most {MAX_REASON} characters (got {len(reason)})")
-    actor = ctx.require_edit(f"restate the final report of {month}")
     pv = ledger.portfolio(ctx, as_of=as_of, month=month, alpha=alpha)
     if pv.final is None:
         raise ValidationError(f"--month {month}: no final report has been issued for it, so there is nothing to "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -372,10 +373,8 @@ def _env() -> Any:
 
 def render_html(snapshot: Snapshot, *, chart_format: str = "png", pending: dict[str, Any] | None = None) -> str:
     """The report as one self-contained HTML document."""
-    from valuetrack.reports.snapshot import sha256_json
-
-    return _html(snapshot.id, snapshot.content_hash, chart_format, sha256_json(pending) if pending else "",
-                 _Key(snapshot, pending))
+    pending_key = json.dumps(pending, sort_keys=True, default=str) if pending else ""
+    return _html(snapshot.id, snapshot.content_hash, chart_format, pending_key, _Key(snapshot, pending))
 
 
 class _Key:
