@@ -2,16 +2,16 @@
 report read (version 1), and records each restatement a person applies (version 2, ...) with who,
 when, why and by how much (docs/decisions.md D34).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
