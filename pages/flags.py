@@ -31,23 +31,22 @@ for col, (t, n) in zip(cols, counts.items()):
 
 kinds = st.multiselect("Show", list(views.FLAG_LABELS), format_func=views.FLAG_LABELS.get, key="kinds",
                        placeholder="All kinds of flag")
+st.caption("The worst first: by the severity of the flag, then by the money at stake (the model's expected loss to "
+           "date, or its cost to date when it has no estimate).")
 values = {m.model: m for m in pv.models}
-for name, flags in by_model.items():
-    flags = [f for f in flags if not kinds or f.type in kinds]
-    if not flags:
+for f in pv.flags:  # one card per flag, in the one order of every list of flags (valuetrack.value.flags.ordered)
+    if kinds and f.type not in kinds:
         continue
-    m = values[name]
-    with st.container(border=True):
+    m = values[f.model]
+    with st.container(border=True, key=f"flag-{f.model}-{f.type}"):
         head, link = st.columns([4, 1])
-        head.markdown(f"### {md(m.display_name)}")
-        head.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · net value to date **{money(m.net, m.currency)}** "
-                     f"(95% interval {views.interval(m.ci_net, m.currency)})")
-        link.page_link("pages/model.py", label="Open model", query_params={"model": name}, icon=":material/query_stats:")
-        for f in flags:
-            since = pv.raised_on.get((f.model, f.type))
-            st.markdown(f"**{views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]}** — {md(f.reason)}"
-                        + (f" *(raised on {since:%d %b %Y})*" if since else ""))
-            st.markdown(f":material/arrow_forward: **What to do next:** {md(f.action)}")
-            line = views.evidence_line(f.evidence, f.p_value, m.currency)
-            if line:
-                st.caption("The numbers: " + line)
+        head.markdown(f"### {views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]} · {md(m.display_name)}")
+        head.caption(f"{md(f.model)} · {md(m.team)} · owner {md(m.owner)} · **{money(f.at_stake, m.currency)} at stake** · "
+                     f"net value to date {money(m.net, m.currency)} (95% interval {views.interval(m.ci_net, m.currency)})")
+        link.page_link("pages/model.py", label="Open model", query_params={"model": f.model}, icon=":material/query_stats:")
+        since = pv.raised_on.get((f.model, f.type))
+        st.markdown(md(f.reason) + (f" *(raised on {since:%d %b %Y})*" if since else ""))
+        st.markdown(f":material/arrow_forward: **What to do next:** {md(f.action)}")
+        line = views.evidence_line(f.evidence, f.p_value, m.currency)
+        if line:
+            st.caption("The numbers: " + md(line))

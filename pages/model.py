@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from valuetrack import costviews
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
 from valuetrack.ui.safe import md, one_line
@@ -69,18 +70,36 @@ if m.provisional:
     st.caption(":orange[:material/schedule:] Provisional: some cohorts in these figures have not matured yet "
                f"(outcomes count {spec.attribution.window_days} days + {spec.attribution.outcome_lag_days} days' lag).")
 
-# tiles are narrow: compact figures, the full one in the help
-c = st.columns(5)
-c[0].metric("Net value to date", money_compact(m.net, cur), help=f"{money(m.net, cur)}: gross value − cost since launch")
-c[0].caption(f"95% interval {views.interval(m.ci_net, cur, compact=True)}")
-c[1].metric("ROI", views.pct(m.roi), help="Net value ÷ cost")
-c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
-c[2].metric("P(net value > 0)", views.pct(m.prob_positive))
-c[2].caption("flat prior on the effect")
-c[3].metric("Gross value", money_compact(m.gross, cur), help=money(m.gross, cur))
-c[3].caption(f"cost {money(m.cost, cur)}")
-c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not spec.one_off_costs else "not yet"))
-c[4].caption(f"one-off costs {money(spec.one_off_costs, cur)}")
+# tiles are narrow: compact figures, the full one in the help; a flagged model's tiles are faded and
+# hatched, each tile's help giving the flags' reasons (D42)
+why = "\n\n".join(f"**{views.FLAG_LABELS.get(f.type, f.type)}**: {md(f.reason)}" for f in flags)
+flagged = (lambda h: f"{h}\n\n{why}" if h else why) if flags else (lambda h: h)
+with ui.flagged_tiles(flags, "model"):
+    c = st.columns(5)
+    c[0].metric("Net value to date", money_compact(m.net, cur), help=flagged(
+        f"{money(m.net, cur)}. {costviews.NET_RUNNING}: {costviews.RUNNING_HELP}"))
+    c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}")
+    c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=flagged(f"{costviews.NET_RUNNING} ÷ running costs"))
+    c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
+    c[2].metric("P(net value > 0)", views.pct(m.prob_positive), help=flagged(None))
+    c[2].caption("flat prior on the effect")
+    c[3].metric("Gross value", money_compact(m.gross, cur), help=flagged(money(m.gross, cur)))
+    c[3].caption(f"running costs {money(m.cost, cur)}")
+    one_off_total = views.one_off_total(spec)
+    c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
+                help=flagged("The month-end at which the cumulative net value (running costs) covers the one-off "
+                             "costs incurred by then."))
+    c[4].caption(f"one-off costs {money(one_off_total, cur)}")
+    if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
+        c = st.columns(5)
+        c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
+                    help=flagged(f"{money(m.net_fully_loaded, cur)}. {costviews.LOADED_HELP}"))
+        c[0].caption(f"95% interval {views.interval(m.ci_net_fully_loaded, cur, compact=True)}")
+        c[1].metric(costviews.ROI_LOADED, views.pct(m.roi_fully_loaded), help=flagged(
+            f"{costviews.NET_LOADED} ÷ (running costs + amortised one-off costs)"))
+        c[2].metric("One-off costs amortised", money_compact(m.amortisation, cur),
+                    help=flagged(money(m.amortisation, cur)))
+        c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
 tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
@@ -109,7 +128,7 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=spec.one_off_costs), width="stretch", key="cum")
+                                                  one_off=one_off_total), width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
             st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
@@ -192,14 +211,18 @@ with tab_method:
                f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
-    st.markdown(f"- Monthly cost: **{money(spec.monthly_cost, cur)}** (serving, licences, people share)\n"
-                f"- Per 1,000 predictions: **{money(spec.cost_per_1k_predictions, cur)}**\n"
-                f"- One-off costs: **{money(spec.one_off_costs, cur)}**"
-                + (f" — paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    st.markdown(views.cost_lines(spec, cur)
+                + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
     if view["months"]:
+        st.markdown("##### Costs over time")
+        st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur),
+                        width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
-        st.html(views.table_html(["Month", "Predictions", f"Cost ({cur})", f"Gross value ({cur})", f"Net value ({cur})",
-                                  "Figures"], rows, numeric=[1, 2, 3, 4], testid="months"))
+        st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
+                                  f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",
+                                  f"{costviews.NET_LOADED} ({cur})", "Figures"], rows, numeric=[1, 2, 3, 4, 5, 6],
+                                 testid="months"))
 
 with tab_registry:  # one above the other: side by side, either would be cut at 1,024 px
     st.markdown("##### Registry entry")

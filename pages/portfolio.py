@@ -27,10 +27,26 @@ st.caption(f"Net value = causal uplift × value per unit − cost, in {cur}, as 
 if all(m.gross is None for m in to_date.models):
     ui.needs_refresh([m.name for m in registered if m.spec.status == "active"], key="refresh-empty")
 
-tiles = views.headline(to_date, this_month)
+# the period filter governs the tiles and the table alike: to date, a month, or a range of whole months
+months = list(reversed(to_date.months))
+p1, p2, p3 = st.columns([1, 1, 1])
+choice = p1.selectbox("Period", ["To date", *months, views.RANGE], key="period",
+                      format_func=lambda p: p if p in ("To date", views.RANGE) else views.month_label(p))
+first = last = None
+if choice == views.RANGE and months:
+    first = p2.selectbox("From", months[::-1], key="period_from", format_func=views.month_label)
+    last = p3.selectbox("To", months, key="period_to", format_func=views.month_label)
+period = views.period_key(choice, first, last)
+shown = to_date if period is None else state.portfolio(period)
+
+tiles = views.headline(to_date, this_month, shown)
 cols = st.columns(4)
-ui.tile(cols[0], tiles["month"], help="Month of the last day with data; later cohorts are provisional.")
-ui.tile(cols[1], tiles["to_date"], help="From each model's launch to yesterday.")
+if period is None:
+    ui.tile(cols[0], tiles["month"], help="Month of the last day with data; later cohorts are provisional.")
+    ui.tile(cols[1], tiles["to_date"], help="From each model's launch to yesterday.")
+else:
+    ui.tile(cols[0], tiles["month"], help="Gross value − cost of the models in the period, as the ledger stored it.")
+    ui.tile(cols[1], tiles["to_date"])
 ui.tile(cols[2], tiles["models"])
 ui.tile(cols[3], tiles["flagged"], help="Models delivering no value or whose measurement cannot be trusted.")
 
@@ -44,21 +60,22 @@ if failed:
                          icon=":material/query_stats:")
             c2.text(f"{item['why']}\n{item['last']}")
 
-flagged = views.flags_by_model(to_date.flags)
-if flagged:
-    with st.container(border=True):
-        st.markdown(f"#### :material/flag: Needs attention ({len(flagged)})")
-        top = list(flagged.items())[:5]
-        by_name = {x.model: x for x in to_date.models}
-        nets = views.money_column([by_name[name].net for name, _ in top], cur)  # one precision for the list
-        for (name, fl), net in zip(top, nets):
-            m = by_name[name]
+attention = views.attention(to_date)
+if attention["rows"]:
+    with st.container(border=True, key="needs-attention"):
+        st.markdown(f"#### :material/flag: Needs attention ({attention['models']} models, {attention['flags']} flags)")
+        st.caption("The worst first: by the severity of the flag, then by the money at stake (the model's expected "
+                   "loss to date).")
+        for row in attention["rows"]:
             c1, c2 = st.columns([1.3, 3])
-            c1.page_link("pages/model.py", label=md(m.display_name), query_params={"model": name}, icon=":material/query_stats:")
-            c2.markdown(" · ".join(f"{views.FLAG_ICONS[f.type]} **{views.FLAG_LABELS[f.type]}**" for f in fl)
-                        + f" — net {net} to date")
-        if len(flagged) > 5:
-            st.page_link("pages/flags.py", label=f"All {len(flagged)} flagged models", icon=":material/flag:")
+            c1.page_link("pages/model.py", label=md(row["name"]), query_params={"model": row["model"]},
+                         icon=":material/query_stats:")
+            c2.markdown(f"{row['icon']} **{row['label']}** — {row['at_stake']} at stake · net {row['net']} to date",
+                        help=md(row["reason"]))
+        if attention["hidden"]:
+            st.page_link("pages/flags.py", icon=":material/flag:",
+                         label=f"{attention['hidden']} more flag{'s' if attention['hidden'] != 1 else ''}, none more "
+                               "severe than those above: all flags")
 
 with st.container(border=True):
     st.markdown("#### :material/trending_down: Value at risk")
@@ -83,18 +100,14 @@ with st.container(border=True):
             if var["left_out"]:
                 st.caption("Left out: " + "; ".join(f"{md(o['model'])} ({md(o['reason'])})" for o in var["left_out"]))
 
-st.subheader("Models")
-f1, f5, _ = st.columns([1, 1, 1])
+st.subheader("Models" if period is None else f"Models, {views.period_label(period)}")
+f5, _ = st.columns([1, 2])
 f2, f3, f4 = st.columns(3)
-months = list(reversed(to_date.months))
-period = f1.selectbox("Period", ["To date", *months], format_func=lambda p: p if p == "To date" else views.month_label(p),
-                      key="period")
 teams = f2.multiselect("Team", sorted({m.team for m in to_date.models}), key="teams", placeholder="All teams")
 owners = f3.multiselect("Owner", sorted({m.owner for m in to_date.models}), key="owners", placeholder="All owners")
 statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", placeholder="All")
 sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
-shown = to_date if period == "To date" else state.portfolio(period)
 final_note = views.final_note(shown)  # a final month reads its final version; a newer figure is pending
 if final_note:
     st.info(final_note, icon=":material/lock_clock:")
@@ -109,7 +122,7 @@ else:
 
 c1, c2 = st.columns([2.2, 1])
 with c1:
-    label = "Net value to date" if period == "To date" else f"Net value, {views.month_label(period)}"
+    label = "Net value to date" if period is None else f"Net value, {views.period_label(period)}"
     st.plotly_chart(charts.value_by_model(frame, cur, label=label), width="stretch", key="value-chart")
 with c2:
     st.markdown("##### Open a model")

@@ -12,7 +12,7 @@ from valuetrack import actions as edits
 from valuetrack.errors import PermissionDenied, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry, dump_manifest
 from valuetrack.attribution import methods
-from valuetrack.registry.spec import AGGREGATIONS, ModelSpec, field_docs
+from valuetrack.registry.spec import AGGREGATIONS, AMORTISATION_MONTHS, ModelSpec, field_docs
 from valuetrack.ui import actions, components as ui, state, views
 from valuetrack.ui.safe import md, one_line
 
@@ -22,7 +22,8 @@ NEW = "+ New model"  # plain ASCII: the full-width plus is a missing glyph in ma
 DOCS = field_docs()
 DEFAULTS: dict[str, Any] = {
     "name": "", "display_name": "", "owner": "", "team": "", "status": "active", "timezone": "UTC",
-    "monthly_cost": 0.0, "cost_per_1k_predictions": 0.0, "one_off_costs": 0.0,
+    "monthly_cost": 0.0, "cost_per_1k_predictions": 0.0, "one_off_costs": 0.0, "amortisation_months": AMORTISATION_MONTHS,
+    **{k: "" for k in views.DATED_FORM_KEYS if k.startswith("history:")},
     "launch": None, "launch_label": "launch", "relaunches": "",
     "kpi.name": "", "kpi.unit": "USD", "kpi.value_per_unit": 1.0, "kpi.higher_is_better": True, "kpi.aggregation": "sum",
     "attribution.method": "ab", "attribution.window_days": 30, "attribution.outcome_lag_days": 3,
@@ -207,6 +208,15 @@ def number(col: Any, path: str, label: str, *, integer: bool = False, **kw: Any)
         messages(path)
 
 
+def dated(col: Any, path: str) -> None:
+    """The amounts of a field that changed on dates, one 'YYYY-MM-DD amount' per line (optional)."""
+    with col:
+        st.text_area("Changed on dates (optional)", key=K + f"history:{path}", height=68,
+                     help="One per line: the date from which an amount applies, and the amount, e.g. "
+                          "`2025-03-01 4000` then `2025-06-15 6200`. The first date is the launch (or before). "
+                          "When given, the lines replace the number above.")
+
+
 def select(col: Any, path: str, label: str, options: list[str], **kw: Any) -> None:
     with col:
         st.selectbox(label, options, key=K + path, help=DOCS.get(path), **kw)
@@ -241,14 +251,22 @@ with st.container(border=True):
     text(a, "kpi.name", "KPI", placeholder="the KPI's name")
     text(b, "kpi.unit", "KPI unit", placeholder="a currency code, count or rate")
     number(c, "kpi.value_per_unit", f"Value per unit ({ctx.settings.currency})", step=0.1, format="%.4f")
+    dated(c, "kpi.value_per_unit")
     a, b, c = st.columns(3)
     select(a, "kpi.aggregation", "Per-unit aggregation", list(AGGREGATIONS))
     with b:
         st.toggle("Higher is better", key=K + "kpi.higher_is_better", help=DOCS.get("kpi.higher_is_better"))
     a, b, c = st.columns(3)
     number(a, "monthly_cost", f"Monthly cost ({ctx.settings.currency})")
+    dated(a, "monthly_cost")
     number(b, "cost_per_1k_predictions", "Cost per 1,000 predictions", step=0.1)
-    number(c, "one_off_costs", "One-off costs (build)", step=1000.0)
+    dated(b, "cost_per_1k_predictions")
+    number(c, "one_off_costs", "One-off costs (build, on the launch date)", step=1000.0)
+    with c:
+        st.text_area("Dated one-off costs (optional)", key=K + "history:one_off_costs", height=68,
+                     help="One per line: a date, an amount and a label, e.g. `2025-09-01 15000 retraining`. "
+                          "When given, they replace the number above.")
+    number(c, "amortisation_months", "Amortised over (months)", integer=True, min_value=1, max_value=240)
 
 with st.container(border=True):
     st.markdown("#### How the effect is measured")

@@ -505,6 +505,7 @@ def _var_lines(var: dict[str, Any]) -> list[str]:
 
 def cmd_flags(args: argparse.Namespace) -> int:
     from valuetrack import ledger
+    from valuetrack.formatting import money
 
     ctx = _ctx_with_models(args)
     pv = ledger.portfolio(ctx, as_of=args.as_of, alpha=args.alpha)
@@ -512,9 +513,10 @@ def cmd_flags(args: argparse.Namespace) -> int:
     def text() -> str:
         if not pv.flags:
             return f"No model is flagged (as of {pv.as_of})."
-        lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}):"]
-        for f in pv.flag_dicts():
-            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']})", f"    {f['reason']}",
+        lines = [f"{len({f.model for f in pv.flags})} models flagged (as of {pv.as_of}), the worst first:"]
+        for f in pv.flag_dicts():  # ordered by severity, then money at stake (valuetrack.value.flags.ordered)
+            stake = f"; {money(f['at_stake'], pv.currency)} at stake" if f.get("at_stake") is not None else ""
+            lines += [f"- {f['model']}: {f['type']} (raised on {f['raised_on']}{stake})", f"    {f['reason']}",
                       f"    Next: {f['action']}"]
         return "\n".join(lines)
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from valuetrack.context import Context
 from valuetrack.errors import NotFound, ValidationError, ValuetrackError
-from valuetrack.value.flags import Flag
+from valuetrack.value.flags import Flag, ordered
 from valuetrack.value.overlap import Overlap
 from valuetrack.value.portfolio import ModelValue, PortfolioValue
 
@@ -46,7 +46,9 @@ class StoredPortfolio(PortfolioValue):
     whose figures these are; None for to date and for months whose report is not final yet."""
     pending: dict[str, Any] | None = None
     """A final month that a newer valuation values differently: that valuation's figures and the
-    per-model differences, waiting for a person to apply them (:func:`restatement`); else None."""
+    per-model differences, waiting for a person to apply them (valuetrack.reports.restate_month)."""
+    read_id: int = 0
+    """The newest valuation the read was made at (``asof_id`` unless a final month pins an older one)."""
 
     @property
     def totals(self) -> dict[str, Any]:  # type: ignore[override]
@@ -127,7 +129,7 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
     pending = None
     if fin["asof_id"] != row["id"]:
         pending = differences(pinned, _read(ctx, row, month), version=fin["version"])
-    return dataclasses.replace(pinned, final=_final_info(fin), pending=pending)
+    return dataclasses.replace(pinned, final=_final_info(fin), pending=pending, read_id=row["id"])
 
 
 def _final_info(fin: Mapping[str, Any]) -> dict[str, Any]:
@@ -232,9 +234,78 @@ def _read(ctx: Context, row: dict[str, Any], month: str | None) -> StoredPortfol
         period["prior"] = periods[TO_DATE]["prior"]
     return StoredPortfolio(
         as_of=row["as_of"], period=key, period_start=parse_date(period["start"]), period_end=parse_date(period["end"]),
-        currency=row["currency"], alpha=row["alpha"], models=values, flags=[_flag(f) for f in flag_rows],
+        currency=row["currency"], alpha=row["alpha"], models=values, flags=ordered([_flag(f) for f in flag_rows]),
         overlaps=[Overlap(**o) for o in period["overlaps"]], prior=period["prior"], stored_totals=period["totals"],
-        asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months)
+        asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months,
+        read_id=row["id"])
+
+
+RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted")
+"""Portfolio totals that add up across months (money of disjoint periods): a range of months sums them.
+A total that is a money amount of the month (an overlap deduction, the cost of models without an
+estimate) belongs here; intervals, probabilities and counts do not add up and are left out."""
+_MODEL_ADDITIVE = ("treated_units", "predictions", "cost")
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """Every month from ``first`` to ``last`` (YYYY-MM, inclusive)."""
+    _check_month(first)
+    _check_month(last)
+    if last < first:
+        raise ValidationError(f"the range {first} to {last} ends before it starts: give the earlier month first")
+    out, m = [], dt.date.fromisoformat(f"{first}-01")
+    while f"{m:%Y-%m}" <= last:
+        out.append(f"{m:%Y-%m}")
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    return out
+
+
+def portfolio_range(ctx: Context, first: str, last: str, *, as_of: dt.date | None = None,
+                    alpha: float = 0.05) -> StoredPortfolio:
+    """The portfolio over the whole months ``first`` … ``last`` of one valuation (docs/decisions.md D43).
+
+    One month is :func:`portfolio` of that month, exactly as stored. A range of months sums what the
+    ledger stored per month, computing nothing else: per model gross, cost, net, treated units and
+    predictions (ROI = net ÷ cost of those sums); the totals in ``RANGE_ADDITIVE``. A range has no
+    interval and no P(net > 0): the months' errors are correlated (one effect estimate, a time
+    series' shared path), so their variances do not add, and the ledger stores intervals per month
+    and to date only. The period key is ``"YYYY-MM..YYYY-MM"``.
+    """
+    months = months_between(first, last)
+    if len(months) == 1:
+        return portfolio(ctx, as_of=as_of, month=first, alpha=alpha)
+    row = asof(ctx, as_of, alpha=alpha)
+    parts = [portfolio(ctx, as_of=row["as_of"], month=m, exact=True, alpha=alpha) for m in months]
+    # a final month reads the valuation its version pins (D34); a valuation landed while reading: read again
+    if len({p.read_id for p in parts}) > 1:
+        return portfolio_range(ctx, first, last, as_of=as_of, alpha=alpha)
+    by_model: dict[str, list[ModelValue]] = {}
+    for p in parts:
+        for v in p.models:
+            by_model.setdefault(v.model, []).append(v)
+    values = [_sum_months(vs) for vs in by_model.values()]
+    totals = {k: sum(float(p.totals.get(k) or 0.0) for p in parts) for k in RANGE_ADDITIVE
+              if any(k in p.totals for p in parts)}
+    newest = parts[-1]
+    totals.update(ci_net=None, prob_positive=None, models=len(values), flagged=newest.totals.get("flagged"),
+                  not_valued=sum(1 for v in values if v.state != "ok"), last_valued_included=False,
+                  months=len(months))
+    return dataclasses.replace(newest, period=f"{first}..{last}", period_start=parts[0].period_start,
+                               period_end=newest.period_end, models=values, overlaps=[], stored_totals=totals,
+                               final=None, pending=None, asof_id=newest.read_id)
+
+
+def _sum_months(months: list[ModelValue]) -> ModelValue:
+    """One model over several months: the sums of its stored monthly figures (no interval)."""
+    last = months[-1]
+    sums = {k: float(sum(getattr(v, k) or 0.0 for v in months)) for k in _MODEL_ADDITIVE}
+    grosses = [v.gross for v in months if v.gross is not None]
+    gross = float(sum(grosses)) if grosses else None
+    net = gross - sums["cost"] if gross is not None else None
+    roi = net / sums["cost"] if net is not None and sums["cost"] > 0 else None
+    return dataclasses.replace(last, period_start=months[0].period_start, gross=gross, gross_se=None, net=net,
+                               ci_net=None, roi=roi, ci_roi=None, prob_positive=None, expected_loss=None,
+                               provisional=any(v.provisional for v in months), **sums)
 
 
 def model(ctx: Context, name: str, *, as_of: dt.date | None = None, exact: bool = False,
@@ -253,7 +324,7 @@ def model(ctx: Context, name: str, *, as_of: dt.date | None = None, exact: bool 
     months, restated = _final_months(ctx, row, name, months)
     series = store.timeline(row["id"], name)
     timeline = None if series is None else {k: _frame(v) for k, v in series.items()}
-    flags = [_flag(f) for f in store.flags(row["id"]) if f["model_name"] == name]
+    flags = ordered([_flag(f) for f in store.flags(row["id"]) if f["model_name"] == name])
     return ModelRecord(ModelValue.from_dict(r["figures"]), months, r["detail"], timeline, flags, store.flag_history(name),
                        row, r["state"], r["error"], r["input_hash"], r["refresh_id"], restated)
 
@@ -325,7 +396,8 @@ def history(ctx: Context, limit: int = 50) -> list[dict[str, Any]]:
 
 
 def _flag(row: Mapping[str, Any]) -> Flag:
-    return Flag(row["model_name"], row["type"], row["reason"], row["action"], row["p_value"], row["evidence"])
+    return Flag(row["model_name"], row["type"], row["reason"], row["action"], row["p_value"], row["evidence"],
+                row.get("at_stake"))
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -350,4 +422,5 @@ def _check_month(month: str) -> None:
 
 
 __all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "counted_net", "data_version", "differences",
-           "finals", "history", "latest_id", "model", "monthly_nets", "parse_date", "portfolio"]
+           "finals", "history", "latest_id", "model", "months_between", "monthly_nets", "parse_date", "portfolio",
+           "portfolio_range"]

@@ -43,12 +43,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
 import sqlglot
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
@@ -117,6 +118,69 @@ class DialectOps:
         # text() reads ":name" as a bind parameter; the filter's text is kept literally (a value
         # such as 'a:b' inside quotes stays those characters)
         return sa.text(rendered.replace(":", r"\:"))
+
+    def array_sum(self, array: ColumnElement, field: str) -> ColumnElement:
+        """Σ of the struct field ``field`` over an array-of-structs column, per row (NULL when the
+        array is empty): ``(SELECT SUM(c.field) FROM UNNEST(array) AS u(c))`` in DuckDB."""
+        return _ArrayFieldSum(array, field)
+
+    def array_has_pair(self, array: ColumnElement, key: str, value: str) -> ColumnElement:
+        """True when an array of ``{key, value}`` structs holds the pair (``key``, ``value``); both
+        are bound parameters."""
+        return _ArrayHasPair(array, sa.bindparam("label_key", key, type_=sa.String),
+                             sa.bindparam("label_value", value, type_=sa.String))
+
+
+class _ArrayFieldSum(ColumnElement):
+    """Σ of one struct field over an array column, per row (rendered per dialect below)."""
+
+    inherit_cache = True
+    type = sa.Double()
+
+    def __init__(self, array: ColumnElement, field: str) -> None:
+        self.array = array
+        self.field = check_identifier(field)
+
+
+class _ArrayHasPair(ColumnElement):
+    """EXISTS an element {key, value} of an array column equal to two bound values."""
+
+    inherit_cache = True
+    type = sa.Boolean()
+
+    def __init__(self, array: ColumnElement, key: ColumnElement, value: ColumnElement) -> None:
+        self.array, self.key, self.value = array, key, value
+
+
+@compiles(_ArrayFieldSum)
+def _array_field_sum(element: _ArrayFieldSum, compiler: Any, **kw: Any) -> str:
+    # DuckDB: UNNEST in FROM needs a column alias to name the struct: UNNEST(a) AS u(c)
+    q = compiler.preparer.quote_identifier
+    return (f"(SELECT SUM(CAST({q('vt_c')}.{q(element.field)} AS DOUBLE)) FROM UNNEST("
+            f"{compiler.process(element.array, **kw)}) AS {q('vt_u')}({q('vt_c')}))")
+
+
+@compiles(_ArrayFieldSum, "bigquery")
+def _array_field_sum_bigquery(element: _ArrayFieldSum, compiler: Any, **kw: Any) -> str:
+    q = compiler.preparer.quote_identifier
+    return (f"(SELECT SUM(CAST({q('vt_c')}.{q(element.field)} AS FLOAT64)) FROM UNNEST("
+            f"{compiler.process(element.array, **kw)}) AS {q('vt_c')})")
+
+
+@compiles(_ArrayHasPair)
+def _array_has_pair(element: _ArrayHasPair, compiler: Any, **kw: Any) -> str:
+    q = compiler.preparer.quote_identifier
+    return (f"EXISTS (SELECT 1 FROM UNNEST({compiler.process(element.array, **kw)}) AS {q('vt_u')}({q('vt_l')}) "
+            f"WHERE {q('vt_l')}.{q('key')} = {compiler.process(element.key, **kw)} "
+            f"AND {q('vt_l')}.{q('value')} = {compiler.process(element.value, **kw)})")
+
+
+@compiles(_ArrayHasPair, "bigquery")
+def _array_has_pair_bigquery(element: _ArrayHasPair, compiler: Any, **kw: Any) -> str:
+    q = compiler.preparer.quote_identifier
+    return (f"EXISTS (SELECT 1 FROM UNNEST({compiler.process(element.array, **kw)}) AS {q('vt_l')} "
+            f"WHERE {q('vt_l')}.{q('key')} = {compiler.process(element.key, **kw)} "
+            f"AND {q('vt_l')}.{q('value')} = {compiler.process(element.value, **kw)})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -430,6 +494,48 @@ def panel_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: D
     )
 
 
+BILLED_COLUMNS = ("day", "currency", "amount")
+"""Columns of :func:`billed_cost_query` once the constant currency is added (``currency`` is only
+selected when the bill has a currency column)."""
+
+
+def billed_cost_query(spec: ModelSpec, start: dt.date, end: dt.date, *,
+                      dialect_ops: DialectOps | None = None) -> Select:
+    """The model's billed cost per UTC day (and currency), summed in the warehouse.
+
+    Per row: ``amount`` (+ Σ ``credits[].amount`` when the bill has nested credits), rows kept when
+    their ``labels`` hold (``label_key``, this model) and the checked ``where`` holds. Price per unit
+    and share are applied in Python (:mod:`valuetrack.value.billing`), so editing them needs no
+    refresh.
+
+    Returns:
+        A ``Select`` with columns ``day, [currency,] amount`` ordered by day, for
+        ``start <= day <= end``; ``currency`` only when the bill has a currency column.
+    """
+    ops = dialect_ops or DialectOps()
+    cs = spec.cost_source
+    if cs is None:
+        raise ParameterError(f"model {spec.name!r} has no [cost_source]")
+    if end < start:
+        raise ParameterError(f"end {end} is before start {start}")
+    B = _table(cs.table, cs.date, cs.amount, cs.currency_column, cs.credits, cs.labels).alias("b")
+    day = sa.cast(B.c[cs.date], sa.Date)
+    amount = sa.func.coalesce(ops.to_double(B.c[cs.amount]), sa.literal(0.0, sa.Float))
+    if cs.credits:
+        amount = amount + sa.func.coalesce(ops.array_sum(B.c[cs.credits], "amount"), sa.literal(0.0, sa.Float))
+    cond = [day >= sa.bindparam("start", start, type_=sa.Date), day <= sa.bindparam("end", end, type_=sa.Date)]
+    if cs.labels:
+        cond.append(ops.array_has_pair(B.c[cs.labels], cs.label_key, cs.label_value or spec.name))
+    if cs.where:
+        cond.append(ops.predicate(cs.where))
+    keys = [day] + ([B.c[cs.currency_column]] if cs.currency_column else [])
+    cols = [day.label("day")] + ([B.c[cs.currency_column].label("currency")] if cs.currency_column else [])
+    return (sa.select(*cols, sa.func.sum(amount).label("amount"))
+            .where(*cond)
+            .group_by(*keys)
+            .order_by(*keys))
+
+
 # ------------------------------------------------------------------------------------------------
 # health
 
@@ -544,7 +650,7 @@ def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry 
 
 __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
-    "as_of_cutoff", "health_queries", "local_midnight_utc", "panel_query", "series_query", "split_crossovers",
+    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "panel_query", "series_query", "split_crossovers",
 ]
 
 

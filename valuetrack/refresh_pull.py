@@ -26,6 +26,7 @@ from valuetrack.errors import ParameterError, ValidationError
 from valuetrack.queries import (
     DECISION_COLUMNS,
     ab_aggregate,
+    billed_cost_query,
     decisions_query,
     health_queries,
     panel_query,
@@ -64,6 +65,9 @@ class PulledAggregates:
             from ``decisions_since``, or None without ``[decisions]``.
         decisions_since: first prediction day read (labels arrive late: the last ``label_lag_days``
             are always re-read).
+        billed: the model's bill summed per UTC day and currency (``day, currency, amount``), the
+            whole bill re-read at every refresh (bills are revised after the fact), or None
+            without ``[cost_source]``.
     """
 
     model: str
@@ -78,6 +82,7 @@ class PulledAggregates:
     costs: tuple[Mapping[str, Any], ...] = field(default=())
     decisions: pd.DataFrame | None = None
     decisions_since: dt.date | None = None
+    billed: pd.DataFrame | None = None
 
     @property
     def total_cost(self) -> dict[str, Any]:
@@ -92,7 +97,8 @@ class PulledAggregates:
     @property
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
-            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions))
+            len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + (
+            0 if self.billed is None else len(self.billed))
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
@@ -181,11 +187,29 @@ def pull_model(
         decisions_since = min(start, as_of - dt.timedelta(days=spec.decisions.label_lag_days))
         decisions = normalize_decisions(run(decisions_query(spec, decisions_since, as_of, as_of=as_of, dialect_ops=ops),
                                             "decisions"))
+    billed = None
+    if spec.cost_source is not None:
+        # the whole bill every time: a correction may land on any earlier day (even a final month)
+        first = spec.interventions[0].start if spec.interventions else HISTORY_START
+        billed = normalize_billed(run(billed_cost_query(spec, min(first, as_of), as_of, dialect_ops=ops), "billing"),
+                                  spec.cost_source.currency)
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since,
+        decisions_since=decisions_since, billed=billed,
     )
+
+
+def normalize_billed(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
+    """A billed-cost result as ``day, currency, amount``: dates, the constant currency added when
+    the bill has no currency column, float amounts (a day whose sum is NULL counts 0)."""
+    frame = normalize_days(frame)
+    frame.columns = [str(c).lower() for c in frame.columns]
+    if "currency" not in frame.columns:
+        frame["currency"] = currency
+    frame["currency"] = [str(c) if c is not None else (currency or "") for c in frame["currency"]]
+    frame["amount"] = pd.to_numeric(frame["amount"].map(_to_float), errors="coerce").fillna(0.0).astype("float64")
+    return frame[["day", "currency", "amount"]].reset_index(drop=True)
 
 
 def panel_wide(long: pd.DataFrame) -> pd.DataFrame:

@@ -126,7 +126,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
             values.append(mv)
             continue
         cumulative = cumulative_rows(val)
-        payback = payback_from(cumulative, val.reg.spec.one_off_costs)
+        payback = payback_from(cumulative)
         mv = dataclasses.replace(mv, payback_date=payback)
         hashes[mv.model] = input_hash(val, alpha)
         effect = val.effect
@@ -164,7 +164,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
                      "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
-              "evidence": f.evidence} for f in pv.flags]
+              "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
@@ -233,7 +233,7 @@ def cumulative_rows(valuation: Any) -> pd.DataFrame:
     each point a library period (so intervals come from variances, never from added bounds)."""
     start = valuation.live_from
     if start is None:
-        return pd.DataFrame(columns=["day", "net", "net_lo", "net_hi", "cost", "provisional"])
+        return pd.DataFrame(columns=COLUMNS)
     last = valuation.last_day
     ends, m = [], start.replace(day=1)
     while m <= last:
@@ -244,17 +244,27 @@ def cumulative_rows(valuation: Any) -> pd.DataFrame:
     for end in ends:
         v = valuation.period(start, end)
         rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
-                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional})
-    return pd.DataFrame(rows, columns=["day", "net", "net_lo", "net_hi", "cost", "provisional"])
+                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional,
+                     "one_off": valuation.one_off_to(end), "net_fully_loaded": v.net_fully_loaded,
+                     "cost_fully_loaded": v.cost_fully_loaded})
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def payback_from(cumulative: pd.DataFrame, one_off_costs: float) -> dt.date | None:
-    """The first point of the cumulative net value at or above the one-off costs: the payback tile,
-    the chart's marker and ``value --json`` all show this one date."""
+COLUMNS = ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off", "net_fully_loaded", "cost_fully_loaded"]
+"""The cumulative rows: net value (running costs) with its interval, running cost, one-off costs
+incurred to the day, and the fully loaded net value and cost (one-off costs amortised)."""
+
+
+def payback_from(cumulative: pd.DataFrame) -> dt.date | None:
+    """The first point of the cumulative net value at or above the one-off costs incurred by then
+    (valuetrack.value.roi.payback_at): the payback tile, the chart's marker and ``value --json`` all
+    show this one date."""
+    from valuetrack.value.roi import payback_at
+
     if not len(cumulative):
         return None
-    hit = cumulative[cumulative["net"].fillna(float("-inf")) >= one_off_costs]
-    return hit["day"].iloc[0] if len(hit) else None
+    return payback_at(list(cumulative["day"]), cumulative["net"].astype(float).to_numpy(),
+                      cumulative["one_off"].to_numpy())
 
 
 def input_hash(valuation: Any, alpha: float) -> str:
@@ -263,7 +273,8 @@ def input_hash(valuation: Any, alpha: float) -> str:
     d = valuation.data
     return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision,
                  "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
-                 "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)],
+                 "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)]
+                 + ([frame_digest(d.billed)] if valuation.reg.spec.cost_source is not None else []),
                  "freshness": {k: (d.last_ok or {}).get(k) for k in ("max_exposure_ts", "max_outcome_ts", "mature_through")}})
 
 

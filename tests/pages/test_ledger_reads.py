@@ -109,7 +109,8 @@ def test_one_number_everywhere(demo_copy: Path, tmp_path: Path) -> None:
             assert any(stored.payback_date.isoformat() in s for s in marker), name
         figures = next(t for t in html_tables(at) if t["id"] == "figures")
         rows = {r["cells"][0]: r["cells"][1] for r in figures["rows"]}
-        assert rows["Net value"] == money_column([stored.gross, stored.cost, stored.net, *stored.ci_net], cur)[2]
+        assert rows["Net value (running costs)"] == money_column(
+            [stored.gross, stored.cost, stored.net, *stored.ci_net, stored.amortisation, stored.net_fully_loaded], cur)[2]
         # the month: `value --month` and the CSV report, to the cent, from the same stored month
         m = next(x for x in month["models"] if x["model"] == name)
         if (name, "net") in report:

@@ -20,16 +20,36 @@ def test_model_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict, name
     metrics = {x.label: x.value for x in at.metric}
     assert metrics["Net value to date"] == money_compact(m["net"], cur)  # tiles: compact
     assert metrics["Gross value"] == money_compact(m["gross"], cur)
-    assert metrics["ROI"] == pct(m["roi"])
-    # the figures table: the CLI's numbers, one precision for the column
+    assert metrics["ROI (running costs)"] == pct(m["roi"])
+    # the figures table: the CLI's numbers, one precision for the column, both cost views labelled
     table = next(t for t in html_tables(at) if t["id"] == "figures")
     figures = {r["cells"][0]: r["cells"][1] for r in table["rows"]}
-    want = money_column([m["gross"], m["cost"], m["net"], *m["ci_net"]], cur)
-    assert [figures[k] for k in ("Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high")] == want
+    want = money_column([m["gross"], m["cost"], m["net"], *m["ci_net"], m["amortisation"], m["net_fully_loaded"]], cur)
+    assert [figures[k] for k in ("Gross value", "Running costs", "Net value (running costs)",
+                                 "Net value (running costs), 95% low", "Net value (running costs), 95% high",
+                                 "One-off costs amortised", "Net value (fully loaded)")] == want
     assert len({len(v.rpartition(".")[2]) if "." in v else 0 for v in figures.values()}) == 1
     charts = at.get("plotly_chart")
     assert len(charts) >= 3  # uplift or counterfactual, cumulative, monthly (+ volume)
     assert at.get("code")[0].value.startswith("# valuetrack model manifest")  # the registry entry
+
+
+def test_one_off_costs_show_in_the_fully_loaded_view(in_demo: Path, value_json: dict) -> None:
+    """fraud-screen's one-off cost is not only under Payback: the fully loaded tiles deduct it,
+    amortised, and the tiles say which view each figure is (issue 16)."""
+    m = next(x for x in value_json["models"] if x["model"] == "fraud-screen")
+    cur = m["currency"]
+    assert m["amortisation"] > 0
+    assert m["net_fully_loaded"] == pytest.approx(m["gross"] - m["cost"] - m["amortisation"], abs=0.01)
+    at = app("pages/model.py", model="fraud-screen").run()
+    assert_clean(at)
+    tiles = {x.label: x for x in at.metric}
+    assert tiles["Net value (fully loaded)"].value == money_compact(m["net_fully_loaded"], cur)
+    assert tiles["ROI (fully loaded)"].value == pct(m["roi_fully_loaded"])
+    assert tiles["One-off costs amortised"].value == money_compact(m["amortisation"], cur)
+    assert "cost since launch" not in tiles["Net value to date"].help
+    assert "running costs" in tiles["Net value to date"].help and "One-off costs are not included" in tiles["Net value to date"].help
+    assert any(c.proto.spec and "monthly cost in effect" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_every_demo_model_renders(in_demo: Path, value_json: dict) -> None:

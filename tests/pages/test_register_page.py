@@ -146,3 +146,38 @@ def test_retire(demo_copy: Path) -> None:
     assert_clean(at)
     assert open_context().registry.get("email-send-time").spec.status == "retired"
     assert open_context().registry.audit("email-send-time")[0].action == "retire"
+
+
+def test_dated_amounts_from_the_form(demo_copy: Path) -> None:
+    """Costs and a value per unit that changed on dates, and dated one-off costs, entered as lines:
+    stored as dated lists, shown again when the model is edited; lines out of order are refused
+    next to the field, and nothing is saved."""
+    before = _registry_state()
+    at = app("pages/register.py").run()
+    _fill(at, GOOD).run()
+    at.text_area(key=K + "history:monthly_cost").input("2025-03-01 1500\n2025-02-01 2500").run()
+    at.button(key="save").click().run()
+    errors = [e.value for e in at.error]
+    assert any("2025-02-01 is before 2025-03-01" in e for e in errors), errors
+    assert _registry_state() == before
+    at.text_area(key=K + "history:monthly_cost").input("2025-03-01 1500\n2025-06-16 2500").run()
+    at.text_area(key=K + "history:kpi.value_per_unit").input("2025-03-01 1\n2025-05-10 1.25").run()
+    at.text_area(key=K + "history:one_off_costs").input("2025-01-15 24000 build\n2025-05-15 6100 retraining").run()
+    at.number_input(key=K + "amortisation_months").set_value(24).run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    spec = open_context().registry.get("homepage-recs-v2").spec
+    assert [(s.start, s.amount) for s in spec.monthly_cost] == [(dt.date(2025, 3, 1), 1500.0), (dt.date(2025, 6, 16), 2500.0)]
+    assert [(s.start, s.amount) for s in spec.kpi.value_per_unit] == [(dt.date(2025, 3, 1), 1.0), (dt.date(2025, 5, 10), 1.25)]
+    assert [(e.on, e.amount, e.label) for e in spec.one_off_costs] == [
+        (dt.date(2025, 1, 15), 24000.0, "build"), (dt.date(2025, 5, 15), 6100.0, "retraining")]
+    assert spec.amortisation_months == 24 and spec.cost_per_1k_predictions == 0.0
+    # editing shows the lines again; saving unchanged makes no new revision
+    again = app("pages/register.py", model="homepage-recs-v2").run()
+    assert again.text_area(key=K + "history:monthly_cost").value == "2025-03-01 1500\n2025-06-16 2500"
+    assert again.text_area(key=K + "history:one_off_costs").value == "2025-01-15 24000 build\n2025-05-15 6100 retraining"
+    assert again.number_input(key=K + "monthly_cost").value == 2500.0
+    revision = open_context().registry.get("homepage-recs-v2").revision
+    again.button(key="save").click().run()
+    assert open_context().registry.get("homepage-recs-v2").revision == revision

@@ -67,6 +67,45 @@ MANIFESTS: dict[str, tuple[str | bytes, str]] = {
     "cost inf": (sub("monthly_cost = 4000.0", "monthly_cost = inf"), r"monthly_cost: must be a finite number"),
     "cost 10**400": (sub("monthly_cost = 4000.0", f"monthly_cost = {10 ** 400}"), r"monthly_cost: .*too large"),
     "cost bool": (sub("one_off_costs = 25000.0", "one_off_costs = true"), r"one_off_costs: must be a number \(got bool"),
+    # effective-dated money (issue 17): lists of {from, amount} / {on, amount}, refused with the field named
+    "dated cost out of order": (sub("monthly_cost = 4000.0", "monthly_cost = [{from = 2025-03-01, amount = 4000.0}, "
+                                    "{from = 2025-07-01, amount = 5000.0}, {from = 2025-05-01, amount = 4500.0}]"),
+                                r"monthly_cost\[2\]\.from: 2025-05-01 is before 2025-07-01 .*date order"),
+    "dated cost duplicate date": (sub("monthly_cost = 4000.0", "monthly_cost = [{from = 2025-03-01, amount = 4000.0}, "
+                                      "{from = 2025-03-01, amount = 5000.0}]"),
+                                  r"monthly_cost\[1\]\.from: 2025-03-01 appears twice"),
+    "dated cost starts after launch": (sub("monthly_cost = 4000.0", "monthly_cost = [{from = 2025-04-01, amount = 4000.0}]"),
+                                       r"monthly_cost\[0\]\.from: 2025-04-01 is after the launch \(2025-03-01\)"),
+    "dated cost empty list": (sub("monthly_cost = 4000.0", "monthly_cost = []"), r"monthly_cost: an empty list"),
+    "dated cost negative amount": (sub("monthly_cost = 4000.0", "monthly_cost = [{from = 2025-03-01, amount = -1.0}]"),
+                                   r"monthly_cost\[0\]\.amount: must be >= 0"),
+    "dated cost missing amount": (sub("monthly_cost = 4000.0", "monthly_cost = [{from = 2025-03-01}]"),
+                                  r"monthly_cost\[0\]\.amount: required field is missing"),
+    "dated cost unknown key": (sub("monthly_cost = 4000.0", "monthly_cost = [{since = 2025-03-01, amount = 1.0}]"),
+                               r"monthly_cost\[0\]\.since: unknown field"),
+    "dated per-1k cost after launch": (sub("cost_per_1k_predictions = 0.5", "cost_per_1k_predictions = [{from = 2025-03-02, amount = 0.5}]"),
+                                       r"cost_per_1k_predictions\[0\]\.from: 2025-03-02 is after the launch"),
+    "dated value per unit out of order": (sub("value_per_unit = 1.0", "value_per_unit = [{from = 2025-03-01, amount = 1.0}, "
+                                              "{from = 2025-02-01, amount = 1.2}]"),
+                                          r"kpi\.value_per_unit\[1\]\.from: 2025-02-01 is before 2025-03-01"),
+    "dated value per unit after launch": (sub("value_per_unit = 1.0", "value_per_unit = [{from = 2025-06-01, amount = 1.0}]"),
+                                          r"kpi\.value_per_unit\[0\]\.from: 2025-06-01 is after the launch"),
+    "one-off costs out of order": (sub("one_off_costs = 25000.0", "one_off_costs = [{on = 2025-05-01, amount = 1.0}, "
+                                       "{on = 2025-01-01, amount = 2.0}]"),
+                                   r"one_off_costs\[1\]\.on: 2025-01-01 is before 2025-05-01"),
+    "one-off costs duplicate date": (sub("one_off_costs = 25000.0", "one_off_costs = [{on = 2025-05-01, amount = 1.0}, "
+                                         "{on = 2025-05-01, amount = 2.0}]"),
+                                     r"one_off_costs\[1\]\.on: 2025-05-01 appears twice"),
+    "one-off costs with from": (sub("one_off_costs = 25000.0", "one_off_costs = [{from = 2025-05-01, amount = 1.0}]"),
+                                r"one_off_costs\[0\]\.from: unknown field; known fields are on, amount, label"),
+    "cost as a table": (sub("monthly_cost = 4000.0", "monthly_cost = {from = 2025-03-01, amount = 1.0}"),
+                        r"monthly_cost: must be a number \(got dict .*\), or a list of \{from = DATE, amount = …\}"),
+    "amortisation_months zero": (sub("one_off_costs = 25000.0", "one_off_costs = 25000.0\namortisation_months = 0"),
+                                 r"amortisation_months: must be between 1 and 240 \(got 0\)"),
+    "challenger dated cost": (sub("[models.thresholds]\nmin_roi = 0.0", "[models.attribution.challenger]\narm = \"v4\"\n"
+                                  "treatment_share = 0.05\nmonthly_cost = [{from = 2025-03-01, amount = 1.0}]\n\n"
+                                  "[models.thresholds]\nmin_roi = 0.0"),
+                              r"challenger\.monthly_cost: must be a number \(got list.*dated lists are accepted only for the model.s"),
     "interventions out of order": (sub("start = 2025-06-01", "start = 2025-01-01"), r"interventions: starts must be distinct and in date order"),
     "intervention impossible date": (sub("start = 2025-03-01", 'start = "2025-02-30"'), r"interventions\[0\]\.start: must be a date"),
     "intervention datetime": (sub("start = 2025-03-01", "start = 2025-03-01T10:00:00"), r"interventions\[0\]\.start: must be a date"),

@@ -116,7 +116,7 @@ def test_every_format_shows_the_numbers_of_value_json(in_demo: Path, cli) -> Non
     seen = {}
     for row in ws.iter_rows(min_row=header_row[0].row + 1):
         if row[0].value in nets:
-            cell = row[cols.index("Net value")]
+            cell = row[cols.index("Net value (running costs)")]
             assert isinstance(cell.value, (int, float)) and not isinstance(cell.value, bool)
             assert "0.00" in cell.number_format
             seen[row[0].value] = cell.value
@@ -124,9 +124,9 @@ def test_every_format_shows_the_numbers_of_value_json(in_demo: Path, cli) -> Non
     for name, net in nets.items():
         assert round(seen[name], 2) == round(net, 2)
         sheet = next(s for s in wb.worksheets if s["B2"].value == name)
-        net_cell = next(r[1] for r in sheet.iter_rows() if r[0].value == "Net value")
+        net_cell = next(r[1] for r in sheet.iter_rows() if r[0].value == "Net value (running costs)")
         assert isinstance(net_cell.value, float) and round(net_cell.value, 2) == round(net, 2)
-    total = next(r[1] for r in ws.iter_rows() if r[0].value == "Total net value")
+    total = next(r[1] for r in ws.iter_rows() if r[0].value == "Total net value (running costs)")
     assert round(total.value, 2) == round(truth["totals"]["net"], 2)
 
     # CSV: tidy, one row per model and metric

@@ -301,11 +301,12 @@ def test_not_covering_cost_fdr_holds_beside_harmful_models() -> None:
 def test_flags_carry_reason_action_and_evidence_and_are_ordered() -> None:
     flags = evaluate_flags(frame(row("b-model", gross=-5000.0), row("a-model", n_treatment=12_000.0, n_control=8_000.0),
                                  row("c-model", gross=500.0, gross_se=100.0)))
-    assert [(f.model, f.type) for f in flags] == [("a-model", "untrustworthy"), ("b-model", "destroying_value"),
+    # the worst first: by the rule's severity (destroying 5, untrustworthy 4, not covering 3), not by name
+    assert [(f.model, f.type) for f in flags] == [("b-model", "destroying_value"), ("a-model", "untrustworthy"),
                                                   ("c-model", "not_covering_cost")]
     for f in flags:
         assert f.type in FLAG_TYPES and f.reason and f.action
-        assert set(f.to_dict()) == {"model", "type", "reason", "action", "p_value", "evidence"}
+        assert set(f.to_dict()) == {"model", "type", "reason", "action", "p_value", "evidence", "at_stake"}
     with pytest.raises(KeyError):
         evaluate_flags(frame(row()).drop(columns=["gross_se"]))
 

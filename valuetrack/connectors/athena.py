@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement as _ColumnElement
 
 from valuetrack.connectors.base import Connector, RunContext
-from valuetrack.errors import ConfigError, ValuetrackError, WarehouseError
+from valuetrack.errors import ConfigError, ParameterError, ValuetrackError, WarehouseError
 from valuetrack.sqlsafety import split_table
 from valuetrack.queries import DialectOps
 
@@ -64,6 +64,14 @@ class AthenaOps(DialectOps):
 
     def quantiles(self, col, qs):
         return [sa.func.approx_percentile(col, sa.literal(float(q), sa.Float)) for q in qs]
+
+    def array_sum(self, array, field):
+        raise ParameterError("cost_source.credits (a nested array column) is read on BigQuery and DuckDB only; "
+                             "on Athena, point cost_source at a view with the net cost in one column")
+
+    def array_has_pair(self, array, key, value):
+        raise ParameterError("cost_source.labels (a nested array column) is read on BigQuery and DuckDB only; "
+                             "on Athena, filter a flat tag column with cost_source.where")
 
 
 class AthenaConnector(Connector):

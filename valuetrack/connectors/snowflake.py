@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from valuetrack.connectors.base import Connector, RunContext
-from valuetrack.errors import ConfigError
+from valuetrack.errors import ConfigError, ParameterError
 from valuetrack.queries import DialectOps
 
 
@@ -39,6 +39,14 @@ class SnowflakeOps(DialectOps):
 
     def quantiles(self, col, qs):
         return [sa.func.approx_percentile(col, sa.literal(float(q), sa.Float)) for q in qs]
+
+    def array_sum(self, array, field):
+        raise ParameterError("cost_source.credits (a nested array column) is read on BigQuery and DuckDB only; "
+                             "on Snowflake, point cost_source at a view with the net cost in one column")
+
+    def array_has_pair(self, array, key, value):
+        raise ParameterError("cost_source.labels (a nested array column) is read on BigQuery and DuckDB only; "
+                             "on Snowflake, filter a flat tag column with cost_source.where")
 
 
 class SnowflakeConnector(Connector):

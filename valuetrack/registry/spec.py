@@ -72,12 +72,108 @@ class Annotation:
 
 
 @dataclass(frozen=True)
+class DatedAmount:
+    """An amount in effect from a date on (until the next one): a cost or value per unit that changed."""
+
+    start: dt.date = _doc("first day this amount applies, in the model's timezone", key="from")
+    amount: float = _doc("the amount from that day on, reporting currency")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.amount < 0:
+            problems.append(f"{where}.amount: must be >= 0 (got {self.amount})")
+
+
+@dataclass(frozen=True)
+class OneOffCost:
+    """A one-off cost incurred on a date (a build, a retraining, a migration)."""
+
+    on: dt.date = _doc("the day the cost was incurred")
+    amount: float = _doc("the cost, reporting currency")
+    label: str = _doc("what it was, e.g. 'v2 rebuild'", max_len=200, default="")
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if self.amount < 0:
+            problems.append(f"{where}.amount: must be >= 0 (got {self.amount})")
+
+
+Dated = Union[float, tuple[DatedAmount, ...]]
+"""A money figure for the model's whole life: a number (since launch) or a list of dated amounts."""
+
+AMORTISATION_MONTHS = 36
+"""The default period over which one-off costs are amortised in the fully loaded view (D31)."""
+
+
+def steps(value: Any) -> tuple[DatedAmount, ...]:
+    """A dated figure as its steps; a plain number is one step with no start (since launch)."""
+    if isinstance(value, tuple):
+        return value
+    return (DatedAmount(None, float(value)),)  # type: ignore[arg-type]
+
+
+def amount_on(value: Any, day: dt.date) -> float:
+    """The amount of a dated figure in effect on ``day`` (the first amount before the first step)."""
+    found = steps(value)
+    amount = found[0].amount
+    for step in found:
+        if step.start is not None and step.start <= day:
+            amount = step.amount
+    return amount
+
+
+def latest(value: Any) -> float:
+    """The newest amount of a dated figure (what it costs, or is worth, now)."""
+    return steps(value)[-1].amount
+
+
+def one_off_events(value: Any, launch: dt.date | None) -> tuple[OneOffCost, ...]:
+    """One-off costs as dated events; a plain number is one event on the launch date (none when 0)."""
+    if isinstance(value, tuple):
+        return value
+    if not value:
+        return ()
+    return (OneOffCost(launch, float(value), "one-off costs"),)  # type: ignore[arg-type]
+
+
+def one_off_total(value: Any) -> float:
+    return float(sum(e.amount for e in value)) if isinstance(value, tuple) else float(value)
+
+
+def _check_dated(value: Any, where: str, launch: dt.date | None, problems: list[str], *, key: str = "from") -> None:
+    """A dated list: not empty, dates strictly increasing, the first on or before launch."""
+    if not isinstance(value, tuple):
+        if value is not None and value < 0:
+            problems.append(f"{where}: must be >= 0 (got {value})")
+        return
+    example = "{from = 2025-03-01, amount = 4000.0}" if key == "from" else "{on = 2025-03-01, amount = 25000.0}"
+    if not value:
+        problems.append(f"{where}: an empty list; give a number, or at least one {example}")
+        return
+    if any(v is None for v in value):
+        return  # each bad entry is already reported
+    dates = [v.start if key == "from" else v.on for v in value]
+    for i in range(1, len(dates)):
+        if dates[i] == dates[i - 1]:
+            problems.append(f"{where}[{i}].{key}: {dates[i]} appears twice; give one amount per date")
+        elif dates[i] < dates[i - 1]:
+            problems.append(f"{where}[{i}].{key}: {dates[i]} is before {dates[i - 1]} in the entry above; "
+                            "list the amounts in date order")
+    if key == "from":
+        if launch is None:
+            problems.append(f"{where}: a dated list needs the launch date; add [[models.interventions]] with "
+                            "its start, or give a number")
+        elif dates[0] > launch:
+            problems.append(f"{where}[0].from: {dates[0]} is after the launch ({launch}); the first amount must "
+                            f"start on or before the launch (use from = {launch})")
+
+
+@dataclass(frozen=True)
 class Kpi:
     """The business metric the model is meant to move, and what one unit of it is worth."""
 
     name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
-    value_per_unit: float = _doc("money per KPI unit, in the reporting currency")
+    value_per_unit: Dated = _doc("money per KPI unit, in the reporting currency: a number, or a list of "
+                                 "{from = DATE, amount = …} when it changed")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
     aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
 
@@ -86,7 +182,7 @@ class Kpi:
             problems.append(f"{where}.name: must not be empty")
         if not (self.unit in NON_CURRENCY_UNITS or re.fullmatch(r"[A-Z]{3}", self.unit)):
             problems.append(f"{where}.unit: {self.unit!r} is neither a 3-letter currency code nor 'count'/'rate'")
-        if self.value_per_unit < 0:
+        if not isinstance(self.value_per_unit, tuple) and self.value_per_unit < 0:
             problems.append(
                 f"{where}.value_per_unit: must be >= 0 (got {self.value_per_unit}); "
                 "use higher_is_better = false for KPIs where less is better"
@@ -311,6 +407,68 @@ class Decisions:
 
 
 @dataclass(frozen=True)
+class CostSource:
+    """The model's daily cost read from a billing table in its warehouse (the BigQuery billing
+    export, Snowflake metering, an AWS cost-and-usage table): once a day has settled it replaces
+    the manifest's running-cost estimate (monthly_cost, cost_per_1k_predictions) for that day."""
+
+    table: str = _doc("billing table or view, optionally schema- or project-qualified")
+    date: str = _doc("column with the usage day or usage start time (a timestamp is cut into UTC days)")
+    amount: str = _doc("column with the row's cost (or the units billed, e.g. Snowflake credits, with price_per_unit)")
+    currency: str | None = _doc("the bill's currency as a constant, e.g. 'USD' (or give currency_column)", default=None)
+    currency_column: str | None = _doc("column with each row's currency (or give currency)", default=None)
+    credits: str | None = _doc("column holding an array of structs whose `amount` fields are added to the row's "
+                               "amount (the BigQuery billing export's `credits`: net cost = cost + credits)",
+                               default=None)
+    labels: str | None = _doc("column holding an array of {key, value} structs (the BigQuery billing export's "
+                              "`labels`); with label_key, only rows labelled with this model count", default=None)
+    label_key: str | None = _doc("label key naming the model, e.g. 'valuetrack-model'", max_len=200, default=None)
+    label_value: str | None = _doc("value of label_key for this model (defaults to the model's name)", max_len=200,
+                                   default=None)
+    where: str | None = _doc("optional read-only filter on the billing rows, e.g. \"warehouse_name = 'ML_WH'\"",
+                             default=None)
+    price_per_unit: float = _doc("money per unit of `amount` (the price of a Snowflake credit); 1 when `amount` is "
+                                 "money", default=1.0)
+    share: float = _doc("fixed share of the selected rows' cost that is this model's (a shared warehouse or "
+                        "account); 1 when the rows are the model's alone", default=1.0)
+    settle_days: int = _doc("bills are revised for this many days after the fact: a day's billed cost is used "
+                            "once it is older than this, the manifest's estimate before", default=5)
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        _identifiers(self, where, problems, table_fields=("table",),
+                     skip=("currency", "label_key", "label_value", "where"))
+        if (self.currency is None) == (self.currency_column is None):
+            problems.append(f"{where}.currency: give exactly one of `currency` (a constant such as 'USD') and "
+                            "`currency_column` (a column of the billing table)")
+        if self.currency is not None and not re.fullmatch(r"[A-Z]{3}", self.currency):
+            problems.append(f"{where}.currency: {self.currency!r} is not a 3-letter currency code such as 'USD'")
+        if (self.labels is None) != (self.label_key is None):
+            problems.append(f"{where}.label_key: `labels` (the column) and `label_key` go together; give both or "
+                            "neither")
+        if self.label_value is not None and self.label_key is None:
+            problems.append(f"{where}.label_value: given without `label_key`")
+        for name in ("label_key", "label_value"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                problems.append(f"{where}.{name}: must not be empty")
+        if self.where is not None:
+            try:
+                check_predicate(self.where)
+            except ValidationError as exc:
+                problems.append(f"{where}.where: {exc.problems[0]}")
+        if not self.price_per_unit > 0:
+            problems.append(f"{where}.price_per_unit: must be > 0 (got {self.price_per_unit})")
+        if not 0.0 < self.share <= 1.0:
+            problems.append(f"{where}.share: must be > 0 and at most 1 (got {self.share}); it is the model's "
+                            "share of the selected rows' cost")
+        if not 0 <= self.settle_days <= 90:
+            problems.append(f"{where}.settle_days: must be between 0 and 90 (got {self.settle_days})")
+        cols = [c for c in (self.date, self.amount, self.currency_column, self.credits, self.labels) if c]
+        if len(set(cols)) != len(cols):
+            problems.append(f"{where}: date, amount, currency_column, credits and labels must be different columns")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A registered model: who owns it, what it costs, which KPI it moves and how to measure that."""
 
@@ -323,9 +481,16 @@ class ModelSpec:
     status: str = _doc("'active' or 'retired'", default="active")
     connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
-    monthly_cost: float = _doc("serving + licences + people share per month, reporting currency", default=0.0)
-    cost_per_1k_predictions: float = _doc("variable cost per 1,000 predictions", default=0.0)
-    one_off_costs: float = _doc("build cost, for the payback date", default=0.0)
+    monthly_cost: Dated = _doc("serving + licences + people share per month, reporting currency: a number "
+                               "(since launch), or a list of {from = DATE, amount = …} when it changed", default=0.0)
+    cost_per_1k_predictions: Dated = _doc("variable cost per 1,000 predictions: a number, or a list of "
+                                          "{from = DATE, amount = …}", default=0.0)
+    one_off_costs: float | tuple[OneOffCost, ...] = _doc(
+        "build cost: a number (incurred on the launch date), or a list of {on = DATE, amount = …}; counted "
+        "in the payback date and, amortised, in the fully loaded view", default=0.0)
+    amortisation_months: int | None = _doc(
+        f"months over which each one-off cost is spread in the fully loaded view, straight line by day from "
+        f"the later of its date and the launch (default {AMORTISATION_MONTHS})", default=None)
     interventions: tuple[Intervention, ...] = _doc("launch dates; several for relaunches", default=())
     thresholds: Thresholds = _doc("flagging thresholds", default=Thresholds())
     decisions: Decisions | None = _doc("a classifier's decisions and labels, and what each outcome is worth",
@@ -333,6 +498,8 @@ class ModelSpec:
     description: str | None = _doc("what the model does (optional; e.g. from the MLflow registry)", default=None)
     annotations: tuple[Annotation, ...] = _doc("dated notes shown on the model's charts (new versions of an A/B model)",
                                                default=())
+    cost_source: CostSource | None = _doc("daily cost from a billing table in the model's warehouse, used once "
+                                          "settled in place of the running-cost estimate", default=None)
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -349,9 +516,14 @@ class ModelSpec:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             problems.append(f"{where}.timezone: {self.timezone!r} is not an IANA time zone such as 'Europe/Paris'")
+        launch = self.interventions[0].start if self.interventions else None
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
-            if getattr(self, name) < 0:
-                problems.append(f"{where}.{name}: must be >= 0 (got {getattr(self, name)})")
+            _check_dated(getattr(self, name), f"{where}.{name}", launch, problems,
+                         key="on" if name == "one_off_costs" else "from")
+        if self.kpi is not None and isinstance(self.kpi.value_per_unit, tuple):
+            _check_dated(self.kpi.value_per_unit, f"{where}.kpi.value_per_unit", launch, problems)
+        if self.amortisation_months is not None and not 1 <= self.amortisation_months <= 240:
+            problems.append(f"{where}.amortisation_months: must be between 1 and 240 (got {self.amortisation_months})")
         starts = [iv.start for iv in self.interventions]
         if starts != sorted(starts) or len(set(starts)) != len(starts):
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
@@ -432,7 +604,21 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return None if value is None else _convert(inner[0], value, where, problems, check)
+        if value is None:
+            return None
+        lists = [a for a in inner if typing.get_origin(a) is tuple]
+        if lists and len(inner) > 1:  # a number or a dated list (monthly_cost, value_per_unit, ...)
+            if isinstance(value, (list, tuple)):
+                return _convert(lists[0], value, where, problems, check)
+            number = [a for a in inner if typing.get_origin(a) is not tuple][0]
+            before = len(problems)
+            out = _convert(number, value, where, problems, check)
+            if len(problems) > before and problems[-1].startswith(f"{where}: must be a number (got"):
+                item = typing.get_args(lists[0])[0]
+                example = "{from = DATE, amount = …}" if item is DatedAmount else "{on = DATE, amount = …}"
+                problems[-1] += f", or a list of {example}"
+            return out
+        return _convert(inner[0], value, where, problems, check)
     if origin is tuple:
         item_tp = typing.get_args(tp)[0]
         if not isinstance(value, (list, tuple)):
@@ -455,6 +641,9 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
             pass
     if not ok:
         problems.append(f"{where}: must be {_type_name(tp)} (got {type(value).__name__} {value!r})")
+        if tp is float and isinstance(value, list):
+            problems[-1] += ("; dated lists are accepted only for the model's monthly_cost, cost_per_1k_predictions, "
+                             "one_off_costs and kpi.value_per_unit (give one number here)")
         return None
     if tp is float:
         try:

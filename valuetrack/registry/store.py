@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from valuetrack.access import Access, Actor
 from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry
-from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.spec import ModelSpec, latest
 from valuetrack.store.db import write_failure
 from valuetrack.store.schema import audit_log, models
 
@@ -47,7 +47,7 @@ class RegisteredModel:
         return {
             "name": s.name, "display_name": s.display_name, "owner": s.owner, "team": s.team,
             "status": s.status, "connection": s.connection, "kpi": s.kpi.name,
-            "method": s.attribution.method, "monthly_cost": s.monthly_cost, "revision": self.revision,
+            "method": s.attribution.method, "monthly_cost": latest(s.monthly_cost), "revision": self.revision,
             "updated_at": _iso(self.updated_at), "updated_by": self.updated_by,
         }
 

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
-from valuetrack.value.flags import FLAG_SEVERITY, RULES
+from valuetrack.value.flags import RULES, ordered
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
+from valuetrack.costviews import LOADED_HELP, NET_LOADED, NET_RUNNING, ROI_LOADED, ROI_RUNNING, RUNNING_HELP
 from valuetrack.safetext import csv_cell, text_not_formulas
 
 if TYPE_CHECKING:  # a snapshot renders itself (Snapshot.export): render never imports it at run time
@@ -87,6 +88,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
     level = round(100 * (1 - c["alpha"]))
     names = {m["model"]: m["display_name"] for m in c["models"]}
     totals = dict(c["totals"])
+    totals.update(net_loaded_text=money_exact(totals.get("net_fully_loaded"), cur),
+                  cost_loaded_text=money_exact(totals.get("cost_fully_loaded"), cur))
     totals.update(net_text=money_exact(totals["net"], cur), gross_text=money_exact(totals["gross"], cur),
                   cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
                   prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
@@ -98,11 +101,11 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
                          "No value estimate: only costs are counted.")
     flags_by_model: dict[str, list[dict[str, Any]]] = {}
     flag_rows = []
-    for f in c["flags"]:
-        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"])}
+    for f in ordered(c["flags"]):  # the worst first: severity, then money at stake (D42)
+        row = {**f, "label": FLAG_LABELS.get(f["type"], f["type"]), "display_name": names.get(f["model"], f["model"]),
+               "at_stake_text": money_exact(f.get("at_stake"), cur)}
         flags_by_model.setdefault(f["model"], []).append(row)
         flag_rows.append(row)
-    flag_rows.sort(key=lambda f: (-FLAG_SEVERITY.get(f["type"], 0), f["model"]))  # the worst first
 
     models = []
     for m in c["models"]:
@@ -115,7 +118,15 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
-            one_off_text=money_exact(m.get("one_off_costs"), cur),
+            one_off_text=_one_off_text(m, cur),
+            amortisation_text=money_exact(m.get("amortisation"), cur),
+            net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
+            ci_loaded_text=_interval(m.get("ci_net_fully_loaded"), cur),
+            roi_loaded_text=_pct(m.get("roi_fully_loaded")),
+            amortisation_months=m.get("amortisation_months") or 36,
+            history_rows=[{"field": {"monthly_cost": "Monthly running cost", "cost_per_1k_predictions": "Per 1,000 predictions",
+                                     "value_per_unit": "Value per KPI unit"}[h["field"]], "from": h["from"],
+                           "amount": money_exact(h["amount"], cur)} for h in m.get("amount_history") or []],
             predictions_text=f"{m.get('predictions') or 0:,.0f}",
             units_text=f"{m.get('treated_units') or 0:,.0f}",
             payback_text=_payback(m, cur),
@@ -210,6 +221,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         "title": c["title"], "month": month, "month_name": _month_name(month), "status": status,
         "provisional": status == "provisional", "provisional_reasons": c.get("provisional_reasons") or [],
         "as_of": c["as_of"], "currency": cur, "level": level, "prior": c.get("prior", "flat prior"),
+        "views": {"net_running": NET_RUNNING, "roi_running": ROI_RUNNING, "net_loaded": NET_LOADED,
+                  "roi_loaded": ROI_LOADED, "running_help": RUNNING_HELP, "loaded_help": LOADED_HELP},
         "period_text": period_text, "totals": totals, "models": models, "flag_rows": flag_rows,
         "flagged": sorted({f["model"] for f in c["flags"]}), "max_summary_flags": MAX_SUMMARY_FLAGS,
         "top": [by_name[n] for n in c["summary"]["top"]], "bottom": [by_name[n] for n in c["summary"]["bottom"]],
@@ -284,6 +297,14 @@ def _decisions(d: dict[str, Any] | None, cur: str) -> dict[str, Any] | None:
         "checks": [{"month": k["month"], "estimated": money_exact(k["estimated"], cur),
                     "realised": money_exact(k["realised"], cur), "flagged": k["flagged"]} for k in d["checks"][-3:]],
     }
+
+
+def _one_off_text(m: dict[str, Any], cur: str) -> str:
+    events = m.get("one_off_events") or []
+    if len(events) <= 1:
+        return money_exact(m.get("one_off_costs"), cur)
+    return "; ".join(f"{money_exact(e['amount'], cur)} on {e['on']}" for e in events) + \
+        f" (total {money_exact(m.get('one_off_costs'), cur)})"
 
 
 def _payback(m: dict[str, Any], cur: str) -> str:
@@ -413,7 +434,10 @@ def render_pdf(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> 
 
 CSV_METRICS = (
     ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
-    ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"), ("prob_positive", "probability"),
+    ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"),
+    # the fully loaded view: one-off costs amortised (docs/methods-value.md)
+    ("amortisation", "money"), ("cost_fully_loaded", "money"), ("net_fully_loaded", "money"),
+    ("roi_fully_loaded", "fraction"), ("prob_positive", "probability"),
     ("expected_loss", "money"), ("treated_units", "count"), ("predictions", "count"), ("effect_abs", "kpi"),
     ("effect_se", "kpi"), ("effect_rel", "fraction"), ("p_value", "probability"), ("srm_p_value", "probability"),
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
@@ -452,7 +476,10 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
-                            ("net", t["net"], c["currency"]), ("net_ci_lo", ci[0], c["currency"]),
+                            ("net", t["net"], c["currency"]),
+                            ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
+                            ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
+                            ("net_ci_lo", ci[0], c["currency"]),
                             ("net_ci_hi", ci[1], c["currency"]), ("prob_positive", t.get("prob_positive"), "probability"),
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
         rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
@@ -541,11 +568,13 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
     ws.append([])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
-    ws.append(["Total net value", t["net"]])
+    ws.append([f"Total {NET_RUNNING[0].lower()}{NET_RUNNING[1:]}", t["net"]])
     ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.cell(ws.max_row, 1).font = bold
     for label, v, f in (("95% interval (fixed-horizon), low", ci[0], money_fmt), ("95% interval (fixed-horizon), high", ci[1], money_fmt),
-                        ("Gross value", t["gross"], money_fmt), ("Cost", t["cost"], money_fmt),
+                        ("Gross value", t["gross"], money_fmt), ("Running costs", t["cost"], money_fmt),
+                        (f"Total {NET_LOADED[0].lower()}{NET_LOADED[1:]}", t.get("net_fully_loaded"), money_fmt),
+                        ("Running costs + one-off costs amortised", t.get("cost_fully_loaded"), money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
@@ -556,17 +585,17 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
             ws.append([f"Portfolio, {span}: {label}", r[key]])
             ws.cell(ws.max_row, 2).number_format = money_fmt
     ws.append([])
-    header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Cost", "Net value", "Net CI low",
-              "Net CI high", "ROI", "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
-              "Health", "Risk", "Flags", "Notes"]
+    header = ["Model", "Display name", "Team", "Status", "Method", "Gross", "Running costs", NET_RUNNING, "Net CI low",
+              "Net CI high", ROI_RUNNING, "ROI CI low", "ROI CI high", "P(net > 0)", "Provisional", "Trusted",
+              "Health", "Risk", "Flags", "Notes", "One-off costs amortised", NET_LOADED, ROI_LOADED]
     ws.append(header)
     hr = ws.max_row
     for col in range(1, len(header) + 1):
         ws.cell(hr, col).font, ws.cell(hr, col).fill = head_font, head_fill
     fmts = {6: money_fmt, 7: money_fmt, 8: money_fmt, 9: money_fmt, 10: money_fmt, 11: pct_fmt, 12: pct_fmt,
-            13: pct_fmt, 14: prob_fmt}
+            13: pct_fmt, 14: prob_fmt, 21: money_fmt, 22: money_fmt, 23: pct_fmt}
     flags_by = {}
-    for f in c["flags"]:
+    for f in ordered(c["flags"]):
         flags_by.setdefault(f["model"], []).append(FLAG_LABELS.get(f["type"], f["type"]))
     for m in c["models"]:
         ci_n, ci_r = m["ci_net"] or [None, None], m.get("ci_roi") or [None, None]
@@ -575,25 +604,28 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                    ci_n[0], ci_n[1], m["roi"], ci_r[0], ci_r[1], m["prob_positive"], m["provisional"], m["trusted"],
                    (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None,
                    (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None,
-                   ", ".join(flags_by.get(m["model"], [])), " ".join(m["notes"])])
+                   ", ".join(flags_by.get(m["model"], [])), " ".join(m["notes"]), m.get("amortisation"),
+                   m.get("net_fully_loaded") if m["active_in_month"] else None, m.get("roi_fully_loaded")])
         for col, f in fmts.items():
             ws.cell(ws.max_row, col).number_format = f
-    widths = [26, 30, 14, 9, 11, 14, 13, 14, 14, 14, 9, 10, 10, 10, 11, 8, 9, 8, 26, 60]
+    widths = [26, 30, 14, 9, 11, 14, 13, 14, 14, 14, 9, 10, 10, 10, 11, 8, 9, 8, 26, 60, 14, 14, 10]
     for i, w in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = w
     ws.column_dimensions["A"].width = 26
     ws.freeze_panes = ws.cell(hr + 1, 2)
 
     fl = wb.create_sheet("Flags")
-    fl.append(["Model", "Flag", "Reason", "Recommended action", "p-value"])
-    for col in range(1, 6):
+    fl.append(["Model", "Flag", f"At stake ({cur})", "Reason", "Recommended action", "p-value"])
+    for col in range(1, 7):
         fl.cell(1, col).font, fl.cell(1, col).fill = head_font, head_fill
-    for f in c["flags"]:
-        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f["reason"], f["action"], f.get("p_value")])
-    for col, w in zip("ABCDE", (26, 18, 90, 70, 10)):
+    for f in ordered(c["flags"]):  # the worst first, as on the pages
+        fl.append([f["model"], FLAG_LABELS.get(f["type"], f["type"]), f.get("at_stake"), f["reason"], f["action"],
+                   f.get("p_value")])
+        fl.cell(fl.max_row, 3).number_format = money_fmt
+    for col, w in zip("ABCDEF", (26, 18, 14, 90, 70, 10)):
         fl.column_dimensions[col].width = w
     for row in fl.iter_rows(min_row=2):
-        for cell in row[2:4]:
+        for cell in row[3:5]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
 
     used: set[str] = {"Summary", "Flags", "Provenance", "Restatement", "Pending restatement"}
@@ -606,11 +638,14 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
         rows = [("Model", m["model"], None), ("Team", m["team"], None), ("Owner", m["owner"], None),
                 ("Status", m["status"], None), ("Method", m["method"], None), ("KPI", m["kpi"], None),
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
-                ("Net value", m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
+                (NET_RUNNING, m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
                 ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
-                ("Cost", m["cost"], money_fmt), ("ROI", m["roi"], pct_fmt),
+                ("Running costs", m["cost"], money_fmt), (ROI_RUNNING, m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
+                ("One-off costs amortised", m.get("amortisation"), money_fmt),
+                (NET_LOADED, m.get("net_fully_loaded"), money_fmt), (ROI_LOADED, m.get("roi_fully_loaded"), pct_fmt),
+                ("Amortisation period (months)", m.get("amortisation_months"), None),
                 ("P(net value > 0)", m["prob_positive"], prob_fmt), ("Expected loss", m.get("expected_loss"), money_fmt),
                 ("Treated units", m.get("treated_units"), int_fmt), ("Predictions", m.get("predictions"), int_fmt),
                 ("Effect per unit", m.get("effect_abs"), None), ("Effect s.e.", m.get("effect_se"), None),

@@ -187,11 +187,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["live_to"] = _iso(live_to)
         d["registered_at"] = _iso(reg.created_at.date() if reg.created_at else None)
         d["kpi_unit"] = reg.spec.kpi.unit
-        d["value_per_unit"] = reg.spec.kpi.value_per_unit
+        d.update(_amounts(reg.spec, live_from, mv.period_end))
         d["higher_is_better"] = reg.spec.kpi.higher_is_better
-        d["monthly_cost"] = reg.spec.monthly_cost
-        d["cost_per_1k_predictions"] = reg.spec.cost_per_1k_predictions
-        d["one_off_costs"] = reg.spec.one_off_costs
         d["window_days"] = reg.spec.attribution.window_days
         d["outcome_lag_days"] = reg.spec.attribution.outcome_lag_days
         d["active_in_month"] = bool(live_from is not None and live_from <= mv.period_end
@@ -269,11 +266,33 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
 # helpers
 
 
+def _amounts(spec: Any, launch: dt.date | None, end: dt.date) -> dict[str, Any]:
+    """The registered amounts as the report shows them: those in effect at the period's end (a
+    number each), each dated amount's history, and the one-off costs (total and events)."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS, amount_on, one_off_events, one_off_total, steps
+
+    out: dict[str, Any] = {"value_per_unit": amount_on(spec.kpi.value_per_unit, end),
+                           "monthly_cost": amount_on(spec.monthly_cost, end),
+                           "cost_per_1k_predictions": amount_on(spec.cost_per_1k_predictions, end),
+                           "one_off_costs": one_off_total(spec.one_off_costs),
+                           "amortisation_months": spec.amortisation_months or AMORTISATION_MONTHS}
+    history = []
+    for key, value in (("monthly_cost", spec.monthly_cost), ("cost_per_1k_predictions", spec.cost_per_1k_predictions),
+                       ("value_per_unit", spec.kpi.value_per_unit)):
+        if isinstance(value, tuple):
+            history += [{"field": key, "from": _iso(s.start), "amount": s.amount} for s in steps(value)]
+    out["amount_history"] = history
+    out["one_off_events"] = [{"on": _iso(e.on), "amount": e.amount, "label": e.label}
+                             for e in one_off_events(spec.one_off_costs, launch)] if launch else []
+    return out
+
+
 def _month_row(m: Any) -> dict[str, Any]:
     return {"month": m.period_start.strftime("%Y-%m"), "start": _iso(m.period_start), "end": _iso(m.period_end),
             "gross": num(m.gross), "cost": num(m.cost), "net": num(m.net) if m.net is not None else num(-m.cost),
             "ci_net": [num(x) for x in m.ci_net] if m.ci_net else None, "provisional": bool(m.provisional),
-            "estimated": m.net is not None}
+            "estimated": m.net is not None, "amortisation": num(m.amortisation),
+            "net_fully_loaded": num(m.net_fully_loaded) if m.net_fully_loaded is not None else num(-m.cost_fully_loaded)}
 
 
 def _timeline(series: dict[str, Any] | None, last: dt.date, as_of: dt.date) -> dict[str, Any] | None:
@@ -310,7 +329,8 @@ def _to_date(v: dict[str, Any]) -> dict[str, Any] | None:
     if v.get("live_days", 0) <= 0 and v.get("gross") is None and not v.get("cost"):
         return None
     return {k: v.get(k) for k in ("period_start", "period_end", "gross", "cost", "net", "ci_net", "roi",
-                                  "prob_positive", "payback_date", "live_days")}
+                                  "prob_positive", "payback_date", "live_days", "amortisation", "cost_fully_loaded",
+                                  "net_fully_loaded", "roi_fully_loaded")}
 
 
 def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list[str]:

@@ -28,6 +28,7 @@ from valuetrack.store.schema import (
     NO_SEGMENT,
     ab_aggregates,
     ab_crossovers,
+    billed_costs,
     decision_aggregates,
     health_daily,
     health_histogram,
@@ -151,6 +152,12 @@ class AggregateStore:
                         {"model_name": model, "day": r["day"], "refresh_id": refresh_id,
                          **{k: float(r[k]) if k.startswith("sum_") else int(r[k]) for k in _DECISION_SUMS}}
                         for r in pulled.decisions.to_dict("records")])
+                billed = getattr(pulled, "billed", None)
+                if billed is not None:  # the whole bill is re-read: it replaces what was stored
+                    c.execute(billed_costs.delete().where(billed_costs.c.model_name == model))
+                    written += _insert(c, billed_costs, [
+                        {"model_name": model, "day": r["day"], "currency": str(r["currency"])[:8],
+                         "amount": float(r["amount"]), "refresh_id": refresh_id} for r in billed.to_dict("records")])
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
@@ -228,6 +235,13 @@ class AggregateStore:
         t = decision_aggregates
         return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
                            .order_by(t.c.day, t.c.bin, t.c.decision))
+
+    def read_billed(self, model: str) -> pd.DataFrame:
+        """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
+        its cost_source.amount), as the last successful refresh read it."""
+        t = billed_costs
+        return self._frame(sa.select(t.c.day, t.c.currency, t.c.amount).where(t.c.model_name == model)
+                           .order_by(t.c.day, t.c.currency))
 
     def _frame(self, stmt: Any) -> pd.DataFrame:
         with self.engine.connect() as c:

@@ -47,7 +47,8 @@ class LedgerRecord:
         models: rows of ledger_models (without asof_id).
         monthly: rows of ledger_monthly (without asof_id).
         timeline: rows of ledger_timeline (without asof_id).
-        flags: the flags raised at this look: model_name, type, p_value, reason, action, evidence.
+        flags: the flags raised at this look: model_name, type, p_value, reason, action, evidence,
+            at_stake.
     """
 
     as_of: dt.date
@@ -136,13 +137,14 @@ class LedgerStore:
             raised_on = before[key]["raised_on"] if key in before else as_of
             rows.append({"asof_id": asof_id, "model_name": key[0], "type": key[1], "as_of": as_of, "status": "raised",
                          "raised_on": raised_on, "cleared_on": None, "p_value": f.get("p_value"),
-                         "reason": f["reason"], "action": f["action"], "evidence": jsonable(f.get("evidence") or {})})
+                         "reason": f["reason"], "action": f["action"], "evidence": jsonable(f.get("evidence") or {}),
+                         "at_stake": f.get("at_stake")})
         for key, row in before.items():
             if key not in now:
                 rows.append({"asof_id": asof_id, "model_name": key[0], "type": key[1], "as_of": as_of,
                              "status": "cleared", "raised_on": row["raised_on"], "cleared_on": as_of,
                              "p_value": None, "reason": row["reason"], "action": row["action"],
-                             "evidence": row["evidence"]})
+                             "evidence": row["evidence"], "at_stake": row.get("at_stake")})
         return rows
 
     @staticmethod

@@ -158,7 +158,17 @@ decision_aggregates = sa.Table(  # migration 0011: a classifier's decisions (val
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates)
+billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.queries.billed_cost_query)
+    "billed_costs", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(8), primary_key=True),
+    sa.Column("amount", sa.Float(precision=53), nullable=False),  # units of cost_source.amount (money or credits)
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
+TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
+          billed_costs)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new
@@ -335,6 +345,7 @@ ledger_flags = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("action", sa.Text, nullable=False),
     sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("at_stake", sa.Float(precision=53), nullable=True),  # money at stake (D42); None before 0015
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
 )
 

@@ -7,6 +7,7 @@ negative, grey = not yet conclusive; blue for neutral series, amber for provisio
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
@@ -42,15 +43,24 @@ def sign_colour(lo: float | None, hi: float | None) -> str:
 
 
 def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net value") -> go.Figure:
-    """Horizontal bars of net value per model with 95 % interval whiskers, best at the top."""
+    """Horizontal bars of net value per model with 95 % interval whiskers, best at the top. A flagged
+    model's bar is grey, faded and hatched whatever its sign, its flags and their reasons on hover (D42)."""
     f = frame.dropna(subset=["net"]).sort_values("net")
-    colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
+    reasons = f["flag_reason"].fillna("") if "flag_reason" in f.columns else pd.Series([""] * len(f), index=f.index)
+    flagged = [bool(r) for r in reasons]
+    colours = [GREY if fl else sign_colour(lo, hi) for fl, lo, hi in zip(flagged, f["net_lo"], f["net_hi"])]
+    hover = ["" if not r else "<br>Flagged, do not rely on this figure:<br>" + "<br>".join(
+        line for reason in one_line(r).split(" ¶ ") for line in textwrap.wrap(reason, 90)) for r in
+        (x.replace("\n", " ¶ ") for x in reasons)]
     fig = go.Figure(go.Bar(
         x=f["net"], y=[one_line(n) for n in f["name"]], orientation="h", marker_color=colours,
+        marker_opacity=[0.45 if fl else 1.0 for fl in flagged],
+        marker_pattern_shape=["/" if fl else "" for fl in flagged],
         error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
                      arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
-        customdata=f[["net_lo", "net_hi"]].to_numpy(),
-        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}<extra></extra>",
+        customdata=[[lo, hi, h] for lo, hi, h in zip(f["net_lo"], f["net_hi"], hover)],
+        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}"
+                      "%{customdata[2]}<extra></extra>",
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
@@ -132,7 +142,11 @@ def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | Non
     fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
                              name="cumulative net value"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    if one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
+    dated = "one_off" in f.columns and f["one_off"].notna().any()
+    if dated and f["one_off"].max() > 0:  # the one-off costs incurred by each point: a step when one is added
+        fig.add_trace(go.Scatter(x=x, y=f["one_off"], mode="lines", line_shape="hv", hoverinfo="skip",
+                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs incurred (paid back when crossed)"))
+    elif one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
         fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[one_off, one_off], mode="lines", hoverinfo="skip",
                                  line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
     if payback:
@@ -155,6 +169,32 @@ def monthly(months: list[Mapping[str, Any]], currency: str) -> go.Figure:
         hovertemplate="%{x}<br>net %{y:,.0f}<br>cost %{customdata[0]:,.0f}<extra></extra>"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
     return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
+
+
+def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], currency: str) -> go.Figure:
+    """Costs over time: each month's running costs and amortised one-off costs (bars), the monthly
+    cost in effect as steps (a dated change shows where it happened), one-off costs as dated markers."""
+    f = pd.DataFrame(months)
+    fig = go.Figure()
+    if f.empty:
+        return _layout(fig)
+    mid = pd.to_datetime(f["start"]) + (pd.to_datetime(f["end"]) - pd.to_datetime(f["start"])) / 2
+    fig.add_trace(go.Bar(x=mid, y=f["cost"], name="running costs", marker_color=BLUE, opacity=0.55,
+                         hovertemplate="%{x|%b %Y}<br>running costs %{y:,.2f}<extra></extra>"))
+    if "amortisation" in f and f["amortisation"].fillna(0).gt(0).any():
+        fig.add_trace(go.Bar(x=mid, y=f["amortisation"], name="one-off costs amortised", marker_color=GREY, opacity=0.55,
+                             hovertemplate="%{x|%b %Y}<br>amortised %{y:,.2f}<extra></extra>"))
+    if steps.get("days"):
+        fig.add_trace(go.Scatter(x=pd.to_datetime(steps["days"]), y=steps["monthly_cost"], mode="lines+markers",
+                                 line_shape="hv", line=dict(color=RED, width=2), name="monthly cost in effect",
+                                 hovertemplate="from %{x|%d %b %Y}<br>%{y:,.2f} a month<extra></extra>"))
+    for event in steps.get("one_off") or []:
+        fig.add_trace(go.Scatter(x=[pd.Timestamp(event["on"])], y=[event["amount"]], mode="markers",
+                                 marker=dict(symbol="diamond", size=10, color=GREEN),
+                                 name=f"one-off cost{': ' + one_line(event['label']) if event.get('label') else ''}",
+                                 hovertemplate="%{x|%d %b %Y}<br>%{y:,.2f}<extra></extra>"))
+    fig.update_layout(barmode="stack")
+    return _layout(fig, money=currency, yaxis_title=f"cost ({currency})")
 
 
 def volume(daily: pd.DataFrame) -> go.Figure:

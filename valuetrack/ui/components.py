@@ -12,7 +12,7 @@ import streamlit as st
 
 from valuetrack.access import Actor
 from valuetrack.errors import PermissionDenied, ValuetrackError
-from valuetrack.ui import state
+from valuetrack.ui import state, views
 from valuetrack.ui.safe import md
 
 log = logging.getLogger("valuetrack.ui")
@@ -41,6 +41,10 @@ table.vt-table .num {text-align: right; white-space: nowrap; font-variant-numeri
 table.vt-table td.tag {font-weight: 600;}
 table.vt-table a {text-decoration: none; font-weight: 600;}
 table.vt-table tfoot td {font-weight: 600; border-top: 1px solid #d0d7de;}
+table.vt-table td.flagged {opacity: 0.5; cursor: help;
+  background: repeating-linear-gradient(135deg, rgba(110,119,129,0.18) 0 3px, transparent 3px 7px);}
+div[class*="st-key-flagged-"] div[data-testid="stMetric"] {opacity: 0.55;
+  background: repeating-linear-gradient(135deg, rgba(110,119,129,0.14) 0 4px, #f6f8fa 4px 9px);}
 </style>
 """
 
@@ -111,6 +115,18 @@ def shown_errors(what: str = "this page") -> Iterator[None]:
         first = str(exc).splitlines()[0] if str(exc) else ""
         st.error(f"Something went wrong while showing {what}: {type(exc).__name__}: {md(first[:300])}. "
                  "The details are in the server log.")
+
+
+def flagged_tiles(flags: list[Any], key: str) -> Any:
+    """A container whose tiles carry a model's flags: dimmed and hatched (CSS on ``st-key-flagged-…``),
+    with a line saying why; a plain container when the model is not flagged (D42)."""
+    if not flags:
+        return st.container()
+    box = st.container(key=f"flagged-{key}")
+    labels = ", ".join(views.FLAG_LABELS.get(f.type, f.type) for f in flags)
+    box.caption(f":orange[:material/flag:] Flagged ({md(labels)}): the figures below are shown faded, not to be "
+                "relied on as they stand. Hover over a tile's help for the reason.")
+    return box
 
 
 def tile(col: Any, t: Mapping[str, str], *, help: str | None = None) -> None:

@@ -122,8 +122,9 @@ def _registered(config: str | None, cwd: str, version: tuple) -> list:
 
 
 def portfolio(month: str | None = None):  # noqa: ANN201 - StoredPortfolio
-    """The newest valuation on or before the as-of date, to date or for ``month`` (the same record
-    ``valuetrack value --json`` prints); None when nothing has been valued yet."""
+    """The newest valuation on or before the as-of date, to date, for ``month`` (the same record
+    ``valuetrack value --json`` prints) or for a range of months ``"YYYY-MM..YYYY-MM"`` (the sums of
+    the stored months: valuetrack.ledger.portfolio_range); None when nothing has been valued yet."""
     return _portfolio(*_key(), as_of(), month, data_version())
 
 
@@ -134,6 +135,9 @@ def _portfolio(config: str | None, cwd: str, as_of_: dt.date, month: str | None,
     from valuetrack import ledger
 
     try:
+        if month and ".." in month:
+            first, last = month.split("..", 1)
+            return ledger.portfolio_range(_context(config, cwd), first, last, as_of=as_of_)
         return ledger.portfolio(_context(config, cwd), as_of=as_of_, month=month)
     except ledger.NotValued:
         return None

@@ -13,9 +13,11 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from valuetrack import costviews
+from valuetrack.ui.safe import md
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
-from valuetrack.value.flags import RULES
+from valuetrack.value.flags import RULES, ordered, truncate
 from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 # from the one table of flag rules (valuetrack.value.flags.RULES); Markdown icons: Streamlit's
@@ -63,9 +65,43 @@ def month_label(month: str) -> str:
 # -- portfolio --------------------------------------------------------------------------------
 
 
-def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
-    """The four tiles: net value this month and to date (with intervals), models, flagged.
+def period_label(period: str) -> str:
+    """'to-date' → 'to date'; '2026-03' → 'March 2026'; '2026-01..2026-03' → 'January – March 2026'."""
+    if period in ("to-date", "To date"):
+        return "to date"
+    if ".." not in period:
+        return month_label(period)
+    first, last = (dt.datetime.strptime(p, "%Y-%m") for p in period.split("..", 1))
+    if first.year == last.year:
+        return f"{first:%B} – {last:%B %Y}"
+    return f"{first:%B %Y} – {last:%B %Y}"
+
+
+def period_key(choice: str, first: str | None = None, last: str | None = None) -> str | None:
+    """The period the filter asks for: None (to date), a month, or a range 'YYYY-MM..YYYY-MM' of
+    whole months (one month when both ends are the same; the ends in either order)."""
+    if choice == "To date":
+        return None
+    if choice != RANGE:
+        return choice
+    if not first or not last:
+        return None
+    first, last = sorted((first, last))
+    return first if first == last else f"{first}..{last}"
+
+
+RANGE = "A range of months…"
+"""The period filter's choice that opens the From and To months."""
+
+
+def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict[str, str]]:
+    """The four tiles. To date (``shown`` None or to date): net value this month and to date (with
+    intervals), models, flagged. For a month or a range of months (``shown``, the period the filter
+    chose): its net value, its gross value and cost, models, flagged — the ledger's figures for that
+    period, so the tiles follow the filter like the table (docs/decisions.md D43).
     Tiles are narrow: their money is compact ('$171.2K'), and the full figure goes in ``full``."""
+    if shown is not None and shown.period != "to-date":
+        return _period_tiles(to_date, shown)
     cur = to_date.currency
     t = to_date.totals
     if this_month is None:  # no model live yet
@@ -84,6 +120,32 @@ def headline(to_date: Any, this_month: Any) -> dict[str, dict[str, str]]:
                    + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
+    }
+
+
+def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
+    cur, t, label = shown.currency, shown.totals, period_label(shown.period)
+    if t.get("ci_net"):
+        sure = f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t.get("prob_positive"))
+    elif ".." in shown.period:
+        sure = (f"the sum of {t.get('months', '')} months; intervals are per month or to date "
+                "(the months' errors are correlated)")
+    else:
+        sure = "no estimate: only costs are counted"
+    deducted = t.get("double_counted") or 0.0
+    valued = [m for m in shown.models if m.state == "ok" and m.gross is not None]
+    return {
+        "month": {"label": f"Net value, {label}", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
+                  "caption": sure},
+        "to_date": {"label": f"Gross value, {label}", "value": money_compact(t["gross"], cur),
+                    "full": money(t["gross"], cur),
+                    "caption": f"cost {money_compact(t['cost'], cur)}"
+                    + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "")},
+        "models": {"label": "Models", "value": str(t["models"]),
+                   "caption": f"{len(valued)} with an estimate in {label}"
+                   + (f" · {t['not_valued']} not valued (left out of the totals)" if t.get("not_valued") else "")},
+        "flagged": {"label": "Flagged", "value": str(to_date.totals["flagged"]),
+                    "caption": "judged on figures to date" if to_date.totals["flagged"] else "nothing to worry about"},
     }
 
 
@@ -174,10 +236,37 @@ def decision_checks_frame(d: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
+    """The flags of each model, models in the order of their worst flag (the flags' own order:
+    valuetrack.value.flags.ordered)."""
     out: dict[str, list[Any]] = {}
-    for f in flags:
+    for f in ordered(flags):
         out.setdefault(f.model, []).append(f)
     return out
+
+
+ATTENTION = 5
+"""Flags "Needs attention" lists on the portfolio page; the rest are on the flags page."""
+
+
+def attention(pv: Any, limit: int = ATTENTION) -> dict[str, Any]:
+    """"Needs attention": the worst ``limit`` flags, one row each (model, flag, money at stake, net to
+    date), cut from the least severe end so no flag it leaves out is more severe than one it shows
+    (valuetrack.value.flags.truncate). ``hidden``: how many flags are left out."""
+    shown, hidden = truncate(pv.flags, limit)
+    by_name = {m.model: m for m in pv.models}
+    cur = pv.currency
+    stakes = money_column([f.at_stake for f in shown], cur)
+    nets = money_column([getattr(by_name.get(f.model), "net", None) for f in shown], cur)
+    rows = [{"model": f.model, "name": getattr(by_name.get(f.model), "display_name", f.model), "type": f.type,
+             "label": FLAG_LABELS.get(f.type, f.type), "icon": FLAG_ICONS.get(f.type, ""), "at_stake": stakes[i],
+             "net": nets[i], "reason": f.reason} for i, f in enumerate(shown)]
+    return {"rows": rows, "hidden": len(hidden), "flags": len(pv.flags), "models": len({f.model for f in pv.flags})}
+
+
+def flag_hover(flags: Iterable[Any]) -> str:
+    """Why a model's figures are shown dimmed: each flag's label and reason, one per line (plain text
+    for a title attribute or a tooltip; the caller escapes it for its context)."""
+    return "\n".join(f"{FLAG_LABELS.get(f.type, f.type)}: {f.reason}" for f in flags)
 
 
 CHECK_LABELS = {"srm": "SRM, all cohorts"}
@@ -213,12 +302,13 @@ def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) ->
             "net_hi": cents(m.ci_net[1]) if m.ci_net else None, "gross": cents(m.gross), "cost": cents(m.cost),
             "roi": m.roi, "p_positive": m.prob_positive,
             "health": health_status(m) or "—", "risk": risk_level(m) or "—",
-            "flag": ", ".join(FLAG_LABELS[f.type] for f in fl) if fl else "",
+            "flag": ", ".join(FLAG_LABELS.get(f.type, f.type) for f in fl) if fl else "",
+            "flag_reason": flag_hover(fl),
             "trend": list(sparks.get(m.model, [])) if sparks else [],
             "provisional": m.provisional, "method": m.method,
         })
     cols = ["model", "name", "team", "owner", "status", "net", "net_lo", "net_hi", "gross", "cost", "roi",
-            "p_positive", "health", "risk", "flag", "trend", "provisional", "method"]
+            "p_positive", "health", "risk", "flag", "flag_reason", "trend", "provisional", "method"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -248,15 +338,20 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
     for i, r in enumerate(frame.itertuples(index=False)):
         has_ci = r.net_lo is not None and r.net_lo == r.net_lo
         interval_text = f"<span class='amount'>{ends[i]}</span> to <span class='amount'>{ends[n + i]}</span>" if has_ci else "—"
+        # a flagged model's figures carry the flag: dimmed and hatched, the reason on hover (D42)
+        flagged = bool(r.flag_reason)
+        cls = " flagged" if flagged else ""
+        tip = f" title='{escape(r.flag_reason)}'" if flagged else ""
         rows.append(
-            f"<tr data-model='{escape(r.model)}'>"
+            f"<tr data-model='{escape(r.model)}'" + (" data-flagged='1'" if flagged else "") + ">"
             f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
-            f"<td>{escape(r.team or '—')}</td><td class='num'>{net[i]}</td><td class='num wrap'>{interval_text}</td>"
-            f"<td class='num'>{pct(r.roi)}</td><td class='num'>{pct(r.p_positive)}</td>"
-            f"<td class='spark'>{sparkline_html(r.trend, lo, hi)}</td>"
+            f"<td>{escape(r.team or '—')}</td><td class='num{cls}'{tip}>{net[i]}</td>"
+            f"<td class='num wrap{cls}'{tip}>{interval_text}</td>"
+            f"<td class='num{cls}'{tip}>{pct(r.roi)}</td><td class='num{cls}'{tip}>{pct(r.p_positive)}</td>"
+            f"<td class='spark{cls}'{tip}>{sparkline_html(r.trend, lo, hi)}</td>"
             f"<td class='tag'><span style='{cell_colour(r.health)}'>{escape(r.health or '—')}</span> / "
             f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
-            f"<td class='tag' style='{cell_colour(r.flag)}'>{escape(r.flag or '—')}</td></tr>")
+            f"<td class='tag' style='{cell_colour(r.flag)}'{tip}>{escape(r.flag or '—')}</td></tr>")
     return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -360,11 +455,12 @@ def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
     return [{"month": v.period_start.strftime("%Y-%m"), "start": v.period_start, "end": v.period_end,
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
-             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional}
+             "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional,
+             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded}
             for v in months]
 
 
-_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional"],
+_EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off"],
           "daily": ["day", "arm", "n_exposures"]}
 
 
@@ -404,7 +500,67 @@ def figures_rows(m: Any) -> list[tuple[str, str]]:
     """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
     labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
     values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
+    labels = [*labels[:1], "Running costs", costviews.NET_RUNNING, f"{costviews.NET_RUNNING}, 95% low",
+              f"{costviews.NET_RUNNING}, 95% high", "One-off costs amortised", costviews.NET_LOADED]
+    values += [m.amortisation, m.net_fully_loaded]
     return list(zip(labels, money_column(values, m.currency)))
+
+
+def one_off_total(spec: Any) -> float:
+    """All the model's one-off costs (a number, or the sum of its dated events)."""
+    from valuetrack.registry.spec import one_off_total as total
+
+    return total(spec.one_off_costs)
+
+
+def _amounts(value: Any, currency: str, *, exact: bool = False) -> str:
+    """A number, or dated amounts as 'A from DATE, B from DATE'."""
+    from valuetrack.registry.spec import steps
+
+    fmt = (lambda x: money(x, currency)) if not exact else (lambda x: money(x, currency, cents=True))
+    found = steps(value)
+    if len(found) == 1 and found[0].start is None:
+        return f"**{fmt(found[0].amount)}**"
+    return ", ".join(f"**{fmt(s.amount)}** from {s.start:%d %b %Y}" for s in found)
+
+
+def cost_lines(spec: Any, currency: str) -> str:
+    """The Costs tab's registered amounts (markdown list), dated amounts as their history."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    one_off = spec.one_off_costs
+    if isinstance(one_off, tuple):
+        events = "; ".join(f"**{money(e.amount, currency)}** on {e.on:%d %b %Y}" + (f" ({md(e.label)})" if e.label else "")
+                           for e in one_off)
+    else:
+        events = f"**{money(one_off, currency)}**" + (" on the launch date" if one_off else "")
+    months = spec.amortisation_months or AMORTISATION_MONTHS
+    return (f"- Monthly cost: {_amounts(spec.monthly_cost, currency)} (serving, licences, people share)\n"
+            f"- Per 1,000 predictions: {_amounts(spec.cost_per_1k_predictions, currency, exact=True)}\n"
+            f"- Value per KPI unit: {_amounts(spec.kpi.value_per_unit, currency, exact=True)}\n"
+            f"- One-off costs: {events}; amortised over {months} months in the fully loaded view"
+            + ("" if spec.amortisation_months else " (the default)"))
+
+
+def cost_steps(spec: Any, months: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The registered amounts as steps over the months shown (for the cost chart): the monthly cost
+    in effect, and the one-off costs as dated events."""
+    from valuetrack.registry.spec import amount_on, one_off_events
+
+    if not months:
+        return {"days": [], "monthly_cost": [], "one_off": []}
+    first, last = months[0]["start"], months[-1]["end"]
+    changes = sorted({first, last, *(s.start for s in _steps(spec.monthly_cost) if s.start and first < s.start <= last)})
+    launch = spec.interventions[0].start if spec.interventions else first
+    return {"days": changes, "monthly_cost": [amount_on(spec.monthly_cost, d) for d in changes],
+            "one_off": [{"on": max(e.on, first), "amount": e.amount, "label": e.label}
+                        for e in one_off_events(spec.one_off_costs, launch)]}
+
+
+def _steps(value: Any) -> Any:
+    from valuetrack.registry.spec import steps
+
+    return steps(value)
 
 
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
@@ -413,9 +569,11 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
     A final month's figures are its final version's; a newer valuation's differing figure is named
     as a pending restatement (``pending``: valuetrack.ledger.ModelRecord.restated_months)."""
     months = list(months)[::-1]
-    cols = {k: money_column([x.get(k) for x in months], currency) for k in ("cost", "gross", "net")}
+    cols = {k: money_column([x.get(k) for x in months], currency)
+            for k in ("cost", "amortisation", "gross", "net", "net_fully_loaded")}
     return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
-             cols["cost"][i], cols["gross"][i], cols["net"][i], _month_status(x, currency)]
+             cols["cost"][i], cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
+             _month_status(x, currency)]
             for i, x in enumerate(months)]
 
 
@@ -581,6 +739,7 @@ def spec_to_form(spec: Any) -> dict[str, Any]:
                 flat[key] = v
 
     walk("", {k: v for k, v in d.items() if k != "interventions"})
+    flat.update(_dated_to_form(spec))
     ivs = list(spec.interventions)
     if ivs:
         flat["launch"] = ivs[0].start
@@ -613,7 +772,7 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     method = values.get("attribution.method") or "ab"
     sections = methods.get(method).form_sections if method in methods.names() else ()
     for key, value in values.items():
-        if key in ("launch", "launch_label", "relaunches") or not key:
+        if key in ("launch", "launch_label", "relaunches") or key in DATED_FORM_KEYS or not key:
             continue
         parts = key.split(".")
         if parts[0] == "attribution" and len(parts) == 3 and parts[1] not in sections:
@@ -640,7 +799,63 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    _dated_from_form(values, data, problems)
     return data, problems
+
+
+DATED_FIELDS = ("monthly_cost", "cost_per_1k_predictions", "kpi.value_per_unit")
+"""The amounts that may change on a date: the form shows a number and, below it, the dated amounts."""
+DATED_FORM_KEYS = (*(f"history:{f}" for f in DATED_FIELDS), "history:one_off_costs", "amortisation_months")
+
+
+def _dated_to_form(spec: Any) -> dict[str, Any]:
+    """Dated amounts → one line per step ('2025-06-15 6200'); the number shows the newest amount.
+    One-off costs given as dated events → one line each ('2025-05-01 15000 retraining')."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    out: dict[str, Any] = {"amortisation_months": spec.amortisation_months or AMORTISATION_MONTHS}
+    for path in DATED_FIELDS:
+        value = spec.kpi.value_per_unit if path == "kpi.value_per_unit" else getattr(spec, path)
+        if isinstance(value, tuple):
+            out[path] = value[-1].amount
+            out[f"history:{path}"] = "\n".join(f"{s.start.isoformat()} {s.amount:g}" for s in value)
+        else:
+            out[f"history:{path}"] = ""
+    if isinstance(spec.one_off_costs, tuple):
+        out["one_off_costs"] = 0.0
+        out["history:one_off_costs"] = "\n".join(f"{e.on.isoformat()} {e.amount:g} {e.label}".strip()
+                                                  for e in spec.one_off_costs)
+    else:
+        out["history:one_off_costs"] = ""
+    return out
+
+
+def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: list[str]) -> None:
+    """The form's dated lines → manifest lists. Lines given replace the number; none: the number."""
+    from valuetrack.registry.spec import AMORTISATION_MONTHS
+
+    for path in (*DATED_FIELDS, "one_off_costs"):
+        lines = [x.strip() for x in str(values.get(f"history:{path}") or "").splitlines() if x.strip()]
+        if not lines:
+            continue
+        key = "on" if path == "one_off_costs" else "from"
+        items = []
+        for i, line in enumerate(lines):
+            day, _, rest = line.partition(" ")
+            amount, _, label = rest.strip().partition(" ")
+            try:
+                item = {key: dt.date.fromisoformat(day), "amount": float(amount.replace(",", ""))}
+            except ValueError:
+                problems.append(f"model.{path}: line {i + 1}, {line!r}, is not 'YYYY-MM-DD amount'")
+                continue
+            if label.strip() and path == "one_off_costs":
+                item["label"] = label.strip()
+            items.append(item)
+        node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
+        node[path.rpartition(".")[2]] = items
+    months = values.get("amortisation_months")
+    if months not in (None, "", AMORTISATION_MONTHS):
+        data["amortisation_months"] = int(months)
 
 
 _KEEP_EMPTY = {"display_name", "owner", "team", "kpi.name", "attribution.exposures.table", "attribution.exposures.unit",

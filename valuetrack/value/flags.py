@@ -98,6 +98,8 @@ class Flag:
         action: what to do next.
         p_value: the one-sided p-value of the test behind it (None for rule-based flags).
         evidence: the numbers behind the flag.
+        at_stake: the money at stake (:func:`at_stake`), set by the valuation and stored with the
+            flag in the ledger; orders flags of one severity (:func:`ordered`).
     """
 
     model: str
@@ -106,10 +108,11 @@ class Flag:
     action: str
     p_value: float | None
     evidence: dict[str, Any]
+    at_stake: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "type": self.type, "reason": self.reason, "action": self.action,
-                "p_value": self.p_value, "evidence": self.evidence}
+                "p_value": self.p_value, "evidence": self.evidence, "at_stake": self.at_stake}
 
 
 REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", "min_roi", "unproven_after_days",
@@ -271,8 +274,55 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                                   float(tri["p_value"]), {k: tri.get(k) for k in ("look", "ab_total", "ab_se", "ts_total",
                                                                                    "ts_se", "difference", "se", "p_value",
                                                                                    "level")}))
-    order = {t: k for k, t in enumerate(FLAG_TYPES)}
-    return sorted(flags, key=lambda f: (f.model, order[f.type]))
+    return ordered(flags)
+
+
+# -- the worst problem first (docs/decisions.md D42) ----------------------------------------------
+
+
+def at_stake(expected_loss: float | None, cost: float | None) -> float:
+    """The money at stake on a flagged model: its expected loss to date, E[max(0, −net value)] under
+    the posterior behind P(net > 0) (``ModelValue.expected_loss``); for a model without an estimate,
+    its cost to date (none of it is shown to be earned back)."""
+    if expected_loss is not None and math.isfinite(expected_loss):
+        return float(expected_loss)
+    return float(cost or 0.0)
+
+
+def with_stakes(flags: list[Flag], values: Any) -> list[Flag]:
+    """``flags`` with ``at_stake`` set from each model's to-date figures (``values``: ModelValue
+    rows, or anything with ``model``, ``expected_loss`` and ``cost``), in the order of :func:`ordered`."""
+    import dataclasses
+
+    by_model = {v.model: at_stake(v.expected_loss, v.cost) for v in values}
+    return ordered([dataclasses.replace(f, at_stake=by_model.get(f.model)) for f in flags])
+
+
+def sort_key(flag: Any) -> tuple:
+    """Where a flag goes in every list of flags: the severity of its rule (worst first), then the money
+    at stake (most first), then the model's name and the rule's place in ``RULES`` (a stable tie-break).
+    Takes a :class:`Flag` or its ``to_dict()`` (a report snapshot's flags); a type no rule knows goes last."""
+    get = flag.get if isinstance(flag, dict) else lambda k, d=None: getattr(flag, k, d)
+    kind = get("type")
+    stake = get("at_stake")
+    stake = float(stake) if isinstance(stake, (int, float)) and math.isfinite(stake) else 0.0
+    return (-FLAG_SEVERITY.get(kind, -1), -stake, str(get("model")), _PLACE.get(kind, len(_PLACE)))
+
+
+def ordered(flags: Any) -> list[Any]:
+    """The flags worst first (:func:`sort_key`): the one order of the portfolio page, the flags page,
+    ``valuetrack flags`` and the reports."""
+    return sorted(flags, key=sort_key)
+
+
+def truncate(flags: Any, limit: int) -> tuple[list[Any], list[Any]]:
+    """(shown, hidden): the first ``limit`` flags in :func:`ordered` order and the rest. Cutting from
+    the least severe end, no hidden flag is more severe than a shown one ("Needs attention")."""
+    flags = ordered(flags)
+    return flags[:limit], flags[limit:]
+
+
+_PLACE = {t: k for k, t in enumerate(FLAG_TYPES)}
 
 
 def _e(log_e: float) -> str:

@@ -19,18 +19,19 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
+from valuetrack.costviews import VIEWS as COST_VIEWS
 from valuetrack.errors import ValidationError
 from valuetrack.jsonsafe import num
 from valuetrack.attribution.methods import Effect
 from valuetrack.attribution.methods import get as get_method
 from valuetrack.attribution.methods.ab import SUMS as _SUMS
 from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
-from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, amount_on, latest
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
-from valuetrack.value.flags import Flag, evaluate_flags
+from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.overlap import Overlap, deduplicate
-from valuetrack.value.roi import PRIOR, money_value, payback_date, period_cost
+from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,21 @@ class ModelValue:
     decisions: dict[str, Any] | None = None
     """A classifier's decisions in money over the same period (valuetrack.value.decisions), beside the
     causal estimate and never added to it; None without ``[decisions]``."""
+    cost_one_off: float = 0.0
+    """One-off costs incurred in the period (an event before launch counts on the launch day)."""
+    amortisation: float = 0.0
+    """The one-off costs amortised into the period (straight line by day over ``amortisation_months``)."""
+    cost_fully_loaded: float = 0.0
+    """Running cost + amortisation: the cost of the fully loaded view."""
+    net_fully_loaded: float | None = None
+    ci_net_fully_loaded: tuple[float, float] | None = None
+    roi_fully_loaded: float | None = None
+    ci_roi_fully_loaded: tuple[float, float] | None = None
+    amortisation_months: int = 36
+    cost_billing: dict[str, Any] | None = None
+    """With ``[cost_source]``: how ``cost`` splits between the settled bill and the manifest's estimate
+    (valuetrack.value.billing.summary): ``billed``, ``estimated``, ``estimate_on_billed_days``,
+    ``billed_days``, ``estimated_days``, ``settled_from``, ``settled_through``; None without one."""
     design: dict[str, Any] | None = None
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
@@ -98,6 +114,8 @@ class ModelValue:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["ci_net"] = list(self.ci_net) if self.ci_net else None
         out["ci_roi"] = list(self.ci_roi) if self.ci_roi else None
+        for k in ("ci_net_fully_loaded", "ci_roi_fully_loaded"):
+            out[k] = list(out[k]) if out[k] else None
         out["data_window"] = list(self.data_window)
         return out
 
@@ -111,7 +129,7 @@ class ModelValue:
         for k in ("period_start", "period_end", "as_of", "payback_date", "last_valued"):
             if k in known:
                 known[k] = day(known[k])
-        for k in ("ci_net", "ci_roi"):
+        for k in ("ci_net", "ci_roi", "ci_net_fully_loaded", "ci_roi_fully_loaded"):
             known[k] = tuple(known[k]) if known.get(k) else None
         known["data_window"] = tuple(day(v) for v in (known.get("data_window") or (None, None)))
         return cls(**known)
@@ -143,12 +161,14 @@ class PortfolioValue:
         double = sum(o.deduction for o in self.overlaps)
         gross = sum(m.gross for m in rows) - double
         cost = sum(m.cost for m in valued)
+        loaded_cost = sum(m.cost_fully_loaded or m.cost for m in valued)
         se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
         net = float(v.net) if rows else -cost
         return {"gross": gross, "cost": cost, "net": net,
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
                 "prob_positive": float(v.prob_positive) if rows else None,
+                "cost_fully_loaded": loaded_cost, "net_fully_loaded": (gross if rows else 0.0) - loaded_cost,
                 "double_counted": double, "models": len(self.models),
                 "flagged": len({f.model for f in self.flags}),
                 # models in error are left out of the sums: their last good figures are of another date
@@ -162,7 +182,8 @@ class PortfolioValue:
     def to_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of, "period": self.period, "period_start": self.period_start,
                 "period_end": self.period_end, "currency": self.currency, "alpha": self.alpha,
-                "prior": self.prior, "totals": self.totals, "models": [m.to_dict() for m in self.models],
+                "prior": self.prior, "cost_views": COST_VIEWS, "totals": self.totals,
+                "models": [m.to_dict() for m in self.models],
                 "flags": [f.to_dict() for f in self.flags], "overlaps": [o.to_dict() for o in self.overlaps]}
 
     def to_frame(self) -> pd.DataFrame:
@@ -221,6 +242,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     values = _with_risk(values, healths)
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
+    flags = with_stakes(flags, [t for _, t in ok])  # the money at stake orders them, worst first (D42)
     present = {v.model for v in values if v.state == "ok"}
     overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
                            {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
@@ -297,8 +319,44 @@ class ModelValuation:
     def last_day(self) -> dt.date:
         return self.as_of - dt.timedelta(days=1)
 
+    @functools.cached_property
+    def money(self) -> DailyMoney:
+        """The model's money per day (value per unit, running cost, one-off costs incurred and
+        amortised): the one place the manifest's (dated) amounts become daily money."""
+        spec, data = self.reg.spec, self.data
+        firsts = [d for d in (self.live_from,
+                              data.treated_by_day.index[0] if len(data.treated_by_day) else None,
+                              data.predictions_by_day.index[0] if len(data.predictions_by_day) else None)
+                  if d is not None]
+        first = min(firsts) if firsts else self.last_day
+        live_to = None
+        if spec.status == "retired" and len(data.predictions_by_day):
+            live_to = data.predictions_by_day.index[-1]
+        return daily_money(first=first, last=self.last_day, monthly_cost=spec.monthly_cost,
+                           cost_per_1k_predictions=spec.cost_per_1k_predictions,
+                           value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,
+                           amortisation_months=spec.amortisation_months, live_from=self.live_from,
+                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed)
+
+    @functools.cached_property
+    def billed(self) -> Any:
+        """The model's billed cost per day and its settled days (valuetrack.value.billing), or None
+        without ``[cost_source]``."""
+        source = self.reg.spec.cost_source
+        if source is None:
+            return None
+        from valuetrack.value.billing import billed_cost
+
+        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.currency, model=self.reg.name)
+
+    def one_off_to(self, day: dt.date) -> float:
+        """One-off costs incurred from the start of the series to ``day`` (for the payback date)."""
+        m = self.money
+        return m.total("one_off", m.days[0], day) if len(m.days) else 0.0
+
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha)
+        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
+                           self.money)
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -311,7 +369,7 @@ class ModelValuation:
         value = self.period(self.live_from or self.last_day, self.last_day)
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
-                               self.reg.spec.one_off_costs) if months else None
+                               [self.one_off_to(m.period_end) for m in months]) if months else None
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
                                    health=self.health.to_dict())
 
@@ -337,7 +395,7 @@ class ModelValuation:
         n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
         recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
         sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
-                              n_control=n_c, value_per_unit=spec.kpi.value_per_unit,
+                              n_control=n_c, value_per_unit=latest(spec.kpi.value_per_unit),
                               higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
                               daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
         return sizing.to_dict()
@@ -375,7 +433,12 @@ class ModelValuation:
             frame = self.effect.ts.to_frame()
             if len(frame):
                 frame = frame.rename(columns={"date": "day"})
-                frame["cum_value"] = sign * frame["cum_effect"] * vpu
+                if isinstance(vpu, tuple):  # each day's gap at that day's value per unit
+                    day = [d.date() if hasattr(d, "date") else d for d in frame["day"]]
+                    amounts = np.array([amount_on(vpu, d) for d in day])
+                    frame["cum_value"] = sign * np.nancumsum(frame["effect"].to_numpy(dtype=float) * amounts)
+                else:
+                    frame["cum_value"] = sign * frame["cum_effect"] * vpu
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
@@ -406,6 +469,9 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
         vpu = spec.kpi.value_per_unit
         units = frame["n_treatment"].to_numpy()
+        if isinstance(vpu, tuple):  # each day's treated units at that day's value per unit
+            new = np.diff(units, prepend=0.0) * np.array([amount_on(vpu, d) for d in days])
+            units, vpu = np.cumsum(new), 1.0
         frame["cum_gross"] = sign * effect.per_unit * units * vpu
         frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
     return frame
@@ -449,6 +515,8 @@ class _ModelData:
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
+    billed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The bill per day and currency (``day, currency, amount``) from ``[cost_source]``, days before the as-of."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -478,8 +546,11 @@ class _ModelData:
             decisions = decisions[decisions["day"] < as_of]
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
+        if len(billed):
+            billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
-                   status.reason if failed else None)
+                   status.reason if failed else None, billed)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -511,20 +582,24 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
 
 
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
-               as_of: dt.date, currency: str, alpha: float) -> ModelValue:
+               as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney) -> ModelValue:
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
-    live_to = None
-    if spec.status == "retired" and len(data.predictions_by_day):
-        live_to = data.predictions_by_day.index[-1]
-    cost = period_cost(spec.monthly_cost, spec.cost_per_1k_predictions, predictions, start, end,
-                       _live_from(spec, data), live_to) if end >= start else 0.0
+    cost = money_series.total("cost", start, end) if end >= start else 0.0
+    amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
+    one_off = money_series.total("one_off", start, end) if end >= start else 0.0
+    dated_vpu = isinstance(spec.kpi.value_per_unit, tuple)
+    vpu = 1.0 if dated_vpu else spec.kpi.value_per_unit
     units, gross, gross_se, provisional = 0.0, None, None, False
     if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
         if end >= start:
             try:
-                gap, gap_se, _ = effect.ts.gap_between(start, end)
-                gross, gross_se, units = gap, gap_se, 1.0
+                if dated_vpu:
+                    gross, gross_se = _ts_money(effect, money_series, start, end)
+                else:
+                    gap, gap_se, _ = effect.ts.gap_between(start, end)
+                    gross, gross_se = gap, gap_se
+                units = 1.0
             except (ValueError, KeyError):
                 gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
     elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
@@ -532,9 +607,14 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         units = float(treated.sum())
         provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
-    money = None
+    money = loaded = None
     if gross is not None and gross_se is not None:
-        money = money_value(gross, gross_se, units, spec.kpi.value_per_unit, spec.kpi.higher_is_better, cost, alpha=alpha)
+        # a dated value per unit: each treated unit at the amount of its own day (Σ units × amount)
+        weight = money_series.weighted(_between(data.treated_by_day, start, end), start, end) \
+            if dated_vpu and effect.ts is None else units
+        money = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost, alpha=alpha)
+        loaded = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost + amortisation,
+                             alpha=alpha)
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -548,6 +628,12 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         ci_net=(float(money.net_lo), float(money.net_hi)) if money else None,
         roi=num(money.roi) if money else None,
         ci_roi=(float(money.roi_lo), float(money.roi_hi)) if money and cost > 0 else None,
+        cost_one_off=one_off, amortisation=amortisation, cost_fully_loaded=float(cost + amortisation),
+        net_fully_loaded=num(loaded.net) if loaded else None,
+        ci_net_fully_loaded=(float(loaded.net_lo), float(loaded.net_hi)) if loaded else None,
+        roi_fully_loaded=num(loaded.roi) if loaded else None,
+        ci_roi_fully_loaded=(float(loaded.roi_lo), float(loaded.roi_hi)) if loaded and cost + amortisation > 0 else None,
+        amortisation_months=spec.amortisation_months or AMORTISATION_MONTHS,
         prob_positive=num(money.prob_positive) if money else None,
         expected_loss=num(money.expected_loss) if money else None,
         provisional=provisional, trusted=effect.trusted, reason=effect.reason,
@@ -559,7 +645,39 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+        cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
     )
+
+
+def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> dict[str, Any] | None:
+    """How the period's running cost splits between the settled bill and the estimate."""
+    from valuetrack.value.billing import summary
+
+    if money_series.billed is None:
+        return None
+    lo, hi = money_series.days.searchsorted(start, "left"), money_series.days.searchsorted(end, "right")
+    estimate = money_series.estimated_cost[lo:hi]
+    settled = money_series.settled[lo:hi]
+    return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
+
+
+def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:
+    """A daily gap in money when the value per unit changed: each stretch of one amount is summed at
+    that amount. The standard error adds the stretches' errors (exact for one stretch, an upper
+    bound otherwise: the stretches' gaps are correlated and their covariance is not kept)."""
+    days = money_series.days
+    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    amounts = money_series.value_per_unit[lo:hi]
+    if not len(amounts):
+        gap, gap_se, _ = effect.ts.gap_between(start, end)
+        return gap * float(money_series.value_per_unit[-1] if len(money_series.value_per_unit) else 0.0), 0.0
+    breaks = [0, *[i for i in range(1, len(amounts)) if amounts[i] != amounts[i - 1]], len(amounts)]
+    gross = se = 0.0
+    for a, b in zip(breaks[:-1], breaks[1:]):
+        gap, gap_se, _ = effect.ts.gap_between(days[lo + a], days[lo + b - 1])
+        gross += float(amounts[a]) * gap
+        se += float(amounts[a]) * gap_se
+    return gross, se
 
 
 DESIGN_KEYS = ("ramp", "challenger", "triangulation")

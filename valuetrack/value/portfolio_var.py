@@ -18,6 +18,7 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.jsonsafe import num
+from valuetrack.registry.spec import latest
 from valuetrack.value.var import VarModelInput, fit, value_at_risk
 
 HISTORY_DAYS = 365
@@ -109,8 +110,9 @@ def _left_out_reason(valuation: Any, value: Any) -> str | None:
 def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInput:
     spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
     sign = 1.0 if spec.kpi.higher_is_better else -1.0
-    vpu = spec.kpi.value_per_unit
-    per_prediction = spec.cost_per_1k_predictions / 1000.0
+    # a forecast: the amounts in effect today (dated amounts: the newest)
+    vpu = latest(spec.kpi.value_per_unit)
+    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0
     if effect.method == "ab":
         volume = _daily(data.treated_by_day, days)
         predictions = _daily(data.predictions_by_day, days)
@@ -133,7 +135,7 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     out = spec.attribution.outcomes
     kpi = f"{spec.connection}|{out.table}|{out.value}|{(out.where or '').strip()}" if out is not None else None
     return VarModelInput(spec.name, volume, float(per_unit), np.asarray(monthly, dtype=float),
-                         np.asarray(ses, dtype=float), float(spec.monthly_cost), kpi)
+                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)), kpi)
 
 
 def _daily(series: pd.Series, days: list[dt.date]) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from valuetrack.errors import ParameterError
@@ -114,37 +115,161 @@ def one_sided_p_below(estimate: Any, se: Any, bound: Any) -> np.ndarray:
     return stats.norm.cdf(z)
 
 
-def period_cost(
-    monthly_cost: float,
-    cost_per_1k_predictions: float,
-    predictions: float,
-    start: dt.date,
-    end: dt.date,
-    live_from: dt.date | None,
-    live_to: dt.date | None = None,
-) -> float:
-    """Cost of [start, end] (inclusive): the monthly cost pro-rated by live days of each calendar
-    month, plus the per-prediction cost. ``live_from``/``live_to`` bound when the model ran."""
-    if end < start:
-        raise ParameterError(f"period end {end} is before its start {start}")
-    lo = max(start, live_from) if live_from else start
-    hi = min(end, live_to) if live_to else end
-    fixed = 0.0
-    day = lo
-    while day <= hi:
-        month_days = calendar.monthrange(day.year, day.month)[1]
-        month_end = dt.date(day.year, day.month, month_days)
-        last = min(hi, month_end)
-        fixed += monthly_cost * ((last - day).days + 1) / month_days
-        day = last + dt.timedelta(days=1)
-    return fixed + cost_per_1k_predictions * predictions / 1000.0
+def payback_date(months: list[dt.date], net_by_month: list[float], one_off_costs: Any) -> dt.date | None:
+    """First month-end at which cumulative net value (running costs) covers the one-off costs
+    incurred by then (None if not yet). ``one_off_costs``: one number, or per month the one-off
+    costs incurred from launch to that month's end (dated one-off costs)."""
+    ends = [dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1]) for m in months]
+    return payback_at(ends, np.cumsum(np.asarray(net_by_month, dtype=float)), one_off_costs)
 
 
-def payback_date(months: list[dt.date], net_by_month: list[float], one_off_costs: float) -> dt.date | None:
-    """First month-end at which cumulative net value covers the one-off costs (None if not yet)."""
-    total = 0.0
-    for month, net in zip(months, net_by_month):
-        total += net
-        if total >= one_off_costs:
-            return dt.date(month.year, month.month, calendar.monthrange(month.year, month.month)[1])
-    return None
+def payback_at(days: list[dt.date], cumulative_net: Any, one_off_costs: Any) -> dt.date | None:
+    """The payback date: the first of ``days`` at which the cumulative net value covers the one-off
+    costs incurred by then. A one-off cost incurred later starts the count again (payback of
+    everything spent so far). ``one_off_costs``: a number, or the cumulative amount at each day."""
+    dues = (list(one_off_costs) if isinstance(one_off_costs, (list, tuple, np.ndarray, pd.Series))
+            else [one_off_costs] * len(days))
+    found, previous = None, None
+    for day, net, due in zip(days, cumulative_net, dues):
+        if previous is not None and due > previous:
+            found = None  # a new one-off cost: paid back only once it too is covered
+        previous = due
+        if found is None and net is not None and np.isfinite(net) and net >= due:
+            found = day
+    return found
+
+
+# ------------------------------------------------------------------------------------------------
+# The daily money series: the one place where a model's dated amounts become money per day
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` later (the month's last day when it has fewer days)."""
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class DailyMoney:
+    """A model's money per day over [first, last]: what one KPI unit is worth, the running cost
+    (the monthly cost pro-rated by the days of each calendar month while live, plus the cost per
+    1,000 predictions) and the one-off costs, both as incurred and amortised (the fully loaded view).
+
+    Every period figure (months, to date, payback, cumulative charts) sums these arrays, so a
+    dated amount applies exactly to the days it covers (docs/methods-value.md, D30, D31).
+    """
+
+    days: pd.Index
+    value_per_unit: np.ndarray
+    fixed_cost: np.ndarray
+    variable_cost: np.ndarray
+    one_off: np.ndarray
+    amortised: np.ndarray
+    billed: np.ndarray | None = None
+    """Billed cost per day from the model's [cost_source] (valuetrack.value.billing), or None."""
+    settled: np.ndarray | None = None
+    """True on the days whose billed cost has settled: there it replaces the estimate (D40)."""
+
+    @property
+    def estimated_cost(self) -> np.ndarray:
+        """The manifest's running-cost estimate per day: monthly cost share + per-prediction cost."""
+        return self.fixed_cost + self.variable_cost
+
+    @property
+    def cost(self) -> np.ndarray:
+        """Running cost per day: the settled billed cost where the model has a cost source and the
+        day has settled, else the manifest's estimate."""
+        if self.billed is None or self.settled is None:
+            return self.estimated_cost
+        return np.where(self.settled, self.billed, self.estimated_cost)
+
+    def _slice(self, start: dt.date, end: dt.date) -> slice:
+        return slice(int(self.days.searchsorted(start, "left")), int(self.days.searchsorted(end, "right")))
+
+    def total(self, column: str, start: dt.date, end: dt.date) -> float:
+        """Sum of one column (``cost``, ``fixed_cost``, ``one_off``, ``amortised`` ...) over [start, end]."""
+        if not len(self.days) or end < start:
+            return 0.0
+        return float(np.sum(getattr(self, column)[self._slice(start, end)]))
+
+    def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date) -> float:
+        """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit)."""
+        part = by_day
+        if not len(part) or end < start:
+            return 0.0
+        days = part.index
+        part = part.iloc[days.searchsorted(start, "left"):days.searchsorted(end, "right")]
+        if not len(part):
+            return 0.0
+        idx = self.days.get_indexer(part.index)
+        if (idx < 0).any():  # a day outside the series (cannot happen for data within the range)
+            raise ParameterError("daily money series does not cover the data's days")
+        return float(np.dot(part.to_numpy(dtype=float), self.value_per_unit[idx]))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"day": list(self.days), "value_per_unit": self.value_per_unit,
+                             "fixed_cost": self.fixed_cost, "variable_cost": self.variable_cost, "cost": self.cost,
+                             "estimated_cost": self.estimated_cost,
+                             "billed": self.billed if self.billed is not None else np.full(len(self.days), np.nan),
+                             "settled": self.settled if self.settled is not None else np.zeros(len(self.days), bool),
+                             "one_off": self.one_off, "amortised": self.amortised})
+
+
+def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k_predictions: Any,
+                value_per_unit: Any, one_off_costs: Any, amortisation_months: int | None,
+                live_from: dt.date | None, live_to: dt.date | None = None,
+                predictions: pd.Series | None = None, billed: Any = None) -> DailyMoney:
+    """Build a model's :class:`DailyMoney` over [first, last].
+
+    Args:
+        monthly_cost, cost_per_1k_predictions, value_per_unit: a number or dated steps (the
+            manifest's form, valuetrack.registry.spec.steps); each day takes the amount in effect.
+        one_off_costs: a number (incurred on ``live_from``) or dated events. An event before
+            ``first`` counts on ``first``; each is amortised straight line by day over
+            ``amortisation_months`` months from the later of its date and ``live_from``.
+        live_from, live_to: the monthly cost runs only on live days.
+        predictions: predictions per day (date index), for the per-prediction cost.
+        billed: the model's :class:`valuetrack.value.billing.BilledCost`: on its settled live days
+            the billed cost replaces the estimate (monthly cost share + per-prediction cost).
+    """
+    from valuetrack.registry.spec import AMORTISATION_MONTHS, one_off_events, steps
+
+    n = max((last - first).days + 1, 0)
+    days = [first + dt.timedelta(days=i) for i in range(n)]
+    index = pd.Index(days, dtype="object")
+    day_arr = np.array([d.toordinal() for d in days], dtype=np.int64)
+
+    def per_day(value: Any) -> np.ndarray:
+        out = np.full(n, steps(value)[0].amount, dtype=float)
+        for step in steps(value):
+            if step.start is not None:
+                out[day_arr >= step.start.toordinal()] = step.amount
+        return out
+
+    month_days = np.array([calendar.monthrange(d.year, d.month)[1] for d in days], dtype=float)
+    live = np.ones(n, dtype=bool)
+    if live_from is not None:
+        live &= day_arr >= live_from.toordinal()
+    if live_to is not None:
+        live &= day_arr <= live_to.toordinal()
+    fixed = np.where(live, per_day(monthly_cost) / month_days, 0.0) if n else np.zeros(0)
+    preds = (predictions.reindex(index).fillna(0.0).to_numpy(dtype=float)
+             if predictions is not None and len(predictions) else np.zeros(n))
+    variable = per_day(cost_per_1k_predictions) * preds / 1000.0 if n else np.zeros(0)
+    one_off, amortised = np.zeros(n), np.zeros(n)
+    months = amortisation_months or AMORTISATION_MONTHS
+    for event in one_off_events(one_off_costs, live_from or first):
+        on = max(event.on, first)
+        if n and on <= last:
+            one_off[(on - first).days] += event.amount
+        start = max(event.on, live_from) if live_from else event.on
+        end = add_months(start, months) - dt.timedelta(days=1)
+        per = event.amount / ((end - start).days + 1)
+        amortised[(day_arr >= start.toordinal()) & (day_arr <= end.toordinal())] += per
+
+    billed_arr = settled = None
+    if billed is not None:
+        billed_arr, settled = billed.on(index), billed.settled_mask(index) & live
+    return DailyMoney(index, per_day(value_per_unit) if n else np.zeros(0), fixed, variable, one_off, amortised,
+                      billed_arr, settled)

@@ -103,6 +103,7 @@ def with_challenger(spec: ModelSpec, mature: pd.DataFrame, data: Any, effect: Ef
     from valuetrack.attribution.ab import ArmStats
     from valuetrack.attribution.methods.ab import ab_inputs
     from valuetrack.attribution.multiarm import Design, compare_versions
+    from valuetrack.registry.spec import latest
 
     a = spec.attribution
     ex, ch = a.exposures, a.challenger
@@ -122,7 +123,9 @@ def with_challenger(spec: ModelSpec, mature: pd.DataFrame, data: Any, effect: Ef
         rows = daily[(daily["arm"] == arm) & (daily["day"] <= mt)] if len(daily) and "arm" in daily else daily.iloc[0:0]
         preds[arm] = float(rows["n_exposures"].sum()) if len(rows) else float(sums[arm]["n"])
     costs = {ex.control: 0.0,
-             ex.treatment: _cost_per_unit(spec.monthly_cost, spec.cost_per_1k_predictions, preds[ex.treatment],
+             # the decision is about what each version costs from now on: the amounts in effect today
+             ex.treatment: _cost_per_unit(latest(spec.monthly_cost), latest(spec.cost_per_1k_predictions),
+                                          preds[ex.treatment],
                                           float(sums[ex.treatment]["n"]), days),
              ch.arm: _cost_per_unit(ch.monthly_cost, ch.cost_per_1k_predictions, preds[ch.arm], float(sums[ch.arm]["n"]),
                                     days)}
@@ -131,7 +134,7 @@ def with_challenger(spec: ModelSpec, mature: pd.DataFrame, data: Any, effect: Ef
     recent = mature[mature["day"] > mt - dt.timedelta(days=28)] if len(mature) else mature
     per_day = float(recent["n"].sum()) / 28.0 if len(recent) else None
     r = compare_versions(arms, Design(ex.control, ex.treatment, ch.arm, shares, costs),
-                         value_per_unit=spec.kpi.value_per_unit, higher_is_better=spec.kpi.higher_is_better,
+                         value_per_unit=latest(spec.kpi.value_per_unit), higher_is_better=spec.kpi.higher_is_better,
                          config=config, daily_units=per_day)
     label = ch.label or ch.arm
     comparisons = {}

@@ -2,16 +2,16 @@
 report read (version 1), and records each restatement a person applies (version 2, ...) with who,
 when, why and by how much (docs/decisions.md D34).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""Tiles follow the period filter (docs/decisions.md D43): for a month, the tiles show the ledger's
+stored totals of that month (as `value --month` prints them); for a range of whole months, the sums
+of the stored months (net, gross, cost), with no interval; the table follows too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.pages.conftest import AS_OF, app, assert_clean, portfolio_table, run_cli
+from valuetrack.formatting import interval, money, money_column, money_compact
+from valuetrack.ui.views import RANGE
+
+
+def _month(month: str) -> dict:
+    code, out = run_cli("value", "--month", month, "--as-of", AS_OF, "--json")
+    assert code in (0, 3), out
+    return json.loads(out)
+
+
+def _tiles(at) -> dict[str, tuple[str, str]]:  # noqa: ANN001
+    return {m.label: (m.value, m.proto.help) for m in at.metric}
+
+
+def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
+    at = app().run()
+    assert_clean(at)
+    to_date = _tiles(at)
+    assert "Net value to date" in to_date
+
+    april = _month("2026-04")
+    t, cur = april["totals"], april["currency"]
+    at.selectbox(key="period").set_value("2026-04").run()
+    assert_clean(at)
+    tiles = _tiles(at)
+    assert "Net value to date" not in tiles
+    value, help_ = tiles["Net value, April 2026"]
+    assert value == money_compact(t["net"], cur) and help_.startswith(money(t["net"], cur))
+    assert tiles["Gross value, April 2026"][0] == money_compact(t["gross"], cur)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"95% interval {interval(t['ci_net'], cur, compact=True)}" in captions
+    assert f"cost {money_compact(t['cost'], cur)}" in captions
+    table = portfolio_table(at)
+    nets = dict(zip([m["model"] for m in april["models"]], money_column([m["net"] for m in april["models"]], cur)))
+    assert {k: row["Net value (USD)"] for k, row in table.items()} == nets
+
+    # March to May: the sums of the three stored months, to the cent, and no interval
+    months = [_month(m) for m in ("2026-03", "2026-04", "2026-05")]
+    net = sum(m["totals"]["net"] for m in months)
+    gross = sum(m["totals"]["gross"] for m in months)
+    at.selectbox(key="period").set_value(RANGE).run()
+    at.selectbox(key="period_from").set_value("2026-03").run()
+    at.selectbox(key="period_to").set_value("2026-05").run()
+    assert_clean(at)
+    tiles = _tiles(at)
+    value, help_ = tiles["Net value, March – May 2026"]
+    assert value == money_compact(net, cur) and help_.startswith(money(net, cur))
+    assert tiles["Gross value, March – May 2026"][0] == money_compact(gross, cur)
+    assert any("the sum of 3 months" in c.value for c in at.caption)
+    # the table: each model's net over the range is the sum of its stored months
+    per_model: dict[str, float | None] = {}
+    for m in months:
+        for row in m["models"]:
+            if row["net"] is not None:
+                per_model[row["model"]] = (per_model.get(row["model"]) or 0.0) + row["net"]
+    names = list(per_model)
+    want = dict(zip(names, money_column([per_model[n] for n in names], cur)))
+    table = portfolio_table(at)
+    assert {k: table[k]["Net value (USD)"] for k in names} == want
+    # the ends in either order give the same range
+    at.selectbox(key="period_from").set_value("2026-05").run()
+    at.selectbox(key="period_to").set_value("2026-03").run()
+    assert _tiles(at)["Net value, March – May 2026"][0] == money_compact(net, cur)

@@ -1,0 +1,204 @@
+"""Cost from the bill, end to end on DuckDB: manifest → refresh (the billing query, its cost
+recorded) → valuation (settled billed cost in place of the estimate, the estimate for the days
+not settled) → value JSON, by hand from the figures of tests/fixtures/billing/expected.json; a late
+correction to a final month changes that month's cost and the valuation's inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from valuetrack.errors import ValidationError
+from valuetrack.registry.spec import ModelSpec
+from valuetrack.value.billing import billed_cost
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "billing"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+BILL = "warehouse_metering_history"
+MONTHLY = 310.0  # the manifest's estimate: 10 a day in January, 310/28 a day in February
+CHURN = "churn-scorer"
+
+
+def bill_rows(version: str) -> pd.DataFrame:
+    final = [json.loads(line) for line in (FIXTURES / f"{BILL}.jsonl").read_text().splitlines()]
+    change = EXPECTED["bills"][BILL]["correction"]
+    if version == "initial":
+        final = [change["initial"] if i == change["line"] else r for i, r in enumerate(final)]
+    df = pd.DataFrame(final)
+    for col in ("start_time", "end_time"):
+        df[col] = pd.to_datetime(df[col], utc=True).dt.tz_localize(None)  # naive UTC, as TIMESTAMP
+    return df
+
+
+def load_bill(path: Path, version: str) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        frame = bill_rows(version)  # noqa: F841 (read by DuckDB by name)
+        con.execute(f"CREATE OR REPLACE TABLE {BILL} AS SELECT * FROM frame")
+    finally:
+        con.close()
+
+
+def expected(version: str, first: dt.date, last: dt.date) -> float:
+    days = EXPECTED["bills"][BILL]["daily_cost"][version][CHURN]
+    return sum(v for d, v in days.items() if first <= dt.date.fromisoformat(d) <= last)
+
+
+MANIFEST = textwrap.dedent(f"""
+    [[models]]
+    name = "{CHURN}"
+    display_name = "Churn scorer"
+    owner = "o@example.com"
+    team = "ml"
+    monthly_cost = {MONTHLY}
+
+    [models.kpi]
+    name = "orders"
+    unit = "count"
+    value_per_unit = 2.0
+
+    [models.attribution]
+    method = "its"
+
+    [models.attribution.series]
+    table = "daily_kpis"
+    date = "day"
+    value = "orders"
+
+    [[models.interventions]]
+    start = 2026-01-01
+    label = "launch"
+
+    [models.cost_source]
+    table = "{BILL}"
+    date = "start_time"
+    amount = "credits_used"
+    currency = "USD"
+    where = "warehouse_name = 'ML_SCORING_WH'"
+    price_per_unit = 3.0
+    share = 0.6
+    settle_days = 2
+""")
+
+
+@pytest.fixture
+def billed_workspace(workspace: Path) -> Path:
+    rng = np.random.default_rng(7)
+    days = pd.date_range("2025-09-01", "2026-03-10", freq="D")
+    orders = 100 + rng.normal(0, 2, len(days)) + np.where(days >= "2026-01-01", 10.0, 0.0)
+    kpis = pd.DataFrame({"day": days.date, "orders": orders})  # noqa: F841 (read by DuckDB by name)
+    con = duckdb.connect(str(workspace / "sample_data" / "demo.duckdb"))
+    con.execute("CREATE TABLE daily_kpis AS SELECT CAST(day AS DATE) AS day, orders FROM kpis")
+    con.close()
+    load_bill(workspace / "sample_data" / "demo.duckdb", "initial")
+    (workspace / "models.toml").write_text(MANIFEST)
+    return workspace
+
+
+def test_settled_bill_replaces_the_estimate_by_hand(billed_workspace: Path, cli) -> None:
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    refreshed = cli("refresh", "--as-of", "2026-02-20", "--json", schema="refresh")
+    assert refreshed.code == 0, refreshed.out + refreshed.err
+    value = cli("value", "--as-of", "2026-02-20", "--json", schema="value").json
+    (m,) = value["models"]
+    # as of 2026-02-20 with a 2-day lag: billed through 2026-02-17, estimated on 02-18 and 02-19
+    billed = expected("initial", dt.date(2026, 1, 1), dt.date(2026, 2, 17))
+    estimated = 2 * MONTHLY / 28
+    assert m["cost"] == pytest.approx(billed + estimated, abs=1e-6)
+    b = m["cost_billing"]
+    assert b["billed"] == pytest.approx(billed, abs=1e-6)
+    assert b["estimated"] == pytest.approx(estimated, abs=1e-9)
+    assert b["estimate_on_billed_days"] == pytest.approx(MONTHLY + 17 * MONTHLY / 28, abs=1e-9)
+    assert (b["billed_days"], b["estimated_days"]) == (48, 2)
+    assert (b["settled_from"], b["settled_through"]) == ("2026-01-01", "2026-02-17")
+    assert m["net"] == pytest.approx(m["gross"] - m["cost"], abs=1e-6)
+    # January, wholly settled: the bill alone
+    jan = cli("value", "--as-of", "2026-02-20", "--month", "2026-01", "--json", schema="value").json["models"][0]
+    assert jan["cost"] == pytest.approx(expected("initial", dt.date(2026, 1, 1), dt.date(2026, 1, 31)), abs=1e-6)
+    assert jan["cost_billing"]["estimated_days"] == 0
+    # the billing query ran with the refresh and its cost is recorded with the others
+    from valuetrack.context import open_context
+
+    status = open_context().aggregates.status(CHURN)
+    purposes = [q["purpose"] for q in status.last_ok["cost"]["queries"]]
+    assert "billing" in purposes and status.last_ok["cost"]["total"]["queries"] == len(purposes)
+
+
+def test_a_late_correction_to_a_final_month_changes_its_cost_and_the_inputs(billed_workspace: Path, cli) -> None:
+    from valuetrack.context import open_context
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-03-05").code == 0
+    before = cli("value", "--as-of", "2026-03-05", "--month", "2026-01", "--json", schema="value").json["models"][0]
+    hash_before = open_context().ledger.asof()["input_hash"]
+    load_bill(billed_workspace / "sample_data" / "demo.duckdb", "final")  # 2026-01-09 revised in place
+    assert cli("refresh", "--as-of", "2026-03-05").code == 0
+    after = cli("value", "--as-of", "2026-03-05", "--month", "2026-01", "--json", schema="value").json["models"][0]
+    # 0.75 credits more on the shared warehouse that day × 3.00 per credit × this model's 0.6
+    assert after["cost"] - before["cost"] == pytest.approx(0.75 * 3.0 * 0.6, abs=1e-9)
+    assert after["cost"] == pytest.approx(expected("final", dt.date(2026, 1, 1), dt.date(2026, 1, 31)), abs=1e-6)
+    assert open_context().ledger.asof()["input_hash"] != hash_before
+
+
+def test_a_bill_in_another_currency_is_refused_naming_it_and_the_day() -> None:
+    spec = ModelSpec.from_dict({
+        "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+        "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+        "interventions": [{"start": dt.date(2026, 1, 1)}],
+        "cost_source": {"table": "bill", "date": "d", "amount": "a", "currency_column": "cur"}})
+    frame = pd.DataFrame({"day": [dt.date(2026, 1, 1), dt.date(2026, 1, 2)], "currency": ["USD", "EUR"],
+                          "amount": [1.0, 2.0]})
+    with pytest.raises(ValidationError, match="the bill is in EUR on 2026-01-02 but the model's figures are in USD"):
+        billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 2, 1), currency="USD", model=CHURN)
+
+
+def test_settling_lag_and_the_end_of_the_bill() -> None:
+    """A day settles once older than settle_days, and never past the last day the bill holds."""
+    spec = ModelSpec.from_dict({
+        "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+        "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+        "interventions": [{"start": dt.date(2026, 1, 1)}],
+        "cost_source": {"table": "bill", "date": "d", "amount": "a", "currency": "USD", "settle_days": 3,
+                        "price_per_unit": 2.0, "share": 0.5}})
+    days = [dt.date(2026, 1, d) for d in range(3, 11)]
+    frame = pd.DataFrame({"day": days, "amount": [1.0] * len(days)})
+    b = billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 1, 10), currency="USD")
+    assert (b.settled_from, b.settled_through) == (dt.date(2026, 1, 3), dt.date(2026, 1, 6))  # 10 − 1 − 3
+    assert b.by_day.iloc[0] == 1.0  # × 2.0 per unit × 0.5 share
+    late = billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 3, 1), currency="USD")
+    assert late.settled_through == dt.date(2026, 1, 10)  # the bill stops there: later days keep the estimate
+    early = billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 1, 5), currency="USD")
+    assert early.settled_through is None
+    index = pd.Index([dt.date(2026, 1, d) for d in range(1, 8)], dtype="object")
+    assert b.settled_mask(index).tolist() == [False, False, True, True, True, True, False]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"currency": None}, "give exactly one of `currency`"),
+    ({"currency_column": "cur"}, "give exactly one of `currency`"),
+    ({"share": 1.5}, "share: must be > 0 and at most 1"),
+    ({"price_per_unit": 0}, "price_per_unit: must be > 0"),
+    ({"settle_days": -1}, "settle_days: must be between 0 and 90"),
+    ({"labels": "labels"}, "`labels` (the column) and `label_key` go together"),
+    ({"where": "1=1; DROP TABLE bill"}, "cost_source.where"),
+    ({"amount": "a; drop"}, "cost_source.amount"),
+])
+def test_bad_cost_sources_are_refused_naming_the_field(change, message) -> None:
+    source = {"table": "bill", "date": "d", "amount": "a", "currency": "USD", **change}
+    source = {k: v for k, v in source.items() if v is not None}
+    with pytest.raises(ValidationError) as err:
+        ModelSpec.from_dict({
+            "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+            "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+            "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+            "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
+    assert any(message in p for p in err.value.problems), err.value.problems
