@@ -344,13 +344,15 @@ def _final_months(ctx: Context, row: Mapping[str, Any], name: str,
         health = by_month[month].health if month in by_month else None
         pinned = [ModelValue.from_dict({**m["figures"], "health": health})
                   for m in ctx.ledger.monthly(fin["asof_id"], month=month, name=name, live=True)]
-        now = by_month.pop(month, None)
+        now = by_month.get(month)
         if pinned:
             by_month[month] = pinned[0]
+        # a model the final version does not have keeps its newer row, marked as not in the final month
         before, after = counted_net(pinned[0] if pinned else None), counted_net(now)
         if abs(after - before) >= CENT:
             restated[month] = {"version": fin["version"], "final_net": before if pinned else None,
-                               "net": after if now is not None else None, "delta": after - before}
+                               "net": after if now is not None else None, "delta": after - before,
+                               "in_final": bool(pinned)}
     return [by_month[k] for k in sorted(by_month)], restated
 
 

@@ -126,7 +126,7 @@ def test_a_backdated_registration_leaves_a_final_month_as_issued_until_a_restate
     from openpyxl import load_workbook
 
     wb = load_workbook(out["xlsx"], data_only=True)
-    total = next(r[1] for r in wb["Summary"].iter_rows() if r[0].value == "Total net value")
+    total = next(r[1] for r in wb["Summary"].iter_rows() if r[0].value == "Total net value (running costs)")
     assert total.value == pytest.approx(v1["totals"]["net"], abs=1e-6)
     pend = {r[0].value: [c.value for c in r] for r in wb["Pending restatement"].iter_rows() if r[0].value}
     assert pend["legacy-scorer"][5] == pytest.approx(-COST) and pend["(portfolio)"][5] == pytest.approx(-COST)

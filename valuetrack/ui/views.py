@@ -580,7 +580,8 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
 def _month_status(x: Mapping[str, Any], currency: str) -> str:
     p = x.get("pending")
     if p:
-        return (f"final (version {p['version']}); pending restatement {money(p['delta'], currency, signed=True, cents=True)}"
+        where = f"final (version {p['version']})" if p.get("in_final", True) else f"not in final version {p['version']}"
+        return (f"{where}; pending restatement {money(p['delta'], currency, signed=True, cents=True)}"
                 f" to {money(p['net'], currency, cents=True)}, not applied")
     return "provisional" if x.get("provisional") else "final"
 
