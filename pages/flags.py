@@ -42,7 +42,7 @@ for f in pv.flags:  # one card per flag, in the one order of every list of flags
         head, link = st.columns([4, 1])
         head.markdown(f"### {views.FLAG_ICONS[f.type]} {views.FLAG_LABELS[f.type]} · {md(m.display_name)}")
         head.caption(f"{md(f.model)} · {md(m.team)} · owner {md(m.owner)} · **{money(f.at_stake, m.currency)} at stake** · "
-                     f"net value to date {money(m.net, m.currency)} (95% interval {views.interval(m.ci_net, m.currency)})")
+                     f"net value to date (running costs) {money(m.net, m.currency)} (95% interval {views.interval(m.ci_net, m.currency)})")
         link.page_link("pages/model.py", label="Open model", query_params={"model": f.model}, icon=":material/query_stats:")
         since = pv.raised_on.get((f.model, f.type))
         st.markdown(md(f.reason) + (f" *(raised on {since:%d %b %Y})*" if since else ""))

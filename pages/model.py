@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from valuetrack import costviews
+import datetime as dt
+
+from valuetrack import actions as edits, costviews, notes_text
+from valuetrack.errors import ValuetrackError
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
 from valuetrack.ui.safe import md, one_line
@@ -55,6 +58,7 @@ if m.state != "ok":  # it could not be valued: why, and its last good figures
     ui.refresh_button([name], key="refresh-failed")
     st.stop()
 spec, cur = view["spec"], m.currency
+marks, windows = views.chart_marks(spec, view["chart_notes"])  # annotations and excluded windows, on every chart
 
 st.title(md(m.display_name))
 st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · KPI **{md(m.kpi)}** · method **{m.method}** · "
@@ -78,7 +82,8 @@ with ui.flagged_tiles(flags, "model"):
     c = st.columns(5)
     c[0].metric("Net value to date", money_compact(m.net, cur), help=flagged(
         f"{money(m.net, cur)}. {costviews.NET_RUNNING}: {costviews.RUNNING_HELP}"))
-    c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}")
+    c[0].caption(f"{costviews.RUNNING} · 95% interval {views.interval(m.ci_net, cur, compact=True)}"
+                 + (f" · adjusted for overrides: **{money_compact(m.net_adjusted, cur)}**" if m.overrides else ""))
     c[1].metric(costviews.ROI_RUNNING, views.pct(m.roi), help=flagged(f"{costviews.NET_RUNNING} ÷ running costs"))
     c[1].caption(f"95% interval {views.pct(m.ci_roi[0])} to {views.pct(m.ci_roi[1])}" if m.ci_roi else "no interval")
     c[2].metric("P(net value > 0)", views.pct(m.prob_positive), help=flagged(None))
@@ -102,22 +107,22 @@ with ui.flagged_tiles(flags, "model"):
         c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
-tab_value, tab_health, tab_method, tab_costs, tab_registry, *tab_decisions = st.tabs(
-    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Registry & audit log"]
+tab_value, tab_health, tab_method, tab_costs, tab_notes, tab_registry, *tab_decisions = st.tabs(
+    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Notes, exclusions & overrides", "Registry & audit log"]
     + (["Decisions"] if decisions else []))
 
 with tab_value:
     timeline = view["timeline"]
     if view["is_ts"] and len(timeline):
         st.markdown("##### Actual KPI against the counterfactual")
-        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=spec.annotations), width="stretch", key="cf")
+        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=marks, windows=windows), width="stretch", key="cf")
     elif len(timeline):
         st.markdown("##### Uplift per unit over time")
         st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
                    "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                    + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
         st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
-                                      annotations=spec.annotations), width="stretch", key="uplift")
+                                      annotations=marks, windows=windows), width="stretch", key="uplift")
     elif not view["timeline_kept"]:
         st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
                    "and month-ends only).")
@@ -128,13 +133,21 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=one_off_total), width="stretch", key="cum")
+                                                  one_off=one_off_total, annotations=marks, windows=windows),
+                            width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
-            st.plotly_chart(charts.monthly(view["months"], cur), width="stretch", key="monthly")
+            st.plotly_chart(charts.monthly(view["months"], cur, annotations=marks, windows=windows), width="stretch",
+                            key="monthly")
     st.markdown("##### Figures to date")
     left, _ = st.columns([1, 1])
     left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
+    if m.exclusions:
+        st.markdown("##### Excluded windows: the estimate with and without them")
+        st.caption(md(notes_text.exclusion_sentence(m.exclusions)) + " Statistics and flags use the estimate with "
+                   "the exclusions.")
+        st.html(views.table_html(["Estimate to date", "With the exclusions (as valued)", "Without them"],
+                                 notes_text.exclusion_rows(m.exclusions, cur), numeric=[1, 2], testid="exclusions"))
 
 with tab_health:
     health = getattr(m, "health", None)
@@ -153,7 +166,7 @@ with tab_health:
             st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
                         else "- SRM: not applicable")
         if len(view["daily"]):
-            st.plotly_chart(charts.volume(view["daily"]), width="stretch", key="volume")
+            st.plotly_chart(charts.volume(view["daily"], annotations=marks, windows=windows), width="stretch", key="volume")
         else:
             st.caption("No exposures are logged for this model: a time-series model is measured on its daily KPI "
                        "series (the Value tab), so there is no per-day exposure chart.")
@@ -224,6 +237,80 @@ with tab_costs:
                                   f"{costviews.NET_LOADED} ({cur})", "Figures"], rows, numeric=[1, 2, 3, 4, 5, 6],
                                  testid="months"))
 
+def _note_action(do, done: str) -> None:  # noqa: ANN001 - a library action; the store decides the role
+    try:
+        do()
+    except ValuetrackError as exc:
+        ui.flash("error", md(exc.message))
+    else:
+        ui.flash("success", done)
+    state.invalidate()
+
+
+with tab_notes:
+    notes = view["notes"]
+    active = [n for n in notes if n["active"]]
+    st.caption("Annotations are drawn on every chart of the model and listed in its report. Excluded windows are "
+               "left out of attribution (no value is claimed for their days; their cost still counts). Overrides "
+               "adjust only the reported figure: statistics and flags use the unadjusted one. Every change is "
+               "audited and values the portfolio again.")
+    if m.overrides or m.override_amount:
+        st.html(views.table_html(["To date", cur], notes_text.adjusted_rows(m.net, m.net_adjusted, m.override_amount, cur),
+                                 numeric=[1], testid="adjusted"))
+    if active:
+        st.html(views.table_html(["Note", "Text or reason", "By", "When"], notes_text.note_rows(active, cur),
+                                 testid="notes"))
+    else:
+        st.caption("No annotations, excluded windows or overrides.")
+    withdrawn = [n for n in notes if not n["active"]]
+    if withdrawn:
+        with st.expander(f"Withdrawn ({len(withdrawn)})"):
+            st.html(views.table_html(["Note", "Text or reason", "Withdrawn by", "When", "Why"], [
+                row[:1] + row[1:2] + [n["withdrawn_by"] or "", str(n["withdrawn_at"] or "")[:16].replace("T", " "),
+                                      notes_text.clean(n["withdrawn_reason"])]
+                for row, n in zip(notes_text.note_rows(withdrawn, cur), withdrawn)], testid="withdrawn"))
+    if ctx.actor.can_edit:  # the controls only; the store decides the role when the note is written
+        kind = st.radio("Add", ["Annotation", "Excluded window", "Override"], horizontal=True, key="note-kind")
+        with st.form("note-form", clear_on_submit=True):
+            if kind == "Annotation":
+                on = st.date_input("Day", value=m.as_of - dt.timedelta(days=1), key="note-on")
+                category = st.selectbox("Kind", ["release", "incident", "campaign", "other"], key="note-category")
+                text = st.text_input("What happened", key="note-text", max_chars=1000)
+                if st.form_submit_button("Add annotation"):
+                    _note_action(lambda: edits.add_note(ctx, name, "annotation", text=text, category=category, start=on),
+                                 "Annotation added.")
+                    st.rerun()
+            elif kind == "Excluded window":
+                start = st.date_input("First day left out", value=m.as_of - dt.timedelta(days=1), key="note-from")
+                end = st.date_input("Last day left out", value=m.as_of - dt.timedelta(days=1), key="note-to")
+                text = st.text_input("Why (an outage, a tracking bug…)", key="note-reason-x", max_chars=1000)
+                if st.form_submit_button("Exclude these days"):
+                    _note_action(lambda: edits.add_note(ctx, name, "exclusion", text=text, start=start, end=end),
+                                 "Days excluded; the model was valued again.")
+                    st.rerun()
+            else:
+                form = st.selectbox("Form", ["a share of the gross value counted", "a fixed amount on a day"],
+                                    key="note-form-kind")
+                share = st.number_input("Share counted (0 to 1) or amount (money)", value=1.0, key="note-amount")
+                on = st.date_input("Day (amount) or first day (share)", value=None, key="note-start")
+                until = st.date_input("Last day (share; empty: open)", value=None, key="note-end")
+                text = st.text_input("Reason (what was agreed, with whom)", key="note-reason-o", max_chars=1000)
+                if st.form_submit_button("Add override"):
+                    category = "share" if form.startswith("a share") else "amount"
+                    _note_action(lambda: edits.add_note(ctx, name, "override", text=text, category=category, amount=share,
+                                                        start=on, end=until if category == "share" else None),
+                                 "Override added; the model was valued again.")
+                    st.rerun()
+        if active:
+            with st.form("withdraw-form", clear_on_submit=True):
+                pick = st.selectbox("Withdraw", [n["id"] for n in active], key="withdraw-id",
+                                    format_func=lambda i: one_line(next(r[0] for r, n in zip(notes_text.note_rows(active, cur), active)
+                                                                        if n["id"] == i)))
+                why = st.text_input("Why it is withdrawn", key="withdraw-reason", max_chars=1000)
+                if st.form_submit_button("Withdraw"):
+                    _note_action(lambda: edits.withdraw_note(ctx, pick, reason=why), "Withdrawn; the model was valued again.")
+                    st.rerun()
+
 with tab_registry:  # one above the other: side by side, either would be cut at 1,024 px
     st.markdown("##### Registry entry")
     st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
@@ -238,7 +325,9 @@ with tab_registry:  # one above the other: side by side, either would be cut at 
     if audit:
         st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
             [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
-             f"{e['from_revision'] or '–'} → {e['to_revision']}", ", ".join(label(k) for k in e["changes"]) or "—"]
+             f"{e['from_revision'] or '–'} → {e['to_revision']}" if e["to_revision"] else "notes",
+             ", ".join(label(k) for k in e["changes"]) + (f": {notes_text.clean(e['note'])}" if e.get("note") else "")
+             or "—"]
             for e in audit], testid="audit"))
     else:
         st.caption("No changes recorded.")

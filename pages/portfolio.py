@@ -43,9 +43,10 @@ tiles = views.headline(to_date, this_month, shown)
 cols = st.columns(4)
 if period is None:
     ui.tile(cols[0], tiles["month"], help="Month of the last day with data; later cohorts are provisional.")
-    ui.tile(cols[1], tiles["to_date"], help="From each model's launch to yesterday.")
+    ui.tile(cols[1], tiles["to_date"], help=f"From each model's launch to yesterday. {views.NET_HELP}")
 else:
-    ui.tile(cols[0], tiles["month"], help="Gross value − cost of the models in the period, as the ledger stored it.")
+    ui.tile(cols[0], tiles["month"], help="Gross value − running costs of the models in the period, as the ledger "
+                                          f"stored it. {views.NET_HELP}")
     ui.tile(cols[1], tiles["to_date"])
 ui.tile(cols[2], tiles["models"])
 ui.tile(cols[3], tiles["flagged"], help="Models delivering no value or whose measurement cannot be trusted.")

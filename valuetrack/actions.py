@@ -36,3 +36,27 @@ def retire(ctx: Context, name: str, *, expected_revision: int | None = None) -> 
     stored = ctx.registry.retire(name, ctx.actor, expected_revision=expected_revision)
     revalue_after_edit(ctx)
     return stored
+
+
+# -- notes on a model: annotations, excluded windows, overrides (docs/decisions.md D36, D37) -------
+
+
+def notes(ctx: Context, name: str | None = None, *, include_withdrawn: bool = False) -> list[Any]:
+    """A model's notes (every model's when ``name`` is None), oldest first; withdrawn ones when asked."""
+    if name is not None:
+        ctx.registry.get(name)  # NotFound with the registry's message
+    return ctx.notes.list(name, include_withdrawn=include_withdrawn)
+
+
+def add_note(ctx: Context, name: str, kind: str, *, text: str, category: str | None = None,
+             start: Any = None, end: Any = None, amount: float | None = None) -> tuple[Any, Any]:
+    """Store an annotation, an excluded window or an override (the store checks the role and every
+    field), then value again; returns (the note, what the valuation did or None)."""
+    note = ctx.notes.add(ctx.actor, name, kind, text=text, category=category, start=start, end=end, amount=amount)
+    return note, revalue_after_edit(ctx)
+
+
+def withdraw_note(ctx: Context, note_id: int, *, reason: str) -> tuple[Any, Any]:
+    """Withdraw a note (kept, with who, when and why), then value again."""
+    note = ctx.notes.withdraw(ctx.actor, note_id, reason=reason)
+    return note, revalue_after_edit(ctx)

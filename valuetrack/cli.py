@@ -324,6 +324,95 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _note_lines(notes: Sequence[Any]) -> list[str]:
+    """One line per note; control characters of the typed text become spaces (no terminal escapes)."""
+    import re
+
+    plain = lambda t: re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", str(t))  # noqa: E731
+    lines = []
+    for n in notes:
+        state = "" if n.active else f"  [withdrawn {n.withdrawn_at:%Y-%m-%d} by {n.withdrawn_by}: {n.withdrawn_reason}]"
+        lines.append(plain(f"{n.id:>5}  {n.model}  {n.kind:<10}  {n.describe()}  (by {n.created_by}, "
+                           f"{n.created_at:%Y-%m-%d %H:%M}){state}"))
+    return lines
+
+
+def cmd_notes_list(args: argparse.Namespace) -> int:
+    from valuetrack.actions import notes
+
+    ctx = _ctx(args)
+    found = notes(ctx, args.name, include_withdrawn=args.all)
+    if args.kind:
+        found = [n for n in found if n.kind == args.kind]
+    emit(args, {"notes": [n.to_dict() for n in found]},
+         lambda: "\n".join(_note_lines(found)) if found else "No notes." + ("" if args.all else " (--all shows withdrawn ones)"))
+    return EXIT_OK
+
+
+def _note_added(args: argparse.Namespace, kind: str, **fields: Any) -> int:
+    from valuetrack.actions import add_note
+
+    ctx = _ctx(args)
+    note, valued = add_note(ctx, args.name, kind, **fields)
+    emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
+         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Added note {note.id}:", 1),
+                            valued.describe() if valued else "Not valued yet: the next refresh (or `valuetrack revalue`) "
+                                                             "includes it."]))
+    return EXIT_OK
+
+
+def cmd_notes_annotate(args: argparse.Namespace) -> int:
+    return _note_added(args, "annotation", text=args.text, category=args.category, start=args.on)
+
+
+def cmd_notes_exclude(args: argparse.Namespace) -> int:
+    return _note_added(args, "exclusion", text=args.reason, start=args.start, end=args.end)
+
+
+def cmd_notes_override(args: argparse.Namespace) -> int:
+    if (args.amount is None) == (args.share is None):
+        raise UsageError("give either --amount (with --on) or --share (with optional --from/--to), not both")
+    if args.amount is not None:
+        if args.start or args.end:
+            raise UsageError("--from/--to go with --share; an amount counts on one day (--on)")
+        return _note_added(args, "override", text=args.reason, category="amount", amount=args.amount, start=args.on)
+    if args.on:
+        raise UsageError("--on goes with --amount; a share covers --from .. --to (default: every day)")
+    return _note_added(args, "override", text=args.reason, category="share", amount=args.share, start=args.start,
+                       end=args.end)
+
+
+def cmd_notes_withdraw(args: argparse.Namespace) -> int:
+    from valuetrack.actions import withdraw_note
+
+    ctx = _ctx(args)
+    note, valued = withdraw_note(ctx, args.id, reason=args.reason)
+    emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
+         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Withdrew note {note.id}:", 1),
+                            valued.describe() if valued else "Not valued yet."]))
+    return EXIT_OK
+
+
+def _finite(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {value})")
+    return x
+
+
+def _note_id(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a note number (`valuetrack notes list` shows them)") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"note numbers start at 1 (got {n})")
+    return n
+
+
 def cmd_refresh(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -444,9 +533,11 @@ def cmd_value(args: argparse.Namespace) -> int:
         t = pv.totals
         cur = pv.currency
         lines = [f"Value {pv.period} ({pv.period_start} to {pv.period_end}), as of {pv.as_of}, in {cur}",
-                 f"Portfolio net value {money(t['net'], cur)}"
+                 f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
-                 "", f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
+                 f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
+                 f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
         nets = money_column([m.net for m in models], cur)  # one precision per column
         ends = money_column([e for m in models for e in (m.ci_net or [])], cur)
@@ -724,6 +815,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--revision", type=_positive_int("--revision"), help="refuse if the model is no longer at this revision")
     p.set_defaults(func=cmd_models_retire)
+
+    notes = sub.add_parser("notes", help="annotations, excluded windows and overrides of a model (audited; each "
+                                         "change values again)").add_subparsers(dest="notes_command", required=True,
+                                                                                metavar="ACTION")
+    p = notes.add_parser("list", parents=[common], help="a model's notes (every model's without NAME)")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--kind", choices=["annotation", "exclusion", "override"])
+    p.add_argument("--all", action="store_true", help="withdrawn notes too")
+    p.set_defaults(func=cmd_notes_list)
+    p = notes.add_parser("annotate", parents=[common], help="a dated note shown on the model's charts and report")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--on", required=True, type=_date, metavar="DATE", help="the day it happened")
+    p.add_argument("--text", required=True, metavar="TEXT", help="what happened")
+    p.add_argument("--category", choices=["release", "incident", "campaign", "other"], default="other")
+    p.set_defaults(func=cmd_notes_annotate)
+    p = notes.add_parser("exclude", parents=[common],
+                         help="leave days out of attribution (an outage, a tracking bug); no value is claimed for them")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--from", dest="start", required=True, type=_date, metavar="DATE", help="first day left out")
+    p.add_argument("--to", dest="end", required=True, type=_date, metavar="DATE", help="last day left out")
+    p.add_argument("--reason", required=True, metavar="TEXT")
+    p.set_defaults(func=cmd_notes_exclude)
+    p = notes.add_parser("override", parents=[common],
+                         help="a value adjustment agreed with finance: an amount on a day, or a share of gross value counted")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--amount", type=_finite, metavar="MONEY", help="added to the value (negative takes away)")
+    p.add_argument("--on", type=_date, metavar="DATE", help="with --amount: the day it counts on")
+    p.add_argument("--share", type=_finite, metavar="S", help="share of the estimated gross value counted, 0 to 1")
+    p.add_argument("--from", dest="start", type=_date, metavar="DATE", help="with --share: first day (default: launch)")
+    p.add_argument("--to", dest="end", type=_date, metavar="DATE", help="with --share: last day (default: open)")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="what was agreed, with whom")
+    p.set_defaults(func=cmd_notes_override)
+    p = notes.add_parser("withdraw", parents=[common], help="withdraw a note (it is kept, marked withdrawn)")
+    p.add_argument("id", type=_note_id, metavar="ID")
+    p.add_argument("--reason", required=True, metavar="TEXT")
+    p.set_defaults(func=cmd_notes_withdraw)
 
     p = sub.add_parser("refresh", parents=[common], help="pull aggregates from the warehouses into the app database")
     p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")

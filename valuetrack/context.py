@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from valuetrack.reports.store import SnapshotStore
     from valuetrack.store.aggregates import AggregateStore
     from valuetrack.store.ledger import LedgerStore
+    from valuetrack.store.notes import NotesStore
     from valuetrack.store.results import OverlapStore, VarStore
 
 
@@ -63,6 +64,13 @@ class Context:
         from valuetrack.store.aggregates import AggregateStore
 
         return AggregateStore(self.engine)
+
+    @cached_property
+    def notes(self) -> NotesStore:
+        """Annotations, excluded windows and overrides of the models (writes checked by ``access``)."""
+        from valuetrack.store.notes import NotesStore
+
+        return NotesStore(self.engine, self.access)
 
     @cached_property
     def overlaps(self) -> OverlapStore:

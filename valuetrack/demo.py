@@ -36,7 +36,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bump when the generated data changes, so ``is_current`` rebuilds old warehouses (2: the
 fraud_predictions table; 3: checkout-ranking with a challenger arm, search-suggest ramped;
 4: the region_orders panel view)."""
@@ -101,7 +101,9 @@ class Truth:
         gross_per_month: expected gross value per 30 days at scale 1 in the reporting currency,
             sign-flipped for lower-is-better KPIs (positive = good): effect × treated units per
             30 days (average over the model's live period) × value per unit. Scales with ``scale``.
-        monthly_cost: manifest monthly cost at scale 1 (scales with ``scale``).
+        monthly_cost: manifest monthly cost at launch, scale 1 (scales with ``scale``).
+        cost_changes: mid-life changes of the monthly cost: (days before the as-of date, the monthly
+            cost from that day on, scale 1); empty when the cost never changed.
         verdict: what the product should conclude (one of VERDICTS).
         flags: flags the product must raise (subset of FLAGS).
         may_also_flag: flags that are logically implied or defensible and may also be raised.
@@ -123,11 +125,13 @@ class Truth:
     flags: tuple[str, ...]
     may_also_flag: tuple[str, ...]
     story: str
+    cost_changes: tuple[tuple[int, float], ...] = ()
 
     @property
     def net_per_month(self) -> float:
-        """Expected gross − monthly cost per 30 days at scale 1 (ignores the tiny per-prediction cost)."""
-        return self.gross_per_month - self.monthly_cost
+        """Expected gross − monthly cost (the one in effect now) per 30 days at scale 1 (ignores the
+        tiny per-prediction cost)."""
+        return self.gross_per_month - (self.cost_changes[-1][1] if self.cost_changes else self.monthly_cost)
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -149,6 +153,7 @@ class _Model:
     may_also_flag: tuple[str, ...] = ()
     timezone: str = "UTC"
     monthly_cost: float = 0.0
+    cost_changes: tuple[tuple[int, float], ...] = ()  # (days before as_of, monthly cost from then on)
     cost_per_1k: float = 0.0
     one_off: float = 0.0
     interventions: tuple[tuple[int, str], ...] = ()  # (days before as_of, label)
@@ -278,8 +283,9 @@ MODELS: tuple[_Model, ...] = (
         name="fraud-screen", display_name="Payment fraud screen v2", owner="omar.haddad@example.com",
         team="risk", verdict="valuable", model_value="fraud_screen_v2",
         story="Blocks risky payments: chargeback losses per screened customer fall by 45 % "
-              "(a lower-is-better KPI); its scores drift upward as fraud patterns change.",
-        monthly_cost=9000.0, cost_per_1k=0.5, one_off=90000.0,
+              "(a lower-is-better KPI); its scores drift upward as fraud patterns change. Its monthly "
+              "cost rose from 9,000 to 12,000 mid-life, when scoring moved to a GPU service.",
+        monthly_cost=9000.0, cost_changes=((180, 12000.0),), cost_per_1k=0.5, one_off=90000.0,
         interventions=((480, "v2 launch"),),
         kpi_name="chargeback_losses", kpi_unit="USD", value_per_unit=1.0, higher_is_better=False,
         event_type="chargeback", window_days=30, covariate_days=0, treatment_share=0.95,
@@ -410,7 +416,7 @@ def _truth(m: _Model) -> Truth:
         model=m.name, method=m.method, kpi=m.kpi_name, aggregation=m.aggregation,
         higher_is_better=m.higher_is_better, baseline=baseline, effect_abs=effect, effect_rel=m.effect_rel,
         value_per_unit=m.value_per_unit, gross_per_month=gross, monthly_cost=m.monthly_cost,
-        verdict=m.verdict, flags=m.flags, may_also_flag=m.may_also_flag, story=m.story,
+        verdict=m.verdict, flags=m.flags, may_also_flag=m.may_also_flag, story=m.story, cost_changes=m.cost_changes,
     )
 
 
@@ -707,7 +713,9 @@ def _manifest(scale: float, as_of: dt.date) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "name": m.name, "display_name": m.display_name, "owner": m.owner, "team": m.team,
             "status": "active", "connection": "demo", "timezone": m.timezone,
-            "monthly_cost": round(m.monthly_cost * scale, 2),
+            "monthly_cost": round(m.monthly_cost * scale, 2) if not m.cost_changes else [
+                {"from": as_of - dt.timedelta(days=d), "amount": round(c * scale, 2)}
+                for d, c in ((m.launch_days_before, m.monthly_cost), *m.cost_changes)],
             "cost_per_1k_predictions": m.cost_per_1k,
             "one_off_costs": round(m.one_off * scale, 2),
             "interventions": [{"start": as_of - dt.timedelta(days=days), "label": label}
@@ -768,7 +776,9 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
              f"costs scaled by {scale:g}. Ground truth: docs/demo-company.md.\n"]
     for entry in _manifest(scale, as_of)["models"]:
         scalars = {k: v for k, v in entry.items() if not isinstance(v, (dict, list))}
-        parts.append("\n[[models]]\n" + tomli_w.dumps(scalars))
+        dated = "".join(f"{k} = [" + ", ".join(f"{{from = {x['from'].isoformat()}, amount = {x['amount']!r}}}" for x in v)
+                        + "]\n" for k, v in entry.items() if k == "monthly_cost" and isinstance(v, list))
+        parts.append("\n[[models]]\n" + tomli_w.dumps(scalars) + dated)
         for iv in entry["interventions"]:
             parts.append("\n[[models.interventions]]\n" + tomli_w.dumps(iv))
         parts.append("\n[models.kpi]\n" + tomli_w.dumps(entry["kpi"]))

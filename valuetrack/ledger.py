@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -171,8 +172,10 @@ def differences(before: StoredPortfolio, after: StoredPortfolio, *, version: int
         gb, ga = (mb.gross if mb else None), (ma.gross if ma else None)
         cb, ca = (mb.cost if mb and mb.state == "ok" else 0.0), (ma.cost if ma and ma.state == "ok" else 0.0)
         cib, cia = (mb.ci_net if mb else None), (ma.ci_net if ma else None)
+        ob = (getattr(mb, "override_amount", 0.0) or 0.0) if mb else 0.0  # overrides agreed with finance (D37)
+        oa = (getattr(ma, "override_amount", 0.0) or 0.0) if ma else 0.0
         moved = (abs(na - nb) >= CENT or abs(ca - cb) >= CENT or abs((ga or 0.0) - (gb or 0.0)) >= CENT
-                 or (gb is None) != (ga is None) or _ci_moved(cib, cia))
+                 or (gb is None) != (ga is None) or _ci_moved(cib, cia) or abs(oa - ob) >= CENT)
         if not moved:
             continue
         change = "new" if mb is None else "removed" if ma is None else "changed"
@@ -181,7 +184,8 @@ def differences(before: StoredPortfolio, after: StoredPortfolio, *, version: int
                      "delta": na - nb, "estimated_before": bool(mb and mb.net is not None),
                      "estimated_after": bool(ma and ma.net is not None), "gross_before": gb, "gross_after": ga,
                      "cost_before": cb if mb is not None else None, "cost_after": ca if ma is not None else None,
-                     "ci_net_before": list(cib) if cib else None, "ci_net_after": list(cia) if cia else None})
+                     "ci_net_before": list(cib) if cib else None, "ci_net_after": list(cia) if cia else None,
+                     "override_before": ob, "override_after": oa})
     tb, ta = before.totals["net"], after.totals["net"]
     delta = ta - tb
     if not rows and abs(delta) < CENT:
@@ -240,17 +244,19 @@ def _read(ctx: Context, row: dict[str, Any], month: str | None) -> StoredPortfol
         read_id=row["id"])
 
 
-RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted")
+RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted", "cost_fully_loaded", "net_fully_loaded")
 """Portfolio totals that add up across months (money of disjoint periods): a range of months sums them.
 A total that is a money amount of the month (an overlap deduction, the cost of models without an
 estimate) belongs here; intervals, probabilities and counts do not add up and are left out."""
-_MODEL_ADDITIVE = ("treated_units", "predictions", "cost")
+_MODEL_ADDITIVE = ("treated_units", "predictions", "cost", "cost_one_off", "amortisation", "cost_fully_loaded")
 
 
 def months_between(first: str, last: str) -> list[str]:
     """Every month from ``first`` to ``last`` (YYYY-MM, inclusive)."""
-    _check_month(first)
-    _check_month(last)
+    for month in (first, last):
+        _check_month(month)
+        if not re.fullmatch(r"\d{4}-\d{2}", month):
+            raise ValidationError(f"month {month!r} is not a month YYYY-MM (two digits for the month, e.g. 2026-04)")
     if last < first:
         raise ValidationError(f"the range {first} to {last} ends before it starts: give the earlier month first")
     out, m = [], dt.date.fromisoformat(f"{first}-01")
@@ -303,8 +309,14 @@ def _sum_months(months: list[ModelValue]) -> ModelValue:
     gross = float(sum(grosses)) if grosses else None
     net = gross - sums["cost"] if gross is not None else None
     roi = net / sums["cost"] if net is not None and sums["cost"] > 0 else None
+    loaded = gross - sums["cost_fully_loaded"] if gross is not None else None
+    roi_loaded = loaded / sums["cost_fully_loaded"] if loaded is not None and sums["cost_fully_loaded"] > 0 else None
+    # what does not add up across months is left out: intervals, probabilities, the month's risk,
+    # the decisions' and the bill's own summaries
     return dataclasses.replace(last, period_start=months[0].period_start, gross=gross, gross_se=None, net=net,
                                ci_net=None, roi=roi, ci_roi=None, prob_positive=None, expected_loss=None,
+                               net_fully_loaded=loaded, ci_net_fully_loaded=None, roi_fully_loaded=roi_loaded,
+                               ci_roi_fully_loaded=None, risk=None, decisions=None, cost_billing=None,
                                provisional=any(v.provisional for v in months), **sums)
 
 
@@ -367,9 +379,11 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
     last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     empty = {"period_start": first, "period_end": last, "treated_units": 0.0, "predictions": 0.0, "gross": None,
              "gross_se": None, "cost": 0.0, "net": None, "ci_net": None, "roi": None, "ci_roi": None,
+             "net_adjusted": None, "override_amount": 0.0, "overrides": None, "exclusions": None,
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
     values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
     totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
+              "override_amount": 0.0, "net_adjusted": 0.0,
               "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
               "last_valued_included": False}
     return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values

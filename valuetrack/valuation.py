@@ -135,7 +135,9 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
                              "mature_through": effect.mature_through, "is_ts": effect.ts is not None},
                   "details": effect.details or {}, "live_from": val.live_from,
                   "live_to": max(daily["day"]) if mv.status == "retired" and len(daily) else None,
-                  "refresh": _refresh_info(status)}
+                  "refresh": _refresh_info(status),
+                  # annotations, excluded windows and overrides as this valuation used them (charts, reports)
+                  "notes": [n.to_dict() for n in val.notes if n.active]}
         models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
         live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
         month_rows[mv.model] = {f"{m.period_start:%Y-%m}": m for m in val.months()}
@@ -268,10 +270,11 @@ def payback_from(cumulative: pd.DataFrame) -> dt.date | None:
 
 
 def input_hash(valuation: Any, alpha: float) -> str:
-    """sha256 over what a model's figures depend on: spec, revision, as-of, alpha, library version
-    and the stored aggregates read (same hash, same figures)."""
+    """sha256 over what a model's figures depend on: spec, revision, notes (excluded windows,
+    overrides), as-of, alpha, library version and the stored aggregates read (same hash, same figures)."""
     d = valuation.data
     return _sha({"spec": valuation.reg.spec.to_dict(), "revision": valuation.reg.revision,
+                 "notes": [n.to_dict() for n in valuation.notes],
                  "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
                  "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)]
                  + ([frame_digest(d.billed)] if valuation.reg.spec.cost_source is not None else []),

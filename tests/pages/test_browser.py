@@ -420,3 +420,32 @@ def test_the_reports_intro_says_what_a_snapshot_is(tab: Tab) -> None:
     text = tab.text()
     assert "immutable" not in text and "replaces it" not in text
     assert "every download reads that snapshot" in text
+
+
+def test_flags_worst_first_and_flagged_figures_faded_with_the_reason_on_hover(tab: Tab, tmp_path: Path) -> None:
+    """docs/decisions.md D42 in the browser: "Needs attention" starts with the most severe flag; a
+    flagged model's cells are faded and hatched with a title giving the reason (the sanitiser of
+    st.html keeps it), an unflagged model's are not; a flagged model's tiles are faded too."""
+    page = tab.open("/portfolio")
+    box = page.locator("[class*=st-key-needs-attention]")
+    from valuetrack.value.flags import RULES
+
+    severity = {r.label: r.severity for r in RULES}
+    shown = [severity[s] for s in box.locator("strong").all_inner_texts()]
+    assert len(shown) == 5 and shown == sorted(shown, reverse=True), box.inner_text()  # the worst first
+    assert "more flags, none more severe than those above" in box.inner_text()
+    style = """(sel) => [...document.querySelectorAll(sel)].map(e => ({model: e.closest('tr').dataset.model,
+        opacity: getComputedStyle(e).opacity, hatch: getComputedStyle(e).backgroundImage, title: e.title}))"""
+    flagged = page.evaluate(style, "table[data-testid=portfolio-table] td.flagged")
+    assert flagged and {c["model"] for c in flagged} < set(REGISTERED)
+    for c in flagged:
+        assert float(c["opacity"]) < 1 and "repeating-linear-gradient" in c["hatch"] and ": " in c["title"], c
+    plain = page.evaluate(style, "table[data-testid=portfolio-table] tr:not([data-flagged]) td.num")
+    assert plain and all(float(c["opacity"]) == 1 and not c["title"] for c in plain)
+    page.locator("table[data-testid=portfolio-table]").screenshot(path=str(tmp_path / "table.png"))
+    assert (tmp_path / "table.png").stat().st_size > 10_000
+    model = next(c["model"] for c in flagged)
+    page = tab.open(f"/model?model={model}")
+    tiles = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMetric]')].slice(0, 5)
+        .map(e => ({faded: !!e.closest('[class*=st-key-flagged-]'), opacity: getComputedStyle(e).opacity}))""")
+    assert len(tiles) == 5 and all(t["faded"] and float(t["opacity"]) < 1 for t in tiles), tiles

@@ -71,3 +71,42 @@ def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
     at.selectbox(key="period_from").set_value("2026-05").run()
     at.selectbox(key="period_to").set_value("2026-03").run()
     assert _tiles(at)["Net value, March – May 2026"][0] == money_compact(net, cur)
+
+
+def test_a_range_reads_the_sums_of_the_stored_months(in_demo: Path) -> None:
+    """valuetrack.ledger.portfolio_range: every figure that adds up across months is the sum of the
+    stored months (to the cent); what does not (intervals, P(net > 0)) is absent, never guessed."""
+    import math
+
+    import pytest
+
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+    from valuetrack.errors import ValidationError
+
+    ctx = open_context()
+    as_of = __import__("datetime").date.fromisoformat(AS_OF)
+    months = [ledger.portfolio(ctx, as_of=as_of, month=m) for m in ("2026-02", "2026-03", "2026-04")]
+    rng = ledger.portfolio_range(ctx, "2026-02", "2026-04", as_of=as_of)
+    assert rng.period == "2026-02..2026-04" and rng.period_start == months[0].period_start
+    assert rng.period_end == months[-1].period_end
+    for key in ledger.RANGE_ADDITIVE:
+        if key in months[0].totals:
+            assert math.isclose(rng.totals[key], sum(m.totals[key] for m in months), abs_tol=0.005), key
+    assert rng.totals["ci_net"] is None and rng.totals["prob_positive"] is None and rng.totals["months"] == 3
+    by = {m.model: [next(v for v in p.models if v.model == m.model) for p in months] for m in rng.models}
+    for m in rng.models:
+        parts = by[m.model]
+        for key in ("cost", "cost_fully_loaded", "treated_units", "predictions", "amortisation"):
+            assert math.isclose(getattr(m, key), sum(getattr(v, key) for v in parts), abs_tol=0.005), (m.model, key)
+        if any(v.gross is not None for v in parts):
+            gross = sum(v.gross for v in parts if v.gross is not None)
+            assert math.isclose(m.net, gross - m.cost, abs_tol=0.005)
+            assert math.isclose(m.net_fully_loaded, gross - m.cost_fully_loaded, abs_tol=0.005)
+        assert m.ci_net is None and m.prob_positive is None and m.ci_net_fully_loaded is None
+    # one month is the stored month itself; ends reversed or malformed are refused with the fix
+    assert ledger.portfolio_range(ctx, "2026-03", "2026-03", as_of=as_of).totals == months[1].totals
+    with pytest.raises(ValidationError, match="earlier month first"):
+        ledger.portfolio_range(ctx, "2026-04", "2026-02", as_of=as_of)
+    with pytest.raises(ValidationError, match="YYYY-MM"):
+        ledger.portfolio_range(ctx, "2026-4", "2026-05", as_of=as_of)

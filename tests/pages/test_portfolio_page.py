@@ -35,6 +35,13 @@ def test_portfolio_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict) 
     assert metrics["Flagged"] == str(t["flagged"])
     captions = " ".join(c.value for c in at.caption)
     assert f"95% interval {interval(t['ci_net'], cur, compact=True)}" in captions
+    # both cost views, in the same words as the JSON's cost_views: the tile is on running costs, and
+    # its caption gives the fully loaded figure (one-off costs amortised)
+    assert f"fully loaded {money_compact(t['net_fully_loaded'], cur)}" in captions
+    assert t["net_fully_loaded"] < t["net"]
+    help_ = next(m.proto.help for m in at.metric if m.label == "Net value to date")
+    assert value_json["cost_views"]["running"]["label"] in help_ and "cost since launch" not in help_
+    assert value_json["cost_views"]["fully_loaded"]["definition"] in help_
 
     table = portfolio_table(at)
     assert len(table) == len(value_json["models"])

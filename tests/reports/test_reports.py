@@ -389,3 +389,35 @@ def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli
     sheet = next(s for s in wb.worksheets if s["B2"].value == "fraud-screen")
     cells = {r[0].value: r[1].value for r in sheet.iter_rows() if r[0].value}
     assert cells["Decisions' value (part estimated)"] == pytest.approx(d["total"])
+
+
+def test_both_cost_views_in_every_format(in_demo: Path, cli) -> None:
+    """Running costs and fully loaded, labelled in the same words in the PDF, HTML, CSV and XLSX, with
+    fraud-screen's amortised one-off cost and its dated monthly cost (issue 16, 17)."""
+    from valuetrack.costviews import NET_LOADED, NET_RUNNING, ROI_LOADED, ROI_RUNNING
+
+    truth = next(m for m in value_json(cli, MONTH)["models"] if m["model"] == "fraud-screen")
+    cur = truth["currency"]
+    assert truth["amortisation"] > 0 and truth["net_fully_loaded"] < truth["net"]
+    out = {fmt: in_demo / f"views.{fmt}" for fmt in ("pdf", "html", "csv", "xlsx")}
+    for fmt, path in out.items():
+        report(cli, MONTH, fmt, path, "--as-of", AS_OF)
+    text = pdf_text(out["pdf"])
+    page = " ".join(re.sub(r"<[^>]+>", " ", out["html"].read_text()).split())
+    for doc in (text, page):
+        for words in (NET_RUNNING, ROI_RUNNING, NET_LOADED, ROI_LOADED):
+            assert words in doc, words
+        assert money_exact(truth["net_fully_loaded"], cur) in doc
+        assert money_exact(truth["amortisation"], cur) in doc
+        assert "Monthly running cost 12,000.00 from 2025-12-17" not in doc  # the history reads in order
+        assert "Monthly running cost $900.00 from 2025-02-20; Monthly running cost $1,200.00 from 2025-12-17" in doc
+    frame = pd.read_csv(out["csv"])
+    row = frame[(frame["model"] == "fraud-screen") & (frame["metric"] == "net_fully_loaded")]
+    assert round(float(row["value"].iloc[0]), 2) == round(truth["net_fully_loaded"], 2)
+    from openpyxl import load_workbook
+
+    wb = load_workbook(out["xlsx"], data_only=True)
+    sheet = next(s for s in wb.worksheets if s["B2"].value == "fraud-screen")
+    cells = {r[0].value: r[1].value for r in sheet.iter_rows()}
+    assert round(cells[NET_LOADED], 2) == round(truth["net_fully_loaded"], 2)
+    assert round(cells["One-off costs amortised"], 2) == round(truth["amortisation"], 2)

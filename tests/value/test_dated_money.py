@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.reliability.cases import TRACEBACK, run_cli
+from valuetrack import schemas
 
 AS_OF = dt.date(2025, 7, 1)
 LAUNCH = dt.date(2025, 3, 1)
@@ -91,7 +92,9 @@ def _warehouse(path: Path) -> None:
 def _value(*extra: str) -> dict:
     run = run_cli("value", "--json", "--as-of", str(AS_OF), *extra)
     assert run.code == 0 and not TRACEBACK.search(run.err), run.err
-    return json.loads(run.out)
+    out = json.loads(run.out)
+    schemas.validate("value", out)
+    return out
 
 
 @pytest.fixture
@@ -133,6 +136,18 @@ def test_dated_costs_values_and_amortised_one_offs_to_the_cent(dated: Path) -> N
     assert m["payback_date"] == "2025-06-30"
     t = out["totals"]
     assert round(t["net"], 2) == 40150.00 and round(t["net_fully_loaded"], 2) == 31342.60
+    # the charts read the same days: the uplift timeline's cumulative gross weights each cohort day by
+    # its value per unit (12,400 by 31 March; 54,000 by 30 June), and the cumulative rows carry the
+    # one-off costs incurred by each month-end (the payback line steps up on 15 May)
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+
+    record = ledger.model(open_context(), "dated-money")
+    timeline = record.timeline["timeline"].set_index("day")
+    assert round(float(timeline["cum_gross"].iloc[-1]), 2) == 54000.00
+    assert round(float(timeline.loc[timeline.index.astype(str).str.startswith("2025-03-31"), "cum_gross"].iloc[0]), 2) == 12400.00
+    cumulative = record.timeline["cumulative"]
+    assert list(cumulative["one_off"]) == [24000.0, 24000.0, 30100.0, 30100.0]
 
     june = _value("--month", "2025-06")["models"][0]
     assert round(june["gross"], 2) == 15000.00
@@ -154,6 +169,12 @@ def test_the_manifest_round_trips_and_a_money_edit_revalues_past_months(dated: P
     again = run_cli("models", "register", "--file", dated / "again.toml")
     assert again.code == 0, again.err
     assert run_cli("models", "export").out == exported.out
+    for args, schema in ((("models", "show", "dated-money", "--json"), "models_show"), (("models", "list", "--json"), "models_list")):
+        shown = run_cli(*args)
+        assert shown.code == 0, shown.err
+        schemas.validate(schema, json.loads(shown.out))
+    listed = json.loads(run_cli("models", "list", "--json").out)["models"][0]
+    assert listed["monthly_cost"] == 6000.0  # the amount in effect now
 
     before = _value("--month", "2025-04")["models"][0]
     # a money-changing edit touching a past month: April's cost rises to 4,500 from 16 April

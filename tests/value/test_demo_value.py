@@ -86,3 +86,23 @@ def test_the_demo_designs_beyond_one_holdout(in_demo: Path, cli) -> None:
     ramp = by_name["search-suggest"]["design"]["ramp"]
     assert [p["treatment_share"] for p in ramp["periods"]] == [0.1, 0.5, 0.9]
     assert abs(sum(p["weight"] for p in ramp["periods"]) - 1) < 1e-9
+
+
+def test_fraud_screens_cost_rise_mid_life_to_the_cent(in_demo: Path, cli) -> None:
+    """The demo's fraud-screen costs 9,000 a month until 16 December 2025 and 12,000 from the 17th
+    (180 days before the as-of date; GROUND_TRUTH.cost_changes). December = 16/31 × 9,000 +
+    15/31 × 12,000 = 324,000 / 31 = 10,451.61; each month also pays 0.50 per 1,000 predictions."""
+    truth = GROUND_TRUTH["fraud-screen"]
+    assert truth.cost_changes == ((180, 12000.0),)
+    assert dt.date.fromisoformat(AS_OF) - dt.timedelta(days=180) == dt.date(2025, 12, 17)
+    fixed = {}
+    for month in ("2025-11", "2025-12", "2026-01"):
+        m = next(x for x in cli("value", "--as-of", AS_OF, "--month", month, "--json", schema="value").json["models"]
+                 if x["model"] == "fraud-screen")
+        fixed[month] = round(m["cost"] - 0.5 * m["predictions"] / 1000, 2)
+    assert fixed == {"2025-11": 9000.00, "2025-12": 10451.61, "2026-01": 12000.00}
+    # the one-off build cost is amortised in the fully loaded view: 90,000 over 36 months from the
+    # launch, 2025-02-20 .. 2028-02-19 = 1,095 days; to 14 June 2026 = 480 days → 39,452.05
+    m = next(x for x in cli("value", "--as-of", AS_OF, "--json", schema="value").json["models"] if x["model"] == "fraud-screen")
+    assert round(m["amortisation"], 2) == round(90000 * 480 / 1095, 2) == 39452.05
+    assert m["net_fully_loaded"] == pytest.approx(m["net"] - m["amortisation"], abs=1e-6)

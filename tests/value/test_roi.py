@@ -164,3 +164,29 @@ def test_bad_parameters_are_refused() -> None:
         money_value(1, 1, 1, 1, True, 1, alpha=1.5)
     with pytest.raises(ParameterError, match="cost"):
         money_value(1, 1, 1, 1, True, -1)
+
+
+def test_a_time_series_gap_at_a_value_per_unit_that_changed() -> None:
+    """A daily gap of 10 KPI units (se 2 per day, independent) over 1..30 April 2025; value per unit
+    3.00 until 19 April and 4.00 from the 20th: 19 × 10 × 3 + 11 × 10 × 4 = 1,010.00. The standard
+    error adds the stretches' errors: 3 × 2√19 + 4 × 2√11 (an upper bound for correlated stretches)."""
+    from valuetrack.attribution.methods import Effect
+    from valuetrack.registry.spec import DatedAmount
+    from valuetrack.value.portfolio import _ts_money
+
+    class Gap:
+        def gap_between(self, start, end):  # noqa: ANN001, ANN202
+            days = (end - start).days + 1
+            return 10.0 * days, 2.0 * np.sqrt(days), (0.0, 0.0)
+
+    effect = Effect(method="its", per_unit=None, per_unit_se=None, effect_rel=None, p_value=None, srm_p_value=None,
+                    trusted=True, reason=None, mature_through=None, ts=Gap())
+    vpu = (DatedAmount(dt.date(2025, 4, 1), 3.0), DatedAmount(dt.date(2025, 4, 20), 4.0))
+    m = daily_money(first=dt.date(2025, 4, 1), last=dt.date(2025, 4, 30), monthly_cost=0.0, cost_per_1k_predictions=0.0,
+                    value_per_unit=vpu, one_off_costs=0.0, amortisation_months=None, live_from=dt.date(2025, 4, 1))
+    gross, se = _ts_money(effect, m, dt.date(2025, 4, 1), dt.date(2025, 4, 30))
+    assert round(gross, 2) == 1010.00
+    assert se == pytest.approx(3 * 2 * np.sqrt(19) + 4 * 2 * np.sqrt(11))
+    # one stretch only: exactly the gap at that amount
+    gross, se = _ts_money(effect, m, dt.date(2025, 4, 20), dt.date(2025, 4, 30))
+    assert round(gross, 2) == 440.00 and se == pytest.approx(4 * 2 * np.sqrt(11))

@@ -133,6 +133,7 @@ def monthly_chart(model: dict[str, Any], month: str, currency: str, *, fmt: str 
     ax.errorbar(x, nets, yerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
                 fmt="none", ecolor="#333333", elinewidth=0.7, capsize=1.5)
     ax.axhline(0, color="#222222", linewidth=0.7)
+    _month_marks(ax, months, model.get("model_notes") or [])
     step = max(1, -(-len(months) // 4))
     labels = [dt.date.fromisoformat(r["start"]).strftime("%b %Y") for r in months]
     ax.set_xticks(x[::step], labels[::step])
@@ -180,6 +181,7 @@ def uplift_chart(model: dict[str, Any], currency: str, *, fmt: str = "png") -> s
         if tl.get("actual"):
             ax.plot(days, clean(tl["actual"]), color=ACCENT, linewidth=1.1, label="actual")
         ax.set_title(f"{model.get('kpi')}: actual vs counterfactual")
+    _day_marks(ax, days, model.get("model_notes") or [])
     ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     from matplotlib.dates import DateFormatter, MonthLocator
 
@@ -189,3 +191,41 @@ def uplift_chart(model: dict[str, Any], currency: str, *, fmt: str = "png") -> s
     ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
     ax.set_axisbelow(True)
     return _encode(fig, fmt)
+
+
+NOTE = "#9a6700"
+
+
+def _day_marks(ax: Any, days: list[dt.date], notes: list[dict[str, Any]]) -> None:
+    """Annotations as dotted lines with their number, excluded windows shaded (D36), on a date axis."""
+    if not days:
+        return
+    lo, hi = min(days), max(days)
+    shaded = False
+    for n in notes:
+        start = dt.date.fromisoformat(n["start"]) if n.get("start") else None
+        if n.get("kind") == "exclusion" and start:
+            end = dt.date.fromisoformat(n["end"])
+            if end >= lo and start <= hi:
+                ax.axvspan(max(start, lo), min(end, hi), color="#d0d0d0", alpha=0.7, linewidth=0,
+                           label=None if shaded else "excluded")
+                shaded = True
+        elif n.get("kind") == "annotation" and start and lo <= start <= hi:
+            ax.axvline(start, color=NOTE, linestyle=":", linewidth=0.9)
+            ax.text(start, 1.0, f" {n['id']}", transform=ax.get_xaxis_transform(), color=NOTE, fontsize=6,
+                    va="top", ha="left")
+
+
+def _month_marks(ax: Any, months: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
+    """On the monthly bars: each annotation's number above its month, excluded months hatched grey."""
+    index = {r["month"]: i for i, r in enumerate(months)}
+    for n in notes:
+        if not n.get("start"):
+            continue
+        if n.get("kind") == "annotation" and n["start"][:7] in index:
+            ax.text(index[n["start"][:7]], 1.0, str(n["id"]), transform=ax.get_xaxis_transform(), color=NOTE,
+                    fontsize=6, ha="center", va="top")
+        elif n.get("kind") == "exclusion":
+            for month, i in index.items():
+                if n["start"][:7] <= month <= n["end"][:7]:
+                    ax.axvspan(i - 0.45, i + 0.45, color="#d0d0d0", alpha=0.5, linewidth=0)

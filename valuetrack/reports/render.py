@@ -94,6 +94,10 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
                   cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
                   prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
                   tone=_tone(totals["net"], totals.get("ci_net")))
+    # overrides agreed with finance: the adjusted total beside the unadjusted one (D37)
+    has_overrides = bool(totals.get("override_amount")) or any(m.get("overrides") for m in c["models"])
+    totals.update(has_overrides=has_overrides, override_text=money_exact(totals.get("override_amount") or 0.0, cur),
+                  adjusted_text=money_exact(totals.get("net_adjusted", totals["net"]), cur))
     ci_t = totals.get("ci_net")
     totals["verdict"] = ("The models together created value net of their cost." if ci_t and ci_t[0] > 0 else
                          "The models together lost money net of their cost." if ci_t and ci_t[1] < 0 else
@@ -144,6 +148,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
         mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
             mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
@@ -267,6 +272,22 @@ def _differences_view(d: dict[str, Any], names: dict[str, str], cur: str) -> dic
             "net_after_text": money_exact(d["net_after"], cur), "delta_text": _signed(d["delta"], cur),
             "ci_after_text": _interval(d.get("ci_net_after"), cur),
             "at_text": dt.datetime.fromisoformat(at).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, str) else at}
+
+
+def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
+    """Annotations, excluded windows (with vs without) and the month's overrides (D36, D37)."""
+    from valuetrack import notes_text
+
+    notes = m.get("model_notes") or []
+    return {"annotation_rows": notes_text.note_rows([n for n in notes if n.get("kind") == "annotation"], cur),
+            "exclusion_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "exclusion"], cur),
+            "exclusion_rows": notes_text.exclusion_rows(m.get("exclusions"), cur, level),
+            "exclusion_sentence": notes_text.exclusion_sentence(m.get("exclusions")),
+            "override_notes": notes_text.note_rows([n for n in notes if n.get("kind") == "override"], cur),
+            "override_rows": notes_text.override_rows(m.get("overrides"), cur),
+            "has_overrides": bool(m.get("overrides")) or any(n.get("kind") == "override" for n in notes),
+            "net_adjusted_text": money_exact(m.get("net_adjusted"), cur),
+            "override_text": money_exact(m.get("override_amount") or 0.0, cur)}
 
 
 def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
@@ -443,6 +464,8 @@ CSV_METRICS = (
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
     # a classifier's decisions, beside the causal figures (only for models with [decisions])
     ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
+    # overrides agreed with finance (D37): the adjusted net value and how much of it they make
+    ("override_amount", "money"), ("net_adjusted", "money"),
 )
 
 
@@ -473,12 +496,15 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
                          "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
                             ("net", t["net"], c["currency"]),
                             ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
                             ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
+                            ("override_amount", t.get("override_amount", 0.0), c["currency"]),
+                            ("net_adjusted", t.get("net_adjusted", t["net"]), c["currency"]),
                             ("net_ci_lo", ci[0], c["currency"]),
                             ("net_ci_hi", ci[1], c["currency"]), ("prob_positive", t.get("prob_positive"), "probability"),
                             ("models", t.get("models"), "count"), ("flagged", t.get("flagged"), "count")):
@@ -514,7 +540,23 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
 
 
 CSV_COLUMNS = ("snapshot_id", "month", "status", "as_of", "currency", "model", "display_name", "team", "metric",
-               "value", "unit")
+               "value", "unit", "note")
+
+
+def _note_csv_rows(base: dict[str, Any], m: dict[str, Any], cur: str) -> list[dict[str, Any]]:
+    """A row per override counted in the month (value: its part of the adjustment), per excluded
+    window and per annotation (value empty), each with its text in ``note``."""
+    from valuetrack import notes_text
+
+    head = {**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"]}
+    rows = [{**head, "metric": f"override_{o['id']}", "value": o.get("effect"), "unit": cur,
+             "note": notes_text.clean(f"{notes_text.what({'kind': 'override', **o}, cur)}: {o.get('text')} (by {o.get('by')})")}
+            for o in m.get("overrides") or []]
+    for n in m.get("model_notes") or []:
+        if n.get("kind") in ("annotation", "exclusion"):
+            rows.append({**head, "metric": f"{n['kind']}_{n['id']}", "value": None, "unit": "",
+                         "note": notes_text.clean(f"{notes_text.what(n, cur)}: {n.get('text')} (by {n.get('created_by')})")})
+    return rows
 
 
 def render_csv(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> bytes:
@@ -575,6 +617,8 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                         ("Gross value", t["gross"], money_fmt), ("Running costs", t["cost"], money_fmt),
                         (f"Total {NET_LOADED[0].lower()}{NET_LOADED[1:]}", t.get("net_fully_loaded"), money_fmt),
                         ("Running costs + one-off costs amortised", t.get("cost_fully_loaded"), money_fmt),
+                        ("From overrides agreed with finance", t.get("override_amount", 0.0), money_fmt),
+                        ("Total net value, adjusted", t.get("net_adjusted", t["net"]), money_fmt),
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
@@ -654,7 +698,10 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                 ("Trusted", m["trusted"], None), ("Reason", m.get("reason"), None), ("Verdict", m["verdict"], None),
                 ("Health", (m.get("health") or {}).get("status") if isinstance(m.get("health"), dict) else None, None),
                 ("Risk", (m.get("risk") or {}).get("level") if isinstance(m.get("risk"), dict) else None, None),
-                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None)]
+                ("Registry revision", m["registry_revision"], None), ("Notes", " ".join(m["notes"]) or None, None),
+                ("From overrides agreed with finance", m.get("override_amount") or 0.0, money_fmt),
+                ("Net value, adjusted", m.get("net_adjusted"), money_fmt)]
+        rows += _note_xlsx_rows(m, cur)
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
             rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
@@ -732,6 +779,22 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _note_xlsx_rows(m: dict[str, Any], cur: str) -> list[tuple[str, Any, Any]]:
+    """The model sheet's lines for its overrides, excluded windows (with vs without) and annotations."""
+    from valuetrack import notes_text
+
+    rows: list[tuple[str, Any, Any]] = []
+    for what, text, by, effect in notes_text.override_rows(m.get("overrides"), cur):
+        rows.append((f"{what} (by {by}): {effect}", text, None))
+    for kind in ("exclusion", "annotation"):
+        for what, text, by, when in notes_text.note_rows([n for n in m.get("model_notes") or []
+                                                         if n.get("kind") == kind], cur):
+            rows.append((f"{what} (by {by}, {when})", text, None))
+    for label, with_, without in notes_text.exclusion_rows(m.get("exclusions"), cur):
+        rows.append((f"{label}: with the exclusion / without", f"{with_} / {without}", None))
+    return rows
 
 
 def _sheet_name(name: str, used: set[str]) -> str:

@@ -198,6 +198,11 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         prev_nets[mv.model] = None if prev is None else (prev.net if prev.net is not None else -prev.cost)
         d["timeline"] = _timeline(ctx.ledger.timeline(pv.asof_id, mv.model), last, as_of)
         d["to_date"] = _to_date(record["figures"])
+        # annotations, excluded windows and overrides as the valuation used them (D36, D37); the
+        # month's overrides and adjusted net value are in the month's figures
+        d["model_notes"] = [n for n in detail.get("notes") or []
+                            if n.get("kind") != "annotation" or (n.get("start") or "") <= _iso(last)]
+        d["exclusions"] = record["figures"].get("exclusions")
         d["notes"] = _notes(d, first, last, month)
         status = detail.get("refresh") or {}
         ok = status.get("last_ok") or {}
@@ -330,7 +335,7 @@ def _to_date(v: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {k: v.get(k) for k in ("period_start", "period_end", "gross", "cost", "net", "ci_net", "roi",
                                   "prob_positive", "payback_date", "live_days", "amortisation", "cost_fully_loaded",
-                                  "net_fully_loaded", "roi_fully_loaded")}
+                                  "net_fully_loaded", "roi_fully_loaded", "net_adjusted", "override_amount")}
 
 
 def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list[str]:

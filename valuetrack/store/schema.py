@@ -63,6 +63,30 @@ audit_log = Table(
     Index("ix_audit_log_model", "model_name", "id"),
 )
 
+# -- notes on a model (valuetrack.store.notes; migration 0016) ------------------------------------
+# Annotations (dated notes for charts and reports), excluded windows (days left out of attribution)
+# and overrides (a value adjustment agreed with finance). Rows are never deleted: a withdrawn note
+# keeps who withdrew it, when and why. Every change is also an audit_log entry.
+
+model_notes = Table(
+    "model_notes",
+    metadata,
+    Column("id", Integer, Sequence("model_notes_id_seq"), primary_key=True),
+    Column("model_name", String(64), ForeignKey("models.name"), nullable=False),
+    Column("kind", String(16), nullable=False),  # annotation | exclusion | override
+    Column("category", String(16), nullable=True),  # annotation: release|incident|campaign|other; override: amount|share
+    Column("start_day", sa.Date, nullable=True),  # annotation's day; exclusion's first day; override's first day
+    Column("end_day", sa.Date, nullable=True),  # exclusion's last day; a share override's last day (None: open)
+    Column("amount", sa.Float(precision=53), nullable=True),  # override: the amount (money) or the share counted
+    Column("text", Text, nullable=False),  # the note, or why
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn_by", String(200), nullable=True),
+    Column("withdrawn_reason", Text, nullable=True),
+    Index("ix_model_notes_model", "model_name", "id"),
+)
+
 # -- aggregates cache (valuetrack.store.aggregates reads and writes these) --------------------
 
 NO_SEGMENT = ""  # segment key of models without a segment (NULL cannot be part of a primary key)

@@ -71,7 +71,7 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
 
 
 def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool = True,
-           annotations: Iterable[Any] = ()) -> go.Figure:
+           annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
     """Cumulative per-unit effect by cohort day with its fixed-horizon interval and the wider
     always-valid band; immature (provisional) cohorts shaded; annotations (e.g. new model
     versions) marked."""
@@ -88,6 +88,7 @@ def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool =
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
     _provisional(fig, t)
     _markers(fig, annotations, "")
+    _excluded(fig, windows)
     fig = _layout(fig, yaxis_title=f"{kpi} per unit" + ("" if higher_is_better else " (lower is better)"))
     fig.update_xaxes(range=[x.min(), x.max()])
     return fig
@@ -103,7 +104,7 @@ def _provisional(fig: go.Figure, t: pd.DataFrame) -> None:
 
 
 def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *, kpi: str = "KPI",
-                   annotations: Iterable[Any] = ()) -> go.Figure:
+                   annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
     """Actual KPI against the counterfactual (what it would have been without the model), with band;
     interventions and annotations (e.g. new model versions) marked."""
     t = timeline
@@ -117,6 +118,7 @@ def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *,
     fig.add_trace(go.Scatter(x=x, y=t["actual"], line=dict(color="#24292f", width=1.5), name="actual"))
     _markers(fig, interventions, "launch")
     _markers(fig, annotations, "")
+    _excluded(fig, windows)
     return _layout(fig, yaxis_title=kpi)
 
 
@@ -129,8 +131,27 @@ def _markers(fig: go.Figure, items: Iterable[Any], default_label: str) -> None:
                            showarrow=False, xanchor="left", font=dict(color=AMBER, size=11))
 
 
+def _excluded(fig: go.Figure, windows: Iterable[Any]) -> None:
+    """Excluded windows (first day, last day, label) shaded grey: days left out of attribution."""
+    for start, end, label in windows:
+        fig.add_vrect(x0=pd.Timestamp(start), x1=pd.Timestamp(end) + pd.Timedelta(hours=23), fillcolor=GREY,
+                      opacity=0.25, line_width=0, annotation_text=one_line(label), annotation_position="bottom left",
+                      annotation_font=dict(color="#57606a", size=10))
+
+
+def _month_markers(fig: go.Figure, annotations: Iterable[Any], windows: Iterable[Any]) -> None:
+    """On a bar chart by month ("%b %Y" categories): each annotation over its month, excluded months noted."""
+    for item in annotations:
+        day = pd.Timestamp(getattr(item, "date", None) or getattr(item, "start", item))
+        fig.add_annotation(x=day.strftime("%b %Y"), y=1, yref="paper", text=one_line(getattr(item, "label", "")),
+                           showarrow=False, font=dict(color=AMBER, size=10), yanchor="bottom")
+    for start, _end, label in windows:
+        fig.add_annotation(x=pd.Timestamp(start).strftime("%b %Y"), y=0, yref="paper", text=one_line(label),
+                           showarrow=False, font=dict(color="#57606a", size=10), yanchor="top")
+
+
 def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | None = None,
-                   one_off: float = 0.0) -> go.Figure:
+                   one_off: float = 0.0, annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
     """Cumulative net value since launch with its 95 % interval (each point a library period)."""
     f = frame.dropna(subset=["net"])
     x = pd.to_datetime(f["day"])
@@ -151,10 +172,13 @@ def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | Non
                                  line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
     if payback:
         fig.add_vline(x=pd.Timestamp(payback), line_color=GREEN, line_dash="dot")
+    _markers(fig, annotations, "")
+    _excluded(fig, windows)
     return _layout(fig, money=currency, yaxis_title=f"net value ({currency})")
 
 
-def monthly(months: list[Mapping[str, Any]], currency: str) -> go.Figure:
+def monthly(months: list[Mapping[str, Any]], currency: str, *, annotations: Iterable[Any] = (),
+            windows: Iterable[Any] = ()) -> go.Figure:
     """Net value per month with 95 % whiskers; provisional months lighter."""
     f = pd.DataFrame(months)
     if f.empty:
@@ -168,6 +192,7 @@ def monthly(months: list[Mapping[str, Any]], currency: str) -> go.Figure:
         customdata=f[["cost"]].to_numpy(), name="net value",
         hovertemplate="%{x}<br>net %{y:,.0f}<br>cost %{customdata[0]:,.0f}<extra></extra>"))
     fig.add_hline(y=0, line_color="#57606a", line_width=1)
+    _month_markers(fig, annotations, windows)
     return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
 
 
@@ -197,13 +222,15 @@ def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], curr
     return _layout(fig, money=currency, yaxis_title=f"cost ({currency})")
 
 
-def volume(daily: pd.DataFrame) -> go.Figure:
+def volume(daily: pd.DataFrame, *, annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
     """Daily exposures by arm (the health panel's volume chart)."""
     fig = go.Figure()
     if len(daily):
         for arm, g in daily.groupby("arm"):
             fig.add_trace(go.Scatter(x=pd.to_datetime(g["day"]), y=g["n_exposures"], name=str(arm) or "all",
                                      mode="lines", line=dict(width=1.2)))
+        _markers(fig, annotations, "")
+        _excluded(fig, windows)
     return _layout(fig, height=220, yaxis_title="exposures per day")
 
 

@@ -114,13 +114,26 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
-                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])},
+                    "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])
+                    + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{sum(1 for x in to_date.models if x.status == 'active')} active"
                    + (f" · {t['not_valued']} not valued (left out of the totals)" if t["not_valued"] else "")},
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def _loaded(t: Mapping[str, Any], cur: str) -> str:
+    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised)."""
+    loaded = t.get("net_fully_loaded")
+    if loaded is None or t.get("cost_fully_loaded") in (None, t.get("cost")):
+        return ""
+    return f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+
+
+NET_HELP = f"{costviews.NET_RUNNING}. {costviews.RUNNING_HELP} The caption gives the {costviews.FULLY_LOADED} net value: {costviews.LOADED_HELP}"
+"""The portfolio's net value tiles: which costs they deduct."""
 
 
 def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
@@ -140,7 +153,7 @@ def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
         "to_date": {"label": f"Gross value, {label}", "value": money_compact(t["gross"], cur),
                     "full": money(t["gross"], cur),
                     "caption": f"cost {money_compact(t['cost'], cur)}"
-                    + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "")},
+                    + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "") + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
                    "caption": f"{len(valued)} with an estimate in {label}"
                    + (f" · {t['not_valued']} not valued (left out of the totals)" if t.get("not_valued") else "")},
@@ -493,16 +506,38 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
                       "state": record.state, "error": record.error, "input_hash": record.input_hash,
                       "library_version": record.asof["library_version"], "refresh_id": record.refresh_id},
         "flag_history": record.history,
+        # what the valuation used (charts) and every note with its history (the Notes tab; D36, D37)
+        "chart_notes": record.detail.get("notes") or [],
+        "notes": [n.to_dict() for n in ctx.notes.list(reg.name, include_withdrawn=True)],
     }
 
 
+def chart_marks(spec: Any, notes: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[tuple[Any, Any, str]]]:
+    """The markers every chart of the model draws: the manifest's annotations and the stored ones
+    (objects with ``date`` and ``label``), and the excluded windows (first day, last day, label)."""
+    from types import SimpleNamespace
+
+    marks = [SimpleNamespace(date=a.date, label=a.label) for a in getattr(spec, "annotations", ()) or ()]
+    windows = []
+    for n in notes:
+        if n.get("kind") == "annotation" and n.get("start"):
+            marks.append(SimpleNamespace(date=dt.date.fromisoformat(n["start"]), label=f"#{n['id']} {n.get('text') or ''}"[:60]))
+        elif n.get("kind") == "exclusion":
+            windows.append((dt.date.fromisoformat(n["start"]), dt.date.fromisoformat(n["end"]), f"excluded: {n.get('text') or ''}"[:60]))
+    return marks, windows
+
+
 def figures_rows(m: Any) -> list[tuple[str, str]]:
-    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints)."""
+    """The model's money figures to date, one precision for the column (what `valuetrack value --json` prints);
+    with overrides, how much they add and the adjusted net value (D37)."""
     labels = ["Gross value", "Cost", "Net value", "Net value, 95% low", "Net value, 95% high"]
     values = [m.gross, m.cost, m.net, m.ci_net[0] if m.ci_net else None, m.ci_net[1] if m.ci_net else None]
     labels = [*labels[:1], "Running costs", costviews.NET_RUNNING, f"{costviews.NET_RUNNING}, 95% low",
               f"{costviews.NET_RUNNING}, 95% high", "One-off costs amortised", costviews.NET_LOADED]
     values += [m.amortisation, m.net_fully_loaded]
+    if getattr(m, "overrides", None) or getattr(m, "override_amount", 0.0):
+        labels += ["From overrides agreed with finance", "Net value, adjusted"]
+        values += [m.override_amount, m.net_adjusted]
     return list(zip(labels, money_column(values, m.currency)))
 
 

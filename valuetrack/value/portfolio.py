@@ -109,6 +109,17 @@ class ModelValue:
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
     ``triangulation`` (holdout vs time series); None for a plain design."""
+    net_adjusted: float | None = None
+    """Net value with the overrides agreed with finance (``net`` + ``override_amount``; D37). Every
+    statistic (intervals, P(net > 0), flags, payback) is of the unadjusted ``net``."""
+    override_amount: float = 0.0
+    """How much of ``net_adjusted`` comes from overrides in this period (0 without any)."""
+    overrides: list[dict[str, Any]] | None = None
+    """The overrides counted in this period: id, category (amount | share), amount (money or share),
+    days, reason, who and when, and ``effect`` (their part of ``override_amount``); None without."""
+    exclusions: dict[str, Any] | None = None
+    """To date, with excluded windows (D36): the windows, the days left out, and the estimate with
+    its interval ``with`` the exclusions (as valued) and ``without`` them; None without windows."""
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -165,8 +176,10 @@ class PortfolioValue:
         se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
         net = float(v.net) if rows else -cost
+        overrides = sum(m.override_amount or 0.0 for m in valued)
         return {"gross": gross, "cost": cost, "net": net,
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
+                "override_amount": overrides, "net_adjusted": net + overrides,
                 "prob_positive": float(v.prob_positive) if rows else None,
                 "cost_fully_loaded": loaded_cost, "net_fully_loaded": (gross if rows else 0.0) - loaded_cost,
                 "double_counted": double, "models": len(self.models),
@@ -217,13 +230,14 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     else:
         start, end = None, last_day
     cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
+    notes = ctx.notes.by_model()  # annotations, excluded windows, overrides (one query)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
     for reg in registered:
         try:
             v = cached.get(reg.name)
             if v is None or v.reg.revision != reg.revision:
-                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha)
+                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, notes=notes.get(reg.name, ()))
             total = v.to_date()
             value = v.period(start, end) if month else total
             if month:
@@ -303,13 +317,27 @@ class ModelValuation:
     stored aggregates become value (portfolio, model page, reports all go through it)."""
 
     def __init__(self, reg: RegisteredModel, data: _ModelData, effect: Effect, as_of: dt.date,
-                 currency: str, alpha: float) -> None:
+                 currency: str, alpha: float, notes: tuple[Any, ...] = (), unexcluded: tuple[Any, Any] | None = None) -> None:
         self.reg, self.data, self.effect, self.as_of, self.currency, self.alpha = reg, data, effect, as_of, currency, alpha
+        self.notes = tuple(notes)
+        """The model's active notes (valuetrack.store.notes): annotations, excluded windows, overrides."""
+        self.unexcluded = unexcluded
+        """With excluded windows: (data, effect) of the same model without them, for the comparison."""
 
     @classmethod
-    def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05) -> ModelValuation:
+    def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05,
+             notes: Any = None) -> ModelValuation:
+        from valuetrack.value.notes import exclude_days, exclusion_windows
+
+        notes = tuple(ctx.notes.list(reg.name) if notes is None else notes)
         data = _ModelData.load(ctx.aggregates, reg.spec, as_of)
-        return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha)
+        windows = exclusion_windows(notes)
+        unexcluded = None
+        if windows:  # the estimate without them too, to show what the exclusion changes (D36)
+            unexcluded = (data, estimate_effect(reg.spec, data, as_of, alpha=alpha))
+            data = exclude_days(data, windows)
+        return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha,
+                   notes, unexcluded)
 
     @property
     def live_from(self) -> dt.date | None:
@@ -355,8 +383,8 @@ class ModelValuation:
         return m.total("one_off", m.days[0], day) if len(m.days) else 0.0
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
-                           self.money)
+        value = self._with_overrides(_value_for(self.reg, self.data, self.effect, start, end, self.as_of,
+                                                self.currency, self.alpha, self.money), start, end)
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -371,7 +399,37 @@ class ModelValuation:
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                                [self.one_off_to(m.period_end) for m in months]) if months else None
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
-                                   health=self.health.to_dict())
+                                   health=self.health.to_dict(), exclusions=self.exclusions())
+
+    def _with_overrides(self, value: ModelValue, start: dt.date, end: dt.date) -> ModelValue:
+        """The period's figures with the adjusted net value beside the unadjusted one (D37)."""
+        from valuetrack.value.notes import adjusted, adjustment
+
+        if end < start:
+            return dataclasses.replace(value, net_adjusted=value.net)
+
+        def gross_between(lo: dt.date, hi: dt.date) -> float | None:
+            return _value_for(self.reg, self.data, self.effect, lo, hi, self.as_of, self.currency, self.alpha,
+                              self.money).gross
+
+        total, rows = adjustment(self.notes, start, end, gross_between)
+        return dataclasses.replace(value, net_adjusted=adjusted(value.net, value.cost, total, rows),
+                                   override_amount=total, overrides=rows or None)
+
+    def exclusions(self) -> dict[str, Any] | None:
+        """To date: the excluded windows and the estimate with and without them (D36), or None."""
+        if self.unexcluded is None:
+            return None
+        from valuetrack.value.notes import comparison, exclusion_windows
+
+        start, end = self.live_from or self.last_day, self.last_day
+        raw_data, raw_effect = self.unexcluded
+        with_value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
+                                self.money)
+        raw_value = _value_for(self.reg, raw_data, raw_effect, start, end, self.as_of, self.currency, self.alpha,
+                               self.money)
+        return comparison((self.effect, with_value), (raw_effect, raw_value), self.alpha,
+                          exclusion_windows(self.notes), self.notes, _live_from(self.reg.spec, raw_data), end)
 
     @functools.cached_property
     def health(self) -> Any:
@@ -517,6 +575,9 @@ class _ModelData:
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
     billed: pd.DataFrame = field(default_factory=pd.DataFrame)
     """The bill per day and currency (``day, currency, amount``) from ``[cost_source]``, days before the as-of."""
+    first_day: dt.date | None = None
+    """The first cohort day before any excluded window was taken out (launch, cost and live days
+    follow the data as stored; value/notes.py)."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -576,6 +637,8 @@ def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha:
 def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
     if spec.interventions:
         return spec.interventions[0].start
+    if data.first_day is not None:
+        return data.first_day
     if len(data.ab):
         return min(data.ab["day"])
     return None

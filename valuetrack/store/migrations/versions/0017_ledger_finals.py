@@ -2,16 +2,16 @@
 report read (version 1), and records each restatement a person applies (version 2, ...) with who,
 when, why and by how much (docs/decisions.md D34).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

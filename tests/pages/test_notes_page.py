@@ -1,0 +1,97 @@
+"""The model page's notes (issue 17): an override appears on the page beside the unadjusted figure, the
+figures equal `value --json`, hostile text is shown as typed, and an editor can withdraw it there."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli
+from valuetrack.formatting import money, money_column
+
+EVIL = '=HYPERLINK("http://evil.example/?x","Click") [phish](https://evil.example) <img src=x onerror=alert(1)>'
+
+
+def _tables(at) -> dict[str, dict]:  # noqa: ANN001
+    return {t["id"]: t for t in html_tables(at) if t["id"]}
+
+
+def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there(demo_copy: Path) -> None:
+    code, _ = run_cli("notes", "override", "homepage-recs", "--amount", "1234.56", "--on", "2026-05-03",
+                      "--reason", EVIL, "--as-of", AS_OF)
+    assert code == 0
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    assert m["override_amount"] == 1234.56 and m["net_adjusted"] == m["net"] + 1234.56
+    [o] = m["overrides"]
+    assert o["text"] == EVIL and o["effect"] == 1234.56
+
+    at = app("pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    tables = _tables(at)
+    figures = {r["cells"][0]: r["cells"][1] for r in tables["figures"]["rows"]}
+    cur = m["currency"]
+    want = money_column([m["gross"], m["cost"], m["net"], *m["ci_net"], 1234.56, m["net_adjusted"]], cur)
+    assert [figures[k] for k in ("From overrides agreed with finance", "Net value, adjusted")] == want[5:]
+    adjusted = {r["cells"][0]: r["cells"][1] for r in tables["adjusted"]["rows"]}
+    assert adjusted["Net value, adjusted"] == money(m["net_adjusted"], cur, cents=True)
+    assert adjusted["Net value (unadjusted: statistics and flags use it)"] == money(m["net"], cur, cents=True)
+    notes = tables["notes"]["rows"]
+    assert [r["cells"][1] for r in notes] == [EVIL]  # shown as typed: escaped, not a link, an image or a formula
+    html = "".join(h.proto.body for h in at.get("html"))
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+    assert any("adjusted for overrides" in c.value for c in at.caption)
+
+    # withdraw it from the page (the editor's form), then the figures are the unadjusted ones again
+    at.text_input(key="withdraw-reason").set_value("entered twice")
+    next(b for b in at.button if b.label == "Withdraw").click().run()
+    assert_clean(at)
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m2 = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    assert m2["override_amount"] == 0.0 and m2["overrides"] is None and m2["net_adjusted"] == m2["net"] == m["net"]
+    at = app("pages/model.py", model="homepage-recs").run()
+    tables = _tables(at)
+    assert "notes" not in tables and [r["cells"][-1] for r in tables["withdrawn"]["rows"]] == ["entered twice"]
+    audit = [r["cells"] for r in tables["audit"]["rows"]]
+    assert [a[2] for a in audit[:2]] == ["withdraw", "override"]
+
+
+def test_a_viewer_sees_the_notes_but_no_form_and_the_store_refuses_them(demo_copy: Path) -> None:
+    from tests.pages.test_access import EDITOR, VIEWER, _as
+    from valuetrack.access import Actor
+    from valuetrack.context import open_context
+    from valuetrack.errors import PermissionDenied
+
+    assert run_cli("notes", "annotate", "homepage-recs", "--on", "2026-05-01", "--text", "v2 release",
+                   "--category", "release")[0] == 0
+    _secure(demo_copy, EDITOR)
+    at = _as(VIEWER, "pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    assert [r["cells"][1] for r in _tables(at)["notes"]["rows"]] == ["v2 release"]
+    assert not [b for b in at.button if b.label in ("Withdraw", "Add annotation")]
+    assert not at.get("form")
+    at = _as(EDITOR, "pages/model.py", model="homepage-recs").run()
+    assert [b for b in at.button if b.label == "Withdraw"]
+    # the role is decided where the write happens: a hand-built actor is a viewer under [auth]
+    ctx = open_context(actor=Actor(EDITOR))
+    try:
+        ctx.notes.add(ctx.actor, "homepage-recs", "annotation", text="x", start=None)
+    except PermissionDenied as exc:
+        assert "may not annotate models" in exc.message
+    else:
+        raise AssertionError("a viewer's note was stored")
+    assert len(ctx.notes.list("homepage-recs")) == 1
+
+
+def _secure(path: Path, editor: str) -> None:
+    import textwrap
+
+    (path / "valuetrack.toml").write_text(textwrap.dedent(f"""
+        [store]
+        url = "sqlite:///valuetrack.db"
+        [connections.demo]
+        url = "duckdb:///sample_data/demo.duckdb"
+        [auth]
+        default_role = "viewer"
+        editors = ["{editor}"]
+    """))
