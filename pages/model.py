@@ -89,7 +89,8 @@ with ui.flagged_tiles(flags, "model"):
     c[2].metric("P(net value > 0)", views.pct(m.prob_positive), help=flagged(None))
     c[2].caption("flat prior on the effect")
     c[3].metric("Gross value", money_compact(m.gross, cur), help=flagged(money(m.gross, cur)))
-    c[3].caption(f"running costs {money(m.cost, cur)}")
+    billing = views.billing_lines(m, spec.cost_source)  # with [cost_source]: billed / estimated, labelled
+    c[3].caption(md(billing[0]) if billing else f"running costs {money(m.cost, cur)}")
     one_off_total = views.one_off_total(spec)
     c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
                 help=flagged("The month-end at which the cumulative net value (running costs) covers the one-off "
@@ -227,6 +228,8 @@ with tab_costs:
     st.markdown(views.cost_lines(spec, cur)
                 + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
     st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
+    if billing:
+        st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
     if view["months"]:
         st.markdown("##### Costs over time")
         st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur),

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     **{f"attribution.series.{k}": "" for k in ("table", "date", "value", "controls")},
     **{f"attribution.panel.{k}": "" for k in ("table", "unit", "date", "value", "treated")},
     "thresholds.min_roi": 0.0, "thresholds.unproven_after_days": 90,
+    **{f"cost_source.{k}": "" for k in ("table", "date", "amount", "currency", "currency_column", "credits", "labels",
+                                        "label_key", "label_value", "where")},
+    "cost_source.price_per_unit": 1.0, "cost_source.share": 1.0, "cost_source.settle_days": 5,
 }
 FIELDS = list(DEFAULTS)
 K = "f:"  # widget keys: "f:" + the manifest's dotted field
@@ -267,6 +270,24 @@ with st.container(border=True):
                      help="One per line: a date, an amount and a label, e.g. `2025-09-01 15000 retraining`. "
                           "When given, they replace the number above.")
     number(c, "amortisation_months", "Amortised over (months)", integer=True, min_value=1, max_value=240)
+
+with st.container(border=True):
+    st.markdown("#### Cost from the bill (optional)")
+    st.caption("Read the model's daily cost from a billing table in its warehouse (the BigQuery billing export, "
+               "Snowflake metering, an AWS cost-and-usage view: recipes in docs/connectors.md). A day's billed cost "
+               "replaces the estimate above once it is older than the settling lag. Leave the table empty for none.")
+    messages("cost_source")
+    cols = st.columns(5)
+    for col, (k, label) in zip(cols * 2, [("table", "Billing table"), ("date", "Date column"), ("amount", "Amount column"),
+                                          ("currency", "Currency (constant)"), ("currency_column", "or currency column"),
+                                          ("credits", "Credits column (nested)"), ("labels", "Labels column (nested)"),
+                                          ("label_key", "Label key"), ("label_value", "Label value (default: name)"),
+                                          ("where", "Filter (optional)")]):
+        text(col, f"cost_source.{k}", label)
+    a, b, c, _ = st.columns(4)
+    number(a, "cost_source.price_per_unit", "Price per unit (e.g. per credit)", step=0.1, format="%.4f")
+    number(b, "cost_source.share", "Share of these rows", step=0.05, format="%.3f")
+    number(c, "cost_source.settle_days", "Settling lag (days)", integer=True)
 
 with st.container(border=True):
     st.markdown("#### How the effect is measured")

@@ -15,6 +15,7 @@ from valuetrack.valuation import revalue_after_edit
 
 def register(ctx: Context, entries: Sequence[Any], *, dry_run: bool = False) -> list[Any]:
     """Create or update the models of a manifest (all or nothing), then value again if anything changed."""
+    _check_shares(ctx, [e.spec for e in entries])
     plan = ctx.registry.apply(entries, ctx.actor, dry_run=dry_run)
     if not dry_run and any(c.action != "unchanged" for c in plan):
         revalue_after_edit(ctx)
@@ -23,12 +24,28 @@ def register(ctx: Context, entries: Sequence[Any], *, dry_run: bool = False) -> 
 
 def save(ctx: Context, spec: ModelSpec, *, expected_revision: int | None = None) -> RegisteredModel:
     """Create ``spec`` (``expected_revision`` None) or update it from that revision, then value again."""
+    _check_shares(ctx, [spec])
     if expected_revision is None:
         stored = ctx.registry.create(spec, ctx.actor)
     else:
         stored = ctx.registry.update(spec, expected_revision=expected_revision, actor=ctx.actor)
     revalue_after_edit(ctx)
     return stored
+
+
+def _check_shares(ctx: Context, specs: Sequence[ModelSpec]) -> None:
+    """Refuse an edit after which the models sharing the same bill rows would be charged more than
+    the bill (their cost_source shares add up to more than 1; D41)."""
+    from valuetrack.errors import ValidationError
+    from valuetrack.value.billing import share_problems
+
+    if not any(s.cost_source is not None for s in specs):
+        return
+    after = {m.name: m.spec for m in ctx.registry.list() if m.spec is not None}
+    after.update({s.name: s for s in specs})
+    problems = share_problems(after.values())
+    if problems:
+        raise ValidationError(problems)
 
 
 def retire(ctx: Context, name: str, *, expected_revision: int | None = None) -> RegisteredModel:

@@ -546,9 +546,17 @@ def cmd_value(args: argparse.Namespace) -> int:
             note = "provisional" if m.provisional else (m.reason or "")
             if m.state != "ok":
                 note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
+            elif m.gross is None:
+                note = f"no estimate: its cost {money(m.cost, cur, cents=True)} counts in the total"
             lines.append(f"{m.model[:23]:<24}{net:>12}{ci:>26}{pct(m.roi):>9}{pct(m.prob_positive):>8}  {note}")
         if t["not_valued"]:
             lines.append(f"{t['not_valued']} model(s) could not be valued; the totals leave them out.")
+        r = t.get("reconciliation")
+        if r is not None:
+            lines += ["", f"Sum of the rows {money(r['rows'], cur, cents=True)} − overlap counted once "
+                      f"{money(-r['overlap'], cur, cents=True)} − cost of models without an estimate "
+                      f"{money(-r['no_estimate_cost'], cur, cents=True)} = net value {money(r['total'], cur, cents=True)}"]
+        lines += [f"Warning: {w}" for w in t.get("overlap_warnings") or []]
         lines += _final_lines(pv)
         if args.var:
             lines += ["", *_var_lines(payload["var"])]

@@ -25,6 +25,9 @@ from valuetrack.value.overlap import Overlap
 from valuetrack.value.portfolio import ModelValue, PortfolioValue
 
 TO_DATE = "to-date"
+LEGACY_TOTALS: dict[str, Any] = {"gross_se": None, "double_counted_se": None, "overlap_warnings": [],
+                                 "reconciliation": None}
+"""Totals a valuation stored before overlap patterns (migration 0017) lacks: read back as unknown."""
 
 
 class NotValued(ValuetrackError):
@@ -236,10 +239,13 @@ def _read(ctx: Context, row: dict[str, Any], month: str | None) -> StoredPortfol
         period["totals"]["flagged"] = len({f["model_name"] for f in flag_rows})
     if period.get("prior") is None:
         period["prior"] = periods[TO_DATE]["prior"]
+    for k, empty in LEGACY_TOTALS.items():  # valuations stored before these existed say so (null), never guess
+        period["totals"].setdefault(k, empty)
     return StoredPortfolio(
         as_of=row["as_of"], period=key, period_start=parse_date(period["start"]), period_end=parse_date(period["end"]),
         currency=row["currency"], alpha=row["alpha"], models=values, flags=ordered([_flag(f) for f in flag_rows]),
         overlaps=[Overlap(**o) for o in period["overlaps"]], prior=period["prior"], stored_totals=period["totals"],
+        overlap_patterns=list(period.get("overlap_patterns", [])),
         asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months,
         read_id=row["id"])
 
@@ -296,9 +302,24 @@ def portfolio_range(ctx: Context, first: str, last: str, *, as_of: dt.date | Non
     totals.update(ci_net=None, prob_positive=None, models=len(values), flagged=newest.totals.get("flagged"),
                   not_valued=sum(1 for v in values if v.state != "ok"), last_valued_included=False,
                   months=len(months))
+    totals.update(_range_reconciliation([p.totals for p in parts]))
     return dataclasses.replace(newest, period=f"{first}..{last}", period_start=parts[0].period_start,
                                period_end=newest.period_end, models=values, overlaps=[], stored_totals=totals,
                                final=None, pending=None, asof_id=newest.read_id)
+
+
+def _range_reconciliation(months: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """A range's reconciliation: each step summed over its months (money of disjoint periods, as
+    stored), so the range reconciles as each month does; the months' overlap warnings, once each."""
+    recs = [t.get("reconciliation") for t in months]
+    out: dict[str, Any] = {"gross_se": None, "double_counted_se": None,
+                           "overlap_warnings": list(dict.fromkeys(w for t in months for w in t.get("overlap_warnings") or [])),
+                           "reconciliation": None}
+    if recs and all(r is not None for r in recs):
+        out["reconciliation"] = {k: sum(float(r[k]) for r in recs) for k in ("rows", "overlap", "no_estimate_cost")}
+        out["reconciliation"]["total"] = sum(float(t["net"]) for t in months)  # the range's net, summed the same way
+        out["reconciliation"]["models_without_estimate"] = sorted({m for r in recs for m in r["models_without_estimate"]})
+    return out
 
 
 def _sum_months(months: list[ModelValue]) -> ModelValue:
@@ -382,11 +403,14 @@ def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tupl
              "net_adjusted": None, "override_amount": 0.0, "overrides": None, "exclusions": None,
              "prob_positive": None, "expected_loss": None, "provisional": False, "payback_date": None}
     values = [dataclasses.replace(ModelValue.from_dict(r["figures"]), **empty) for r in to_date.values()]
-    totals = {"gross": 0.0, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None, "double_counted": 0.0,
+    totals = {"gross": 0.0, "gross_se": None, "cost": 0.0, "net": 0.0, "ci_net": None, "prob_positive": None,
+              "double_counted": 0.0, "double_counted_se": 0.0, "overlap_warnings": [],
+              "reconciliation": {"rows": 0.0, "overlap": 0.0, "no_estimate_cost": 0.0, "total": 0.0,
+                                 "models_without_estimate": []},
               "override_amount": 0.0, "net_adjusted": 0.0,
               "models": len(values), "flagged": None, "not_valued": sum(1 for v in values if v.state != "ok"),
               "last_valued_included": False}
-    return {"start": first, "end": last, "totals": totals, "overlaps": [], "prior": None}, values
+    return {"start": first, "end": last, "totals": totals, "overlaps": [], "overlap_patterns": [], "prior": None}, values
 
 
 def data_version(ctx: Context) -> tuple:

@@ -650,32 +650,61 @@ def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry 
 
 __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
-    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "panel_query", "series_query", "split_crossovers",
+    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "membership_query", "panel_query",
+    "series_query", "split_crossovers",
 ]
 
 
 # ------------------------------------------------------------------------------------------------
-# overlap between two models
+# overlap: units served by several models
 
 
-def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date) -> Select:
-    """Units served by both of every pair of ``specs`` (their treatment arms, up to ``as_of``).
-
-    One query for the group: rows ``(model_a, model_b, shared)`` with ``model_a < model_b`` (the
-    models' positions in ``specs``), pairs with no shared unit absent. The models must read the
-    same exposures table with the same unit column (see
-    :func:`valuetrack.value.overlap.candidate_pairs`).
-    """
+def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, tag: Any) -> Select:
+    """Distinct (tag(i), unit) for the treatment arm of every model ``i`` of ``specs`` before the
+    end of ``as_of`` (each model's own timezone), as one UNION ALL."""
     served = []
     for i, spec in enumerate(specs):
         ex, _ = _require_ab(spec)
         t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"e{i}")
         cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String),
-                t.c[ex.timestamp] < sa.bindparam(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone), type_=sa.DateTime)]
+                t.c[ex.timestamp] < ops.instant(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone))]
         if ex.model is not None:
             cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", ex.model_value or spec.name, type_=sa.String))
-        served.append(sa.select(sa.literal(i, sa.Integer).label("m"), t.c[ex.unit].label("unit")).where(*cond).distinct())
-    units = sa.union_all(*served).subquery("served")
+        served.append(sa.select(tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
+    return sa.union_all(*served)
+
+
+def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None) -> Select:
+    """Units per membership pattern: how many units the treatment arms of exactly each set of
+    ``specs`` served up to ``as_of``.
+
+    One GROUP BY on a bitmask: model ``i`` of ``specs`` is bit ``2**i``; each unit's mask is the
+    sum of the distinct bits of the models that served it (a bitwise OR, since each model counts
+    once per unit); rows ``(mask, units)``, one per pattern that occurs, single-model patterns
+    included (they give each model's own served units). At most
+    :data:`valuetrack.value.overlap.MAX_PATTERN_MODELS` models, so that a mask fits any integer
+    type and there are at most 4,096 patterns. The models must read the same exposures table with
+    the same unit column (:func:`valuetrack.value.overlap.kpi_groups`).
+    """
+    ops = dialect_ops or DialectOps()
+    if not 1 <= len(specs) <= 62:
+        raise ParameterError(f"membership_query: {len(specs)} models; a bitmask holds 1 to 62")
+    bit = lambda i: sa.literal_column(str(1 << i), sa.BigInteger).label("bit")  # noqa: E731 (an int, never user text)
+    served = _served_units(specs, as_of, ops, bit).subquery("served")
+    per_unit = (sa.select(served.c.unit, sa.func.sum(served.c.bit).label("mask"))
+                .group_by(served.c.unit).subquery("per_unit"))
+    return sa.select(per_unit.c.mask, sa.func.count().label("units")).group_by(per_unit.c.mask)
+
+
+def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None) -> Select:
+    """Units served by both of every pair of ``specs`` (their treatment arms, up to ``as_of``):
+    the fallback for a group too large for :func:`membership_query`.
+
+    One query for the group: rows ``(model_a, model_b, shared)`` with ``model_a < model_b`` (the
+    models' positions in ``specs``), pairs with no shared unit absent.
+    """
+    ops = dialect_ops or DialectOps()
+    units = _served_units(specs, as_of, ops, lambda i: sa.literal_column(str(i), sa.Integer).label("m")).subquery("served")
     a, b = units.alias("a"), units.alias("b")
     return (sa.select(a.c.m.label("model_a"), b.c.m.label("model_b"), sa.func.count().label("shared"))
             .select_from(a.join(b, sa.and_(a.c.unit == b.c.unit, a.c.m < b.c.m)))

@@ -105,22 +105,31 @@ def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> l
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
                      as_of: dt.date, timeout_s: float | None) -> None:
-    """Count the units shared by models that could double-count value; failures leave the last set."""
+    """Count the units per membership pattern of every group of models sharing units and a KPI
+    (one GROUP BY on a bitmask per group; pair by pair above MAX_PATTERN_MODELS models, see
+    valuetrack.value.overlap); a failure leaves the last counts."""
     from valuetrack.connectors import get_connector
-    from valuetrack.queries import shared_units_query
-    from valuetrack.value.overlap import Overlap, overlap_groups, shares_kpi
+    from valuetrack.queries import membership_query, shared_units_query
+    from valuetrack.value.overlap import (MAX_PATTERN_MODELS, Pattern, kpi_groups, pairs_from_patterns,
+                                          patterns_from_masks)
 
-    found = []
+    patterns: list[Pattern] = []
     try:
-        for group in overlap_groups(specs):
+        for group in kpi_groups(specs):
             conn_name = group[0].connection
             if conn_name not in connectors:
                 connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
-            frame = connectors[conn_name].run(shared_units_query(group, as_of=as_of), model=group[0].name,
-                                              purpose="overlap", timeout_s=timeout_s).frame
-            for row in frame.itertuples(index=False):
-                a, b = group[int(row.model_a)], group[int(row.model_b)]
-                found.append(Overlap(a.name, b.name, int(row.shared), shares_kpi(a, b)))
+            connector = connectors[conn_name]
+            names = tuple(s.name for s in group)
+            if len(group) <= MAX_PATTERN_MODELS:
+                frame = connector.run(membership_query(group, as_of=as_of, dialect_ops=connector.ops),
+                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+                patterns += patterns_from_masks(names, zip(frame["mask"], frame["units"]))
+            else:
+                frame = connector.run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops),
+                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+                patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
+                             for r in frame.itertuples(index=False) if int(r.shared) > 0]
     except ValuetrackError:
         return  # the previous overlaps stay; the refresh of each model has its own status
-    ctx.overlaps.replace(found, as_of)
+    ctx.overlaps.replace(pairs_from_patterns(patterns), as_of, patterns)

@@ -204,18 +204,19 @@ def _refresh_info(status: Any) -> dict[str, Any]:
 
 def _month_portfolio(ctx: Context, pv: Any, values: list[Any], month: str, first: dt.date, last: dt.date) -> Any:
     """The portfolio for one month: the models' months, risk on the month's figures, flags to date,
-    overlaps deducted on the month's gross value."""
-    from valuetrack.value.overlap import deduplicate
-    from valuetrack.value.portfolio import PortfolioValue, _with_risk
+    overlaps deducted on the month's gross value (the to-date unit counts and shares)."""
+    from valuetrack.value.portfolio import PortfolioValue, _with_risk, overlap_deduction
 
     values = _with_risk(values, [pv.valuations[v.model].health for v in values])
-    overlaps = deduplicate(pv.overlaps, {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
-    return PortfolioValue(pv.as_of, month, first, last, pv.currency, pv.alpha, values, pv.flags, overlaps)
+    d = overlap_deduction(pv.patterns, values, {v.model: v.treated_units for v in pv.models if v.state == "ok"})
+    return PortfolioValue(pv.as_of, month, first, last, pv.currency, pv.alpha, values, pv.flags, d.pairs,
+                          overlap_patterns=d.patterns, deduction=d, patterns=pv.patterns)
 
 
 def _period(pv: Any) -> dict[str, Any]:
     return {"start": pv.period_start, "end": pv.period_end, "totals": pv.totals,
-            "overlaps": [o.to_dict() for o in pv.overlaps], "prior": pv.prior}
+            "overlaps": [o.to_dict() for o in pv.overlaps], "overlap_patterns": pv.overlap_patterns,
+            "prior": pv.prior}
 
 
 def _months(pv: Any, last_day: dt.date) -> list[str]:

@@ -57,3 +57,34 @@ def test_health_on_every_warehouse(warehouse_engine):
     assert got.sort_index().to_dict() == want.sort_index().to_dict()
     hist = normalize_days(connector.run(hq.score_histogram, model=spec.name, purpose="health").frame)
     assert int(pd.to_numeric(hist["n"]).sum()) == int(mask.sum())
+
+
+def test_overlap_membership_on_every_warehouse(warehouse_engine):
+    """Units per membership pattern (one GROUP BY on a bitmask) through each real driver and dialect."""
+    import dataclasses
+
+    from valuetrack.queries import as_of_cutoff, membership_query
+    from valuetrack.value.overlap import patterns_from_masks
+
+    connector = connector_for(warehouse_engine)
+    base = make_spec("sum")
+
+    def reading(name: str, model_value: str | None):
+        ex = dataclasses.replace(base.attribution.exposures, model_value=model_value)
+        return base.replace(name=name, attribution=dataclasses.replace(base.attribution, exposures=ex))
+
+    specs = [base, reading("other-model", None), reading("churn-copy", base.name)]  # the copy reads churn-save's rows
+    res = connector.run(membership_query(specs, as_of=AS_OF, dialect_ops=connector.ops), model=base.name,
+                        purpose="overlap", timeout_s=120)
+    names = [s.name for s in specs]
+    got = {p.models: p.units for p in patterns_from_masks(names, zip(res.frame["mask"], res.frame["units"]))}
+    ex = NAIVE["exposures"]
+    cutoff = pd.Timestamp(as_of_cutoff(AS_OF, base.timezone))
+    treated = ex[(ex.arm == "model") & (ex.scored_at < cutoff)]
+    served = {name: set(treated[treated.model_id == value].customer_id)
+              for name, value in zip(names, [base.name, "other-model", base.name])}
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*served.values()):
+        members = tuple(n for n in names if unit in served[n])
+        want[members] = want.get(members, 0) + 1
+    assert got == want and any(len(k) >= 2 for k in got)  # the copy shares every unit churn-save treated

@@ -16,7 +16,9 @@ import sqlglot
 
 from tests.connectors.test_queries_fixture import make_spec
 from valuetrack.connectors import connector_class
-from valuetrack.queries import ab_aggregate, health_queries
+from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries, membership_query
+from valuetrack.errors import ParameterError
+from valuetrack.registry.spec import CostSource
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 DIALECTS = {"duckdb": "duckdb", "bigquery": "bigquery", "snowflake": "snowflake", "awsathena": "athena"}
@@ -45,7 +47,7 @@ def _queries(ops):
     spec = make_spec("mean", covariate_days=7, segment=True)
     hq = health_queries(spec, start=day(2025, 4, 1), end=day(2025, 4, 30), bin_edges=[0.25, 0.5, 0.75],
                         reference=(day(2025, 3, 1), day(2025, 3, 28)), dialect_ops=ops)
-    return {
+    out = {
         "ab_mean_cuped_segment": ab_aggregate(spec, cohort_start=day(2025, 4, 1), cohort_end=day(2025, 4, 30),
                                               as_of=day(2025, 5, 15), dialect_ops=ops),
         "ab_conversion": ab_aggregate(make_spec("conversion", covariate_days=0, segment=False, where=None),
@@ -55,7 +57,27 @@ def _queries(ops):
         "health_histogram": hq.score_histogram,
         "health_edges": hq.reference_edges,
         "health_freshness": hq.freshness,
+        # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it
+        "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
+                                               dialect_ops=ops),
+        # cost from the bill: a flat bill (Snowflake metering) with a where-filter and a constant currency
+        "billing_metering": billed_cost_query(
+            spec.replace(cost_source=CostSource(table="account_usage.warehouse_metering_history", date="start_time",
+                                                amount="credits_used", currency="USD",
+                                                where="warehouse_name = 'ML_SCORING_WH'", price_per_unit=3.0,
+                                                share=0.6)),
+            day(2025, 4, 1), day(2025, 4, 30), dialect_ops=ops),
     }
+    try:  # the BigQuery billing export: nested credits and labels (UNNEST), on BigQuery and DuckDB only
+        out["billing_gcp_export"] = billed_cost_query(
+            spec.replace(cost_source=CostSource(table="billing_admin.gcp_billing_export_v1", date="usage_start_time",
+                                                amount="cost", currency_column="currency", credits="credits",
+                                                labels="labels", label_key="valuetrack-model",
+                                                where="service.description = 'Vertex AI'")),
+            day(2025, 4, 1), day(2025, 4, 30), dialect_ops=ops)
+    except ParameterError:
+        pass
+    return out
 
 
 @pytest.mark.parametrize("dialect", list(DIALECTS))

@@ -115,6 +115,11 @@ def test_every_surface_lists_flags_worst_first(every_flag: dict[str, Any], tmp_p
 
     assert [(r[0], r[1]) for r in table["rows"]] == [(names[m], SHORT[t]) for m, t in want[:MAX_SUMMARY_FLAGS]]
     assert [r[2] for r in table["rows"]] == [money(w["at_stake"], "USD", cents=True) for w in expected[:MAX_SUMMARY_FLAGS]]
+    # the report's table of all models: a flagged model's figures are faded, the reasons in a title
+    html = (tmp_path / "r.html").read_text()
+    faded = re.findall(r'<td class="num strong flagged" title="([^"]*)">', html)
+    assert len(faded) == len({m for m, _ in want})
+    assert all("Reason &lt;b&gt;" in t and "<b>" not in t for t in faded)
     pdf = " ".join(subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], check=True, capture_output=True,
                                   text=True).stdout.split())
     section = pdf[pdf.index("Flagged models and recommended action"):]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.pages.conftest import AS_OF, app, assert_clean, portfolio_table
+from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, portfolio_table
 from valuetrack.formatting import interval, money, money_column, money_compact, pct
 
 
@@ -33,8 +33,15 @@ def test_portfolio_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict) 
     assert metrics["Net value to date"] == money_compact(t["net"], cur)  # a tile: compact
     assert metrics["Models"] == str(t["models"])
     assert metrics["Flagged"] == str(t["flagged"])
-    captions = " ".join(c.value for c in at.caption)
+    html = [el.proto.body for el in at.get("html")]
+    captions = " ".join([c.value for c in at.caption] + html)  # the tiles' captions carry their exact figure
     assert f"95% interval {interval(t['ci_net'], cur, compact=True)}" in captions
+    assert f"title='Net value to date: {t['net']!r}'" in captions  # full precision, as the ledger stored it
+    recon = next(tb for tb in html_tables(at) if tb["id"] == "reconciliation")
+    r = t["reconciliation"]
+    assert [row["cells"][1] for row in recon["rows"]] == [
+        money(v, cur, cents=True) for v in (r["rows"], r["overlap"], r["no_estimate_cost"], r["total"])]
+    assert r["total"] == t["net"] and abs(r["rows"] + r["overlap"] + r["no_estimate_cost"] - r["total"]) < 0.005
     # both cost views, in the same words as the JSON's cost_views: the tile is on running costs, and
     # its caption gives the fully loaded figure (one-off costs amortised)
     assert f"fully loaded {money_compact(t['net_fully_loaded'], cur)}" in captions

@@ -127,3 +127,20 @@ def test_sparkline_bars_share_one_scale() -> None:
     assert "top:20.0px;height:10.0px" in html      # -50 below the axis at 20 px
     assert "<svg" not in html                      # st.html's sanitiser drops inline SVG
     assert views.sparkline_html([], 0.0, 1.0) == "—"
+
+
+def test_the_reconciliation_steps_carry_full_precision() -> None:
+    from valuetrack.ui import charts, views
+
+    totals = {"reconciliation": {"rows": 271110.5374, "overlap": -195108.123, "no_estimate_cost": -1234.5,
+                                 "total": 74767.9144, "models_without_estimate": ["new"]}}
+    steps = views.reconciliation(totals, "USD")
+    assert [s["amount"] for s in steps] == [271110.5374, -195108.123, -1234.5, 74767.9144]
+    assert steps[2]["label"] == "Cost of 1 model without an estimate"
+    html = views.reconciliation_html(steps, "USD")
+    assert "title='271110.5374 USD'" in html and "title='-195108.123 USD'" in html
+    assert views.money(-195108.123, "USD", cents=True) in html and "$271,110.54" in html  # to the cent
+    fig = charts.reconciliation(steps, "USD")
+    assert list(fig.data[0].y) == [s["amount"] for s in steps] and list(fig.data[0].measure) == [
+        "absolute", "relative", "relative", "total"]
+    assert views.reconciliation({"reconciliation": None}, "USD") is None  # a valuation stored before it existed

@@ -391,6 +391,59 @@ def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli
     assert cells["Decisions' value (part estimated)"] == pytest.approx(d["total"])
 
 
+def test_every_format_reconciles_the_rows_with_the_total(demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """Issue 16: the report's section "From the rows to the total" (PDF, HTML, CSV, XLSX) carries the
+    stored reconciliation, with an overlap (two copies of homepage-recs reading its rows, refreshed)
+    and a model without an estimate (registered after the refresh), and each format adds up."""
+    work = demo_builder(0.1, AS_OF)
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    manifest = cli("models", "export", "--name", "homepage-recs").out
+
+    def register(name: str) -> None:
+        path = work / f"{name}.toml"
+        path.write_text(manifest.replace('name = "homepage-recs"', f'name = "{name}"', 1)
+                        .replace('display_name = "', f'display_name = "{name} ', 1)
+                        .replace('model = "model_id"', 'model = "model_id"\nmodel_value = "homepage-recs"', 1))
+        assert cli("models", "register", "--file", str(path)).code == 0
+
+    register("recs-copy-one")
+    assert cli("refresh", "--as-of", AS_OF).code == 0
+    register("recs-copy-two")  # no estimate: its cost counts
+    truth = value_json(cli, MONTH)
+    t = truth["totals"]
+    r = t["reconciliation"]
+    cur = truth["currency"]
+    by_name = {m["model"]: m for m in truth["models"]}
+    assert r["overlap"] <= -by_name["homepage-recs"]["gross"] * (1 - 1e-9) < 0  # at least the one claim too many
+    assert r["models_without_estimate"] == ["recs-copy-two"] and r["no_estimate_cost"] == -by_name["recs-copy-two"]["cost"] < 0
+    assert r["rows"] == pytest.approx(sum(m["net"] for m in truth["models"] if m["net"] is not None), abs=1e-6)
+    assert r["rows"] + r["overlap"] + r["no_estimate_cost"] == pytest.approx(r["total"], abs=1e-6)
+    assert r["total"] == t["net"]
+
+    out = {fmt: work / f"recon.{fmt}" for fmt in ("pdf", "html", "csv", "xlsx")}
+    for fmt, path in out.items():
+        report(cli, MONTH, fmt, path, "--as-of", AS_OF)
+    steps = [r["rows"], r["overlap"], r["no_estimate_cost"], r["total"]]
+    text = pdf_text(out["pdf"])
+    section = text[text.index("From the rows to the total"):]
+    at = [section.index(money_exact(v, cur)) for v in steps]
+    assert at == sorted(at), section[:600]  # the steps in order, to the cent
+    assert f"no estimate · cost {money_exact(by_name['recs-copy-two']['cost'], cur)}" in text
+    doc = out["html"].read_text(encoding="utf-8")
+    assert all(f'title="{v!r} {cur}"' in doc for v in steps)  # full precision in the HTML
+    frame = pd.read_csv(out["csv"])
+    portfolio = frame[frame["model"] == "(portfolio)"].set_index("metric")["value"].astype(float)
+    assert [portfolio[k] for k in ("reconciliation_rows", "reconciliation_overlap", "reconciliation_no_estimate_cost",
+                                   "net")] == pytest.approx(steps, abs=1e-6)
+    from openpyxl import load_workbook
+
+    ws = load_workbook(out["xlsx"], data_only=True)["Summary"]
+    lines = [row[1].value for row in ws.iter_rows() if str(row[0].value).startswith("Reconciliation: ")]
+    assert lines == pytest.approx(steps, abs=1e-6)
+
+
 def test_both_cost_views_in_every_format(in_demo: Path, cli) -> None:
     """Running costs and fully loaded, labelled in the same words in the PDF, HTML, CSV and XLSX, with
     fraud-screen's amortised one-off cost and its dated monthly cost (issue 16, 17)."""

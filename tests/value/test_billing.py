@@ -202,3 +202,141 @@ def test_bad_cost_sources_are_refused_naming_the_field(change, message) -> None:
             "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
             "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
     assert any(message in p for p in err.value.problems), err.value.problems
+
+
+def test_the_report_shows_the_billed_and_the_estimated_cost_labelled(billed_workspace: Path, cli) -> None:
+    """February as of 2026-02-20: billed through 02-17, estimated on 02-18 and 02-19; the two parts
+    are labelled in every format (HTML, PDF, CSV, XLSX) with the same figures as the JSON."""
+    import csv
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-02-20").code == 0
+    feb = cli("value", "--as-of", "2026-02-20", "--month", "2026-02", "--json", schema="value").json["models"][0]
+    b = feb["cost_billing"]
+    assert b["billed"] == pytest.approx(expected("initial", dt.date(2026, 2, 1), dt.date(2026, 2, 17)), abs=1e-6)
+    for fmt in ("html", "pdf", "csv", "xlsx"):
+        assert cli("report", "--month", "2026-02", "--format", fmt, "--out", f"r.{fmt}", "--as-of", "2026-02-20").code == 0
+    html = (billed_workspace / "r.html").read_text()
+    pdf = subprocess.run(["pdftotext", "r.pdf", "-"], capture_output=True, text=True, check=True).stdout
+    for text in (html, " ".join(pdf.split())):
+        assert "of which billed, settled through 2026-02-17 (17 days)" in text
+        assert "of which estimated, not settled (2 days)" in text
+        assert f"Its cost is the bill ({BILL}) through 2026-02-17" in text
+    rows = {r["metric"]: float(r["value"]) for r in csv.DictReader((billed_workspace / "r.csv").open())
+            if r["model"] == CHURN and r["value"] != ""}
+    assert rows["cost_billed"] == pytest.approx(b["billed"], abs=1e-6)
+    assert rows["cost_estimated"] == pytest.approx(2 * MONTHLY / 28, abs=1e-6)
+    assert rows["cost"] == pytest.approx(b["billed"] + b["estimated"], abs=1e-6)
+    sheet = {r[0]: r[1] for r in load_workbook(billed_workspace / "r.xlsx")[CHURN].iter_rows(values_only=True) if r}
+    assert sheet["Cost billed (settled)"] == pytest.approx(b["billed"], abs=1e-6)
+    assert sheet["Billed through"] == "2026-02-17"
+
+
+def test_the_model_page_labels_the_billed_and_the_estimated_cost(billed_workspace: Path, cli, monkeypatch) -> None:
+    from tests.pages.conftest import app, assert_clean, html_tables
+    from valuetrack.formatting import money
+
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-02-20").code == 0
+    m = cli("value", "--as-of", "2026-02-20", "--json", schema="value").json["models"][0]
+    monkeypatch.setenv("VALUETRACK_AS_OF", "2026-02-20")
+    at = app("pages/model.py", model=CHURN).run()
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert f"running costs {money(m['cost'], 'USD')}: billed through 17 Feb 2026, estimated after" in captions.replace("\\", "")
+    text = " ".join(x.value for x in at.markdown).replace("\\", "")
+    b = m["cost_billing"]
+    assert (f"Billed, settled (48 days, 01 Jan 2026 to 17 Feb 2026): {money(b['billed'], 'USD')} "
+            f"(the manifest's estimate for those days: {money(b['estimate_on_billed_days'], 'USD')})") in text
+    assert f"Estimated, not settled yet (2 days): {money(b['estimated'], 'USD')}" in text
+    months = next(t for t in html_tables(at) if t["id"] == "months")
+    assert [r["cells"][2].partition(" ")[2] for r in months["rows"]] == ["(billed + estimated)", "(billed)"]
+
+
+def test_the_documented_recipes_are_valid_cost_sources() -> None:
+    """The three recipes of docs/connectors.md (and the user guide's) pass the manifest's checks."""
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = []
+    for doc in ("connectors.md", "user-guide.md"):
+        text = (root / "docs" / doc).read_text()
+        for block in re.findall(r"```toml\n(.*?)```", text, re.S):
+            if "[models.cost_source]" in block:
+                # the user guide shows the other two recipes commented out: uncomment, one recipe each
+                lines = [line[2:] if re.match(r"# (\[|\w+ = )", line) else line for line in block.splitlines()]
+                lines = [line for line in lines if not line.startswith("#")]
+                blocks += ["[models" + part for part in "\n".join(lines).split("[models")[1:]]
+    assert len(blocks) == 6, len(blocks)
+    for block in blocks:
+        source = tomllib.loads(block)["models"]["cost_source"]
+        ModelSpec.from_dict({
+            "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+            "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+            "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+            "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
+
+
+def test_the_form_round_trips_a_cost_source_and_leaves_it_out_when_empty() -> None:
+    from valuetrack.ui import views
+
+    source = {"table": "billing.gcp_export", "date": "usage_start_time", "amount": "cost", "currency_column": "currency",
+              "credits": "credits", "labels": "labels", "label_key": "valuetrack-model",
+              "where": "service.description = 'Vertex AI'", "share": 0.5, "settle_days": 4}
+    spec = ModelSpec.from_dict({
+        "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+        "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+        "interventions": [{"start": dt.date(2026, 1, 1)}], "cost_source": source})
+    form = views.spec_to_form(spec)
+    assert form["cost_source.table"] == "billing.gcp_export" and form["cost_source.share"] == 0.5
+    data, problems = views.form_to_data(form)
+    assert not problems
+    assert ModelSpec.from_dict(data) == spec
+    empty = {**form, **{k: "" for k in form if k.startswith("cost_source.") and isinstance(form[k], str)}}
+    data, _ = views.form_to_data(empty)
+    assert "cost_source" not in data and ModelSpec.from_dict(data).cost_source is None
+
+
+def test_shares_of_one_warehouse_above_one_are_refused(billed_workspace: Path, cli) -> None:
+    """Two models on ML_SCORING_WH: 0.6 + 0.4 is the whole bill; 0.6 + 0.5 would charge more than it."""
+    other = MANIFEST.replace(f'name = "{CHURN}"', 'name = "upsell-recommender"').replace("share = 0.6", "share = 0.5")
+    (billed_workspace / "both.toml").write_text(MANIFEST + other)
+    res = cli("models", "register", "--file", "both.toml")
+    assert res.code != 0
+    assert "cost_source.share: the models reading the same bill rows" in res.err
+    assert "adding up to 1.1: churn-scorer (0.6), upsell-recommender (0.5)" in res.err
+    assert cli("models", "list", "--json", schema="models_list").json["models"] == []  # all or nothing
+    (billed_workspace / "both.toml").write_text(MANIFEST + other.replace("share = 0.5", "share = 0.4"))
+    assert cli("models", "register", "--file", "both.toml").code == 0
+
+
+def test_the_fixtures_are_what_the_seeded_generator_writes() -> None:
+    """tests/fixtures/billing/ is reproducible: the generator, run again with its seed, writes the same
+    bytes (the expected daily costs included)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "billing_fixtures.py"
+    spec = importlib.util.spec_from_file_location("billing_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = module.generate(EXPECTED["seed"])
+    assert sorted(files) == sorted(p.name for p in FIXTURES.iterdir())
+    for name, text in files.items():
+        assert (FIXTURES / name).read_text() == text, name
+
+
+def test_models_show_and_export_carry_the_cost_source(billed_workspace: Path, cli) -> None:
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    shown = cli("models", "show", CHURN, "--json", schema="models_show").json
+    assert "cost_source" in json.dumps(shown) and "ML_SCORING_WH" in json.dumps(shown)
+    assert cli("models", "export", "--out", "out.toml").code == 0
+    assert cli("models", "register", "--file", "out.toml", "--dry-run", "--json", schema="models_register").code == 0
+    import tomllib
+
+    exported = tomllib.loads((billed_workspace / "out.toml").read_text())["models"][0]["cost_source"]
+    assert exported["share"] == 0.6 and exported["price_per_unit"] == 3.0 and exported["settle_days"] == 2

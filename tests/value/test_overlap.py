@@ -1,68 +1,253 @@
-"""Overlap: shared units counted in the warehouse match a brute-force count; the portfolio total
-deducts value that two models sharing units and a KPI would both claim."""
+"""Overlap counted once: units per membership pattern counted in the warehouse match a brute-force
+count; the portfolio total counts the units of each pattern once, at the largest per-unit value
+among the models that create value there (hand-computed 2-, 3- and 4-way cases); above 12 models
+the refresh falls back to pairs, with a warning; the deduction's uncertainty enters the total."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import VALID_MANIFEST
-from valuetrack.queries import shared_units_query
+from valuetrack.queries import membership_query, shared_units_query
 from valuetrack.registry.manifest import parse_manifest
-from valuetrack.value.overlap import Overlap, deduplicate, overlap_groups, shares_kpi
+from valuetrack.value.overlap import (MAX_PATTERN_MODELS, Pattern, deduct, kpi_groups, pairs_from_patterns,
+                                      patterns_from_masks, shares_kpi)
+from valuetrack.value.portfolio import ModelValue, PortfolioValue
 
 AS_OF = dt.date(2025, 6, 1)
 
 
-def _specs():
+def _specs(n: int = 2):
     base = parse_manifest(VALID_MANIFEST)[0].spec
-    a = base.replace(name="model-a")
-    b = base.replace(name="model-b")
-    other_kpi = base.replace(name="model-c", attribution=base.attribution.__class__(
+    same = [base.replace(name=f"model-{chr(ord('a') + i)}") for i in range(n)]
+    other_kpi = base.replace(name="model-z", attribution=base.attribution.__class__(
         **{**base.attribution.__dict__, "outcomes": base.attribution.outcomes.__class__(
             **{**base.attribution.outcomes.__dict__, "where": "event_type = 'refund'"})}))
-    return a, b, other_kpi
+    return same, other_kpi
 
 
-def test_groups_and_shared_kpi() -> None:
-    a, b, c = _specs()
-    assert shares_kpi(a, b) and not shares_kpi(a, c)
-    assert [[s.name for s in g] for g in overlap_groups([c, b, a])] == [["model-a", "model-b", "model-c"]]
-    assert overlap_groups([a, c]) == []  # no pair shares a KPI: nothing can be double counted
+def test_kpi_groups_hold_models_sharing_units_and_a_kpi() -> None:
+    (a, b, c), z = _specs(3)
+    assert shares_kpi(a, b) and not shares_kpi(a, z)
+    assert [[s.name for s in g] for g in kpi_groups([z, c, b, a])] == [["model-a", "model-b", "model-c"]]
+    assert kpi_groups([a, z]) == []  # no other model shares a's KPI: nothing can be counted twice
 
 
-def test_shared_units_query_matches_brute_force(tmp_path) -> None:
-    rng = np.random.default_rng(4)
-    n = 3000
+def _exposures(tmp_path, models: list[str], n: int = 4000, seed: int = 4):
+    rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
-        "customer_id": rng.integers(0, 800, n),
+        "customer_id": rng.integers(0, 900, n),
         "scored_at": pd.Timestamp("2025-05-01") + pd.to_timedelta(rng.integers(0, 40 * 24, n), unit="h"),
-        "model_id": rng.choice(["model-a", "model-b", "model-c"], n),
+        "model_id": rng.choice(models, n),
         "arm": rng.choice(["model", "holdout"], n, p=[0.8, 0.2]),
         "score": rng.random(n), "country": "FR",
     })
     engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
     with engine.begin() as conn:
         frame.to_sql("exposures", conn, index=False)
-    specs = list(_specs())
-    with engine.connect() as conn:
-        got = {(specs[r.model_a].name, specs[r.model_b].name): r.shared
-               for r in conn.execute(shared_units_query(specs, as_of=AS_OF))}
     cutoff = pd.Timestamp(dt.datetime(2025, 6, 1, 22, 0))  # midnight after as_of in Europe/Paris, in UTC
     served = frame[(frame["arm"] == "model") & (frame["scored_at"] < cutoff)].groupby("model_id")["customer_id"].apply(set)
-    expected = {(x, y): len(served[x] & served[y]) for x, y in [("model-a", "model-b"), ("model-a", "model-c"), ("model-b", "model-c")]}
-    assert got == {k: v for k, v in expected.items() if v}
+    return engine, served
 
 
-def test_deduction_counts_shared_value_once() -> None:
-    overlaps = [Overlap("a", "b", 100, True), Overlap("a", "c", 50, False), Overlap("b", "d", 10, True)]
-    out = deduplicate(overlaps, gross={"a": 1000.0, "b": 300.0, "c": 500.0, "d": -50.0},
-                      treated_units={"a": 1000, "b": 200, "c": 100, "d": 10})
-    ab, ac, bd = out
-    assert (ab.share_a, ab.share_b) == (0.1, 0.5)
-    assert ab.deduction == min(1000 * 0.1, 300 * 0.5)  # 100: the smaller claim on the shared units
-    assert ac.deduction == 0.0  # different KPIs cannot double count
-    assert bd.deduction == 0.0  # d destroys value: nothing is counted twice
+def test_membership_query_matches_brute_force(tmp_path) -> None:
+    specs, _ = _specs(4)
+    names = [s.name for s in specs]
+    engine, served = _exposures(tmp_path, names)
+    with engine.connect() as conn:
+        rows = conn.execute(membership_query(specs, as_of=AS_OF)).all()
+    got = {p.models: p.units for p in patterns_from_masks(names, rows)}
+    expected: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*served):
+        members = tuple(m for m in names if unit in served[m])
+        expected[members] = expected.get(members, 0) + 1
+    assert got == expected and len(got) > 8  # a rich mix of 1-, 2-, 3- and 4-way patterns
+    # the pairs derived from the patterns are the pairwise query's counts
+    with engine.connect() as conn:
+        pairwise = {(names[r.model_a], names[r.model_b]): r.shared for r in conn.execute(shared_units_query(specs, as_of=AS_OF))}
+    derived = pairs_from_patterns(patterns_from_masks(names, rows))
+    assert {(o.model_a, o.model_b): o.shared_units for o in derived} == pairwise
+    ab = next(o for o in derived if (o.model_a, o.model_b) == ("model-a", "model-b"))
+    assert ab.share_a == len(served["model-a"] & served["model-b"]) / len(served["model-a"])
+
+
+def _p(group: str, models: str, units: int) -> Pattern:
+    return Pattern(tuple(group), tuple(models), units)
+
+
+def test_two_way_overlap_counts_the_shared_units_once() -> None:
+    # a: 1,000 units, gross 1,000 (1 per unit); b: 200 units, gross 300 (1.5 per unit); 100 shared
+    pats = [_p("ab", "a", 900), _p("ab", "b", 100), _p("ab", "ab", 100)]
+    d = deduct(pats, {"a": 1000.0, "b": 300.0}, {"a": 100.0, "b": 50.0}, {})
+    # the 100 shared units keep b's value (150) and drop a's (100)
+    assert d.amount == pytest.approx(100.0)
+    assert d.kept == pytest.approx({"a": 0.9})
+    assert d.se == pytest.approx(0.1 * 100.0)
+    assert d.patterns == [{"models": ["a", "b"], "units": 100, "pairwise": False, "deduction": pytest.approx(100.0),
+                           "counted_at": "b"}]
+    # total: 1,000 + 300 − 100 = 1,200 = 800 units of a at 1 + 100 shared at 1.5 + 100 of b alone at 1.5 ... as
+    # a sum over units: 900 × 1 (a alone) + 100 × 1.5 (b alone) + 100 × 1.5 (shared, at b) = 1,200
+    assert 1000.0 + 300.0 - d.amount == pytest.approx(900 * 1 + 100 * 1.5 + 100 * 1.5)
+
+
+def test_three_identical_full_overlaps_of_value_v_total_v() -> None:
+    v, se = 65_040.0, 8_000.0
+    d = deduct([_p("abc", "abc", 5000)], {m: v for m in "abc"}, {m: se for m in "abc"}, {})
+    assert 3 * v - d.amount == pytest.approx(v)  # the pairwise rule deducted 3 × v here and totalled 0
+    assert d.patterns[0]["counted_at"] == "a"  # ties: the first by name keeps its value
+    pv = _portfolio({m: (v, se, 1000.0) for m in "abc"}, d)
+    t = pv.totals
+    assert t["gross"] == pytest.approx(v) and t["net"] == pytest.approx(v - 3000.0)
+    assert t["gross_se"] == pytest.approx(se)  # b's and c's estimates no longer count
+    assert t["reconciliation"]["rows"] == pytest.approx(3 * (v - 1000.0))
+    assert t["reconciliation"]["overlap"] == pytest.approx(-2 * v)
+
+
+def test_three_way_partial_overlap_by_hand() -> None:
+    # served: a 400 (gross 400: 1 per unit), b 200 (gross 400: 2), c 200 (gross 100: 0.5)
+    pats = [_p("abc", "abc", 100), _p("abc", "ab", 100), _p("abc", "a", 200), _p("abc", "c", 100)]
+    d = deduct(pats, {"a": 400.0, "b": 400.0, "c": 100.0}, {"a": 40.0, "b": 30.0, "c": 20.0}, {})
+    # abc: 100 units at b's 2 → deduct a's 100 and c's 50; ab: 100 units at b's 2 → deduct a's 100
+    assert d.amount == pytest.approx(250.0)
+    total = 900.0 - d.amount
+    assert total == pytest.approx(100 * 2 + 100 * 2 + 200 * 1 + 100 * 0.5)  # 650: each unit once, at its best model
+    assert d.kept == pytest.approx({"a": 0.5, "c": 0.5})
+    assert d.se == pytest.approx(math.hypot(0.5 * 40.0, 0.5 * 20.0))
+    assert {tuple(r["models"]): r["deduction"] for r in d.patterns} == pytest.approx({("a", "b", "c"): 150.0, ("a", "b"): 100.0})
+    # the pairwise rule over-deducts the three-way units: ab 200, ac 50, bc 50
+    pairwise = [Pattern(tuple("abc"), pair, n, True) for pair, n in ((("a", "b"), 200), (("a", "c"), 100), (("b", "c"), 100))]
+    old = deduct(pairwise, {"a": 400.0, "b": 400.0, "c": 100.0}, {}, {"a": 400, "b": 200, "c": 200})
+    assert old.amount == pytest.approx(300.0) and old.warnings
+
+
+def test_four_way_overlap_with_a_model_destroying_value() -> None:
+    # served: a 200 (gross 200: 1 per unit), b 150 (450: 3), c 150 (300: 2), d 150 (−150: −1)
+    pats = [_p("abcd", "abcd", 100), _p("abcd", "ab", 50), _p("abcd", "cd", 50), _p("abcd", "a", 50)]
+    gross = {"a": 200.0, "b": 450.0, "c": 300.0, "d": -150.0}
+    d = deduct(pats, gross, {m: 10.0 for m in gross}, {})
+    # abcd: keep b's 300, drop a's 100 and c's 200, d's loss stays; ab: keep b's 150, drop a's 50; cd: nothing
+    assert d.amount == pytest.approx(350.0)
+    assert sum(gross.values()) - d.amount == pytest.approx(100 * 3 - 100 * 1 + 50 * 3 + (50 * 2 - 50 * 1) + 50 * 1)
+    assert {tuple(r["models"]): r["counted_at"] for r in d.patterns} == {
+        ("a", "b", "c", "d"): "b", ("a", "b"): "b", ("c", "d"): None}
+    assert d.kept == pytest.approx({"a": 0.25, "c": 1 - 100 / 150})
+
+
+def test_a_month_uses_the_to_date_shares() -> None:
+    """Each month's deduction takes the model's value that month on its to-date share of shared units."""
+    pats = [_p("ab", "ab", 50), _p("ab", "a", 50), _p("ab", "b", 150)]  # a: half its units shared; b: a quarter
+    d = deduct(pats, {"a": 60.0, "b": 400.0}, {}, {})
+    assert d.amount == pytest.approx(30.0)  # a's 30 on the shared half < b's 100 on its shared quarter
+
+
+def test_models_not_valued_or_without_estimate_claim_nothing() -> None:
+    pats = [_p("abc", "abc", 100)]
+    d = deduct(pats, {"a": 100.0, "b": None}, {}, {})  # c not valued, b without an estimate
+    assert d.amount == 0.0 and d.patterns[0]["counted_at"] is None
+
+
+def _mv(name: str, gross: float | None, se: float | None, cost: float) -> ModelValue:
+    day = dt.date(2025, 5, 31)
+    fields = {f.name: None for f in dataclasses.fields(ModelValue)}
+    fields.update(model=name, display_name=name, team="t", owner="o", status="active", method="ab", kpi="k",
+                  currency="USD", period_start=day, period_end=day, as_of=AS_OF, treated_units=100.0,
+                  predictions=0.0, gross=gross, gross_se=se, cost=cost, net=None if gross is None else gross - cost,
+                  provisional=False, trusted=True, live_days=30, registry_revision=1, data_window=(None, None),
+                  alpha=0.05, state="ok")
+    return ModelValue(**fields)
+
+
+def _portfolio(figures: dict[str, tuple[float | None, float | None, float]], d) -> PortfolioValue:
+    models = [_mv(n, *f) for n, f in figures.items()]
+    return PortfolioValue(AS_OF, "to-date", AS_OF, AS_OF, "USD", 0.05, models, [], d.pairs,
+                          overlap_patterns=d.patterns, deduction=d)
+
+
+def test_totals_reconcile_rows_overlap_and_models_without_an_estimate() -> None:
+    pats = [_p("ab", "ab", 100), _p("ab", "a", 900), _p("ab", "b", 100)]
+    figures = {"a": (1000.0, 100.0, 200.0), "b": (300.0, 50.0, 50.0), "new": (None, None, 75.25)}
+    d = deduct(pats, {n: f[0] for n, f in figures.items()}, {n: f[1] for n, f in figures.items()}, {})
+    t = _portfolio(figures, d).totals
+    r = t["reconciliation"]
+    assert r == {"rows": pytest.approx(800.0 + 250.0), "overlap": pytest.approx(-100.0), "no_estimate_cost": -75.25,
+                 "total": t["net"], "models_without_estimate": ["new"]}
+    assert r["rows"] + r["overlap"] + r["no_estimate_cost"] == pytest.approx(r["total"], abs=1e-9)
+    assert t["net"] == pytest.approx(1300.0 - 100.0 - 325.25)
+    assert t["gross_se"] == pytest.approx(math.hypot(0.9 * 100.0, 50.0))
+    assert t["double_counted"] == pytest.approx(100.0) and t["double_counted_se"] == pytest.approx(10.0)
+    z = 1.959963984540054
+    assert t["ci_net"] == pytest.approx([t["net"] - z * t["gross_se"], t["net"] + z * t["gross_se"]])
+
+
+def test_pairwise_fallback_above_twelve_models_warns(tmp_path) -> None:
+    """13 models sharing units and a KPI: the refresh counts pairs (not 8,192 patterns) and the total says so."""
+    from valuetrack.connectors import get_connector
+    from valuetrack.config import ConnectionSettings
+    from valuetrack.refresh import _record_overlaps
+    from valuetrack.store.db import open_engine
+    from valuetrack.store.results import OverlapStore
+
+    specs, _ = _specs(MAX_PATTERN_MODELS + 1)
+    names = [s.name for s in specs]
+    engine, served = _exposures(tmp_path, names, n=6000)
+    engine.dispose()
+    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    ctx = type("Ctx", (), {"overlaps": store})()
+    conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
+    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
+    conn.dispose()
+    stored = [Pattern.from_dict(p) for p in store.patterns()]
+    assert stored and all(p.pairwise and len(p.models) == 2 for p in stored)
+    assert {p.models: p.units for p in stored} == {
+        (a, b): len(served[a] & served[b]) for i, a in enumerate(names) for b in names[i + 1:] if served[a] & served[b]}
+    d = deduct(stored, {n: 1000.0 for n in names}, {}, {n: float(len(served[n])) for n in names})
+    assert d.warnings and "more than 12" in d.warnings[0] and "pair by pair" in d.warnings[0]
+    assert {(o["model_a"], o["model_b"]) for o in store.read()} == {p.models for p in stored}
+
+
+def test_twelve_models_are_counted_by_pattern(tmp_path) -> None:
+    from valuetrack.connectors import get_connector
+    from valuetrack.config import ConnectionSettings
+    from valuetrack.refresh import _record_overlaps
+    from valuetrack.store.db import open_engine
+    from valuetrack.store.results import OverlapStore
+
+    specs, _ = _specs(MAX_PATTERN_MODELS)
+    engine, served = _exposures(tmp_path, [s.name for s in specs], n=6000)
+    engine.dispose()
+    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    ctx = type("Ctx", (), {"overlaps": store})()
+    conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
+    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
+    conn.dispose()
+    stored = [Pattern.from_dict(p) for p in store.patterns()]
+    assert not any(p.pairwise for p in stored)
+    assert sum(p.units for p in stored) == len(set().union(*served))  # every served unit in exactly one pattern
+    assert deduct(stored, {s.name: 1.0 for s in specs}, {}, {}).warnings == []
+
+
+def test_a_database_upgraded_in_place_deducts_its_stored_pairs_with_a_warning(tmp_path) -> None:
+    """Before its first refresh with patterns (migration 0017), an upgraded database has pairs only:
+    they are deducted pair by pair (the rule before), and the totals say so until the next refresh."""
+    from types import SimpleNamespace
+
+    from valuetrack.store.db import open_engine
+    from valuetrack.store.results import OverlapStore
+    from valuetrack.value.overlap import Overlap
+    from valuetrack.value.portfolio import stored_patterns
+
+    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    store.replace([Overlap("a", "b", 100, True), Overlap("a", "c", 40, False)], AS_OF)  # as the old refresh stored them
+    patterns = stored_patterns(SimpleNamespace(overlaps=store))
+    assert patterns == [Pattern(("a", "b"), ("a", "b"), 100, True)]  # a pair without a shared KPI claims nothing
+    d = deduct(patterns, {"a": 1000.0, "b": 300.0}, {}, {"a": 1000.0, "b": 200.0})
+    assert d.amount == pytest.approx(min(1000 * 0.1, 300 * 0.5)) and "valuetrack refresh" in d.warnings[0]
+    store.replace([], AS_OF, [_p("ab", "ab", 100), _p("ab", "a", 900)])  # the next refresh: patterns win
+    assert not any(p.pairwise for p in stored_patterns(SimpleNamespace(overlaps=store)))

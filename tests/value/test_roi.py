@@ -162,8 +162,14 @@ def test_payback_date() -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ParameterError, match="alpha"):
         money_value(1, 1, 1, 1, True, 1, alpha=1.5)
-    with pytest.raises(ParameterError, match="cost"):
-        money_value(1, 1, 1, 1, True, -1)
+    with pytest.raises(ParameterError, match="value_per_unit"):
+        money_value(1, 1, 1, -1, True, 1)
+
+
+def test_a_negative_cost_is_a_credit_and_leaves_roi_undefined() -> None:
+    """A billed period whose credits exceed its charges (D40): net = gross + the credit, no ROI."""
+    v = money_value(2.0, 1.0, 10, 3.0, True, -5.0)
+    assert float(v.net) == 65.0 and np.isnan(v.roi) and np.isnan(v.roi_lo)
 
 
 def test_a_time_series_gap_at_a_value_per_unit_that_changed() -> None:

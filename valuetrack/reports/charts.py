@@ -88,7 +88,8 @@ def _with_style(fn: Any) -> Any:
 
 @_with_style
 def portfolio_chart(models: list[dict[str, Any]], currency: str, *, fmt: str = "png") -> str | None:
-    """Net value of the month per model, with its interval (green: above zero; red: below; grey: unclear)."""
+    """Net value of the month per model, with its interval (green: above zero; red: below; grey: unclear;
+    grey and hatched: flagged, whatever its sign)."""
     rows = [m for m in models if m.get("active_in_month") and m.get("net") is not None]
     if not rows:
         return None
@@ -99,8 +100,14 @@ def portfolio_chart(models: list[dict[str, Any]], currency: str, *, fmt: str = "
     nets = [m["net"] for m in rows]
     lo = [m["ci_net"][0] if m["ci_net"] else m["net"] for m in rows]
     hi = [m["ci_net"][1] if m["ci_net"] else m["net"] for m in rows]
-    colors = [_color(m["net"], a, b) for m, a, b in zip(rows, lo, hi)]
-    ax.barh(list(y), nets, color=colors, height=0.6, alpha=0.85)
+    flagged = [bool(m.get("flags")) for m in rows]
+    colors = [NEUTRAL if fl else _color(m["net"], a, b) for m, a, b, fl in zip(rows, lo, hi, flagged)]
+    bars = ax.barh(list(y), nets, color=colors, height=0.6, alpha=0.85)
+    for bar, fl in zip(bars, flagged):  # a flagged model's bar carries the flag: grey, faded, hatched (D42)
+        if fl:
+            bar.set_alpha(0.4)
+            bar.set_hatch("////")
+            bar.set_edgecolor("#555555")
     ax.errorbar(nets, list(y), xerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
                 fmt="none", ecolor="#222222", elinewidth=0.8, capsize=2)
     ax.axvline(0, color="#222222", linewidth=0.8)

@@ -122,6 +122,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            billing_rows=_billing_rows(m.get("cost_billing"), cur),
             one_off_text=_one_off_text(m, cur),
             amortisation_text=money_exact(m.get("amortisation"), cur),
             net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
@@ -137,6 +138,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             to_date_text=_to_date_text(m.get("to_date"), cur),
             tone=_tone(m["net"], m["ci_net"]),
             flags=flags_by_model.get(m["model"], []),
+            flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
             vpu_text=money_exact(m.get("value_per_unit"), cur),
             effect_text=_effect(m),
@@ -144,6 +146,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             p_text=p_value(m.get("p_value")),
             srm_text=_srm(m),
         )
+        if m["net"] is None and m["gross"] is None and m.get("state", "ok") == "ok":  # its cost counts in the total
+            mm["net_text"] = f"no estimate · cost {money_exact(m['cost'], cur)}"
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
@@ -240,6 +244,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
         "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
         "var": _var(c.get("var"), cur),
+        "reconciliation": _reconciliation(c["totals"], cur),
     }
 
 
@@ -272,6 +277,22 @@ def _differences_view(d: dict[str, Any], names: dict[str, str], cur: str) -> dic
             "net_after_text": money_exact(d["net_after"], cur), "delta_text": _signed(d["delta"], cur),
             "ci_after_text": _interval(d.get("ci_net_after"), cur),
             "at_text": dt.datetime.fromisoformat(at).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, str) else at}
+
+
+def _reconciliation(t: dict[str, Any], cur: str) -> dict[str, Any] | None:
+    """From the rows to the total, as the valuation stored it (None in a snapshot made before)."""
+    r = t.get("reconciliation")
+    if r is None:
+        return None
+    without = len(r["models_without_estimate"])
+    se = t.get("double_counted_se")
+    steps = [("Sum of the rows (models with an estimate)", r["rows"]),
+             ("Overlap counted once (value models sharing units and a KPI would count more than once)"
+              + (f"; standard error {money_exact(se, cur)}" if se else ""), r["overlap"]),
+             (f"Cost of {without} model{'s' if without != 1 else ''} without an estimate", r["no_estimate_cost"]),
+             ("Total net value", r["total"])]
+    return {"steps": [{"label": label, "text": money_exact(v, cur), "exact": repr(float(v))} for label, v in steps],
+            "warnings": list(t.get("overlap_warnings") or [])}
 
 
 def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
@@ -453,6 +474,17 @@ def render_pdf(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> 
     return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
 
 
+def _billing_rows(b: dict[str, Any] | None, cur: str) -> list[tuple[str, str]]:
+    """The two parts of a cost read from the bill, labelled (empty without [cost_source])."""
+    if not b:
+        return []
+    through = f" through {b['settled_through']}" if b["settled_through"] else ""
+    return [(f"of which billed, settled{through} ({b['billed_days']} days)", money_exact(b["billed"], cur)),
+            (f"of which estimated, not settled ({b['estimated_days']} days)", money_exact(b["estimated"], cur)),
+            ("the estimate for the billed days", money_exact(b["estimate_on_billed_days"], cur))]
+
+
+_BILLING_METRICS = ("cost_billed", "cost_estimated", "cost_estimate_on_billed_days")
 CSV_METRICS = (
     ("gross", "money"), ("cost", "money"), ("net", "money"), ("net_ci_lo", "money"), ("net_ci_hi", "money"),
     ("roi", "fraction"), ("roi_ci_lo", "fraction"), ("roi_ci_hi", "fraction"),
@@ -464,6 +496,8 @@ CSV_METRICS = (
     ("provisional", "bool"), ("trusted", "bool"), ("flags", "count"),
     # a classifier's decisions, beside the causal figures (only for models with [decisions])
     ("decisions_total", "money"), ("decisions_realised", "money"), ("decisions_estimate", "money"),
+    # cost from the bill: the settled billed part and the estimated part of ``cost`` (only with [cost_source])
+    ("cost_billed", "money"), ("cost_estimated", "money"), ("cost_estimate_on_billed_days", "money"),
     # overrides agreed with finance (D37): the adjusted net value and how much of it they make
     ("override_amount", "money"), ("net_adjusted", "money"),
 )
@@ -489,8 +523,11 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
         d = m.get("decisions") or {}
         for metric in ("total", "realised", "estimate"):
             values[f"decisions_{metric}"] = d.get(metric)
+        b = m.get("cost_billing") or {}
+        for metric in ("billed", "estimated", "estimate_on_billed_days"):
+            values[f"cost_{metric}"] = b.get(metric)
         for metric, unit in CSV_METRICS:
-            if metric.startswith("decisions_") and not d:
+            if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
@@ -499,7 +536,12 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
         rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
+    r = t.get("reconciliation") or {}
     for metric, v, unit in (("gross", t["gross"], c["currency"]), ("cost", t["cost"], c["currency"]),
+                            ("reconciliation_rows", r.get("rows"), c["currency"]),
+                            ("reconciliation_overlap", r.get("overlap"), c["currency"]),
+                            ("reconciliation_no_estimate_cost", r.get("no_estimate_cost"), c["currency"]),
+                            ("double_counted_se", t.get("double_counted_se"), c["currency"]),
                             ("net", t["net"], c["currency"]),
                             ("cost_fully_loaded", t.get("cost_fully_loaded"), c["currency"]),
                             ("net_fully_loaded", t.get("net_fully_loaded"), c["currency"]),
@@ -622,6 +664,13 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                         ("P(net value > 0)", t.get("prob_positive"), prob_fmt)):
         ws.append([label, v])
         ws.cell(ws.max_row, 2).number_format = f
+    recon = _reconciliation(t, cur)
+    if recon is not None:  # from the rows to the total, at full precision
+        for step, v in zip(recon["steps"], (t["reconciliation"][k] for k in ("rows", "overlap", "no_estimate_cost", "total"))):
+            ws.append([f"Reconciliation: {step['label']}", v])
+            ws.cell(ws.max_row, 2).number_format = money_fmt
+        for w in recon["warnings"]:
+            ws.append(["Overlap warning", w])
     for h, r in ((c.get("var") or {}).get("horizons") or {}).items():
         span = "next 12 months" if h == "12m" else "next month"
         for label, key in (("expected net value", "expected"), ("5% value at risk", "var"),
@@ -684,7 +733,11 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                 ("Period start", m["period_start"], None), ("Period end", m["period_end"], None),
                 (NET_RUNNING, m["net"], money_fmt), ("Net CI low (fixed-horizon)", (m["ci_net"] or [None])[0], money_fmt),
                 ("Net CI high (fixed-horizon)", (m["ci_net"] or [None, None])[1], money_fmt), ("Gross value", m["gross"], money_fmt),
-                ("Running costs", m["cost"], money_fmt), (ROI_RUNNING, m["roi"], pct_fmt),
+                ("Running costs", m["cost"], money_fmt),
+                *([("Cost billed (settled)", m["cost_billing"]["billed"], money_fmt),
+                   ("Cost estimated (not settled)", m["cost_billing"]["estimated"], money_fmt),
+                   ("Billed through", m["cost_billing"]["settled_through"], None)] if m.get("cost_billing") else []),
+                (ROI_RUNNING, m["roi"], pct_fmt),
                 ("ROI CI low", (m.get("ci_roi") or [None])[0], pct_fmt),
                 ("ROI CI high", (m.get("ci_roi") or [None, None])[1], pct_fmt),
                 ("One-off costs amortised", m.get("amortisation"), money_fmt),

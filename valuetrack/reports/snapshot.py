@@ -189,6 +189,9 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["kpi_unit"] = reg.spec.kpi.unit
         d.update(_amounts(reg.spec, live_from, mv.period_end))
         d["higher_is_better"] = reg.spec.kpi.higher_is_better
+        source = reg.spec.cost_source
+        d["cost_source"] = ({"table": source.table, "settle_days": source.settle_days, "share": source.share,
+                             "price_per_unit": source.price_per_unit} if source is not None else None)
         d["window_days"] = reg.spec.attribution.window_days
         d["outcome_lag_days"] = reg.spec.attribution.outcome_lag_days
         d["active_in_month"] = bool(live_from is not None and live_from <= mv.period_end
@@ -363,6 +366,17 @@ def _notes(d: dict[str, Any], first: dt.date, last: dt.date, month: str) -> list
             notes.append(f"Retired after {month} (last served on {live_to}).")
     if d["active_in_month"] and d["net"] is None:
         notes.append(f"No value estimate yet ({d['reason'] or 'no estimate'}): only its cost is counted.")
+    b, source = d.get("cost_billing"), d.get("cost_source")
+    if d["active_in_month"] and b and source:
+        lag = f"a day counts once {source['settle_days']} days old"
+        if not b["billed_days"]:
+            notes.append(f"Its cost is the manifest's estimate: no day of the bill ({source['table']}) has settled yet "
+                         f"({lag}).")
+        elif b["estimated_days"]:
+            notes.append(f"Its cost is the bill ({source['table']}) through {b['settled_through']}, and the manifest's "
+                         f"estimate for the {b['estimated_days']} days after, not settled yet ({lag}).")
+        else:
+            notes.append(f"Its cost is the bill ({source['table']}), every day settled.")
     if d["provisional"]:
         notes.append(f"Provisional: some of this month's cohorts are not yet mature (outcomes are counted for "
                      f"{d['window_days']} days after exposure and may land {d['outcome_lag_days']} days late).")

@@ -14,24 +14,38 @@ from sqlalchemy.engine import Engine
 
 from valuetrack import __version__
 from valuetrack.store.ledger import jsonable
-from valuetrack.store.schema import model_overlaps, portfolio_var
+from valuetrack.store.schema import model_overlap_patterns, model_overlaps, portfolio_var
 
 
 class OverlapStore:
-    """Units shared between models, as found by the latest refresh (replaced as a whole)."""
+    """Units shared between models, as found by the latest refresh (replaced as a whole): per pair,
+    and per membership pattern of each KPI group (valuetrack.value.overlap)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def replace(self, rows: Iterable[Any], as_of: dt.date) -> None:
-        """Store Overlap objects, replacing the previous set in one transaction."""
+    def replace(self, rows: Iterable[Any], as_of: dt.date, patterns: Iterable[Any] = ()) -> None:
+        """Store Overlap objects (pairs) and Pattern objects, replacing the previous sets in one
+        transaction."""
         now = dt.datetime.now(dt.timezone.utc)
         values = [{"model_a": o.model_a, "model_b": o.model_b, "shared_units": int(o.shared_units),
                    "shared_kpi": bool(o.shared_kpi), "as_of": as_of, "computed_at": now} for o in rows]
+        groups: dict[tuple[str, ...], int] = {}
+        per_group: dict[int, int] = {}
+        counts: list[dict[str, Any]] = []
+        for p in patterns:
+            g = groups.setdefault(tuple(p.group), len(groups))
+            per_group[g] = per_group.get(g, -1) + 1
+            counts.append({"group_no": g, "row_no": per_group[g],
+                           "group_models": list(p.group), "models": list(p.models), "units": int(p.units),
+                           "pairwise": bool(p.pairwise), "as_of": as_of, "computed_at": now})
         with self.engine.begin() as conn:
             conn.execute(model_overlaps.delete())
+            conn.execute(model_overlap_patterns.delete())
             if values:
                 conn.execute(model_overlaps.insert(), values)
+            if counts:
+                conn.execute(model_overlap_patterns.insert(), counts)
 
     def read(self) -> list[dict[str, Any]]:
         """The stored pairs as dicts (model_a, model_b, shared_units, shared_kpi): the Overlap fields."""
@@ -41,6 +55,14 @@ class OverlapStore:
                                 .order_by(t.c.model_a, t.c.model_b)).all()
         return [{"model_a": r.model_a, "model_b": r.model_b, "shared_units": int(r.shared_units),
                  "shared_kpi": bool(r.shared_kpi)} for r in rows]
+
+    def patterns(self) -> list[dict[str, Any]]:
+        """The stored patterns as dicts (group, models, units, pairwise): the Pattern fields."""
+        t = model_overlap_patterns
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.group_no, t.c.row_no)).all()
+        return [{"group": list(r.group_models), "models": list(r.models), "units": int(r.units),
+                 "pairwise": bool(r.pairwise)} for r in rows]
 
 
 class VarStore:

@@ -242,6 +242,20 @@ model_overlaps = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# units per membership pattern of each KPI group (valuetrack.value.overlap; migration 0017), as the
+# latest refresh counted them; a group counted pair by pair holds one row per pair (``pairwise``)
+model_overlap_patterns = sa.Table(
+    "model_overlap_patterns", metadata,
+    sa.Column("group_no", sa.Integer, primary_key=True),
+    sa.Column("row_no", sa.Integer, primary_key=True),
+    sa.Column("group_models", sa.JSON, nullable=False),  # every model of the KPI group, in bit order
+    sa.Column("models", sa.JSON, nullable=False),  # the models of this pattern (or pair)
+    sa.Column("units", sa.BigInteger, nullable=False),
+    sa.Column("pairwise", sa.Boolean, nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- settings the app database enforces itself (valuetrack.access; migration 0008) ---------------
 # key "auth": the [auth] mapping recorded the first time settings with [auth] opened this database,
 # so that a settings file without it cannot reopen the database in the open local mode.

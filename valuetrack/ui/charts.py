@@ -258,3 +258,21 @@ def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: f
     fig = _layout(fig, money=currency, yaxis_title=f"value ({currency})")
     fig.update_xaxes(title="decide 1 when score ≥ threshold", range=[0, 1])
     return fig
+
+
+def reconciliation(steps: list[Mapping[str, Any]], currency: str) -> go.Figure:
+    """The portfolio's reconciliation as a waterfall: the sum of the rows, the overlap deduction,
+    the cost of the models without an estimate, and the total they make (steps from
+    :func:`valuetrack.ui.views.reconciliation`; hover shows each amount to the cent)."""
+    fig = go.Figure(go.Waterfall(
+        x=[s["label"] for s in steps], y=[s["amount"] for s in steps],
+        measure=[s["measure"] for s in steps], text=[s["text"] for s in steps], textposition="outside",
+        customdata=[s["exact_text"] for s in steps], hovertemplate="%{x}: %{customdata}<extra></extra>",
+        connector=dict(line=dict(color="#8c959f", width=1)),
+        increasing=dict(marker=dict(color=GREEN)), decreasing=dict(marker=dict(color=RED)),
+        totals=dict(marker=dict(color=BLUE)),
+    ))
+    fig = _layout(fig, height=300, money=currency)
+    fig.update_layout(hovermode="closest", showlegend=False)
+    fig.update_yaxes(title=f"{currency}")
+    return fig

@@ -109,11 +109,12 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
     else:
         m = this_month.totals
         month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
-                 "full": money(m["net"], cur),
+                 "full": money(m["net"], cur), "exact": exact(m["net"]), "key": "month",
                  "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
+                    "exact": exact(t["net"]), "key": "to-date",
                     "caption": f"95% interval {interval(t['ci_net'], cur, compact=True)}" + _p(t["prob_positive"])
                     + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
@@ -122,6 +123,44 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
         "flagged": {"label": "Flagged", "value": str(t["flagged"]),
                     "caption": "need a decision" if t["flagged"] else "nothing to worry about"},
     }
+
+
+def exact(value: float | None) -> str:
+    """A money figure at full precision (the shortest text that reads back as the same float), for
+    a title or aria-label: what a person or a test checks the rounded figures against."""
+    return "—" if value is None else repr(float(value))
+
+
+def reconciliation(totals: Mapping[str, Any], currency: str) -> list[dict[str, Any]] | None:
+    """The steps from the rows to the total, as the valuation stored them (``totals.reconciliation``):
+    the sum of the rows' net values, the overlap deduction, the cost of the models without an
+    estimate, and the total; None for a valuation stored before it existed."""
+    r = totals.get("reconciliation")
+    if r is None:
+        return None
+    without = len(r["models_without_estimate"])
+    steps = [("rows", "Sum of the rows", r["rows"], "absolute"),
+             ("overlap", "Overlap counted once", r["overlap"], "relative"),
+             ("no_estimate", f"Cost of {without} model{'s' if without != 1 else ''} without an estimate",
+              r["no_estimate_cost"], "relative"),
+             ("total", "Net value", r["total"], "total")]
+    return [{"key": k, "label": label, "amount": amount, "measure": measure, "text": money(amount, currency),
+             "exact_text": f"{money(amount, currency, cents=True)} ({exact(amount)} {currency})"}
+            for k, label, amount, measure in steps]
+
+
+def reconciliation_html(steps: list[Mapping[str, Any]], currency: str) -> str:
+    """The waterfall's figures as a table: each amount to the cent, at full precision in its title
+    and aria-label (a screen reader and a test read these; the chart draws them)."""
+    from markupsafe import escape
+
+    rows = "".join(
+        f"<tr data-step='{escape(s['key'])}'><td>{escape(s['label'])}</td>"
+        f"<td class='num' title='{escape(exact(s['amount']))} {escape(currency)}' "
+        f"aria-label='{escape(s['label'])}: {escape(exact(s['amount']))} {escape(currency)}'>"
+        f"{escape(money(s['amount'], currency, cents=True))}</td></tr>" for s in steps)
+    return (f"<table class='vt-table' data-testid='reconciliation'><thead><tr><th>Step</th>"
+            f"<th class='num'>Amount ({escape(currency)})</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def _loaded(t: Mapping[str, Any], cur: str) -> str:
@@ -149,9 +188,9 @@ def _period_tiles(to_date: Any, shown: Any) -> dict[str, dict[str, str]]:
     valued = [m for m in shown.models if m.state == "ok" and m.gross is not None]
     return {
         "month": {"label": f"Net value, {label}", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
-                  "caption": sure},
+                  "exact": exact(t["net"]), "key": "period-net", "caption": sure},
         "to_date": {"label": f"Gross value, {label}", "value": money_compact(t["gross"], cur),
-                    "full": money(t["gross"], cur),
+                    "full": money(t["gross"], cur), "exact": exact(t["gross"]), "key": "period-gross",
                     "caption": f"cost {money_compact(t['cost'], cur)}"
                     + (f" · overlap deducted {money_compact(deducted, cur)}" if deducted else "") + _loaded(t, cur)},
         "models": {"label": "Models", "value": str(t["models"]),
@@ -319,9 +358,12 @@ def portfolio_frame(pv: Any, sparks: Mapping[str, list[float]] | None = None) ->
             "flag_reason": flag_hover(fl),
             "trend": list(sparks.get(m.model, [])) if sparks else [],
             "provisional": m.provisional, "method": m.method,
+            # full precision for the cell's title: the rows, the tiles and the reconciliation add up to the cent
+            "net_exact": m.net, "cost_exact": m.cost, "state": m.state,
         })
     cols = ["model", "name", "team", "owner", "status", "net", "net_lo", "net_hi", "gross", "cost", "roi",
-            "p_positive", "health", "risk", "flag", "flag_reason", "trend", "provisional", "method"]
+            "p_positive", "health", "risk", "flag", "flag_reason", "trend", "provisional", "method", "net_exact",
+            "cost_exact", "state"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -358,7 +400,7 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
         rows.append(
             f"<tr data-model='{escape(r.model)}'" + (" data-flagged='1'" if flagged else "") + ">"
             f"<td><a href='model?model={escape(r.model)}' target='_self'>{escape(r.name)}</a></td>"
-            f"<td>{escape(r.team or '—')}</td><td class='num{cls}'{tip}>{net[i]}</td>"
+            f"<td>{escape(r.team or '—')}</td>{_net_cell(r, net[i], currency, cls)}"
             f"<td class='num wrap{cls}'{tip}>{interval_text}</td>"
             f"<td class='num{cls}'{tip}>{pct(r.roi)}</td><td class='num{cls}'{tip}>{pct(r.p_positive)}</td>"
             f"<td class='spark{cls}'{tip}>{sparkline_html(r.trend, lo, hi)}</td>"
@@ -366,6 +408,26 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
             f"<span style='{cell_colour(r.risk)}'>{escape(r.risk or '—')}</span></td>"
             f"<td class='tag' style='{cell_colour(r.flag)}'{tip}>{escape(r.flag or '—')}</td></tr>")
     return f"<table class='vt-table' data-testid='portfolio-table'>{head}<tbody>{''.join(rows)}</tbody></table>"
+
+
+def _net_cell(r: Any, net_text: str, currency: str, cls: str = "") -> str:
+    """A row's net value. Its aria-label holds the figure at full precision and says how the total
+    counts it (the title too, after a flag's reason); a model without an estimate shows its cost,
+    which the total counts, instead."""
+    from markupsafe import escape
+
+    cur = escape(currency)
+    reason = f"{r.flag_reason} · " if getattr(r, "flag_reason", "") else ""
+    if r.state != "ok":
+        text = "not valued: left out of the totals"
+        return f"<td class='num{cls}' title='{escape(reason + text)}' aria-label='{text}'>{net_text}</td>"
+    if r.net_exact is None or r.net_exact != r.net_exact:
+        text = f"no estimate; cost {exact(r.cost_exact)} {currency} counted in the total"
+        return (f"<td class='num wrap{cls}' data-estimate='no' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
+                f"no estimate · cost {escape(money(r.cost_exact, currency))}</td>")
+    text = f"net {exact(r.net_exact)} {currency}"
+    return (f"<td class='num{cls}' data-estimate='yes' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
+            f"{net_text}</td>")
 
 
 def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
@@ -469,8 +531,47 @@ def month_rows(months: Iterable[Any]) -> list[dict[str, Any]]:
              "gross": v.gross, "gross_se": v.gross_se, "cost": v.cost, "net": v.net,
              "net_lo": v.ci_net[0] if v.ci_net else None, "net_hi": v.ci_net[1] if v.ci_net else None,
              "treated_units": v.treated_units, "predictions": v.predictions, "provisional": v.provisional,
-             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded}
+             "amortisation": v.amortisation, "cost_one_off": v.cost_one_off, "net_fully_loaded": v.net_fully_loaded,
+             "cost_basis": cost_basis(v.cost_billing)}
             for v in months]
+
+
+def cost_basis(billing: Mapping[str, Any] | None) -> str | None:
+    """Where a period's cost comes from, as a label: "billed", "estimated" or "billed + estimated";
+    None for a model without [cost_source] (its cost is always the manifest's estimate)."""
+    if not billing:
+        return None
+    if billing["estimated_days"] == 0:
+        return "billed"
+    return "estimated" if billing["billed_days"] == 0 else "billed + estimated"
+
+
+def _day(value: Any) -> str:
+    day = dt.date.fromisoformat(value[:10]) if isinstance(value, str) else value
+    return f"{day:%d %b %Y}" if day else "—"
+
+
+def billing_lines(m: Any, source: Any) -> tuple[str, list[str]] | None:
+    """The model page's labels for a cost read from the bill: a short caption for the cost tile and
+    the Costs tab's lines (plain text: the caller escapes them). None without [cost_source]."""
+    b = m.cost_billing
+    if source is None or not b:
+        return None
+    cur = m.currency
+    if b["billed_days"]:
+        tile = (f"running costs {money(m.cost, cur)}: billed through {_day(b['settled_through'])}"
+                + (", estimated after" if b["estimated_days"] else ""))
+    else:
+        tile = f"running costs {money(m.cost, cur)}: estimated (no billed day has settled yet)"
+    lines = [
+        f"Cost from the bill: {source.table} ({'per unit × ' + money(source.price_per_unit, cur) + ', ' if source.price_per_unit != 1 else ''}"
+        f"share {pct(source.share)}; a day counts once {source.settle_days} days old)",
+        f"Billed, settled ({b['billed_days']} days, {_day(b['settled_from'])} to {_day(b['settled_through'])}): "
+        f"{money(b['billed'], cur)} (the manifest's estimate for those days: {money(b['estimate_on_billed_days'], cur)})"
+        if b["billed_days"] else "Billed, settled: no day yet",
+        f"Estimated, not settled yet ({b['estimated_days']} days): {money(b['estimated'], cur)}",
+    ]
+    return tile, lines
 
 
 _EMPTY = {"timeline": [], "cumulative": ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off"],
@@ -607,7 +708,7 @@ def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_pre
     cols = {k: money_column([x.get(k) for x in months], currency)
             for k in ("cost", "amortisation", "gross", "net", "net_fully_loaded")}
     return [[month_label(x["month"]), number(x.get("predictions")) if logs_predictions else "not logged",
-             cols["cost"][i], cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
+             cols["cost"][i] + (f" ({x['cost_basis']})" if x.get("cost_basis") else ""), cols["amortisation"][i], cols["gross"][i], cols["net"][i], cols["net_fully_loaded"][i],
              _month_status(x, currency)]
             for i, x in enumerate(months)]
 
@@ -835,6 +936,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             problems.append(f"model.interventions: line {i + 1} of the relaunches, {line!r}, does not start with a date YYYY-MM-DD")
     if ivs:
         data["interventions"] = ivs
+    if "cost_source" in data and not data["cost_source"].get("table"):
+        data.pop("cost_source")  # no billing table: no cost source (its numbers alone are the defaults)
     _dated_from_form(values, data, problems)
     return data, problems
 

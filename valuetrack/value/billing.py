@@ -102,3 +102,27 @@ def summary(days: pd.Index, billed: np.ndarray, settled: np.ndarray, estimate: n
             "estimate_on_billed_days": float(np.sum(estimate[settled])), "billed_days": int(settled.sum()),
             "estimated_days": int((~settled).sum()), "settled_from": used[0] if used else None,
             "settled_through": used[-1] if used else None}
+
+
+def share_problems(specs: Any) -> list[str]:
+    """Models reading the same bill rows (same connection, table, where and label) whose shares add
+    up to more than 1: together they would be charged more than the bill (D41). Retired models count
+    too (their share of the past stays); ``specs`` is the whole registry as it would be after an edit."""
+    groups: dict[tuple, list[Any]] = {}
+    for spec in specs:
+        cs = spec.cost_source
+        if cs is None:
+            continue
+        label = (cs.labels, cs.label_key, cs.label_value or spec.name) if cs.labels else None
+        key = (spec.connection, cs.table.lower(), " ".join((cs.where or "").split()), label)
+        groups.setdefault(key, []).append(spec)
+    problems = []
+    for (connection, table, where, _), members in groups.items():
+        total = sum(s.cost_source.share for s in members)
+        if total > 1.0 + 1e-9:
+            names = ", ".join(f"{s.name} ({s.cost_source.share:g})" for s in sorted(members, key=lambda s: s.name))
+            rows = f"{table}" + (f" where {where}" if where else "")
+            problems.append(f"model {members[-1].name!r}.cost_source.share: the models reading the same bill rows "
+                            f"({rows} on connection {connection!r}) have shares adding up to {total:g}: {names}. "
+                            "Lower them so they add up to at most 1.")
+    return problems

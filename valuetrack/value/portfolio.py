@@ -30,7 +30,7 @@ from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, amount_on, 
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
-from valuetrack.value.overlap import Overlap, deduplicate
+from valuetrack.value.overlap import Deduction, Overlap, Pattern, deduct
 from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
 
@@ -162,28 +162,44 @@ class PortfolioValue:
     prior: str = PRIOR
     valuations: dict[str, ModelValuation] = field(default_factory=dict, repr=False, compare=False)
     """The per-model valuations behind the figures (for charts and reports; not serialised)."""
+    overlap_patterns: list[dict[str, Any]] = field(default_factory=list)
+    """Per membership pattern of two or more models sharing units and a KPI: the units and the value
+    deducted (valuetrack.value.overlap.Deduction.patterns)."""
+    deduction: Deduction = field(default_factory=Deduction, repr=False, compare=False)
+    """The overlap deduction of this period (the totals read it)."""
+    patterns: list[Pattern] = field(default_factory=list, repr=False, compare=False)
+    """The unit counts the refresh stored (each month's deduction is made from them)."""
 
     @property
     def totals(self) -> dict[str, Any]:
-        """Portfolio sums; value that overlapping models would count twice is deducted once
-        (``double_counted``, see valuetrack.value.overlap)."""
+        """Portfolio sums, with value that overlapping models would count more than once deducted
+        (``double_counted``, see valuetrack.value.overlap) and its uncertainty in the interval.
+
+        ``reconciliation`` is how the rows become the total: the sum of the rows' net values
+        (models with an estimate), minus the overlap deduction, minus the cost of the models
+        without an estimate (their cost counts, their value is unknown) = the total net value."""
         valued = [m for m in self.models if m.state == "ok"]
         rows = [m for m in valued if m.gross is not None]
-        double = sum(o.deduction for o in self.overlaps)
-        gross = sum(m.gross for m in rows) - double
+        without = [m for m in valued if m.gross is None]
+        d = self.deduction
+        gross = sum(m.gross for m in rows) - d.amount  # type: ignore[misc]
         cost = sum(m.cost for m in valued)
         loaded_cost = sum(m.cost_fully_loaded or m.cost for m in valued)
-        se = math.sqrt(sum((m.gross_se or 0.0) ** 2 for m in rows))
+        # the total is Σ kept_i · gross_i: its variance Σ kept_i² · se_i² (docs/methods-value.md)
+        se = math.sqrt(sum((d.kept.get(m.model, 1.0) * (m.gross_se or 0.0)) ** 2 for m in rows))
         v = money_value(gross, se, 1, 1, True, cost, alpha=self.alpha)
         net = float(v.net) if rows else -cost
         overrides = sum(m.override_amount or 0.0 for m in valued)
-        return {"gross": gross, "cost": cost, "net": net,
+        return {"gross": gross, "gross_se": se if rows else None, "cost": cost, "net": net,
                 "ci_net": [float(v.net_lo), float(v.net_hi)] if rows else None,
                 "override_amount": overrides, "net_adjusted": net + overrides,
                 "prob_positive": float(v.prob_positive) if rows else None,
                 "cost_fully_loaded": loaded_cost, "net_fully_loaded": (gross if rows else 0.0) - loaded_cost,
-                "double_counted": double, "models": len(self.models),
-                "flagged": len({f.model for f in self.flags}),
+                "double_counted": d.amount, "double_counted_se": d.se, "overlap_warnings": list(d.warnings),
+                "reconciliation": {"rows": float(sum(m.net for m in rows)),  # type: ignore[misc]
+                                   "overlap": -d.amount, "no_estimate_cost": -float(sum(m.cost for m in without)),
+                                   "total": net, "models_without_estimate": [m.model for m in without]},
+                "models": len(self.models), "flagged": len({f.model for f in self.flags}),
                 # models in error are left out of the sums: their last good figures are of another date
                 "not_valued": len(self.models) - len(valued), "last_valued_included": False}
 
@@ -197,7 +213,8 @@ class PortfolioValue:
                 "period_end": self.period_end, "currency": self.currency, "alpha": self.alpha,
                 "prior": self.prior, "cost_views": COST_VIEWS, "totals": self.totals,
                 "models": [m.to_dict() for m in self.models],
-                "flags": [f.to_dict() for f in self.flags], "overlaps": [o.to_dict() for o in self.overlaps]}
+                "flags": [f.to_dict() for f in self.flags], "overlaps": [o.to_dict() for o in self.overlaps],
+                "overlap_patterns": list(self.overlap_patterns)}
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([m.to_dict() for m in self.models])
@@ -257,13 +274,29 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     ok = [(valuations[r.name], t) for r, t in zip(registered, to_date) if t.state == "ok"]
     flags = evaluate_flags(_flag_frame([v for v, _ in ok], [t for _, t in ok]), alpha=alpha) if ok else []
     flags = with_stakes(flags, [t for _, t in ok])  # the money at stake orders them, worst first (D42)
-    present = {v.model for v in values if v.state == "ok"}
-    overlaps = deduplicate([Overlap(**o) for o in ctx.overlaps.read() if {o["model_a"], o["model_b"]} <= present],
-                           {v.model: v.gross for v in values}, {v.model: v.treated_units for v in values})
+    patterns = stored_patterns(ctx)
+    d = overlap_deduction(patterns, values, {v.model: v.treated_units for v in to_date if v.state == "ok"})
     if not month:
         start = min((v.period_start for v in values), default=end)
     return PortfolioValue(as_of, month or "to-date", start, end, ctx.settings.currency, alpha, values, flags,
-                          overlaps, valuations=valuations)
+                          d.pairs, valuations=valuations, overlap_patterns=d.patterns, deduction=d, patterns=patterns)
+
+
+def stored_patterns(ctx: Context) -> list[Pattern]:
+    """The unit counts per membership pattern the latest refresh stored; an app database whose
+    last refresh predates them (upgraded in place) has its pairs counted pair by pair, with a
+    warning, until the next refresh."""
+    found = [Pattern.from_dict(p) for p in ctx.overlaps.patterns()]
+    if found:
+        return found
+    return [Pattern((o["model_a"], o["model_b"]), (o["model_a"], o["model_b"]), o["shared_units"], True)
+            for o in ctx.overlaps.read() if o["shared_kpi"] and o["shared_units"] > 0]
+
+
+def overlap_deduction(patterns: list[Pattern], values: list[ModelValue], treated_to_date: dict[str, float]) -> Deduction:
+    """The deduction for the period of ``values`` (models not valued claim nothing)."""
+    ok = [v for v in values if v.state == "ok"]
+    return deduct(patterns, {v.model: v.gross for v in ok}, {v.model: v.gross_se for v in ok}, treated_to_date)
 
 
 def failure_sentence(reg: RegisteredModel, exc: BaseException) -> str:

@@ -81,8 +81,9 @@ def money_value(
         raise ParameterError(f"alpha must be in (0, 1), got {alpha}")
     effect, effect_se, units, vpu, cost = (np.asarray(a, dtype=float) for a in (effect, effect_se, units, value_per_unit, cost))
     sign = np.where(np.asarray(higher_is_better, dtype=bool), 1.0, -1.0)
-    if np.any(effect_se < 0) or np.any(units < 0) or np.any(vpu < 0) or np.any(cost < 0):
-        raise ParameterError("effect_se, units, value_per_unit and cost must be >= 0")
+    # a cost may be negative: a billed period whose credits or refunds exceed its charges (D40)
+    if np.any(effect_se < 0) or np.any(units < 0) or np.any(vpu < 0):
+        raise ParameterError("effect_se, units and value_per_unit must be >= 0")
     gross = sign * effect * units * vpu
     gross_se = effect_se * units * vpu
     net = gross - cost

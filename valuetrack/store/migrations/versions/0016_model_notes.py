@@ -15,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.supports_sequences:  # create_table does not emit the id's Sequence (see 0006)
+        op.execute(sa.schema.CreateSequence(sa.Sequence("model_notes_id_seq")))
     op.create_table(
         "model_notes",
         sa.Column("id", sa.Integer, sa.Sequence("model_notes_id_seq"), primary_key=True),
@@ -37,3 +39,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_model_notes_model", table_name="model_notes")
     op.drop_table("model_notes")
+    if op.get_bind().dialect.supports_sequences:
+        op.execute(sa.schema.DropSequence(sa.Sequence("model_notes_id_seq"), if_exists=True))
