@@ -619,6 +619,14 @@ class _ModelData:
         return _by_day(rows, "n")
 
     @functools.cached_property
+    def ab_span(self) -> tuple[dt.date | None, dt.date | None]:
+        """First and last stored cohort day (None, None without A/B rows); read once per valuation."""
+        if not len(self.ab):
+            return None, None
+        days = self.ab["day"]
+        return min(days), max(days)
+
+    @functools.cached_property
     def predictions_by_day(self) -> pd.Series:
         return _by_day(self.daily, "n_exposures")
 
@@ -672,9 +680,7 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
         return spec.interventions[0].start
     if data.first_day is not None:
         return data.first_day
-    if len(data.ab):
-        return min(data.ab["day"])
-    return None
+    return data.ab_span[0]
 
 
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
@@ -738,7 +744,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         effect_rel=effect.effect_rel, p_value=effect.p_value, srm_p_value=effect.srm_p_value,
         days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
         payback_date=None, registry_revision=reg.revision,
-        data_window=(min(data.ab["day"]) if len(data.ab) else None, max(data.ab["day"]) if len(data.ab) else None),
+        data_window=data.ab_span,
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
         cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
