@@ -145,11 +145,13 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
         asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months)
 
 
-RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted", "cost_fully_loaded", "net_fully_loaded")
+RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted", "cost_fully_loaded", "net_fully_loaded",
+                  "override_amount", "net_adjusted")
 """Portfolio totals that add up across months (money of disjoint periods): a range of months sums them.
 A total that is a money amount of the month (an overlap deduction, the cost of models without an
 estimate) belongs here; intervals, probabilities and counts do not add up and are left out."""
-_MODEL_ADDITIVE = ("treated_units", "predictions", "cost", "cost_one_off", "amortisation", "cost_fully_loaded")
+_MODEL_ADDITIVE = ("treated_units", "predictions", "cost", "cost_one_off", "amortisation", "cost_fully_loaded",
+                   "override_amount")
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -225,12 +227,15 @@ def _sum_months(months: list[ModelValue]) -> ModelValue:
     roi = net / sums["cost"] if net is not None and sums["cost"] > 0 else None
     loaded = gross - sums["cost_fully_loaded"] if gross is not None else None
     roi_loaded = loaded / sums["cost_fully_loaded"] if loaded is not None and sums["cost_fully_loaded"] > 0 else None
+    adjusted = [v.net_adjusted for v in months if v.net_adjusted is not None]
+    overrides = [o for v in months for o in v.overrides or ()]
     # what does not add up across months is left out: intervals, probabilities, the month's risk,
     # the decisions' and the bill's own summaries
     return dataclasses.replace(last, period_start=months[0].period_start, gross=gross, gross_se=None, net=net,
                                ci_net=None, roi=roi, ci_roi=None, prob_positive=None, expected_loss=None,
                                net_fully_loaded=loaded, ci_net_fully_loaded=None, roi_fully_loaded=roi_loaded,
                                ci_roi_fully_loaded=None, risk=None, decisions=None, cost_billing=None,
+                               net_adjusted=float(sum(adjusted)) if adjusted else None, overrides=overrides or None,
                                provisional=any(v.provisional for v in months), **sums)
 
 

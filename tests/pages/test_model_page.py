@@ -49,7 +49,16 @@ def test_one_off_costs_show_in_the_fully_loaded_view(in_demo: Path, value_json: 
     assert tiles["One-off costs amortised"].value == money_compact(m["amortisation"], cur)
     assert "cost since launch" not in tiles["Net value to date"].help
     assert "running costs" in tiles["Net value to date"].help and "One-off costs are not included" in tiles["Net value to date"].help
-    assert any(c.proto.spec and "monthly cost in effect" in c.proto.spec for c in at.get("plotly_chart"))
+    # the Costs tab's chart: the monthly cost as steps, changing on the day it changed (scale 0.1:
+    # 900 a month from the launch, 1,200 from 17 December 2025), one-off costs as dated markers
+    import json
+
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "monthly cost in effect" in c.proto.spec)
+    step = next(t for t in spec["data"] if t.get("name") == "monthly cost in effect")
+    assert step["line"]["shape"] == "hv"
+    assert [x[:10] for x in step["x"]][:2] == ["2025-02-20", "2025-12-17"], step["x"]
+    assert step["y"][:3] == [900.0, 1200.0, 1200.0], step["y"]
+    assert any(str(t.get("name", "")).startswith("one-off cost") for t in spec["data"])
 
 
 def test_every_demo_model_renders(in_demo: Path, value_json: dict) -> None:

@@ -386,9 +386,12 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
     n = len(frame)
     spark = [x for xs in frame["trend"] for x in xs if x is not None and x == x]
     lo, hi = min([0.0, *spark]), max([0.0, *spark])
-    head = ("<thead><tr><th>Model</th><th>Team</th><th class='num wrap'>Net value ({cur})</th>"
-            "<th class='num wrap'>95% interval</th><th class='num'>ROI</th><th class='num wrap'>P(net &gt; 0)</th>"
-            "<th class='spark'>By month</th><th>Health / risk</th><th>Flag</th></tr></thead>").format(cur=escape(currency))
+    head = ("<thead><tr><th>Model</th><th>Team</th><th class='num wrap' title='{net_help}'>Net value ({cur})</th>"
+            "<th class='num wrap'>95% interval</th><th class='num' title='{roi_help}'>ROI</th><th class='num wrap'>P(net &gt; 0)</th>"
+            "<th class='spark'>By month</th><th>Health / risk</th><th>Flag</th></tr></thead>").format(
+        cur=escape(currency), net_help=escape(f"{costviews.NET_RUNNING}. {costviews.RUNNING_HELP}"),
+        roi_help=escape(f"{costviews.ROI_RUNNING}: {costviews.NET_RUNNING} ÷ running costs. The model page also "
+                        f"shows {costviews.ROI_LOADED}."))
     rows = []
     for i, r in enumerate(frame.itertuples(index=False)):
         has_ci = r.net_lo is not None and r.net_lo == r.net_lo
@@ -684,9 +687,9 @@ def cost_steps(spec: Any, months: list[Mapping[str, Any]]) -> dict[str, Any]:
 
     if not months:
         return {"days": [], "monthly_cost": [], "one_off": []}
-    first, last = months[0]["start"], months[-1]["end"]
+    launch = spec.interventions[0].start if spec.interventions else months[0]["start"]
+    first, last = max(months[0]["start"], launch), months[-1]["end"]  # from the launch: no cost before it
     changes = sorted({first, last, *(s.start for s in _steps(spec.monthly_cost) if s.start and first < s.start <= last)})
-    launch = spec.interventions[0].start if spec.interventions else first
     return {"days": changes, "monthly_cost": [amount_on(spec.monthly_cost, d) for d in changes],
             "one_off": [{"on": max(e.on, first), "amount": e.amount, "label": e.label}
                         for e in one_off_events(spec.one_off_costs, launch)]}
