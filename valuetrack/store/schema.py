@@ -405,4 +405,25 @@ ledger_flags = sa.Table(
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
 )
 
+# A month whose report is final reads the figures of one valuation (the version's ``asof_id``) on
+# every surface until a person applies a restatement, which adds the next version (D34).
+ledger_finals = sa.Table(
+    "ledger_finals", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("ledger_finals_id_seq"), primary_key=True),
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM
+    sa.Column("version", sa.Integer, nullable=False),  # 1: the first final report, 2, ...: restatements
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id"), nullable=False),  # the figures it reads
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("alpha", sa.Float(precision=53), nullable=False),
+    sa.Column("snapshot_id", sa.Integer, nullable=False),  # the final report snapshot of this version
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why it was restated (None for version 1)
+    sa.Column("net_before", sa.Float(precision=53), nullable=True),
+    sa.Column("net_after", sa.Float(precision=53), nullable=True),
+    sa.Column("delta", sa.Float(precision=53), nullable=True),
+    sa.Column("differences", sa.JSON, nullable=True),  # the per-model differences applied
+    sa.UniqueConstraint("month", "version", name="uq_ledger_finals_month_version"),
+)
+
 LEDGER_TABLES = (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags)
