@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -204,10 +204,61 @@ def _table(qualified: str, *columns: str | None) -> sa.TableClause:
     return sa.table(name, *[sa.column(c) for c in cols], schema=schema)
 
 
-def _model_filter(src: ExposureSource, t: sa.TableClause, spec: ModelSpec) -> list[ColumnElement]:
+def _model_filter(src: ExposureSource, t: sa.TableClause, spec: ModelSpec,
+                  batch: Sequence[ModelSpec] | None = None) -> list[ColumnElement]:
     if src.model is None:
         return []
+    if batch:
+        return [t.c[src.model].in_([sa.bindparam(f"model_value_{i}", model_value(s), type_=sa.String)
+                                    for i, s in enumerate(batch)])]
     return [t.c[src.model] == sa.bindparam("model_value", src.model_value or spec.name, type_=sa.String)]
+
+
+def model_value(spec: ModelSpec) -> str:
+    """The value of the exposures' model column that marks this model's rows."""
+    ex = spec.attribution.exposures
+    return (ex.model_value if ex is not None else None) or spec.name
+
+
+def _batch(specs: ModelSpec | Sequence[ModelSpec]) -> tuple[ModelSpec, list[ModelSpec] | None]:
+    """(the spec whose columns shape the query, the batch or None for one model).
+
+    A batch is several models read from one shared exposures table by one query grouped by the
+    model column (output column ``model_value``); they must agree on everything the query reads
+    (:func:`ab_batch_key`, :func:`health_batch_key`)."""
+    if isinstance(specs, ModelSpec):
+        return specs, None
+    specs = list(specs)
+    if not specs:
+        raise ParameterError("a batch needs at least one model")
+    if len(specs) == 1:
+        return specs[0], None
+    if specs[0].attribution.exposures is None or specs[0].attribution.exposures.model is None:
+        raise ParameterError("models can share a query only through a model column of their exposures table")
+    values = [model_value(s) for s in specs]
+    if len(set(values)) != len(values):
+        raise ParameterError(f"a batch reads each model once; {values} repeats one")
+    return specs[0], specs
+
+
+def ab_batch_key(spec: ModelSpec) -> tuple | None:
+    """Models with equal keys can share one A/B aggregate query (None: this one cannot)."""
+    a, ex, out = spec.attribution, spec.attribution.exposures, spec.attribution.outcomes
+    if not spec.has_holdout or ex is None or out is None or ex.model is None or a.challenger is not None:
+        return None
+    return ("ab", spec.connection, spec.timezone, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model, ex.segment,
+            ex.treatment, ex.control, out.table, out.unit, out.timestamp, out.value, (out.where or "").strip(),
+            spec.kpi.aggregation, a.window_days, a.covariate_days)
+
+
+def health_batch_key(spec: ModelSpec) -> tuple | None:
+    """Models with equal keys can share the exposure-health queries (None: this one cannot)."""
+    ex, out = spec.attribution.exposures, spec.attribution.outcomes
+    if ex is None or ex.model is None:
+        return None
+    outcomes = (out.table, out.timestamp, (out.where or "").strip()) if out is not None else None
+    return ("health", spec.connection, spec.timezone, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model, ex.score,
+            outcomes)
 
 
 def _require_ab(spec: ModelSpec) -> tuple[ExposureSource, OutcomeSource]:
@@ -261,7 +312,7 @@ def ab_window(spec: ModelSpec, cohort_start: dt.date, cohort_end: dt.date, as_of
 
 
 def ab_aggregate(
-    spec: ModelSpec,
+    spec: ModelSpec | Sequence[ModelSpec],
     *,
     cohort_start: dt.date,
     cohort_end: dt.date,
@@ -278,8 +329,11 @@ def ab_aggregate(
             maturity (``as_of >= day + window_days + outcome_lag_days``).
         dialect_ops: the connector's :class:`DialectOps` (DuckDB's defaults when omitted).
 
+    ``spec`` may be a batch of models that share their exposures table (:func:`ab_batch_key`):
+    one query grouped by the model column, whose value leads each row as ``model_value``.
+
     Returns:
-        A ``Select`` with columns ``day, arm, [segment], n, n_units, sum_y, sum_y2, sum_x,
+        A ``Select`` with columns ``[model_value], day, arm, [segment], n, n_units, sum_y, sum_y2, sum_x,
         sum_x2, sum_xy``. ``n_units`` counts the units of the cohort; ``n`` counts those with a
         defined y (equal to ``n_units`` for "sum" and "conversion"; for "mean", units without an
         outcome event with a non-NULL value have no mean and are left out of ``n`` and the sums).
@@ -293,6 +347,7 @@ def ab_aggregate(
     events (for "mean" too, so CUPED keeps every unit that has a y).
     """
     ops = dialect_ops or DialectOps()
+    spec, batch = _batch(spec)
     src, out = _require_ab(spec)
     a = spec.attribution
     agg = spec.kpi.aggregation
@@ -305,7 +360,9 @@ def ab_aggregate(
     if spec.attribution.challenger is not None:  # champion vs challenger: the third arm's units too
         arms.append(sa.bindparam("challenger", spec.attribution.challenger.arm, type_=sa.String))
     ts = E.c[src.timestamp]
+    by_model = [E.c[src.model].label("model_value")] if batch else []
     first_cols = [
+        *by_model,
         E.c[src.unit].label("unit"),
         sa.func.min(ts).label("first_ts"),
         sa.func.min(E.c[src.arm]).label("arm_lo"),
@@ -315,11 +372,12 @@ def ab_aggregate(
         first_cols.append(ops.min_by(E.c[src.segment], ts).label("segment"))
     first = (
         sa.select(*first_cols)
-        .where(E.c[src.arm].in_(arms), ts < ops.instant("cutoff", win.cutoff), *_model_filter(src, E, spec))
-        .group_by(E.c[src.unit])
+        .where(E.c[src.arm].in_(arms), ts < ops.instant("cutoff", win.cutoff), *_model_filter(src, E, spec, batch))
+        .group_by(*([E.c[src.model]] if batch else []), E.c[src.unit])
         .cte("first_exposure")
     )
     cohort_cols = [
+        *([first.c.model_value] if batch else []),
         first.c.unit,
         first.c.first_ts,
         ops.local_day(first.c.first_ts, spec.timezone).label("day"),
@@ -344,7 +402,8 @@ def ab_aggregate(
     x = ops.to_double(_kpi(agg, per_unit.c, "x", ops)) if use_x else sa.literal(0.0, sa.Float)
     # crossovers: only their count matters; their y and x stay NULL so the sums skip them
     not_crossover = per_unit.c.arm.is_not(None)
-    keys = [per_unit.c.day, per_unit.c.arm] + ([per_unit.c.segment] if src.segment else [])
+    keys = [*([per_unit.c.model_value] if batch else []), per_unit.c.day, per_unit.c.arm] + (
+        [per_unit.c.segment] if src.segment else [])
     y_u = sa.case((not_crossover, y), else_=sa.null())
     units = sa.select(
         *keys,
@@ -352,7 +411,7 @@ def ab_aggregate(
         sa.case((not_crossover & y.is_not(None), x), else_=sa.null()).label("x"),
     ).subquery("unit_values")
     u = units.c
-    group = [u.day, u.arm] + ([u.segment] if src.segment else [])
+    group = [*([u.model_value] if batch else []), u.day, u.arm] + ([u.segment] if src.segment else [])
     stmt = sa.select(
         *group,
         sa.func.count(u.y).label("n"),
@@ -420,7 +479,8 @@ def _unit_outcomes(spec: ModelSpec, out: OutcomeSource, cohort, win: AbWindow, o
             sa.func.count(sa.case((in_x & is_event, 1), else_=sa.null())).label("x_events"),
             sa.func.count(sa.case((in_x, events.c.value), else_=sa.null())).label("x_values"),
         ]
-    keys = [c.c.unit, c.c.day, c.c.arm] + ([c.c.segment] if "segment" in c.c else [])
+    keys = [*([c.c.model_value] if "model_value" in c.c else []), c.c.unit, c.c.day, c.c.arm] + (
+        [c.c.segment] if "segment" in c.c else [])
     return (
         sa.select(*keys, *cols)
         .select_from(c.outerjoin(events, join_on))
@@ -559,11 +619,11 @@ class HealthQueries:
 
 
 def health_queries(
-    spec: ModelSpec,
+    spec: ModelSpec | Sequence[ModelSpec],
     *,
     start: dt.date,
     end: dt.date,
-    bin_edges: Sequence[float] | None = None,
+    bin_edges: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
     reference: tuple[dt.date, dt.date] | None = None,
     quantiles: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
     dialect_ops: DialectOps | None = None,
@@ -571,73 +631,113 @@ def health_queries(
     """Daily exposure counts, score histograms on fixed edges, reference edges and freshness.
 
     Args:
+        spec: one model, or a batch sharing an exposures table (:func:`health_batch_key`): then
+            every query is grouped by the model column and each row leads with ``model_value``.
         start, end: local days (model time zone) of the daily queries, inclusive.
         bin_edges: fixed, increasing histogram edges (from :attr:`HealthQueries.reference_edges`
-            of a reference window, computed once and stored); no histogram when None.
+            of a reference window, computed once and stored); no histogram when None. For a
+            batch, a mapping from model value to its edges (models without edges get no histogram).
         reference: (first, last) local day of the reference window for the quantile edges.
         quantiles: the quantiles that become edges.
     """
     ops = dialect_ops or DialectOps()
+    spec, batch = _batch(spec)
     src = spec.attribution.exposures
     if src is None:
         raise ParameterError(f"model {spec.name!r} has no [attribution.exposures]: no exposure health")
     tz = spec.timezone
     E = _table(src.table, src.unit, src.timestamp, src.arm, src.model, src.score).alias("e")
     ts = E.c[src.timestamp]
+    by_model = [E.c[src.model].label("model_value")] if batch else []
+    group = [E.c[src.model]] if batch else []
 
     def in_days(a: dt.date, b: dt.date, suffix: str) -> list[ColumnElement]:
         return [
             ts >= ops.instant(f"from_{suffix}", local_midnight_utc(a, tz)),
             ts < ops.instant(f"to_{suffix}", local_midnight_utc(b + dt.timedelta(days=1), tz)),
-            *_model_filter(src, E, spec),
+            *_model_filter(src, E, spec, batch),
         ]
 
     day = ops.local_day(ts, tz).label("day")
     daily = (
-        sa.select(day, E.c[src.arm].label("arm"), sa.func.count().label("n_exposures"),
+        sa.select(*by_model, day, E.c[src.arm].label("arm"), sa.func.count().label("n_exposures"),
                   sa.func.count(sa.distinct(E.c[src.unit])).label("n_units"))
         .where(*in_days(start, end, "daily"))
-        .group_by(day, E.c[src.arm])
-        .order_by(day, E.c[src.arm])
+        .group_by(*group, day, E.c[src.arm])
+        .order_by(*group, day, E.c[src.arm])
     )
     hist = edges = None
     if src.score is not None:
         score = ops.to_double(E.c[src.score])
         if bin_edges is not None:
-            edges_list = [float(e) for e in bin_edges]
-            if not edges_list or any(b <= a for a, b in zip(edges_list, edges_list[1:])):
-                raise ParameterError(f"bin_edges must be non-empty and strictly increasing (got {edges_list})")
-            parts = [
-                sa.case((score >= sa.bindparam(f"edge_{i}", e, type_=sa.Float), 1), else_=0)
-                for i, e in enumerate(edges_list)
-            ]
-            bin_ = sa.case((score.is_(None), sa.null()), else_=sum(parts[1:], parts[0])).label("bin")
-            hist = (
-                sa.select(day, bin_, sa.func.count().label("n"))
-                .where(*in_days(start, end, "hist"))
-                .group_by(day, bin_)
-                .order_by(day, bin_)
-            )
+            hist = _histogram(E, src, batch, score, day, bin_edges, in_days(start, end, "hist"))
         if reference is not None:
             qs = [float(q) for q in quantiles]
             if not qs or any(not 0.0 < q < 1.0 for q in qs):
                 raise ParameterError(f"quantiles must lie strictly between 0 and 1 (got {qs})")
             cols = [expr.label(f"q{i}") for i, expr in enumerate(ops.quantiles(score, qs))]
-            edges = sa.select(*cols).where(*in_days(reference[0], reference[1], "ref"), E.c[src.score].is_not(None))
-    fresh = _freshness(spec, src, E, ts, ops)
+            edges = sa.select(*by_model, *cols).where(*in_days(reference[0], reference[1], "ref"),
+                                                      E.c[src.score].is_not(None))
+            if batch:
+                edges = edges.group_by(*group).order_by(*group)
+    fresh = _freshness(spec, src, E, ts, ops, batch)
     return HealthQueries(daily, hist, edges, fresh)
 
 
-def _freshness(spec: ModelSpec, src: ExposureSource, E, ts, ops: DialectOps) -> Select:
+def _check_edges(edges: Sequence[float]) -> list[float]:
+    edges_list = [float(e) for e in edges]
+    if not edges_list or any(b <= a for a, b in zip(edges_list, edges_list[1:])):
+        raise ParameterError(f"bin_edges must be non-empty and strictly increasing (got {edges_list})")
+    return edges_list
+
+
+def _histogram(E, src: ExposureSource, batch: list[ModelSpec] | None, score, day,
+               bin_edges: Sequence[float] | Mapping[str, Sequence[float]], where: list[ColumnElement]) -> Select | None:
+    """Per day, the number of exposures per bin (bin = number of edges ≤ score, NULL score → NULL).
+
+    A batch joins its rows to a small derived table of each model's edges (one row per model,
+    one column per edge, missing edges NULL so that they never count): every model keeps its
+    own edges in one scan. ``where`` filters the rows (days and, for a batch, its models)."""
+    if not batch:
+        edges_list = _check_edges(bin_edges)  # type: ignore[arg-type]
+        parts = [sa.case((score >= sa.bindparam(f"edge_{i}", e, type_=sa.Float), 1), else_=0)
+                 for i, e in enumerate(edges_list)]
+        bin_ = sa.case((score.is_(None), sa.null()), else_=sum(parts[1:], parts[0])).label("bin")
+        return sa.select(day, bin_, sa.func.count().label("n")).where(*where).group_by(day, bin_).order_by(day, bin_)
+    per_model = {model_value(s): _check_edges(bin_edges[model_value(s)])  # type: ignore[index]
+                 for s in batch if bin_edges.get(model_value(s)) is not None}  # type: ignore[union-attr]
+    if not per_model:
+        return None
+    width = max(len(e) for e in per_model.values())
+    rows = [sa.select(sa.bindparam(f"hm_{i}", value, type_=sa.String).label("model_value"),
+                      *[(sa.bindparam(f"he_{i}_{j}", edges[j], type_=sa.Float) if j < len(edges)
+                         else sa.cast(sa.null(), sa.Float)).label(f"e{j}") for j in range(width)])
+            for i, (value, edges) in enumerate(per_model.items())]
+    table = (rows[0] if len(rows) == 1 else sa.union_all(*rows)).subquery("model_edges")
+    parts = [sa.case((score >= table.c[f"e{j}"], 1), else_=0) for j in range(width)]
+    bin_ = sa.case((score.is_(None), sa.null()), else_=sum(parts[1:], parts[0])).label("bin")
+    model = E.c[src.model]
+    return (sa.select(model.label("model_value"), day, bin_, sa.func.count().label("n"))
+            .select_from(E.join(table, model == table.c.model_value)).where(*where)
+            .group_by(model, day, bin_).order_by(model, day, bin_))
+
+
+def _freshness(spec: ModelSpec, src: ExposureSource, E, ts, ops: DialectOps,
+               batch: list[ModelSpec] | None = None) -> Select:
     out = spec.attribution.outcomes
+    max_o = sa.null()
+    if out is not None:
+        O = _table(out.table, out.timestamp).alias("o")
+        max_o = sa.select(sa.func.max(O.c[out.timestamp]))
+        if out.where:
+            max_o = max_o.where(ops.predicate(out.where))
+        max_o = max_o.scalar_subquery()
+    if batch:  # the outcomes' newest event is the same for every model of the batch (same table and filter)
+        model = E.c[src.model]
+        return (sa.select(model.label("model_value"), sa.func.max(ts).label("max_exposure_ts"),
+                          max_o.label("max_outcome_ts")).where(*_model_filter(src, E, spec, batch))
+                .group_by(model).order_by(model))
     max_e = sa.select(sa.func.max(ts)).where(*_model_filter(src, E, spec)).scalar_subquery()
-    if out is None:
-        return sa.select(max_e.label("max_exposure_ts"), sa.null().label("max_outcome_ts"))
-    O = _table(out.table, out.timestamp).alias("o")
-    max_o = sa.select(sa.func.max(O.c[out.timestamp]))
-    if out.where:
-        max_o = max_o.where(ops.predicate(out.where))
-    max_o = max_o.scalar_subquery()
     return sa.select(max_e.label("max_exposure_ts"), max_o.label("max_outcome_ts"))
 
 

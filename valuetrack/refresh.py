@@ -59,7 +59,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     secrets = ctx.settings.secrets()
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
-    outcomes = []
+    plans = []
     for registered in targets:
         spec = registered.spec
         status = store.status(spec.name)
@@ -68,23 +68,42 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
         refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
-        try:
-            if spec.connection not in connectors:
-                connectors[spec.connection] = get_connector(ctx.settings.connection(spec.connection), secrets)
-            from valuetrack.refresh_pull import pull_model
+        plans.append((spec, since, edges, refresh_id))
+    done: dict[str, RefreshOutcome] = {}
 
-            pulled = pull_model(spec, connectors[spec.connection], as_of=as_of, since_day=since,
-                                bin_edges=edges, timeout_s=timeout_s)
-            rows = store.save(refresh_id, pulled)
-            outcomes.append(RefreshOutcome(spec.name, "ok", as_of, since, rows, pulled.total_cost, None))
-        except ValuetrackError as exc:
+    def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
+        if isinstance(exc, ValuetrackError):
             message = redact(exc.message, hidden)
-            store.fail_refresh(refresh_id, message)
-            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
-        except Exception as exc:  # a driver error we did not classify: keep going with the others
+        else:  # a driver error we did not classify: keep going with the others
             message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
-            store.fail_refresh(refresh_id, message)
-            outcomes.append(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
+        store.fail_refresh(refresh_id, message)
+        done[spec.name] = RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message)
+
+    from valuetrack.refresh_pull import pull_models
+
+    for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
+        group = [p for p in plans if p[0].connection == conn_name]
+        try:
+            connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
+        except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
+            for spec, since, _, refresh_id in group:
+                failed(spec, since, refresh_id, exc)
+            continue
+        pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
+                             since_days={p[0].name: p[1] for p in group},
+                             bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
+                             guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                                    for p in group if p[0].guardrails})
+        for spec, since, _, refresh_id in group:
+            result = pulled[spec.name]
+            try:
+                if isinstance(result, Exception):
+                    raise result
+                rows = store.save(refresh_id, result)
+                done[spec.name] = RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None)
+            except Exception as exc:  # noqa: BLE001
+                failed(spec, since, refresh_id, exc)
+    outcomes = [done[p[0].name] for p in plans]
     if model is None:
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
     for connector in connectors.values():

@@ -29,11 +29,12 @@ from valuetrack.queries import (
     billed_cost_query,
     decisions_query,
     health_queries,
+    model_value,
     panel_query,
     series_query,
     split_crossovers,
 )
-from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.spec import ModelSpec, guardrail_view
 
 HISTORY_START = dt.date(2000, 1, 1)
 """First cohort day read by a model's first (full) refresh."""
@@ -65,6 +66,8 @@ class PulledAggregates:
             from ``decisions_since``, or None without ``[decisions]``.
         decisions_since: first prediction day read (labels arrive late: the last ``label_lag_days``
             are always re-read).
+        guardrails: per guardrail of ``[[models.guardrails]]``, its A/B aggregate (see
+            :class:`PulledGuardrail`).
         billed: the model's bill summed per UTC day and currency (``day, currency, amount``), the
             whole bill re-read at every refresh (bills are revised after the fact), or None
             without ``[cost_source]``.
@@ -82,6 +85,7 @@ class PulledAggregates:
     costs: tuple[Mapping[str, Any], ...] = field(default=())
     decisions: pd.DataFrame | None = None
     decisions_since: dt.date | None = None
+    guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
     billed: pd.DataFrame | None = None
 
     @property
@@ -98,7 +102,34 @@ class PulledAggregates:
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
             len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + (
-            0 if self.billed is None else len(self.billed))
+            0 if self.billed is None else len(self.billed)) + sum(len(g.ab) for g in self.guardrails.values())
+
+
+@dataclass(frozen=True)
+class PulledGuardrail:
+    """One guardrail's A/B aggregate: the model's query on the guardrail's outcomes (no segments).
+
+    Attributes:
+        since_day: first cohort day read (the model's, or the whole history when the guardrail is
+            new or its definition changed).
+        definition: digest of what the query reads (:func:`guardrail_definition`).
+        ab: per day × arm: n, n_units, the sums and ``mature``.
+    """
+
+    since_day: dt.date
+    definition: str
+    ab: pd.DataFrame
+
+
+def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
+    """A digest of everything a guardrail's aggregate depends on: a change re-reads its history."""
+    import hashlib
+    import json
+
+    view = guardrail_view(spec, guardrail).to_dict()
+    keep = {"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
+            "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
@@ -116,6 +147,8 @@ def pull_model(
     bin_edges: Sequence[float] | None = None,
     reference: tuple[dt.date, dt.date] | None = None,
     timeout_s: float | None = None,
+    guardrail_definitions: Mapping[str, str] | None = None,
+    prefetched: Mapping[str, tuple[pd.DataFrame, dict[str, Any]]] | None = None,
 ) -> PulledAggregates:
     """Run the model's aggregate queries on its warehouse and return the results.
 
@@ -129,6 +162,10 @@ def pull_model(
             ``since_day``, or the first 28 days of the health window).
         reference: the reference window (first, last day) for the edges.
         timeout_s: per-query timeout (the connection's default when None).
+        guardrail_definitions: the definition digest stored for each guardrail; a guardrail whose
+            digest differs (or is absent) is read from the start of the history.
+        prefetched: results already read for this model by a batch query (:func:`pull_models`),
+            by purpose, with their cost entry; those queries are not run again.
 
     Raises:
         WarehouseError: a query failed after its retries (nothing is returned; the caller keeps
@@ -141,6 +178,10 @@ def pull_model(
     costs: list[dict[str, Any]] = []
 
     def run(stmt: Any, purpose: str) -> pd.DataFrame:
+        if prefetched and purpose in prefetched:
+            frame, cost = prefetched[purpose]
+            costs.append(cost)
+            return frame
         res: QueryResult = connector.run(stmt, model=spec.name, purpose=purpose, timeout_s=timeout_s)
         costs.append({"purpose": purpose, "elapsed_s": round(res.elapsed_s, 6), "attempts": res.attempts,
                       "query_id": res.query_id, "cost": dict(res.cost)})
@@ -158,6 +199,19 @@ def pull_model(
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab[ab_cols].reset_index(drop=True)
 
+    guardrails: dict[str, PulledGuardrail] = {}
+    if spec.has_holdout:
+        stored = guardrail_definitions or {}
+        for g in spec.guardrails:  # the model's A/B query on the guardrail's outcomes (batched by pull_models)
+            definition = guardrail_definition(spec, g)
+            g_start = start if stored.get(g.name) == definition else HISTORY_START
+            frame, _ = split_crossovers(normalize_ab(run(ab_aggregate(
+                guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
+                f"guardrail-{g.name}")))
+            frame["mature"] = [d <= mt for d in frame["day"]]
+            cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
+            guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
+
     series = None
     if spec.attribution.series is not None:
         series = normalize_days(run(series_query(spec, start, as_of, dialect_ops=ops), "series"))
@@ -172,10 +226,7 @@ def pull_model(
         if edges is None and spec.attribution.exposures.score is not None:
             ref = reference or _default_reference(h_start)
             q = health_queries(spec, start=h_start, end=as_of, reference=ref, dialect_ops=ops).reference_edges
-            row = run(q, "health-edges")
-            values = [float(v) for v in row.iloc[0].tolist() if v is not None] if len(row) else []
-            clean = sorted({v for v in values if v == v})  # drop NaN (empty window), dedupe ties
-            edges = tuple(clean) if clean else None
+            edges = edges_from(run(q, "health-edges"))
         hq = health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops)
         health["daily_exposures"] = normalize_days(run(hq.daily_exposures, "health-daily"))
         if hq.score_histogram is not None:
@@ -196,8 +247,135 @@ def pull_model(
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since, billed=billed,
+        decisions_since=decisions_since, billed=billed, guardrails=guardrails,
     )
+
+
+BATCHED = ("ab", "health-edges", "health-daily", "health-histogram", "health-freshness")
+"""The queries that models sharing an exposures table run together (:func:`pull_models`)."""
+
+
+def pull_models(
+    specs: Sequence[ModelSpec],
+    connector: Connector,
+    *,
+    as_of: dt.date,
+    since_days: Mapping[str, dt.date | None],
+    bin_edges: Mapping[str, Sequence[float] | None],
+    timeout_s: float | None = None,
+    guardrail_definitions: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, PulledAggregates | Exception]:
+    """Pull several models of one connection, with one query per shared exposures table.
+
+    Models that read the same exposures table (through its model column) with the same query
+    shape (:func:`valuetrack.queries.ab_batch_key`, :func:`~valuetrack.queries.health_batch_key`)
+    and the same first day are read by one query grouped by model, for the A/B aggregate and each
+    exposure-health query; the rest run per model (:func:`pull_model`). Each model's cost entry
+    for a shared query carries its share of the query's elapsed time and cost (``batch`` = how many
+    models shared it, ``query_id`` the same for all). A shared query that fails is not fatal: its
+    models are pulled one by one, so that one broken model fails alone.
+
+    Guardrails (``[[models.guardrails]]``) batch the same way: the guardrails of the same name whose
+    views of their models (registry.spec.guardrail_view) share a query shape and a first day are
+    read by one query. ``guardrail_definitions``: per model, the digests stored for its guardrails.
+
+    Returns: per model name, its pull, or the exception that stopped it.
+    """
+    from valuetrack.queries import ab_batch_key, health_batch_key
+
+    def start_of(spec: ModelSpec) -> dt.date:
+        return since_days.get(spec.name) or HISTORY_START
+
+    def health_start(spec: ModelSpec) -> dt.date:
+        return since_days.get(spec.name) or (as_of - dt.timedelta(days=HEALTH_DAYS - 1))
+
+    prefetched: dict[str, dict[str, tuple[pd.DataFrame, dict[str, Any]]]] = {s.name: {} for s in specs}
+    for key, group in _groups(specs, lambda s: (ab_batch_key(s), start_of(s))):
+        _prefetch(group, prefetched, connector, "ab", timeout_s, lambda g: ab_aggregate(
+            g, cohort_start=key[1], cohort_end=as_of, as_of=as_of, dialect_ops=connector.ops))
+    for key, group in _groups(specs, lambda s: (health_batch_key(s), health_start(s))):
+        h_start = key[1]
+        edges: dict[str, tuple[float, ...] | None] = {
+            model_value(s): tuple(bin_edges[s.name]) if bin_edges.get(s.name) is not None else None for s in group}
+        scored = group[0].attribution.exposures.score is not None
+        need = [s for s in group if edges[model_value(s)] is None]
+        if scored and len(need) > 1:
+            ref = _default_reference(h_start)
+            got = _prefetch(need, prefetched, connector, "health-edges", timeout_s, lambda g: health_queries(
+                g, start=h_start, end=as_of, reference=ref, dialect_ops=connector.ops).reference_edges)
+            for s in need if got else []:
+                edges[model_value(s)] = edges_from(prefetched[s.name]["health-edges"][0])
+        hq = health_queries(group, start=h_start, end=as_of, dialect_ops=connector.ops,
+                            bin_edges={k: v for k, v in edges.items() if v is not None} if scored else None)
+        _prefetch(group, prefetched, connector, "health-daily", timeout_s, lambda g: hq.daily_exposures)
+        if hq.score_histogram is not None:
+            with_edges = [s for s in group if edges[model_value(s)] is not None]
+            _prefetch(with_edges, prefetched, connector, "health-histogram", timeout_s, lambda g: hq.score_histogram)
+        _prefetch(group, prefetched, connector, "health-freshness", timeout_s, lambda g: hq.freshness)
+    definitions = guardrail_definitions or {}
+    views = []  # (view, guardrail name, first day): the model's A/B query on each guardrail's outcomes
+    for s in specs:
+        for g in s.guardrails if s.has_holdout else ():
+            same = (definitions.get(s.name) or {}).get(g.name) == guardrail_definition(s, g)
+            views.append((guardrail_view(s, g), g.name, start_of(s) if same else HISTORY_START))
+    for key, group in _groups(views, lambda v: (ab_batch_key(v[0]), v[1], v[2])):
+        _prefetch([v[0] for v in group], prefetched, connector, f"guardrail-{key[1]}", timeout_s, lambda g: ab_aggregate(
+            g, cohort_start=key[2], cohort_end=as_of, as_of=as_of, dialect_ops=connector.ops))
+    out: dict[str, PulledAggregates | Exception] = {}
+    for spec in specs:
+        try:
+            out[spec.name] = pull_model(spec, connector, as_of=as_of, since_day=since_days.get(spec.name),
+                                        bin_edges=bin_edges.get(spec.name), timeout_s=timeout_s,
+                                        prefetched=prefetched[spec.name],
+                                        guardrail_definitions=definitions.get(spec.name))
+        except Exception as exc:  # noqa: BLE001 - the caller records each model's failure
+            out[spec.name] = exc
+    return out
+
+
+def _groups(specs: Sequence[Any], key: Any) -> list[tuple[Any, list[Any]]]:
+    """Groups of two or more models (or guardrail views) with the same (non-None) batch key."""
+    groups: dict[Any, list[Any]] = {}
+    for s in specs:
+        k = key(s)
+        if k[0] is not None:
+            groups.setdefault(k, []).append(s)
+    return [(k, g) for k, g in groups.items() if len(g) > 1]
+
+
+def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]], connector: Connector, purpose: str,
+              timeout_s: float | None, build: Any) -> bool:
+    """Run one query for ``group`` and split its rows by model (``model_value``); False if it failed
+    (its models then run their own query)."""
+    if not group:
+        return False
+    try:
+        res = connector.run(build(list(group)), model=group[0].name, purpose=f"{purpose}-batch", timeout_s=timeout_s)
+    except ParameterError:
+        raise  # a query valuetrack built wrongly: a bug to see, not a warehouse failure to route around
+    except Exception:  # noqa: BLE001 - isolation: per-model queries follow
+        return False
+    frame = res.frame
+    n = len(group)
+    cost = {"purpose": purpose, "elapsed_s": round(res.elapsed_s / n, 6), "attempts": res.attempts,
+            "query_id": res.query_id, "batch": n,
+            "cost": {k: (v / n if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+                     for k, v in dict(res.cost).items()}}
+    values = frame["model_value"].astype(str) if len(frame) else pd.Series([], dtype=str)
+    parts = {str(k): v for k, v in frame.groupby(values, sort=False)} if len(frame) else {}
+    empty = frame.iloc[0:0].drop(columns=["model_value"])
+    for s in group:
+        part = parts.get(model_value(s))
+        prefetched[s.name][purpose] = ((part.drop(columns=["model_value"]).reset_index(drop=True)
+                                        if part is not None else empty.copy()), cost)
+    return True
+
+
+def edges_from(row: pd.DataFrame) -> tuple[float, ...] | None:
+    """Histogram edges from a reference-quantiles row: finite values, sorted, ties merged."""
+    values = [float(v) for v in row.iloc[0].tolist() if v is not None] if len(row) else []
+    clean = sorted({v for v in values if v == v})  # drop NaN (empty window), dedupe ties
+    return tuple(clean) if clean else None
 
 
 def normalize_billed(frame: pd.DataFrame, currency: str | None) -> pd.DataFrame:
@@ -252,6 +430,13 @@ def _to_float(v: Any) -> Any:
     return v
 
 
+def _numbers(values: pd.Series) -> pd.Series:
+    """A column as numbers (Decimal and None from some drivers; already numeric from others)."""
+    if values.dtype != object:
+        return pd.to_numeric(values, errors="coerce")
+    return pd.to_numeric(values.map(_to_float), errors="coerce")
+
+
 def normalize_days(frame: pd.DataFrame) -> pd.DataFrame:
     """Make ``day`` a ``datetime.date`` and Decimal numbers floats, whatever the driver returned."""
     frame = frame.copy()
@@ -276,9 +461,9 @@ def normalize_ab(frame: pd.DataFrame) -> pd.DataFrame:
     """Normalise an A/B aggregate: dates, int counts, float sums; rows sorted (arm NULLs last)."""
     frame = normalize_days(frame)
     for col in ("n", "n_units"):
-        frame[col] = pd.to_numeric(frame[col].map(_to_float)).fillna(0).astype("int64")
+        frame[col] = _numbers(frame[col]).fillna(0).astype("int64")
     for col in _SUM_COLUMNS:
-        frame[col] = pd.to_numeric(frame[col].map(_to_float), errors="coerce").astype("float64")
+        frame[col] = _numbers(frame[col]).astype("float64")
     frame["arm"] = frame["arm"].astype(object).where(frame["arm"].notna(), None)
     keys = ["day", "arm"] + (["segment"] if "segment" in frame.columns else [])
     return frame.sort_values(keys, na_position="last", key=lambda s: s.astype(str) if s.name != "day" else s,

@@ -47,7 +47,19 @@ def _queries(ops):
     spec = make_spec("mean", covariate_days=7, segment=True)
     hq = health_queries(spec, start=day(2025, 4, 1), end=day(2025, 4, 30), bin_edges=[0.25, 0.5, 0.75],
                         reference=(day(2025, 3, 1), day(2025, 3, 28)), dialect_ops=ops)
+    import dataclasses
+
+    twin = dataclasses.replace(spec, name="twin-model")
+    batch = health_queries([spec, twin], start=day(2025, 4, 1), end=day(2025, 4, 30),
+                           bin_edges={spec.name: [0.25, 0.5, 0.75], twin.name: [0.3, 0.6]},
+                           reference=(day(2025, 3, 1), day(2025, 3, 28)), dialect_ops=ops)
     out = {
+        "batch_ab_mean_cuped_segment": ab_aggregate([spec, twin], cohort_start=day(2025, 4, 1),
+                                                    cohort_end=day(2025, 4, 30), as_of=day(2025, 5, 15), dialect_ops=ops),
+        "batch_health_daily": batch.daily_exposures,
+        "batch_health_histogram": batch.score_histogram,
+        "batch_health_edges": batch.reference_edges,
+        "batch_health_freshness": batch.freshness,
         "ab_mean_cuped_segment": ab_aggregate(spec, cohort_start=day(2025, 4, 1), cohort_end=day(2025, 4, 30),
                                               as_of=day(2025, 5, 15), dialect_ops=ops),
         "ab_conversion": ab_aggregate(make_spec("conversion", covariate_days=0, segment=False, where=None),

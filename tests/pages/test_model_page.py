@@ -49,7 +49,16 @@ def test_one_off_costs_show_in_the_fully_loaded_view(in_demo: Path, value_json: 
     assert tiles["One-off costs amortised"].value == money_compact(m["amortisation"], cur)
     assert "cost since launch" not in tiles["Net value to date"].help
     assert "running costs" in tiles["Net value to date"].help and "One-off costs are not included" in tiles["Net value to date"].help
-    assert any(c.proto.spec and "monthly cost in effect" in c.proto.spec for c in at.get("plotly_chart"))
+    # the Costs tab's chart: the monthly cost as steps, changing on the day it changed (scale 0.1:
+    # 900 a month from the launch, 1,200 from 17 December 2025), one-off costs as dated markers
+    import json
+
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "monthly cost in effect" in c.proto.spec)
+    step = next(t for t in spec["data"] if t.get("name") == "monthly cost in effect")
+    assert step["line"]["shape"] == "hv"
+    assert [x[:10] for x in step["x"]][:2] == ["2025-02-20", "2025-12-17"], step["x"]
+    assert step["y"][:3] == [900.0, 1200.0, 1200.0], step["y"]
+    assert any(str(t.get("name", "")).startswith("one-off cost") for t in spec["data"])
 
 
 def test_every_demo_model_renders(in_demo: Path, value_json: dict) -> None:
@@ -84,3 +93,27 @@ def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path,
     # a model without [decisions] has no such tab
     other = app("pages/model.py", model="homepage-recs").run()
     assert "Decisions" not in [t.label for t in other.tabs]
+
+
+def test_guardrails_section_shows_the_ledgers_figures(in_demo: Path, value_json: dict) -> None:
+    """coupon-targeting's guardrails: each harm with its interval against its tolerance, breached as the
+    flag says, and whether its money is in net value or already inside the KPI; none elsewhere."""
+    from valuetrack.formatting import kpi_amount, money
+
+    m = next(x for x in value_json["models"] if x["model"] == "coupon-targeting")
+    at = app("pages/model.py", model="coupon-targeting").run()
+    assert_clean(at)
+    table = next(t for t in html_tables(at) if t["id"] == "guardrails")
+    rows = {r["cells"][0]: r["cells"] for r in table["rows"]}
+    assert set(rows) == {"refund_rate", "refund_amount"}
+    named = {g["name"] for f in value_json["flags"] if f["model"] == "coupon-targeting" and f["type"] == "guardrail_breach"
+             for g in f["evidence"]["guardrails"] if g["breached"]}
+    for g in m["guardrails"]:
+        cells = rows[g["name"]]
+        assert cells[2].startswith(kpi_amount(g["harm_per_unit"], g["unit"]))
+        assert cells[3] == kpi_amount(g["tolerance"], g["unit"])
+        assert cells[4] == ("breached" if g["name"] in named else "not breached")
+    assert rows["refund_rate"][5] == f"{money(m['guardrails'][0]['value'], m['currency'])}, in net value"
+    assert rows["refund_amount"][5].endswith("inside the KPI: not added")
+    other = app("pages/model.py", model="homepage-recs").run()
+    assert not [t for t in html_tables(other) if t["id"] == "guardrails"]

@@ -345,7 +345,9 @@ class Connector:
             if ctx.timed_out:
                 # the driver returned although we cancelled (a race at the deadline): still a timeout
                 raise TimeoutError("cancelled at the deadline")
-        return pd.DataFrame.from_records(rows, columns=columns)
+        # plain tuples: pandas probes each Row object for attributes, which SQLAlchemy answers by
+        # raising and catching a KeyError (a third of a portfolio refresh's time, measured)
+        return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
 
     def _on_timeout(self, ctx: RunContext) -> None:
         ctx.timed_out = True

@@ -30,6 +30,7 @@ from valuetrack.store.schema import (
     ab_crossovers,
     billed_costs,
     decision_aggregates,
+    guardrail_aggregates,
     health_daily,
     health_histogram,
     refreshes,
@@ -124,8 +125,7 @@ class AggregateStore:
                 written = 0
                 for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
                     c.execute(table.delete().where(table.c.model_name == model, table.c.day >= _health_since(table, pulled)))
-                rows = _ab_rows(pulled, refresh_id)
-                written += _insert(c, ab_aggregates, rows)
+                written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
                 written += _insert(c, ab_crossovers, [
                     {"model_name": model, "day": r["day"], "segment": _seg(r.get("segment")),
                      "n_crossover": int(r["n_crossover"]), "refresh_id": refresh_id}
@@ -141,10 +141,12 @@ class AggregateStore:
                          "n_exposures": int(r["n_exposures"]), "n_units": int(r["n_units"]), "refresh_id": refresh_id}
                         for r in daily.to_dict("records")])
                 hist = pulled.health.get("score_histogram")
-                if hist is not None:
-                    written += _insert(c, health_histogram, [
-                        {"model_name": model, "day": r["day"], "bin": -1 if num(r["bin"]) is None else int(r["bin"]),
-                         "n": int(r["n"]), "refresh_id": refresh_id} for r in hist.to_dict("records")])
+                if hist is not None and len(hist):
+                    bins = pd.to_numeric(hist["bin"], errors="coerce")
+                    written += _insert_columns(c, health_histogram, {
+                        "model_name": model, "day": hist["day"].tolist(),
+                        "bin": bins.fillna(-1).astype("int64").tolist(), "n": hist["n"].astype("int64").tolist(),
+                        "refresh_id": refresh_id})
                 if getattr(pulled, "decisions", None) is not None:
                     t = decision_aggregates
                     c.execute(t.delete().where(t.c.model_name == model, t.c.day >= pulled.decisions_since))
@@ -158,6 +160,7 @@ class AggregateStore:
                     written += _insert(c, billed_costs, [
                         {"model_name": model, "day": r["day"], "currency": str(r["currency"])[:8],
                          "amount": float(r["amount"]), "refresh_id": refresh_id} for r in billed.to_dict("records")])
+                written += _save_guardrails(c, pulled, refresh_id)
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
@@ -236,6 +239,23 @@ class AggregateStore:
         return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
                            .order_by(t.c.day, t.c.bin, t.c.decision))
 
+    def read_guardrails(self, model: str) -> pd.DataFrame:
+        """Per guardrail × day × arm sufficient statistics of the model's guardrails."""
+        t = guardrail_aggregates
+        return self._frame(sa.select(t.c.guardrail, t.c.day, t.c.arm, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
+                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
+                           .where(t.c.model_name == model).order_by(t.c.guardrail, t.c.day, t.c.arm))
+
+    def guardrail_definitions(self, model: str) -> dict[str, str]:
+        """The definition digest each stored guardrail was read with (refresh_pull.guardrail_definition)."""
+        t = guardrail_aggregates
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.c.guardrail, t.c.definition).where(t.c.model_name == model).distinct()).all()
+        out: dict[str, set[str]] = {}
+        for name, definition in rows:
+            out.setdefault(name, set()).add(definition)
+        return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
+
     def read_billed(self, model: str) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
         its cost_source.amount), as the last successful refresh read it."""
@@ -288,16 +308,79 @@ def _health_since(table: sa.Table, pulled: Any) -> dt.date:
     return pulled.since_day
 
 
-def _ab_rows(pulled: Any, refresh_id: int) -> list[dict[str, Any]]:
-    out = []
-    for r in pulled.ab.to_dict("records"):
-        out.append({
-            "model_name": pulled.model, "day": r["day"], "arm": str(r["arm"]), "segment": _seg(r.get("segment")),
-            "n": int(r["n"]), "n_units": int(r["n_units"]),
-            **{k: num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
-            "mature": bool(r["mature"]), "refresh_id": refresh_id,
-        })
-    return out
+def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
+    """The A/B rows of a pull as columns of Python values (constants stay scalars)."""
+    ab = pulled.ab
+    if not len(ab):
+        return {}
+    return {
+        "model_name": pulled.model, "day": ab["day"].tolist(), "arm": [str(a) for a in ab["arm"].tolist()],
+        "segment": [_seg(v) for v in ab["segment"].tolist()] if "segment" in ab.columns else NO_SEGMENT,
+        "n": ab["n"].astype("int64").tolist(), "n_units": ab["n_units"].astype("int64").tolist(),
+        **{k: _floats(ab[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+        "mature": [bool(m) for m in ab["mature"].tolist()], "refresh_id": refresh_id,
+    }
+
+
+def _floats(values: pd.Series) -> list[float | None]:
+    """A column as Python floats, NaN and ±inf as None (NULL)."""
+    return [num(v) for v in pd.to_numeric(values, errors="coerce").astype("float64").tolist()]
+
+
+def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
+    """Insert rows given as columns (a list per column, or one scalar for every row).
+
+    On SQLite the rows go to the driver's executemany as tuples, with dates and booleans in the
+    form SQLAlchemy stores them ('YYYY-MM-DD', 0/1): a refresh writes about a million rows at
+    portfolio scale, and SQLAlchemy's per-row bind processing would take four times longer. Other
+    databases get SQLAlchemy's executemany (insertmanyvalues on PostgreSQL).
+    """
+    lists = {k: v for k, v in columns.items() if isinstance(v, list)}
+    if not lists:
+        return 0
+    n = len(next(iter(lists.values())))
+    if any(len(v) != n for v in lists.values()):
+        raise ValueError(f"{table.name}: columns of different lengths")
+    names = list(columns)
+    cols = [columns[k] if isinstance(columns[k], list) else [columns[k]] * n for k in names]
+    if c.dialect.name == "sqlite":
+        cols = [[_sqlite_value(v) for v in col] if table.c[k].type._type_affinity in (sa.Date, sa.Boolean) else col
+                for k, col in zip(names, cols)]
+        quoted = ", ".join(f'"{k}"' for k in names)
+        sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
+        c.exec_driver_sql(sql, list(zip(*cols)))
+    else:
+        c.execute(table.insert(), [dict(zip(names, row)) for row in zip(*cols)])
+    return n
+
+
+def _sqlite_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def _save_guardrails(c: Any, pulled: Any, refresh_id: int) -> int:
+    """Replace the re-read days of each guardrail; drop guardrails no longer in the manifest and rows
+    read under another definition."""
+    t = guardrail_aggregates
+    pulled_g = getattr(pulled, "guardrails", None) or {}
+    c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail.not_in(list(pulled_g) or [""])))
+    written = 0
+    for name, g in pulled_g.items():
+        c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail == name,
+                                   sa.or_(t.c.day >= g.since_day, t.c.definition != g.definition)))
+        written += _insert(c, t, [
+            {"model_name": pulled.model, "guardrail": name, "day": r["day"], "arm": str(r["arm"]),
+             "n": int(r["n"]), "n_units": int(r["n_units"]),
+             **{k: num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+             "mature": bool(r["mature"]), "definition": g.definition, "refresh_id": refresh_id}
+            for r in g.ab.to_dict("records")])
+    return written
 
 
 _DECISION_SUMS = ("bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive", "sum_s_labelled",

@@ -213,8 +213,8 @@ def simulate(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, d
     per_model = np.empty((paths, n))
     for i, m in enumerate(models):  # one model at a time: memory stays days × paths at any portfolio size
         e = _ar1_paths(fm.e_last[i], fm.phi[i], fm.sigma[i], fm.level_sd[i], days, paths, rng)
-        daily = np.exp(fm.level[i, weekday][:, None] + fm.loadings[i] * f + e)
-        volume = np.add.reduceat(daily, month_starts, axis=0).T  # paths × months
+        daily = np.exp(fm.level[i, weekday].astype(np.float32)[:, None] + np.float32(fm.loadings[i]) * f + e)
+        volume = np.add.reduceat(daily, month_starts, axis=0, dtype=np.float64).T  # paths × months
         per_unit = m.value_per_unit + np.cumsum(steps[:, :, i] * fm.drift_sd[i], axis=1)
         per_model[:, i] = (volume * per_unit).sum(axis=1) - m.fixed_monthly_cost * days / (365.25 / 12)
     return per_model.sum(axis=1), per_model
@@ -336,10 +336,11 @@ def _ar1_paths(last: float, phi: float, sigma: float, level_sd: float, days: int
     ``level_sd`` (the uncertainty of the mean estimated from a finite history)."""
     from scipy.signal import lfilter
 
-    mean = level_sd * rng.standard_normal(paths)
-    shocks = sigma * rng.standard_normal((days, paths), dtype=np.float32)
-    shocks[0] += phi * (last - mean)
-    return mean + lfilter([1.0], [1.0, -phi], shocks, axis=0)
+    mean = (level_sd * rng.standard_normal(paths)).astype(np.float32)
+    shocks = np.float32(sigma) * rng.standard_normal((days, paths), dtype=np.float32)
+    shocks[0] += np.float32(phi) * (np.float32(last) - mean)
+    # single precision throughout (the paths are log-volumes of order 1; float32 halves the time)
+    return mean + lfilter(np.array([1.0], np.float32), np.array([1.0, -phi], np.float32), shocks, axis=0)
 
 
 def _last_finite(x: np.ndarray) -> float:

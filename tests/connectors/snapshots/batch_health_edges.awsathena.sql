@@ -1,0 +1,5 @@
+-- awsathena: batch_health_edges (placeholders as sent; parameter names below)
+-- params: ['from_ref', 'model_value_0', 'model_value_1', 'param_1', 'param_2', 'param_3', 'param_4', 'param_5', 'param_6', 'param_7', 'param_8', 'param_9', 'to_ref']
+SELECT e.model_id AS model_value, approx_percentile(CAST(e.score AS DOUBLE), %(param_1)s) AS q0, approx_percentile(CAST(e.score AS DOUBLE), %(param_2)s) AS q1, approx_percentile(CAST(e.score AS DOUBLE), %(param_3)s) AS q2, approx_percentile(CAST(e.score AS DOUBLE), %(param_4)s) AS q3, approx_percentile(CAST(e.score AS DOUBLE), %(param_5)s) AS q4, approx_percentile(CAST(e.score AS DOUBLE), %(param_6)s) AS q5, approx_percentile(CAST(e.score AS DOUBLE), %(param_7)s) AS q6, approx_percentile(CAST(e.score AS DOUBLE), %(param_8)s) AS q7, approx_percentile(CAST(e.score AS DOUBLE), %(param_9)s) AS q8 
+FROM exposures AS e 
+WHERE e.scored_at >= %(from_ref)s AND e.scored_at < %(to_ref)s AND e.model_id IN (%(model_value_0)s, %(model_value_1)s) AND e.score IS NOT NULL GROUP BY e.model_id ORDER BY e.model_id

@@ -1,0 +1,5 @@
+-- bigquery: batch_health_edges (placeholders as sent; parameter names below)
+-- params: ['from_ref', 'model_value_0', 'model_value_1', 'to_ref']
+SELECT `e`.`model_id` AS `model_value`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(100)] AS `q0`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(200)] AS `q1`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(300)] AS `q2`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(400)] AS `q3`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(500)] AS `q4`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(600)] AS `q5`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(700)] AS `q6`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(800)] AS `q7`, APPROX_QUANTILES(CAST(`e`.`score` AS FLOAT64), 1000)[OFFSET(900)] AS `q8` 
+FROM `exposures` AS `e` 
+WHERE `e`.`scored_at` >= :from_ref AND `e`.`scored_at` < :to_ref AND `e`.`model_id` IN (:model_value_0, :model_value_1) AND `e`.`score` IS NOT NULL GROUP BY `e`.`model_id` ORDER BY `e`.`model_id`
