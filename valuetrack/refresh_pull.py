@@ -273,11 +273,15 @@ def pull_models(
 
 
 def _groups(specs: Sequence[ModelSpec], key: Any) -> list[tuple[Any, list[ModelSpec]]]:
-    """Groups of two or more models with the same (non-None) batch key."""
+    """Groups of two or more models with the same (non-None) batch key. A query grouped by model
+    reads each model value once, so a model reading the same rows as another one of the group (the
+    same ``model_value``, e.g. a copy being compared) is left out of it and runs its own query."""
     groups: dict[Any, list[ModelSpec]] = {}
+    seen: dict[Any, set[str]] = {}
     for s in specs:
         k = key(s)
-        if k[0] is not None:
+        if k[0] is not None and model_value(s) not in seen.setdefault(k, set()):
+            seen[k].add(model_value(s))
             groups.setdefault(k, []).append(s)
     return [(k, g) for k, g in groups.items() if len(g) > 1]
 
