@@ -119,3 +119,32 @@ def test_a_model_reading_another_models_rows_is_pulled_beside_the_batch(duckdb_e
     assert all(c.get("batch") == 2 for c in got[specs[0].name].costs)
     assert not any(c.get("batch") for c in got["churn-copy"].costs)
     _same(got["churn-copy"].ab, got[specs[0].name].ab)
+
+
+def test_guardrails_of_the_same_name_share_one_query(warehouse_engine):
+    """Both models guard "refunds" on the same outcomes: one ``guardrail-refunds-batch`` query reads both,
+    and each model gets exactly what its own guardrail query gives; a guardrail only one model has
+    runs alone."""
+    from valuetrack.registry.spec import Guardrail, OutcomeSource
+
+    connector = connector_for(warehouse_engine)
+    refunds = Guardrail(name="refunds", harm="increase", tolerance=0.0,
+                        outcomes=OutcomeSource("outcomes", "customer_id", "event_at", "value", "event_type = 'view'"))
+    views = dataclasses.replace(refunds, name="views_any", aggregation="conversion")
+    first, twin = _specs("sum")
+    specs = [dataclasses.replace(first, guardrails=(refunds, views)), dataclasses.replace(twin, guardrails=(refunds,))]
+    batched = pull_models(specs, connector, as_of=AS_OF, since_days={s.name: START for s in specs},
+                          bin_edges={s.name: None for s in specs}, timeout_s=120)
+    for spec in specs:
+        got = batched[spec.name]
+        assert not isinstance(got, Exception), got
+        shared = {c["purpose"] for c in got.costs if c.get("batch") == 2}
+        assert "guardrail-refunds" in shared and "guardrail-views_any" not in shared
+        alone = pull_model(spec, connector, as_of=AS_OF, since_day=START, timeout_s=120)
+        assert set(got.guardrails) == set(alone.guardrails) == {g.name for g in spec.guardrails}
+        for name in got.guardrails:
+            # new guardrails (no stored definition) are read from the start of the history
+            assert got.guardrails[name].since_day == alone.guardrails[name].since_day < START
+            _same(got.guardrails[name].ab, alone.guardrails[name].ab)
+    a, b = (batched[s.name].guardrails["refunds"].ab for s in specs)
+    assert len(a) and len(b) and not a[["n", "sum_y"]].equals(b[["n", "sum_y"]])

@@ -340,3 +340,16 @@ def test_models_show_and_export_carry_the_cost_source(billed_workspace: Path, cl
 
     exported = tomllib.loads((billed_workspace / "out.toml").read_text())["models"][0]["cost_source"]
     assert exported["share"] == 0.6 and exported["price_per_unit"] == 3.0 and exported["settle_days"] == 2
+
+
+def test_bill_rows_without_a_currency_are_refused_naming_the_column_and_the_day() -> None:
+    spec = ModelSpec.from_dict({
+        "name": CHURN, "display_name": "c", "owner": "o", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 1.0},
+        "attribution": {"method": "its", "series": {"table": "k", "date": "day", "value": "v"}},
+        "interventions": [{"start": dt.date(2026, 1, 1)}],
+        "cost_source": {"table": "bill", "date": "d", "amount": "a", "currency_column": "cur"}})
+    frame = pd.DataFrame({"day": [dt.date(2026, 1, 1), dt.date(2026, 1, 2)], "currency": ["USD", ""],
+                          "amount": [1.0, 2.0]})
+    with pytest.raises(ValidationError, match="cost_source.currency_column: bill rows of 2026-01-02 have no currency"):
+        billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 2, 1), currency="USD", model=CHURN)
