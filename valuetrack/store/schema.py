@@ -191,7 +191,7 @@ billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.quer
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-guardrail_aggregates = sa.Table(  # migration 0019: guardrail KPIs ([[models.guardrails]], valuetrack.refresh_pull)
+guardrail_aggregates = sa.Table(  # migration 0018: guardrail KPIs ([[models.guardrails]], valuetrack.refresh_pull)
     "guardrail_aggregates", metadata,
     sa.Column("model_name", sa.String(64), primary_key=True),
     sa.Column("guardrail", sa.String(40), primary_key=True),
