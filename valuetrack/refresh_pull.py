@@ -334,11 +334,17 @@ def pull_models(
 
 
 def _groups(specs: Sequence[Any], key: Any) -> list[tuple[Any, list[Any]]]:
-    """Groups of two or more models (or guardrail views) with the same (non-None) batch key."""
+    """Groups of two or more models (or guardrail views: (spec, name, day)) with the same (non-None)
+    batch key. A query grouped by model reads each model value once, so a model reading the same rows
+    as another one of the group (the same ``model_value``, e.g. a copy being compared) is left out of
+    it and runs its own query."""
     groups: dict[Any, list[Any]] = {}
+    seen: dict[Any, set[str]] = {}
     for s in specs:
         k = key(s)
-        if k[0] is not None:
+        value = model_value(s[0] if isinstance(s, tuple) else s)
+        if k[0] is not None and value not in seen.setdefault(k, set()):
+            seen[k].add(value)
             groups.setdefault(k, []).append(s)
     return [(k, g) for k, g in groups.items() if len(g) > 1]
 

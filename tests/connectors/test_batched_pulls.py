@@ -104,6 +104,23 @@ def test_a_failing_batch_falls_back_to_one_query_per_model(duckdb_engine):
         _same(got.health["score_histogram"], want.health["score_histogram"])
 
 
+def test_a_model_reading_another_models_rows_is_pulled_beside_the_batch(duckdb_engine):
+    """A copy with the same ``model_value`` (issue 16's overlap tests compare such copies) cannot
+    share the grouped query (one group per model value): it runs its own and gets the same rows."""
+    connector = connector_for(duckdb_engine)
+    specs = _specs("sum")
+    ex = dataclasses.replace(specs[0].attribution.exposures, model_value=MODEL)
+    copy = dataclasses.replace(specs[0], name="churn-copy",
+                               attribution=dataclasses.replace(specs[0].attribution, exposures=ex))
+    names = [s.name for s in [*specs, copy]]
+    got = pull_models([*specs, copy], connector, as_of=AS_OF, since_days={n: START for n in names},
+                      bin_edges={n: None for n in names}, timeout_s=60)
+    assert not any(isinstance(v, Exception) for v in got.values()), got
+    assert all(c.get("batch") == 2 for c in got[specs[0].name].costs)
+    assert not any(c.get("batch") for c in got["churn-copy"].costs)
+    _same(got["churn-copy"].ab, got[specs[0].name].ab)
+
+
 def test_guardrails_of_the_same_name_share_one_query(warehouse_engine):
     """Both models guard "refunds" on the same outcomes: one ``guardrail-refunds-batch`` query reads both,
     and each model gets exactly what its own guardrail query gives; a guardrail only one model has
