@@ -151,6 +151,13 @@ with tab_value:
         st.markdown(f"##### In the model's currency ({own})")
         st.html(views.table_html(["Figure", own, cur], views.native_rows(m), numeric=[1, 2], testid="native"))
         st.caption(views.rates_caption(m))
+    if m.guardrails:
+        st.markdown("##### Guardrails")
+        st.caption("Secondary KPIs the model must not harm beyond a tolerance, compared between the same arms. "
+                   "Breached: the harm is confidently above the tolerance (always valid, FDR-controlled across the "
+                   "portfolio). A guardrail's money enters net value unless its events are already inside the KPI.")
+        st.html(views.table_html(views.GUARDRAIL_HEAD, views.guardrail_rows(m.guardrails, flags, name, cur),
+                                 testid="guardrails"))
     if m.exclusions:
         st.markdown("##### Excluded windows: the estimate with and without them")
         st.caption(md(notes_text.exclusion_sentence(m.exclusions)) + " Statistics and flags use the estimate with "

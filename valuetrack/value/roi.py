@@ -171,6 +171,9 @@ class DailyMoney:
     """Billed cost per day from the model's [cost_source] (valuetrack.value.billing), or None."""
     settled: np.ndarray | None = None
     """True on the days whose billed cost has settled: there it replaces the estimate (D40)."""
+    rate: np.ndarray | None = None
+    """For a model in another currency: each day's rate (reporting currency per 1 unit of the model's;
+    D33), already applied to every amount above; None for a model in the reporting currency."""
 
     @property
     def estimated_cost(self) -> np.ndarray:
@@ -194,8 +197,9 @@ class DailyMoney:
             return 0.0
         return float(np.sum(getattr(self, column)[self._slice(start, end)]))
 
-    def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date) -> float:
-        """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit)."""
+    def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date, column: str = "value_per_unit") -> float:
+        """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit), or
+        × another daily ``column`` (``rate``: treated units at each day's rate)."""
         part = by_day
         if not len(part) or end < start:
             return 0.0
@@ -206,7 +210,7 @@ class DailyMoney:
         idx = self.days.get_indexer(part.index)
         if (idx < 0).any():  # a day outside the series (cannot happen for data within the range)
             raise ParameterError("daily money series does not cover the data's days")
-        return float(np.dot(part.to_numpy(dtype=float), self.value_per_unit[idx]))
+        return float(np.dot(part.to_numpy(dtype=float), getattr(self, column)[idx]))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"day": list(self.days), "value_per_unit": self.value_per_unit,
@@ -280,4 +284,4 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
     if billed is not None:
         billed_arr, settled = billed.on(index) * fx, billed.settled_mask(index) & live
     return DailyMoney(index, per_day(value_per_unit) * fx if n else np.zeros(0), fixed, variable, one_off, amortised,
-                      billed_arr, settled)
+                      billed_arr, settled, None if rate is None else fx)
