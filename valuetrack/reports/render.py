@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
+from valuetrack.guardrail_text import HEAD as GUARDRAIL_HEAD, guardrail_rows
 from valuetrack.value.flags import RULES, ordered
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
@@ -152,6 +153,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         mm.update(_risk(m.get("risk"), cur))
         mm["dec"] = _decisions(m.get("decisions"), cur)
         mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm["guardrail_head"] = GUARDRAIL_HEAD
+        mm["guardrail_rows"] = guardrail_rows(m.get("guardrails"), m.get("flags") or [], m["model"], cur)
         mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
@@ -536,6 +539,11 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
                          "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        for g in m.get("guardrails") or []:  # per guardrail: its harm against its tolerance, its money
+            for metric, v, unit in (("harm_per_unit", g["harm_per_unit"], g["unit"]), ("tolerance", g["tolerance"], g["unit"]),
+                                    ("value", g["value"], c["currency"]), ("in_net", int(g["in_net"]), "bool")):
+                rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                             "metric": f"guardrail_{g['name']}_{metric}", "value": v, "unit": unit})
         rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
@@ -765,6 +773,11 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                      ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
                      ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
                      ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
+        for g in m.get("guardrails") or []:  # its money is inside gross only when in_net
+            rows += [(f"Guardrail {g['name']}: harm per treated unit ({g['unit']})", g["harm_per_unit"], None),
+                     (f"Guardrail {g['name']}: tolerance", g["tolerance"], None),
+                     (f"Guardrail {g['name']}: money", g["value"], money_fmt),
+                     (f"Guardrail {g['name']}: money in net value", g["in_net"], None)]
         for label, v, f in rows:
             sheet.append([label, v])
             if f:

@@ -191,8 +191,26 @@ billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.quer
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
+guardrail_aggregates = sa.Table(  # migration 0018: guardrail KPIs ([[models.guardrails]], valuetrack.refresh_pull)
+    "guardrail_aggregates", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("guardrail", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("arm", sa.String(200), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.BigInteger, nullable=False),
+    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    sa.Column("mature", sa.Boolean, nullable=False),
+    sa.Column("definition", sa.String(64), nullable=False),  # digest of the guardrail's query: a changed one is re-read
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
 TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
-          billed_costs)
+          billed_costs, guardrail_aggregates)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new

@@ -17,6 +17,7 @@ from valuetrack import costviews
 from valuetrack.ui.safe import md
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
+from valuetrack.guardrail_text import HEAD as GUARDRAIL_HEAD, guardrail_rows  # noqa: F401 (the model page uses them)
 from valuetrack.value.flags import RULES, ordered, truncate
 from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 

@@ -2,16 +2,16 @@
 report read (version 1), and records each restatement a person applies (version 2, ...) with who,
 when, why and by how much (docs/decisions.md D34).
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
