@@ -536,6 +536,9 @@ def cmd_value(args: argparse.Namespace) -> int:
                  f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 *([f"Portfolio net value adjusted for overrides agreed with finance {money(t['net_adjusted'], cur)} "
+                    f"({money(t['override_amount'], cur, signed=True)} from overrides; statistics and flags use the "
+                    "unadjusted figure)"] if t.get("override_amount") else []),
                  "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
                  f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))

@@ -3,11 +3,12 @@ figures equal `value --json`, hostile text is shown as typed, and an editor can 
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 from pathlib import Path
 
 from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli
-from valuetrack.formatting import money, money_column
+from valuetrack.formatting import money, money_column, money_compact
 
 EVIL = '=HYPERLINK("http://evil.example/?x","Click") [phish](https://evil.example) <img src=x onerror=alert(1)>'
 
@@ -41,6 +42,12 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
     html = "".join(h.proto.body for h in at.get("html"))
     assert "<img src=x" not in html and "&lt;img src=x" in html
     assert any("adjusted for overrides" in c.value for c in at.caption)
+
+    # the portfolio's totals show the adjusted figure beside the unadjusted one
+    portfolio = app().run()
+    assert_clean(portfolio)
+    tile = next(h.proto.body for h in portfolio.get("html") if "data-testid='tile-to-date'" in h.proto.body)
+    assert "adjusted for overrides" in tile and htmllib.escape(money_compact(1234.56, cur)) in tile
 
     # withdraw it from the page (the editor's form), then the figures are the unadjusted ones again
     at.text_input(key="withdraw-reason").set_value("entered twice")
