@@ -102,3 +102,28 @@ def _secure(path: Path, editor: str) -> None:
         default_role = "viewer"
         editors = ["{editor}"]
     """))
+
+
+def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_and_without(demo_copy: Path) -> None:
+    assert run_cli("notes", "annotate", "homepage-recs", "--on", "2026-04-20", "--text", "spring <b>campaign</b>",
+                   "--category", "campaign")[0] == 0
+    assert run_cli("notes", "exclude", "homepage-recs", "--from", "2026-05-02", "--to", "2026-05-04", "--reason",
+                   "tracking bug")[0] == 0
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    ex = m["exclusions"]
+    at = app("pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    rows = {r["cells"][0]: r["cells"][1:] for r in _tables(at)["exclusions"]["rows"]}
+    from valuetrack import notes_text
+
+    assert rows == {r[0]: r[1:] for r in notes_text.exclusion_rows(ex, m["currency"])}
+    assert rows["Effect per unit"] == [f"{ex['with']['effect']:,.4g}", f"{ex['without']['effect']:,.4g}"]
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) >= 4  # uplift, cumulative, monthly, volume
+    for fig in figures:
+        texts = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
+        assert "spring ‹b›campaign‹/b›" in texts, texts  # as typed, no markup
+    dated = [f for f in figures if any(s.get("type") == "rect" and s.get("x0", "").startswith("2026-05-02")
+                                       for s in f["layout"].get("shapes", []))]
+    assert len(dated) >= 3  # the excluded days shaded on every dated chart
