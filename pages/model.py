@@ -143,6 +143,13 @@ with tab_value:
     st.markdown("##### Figures to date")
     left, _ = st.columns([1, 1])
     left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
+    if m.guardrails:
+        st.markdown("##### Guardrails")
+        st.caption("Secondary KPIs the model must not harm beyond a tolerance, compared between the same arms. "
+                   "Breached: the harm is confidently above the tolerance (always valid, FDR-controlled across the "
+                   "portfolio). A guardrail's money enters net value unless its events are already inside the KPI.")
+        st.html(views.table_html(views.GUARDRAIL_HEAD, views.guardrail_rows(m.guardrails, flags, name, cur),
+                                 testid="guardrails"))
     if m.exclusions:
         st.markdown("##### Excluded windows: the estimate with and without them")
         st.caption(md(notes_text.exclusion_sentence(m.exclusions)) + " Statistics and flags use the estimate with "

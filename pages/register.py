@@ -75,6 +75,9 @@ def current() -> tuple[dict[str, Any], list[str]]:
 
 def validate() -> tuple[ModelSpec | None, list[str]]:
     data, problems = current()
+    loaded = registered.get(st.session_state.get("loaded", NEW))
+    if loaded is not None and loaded.spec.guardrails:  # kept, and checked against the edited fields
+        data["guardrails"] = loaded.spec.to_dict()["guardrails"]
     try:
         spec = ModelSpec.from_dict(data)
     except ValidationError as exc:
@@ -338,6 +341,11 @@ with st.container(border=True):
     a, b, _ = st.columns(3)
     number(a, "thresholds.min_roi", "Minimum ROI", step=0.1, format="%.2f")
     number(b, "thresholds.unproven_after_days", "Unproven after (days)", integer=True)
+    kept = registered.get(st.session_state.get("loaded", NEW))
+    if kept is not None and kept.spec.guardrails:
+        st.caption(f"Guardrails ({', '.join(md(g.name) for g in kept.spec.guardrails)}) are kept when you save and "
+                   "checked against the fields above; edit them in the manifest (`valuetrack models export`, then "
+                   "`valuetrack models register --file`).")
 
 # -- actions ------------------------------------------------------------------------------------
 

@@ -562,12 +562,33 @@ def cmd_value(args: argparse.Namespace) -> int:
                       f"{money(-r['overlap'], cur, cents=True)} − cost of models without an estimate "
                       f"{money(-r['no_estimate_cost'], cur, cents=True)} = net value {money(r['total'], cur, cents=True)}"]
         lines += [f"Warning: {w}" for w in t.get("overlap_warnings") or []]
+        lines += _final_lines(pv)
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
     emit(args, payload, text)
     return _report_failures([(m.model, m.error or "could not be valued") for m in pv.failures])
+
+
+def _final_lines(pv: Any) -> list[str]:
+    """A final month: which version the figures are, and the pending restatement, if any."""
+    from valuetrack.formatting import money
+
+    if pv.final is None:
+        return []
+    f, cur = pv.final, pv.currency
+    lines = ["", f"FINAL, version {f['version']} (report snapshot {f['snapshot_id']}, figures as of {f['as_of']})"
+             + (f", restated by {f['created_by']}: {f['reason']}" if f["reason"] else "")]
+    p = pv.pending
+    if p:
+        lines.append(f"PENDING RESTATEMENT (not applied): the valuation as of {p['as_of']} values {pv.period} at "
+                     f"{money(p['net_after'], cur)} ({money(p['delta'], cur, signed=True)}):")
+        for d in p["models"]:
+            lines.append(f"  {d['model']}: {money(d['net_before'], cur)} → {money(d['net_after'], cur)} "
+                         f"({money(d['delta'], cur, signed=True)}, {d['change']})")
+        lines.append(f"  Apply it: valuetrack restate --month {pv.period} --reason TEXT (an editor)")
+    return lines
 
 
 def _var_lines(var: dict[str, Any]) -> list[str]:
@@ -623,8 +644,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     ctx = _ctx_with_models(args)
     result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of,
-                           restate=args.restate)
+                           restate=args.restate, reason=args.reason)
     emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
+def cmd_restate(args: argparse.Namespace) -> int:
+    from valuetrack.reports import restate_month
+
+    ctx = _ctx_with_models(args)
+    done = restate_month(ctx, month=args.month, reason=args.reason, as_of=args.as_of, alpha=args.alpha)
+    emit(args, done.to_dict(), done.describe)
     return EXIT_OK
 
 
@@ -872,8 +902,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
     p.add_argument("--restate", action="store_true",
-                   help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
+                   help="apply the pending restatement of a final month first (needs --reason and an editor; "
+                        "default: re-export the final version unchanged)")
+    p.add_argument("--reason", metavar="TEXT", help="with --restate: why the final month is restated (kept with it)")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("restate", parents=[common],
+                       help="apply a final month's pending restatement: its next version, with who, when and why")
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why the final month is restated (kept with it)")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_restate)
 
     p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
     p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",

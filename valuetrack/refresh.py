@@ -91,7 +91,9 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             continue
         pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
                              since_days={p[0].name: p[1] for p in group},
-                             bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s)
+                             bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
+                             guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                                    for p in group if p[0].guardrails})
         for spec, since, _, refresh_id in group:
             result = pulled[spec.name]
             try:

@@ -24,6 +24,9 @@ from valuetrack.sqlsafety import check_identifier, check_predicate
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 STATUSES = ("active", "retired")
 AGGREGATIONS = ("sum", "mean", "conversion")
+HARMS = ("increase", "decrease")
+GUARDRAIL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+MAX_GUARDRAILS = 10
 NON_CURRENCY_UNITS = ("count", "rate")
 
 
@@ -407,6 +410,49 @@ class Decisions:
 
 
 @dataclass(frozen=True)
+class Guardrail:
+    """A secondary KPI the model must not harm beyond a tolerance (refunds, churn, complaints, latency).
+
+    It is compared between the model's arms exactly as the KPI is (same exposures, window, lag and
+    method) and flagged ``guardrail_breach`` when its harm per treated unit is confidently above
+    ``tolerance`` (docs/methods-value.md, "Guardrails")."""
+
+    name: str = _doc("short id, unique within the model: 1-24 characters of a-z, 0-9 and '_', e.g. 'refunds'",
+                     max_len=24)
+    harm: str = _doc("which way is harm: 'increase' (refunds, complaints, latency) or 'decrease' (retention)")
+    tolerance: float = _doc("harm tolerated per treated unit, in the guardrail's units (0 = none)")
+    outcomes: OutcomeSource = _doc("the guardrail's events, one row per event (like the model's outcomes)")
+    unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'", default="count")
+    aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
+    value_per_unit: float | None = _doc("optional: money per guardrail unit (positive); its effect then enters "
+                                        "net value, unless in_main_kpi", default=None)
+    in_main_kpi: bool = _doc("true when its events are already counted by the model's KPI (refunds inside "
+                             "net revenue): its money is then shown but never added again", default=False)
+
+    @property
+    def in_net(self) -> bool:
+        """Whether its money enters the model's net value."""
+        return self.value_per_unit is not None and not self.in_main_kpi
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not GUARDRAIL_NAME_RE.fullmatch(self.name):
+            problems.append(f"{where}.name: {self.name!r} must be 1-24 characters of a-z, 0-9 and '_', "
+                            "starting with a letter")
+        if self.harm not in HARMS:
+            problems.append(f"{where}.harm: {self.harm!r} is not one of {', '.join(HARMS)} (which way is harm)")
+        if self.tolerance < 0:
+            problems.append(f"{where}.tolerance: must be >= 0 (got {self.tolerance}); it is the harm tolerated "
+                            "per treated unit, in the guardrail's units")
+        if not (self.unit in NON_CURRENCY_UNITS or re.fullmatch(r"[A-Z]{3}", self.unit)):
+            problems.append(f"{where}.unit: {self.unit!r} is neither a 3-letter currency code nor 'count'/'rate'")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"{where}.aggregation: {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        if self.value_per_unit is not None and self.value_per_unit < 0:
+            problems.append(f"{where}.value_per_unit: must be >= 0 (got {self.value_per_unit}); the direction "
+                            "comes from `harm`")
+
+
+@dataclass(frozen=True)
 class CostSource:
     """The model's daily cost read from a billing table in its warehouse (the BigQuery billing
     export, Snowflake metering, an AWS cost-and-usage table): once a day has settled it replaces
@@ -500,6 +546,8 @@ class ModelSpec:
                                                default=())
     cost_source: CostSource | None = _doc("daily cost from a billing table in the model's warehouse, used once "
                                           "settled in place of the running-cost estimate", default=None)
+    guardrails: tuple[Guardrail, ...] = _doc("secondary KPIs it must not harm beyond a tolerance (needs a holdout)",
+                                             default=(), omit_empty=True)
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -529,6 +577,15 @@ class ModelSpec:
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
         if self.attribution.method in methods.names():
             methods.get(self.attribution.method).validate(self, where, problems)
+        if self.guardrails:
+            if not self.has_holdout:
+                problems.append(f"{where}.guardrails: need a holdout ([{where}.attribution.exposures] and "
+                                f"[{where}.attribution.outcomes]): a guardrail is compared between the model's arms")
+            names = [g.name for g in self.guardrails if g is not None]
+            if len(set(names)) != len(names):
+                problems.append(f"{where}.guardrails: names must be unique within the model (got {', '.join(names)})")
+            if len(self.guardrails) > MAX_GUARDRAILS:
+                problems.append(f"{where}.guardrails: at most {MAX_GUARDRAILS} per model (got {len(self.guardrails)})")
 
     # -- conversion ---------------------------------------------------------------------------
 
@@ -568,6 +625,19 @@ class ModelSpec:
     @property
     def has_holdout(self) -> bool:
         return self.attribution.exposures is not None and self.attribution.outcomes is not None
+
+
+def guardrail_view(spec: ModelSpec, guardrail: Guardrail) -> ModelSpec:
+    """The model as if the guardrail were its KPI: same exposures (without segments), window, lag,
+    covariate days and design (ramp, challenger), the guardrail's outcomes and aggregation. The
+    guardrail's query and its estimate are the model's own, run on this view."""
+    a = spec.attribution
+    exposures = dataclasses.replace(a.exposures, segment=None) if a.exposures is not None else None
+    attribution = dataclasses.replace(a, method="ab", exposures=exposures, outcomes=guardrail.outcomes, series=None,
+                                      panel=None)
+    kpi = Kpi(name=guardrail.name, unit=guardrail.unit, value_per_unit=guardrail.value_per_unit or 0.0,
+              higher_is_better=guardrail.harm == "decrease", aggregation=guardrail.aggregation)
+    return dataclasses.replace(spec, kpi=kpi, attribution=attribution, guardrails=(), decisions=None)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from valuetrack.store.schema import (
     ab_crossovers,
     billed_costs,
     decision_aggregates,
+    guardrail_aggregates,
     health_daily,
     health_histogram,
     refreshes,
@@ -159,6 +160,7 @@ class AggregateStore:
                     written += _insert(c, billed_costs, [
                         {"model_name": model, "day": r["day"], "currency": str(r["currency"])[:8],
                          "amount": float(r["amount"]), "refresh_id": refresh_id} for r in billed.to_dict("records")])
+                written += _save_guardrails(c, pulled, refresh_id)
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
@@ -236,6 +238,23 @@ class AggregateStore:
         t = decision_aggregates
         return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
                            .order_by(t.c.day, t.c.bin, t.c.decision))
+
+    def read_guardrails(self, model: str) -> pd.DataFrame:
+        """Per guardrail × day × arm sufficient statistics of the model's guardrails."""
+        t = guardrail_aggregates
+        return self._frame(sa.select(t.c.guardrail, t.c.day, t.c.arm, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
+                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
+                           .where(t.c.model_name == model).order_by(t.c.guardrail, t.c.day, t.c.arm))
+
+    def guardrail_definitions(self, model: str) -> dict[str, str]:
+        """The definition digest each stored guardrail was read with (refresh_pull.guardrail_definition)."""
+        t = guardrail_aggregates
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.c.guardrail, t.c.definition).where(t.c.model_name == model).distinct()).all()
+        out: dict[str, set[str]] = {}
+        for name, definition in rows:
+            out.setdefault(name, set()).add(definition)
+        return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
 
     def read_billed(self, model: str) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
@@ -343,6 +362,25 @@ def _sqlite_value(v: Any) -> Any:
     if isinstance(v, dt.date):
         return v.isoformat()
     return v
+
+
+def _save_guardrails(c: Any, pulled: Any, refresh_id: int) -> int:
+    """Replace the re-read days of each guardrail; drop guardrails no longer in the manifest and rows
+    read under another definition."""
+    t = guardrail_aggregates
+    pulled_g = getattr(pulled, "guardrails", None) or {}
+    c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail.not_in(list(pulled_g) or [""])))
+    written = 0
+    for name, g in pulled_g.items():
+        c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail == name,
+                                   sa.or_(t.c.day >= g.since_day, t.c.definition != g.definition)))
+        written += _insert(c, t, [
+            {"model_name": pulled.model, "guardrail": name, "day": r["day"], "arm": str(r["arm"]),
+             "n": int(r["n"]), "n_units": int(r["n_units"]),
+             **{k: num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+             "mature": bool(r["mature"]), "definition": g.definition, "refresh_id": refresh_id}
+            for r in g.ab.to_dict("records")])
+    return written
 
 
 _DECISION_SUMS = ("bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive", "sum_s_labelled",

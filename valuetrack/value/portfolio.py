@@ -109,6 +109,9 @@ class ModelValue:
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
     ``triangulation`` (holdout vs time series); None for a plain design."""
+    guardrails: list[dict[str, Any]] | None = None
+    """Each guardrail's estimate and money over the period (valuetrack.value.guardrails); None
+    without ``[[guardrails]]``. Those with ``in_net`` are inside ``gross``."""
     net_adjusted: float | None = None
     """Net value with the overrides agreed with finance (``net`` + ``override_amount``; D37). Every
     statistic (intervals, P(net > 0), flags, payback) is of the unadjusted ``net``."""
@@ -381,6 +384,15 @@ class ModelValuation:
         return self.as_of - dt.timedelta(days=1)
 
     @functools.cached_property
+    def guardrail_estimates(self) -> list[Any]:
+        """Each guardrail's effect to date (valuetrack.value.guardrails), by the model's A/B method."""
+        if not self.reg.spec.guardrails:
+            return []
+        from valuetrack.value.guardrails import estimate_guardrails
+
+        return estimate_guardrails(self.reg.spec, self.data.guardrails, self.data, self.as_of, self.alpha)
+
+    @functools.cached_property
     def money(self) -> DailyMoney:
         """The model's money per day (value per unit, running cost, one-off costs incurred and
         amortised): the one place the manifest's (dated) amounts become daily money."""
@@ -417,7 +429,8 @@ class ModelValuation:
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
         value = self._with_overrides(_value_for(self.reg, self.data, self.effect, start, end, self.as_of,
-                                                self.currency, self.alpha, self.money), start, end)
+                                                self.currency, self.alpha, self.money, self.guardrail_estimates),
+                                     start, end)
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -533,10 +546,11 @@ class ModelValuation:
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
-        return _ab_timeline(spec, self.data, self.effect, self.alpha)
+        return _ab_timeline(spec, self.data, self.effect, self.alpha, self.guardrail_estimates)
 
 
-def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float) -> pd.DataFrame:
+def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
+                 guardrails: list[Any] | None = None) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -560,11 +574,16 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
         vpu = spec.kpi.value_per_unit
         units = frame["n_treatment"].to_numpy()
+        raw_units = units
         if isinstance(vpu, tuple):  # each day's treated units at that day's value per unit
             new = np.diff(units, prepend=0.0) * np.array([amount_on(vpu, d) for d in days])
             units, vpu = np.cumsum(new), 1.0
         frame["cum_gross"] = sign * effect.per_unit * units * vpu
         frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
+        extra = _guardrail_money(guardrails)
+        if extra is not None:  # guardrails that enter net value, per treated unit
+            frame["cum_gross"] += extra[0] * raw_units
+            frame["cum_gross_se"] += extra[1] * raw_units
     return frame
 
 
@@ -604,6 +623,8 @@ class _ModelData:
     last_ok: dict[str, Any] | None
     treatment: str | None = None
     decisions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    guardrails: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Per guardrail × day × arm sums of ``[[guardrails]]`` (AggregateStore.read_guardrails)."""
     refresh_error: str | None = None
     """Why the model's last refresh failed (its aggregates are the last good ones), or None."""
     billed: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -648,10 +669,11 @@ class _ModelData:
             decisions = decisions[decisions["day"] < as_of]
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
+        guardrails = store.read_guardrails(spec.name) if spec.guardrails else pd.DataFrame()
         billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
         if len(billed):
             billed = billed[billed["day"] < as_of]
-        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions,
+        return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
                    status.reason if failed else None, billed)
 
 
@@ -683,8 +705,19 @@ def _live_from(spec: ModelSpec, data: _ModelData) -> dt.date | None:
     return data.ab_span[0]
 
 
+def _guardrail_money(guardrails: list[Any] | None) -> tuple[float, float] | None:
+    """Money per treated unit of the guardrails that enter net value and its standard error (the
+    sum of theirs: their covariance with the KPI is not stored), or None when none does."""
+    if not guardrails:
+        return None
+    from valuetrack.value.guardrails import enters_net, net_money_per_unit
+
+    return net_money_per_unit(0.0, 0.0, guardrails) if enters_net(guardrails) else None
+
+
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
-               as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney) -> ModelValue:
+               as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
+               guardrails: list[Any] | None = None) -> ModelValue:
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
     cost = money_series.total("cost", start, end) if end >= start else 0.0
@@ -717,6 +750,11 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         money = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost, alpha=alpha)
         loaded = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost + amortisation,
                              alpha=alpha)
+        extra = _guardrail_money(guardrails) if effect.per_unit is not None else None
+        if extra is not None:  # guardrails that enter net value (valuetrack.value.guardrails)
+            total, total_se = float(money.gross) + extra[0] * units, float(money.gross_se) + extra[1] * units
+            money = money_value(total, total_se, 1.0, 1.0, True, cost, alpha=alpha)
+            loaded = money_value(total, total_se, 1.0, 1.0, True, cost + amortisation, alpha=alpha)
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
@@ -748,6 +786,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
         alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
         design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
         cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
+        guardrails=[g.summary(units, alpha) for g in guardrails] if guardrails else None,
     )
 
 
@@ -818,6 +857,10 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                 row["srm_log_e"], row["treatment_share"] = design_srm, np.nan
             recent = ab[ab["day"] > val.last_day - dt.timedelta(days=28)]
             row["tuning"] = float(planned_units(float(recent["n"].sum()) / 28.0, spec.thresholds.unproven_after_days))
+            if spec.guardrails:
+                from valuetrack.value.guardrails import flag_inputs
+
+                row["guardrails"] = flag_inputs(val.guardrail_estimates)
         elif row["family"] == "ts" and val.live_from is not None:
             look = int(ts_look(v.live_days))
             if look:
@@ -827,7 +870,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
         rows.append(row)
     from valuetrack.value.flags import REQUIRED
 
-    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e", "triangulation"])
+    return pd.DataFrame(rows, columns=[*REQUIRED, "srm_log_e", "triangulation", "guardrails"])
 
 
 def _nan(x: float | None) -> float:
