@@ -239,8 +239,8 @@ with tab_costs:
         st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
     if view["months"]:
         st.markdown("##### Costs over time")
-        st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur),
-                        width="stretch", key="cost-history")
+        st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur,
+                                            annotations=marks, windows=windows), width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
         st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
                                   f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",

@@ -82,17 +82,6 @@ class Note:
         """The day lies in the note's range (an open end runs for ever)."""
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
 
-    def describe(self) -> str:
-        """One line for people (plain text: escape it where it is shown)."""
-        if self.kind == "annotation":
-            return f"{self.start} {self.category}: {self.text}"
-        if self.kind == "exclusion":
-            return f"excluded {self.start} to {self.end}: {self.text}"
-        if self.category == "amount":
-            return f"override {self.amount:+,.2f} on {self.start}: {self.text}"
-        span = f"{self.start or 'launch'} to {self.end or 'open'}"
-        return f"override: {self.amount:.0%} of gross value counted, {span}: {self.text}"
-
     def to_dict(self) -> dict[str, Any]:
         def iso(v: Any) -> Any:
             if isinstance(v, dt.datetime):

@@ -111,7 +111,8 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
         m = this_month.totals
         month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
                  "full": money(m["net"], cur), "exact": exact(m["net"]), "key": "month",
-                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
+                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])
+                 + _loaded({"override_amount": m.get("override_amount"), "net_adjusted": m.get("net_adjusted")}, cur)}
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
@@ -165,11 +166,16 @@ def reconciliation_html(steps: list[Mapping[str, Any]], currency: str) -> str:
 
 
 def _loaded(t: Mapping[str, Any], cur: str) -> str:
-    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised)."""
+    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised),
+    and the net value adjusted for overrides agreed with finance (when any counts; D37)."""
+    out = ""
     loaded = t.get("net_fully_loaded")
-    if loaded is None or t.get("cost_fully_loaded") in (None, t.get("cost")):
-        return ""
-    return f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+    if loaded is not None and t.get("cost_fully_loaded") not in (None, t.get("cost")):
+        out = f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+    if t.get("override_amount"):
+        out += (f" · adjusted for overrides {money_compact(t.get('net_adjusted'), cur)} "
+                f"({money_compact(t['override_amount'], cur)} from overrides)")
+    return out
 
 
 NET_HELP = f"{costviews.NET_RUNNING}. {costviews.RUNNING_HELP} The caption gives the {costviews.FULLY_LOADED} net value: {costviews.LOADED_HELP}"
