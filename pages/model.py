@@ -251,7 +251,7 @@ with tab_costs:
         st.markdown("##### Costs over time")
         # the registered steps are in the model's currency: drawn only when that is the chart's
         steps = views.cost_steps(spec, view["months"] if own == cur else [])
-        st.plotly_chart(charts.cost_history(view["months"], steps, cur),
+        st.plotly_chart(charts.cost_history(view["months"], steps, cur, annotations=marks, windows=windows),
                         width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
         st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",

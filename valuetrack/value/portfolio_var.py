@@ -19,7 +19,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.jsonsafe import num
 from valuetrack.registry.spec import latest
-from valuetrack.value.var import VarModelInput, fit, value_at_risk
+from valuetrack.value.var import VarModelInput, fit, values_at_risk
 
 HISTORY_DAYS = 365
 """Days of volume history the factor model is estimated on."""
@@ -83,8 +83,8 @@ def portfolio_var(pv: Any, *, paths: int = PATHS, seed: int = SEED) -> Portfolio
                             notes=["no active model has a value estimate yet"])
     overlap = _overlap_matrix([m.name for m in inputs], pv.overlaps)
     fm = fit(inputs, days, overlap)
-    horizons = {h: value_at_risk(inputs, fm, pv.as_of, n, horizon=h, level=LEVEL, paths=paths, seed=seed).to_dict()
-                for h, n in HORIZONS.items()}
+    horizons = {h: r.to_dict() for h, r in values_at_risk(inputs, fm, pv.as_of, HORIZONS, level=LEVEL, paths=paths,
+                                                            seed=seed).items()}
     corr = fm.volume_correlation()
     off = ~np.eye(len(inputs), dtype=bool)
     factor = {"phi": num(fm.phi_f), "days": fm.days_used,
