@@ -7,6 +7,8 @@ import html as htmllib
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli
 from valuetrack.formatting import money, money_column, money_compact
 
@@ -127,3 +129,39 @@ def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_a
     dated = [f for f in figures if any(s.get("type") == "rect" and s.get("x0", "").startswith("2026-05-02")
                                        for s in f["layout"].get("shapes", []))]
     assert len(dated) >= 3  # the excluded days shaded on every dated chart
+
+
+def test_an_editor_adds_an_excluded_window_and_an_override_from_the_page(demo_copy: Path) -> None:
+    import datetime as dt
+
+    at = app("pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    at.radio(key="note-kind").set_value("Excluded window").run()
+    at.date_input(key="note-from").set_value(dt.date(2026, 5, 2))
+    at.date_input(key="note-to").set_value(dt.date(2026, 5, 4))
+    at.text_input(key="note-reason-x").set_value("tracking bug")
+    next(b for b in at.button if b.label == "Exclude these days").click().run()
+    assert_clean(at)
+    at.radio(key="note-kind").set_value("Override").run()
+    at.number_input(key="note-amount").set_value(0.5)
+    at.text_input(key="note-reason-o").set_value("finance: half")
+    next(b for b in at.button if b.label == "Add override").click().run()
+    assert_clean(at)
+    # a bad one is refused with the field named, and nothing is stored
+    at.radio(key="note-kind").set_value("Excluded window").run()
+    at.date_input(key="note-from").set_value(dt.date(2026, 5, 9))
+    at.date_input(key="note-to").set_value(dt.date(2026, 5, 1))
+    at.text_input(key="note-reason-x").set_value("backwards")
+    next(b for b in at.button if b.label == "Exclude these days").click().run()
+    assert any("2026-05-01 is before exclusion.from 2026-05-09" in e.value for e in at.error), [e.value for e in at.error]
+
+    code, out = run_cli("notes", "list", "homepage-recs", "--json")
+    notes = json.loads(out)["notes"]
+    assert [(n["kind"], n["start"], n["end"], n["amount"], n["text"]) for n in notes] == [
+        ("exclusion", "2026-05-02", "2026-05-04", None, "tracking bug"),
+        ("override", None, None, 0.5, "finance: half")]
+    assert all(n["created_by"] == "tester@example.com" for n in notes)
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    assert m["exclusions"]["days"] == 3
+    assert m["override_amount"] == pytest.approx(-0.5 * m["gross"], rel=1e-9)

@@ -265,6 +265,9 @@ def _differences_view(d: dict[str, Any], names: dict[str, str], cur: str) -> dic
             note.append("no estimate: its cost only")
         elif r.get("estimated_before") is False and r.get("net_before") is not None:
             note.append("had no estimate: its cost only")
+        if abs((r.get("override_after") or 0.0) - (r.get("override_before") or 0.0)) >= 0.005:
+            note.append(f"overrides agreed with finance {money_exact(r.get('override_before') or 0.0, cur)} → "
+                        f"{money_exact(r.get('override_after') or 0.0, cur)}")
         rows.append({"model": r.get("display_name") or names.get(r["model"], r["model"]), "name": r["model"],
                      "before": money_exact(r["net_before"], cur), "after": money_exact(r["net_after"], cur),
                      "delta": _signed(r["delta"], cur), "cost_before": money_exact(r.get("cost_before"), cur),

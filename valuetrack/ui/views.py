@@ -759,7 +759,11 @@ def restatement_rows(d: Mapping[str, Any], currency: str) -> list[list[str]]:
     """A restatement's (pending or applied) per-model differences, to the cent, and its total."""
     rows = [[r.get("display_name") or r["model"], r["change"], money(r["net_before"], currency, cents=True),
              money(r["net_after"], currency, cents=True), money(r["delta"], currency, signed=True, cents=True),
-             "" if r.get("estimated_after", True) or r["net_after"] is None else "no estimate: its cost only"]
+             "; ".join(x for x in (
+                 "" if r.get("estimated_after", True) or r["net_after"] is None else "no estimate: its cost only",
+                 f"overrides {money(r.get('override_before') or 0.0, currency, cents=True)} → "
+                 f"{money(r.get('override_after') or 0.0, currency, cents=True)}"
+                 if abs((r.get("override_after") or 0.0) - (r.get("override_before") or 0.0)) >= 0.005 else "") if x)]
             for r in d["models"]]
     other = d.get("portfolio_adjustment")
     if other is not None and abs(other) >= 0.005:
