@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr, ndtri  # the normal cdf and its inverse, without scipy.stats' per-call overhead
 
 from valuetrack.errors import ParameterError
 
@@ -87,7 +87,7 @@ def money_value(
     gross = sign * effect * units * vpu
     gross_se = effect_se * units * vpu
     net = gross - cost
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = ndtri(1 - alpha / 2)
     net_lo, net_hi = net - z * gross_se, net + z * gross_se
     with np.errstate(divide="ignore", invalid="ignore"):
         has_cost = cost > 0
@@ -95,7 +95,7 @@ def money_value(
         roi_lo = np.where(has_cost, net_lo / cost, np.nan)
         roi_hi = np.where(has_cost, net_hi / cost, np.nan)
         zscore = np.where(gross_se > 0, net / gross_se, np.sign(net) * np.inf)
-    prob_positive = np.where(gross_se > 0, stats.norm.cdf(zscore), (net > 0).astype(float))
+    prob_positive = np.where(gross_se > 0, ndtr(zscore), (net > 0).astype(float))
     expected_loss = _expected_shortfall(net, gross_se)
     return ValueArrays(gross, gross_se, cost, net, net_lo, net_hi, roi, roi_lo, roi_hi, prob_positive, expected_loss, alpha)
 
@@ -104,7 +104,7 @@ def _expected_shortfall(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """E[max(0, −X)] for X ~ N(mean, sd²); max(0, −mean) when sd = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(sd > 0, mean / sd, 0.0)
-        normal = sd * stats.norm.pdf(u) - mean * stats.norm.cdf(-u)
+        normal = sd * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) - mean * ndtr(-u)
     return np.where(sd > 0, normal, np.maximum(0.0, -mean))
 
 
@@ -113,7 +113,7 @@ def one_sided_p_below(estimate: Any, se: Any, bound: Any) -> np.ndarray:
     estimate, se, bound = (np.asarray(a, dtype=float) for a in (estimate, se, bound))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, (estimate - bound) / se, np.where(estimate < bound, -np.inf, np.inf))
-    return stats.norm.cdf(z)
+    return ndtr(z)
 
 
 def payback_date(months: list[dt.date], net_by_month: list[float], one_off_costs: Any) -> dt.date | None:
