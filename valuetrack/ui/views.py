@@ -709,6 +709,28 @@ def _steps(value: Any) -> Any:
     return steps(value)
 
 
+def native_rows(m: Any) -> list[tuple[str, str, str]]:
+    """A model in another currency: its figures in its own currency beside the reporting ones."""
+    n = m.native or {}
+    if not n:
+        return []
+    labels = ["Gross value", "Running costs", "Net value"]
+    own = money_column([n.get("gross"), n.get("cost"), n.get("net")], n["currency"])
+    rep = money_column([m.gross, m.cost, m.net], m.currency)
+    return list(zip(labels, own, rep))
+
+
+def rates_caption(m: Any) -> str:
+    """How a model's own currency was converted, in a sentence."""
+    n = m.native or {}
+    if not n or n.get("rate_mean") is None:
+        return ""
+    own, cur = n["currency"], m.currency
+    return (f"Amounts in {own}, converted at each day's rate ({cur} per 1 {own}: first {n['rate_first']:.4f}, "
+            f"last {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}; a weekend or holiday takes the last rate "
+            "published, for at most 4 days).")
+
+
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count).
@@ -910,7 +932,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
 
     def put(path: str, value: Any) -> None:
-        if value is None or (isinstance(value, str) and not value.strip() and path.count(".") >= 1 and path not in _KEEP_EMPTY):
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and (path.count(".") >= 1 or path == "currency") and path not in _KEEP_EMPTY):
             return
         if isinstance(value, str):
             value = value.strip()
