@@ -1,14 +1,17 @@
-"""Refresh + value + flags for a portfolio of 200 A/B models over 2 years, from the embedded DuckDB.
+"""Refresh + value + flags for a portfolio of 200 models over 2 years, from the embedded DuckDB
+(issue 13's portfolio: 80 % A/B models, 20 % time-series models).
 
 Builds its own warehouse (same layout as the demo: ``exposures(customer_id, scored_at, model_id, arm,
-score, country)``, ``outcomes(customer_id, event_at, event_type, value)``) with 200 models over 730
-days (``--quick``: 20 models over 120 days), writes a manifest, registers it with
-``valuetrack models register --file``, then times the three commands a nightly job runs, each as
-its own process (``python -m valuetrack ...``, as a scheduler would run them):
+score, country)``, ``outcomes(customer_id, event_at, event_type, value)``, and ``daily_kpis(day, …)``
+with one KPI column per time-series model and three control series) with 200 models over 730 days
+(``--quick``: 20 models over 120 days), writes a manifest, registers it with
+``valuetrack models register --file``, then times the commands a nightly job runs, each as its own
+process (``python -m valuetrack ...``, as a scheduler would run them):
 
-* ``valuetrack refresh``: one aggregate query per model in DuckDB, results into the SQLite app db;
-* ``valuetrack value --json``: per-model value, ROI, intervals from the stored aggregates;
-* ``valuetrack flags --json``: the same plus the flag rules with FDR control.
+* ``valuetrack refresh`` (full): every model's history; the A/B models share one exposures table,
+  so their aggregates come from one query per query kind, grouped by model; then one valuation;
+* ``valuetrack refresh`` (incremental): the next day, one new day of data for all 200 models;
+* ``valuetrack value --json`` and ``valuetrack flags --json``: read the ledger.
 
 Peak memory is each child's own peak resident set size (VmHWM from /proc, polled), so it includes
 DuckDB's native buffers and the interpreter, not just the Python heap. (``ru_maxrss`` of a child
@@ -34,7 +37,7 @@ AS_OF = dt.date(2026, 6, 1)
 SEED = 6
 
 
-def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: int = SEED) -> dict:
+def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: int = SEED, n_series: int = 0) -> dict:
     """Write the warehouse; return row counts and the per-model settings for the manifest."""
     import duckdb
 
@@ -87,6 +90,7 @@ def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: 
         return (base + np.floor(t * 86400).astype("timedelta64[s]")).astype("datetime64[us]")
 
     names = [f"model-{i:03d}" for i in range(n_models)]
+    ts_names = [f"series-{i:03d}" for i in range(n_series)]
     exposures = pd.DataFrame({
         "customer_id": ids[e_unit], "scored_at": ts(e_t),
         "model_id": pd.Categorical.from_codes(model[e_unit], names),
@@ -107,6 +111,9 @@ def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: 
                     "model_id::VARCHAR model_id, arm::VARCHAR arm, score::DOUBLE score, country::VARCHAR country FROM e")
         con.execute("CREATE TABLE outcomes AS SELECT customer_id::BIGINT customer_id, event_at::TIMESTAMP event_at, "
                     "event_type::VARCHAR event_type, value::DOUBLE value FROM o")
+        if n_series:
+            con.register("k", _series_table(rng, ts_names, start, days))
+            con.execute("CREATE TABLE daily_kpis AS SELECT * FROM k")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -115,11 +122,61 @@ def _generate(path: Path, n_models: int, days: int, units_per_day: float, seed: 
                # costs around the value each model can create, so that every kind of flag appears
                "monthly_cost": float(np.round(traffic[i] * 30 * rng.uniform(0.05, 0.6) * (4.0 if conversion[i] else 1.0), 0))}
               for i in range(n_models)]
-    return {"exposures": int(len(exposures)), "outcomes": int(len(outcomes)), "models": models}
+    series = [{"name": n, "launch": start + dt.timedelta(days=int(days * 0.6)), "monthly_cost": 500.0} for n in ts_names]
+    return {"exposures": int(len(exposures)), "outcomes": int(len(outcomes)), "models": models, "series": series}
 
 
-def _manifest(models: list[dict]) -> str:
+def _series_table(rng: np.random.Generator, names: list[str], start: dt.date, days: int) -> pd.DataFrame:
+    """Daily KPI series: three controls (a shared trend, weekly cycle and noise) and per model a
+    series that follows them, with an effect from 60 % of the history on (0, +3 % or −2 %)."""
+    t = np.arange(days)
+    common = 1000 + 0.3 * t + 60 * np.sin(2 * np.pi * t / 7) + np.cumsum(rng.normal(0, 4, days))
+    frame = {"day": pd.to_datetime([start + dt.timedelta(days=int(d)) for d in t]).date}
+    for j in range(3):
+        frame[f"control_{j}"] = np.round(common * rng.uniform(0.5, 1.5) + rng.normal(0, 15, days), 1)
+    launch = int(days * 0.6)
+    for name in names:
+        effect = rng.choice([0.0, 0.03, -0.02])
+        y = common * rng.uniform(0.3, 2.0) + rng.normal(0, 20, days)
+        y[launch:] *= 1 + effect
+        frame[name.replace("-", "_")] = np.round(y, 1)
+    return pd.DataFrame(frame)
+
+
+def _manifest(models: list[dict], series: list[dict] = ()) -> str:
     parts = []
+    for m in series:
+        parts.append(textwrap.dedent(f"""
+            [[models]]
+            name = "{m['name']}"
+            display_name = "Bench {m['name']}"
+            owner = "bench@example.com"
+            team = "bench"
+            status = "active"
+            connection = "bench"
+            timezone = "UTC"
+            monthly_cost = {m['monthly_cost']}
+
+            [[models.interventions]]
+            start = {m['launch'].isoformat()}
+            label = "launch"
+
+            [models.kpi]
+            name = "orders"
+            unit = "count"
+            value_per_unit = 2.0
+            higher_is_better = true
+            aggregation = "sum"
+
+            [models.attribution]
+            method = "structural"
+
+            [models.attribution.series]
+            table = "daily_kpis"
+            date = "day"
+            value = "{m['name'].replace('-', '_')}"
+            controls = ["control_0", "control_1", "control_2"]
+        """))
     for m in models:
         conv = m["conversion"]
         parts.append(textwrap.dedent(f"""
@@ -218,6 +275,8 @@ def _run_measured(args: list[str], env: dict, cwd: Path) -> dict:
 
 def run(quick: bool = False) -> dict:
     n_models, days, per_day = (20, 120, 40.0) if quick else (200, 730, 25.0)
+    n_series = n_models // 5
+    first_as_of = (AS_OF - dt.timedelta(days=1)).isoformat()  # the full refresh; the incremental one reads AS_OF
     with tempfile.TemporaryDirectory(prefix="bench_value_") as tmp:
         root = Path(tmp)
         (root / "valuetrack.toml").write_text(textwrap.dedent("""
@@ -229,13 +288,15 @@ def run(quick: bool = False) -> dict:
             url = "duckdb:///warehouse.duckdb"
         """))
         t0 = time.perf_counter()
-        built = _generate(root / "warehouse.duckdb", n_models, days, per_day)
+        built = _generate(root / "warehouse.duckdb", n_models - n_series, days, per_day, n_series=n_series)
         generate_s = time.perf_counter() - t0
-        (root / "models.toml").write_text(_manifest(built["models"]))
+        (root / "models.toml").write_text(_manifest(built["models"], built["series"]))
         env = {**os.environ, "VALUETRACK_CONFIG": str(root / "valuetrack.toml"), "VALUETRACK_USER": "bench@example.com"}
         as_of = AS_OF.isoformat()
         register = _run_measured(["models", "register", "--file", "models.toml"], env, root)
-        refresh = _run_measured(["refresh", "--as-of", as_of, "--json"], env, root)
+        refresh = _run_measured(["refresh", "--as-of", first_as_of, "--json"], env, root)
+        incremental = _run_measured(["refresh", "--as-of", as_of, "--json"], env, root)
+        incremental_refreshed = json.loads(incremental.pop("stdout"))["refreshed"]
         value = _run_measured(["value", "--as-of", as_of, "--json"], env, root)
         flags = _run_measured(["flags", "--as-of", as_of, "--json"], env, root)
         refreshed = json.loads(refresh.pop("stdout"))["refreshed"]
@@ -250,7 +311,11 @@ def run(quick: bool = False) -> dict:
     return {
         "models": n_models, "days": days, "rows_exposures": built["exposures"], "rows_outcomes": built["outcomes"],
         "warehouse_mb": warehouse_mb, "app_db_mb": app_db_mb, "generate_s": round(generate_s, 1),
-        "register": register, "refresh": refresh, "value": value, "flags": flags,
+        "models_ab": n_models - n_series, "models_time_series": n_series,
+        "register": register, "refresh": refresh, "refresh_incremental": incremental,
+        "incremental_ok": sum(r["status"] == "ok" for r in incremental_refreshed),
+        "targets_s": {"refresh": 20.0, "refresh_incremental": 5.0, "value": 1.5, "flags": 1.5},
+        "value": value, "flags": flags,
         "total_refresh_value_flags_s": round(refresh["seconds"] + value["seconds"] + flags["seconds"], 2),
         "refresh_ok": sum(r["status"] == "ok" for r in refreshed), "models_valued": len(valued["models"]),
         "flags_by_type": by_type,

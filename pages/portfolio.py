@@ -109,6 +109,9 @@ owners = f3.multiselect("Owner", sorted({m.owner for m in to_date.models}), key=
 statuses = f4.multiselect("Status", ["active", "retired"], key="statuses", placeholder="All")
 sort = f5.selectbox("Sort by", list(views.SORTS), format_func=views.SORTS.get, key="sort")
 
+final_note = views.final_note(shown)  # a final month reads its final version; a newer figure is pending
+if final_note:
+    st.info(final_note, icon=":material/lock_clock:")
 frame = views.portfolio_frame(shown, state.sparklines([m.model for m in shown.models if m.state == "ok"]))
 frame = views.sort_frame(views.filter_frame(frame, teams=teams, owners=owners, statuses=statuses), sort)
 if len(frame):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from valuetrack.errors import ValuetrackError
 from valuetrack.ui import components as ui, state, views
+from valuetrack.ui.safe import md
 
 ui.through_app()
 
@@ -32,8 +34,55 @@ a.metric("Net value", views.money_compact(t.get("net"), cur), help=views.money(t
 a.caption(f"95% interval {views.interval(t.get('ci_net'), cur, compact=True)}")
 b.metric("Gross value", views.money_compact(t.get("gross"), cur), help=views.money(t.get("gross"), cur))
 c.metric("Cost", views.money_compact(t.get("cost"), cur), help=views.money(t.get("cost"), cur))
-d.metric("Status", snap.status)
+version = snap.content.get("final_version")
+d.metric("Status", snap.status + (f", version {version}" if version else ""))
 d.caption(f"snapshot {snap.id} · as of {snap.as_of}" + (f" · replaces {snap.supersedes}" if snap.supersedes else ""))
+
+for kind, text in st.session_state.pop("restate-done", []):
+    (st.success if kind == "success" else st.error)(text)
+restated = snap.content.get("restatement") or {}
+if restated.get("kind") == "restatement":
+    with st.expander(f"Version {restated['version']}: restated by {md(restated['by'])} on "
+                     f"{str(restated['at'])[:16].replace('T', ' ')} UTC", expanded=False):
+        st.markdown(f"**Reason:** {md(restated['reason'])}")
+        st.html(views.table_html(["Model", "Change", "Net before", "Net after", "Difference", "Note"],
+                                 views.restatement_rows(restated, cur), numeric=[2, 3, 4], testid="restatement"))
+
+pending = state.report_pending(month)
+
+
+def apply_restatement() -> None:
+    reason = st.session_state.get("restate-reason", "")
+    try:
+        done = state.restate(month, reason)
+    except ValuetrackError as exc:  # no reason, not an editor, nothing pending, a newer valuation meanwhile
+        st.session_state["restate-done"] = [("error", md(exc.message))]
+        return
+    st.session_state["restate-reason"] = ""
+    st.session_state["restate-done"] = [("success", f"Restated {views.month_label(month)}: version {done.version} "
+                                                    f"(snapshot {done.snapshot.id}), net value "
+                                                    f"{md(views.money(done.net_after, cur, cents=True))} "
+                                                    f"({md(views.money(done.delta, cur, signed=True, cents=True))}).")]
+
+
+if pending:
+    with st.container(border=True, key="pending-restatement"):
+        st.markdown(f"#### :material/pending_actions: Pending restatement of {views.month_label(month)}")
+        st.caption(f"This month is final: the figures above and in every download are version {version or 1}'s. "
+                   f"The valuation as of {pending['as_of']} values it at "
+                   f"{md(views.money(pending['net_after'], cur, cents=True))} "
+                   f"({md(views.money(pending['delta'], cur, signed=True, cents=True))}). Nothing changes until an editor "
+                   f"applies it with a reason, which issues version {(version or 1) + 1} (who, when, why and these "
+                   f"differences are kept). Same as `valuetrack restate --month {month} --reason TEXT`.")
+        st.html(views.table_html(["Model", "Change", "Net before", "Net after", "Difference", "Note"],
+                                 views.restatement_rows(pending, cur), numeric=[2, 3, 4], testid="pending-restatement"))
+        if ctx.actor.can_edit:
+            st.text_area("Reason (required)", key="restate-reason", max_chars=2000,
+                         placeholder="e.g. fraud-screen was registered late: its November cost was missing")
+            st.button(f"Apply restatement (issue version {(version or 1) + 1})", key="apply-restatement",
+                      on_click=apply_restatement, type="primary", icon=":material/published_with_changes:")
+        else:
+            st.caption(":material/lock: Only an editor can apply a restatement.")
 
 st.markdown("##### Download")
 cols = st.columns(4)

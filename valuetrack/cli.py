@@ -324,15 +324,17 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _note_lines(notes: Sequence[Any]) -> list[str]:
+def _note_lines(notes: Sequence[Any], currency: str) -> list[str]:
     """One line per note; control characters of the typed text become spaces (no terminal escapes)."""
     import re
+
+    from valuetrack import notes_text
 
     plain = lambda t: re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", str(t))  # noqa: E731
     lines = []
     for n in notes:
         state = "" if n.active else f"  [withdrawn {n.withdrawn_at:%Y-%m-%d} by {n.withdrawn_by}: {n.withdrawn_reason}]"
-        lines.append(plain(f"{n.id:>5}  {n.model}  {n.kind:<10}  {n.describe()}  (by {n.created_by}, "
+        lines.append(plain(f"{n.id:>5}  {n.model}  {notes_text.what(n.to_dict(), currency)}: {n.text}  (by {n.created_by}, "
                            f"{n.created_at:%Y-%m-%d %H:%M}){state}"))
     return lines
 
@@ -345,7 +347,7 @@ def cmd_notes_list(args: argparse.Namespace) -> int:
     if args.kind:
         found = [n for n in found if n.kind == args.kind]
     emit(args, {"notes": [n.to_dict() for n in found]},
-         lambda: "\n".join(_note_lines(found)) if found else "No notes." + ("" if args.all else " (--all shows withdrawn ones)"))
+         lambda: "\n".join(_note_lines(found, ctx.settings.currency)) if found else "No notes." + ("" if args.all else " (--all shows withdrawn ones)"))
     return EXIT_OK
 
 
@@ -355,7 +357,7 @@ def _note_added(args: argparse.Namespace, kind: str, **fields: Any) -> int:
     ctx = _ctx(args)
     note, valued = add_note(ctx, args.name, kind, **fields)
     emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
-         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Added note {note.id}:", 1),
+         lambda: "\n".join([_note_lines([note], ctx.settings.currency)[0].replace(f"{note.id:>5}", f"Added note {note.id}:", 1),
                             valued.describe() if valued else "Not valued yet: the next refresh (or `valuetrack revalue`) "
                                                              "includes it."]))
     return EXIT_OK
@@ -388,7 +390,7 @@ def cmd_notes_withdraw(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     note, valued = withdraw_note(ctx, args.id, reason=args.reason)
     emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
-         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Withdrew note {note.id}:", 1),
+         lambda: "\n".join([_note_lines([note], ctx.settings.currency)[0].replace(f"{note.id:>5}", f"Withdrew note {note.id}:", 1),
                             valued.describe() if valued else "Not valued yet."]))
     return EXIT_OK
 
@@ -536,6 +538,9 @@ def cmd_value(args: argparse.Namespace) -> int:
                  f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 *([f"Portfolio net value adjusted for overrides agreed with finance {money(t['net_adjusted'], cur)} "
+                    f"({money(t['override_amount'], cur, signed=True)} from overrides; statistics and flags use the "
+                    "unadjusted figure)"] if t.get("override_amount") else []),
                  "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
                  f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
@@ -544,6 +549,8 @@ def cmd_value(args: argparse.Namespace) -> int:
         for m, net in zip(models, nets):
             ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
+            if m.native and m.state == "ok":  # a model in another currency: its own net beside
+                note = f"{money(m.native.get('net'), m.native['currency'])} in {m.native['currency']}; " + note
             if m.state != "ok":
                 note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
             elif m.gross is None:
@@ -557,12 +564,33 @@ def cmd_value(args: argparse.Namespace) -> int:
                       f"{money(-r['overlap'], cur, cents=True)} − cost of models without an estimate "
                       f"{money(-r['no_estimate_cost'], cur, cents=True)} = net value {money(r['total'], cur, cents=True)}"]
         lines += [f"Warning: {w}" for w in t.get("overlap_warnings") or []]
+        lines += _final_lines(pv)
         if args.var:
             lines += ["", *_var_lines(payload["var"])]
         return "\n".join(lines)
 
     emit(args, payload, text)
     return _report_failures([(m.model, m.error or "could not be valued") for m in pv.failures])
+
+
+def _final_lines(pv: Any) -> list[str]:
+    """A final month: which version the figures are, and the pending restatement, if any."""
+    from valuetrack.formatting import money
+
+    if pv.final is None:
+        return []
+    f, cur = pv.final, pv.currency
+    lines = ["", f"FINAL, version {f['version']} (report snapshot {f['snapshot_id']}, figures as of {f['as_of']})"
+             + (f", restated by {f['created_by']}: {f['reason']}" if f["reason"] else "")]
+    p = pv.pending
+    if p:
+        lines.append(f"PENDING RESTATEMENT (not applied): the valuation as of {p['as_of']} values {pv.period} at "
+                     f"{money(p['net_after'], cur)} ({money(p['delta'], cur, signed=True)}):")
+        for d in p["models"]:
+            lines.append(f"  {d['model']}: {money(d['net_before'], cur)} → {money(d['net_after'], cur)} "
+                         f"({money(d['delta'], cur, signed=True)}, {d['change']})")
+        lines.append(f"  Apply it: valuetrack restate --month {pv.period} --reason TEXT (an editor)")
+    return lines
 
 
 def _var_lines(var: dict[str, Any]) -> list[str]:
@@ -618,8 +646,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     ctx = _ctx_with_models(args)
     result = export_report(ctx, month=args.month, fmt=args.format, out=Path(args.out), as_of=args.as_of,
-                           restate=args.restate)
+                           restate=args.restate, reason=args.reason)
     emit(args, result.to_dict(), result.describe)
+    return EXIT_OK
+
+
+def cmd_restate(args: argparse.Namespace) -> int:
+    from valuetrack.reports import restate_month
+
+    ctx = _ctx_with_models(args)
+    done = restate_month(ctx, month=args.month, reason=args.reason, as_of=args.as_of, alpha=args.alpha)
+    emit(args, done.to_dict(), done.describe)
     return EXIT_OK
 
 
@@ -867,8 +904,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["pdf", "html", "csv", "xlsx"])
     p.add_argument("--out", required=True, metavar="PATH", help="file to write (replaced atomically)")
     p.add_argument("--restate", action="store_true",
-                   help="issue a new snapshot of a month whose final report exists (default: re-export it unchanged)")
+                   help="apply the pending restatement of a final month first (needs --reason and an editor; "
+                        "default: re-export the final version unchanged)")
+    p.add_argument("--reason", metavar="TEXT", help="with --restate: why the final month is restated (kept with it)")
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("restate", parents=[common],
+                       help="apply a final month's pending restatement: its next version, with who, when and why")
+    p.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
+    p.add_argument("--reason", required=True, metavar="TEXT", help="why the final month is restated (kept with it)")
+    p.add_argument("--alpha", type=_alpha, default=0.05)
+    p.set_defaults(func=cmd_restate)
 
     p = sub.add_parser("export", parents=[common], help="write values, intervals and flags to a warehouse table")
     p.add_argument("--to-warehouse", required=True, metavar="CONNECTION",

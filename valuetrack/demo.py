@@ -36,10 +36,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 6
 """Bump when the generated data changes, so ``is_current`` rebuilds old warehouses (2: the
 fraud_predictions table; 3: checkout-ranking with a challenger arm, search-suggest ramped;
-4: the region_orders panel view)."""
+4: the region_orders panel view; 5: fraud-screen's cost rises mid-life; 6: coupon-targeting, whose
+refund guardrail is breached)."""
 STREAM_VERSION = 1
 """Part of every random stream's key: the data drawn by version 1 is unchanged by later versions."""
 
@@ -51,8 +52,8 @@ DB_NAME = "demo.duckdb"
 MANIFEST_NAME = "demo_models.toml"
 
 VERDICTS = ("valuable", "valuable_with_cuped", "no_effect", "negative", "cost_exceeds_value", "srm",
-            "stale", "unproven")
-FLAGS = ("destroying_value", "not_covering_cost", "unproven", "untrustworthy", "methods_disagree")
+            "stale", "unproven", "breaches_guardrail")
+FLAGS = ("destroying_value", "not_covering_cost", "unproven", "untrustworthy", "methods_disagree", "guardrail_breach")
 
 COUNTRIES = ("US", "GB", "DE", "FR", "BR")
 _COUNTRY_P = np.array([0.42, 0.2, 0.16, 0.12, 0.10])
@@ -74,6 +75,7 @@ _SERIES_TREND_PER_YEAR = 0.12
 _SERIES_WEEKLY = np.array([0.97, 0.96, 0.98, 1.0, 1.05, 1.10, 0.94])
 _SERIES_COMMON_PHI, _SERIES_COMMON_SD = 0.85, 0.025
 _SERIES_IDIO_SD = 0.015
+_REFUND_DELAY = (1.0, 20.0)  # a refund follows its purchase after U(1, 20) days
 
 
 # ------------------------------------------------------------------------------------------------
@@ -100,7 +102,9 @@ class Truth:
         value_per_unit: money per KPI unit (manifest value).
         gross_per_month: expected gross value per 30 days at scale 1 in the reporting currency,
             sign-flipped for lower-is-better KPIs (positive = good): effect × treated units per
-            30 days (average over the model's live period) × value per unit. Scales with ``scale``.
+            30 days (average over the model's live period) × value per unit, minus the money of the
+            guardrails that enter net value (harm × their value per unit × the same units). Scales
+            with ``scale``.
         monthly_cost: manifest monthly cost at launch, scale 1 (scales with ``scale``).
         cost_changes: mid-life changes of the monthly cost: (days before the as-of date, the monthly
             cost from that day on, scale 1); empty when the cost never changed.
@@ -108,6 +112,7 @@ class Truth:
         flags: flags the product must raise (subset of FLAGS).
         may_also_flag: flags that are logically implied or defensible and may also be raised.
         story: one line for humans.
+        guardrails: the truth of each guardrail of the model's ``[[guardrails]]``.
     """
 
     model: str
@@ -126,6 +131,7 @@ class Truth:
     may_also_flag: tuple[str, ...]
     story: str
     cost_changes: tuple[tuple[int, float], ...] = ()
+    guardrails: tuple[GuardrailTruth, ...] = ()
 
     @property
     def net_per_month(self) -> float:
@@ -136,7 +142,35 @@ class Truth:
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["net_per_month"] = self.net_per_month
+        out["guardrails"] = [dataclasses.asdict(g) for g in self.guardrails]
         return out
+
+
+@dataclass(frozen=True)
+class GuardrailTruth:
+    """What a demo model really does to one of its guardrail KPIs.
+
+    Attributes:
+        name: the guardrail's name in the manifest.
+        harm: "increase" or "decrease" (which way is harm).
+        aggregation: "sum" or "conversion".
+        control: the control mean per unit over the window.
+        harm_per_unit: the true harm per treated unit (positive = harm), in the guardrail's units.
+        tolerance: the harm the manifest tolerates per treated unit.
+        value_per_unit: money per guardrail unit, or None.
+        in_main_kpi: whether its events are already inside the model's KPI.
+        breached: harm_per_unit > tolerance (the product must raise ``guardrail_breach``).
+    """
+
+    name: str
+    harm: str
+    aggregation: str
+    control: float
+    harm_per_unit: float
+    tolerance: float
+    value_per_unit: float | None
+    in_main_kpi: bool
+    breached: bool
 
 
 @dataclass(frozen=True)
@@ -199,6 +233,9 @@ class _Model:
     values_p: tuple[float, ...] = (1.0,)
     pre_prob: float = 0.0  # bernoulli: probability of an event in the covariate window before
     refund_share: float = 0.02  # share of purchases followed by a refund event (filtered out by `where`)
+    refund_share_treated: float | None = None  # ... of the purchases a served unit makes after its first exposure
+    kpi_includes_refunds: bool = False  # the KPI is net revenue: purchases and their refunds (negative)
+    guardrails: tuple[Mapping[str, Any], ...] = ()  # [[guardrails]] entries (without their outcomes)
     # a classifier's decisions table (fraud_predictions): money per outcome {tp, fp, fn, tn}, or None
     decisions: Mapping[str, float] | None = None
     effect_rel: float = 0.0  # true relative effect inside the window (rate, amount or probability)
@@ -235,6 +272,58 @@ class _Model:
 
     def live_days(self) -> int:
         return self.launch_days_before - self.stale_days
+
+    # -- refunds (poisson purchases; a refund follows a purchase after U(1, 20) days) -----------
+
+    def _refund_in_window(self) -> float:
+        """Share of a unit's window purchases whose refund lands inside the window too."""
+        w, (d0, d1) = float(self.window_days), _REFUND_DELAY
+        # purchase at u ~ U(0, w), refund at u + d: inside iff d < w − u
+        return float(np.mean(np.clip((w - (np.arange(20_000) + 0.5) / 20_000 * w - d0) / (d1 - d0), 0.0, 1.0)))
+
+    def _pre_refund_days(self) -> float:
+        """Expected days of pre-window purchase time whose refund lands in the window: E[min(d, w)]."""
+        w, (d0, d1) = float(self.window_days), _REFUND_DELAY
+        d = d0 + (np.arange(20_000) + 0.5) / 20_000 * (d1 - d0)
+        return float(np.mean(np.minimum(d, w)))
+
+    def refund_counts(self, served: bool) -> float:
+        """Expected refunds in a unit's window per unit of its purchase rate λ (their count is
+        Poisson(λ × this)): from window purchases, and from purchases before the exposure."""
+        share = self.refund_share_treated if served and self.refund_share_treated is not None else self.refund_share
+        mult = 1.0 + self.effect_rel if served else 1.0
+        return self.window_days * mult * share * self._refund_in_window() + self.refund_share * self._pre_refund_days()
+
+    def refund_amount(self, served: bool) -> float:
+        """Expected sum of refund values (negative) in a unit's window."""
+        return -self.rate * self.refund_counts(served) * self.mean_amount()
+
+    def refund_rate(self, served: bool) -> float:
+        """P(at least one refund in a unit's window): λ is gamma(rate_shape) × the country's rate."""
+        c = self.refund_counts(served)
+        theta = self.rate / self.rate_shape
+        return float(1.0 - _COUNTRY_P @ (1.0 + c * _COUNTRY_RATE * theta) ** (-self.rate_shape))
+
+    def effect_abs(self) -> float:
+        """True effect per unit on the KPI over the window."""
+        if not self.kpi_includes_refunds:
+            return self.baseline() * self.effect_rel
+        purchases = self.baseline() * self.effect_rel
+        return purchases + self.refund_amount(True) - self.refund_amount(False)
+
+    def kpi_baseline(self) -> float:
+        """Control mean of the KPI per unit (net of refunds when the KPI includes them)."""
+        return self.baseline() + (self.refund_amount(False) if self.kpi_includes_refunds else 0.0)
+
+    def guardrail_truths(self) -> tuple[GuardrailTruth, ...]:
+        out = []
+        for g in self.guardrails:
+            kind = {"refund_amount": self.refund_amount, "refund_rate": self.refund_rate}[g["name"]]
+            sign = 1.0 if g["harm"] == "increase" else -1.0
+            harm = sign * (kind(True) - kind(False))
+            out.append(GuardrailTruth(g["name"], g["harm"], g["aggregation"], kind(False), harm, g["tolerance"],
+                                      g.get("value_per_unit"), bool(g.get("in_main_kpi", False)), harm > g["tolerance"]))
+        return tuple(out)
 
     def served_share(self) -> float:
         """Share of units served by the model (the champion), averaged over the live days for a ramp."""
@@ -390,6 +479,27 @@ MODELS: tuple[_Model, ...] = (
         ramp=((150, 0.1), (120, 0.5), (90, 0.9)),
     ),
 )
+MODELS = MODELS + (
+    _Model(
+        name="coupon-targeting", display_name="Coupon targeting", owner="sofia.alves@example.com",
+        team="growth", verdict="breaches_guardrail", flags=("guardrail_breach",),
+        story="Targets discount coupons, 50/50 test: +12 % purchases and clearly worth its cost in net revenue, but "
+              "coupon buyers send back 8 % of their orders instead of 2 %: the refund-rate guardrail is breached.",
+        monthly_cost=1500.0, cost_per_1k=0.01, one_off=12000.0,
+        interventions=((240, "launch"),),
+        kpi_name="net_revenue", kpi_unit="USD", value_per_unit=0.3, event_type="purchase",
+        kpi_includes_refunds=True, window_days=14, covariate_days=30, treatment_share=0.5,
+        n_units=160_000, id_base=12_000_000_000, exposures_per_unit=2.0, crossover=0.01,
+        rate=0.025, rate_shape=0.3, effect_rel=0.12, score_loc=-0.3,
+        refund_share=0.02, refund_share_treated=0.08,
+        guardrails=(
+            {"name": "refund_rate", "harm": "increase", "tolerance": 0.002, "unit": "rate",
+             "aggregation": "conversion", "value_per_unit": 12.0, "in_main_kpi": False},
+            {"name": "refund_amount", "harm": "decrease", "tolerance": 0.75, "unit": "USD",
+             "aggregation": "sum", "value_per_unit": 0.3, "in_main_kpi": True},
+        ),
+    ),
+)
 _BY_NAME = {m.name: m for m in MODELS}
 
 
@@ -403,10 +513,13 @@ def _series_truth(m: _Model) -> tuple[float, float]:
 
 def _truth(m: _Model) -> Truth:
     if m.method == "ab":
-        baseline = m.baseline()
-        effect = baseline * m.effect_rel
+        baseline = m.kpi_baseline()
+        effect = m.effect_abs()
         treated_per_month = m.n_units * m.served_share() * 30 / m.live_days()
         gross = effect * treated_per_month * m.value_per_unit
+        # guardrails with a value that are not inside the KPI enter gross value (value/guardrails.py)
+        gross -= sum(g.harm_per_unit * g.value_per_unit * treated_per_month
+                     for g in m.guardrail_truths() if g.value_per_unit is not None and not g.in_main_kpi)
     else:
         baseline, effect = _series_truth(m)
         gross = effect * 30 * m.value_per_unit
@@ -414,9 +527,11 @@ def _truth(m: _Model) -> Truth:
         gross = -gross
     return Truth(
         model=m.name, method=m.method, kpi=m.kpi_name, aggregation=m.aggregation,
-        higher_is_better=m.higher_is_better, baseline=baseline, effect_abs=effect, effect_rel=m.effect_rel,
+        higher_is_better=m.higher_is_better, baseline=baseline, effect_abs=effect,
+        effect_rel=effect / baseline if m.kpi_includes_refunds else m.effect_rel,
         value_per_unit=m.value_per_unit, gross_per_month=gross, monthly_cost=m.monthly_cost,
         verdict=m.verdict, flags=m.flags, may_also_flag=m.may_also_flag, story=m.story, cost_changes=m.cost_changes,
+        guardrails=m.guardrail_truths(),
     )
 
 
@@ -610,8 +725,11 @@ def _generate_model(rng: np.random.Generator, m: _Model, frames: _Frames, units_
             idx = np.nonzero(plain)[0][idx]  # back to all units, for the refunds below
         if m.refund_share > 0:
             # refunds of some purchases: present in the table, excluded by the manifest's where-filter
-            r = rng.random(idx.size) < m.refund_share
-            _add_outcomes(rng, frames, ids[idx[r]], t[r] + rng.uniform(1, 20, r.sum()), -value[r], "refund")
+            share = m.refund_share
+            if m.refund_share_treated is not None:  # served units' purchases after exposure are refunded more
+                share = np.where(treated[idx] & (t >= t0[idx]), m.refund_share_treated, m.refund_share)
+            r = rng.random(idx.size) < share
+            _add_outcomes(rng, frames, ids[idx[r]], t[r] + rng.uniform(*_REFUND_DELAY, r.sum()), -value[r], "refund")
     if n_shared:
         host = units_by_model[m.overlap_with]  # type: ignore[index]
         eligible = np.nonzero((host.t0 >= start) & (host.t0 < end - 0.1))[0]
@@ -735,7 +853,8 @@ def _manifest(scale: float, as_of: dt.date) -> dict[str, Any]:
                 "covariate_days": m.covariate_days, "treatment_share": m.treatment_share,
                 "exposures": exposures,
                 "outcomes": {"table": "outcomes", "unit": "customer_id", "timestamp": "event_at",
-                             "value": "value", "where": f"event_type = '{m.event_type}'"},
+                             "value": "value", "where": "event_type IN ('purchase', 'refund')" if m.kpi_includes_refunds
+                             else f"event_type = '{m.event_type}'"},
             }
             if m.ramp:
                 entry["attribution"]["allocation"] = [{"from": as_of - dt.timedelta(days=d), "treatment_share": s}
@@ -757,6 +876,10 @@ def _manifest(scale: float, as_of: dt.date) -> dict[str, Any]:
                 "table": PREDICTIONS_TABLE, "id": "prediction_id", "timestamp": "predicted_at", "label": "is_fraud",
                 "label_timestamp": "labelled_at", "score": "score", "threshold": DECISION_THRESHOLD,
                 **{f"value_{k}": v for k, v in m.decisions.items()}, "label_lag_days": 120}
+        if m.guardrails:
+            entry["guardrails"] = [{**g, "outcomes": {"table": "outcomes", "unit": "customer_id", "timestamp": "event_at",
+                                                      "value": "value", "where": "event_type = 'refund'"}}
+                                   for g in m.guardrails]
         models.append(entry)
     return {"models": models}
 
@@ -798,6 +921,9 @@ def manifest_text(*, as_of: dt.date | None = None, scale: float = 1.0) -> str:
         parts.append("\n[models.thresholds]\n" + tomli_w.dumps(entry["thresholds"]))
         if "decisions" in entry:
             parts.append("\n[models.decisions]\n" + tomli_w.dumps(entry["decisions"]))
+        for g in entry.get("guardrails", []):
+            parts.append("\n[[models.guardrails]]\n" + tomli_w.dumps({k: v for k, v in g.items() if k != "outcomes"}))
+            parts.append("\n[models.guardrails.outcomes]\n" + tomli_w.dumps(g["outcomes"]))
     return "".join(parts)
 
 

@@ -183,3 +183,13 @@ _ACRONYMS = {"mape": "MAPE", "rmse": "RMSE", "srm": "SRM", "psi": "PSI", "ci": "
 def label(key: str) -> str:
     """A field name as words: 'holdout_days' → 'holdout days', 'mape' → 'MAPE'."""
     return " ".join(_ACRONYMS.get(w.lower(), w) for w in str(key).replace("_", " ").split())
+
+
+def kpi_amount(value: Any, unit: str | None) -> str:
+    """An amount in a KPI's unit (guardrails): a rate in percentage points ('0.74 points'), a
+    currency amount with its code ('0.552 USD'), a count as a plain number."""
+    if value is None or _missing(value):
+        return MISSING
+    if unit == "rate":
+        return f"{plain(float(value) * 100)} points"
+    return plain(float(value)) if unit in (None, "count") else f"{plain(float(value))} {unit}"

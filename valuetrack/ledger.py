@@ -45,6 +45,14 @@ class StoredPortfolio(PortfolioValue):
     raised_on: dict[tuple[str, str], dt.date] = field(default_factory=dict, repr=False, compare=False)
     months: tuple[str, ...] = ()
     """Every month the valuation holds figures for, oldest first."""
+    final: dict[str, Any] | None = None
+    """A final month: the version in force (version, snapshot_id, as_of, created_at/by, reason, delta)
+    whose figures these are; None for to date and for months whose report is not final yet."""
+    pending: dict[str, Any] | None = None
+    """A final month that a newer valuation values differently: that valuation's figures and the
+    per-model differences, waiting for a person to apply them (valuetrack.reports.restate_month)."""
+    read_id: int = 0
+    """The newest valuation the read was made at (``asof_id`` unless a final month pins an older one)."""
 
     @property
     def totals(self) -> dict[str, Any]:  # type: ignore[override]
@@ -55,7 +63,8 @@ class StoredPortfolio(PortfolioValue):
         return [{**f.to_dict(), "raised_on": self.raised_on.get((f.model, f.type))} for f in self.flags]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "flags": self.flag_dicts()}
+        return {**super().to_dict(), "flags": self.flag_dicts(), "final": self.final,
+                "pending_restatement": self.pending}
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,9 @@ class ModelRecord:
     error: str | None
     input_hash: str
     refresh_id: int | None
+    restated_months: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Final months whose figures here are the final version's, not this valuation's: month →
+    {"version", "net" (this valuation's, pending until a person applies it), "final_net"}."""
 
 
 def asof(ctx: Context, as_of: dt.date | None = None, *, exact: bool = False, alpha: float = 0.05) -> dict[str, Any]:
@@ -102,11 +114,103 @@ def asof(ctx: Context, as_of: dt.date | None = None, *, exact: bool = False, alp
 
 
 def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None, exact: bool = False,
-              alpha: float = 0.05) -> StoredPortfolio:
-    """Every model's figures to date (or for ``month``), totals, flags and overlaps of one valuation."""
+              alpha: float = 0.05, frozen: bool = True) -> StoredPortfolio:
+    """Every model's figures to date (or for ``month``), totals, flags and overlaps of one valuation.
+
+    A month whose report is final (``ledger_finals``) reads the valuation its current version pins,
+    not the newest one, while the as-of date asked for is not earlier than the version's: a later
+    registry change or refresh does not rewrite it. When the newest valuation values the month
+    differently, ``pending`` carries those figures and the per-model differences, to be applied by
+    a person (valuetrack.reports.restate). ``frozen=False`` reads the newest valuation's figures
+    (what a restatement applies)."""
     if month is not None:
         _check_month(month)
     row = asof(ctx, as_of, exact=exact, alpha=alpha)
+    fin = ctx.ledger.final(month) if month is not None and frozen else None
+    if fin is None or fin["alpha"] != row["alpha"] or parse_date(fin["as_of"]) > row["as_of"]:
+        return _read(ctx, row, month)
+    pinned = _read(ctx, ctx.ledger.asof_by_id(fin["asof_id"]), month)
+    pending = None
+    if fin["asof_id"] != row["id"]:
+        pending = differences(pinned, _read(ctx, row, month), version=fin["version"])
+    return dataclasses.replace(pinned, final=_final_info(fin), pending=pending, read_id=row["id"])
+
+
+def _final_info(fin: Mapping[str, Any]) -> dict[str, Any]:
+    return {"month": fin["month"], "version": fin["version"], "snapshot_id": fin["snapshot_id"],
+            "as_of": parse_date(fin["as_of"]), "asof_id": fin["asof_id"], "created_at": fin["created_at"],
+            "created_by": fin["created_by"], "reason": fin["reason"], "net_before": fin["net_before"],
+            "net_after": fin["net_after"], "delta": fin["delta"]}
+
+
+def finals(ctx: Context, month: str) -> list[dict[str, Any]]:
+    """Every version of a final month, oldest first (version 1: the first final report; then each
+    restatement with who, when, why, by how much and the per-model differences)."""
+    return [{**_final_info(f), "differences": f["differences"]} for f in ctx.ledger.finals(month)]
+
+
+CENT = 0.005  # differences under half a cent are rounding, not a restatement
+
+
+def counted_net(m: ModelValue | None) -> float:
+    """What a model adds to the month's total: its net value, or minus its cost while it has no
+    estimate (the totals count the cost of a model without an estimate)."""
+    if m is None or m.state != "ok":
+        return 0.0
+    return m.net if m.net is not None else -m.cost
+
+
+def differences(before: StoredPortfolio, after: StoredPortfolio, *, version: int | None = None) -> dict[str, Any] | None:
+    """How ``after`` (a newer valuation) values the month against ``before`` (the final version in
+    force): the models whose figures changed, each with its net value (as counted in the total),
+    gross value and cost before and after, and the portfolio-level rest (overlap deductions); None
+    when nothing differs by half a cent or more. The one computation behind the pending
+    restatement shown on the pages, in ``value --month``, in every report format and applied."""
+    b = {m.model: m for m in before.models}
+    a = {m.model: m for m in after.models}
+    rows = []
+    for name in sorted(set(b) | set(a)):
+        mb, ma = b.get(name), a.get(name)
+        nb, na = counted_net(mb), counted_net(ma)
+        gb, ga = (mb.gross if mb else None), (ma.gross if ma else None)
+        cb, ca = (mb.cost if mb and mb.state == "ok" else 0.0), (ma.cost if ma and ma.state == "ok" else 0.0)
+        cib, cia = (mb.ci_net if mb else None), (ma.ci_net if ma else None)
+        ob = (getattr(mb, "override_amount", 0.0) or 0.0) if mb else 0.0  # overrides agreed with finance (D37)
+        oa = (getattr(ma, "override_amount", 0.0) or 0.0) if ma else 0.0
+        moved = (abs(na - nb) >= CENT or abs(ca - cb) >= CENT or abs((ga or 0.0) - (gb or 0.0)) >= CENT
+                 or (gb is None) != (ga is None) or _ci_moved(cib, cia) or abs(oa - ob) >= CENT)
+        if not moved:
+            continue
+        change = "new" if mb is None else "removed" if ma is None else "changed"
+        rows.append({"model": name, "display_name": (ma or mb).display_name, "change": change,
+                     "net_before": nb if mb is not None else None, "net_after": na if ma is not None else None,
+                     "delta": na - nb, "estimated_before": bool(mb and mb.net is not None),
+                     "estimated_after": bool(ma and ma.net is not None), "gross_before": gb, "gross_after": ga,
+                     "cost_before": cb if mb is not None else None, "cost_after": ca if ma is not None else None,
+                     "ci_net_before": list(cib) if cib else None, "ci_net_after": list(cia) if cia else None,
+                     "override_before": ob, "override_after": oa})
+    tb, ta = before.totals["net"], after.totals["net"]
+    delta = ta - tb
+    if not rows and abs(delta) < CENT:
+        return None
+    rows.sort(key=lambda r: (-abs(r["delta"]), r["model"]))
+    return {"month": after.period, "version": version, "as_of": after.as_of, "asof_id": after.asof_id,
+            "as_of_before": before.as_of, "asof_id_before": before.asof_id,
+            "net_before": tb, "net_after": ta, "delta": delta,
+            "ci_net_before": before.totals.get("ci_net"), "ci_net_after": after.totals.get("ci_net"),
+            "gross_before": before.totals.get("gross"), "gross_after": after.totals.get("gross"),
+            "cost_before": before.totals.get("cost"), "cost_after": after.totals.get("cost"),
+            "portfolio_adjustment": delta - sum(r["delta"] for r in rows), "models": rows}
+
+
+def _ci_moved(x: Any, y: Any) -> bool:
+    if not x or not y:
+        return bool(x) != bool(y)
+    return abs(x[0] - y[0]) >= CENT or abs(x[1] - y[1]) >= CENT
+
+
+def _read(ctx: Context, row: dict[str, Any], month: str | None) -> StoredPortfolio:
+    """One valuation's figures to date or for ``month``, as stored."""
     store = ctx.ledger
     periods = row["periods"]
     months = tuple(k for k in periods if k != TO_DATE)
@@ -142,14 +246,17 @@ def portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None =
         currency=row["currency"], alpha=row["alpha"], models=values, flags=ordered([_flag(f) for f in flag_rows]),
         overlaps=[Overlap(**o) for o in period["overlaps"]], prior=period["prior"], stored_totals=period["totals"],
         overlap_patterns=list(period.get("overlap_patterns", [])),
-        asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months)
+        asof_id=row["id"], raised_on={(f["model_name"], f["type"]): f["raised_on"] for f in flag_rows}, months=months,
+        read_id=row["id"])
 
 
-RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted", "cost_fully_loaded", "net_fully_loaded")
+RANGE_ADDITIVE = ("gross", "cost", "net", "double_counted", "cost_fully_loaded", "net_fully_loaded",
+                  "override_amount", "net_adjusted")
 """Portfolio totals that add up across months (money of disjoint periods): a range of months sums them.
 A total that is a money amount of the month (an overlap deduction, the cost of models without an
 estimate) belongs here; intervals, probabilities and counts do not add up and are left out."""
-_MODEL_ADDITIVE = ("treated_units", "predictions", "cost", "cost_one_off", "amortisation", "cost_fully_loaded")
+_MODEL_ADDITIVE = ("treated_units", "predictions", "cost", "cost_one_off", "amortisation", "cost_fully_loaded",
+                   "override_amount")
 
 
 def months_between(first: str, last: str) -> list[str]:
@@ -183,7 +290,8 @@ def portfolio_range(ctx: Context, first: str, last: str, *, as_of: dt.date | Non
         return portfolio(ctx, as_of=as_of, month=first, alpha=alpha)
     row = asof(ctx, as_of, alpha=alpha)
     parts = [portfolio(ctx, as_of=row["as_of"], month=m, exact=True, alpha=alpha) for m in months]
-    if len({p.asof_id for p in parts}) > 1:  # a valuation landed while reading: read the newest one again
+    # a final month reads the valuation its version pins (D34); a valuation landed while reading: read again
+    if len({p.read_id for p in parts}) > 1:
         return portfolio_range(ctx, first, last, as_of=as_of, alpha=alpha)
     by_model: dict[str, list[ModelValue]] = {}
     for p in parts:
@@ -198,7 +306,8 @@ def portfolio_range(ctx: Context, first: str, last: str, *, as_of: dt.date | Non
                   months=len(months))
     totals.update(_range_reconciliation([p.totals for p in parts]))
     return dataclasses.replace(newest, period=f"{first}..{last}", period_start=parts[0].period_start,
-                               period_end=newest.period_end, models=values, overlaps=[], stored_totals=totals)
+                               period_end=newest.period_end, models=values, overlaps=[], stored_totals=totals,
+                               final=None, pending=None, asof_id=newest.read_id)
 
 
 def _range_reconciliation(months: list[Mapping[str, Any]]) -> dict[str, Any]:
@@ -225,12 +334,15 @@ def _sum_months(months: list[ModelValue]) -> ModelValue:
     roi = net / sums["cost"] if net is not None and sums["cost"] > 0 else None
     loaded = gross - sums["cost_fully_loaded"] if gross is not None else None
     roi_loaded = loaded / sums["cost_fully_loaded"] if loaded is not None and sums["cost_fully_loaded"] > 0 else None
+    adjusted = [v.net_adjusted for v in months if v.net_adjusted is not None]
+    overrides = [o for v in months for o in v.overrides or ()]
     # what does not add up across months is left out: intervals, probabilities, the month's risk,
     # the decisions' and the bill's own summaries
     return dataclasses.replace(last, period_start=months[0].period_start, gross=gross, gross_se=None, net=net,
                                ci_net=None, roi=roi, ci_roi=None, prob_positive=None, expected_loss=None,
                                net_fully_loaded=loaded, ci_net_fully_loaded=None, roi_fully_loaded=roi_loaded,
                                ci_roi_fully_loaded=None, risk=None, decisions=None, cost_billing=None,
+                               net_adjusted=float(sum(adjusted)) if adjusted else None, overrides=overrides or None,
                                provisional=any(v.provisional for v in months), **sums)
 
 
@@ -247,16 +359,59 @@ def model(ctx: Context, name: str, *, as_of: dt.date | None = None, exact: bool 
     r = found[0]
     months = [ModelValue.from_dict({**m["figures"], "health": r["figures"].get("health")})
               for m in store.monthly(row["id"], name=name, live=True)]
+    months, restated = _final_months(ctx, row, name, months)
     series = store.timeline(row["id"], name)
     timeline = None if series is None else {k: _frame(v) for k, v in series.items()}
     flags = ordered([_flag(f) for f in store.flags(row["id"]) if f["model_name"] == name])
     return ModelRecord(ModelValue.from_dict(r["figures"]), months, r["detail"], timeline, flags, store.flag_history(name),
-                       row, r["state"], r["error"], r["input_hash"], r["refresh_id"])
+                       row, r["state"], r["error"], r["input_hash"], r["refresh_id"], restated)
+
+
+def _final_months(ctx: Context, row: Mapping[str, Any], name: str,
+                  months: list[ModelValue]) -> tuple[list[ModelValue], dict[str, dict[str, Any]]]:
+    """A model's months with each final month's figures read from the valuation its final version
+    pins (as the portfolio's month does), and which of them the newest valuation values differently."""
+    current: dict[str, dict[str, Any]] = {}
+    for fin in ctx.ledger.finals():  # oldest first: the last row of a month is its version in force
+        current[fin["month"]] = fin
+    by_month = {f"{m.period_start:%Y-%m}": m for m in months}
+    restated: dict[str, dict[str, Any]] = {}
+    for month, fin in current.items():
+        if fin["asof_id"] == row["id"] or fin["alpha"] != row["alpha"] or parse_date(fin["as_of"]) > row["as_of"]:
+            continue
+        health = by_month[month].health if month in by_month else None
+        pinned = [ModelValue.from_dict({**m["figures"], "health": health})
+                  for m in ctx.ledger.monthly(fin["asof_id"], month=month, name=name, live=True)]
+        now = by_month.get(month)
+        if pinned:
+            by_month[month] = pinned[0]
+        # a model the final version does not have keeps its newer row, marked as not in the final month
+        before, after = counted_net(pinned[0] if pinned else None), counted_net(now)
+        if abs(after - before) >= CENT:
+            restated[month] = {"version": fin["version"], "final_net": before if pinned else None,
+                               "net": after if now is not None else None, "delta": after - before,
+                               "in_final": bool(pinned)}
+    return [by_month[k] for k in sorted(by_month)], restated
 
 
 def monthly_nets(ctx: Context, asof_id: int) -> dict[str, list[float | None]]:
-    """Net value per live month of every model in the valuation ``asof_id`` (sparklines)."""
-    return ctx.ledger.monthly_nets(asof_id)
+    """Net value per live month of every model in the valuation ``asof_id`` (sparklines); a final
+    month's figure is its final version's, as everywhere else (D34)."""
+    store = ctx.ledger
+    current: dict[str, dict[str, Any]] = {}
+    for fin in store.finals():  # oldest first: the last row of a month is its version in force
+        current[fin["month"]] = fin
+    row = store.asof_by_id(asof_id) if current else None
+    pinned = {m: f for m, f in current.items() if row is not None and f["asof_id"] != asof_id
+              and f["alpha"] == row["alpha"] and parse_date(f["as_of"]) <= row["as_of"]}
+    if not pinned:
+        return store.monthly_nets(asof_id)
+    final = {(name, month): net for month, f in pinned.items()
+             for name, _, net in store.monthly_net_rows(f["asof_id"], month=month)}
+    out: dict[str, list[float | None]] = {}
+    for name, month, net in store.monthly_net_rows(asof_id):
+        out.setdefault(name, []).append(final.get((name, month), net) if month in pinned else net)
+    return out
 
 
 def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], list[ModelValue]]:
@@ -326,5 +481,6 @@ def _check_month(month: str) -> None:
         raise ValidationError(f"--month: {month!r} is not a month YYYY-MM") from None
 
 
-__all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "data_version", "history", "latest_id", "model",
-           "months_between", "monthly_nets", "parse_date", "portfolio", "portfolio_range"]
+__all__ = ["ModelRecord", "NotFound", "NotValued", "StoredPortfolio", "asof", "counted_net", "data_version", "differences",
+           "finals", "history", "latest_id", "model", "months_between", "monthly_nets", "parse_date", "portfolio",
+           "portfolio_range"]

@@ -34,7 +34,7 @@ from valuetrack.queries import (
     series_query,
     split_crossovers,
 )
-from valuetrack.registry.spec import ModelSpec
+from valuetrack.registry.spec import ModelSpec, guardrail_view
 
 HISTORY_START = dt.date(2000, 1, 1)
 """First cohort day read by a model's first (full) refresh."""
@@ -66,6 +66,8 @@ class PulledAggregates:
             from ``decisions_since``, or None without ``[decisions]``.
         decisions_since: first prediction day read (labels arrive late: the last ``label_lag_days``
             are always re-read).
+        guardrails: per guardrail of ``[[models.guardrails]]``, its A/B aggregate (see
+            :class:`PulledGuardrail`).
         billed: the model's bill summed per UTC day and currency (``day, currency, amount``), the
             whole bill re-read at every refresh (bills are revised after the fact), or None
             without ``[cost_source]``.
@@ -83,6 +85,7 @@ class PulledAggregates:
     costs: tuple[Mapping[str, Any], ...] = field(default=())
     decisions: pd.DataFrame | None = None
     decisions_since: dt.date | None = None
+    guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
     billed: pd.DataFrame | None = None
 
     @property
@@ -99,7 +102,34 @@ class PulledAggregates:
     def rows(self) -> int:
         return len(self.ab) + len(self.crossovers) + (0 if self.series is None else len(self.series)) + sum(
             len(f) for f in self.health.values()) + (0 if self.decisions is None else len(self.decisions)) + (
-            0 if self.billed is None else len(self.billed))
+            0 if self.billed is None else len(self.billed)) + sum(len(g.ab) for g in self.guardrails.values())
+
+
+@dataclass(frozen=True)
+class PulledGuardrail:
+    """One guardrail's A/B aggregate: the model's query on the guardrail's outcomes (no segments).
+
+    Attributes:
+        since_day: first cohort day read (the model's, or the whole history when the guardrail is
+            new or its definition changed).
+        definition: digest of what the query reads (:func:`guardrail_definition`).
+        ab: per day × arm: n, n_units, the sums and ``mature``.
+    """
+
+    since_day: dt.date
+    definition: str
+    ab: pd.DataFrame
+
+
+def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
+    """A digest of everything a guardrail's aggregate depends on: a change re-reads its history."""
+    import hashlib
+    import json
+
+    view = guardrail_view(spec, guardrail).to_dict()
+    keep = {"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
+            "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
@@ -117,6 +147,7 @@ def pull_model(
     bin_edges: Sequence[float] | None = None,
     reference: tuple[dt.date, dt.date] | None = None,
     timeout_s: float | None = None,
+    guardrail_definitions: Mapping[str, str] | None = None,
     prefetched: Mapping[str, tuple[pd.DataFrame, dict[str, Any]]] | None = None,
 ) -> PulledAggregates:
     """Run the model's aggregate queries on its warehouse and return the results.
@@ -131,6 +162,8 @@ def pull_model(
             ``since_day``, or the first 28 days of the health window).
         reference: the reference window (first, last day) for the edges.
         timeout_s: per-query timeout (the connection's default when None).
+        guardrail_definitions: the definition digest stored for each guardrail; a guardrail whose
+            digest differs (or is absent) is read from the start of the history.
         prefetched: results already read for this model by a batch query (:func:`pull_models`),
             by purpose, with their cost entry; those queries are not run again.
 
@@ -165,6 +198,19 @@ def pull_model(
         ab, xo = split_crossovers(frame)
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab[ab_cols].reset_index(drop=True)
+
+    guardrails: dict[str, PulledGuardrail] = {}
+    if spec.has_holdout:
+        stored = guardrail_definitions or {}
+        for g in spec.guardrails:  # the model's A/B query on the guardrail's outcomes (batched by pull_models)
+            definition = guardrail_definition(spec, g)
+            g_start = start if stored.get(g.name) == definition else HISTORY_START
+            frame, _ = split_crossovers(normalize_ab(run(ab_aggregate(
+                guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
+                f"guardrail-{g.name}")))
+            frame["mature"] = [d <= mt for d in frame["day"]]
+            cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
+            guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
 
     series = None
     if spec.attribution.series is not None:
@@ -201,7 +247,7 @@ def pull_model(
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since, billed=billed,
+        decisions_since=decisions_since, billed=billed, guardrails=guardrails,
     )
 
 
@@ -217,6 +263,7 @@ def pull_models(
     since_days: Mapping[str, dt.date | None],
     bin_edges: Mapping[str, Sequence[float] | None],
     timeout_s: float | None = None,
+    guardrail_definitions: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, PulledAggregates | Exception]:
     """Pull several models of one connection, with one query per shared exposures table.
 
@@ -227,6 +274,10 @@ def pull_models(
     for a shared query carries its share of the query's elapsed time and cost (``batch`` = how many
     models shared it, ``query_id`` the same for all). A shared query that fails is not fatal: its
     models are pulled one by one, so that one broken model fails alone.
+
+    Guardrails (``[[models.guardrails]]``) batch the same way: the guardrails of the same name whose
+    views of their models (registry.spec.guardrail_view) share a query shape and a first day are
+    read by one query. ``guardrail_definitions``: per model, the digests stored for its guardrails.
 
     Returns: per model name, its pull, or the exception that stopped it.
     """
@@ -261,23 +312,39 @@ def pull_models(
             with_edges = [s for s in group if edges[model_value(s)] is not None]
             _prefetch(with_edges, prefetched, connector, "health-histogram", timeout_s, lambda g: hq.score_histogram)
         _prefetch(group, prefetched, connector, "health-freshness", timeout_s, lambda g: hq.freshness)
+    definitions = guardrail_definitions or {}
+    views = []  # (view, guardrail name, first day): the model's A/B query on each guardrail's outcomes
+    for s in specs:
+        for g in s.guardrails if s.has_holdout else ():
+            same = (definitions.get(s.name) or {}).get(g.name) == guardrail_definition(s, g)
+            views.append((guardrail_view(s, g), g.name, start_of(s) if same else HISTORY_START))
+    for key, group in _groups(views, lambda v: (ab_batch_key(v[0]), v[1], v[2])):
+        _prefetch([v[0] for v in group], prefetched, connector, f"guardrail-{key[1]}", timeout_s, lambda g: ab_aggregate(
+            g, cohort_start=key[2], cohort_end=as_of, as_of=as_of, dialect_ops=connector.ops))
     out: dict[str, PulledAggregates | Exception] = {}
     for spec in specs:
         try:
             out[spec.name] = pull_model(spec, connector, as_of=as_of, since_day=since_days.get(spec.name),
                                         bin_edges=bin_edges.get(spec.name), timeout_s=timeout_s,
-                                        prefetched=prefetched[spec.name])
+                                        prefetched=prefetched[spec.name],
+                                        guardrail_definitions=definitions.get(spec.name))
         except Exception as exc:  # noqa: BLE001 - the caller records each model's failure
             out[spec.name] = exc
     return out
 
 
-def _groups(specs: Sequence[ModelSpec], key: Any) -> list[tuple[Any, list[ModelSpec]]]:
-    """Groups of two or more models with the same (non-None) batch key."""
-    groups: dict[Any, list[ModelSpec]] = {}
+def _groups(specs: Sequence[Any], key: Any) -> list[tuple[Any, list[Any]]]:
+    """Groups of two or more models (or guardrail views: (spec, name, day)) with the same (non-None)
+    batch key. A query grouped by model reads each model value once, so a model reading the same rows
+    as another one of the group (the same ``model_value``, e.g. a copy being compared) is left out of
+    it and runs its own query."""
+    groups: dict[Any, list[Any]] = {}
+    seen: dict[Any, set[str]] = {}
     for s in specs:
         k = key(s)
-        if k[0] is not None:
+        value = model_value(s[0] if isinstance(s, tuple) else s)
+        if k[0] is not None and value not in seen.setdefault(k, set()):
+            seen[k].add(value)
             groups.setdefault(k, []).append(s)
     return [(k, g) for k, g in groups.items() if len(g) > 1]
 
@@ -379,7 +446,7 @@ def _numbers(values: pd.Series) -> pd.Series:
 def normalize_days(frame: pd.DataFrame) -> pd.DataFrame:
     """Make ``day`` a ``datetime.date`` and Decimal numbers floats, whatever the driver returned."""
     frame = frame.copy()
-    if "day" in frame.columns:
+    if "day" in frame.columns and not all(type(v) is dt.date for v in frame["day"]):  # DuckDB's are already dates
         frame["day"] = [_to_date(v) for v in frame["day"]]
     for col in frame.columns:
         if col != "day" and frame[col].dtype == object and any(isinstance(v, Decimal) for v in frame[col]):

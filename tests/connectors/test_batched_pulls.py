@@ -102,3 +102,49 @@ def test_a_failing_batch_falls_back_to_one_query_per_model(duckdb_engine):
         _same(got.ab, want.ab)
         _same(got.health["daily_exposures"], want.health["daily_exposures"])
         _same(got.health["score_histogram"], want.health["score_histogram"])
+
+
+def test_a_model_reading_another_models_rows_is_pulled_beside_the_batch(duckdb_engine):
+    """A copy with the same ``model_value`` (issue 16's overlap tests compare such copies) cannot
+    share the grouped query (one group per model value): it runs its own and gets the same rows."""
+    connector = connector_for(duckdb_engine)
+    specs = _specs("sum")
+    ex = dataclasses.replace(specs[0].attribution.exposures, model_value=MODEL)
+    copy = dataclasses.replace(specs[0], name="churn-copy",
+                               attribution=dataclasses.replace(specs[0].attribution, exposures=ex))
+    names = [s.name for s in [*specs, copy]]
+    got = pull_models([*specs, copy], connector, as_of=AS_OF, since_days={n: START for n in names},
+                      bin_edges={n: None for n in names}, timeout_s=60)
+    assert not any(isinstance(v, Exception) for v in got.values()), got
+    assert all(c.get("batch") == 2 for c in got[specs[0].name].costs)
+    assert not any(c.get("batch") for c in got["churn-copy"].costs)
+    _same(got["churn-copy"].ab, got[specs[0].name].ab)
+
+
+def test_guardrails_of_the_same_name_share_one_query(warehouse_engine):
+    """Both models guard "refunds" on the same outcomes: one ``guardrail-refunds-batch`` query reads both,
+    and each model gets exactly what its own guardrail query gives; a guardrail only one model has
+    runs alone."""
+    from valuetrack.registry.spec import Guardrail, OutcomeSource
+
+    connector = connector_for(warehouse_engine)
+    refunds = Guardrail(name="refunds", harm="increase", tolerance=0.0,
+                        outcomes=OutcomeSource("outcomes", "customer_id", "event_at", "value", "event_type = 'view'"))
+    views = dataclasses.replace(refunds, name="views_any", aggregation="conversion")
+    first, twin = _specs("sum")
+    specs = [dataclasses.replace(first, guardrails=(refunds, views)), dataclasses.replace(twin, guardrails=(refunds,))]
+    batched = pull_models(specs, connector, as_of=AS_OF, since_days={s.name: START for s in specs},
+                          bin_edges={s.name: None for s in specs}, timeout_s=120)
+    for spec in specs:
+        got = batched[spec.name]
+        assert not isinstance(got, Exception), got
+        shared = {c["purpose"] for c in got.costs if c.get("batch") == 2}
+        assert "guardrail-refunds" in shared and "guardrail-views_any" not in shared
+        alone = pull_model(spec, connector, as_of=AS_OF, since_day=START, timeout_s=120)
+        assert set(got.guardrails) == set(alone.guardrails) == {g.name for g in spec.guardrails}
+        for name in got.guardrails:
+            # new guardrails (no stored definition) are read from the start of the history
+            assert got.guardrails[name].since_day == alone.guardrails[name].since_day < START
+            _same(got.guardrails[name].ab, alone.guardrails[name].ab)
+    a, b = (batched[s.name].guardrails["refunds"].ab for s in specs)
+    assert len(a) and len(b) and not a[["n", "sum_y"]].equals(b[["n", "sum_y"]])

@@ -93,3 +93,27 @@ def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path,
     # a model without [decisions] has no such tab
     other = app("pages/model.py", model="homepage-recs").run()
     assert "Decisions" not in [t.label for t in other.tabs]
+
+
+def test_guardrails_section_shows_the_ledgers_figures(in_demo: Path, value_json: dict) -> None:
+    """coupon-targeting's guardrails: each harm with its interval against its tolerance, breached as the
+    flag says, and whether its money is in net value or already inside the KPI; none elsewhere."""
+    from valuetrack.formatting import kpi_amount, money
+
+    m = next(x for x in value_json["models"] if x["model"] == "coupon-targeting")
+    at = app("pages/model.py", model="coupon-targeting").run()
+    assert_clean(at)
+    table = next(t for t in html_tables(at) if t["id"] == "guardrails")
+    rows = {r["cells"][0]: r["cells"] for r in table["rows"]}
+    assert set(rows) == {"refund_rate", "refund_amount"}
+    named = {g["name"] for f in value_json["flags"] if f["model"] == "coupon-targeting" and f["type"] == "guardrail_breach"
+             for g in f["evidence"]["guardrails"] if g["breached"]}
+    for g in m["guardrails"]:
+        cells = rows[g["name"]]
+        assert cells[2].startswith(kpi_amount(g["harm_per_unit"], g["unit"]))
+        assert cells[3] == kpi_amount(g["tolerance"], g["unit"])
+        assert cells[4] == ("breached" if g["name"] in named else "not breached")
+    assert rows["refund_rate"][5] == f"{money(m['guardrails'][0]['value'], m['currency'])}, in net value"
+    assert rows["refund_amount"][5].endswith("inside the KPI: not added")
+    other = app("pages/model.py", model="homepage-recs").run()
+    assert not [t for t in html_tables(other) if t["id"] == "guardrails"]

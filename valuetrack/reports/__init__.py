@@ -10,10 +10,11 @@ or XLSX (docs/reports.md).
 
 from __future__ import annotations
 
-from valuetrack.reports.export import ReportResult, ReportWriteError, export_report, snapshot_for, write_atomic
+from valuetrack.reports.export import (ReportResult, ReportWriteError, Restated, export_report, pending_for, restate_month,
+                                      snapshot_for, write_atomic)
 from valuetrack.reports.render import FORMATS
 from valuetrack.reports.snapshot import Snapshot, build_snapshot, inputs_hash
 from valuetrack.reports.store import SnapshotIntegrityError, SnapshotStore
 
-__all__ = ["FORMATS", "ReportResult", "ReportWriteError", "Snapshot", "SnapshotIntegrityError", "SnapshotStore",
-           "build_snapshot", "export_report", "inputs_hash", "snapshot_for", "write_atomic"]
+__all__ = ["FORMATS", "ReportResult", "ReportWriteError", "Restated", "Snapshot", "SnapshotIntegrityError", "SnapshotStore",
+           "build_snapshot", "export_report", "inputs_hash", "pending_for", "restate_month", "snapshot_for", "write_atomic"]

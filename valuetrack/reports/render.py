@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows
+from valuetrack.guardrail_text import HEAD as GUARDRAIL_HEAD, guardrail_rows
 from valuetrack.value.flags import RULES, ordered
 from valuetrack.errors import MissingDependency, ParameterError
 from valuetrack.formatting import money, p_value, pct, symbol
@@ -75,8 +77,10 @@ def _month_name(month: str) -> str:
 # the view model the template and the tables share
 
 
-def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") -> dict[str, Any]:
-    """Everything the template shows, formatted. ``charts=False`` skips drawing (CSV/XLSX)."""
+def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
+         pending: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the template shows, formatted. ``charts=False`` skips drawing (CSV/XLSX);
+    ``pending``: the month's pending restatement (shown beside the final figures, not applied)."""
     from valuetrack.reports import charts as ch
 
     c = snapshot.content
@@ -111,16 +115,18 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
     models = []
     for m in c["models"]:
         mm = dict(m)
+        own = m.get("model_currency") or cur  # the manifest's amounts, design and decisions
+        mm.update(native_text=_native_text(m, cur))
         mm.update(
             net_text=money_exact(m["net"], cur), gross_text=money_exact(m["gross"], cur),
             cost_text=money_exact(m["cost"], cur), ci_text=_interval(m["ci_net"], cur),
             roi_text=_pct(m["roi"]), roi_ci_text=(f"{_pct(m['ci_roi'][0])} to {_pct(m['ci_roi'][1])}" if m.get("ci_roi") else ""),
             prob_text="—" if m["prob_positive"] is None else f"{m['prob_positive']:.2f}",
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
-            monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
-            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            monthly_cost_text=money_exact(m.get("monthly_cost"), own),
+            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), own),
             billing_rows=_billing_rows(m.get("cost_billing"), cur),
-            one_off_text=_one_off_text(m, cur),
+            one_off_text=_one_off_text(m, own),
             amortisation_text=money_exact(m.get("amortisation"), cur),
             net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
             ci_loaded_text=_interval(m.get("ci_net_fully_loaded"), cur),
@@ -128,7 +134,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             amortisation_months=m.get("amortisation_months") or 36,
             history_rows=[{"field": {"monthly_cost": "Monthly running cost", "cost_per_1k_predictions": "Per 1,000 predictions",
                                      "value_per_unit": "Value per KPI unit"}[h["field"]], "from": h["from"],
-                           "amount": money_exact(h["amount"], cur)} for h in m.get("amount_history") or []],
+                           "amount": money_exact(h["amount"], own)} for h in m.get("amount_history") or []],
             predictions_text=f"{m.get('predictions') or 0:,.0f}",
             units_text=f"{m.get('treated_units') or 0:,.0f}",
             payback_text=_payback(m, cur),
@@ -137,7 +143,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             flags=flags_by_model.get(m["model"], []),
             flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
-            vpu_text=money_exact(m.get("value_per_unit"), cur),
+            vpu_text=money_exact(m.get("value_per_unit"), own),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
             p_text=p_value(m.get("p_value")),
@@ -147,8 +153,10 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
             mm["net_text"] = f"no estimate · cost {money_exact(m['cost'], cur)}"
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
-        mm["dec"] = _decisions(m.get("decisions"), cur)
-        mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm["dec"] = _decisions(m.get("decisions"), own)
+        mm["design_rows"] = design_rows(m.get("design") or {}, own)
+        mm["guardrail_head"] = GUARDRAIL_HEAD
+        mm["guardrail_rows"] = guardrail_rows(m.get("guardrails"), m.get("flags") or [], m["model"], cur)
         mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
             mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
@@ -191,14 +199,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
                      f"comparisons use {_month_name(ch_['previous_month'])}'s figures recomputed as of {c['as_of']}.")
     changes["flag_text"] = " ".join(parts)
 
-    restated = None
-    if c.get("restatement"):
-        rs = c["restatement"]
-        restated = {**rs, "net_before_text": money_exact(rs["net_before"], cur),
-                    "net_after_text": money_exact(rs["net_after"], cur), "delta_text": _signed(rs["delta"], cur),
-                    "rows": [{"model": names.get(d["model"], d["model"]), "before": money_exact(d["net_before"], cur),
-                              "after": money_exact(d["net_after"], cur), "delta": _signed(d["delta"], cur),
-                              "ci_after": _interval(d["ci_net_after"], cur)} for d in rs["models"]]}
+    restated = _differences_view(c["restatement"], names, cur) if c.get("restatement") else None
+    pending_view = _differences_view(pending, names, cur) if pending else None
 
     prov = dict(c["provenance"])
     window = prov.get("data_window") or [None, None]
@@ -239,7 +241,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "flagged": sorted({f["model"] for f in c["flags"]}), "max_summary_flags": MAX_SUMMARY_FLAGS,
         "top": [by_name[n] for n in c["summary"]["top"]], "bottom": [by_name[n] for n in c["summary"]["bottom"]],
         "live_models": len(live), "registered_models": len(models), "no_activity": no_activity,
-        "empty_reason": empty_reason, "changes": changes, "restatement": restated, "provenance": prov,
+        "empty_reason": empty_reason, "changes": changes, "restatement": restated, "pending": pending_view,
+        "final_version": c.get("final_version"), "provenance": prov,
         "snapshot_id": snapshot.id if snapshot.id is not None else "(not stored)", "created_at": created,
         "created_by": snapshot.created_by, "supersedes": snapshot.supersedes, "version": snapshot.version,
         "company": "",
@@ -248,6 +251,40 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png") 
         "var": _var(c.get("var"), cur),
         "reconciliation": _reconciliation(c["totals"], cur),
     }
+
+
+CHANGE_WORDS = {"new": "new in this version", "removed": "no longer in the month", "changed": ""}
+
+
+def _differences_view(d: dict[str, Any], names: dict[str, str], cur: str) -> dict[str, Any]:
+    """A restatement (applied, or pending) or the provisional → final differences, formatted: one row
+    per model whose figures changed, with its net value as counted in the total (minus its cost
+    while it has no estimate, said so), and the portfolio-level rest (overlaps) when there is one."""
+    rows = []
+    for r in d["models"]:
+        note = [CHANGE_WORDS.get(r.get("change", "changed"), "")]
+        if r.get("estimated_after") is False and r.get("net_after") is not None:
+            note.append("no estimate: its cost only")
+        elif r.get("estimated_before") is False and r.get("net_before") is not None:
+            note.append("had no estimate: its cost only")
+        if abs((r.get("override_after") or 0.0) - (r.get("override_before") or 0.0)) >= 0.005:
+            note.append(f"overrides agreed with finance {money_exact(r.get('override_before') or 0.0, cur)} → "
+                        f"{money_exact(r.get('override_after') or 0.0, cur)}")
+        rows.append({"model": r.get("display_name") or names.get(r["model"], r["model"]), "name": r["model"],
+                     "before": money_exact(r["net_before"], cur), "after": money_exact(r["net_after"], cur),
+                     "delta": _signed(r["delta"], cur), "cost_before": money_exact(r.get("cost_before"), cur),
+                     "cost_after": money_exact(r.get("cost_after"), cur),
+                     "ci_after": _interval(r.get("ci_net_after"), cur), "note": "; ".join(n for n in note if n)})
+    other = d.get("portfolio_adjustment")
+    if other is not None and abs(other) >= 0.005:
+        rows.append({"model": "Overlap deduction and other portfolio-level changes", "name": "(portfolio)",
+                     "before": "", "after": "", "delta": _signed(other, cur), "cost_before": "", "cost_after": "",
+                     "ci_after": "", "note": ""})
+    at = d.get("at")
+    return {**d, "rows": rows, "net_before_text": money_exact(d["net_before"], cur),
+            "net_after_text": money_exact(d["net_after"], cur), "delta_text": _signed(d["delta"], cur),
+            "ci_after_text": _interval(d.get("ci_net_after"), cur),
+            "at_text": dt.datetime.fromisoformat(at).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, str) else at}
 
 
 def _reconciliation(t: dict[str, Any], cur: str) -> dict[str, Any] | None:
@@ -320,6 +357,19 @@ def _one_off_text(m: dict[str, Any], cur: str) -> str:
         f" (total {money_exact(m.get('one_off_costs'), cur)})"
 
 
+def _native_text(m: dict[str, Any], cur: str) -> str:
+    """A model in another currency: the month's figures in it and the rates used, in a sentence."""
+    n = m.get("native")
+    if not n:
+        return ""
+    own = n["currency"]
+    rates = (f"; {cur} per 1 {own} from {n['rate_first']:.4f} to {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}, "
+             "each day at its own rate" if n.get("rate_mean") is not None else "")
+    return (f"In {own}, the model's currency: net value {money_exact(n.get('net'), own)}, gross value "
+            f"{money_exact(n.get('gross'), own)}, running costs {money_exact(n.get('cost'), own)}{rates}. The "
+            f"registered amounts are in {own}; every other figure is in {cur}.")
+
+
 def _payback(m: dict[str, Any], cur: str) -> str:
     if not m.get("one_off_costs"):
         return "no build cost recorded"
@@ -381,11 +431,11 @@ def _risk(r: Any, cur: str) -> dict[str, Any]:
 # exporters
 
 
-def render(snapshot: Snapshot, fmt: str) -> bytes:
+def render(snapshot: Snapshot, fmt: str, *, pending: dict[str, Any] | None = None) -> bytes:
     if fmt not in FORMATS:
         raise ParameterError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    return {"pdf": render_pdf, "html": lambda s: render_html(s).encode("utf-8"), "csv": render_csv,
-            "xlsx": render_xlsx}[fmt](snapshot)
+    return {"pdf": render_pdf, "html": lambda s, pending: render_html(s, pending=pending).encode("utf-8"),
+            "csv": render_csv, "xlsx": render_xlsx}[fmt](snapshot, pending=pending)
 
 
 @lru_cache(maxsize=1)
@@ -405,16 +455,18 @@ def _env() -> Any:
     return env
 
 
-def render_html(snapshot: Snapshot, *, chart_format: str = "png") -> str:
+def render_html(snapshot: Snapshot, *, chart_format: str = "png", pending: dict[str, Any] | None = None) -> str:
     """The report as one self-contained HTML document."""
-    return _html(snapshot.id, snapshot.content_hash, chart_format, _Key(snapshot))
+    pending_key = json.dumps(pending, sort_keys=True, default=str) if pending else ""
+    return _html(snapshot.id, snapshot.content_hash, chart_format, pending_key, _Key(snapshot, pending))
 
 
 class _Key:
     """Carries the snapshot into the cache without making it part of the key (id + content hash are)."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, pending: dict[str, Any] | None = None) -> None:
         self.snapshot = snapshot
+        self.pending = pending
 
     def __hash__(self) -> int:
         return 0
@@ -424,20 +476,21 @@ class _Key:
 
 
 @lru_cache(maxsize=4)
-def _html(snapshot_id: int | None, content_hash: str, chart_format: str, key: _Key) -> str:
+def _html(snapshot_id: int | None, content_hash: str, chart_format: str, pending_hash: str, key: _Key) -> str:
     # the PDF and the HTML export of one snapshot share the drawing of the charts
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    return _env().get_template("report.html.j2").render(r=view(key.snapshot, chart_format=chart_format), css=css)
+    return _env().get_template("report.html.j2").render(
+        r=view(key.snapshot, chart_format=chart_format, pending=key.pending), css=css)
 
 
-def render_pdf(snapshot: Snapshot) -> bytes:
+def render_pdf(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> bytes:
     """The report as PDF (WeasyPrint; no network: only ``data:`` URIs are fetched)."""
     try:
         import weasyprint
     except (ModuleNotFoundError, OSError) as exc:  # OSError: Pango missing (apt install libpango-1.0-0)
         raise MissingDependency(f'the PDF report needs WeasyPrint and Pango ({exc}): pip install "weasyprint>=70" '
                                 "and, on Debian, apt-get install libpango-1.0-0 libpangoft2-1.0-0") from None
-    html = render_html(snapshot)
+    html = render_html(snapshot, pending=pending)
     fetcher = weasyprint.URLFetcher(allowed_protocols=("data",))
     return weasyprint.HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf()
 
@@ -471,8 +524,10 @@ CSV_METRICS = (
 )
 
 
-def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
-    """One row per model and metric (plus the portfolio's rows, model ``(portfolio)``)."""
+def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per model and metric (plus the portfolio's rows, model ``(portfolio)``); a final
+    month adds its version, an applied restatement (``restated_*``: reason, the per-model
+    differences) and a pending one (``pending_*``: not applied; the figures above are the final ones)."""
     c = snapshot.content
     base = {"snapshot_id": snapshot.id, "month": c["month"], "status": c["status"], "as_of": c["as_of"],
             "currency": c["currency"]}
@@ -496,9 +551,23 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
             if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
+            money_unit = (m.get("model_currency") or c["currency"]) if metric.startswith("decisions_") else c["currency"]
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
-                         "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+                         "unit": money_unit if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures, and the rates, each row with its unit
+            own = n["currency"]
+            for metric, v, unit in (("native_gross", n.get("gross"), own), ("native_cost", n.get("cost"), own),
+                                    ("native_net", n.get("net"), own),
+                                    ("fx_rate_mean", n.get("rate_mean"), f"{c['currency']} per {own}")):
+                rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                             "metric": metric, "value": v, "unit": unit})
+        for g in m.get("guardrails") or []:  # per guardrail: its harm against its tolerance, its money
+            for metric, v, unit in (("harm_per_unit", g["harm_per_unit"], g["unit"]), ("tolerance", g["tolerance"], g["unit"]),
+                                    ("value", g["value"], c["currency"]), ("in_net", int(g["in_net"]), "bool")):
+                rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                             "metric": f"guardrail_{g['name']}_{metric}", "value": v, "unit": unit})
         rows += _note_csv_rows(base, m, c["currency"])
     t = c["totals"]
     ci = t.get("ci_net") or [None, None]
@@ -523,6 +592,27 @@ def tidy_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
         for metric in ("expected", "var", "es"):
             rows.append({**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": "",
                          "metric": f"{metric}_{h}", "value": r[metric], "unit": c["currency"]})
+    portfolio = {**base, "model": "(portfolio)", "display_name": "Portfolio total", "team": ""}
+    if c.get("final_version"):
+        rows.append({**portfolio, "metric": "final_version", "value": c["final_version"], "unit": "count"})
+    names = {m["model"]: (m["display_name"], m["team"]) for m in c["models"]}
+    for prefix, d in (("restated", c.get("restatement") if (c.get("restatement") or {}).get("kind") == "restatement"
+                       else None), ("pending", pending)):
+        if not d:
+            continue
+        if prefix == "restated":
+            rows.append({**portfolio, "metric": "restated_reason", "value": d["reason"], "unit": "text"})
+            rows.append({**portfolio, "metric": "restated_by", "value": d["by"], "unit": "text"})
+        else:
+            rows.append({**portfolio, "metric": "pending_as_of", "value": d["as_of"], "unit": "date"})
+        rows.append({**portfolio, "metric": f"{prefix}_net_before", "value": d["net_before"], "unit": c["currency"]})
+        rows.append({**portfolio, "metric": f"{prefix}_net_after", "value": d["net_after"], "unit": c["currency"]})
+        rows.append({**portfolio, "metric": f"{prefix}_delta", "value": d["delta"], "unit": c["currency"]})
+        for r in d["models"]:
+            display, team = names.get(r["model"], (r.get("display_name") or r["model"], ""))
+            for metric in ("net_before", "net_after", "delta"):
+                rows.append({**base, "model": r["model"], "display_name": display, "team": team,
+                             "metric": f"{prefix}_{metric}", "value": r[metric], "unit": c["currency"]})
     return rows
 
 
@@ -546,18 +636,18 @@ def _note_csv_rows(base: dict[str, Any], m: dict[str, Any], cur: str) -> list[di
     return rows
 
 
-def render_csv(snapshot: Snapshot) -> bytes:
+def render_csv(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> bytes:
     """Tidy CSV: one row per model and metric; full precision (repr of the stored float). Text that a
     spreadsheet would run as a formula is neutralised (valuetrack.safetext.csv_cell)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
-    for row in tidy_rows(snapshot):
+    for row in tidy_rows(snapshot, pending):
         w.writerow({k: ("" if row.get(k) is None else csv_cell(row.get(k))) for k in CSV_COLUMNS})
     return buf.getvalue().encode("utf-8")
 
 
-def render_xlsx(snapshot: Snapshot) -> bytes:
+def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> bytes:
     """Workbook: Summary, Flags, one sheet per live model, Provenance. Numbers are numbers; text is
     text, never a formula (valuetrack.safetext.text_not_formulas)."""
     from openpyxl import Workbook
@@ -580,6 +670,16 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
     ws["A1"].font = Font(bold=True, size=14)
     info = [("Status", c["status"]), ("Period", f"{c['period_start']} to {c['period_end']}"), ("As of", c["as_of"]),
             ("Currency", cur), ("Snapshot", snapshot.id), ("Inputs hash", c["provenance"]["inputs_hash"])]
+    if c.get("final_version"):
+        info.append(("Version", c["final_version"]))
+    rs = c.get("restatement") or {}
+    if rs.get("kind") == "restatement":
+        info.append(("Restated", f"version {rs['version']} replaces version {rs['version_before']}: by {rs['by']} "
+                                 f"on {str(rs['at'])[:16].replace('T', ' ')} UTC; reason: {rs['reason']}"))
+    if pending:
+        info.append(("PENDING RESTATEMENT", f"not applied: the valuation as of {pending['as_of']} values the month at "
+                                            f"{money_exact(pending['net_after'], cur)} ({_signed(pending['delta'], cur)}); "
+                                            "see the sheet 'Pending restatement'"))
     for k, v in info:
         ws.append([k, v])
     if c.get("provisional_reasons"):
@@ -656,7 +756,7 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         for cell in row[3:5]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
 
-    used: set[str] = {"Summary", "Flags", "Provenance"}
+    used: set[str] = {"Summary", "Flags", "Provenance", "Restatement", "Pending restatement"}
     for m in c["models"]:
         if not m["active_in_month"]:
             continue
@@ -690,13 +790,25 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
                 ("From overrides agreed with finance", m.get("override_amount") or 0.0, money_fmt),
                 ("Net value, adjusted", m.get("net_adjusted"), money_fmt)]
         rows += _note_xlsx_rows(m, cur)
+        own = m.get("model_currency") or cur
+        own_fmt = money_fmt if own == cur else f'"{symbol(own)}"#,##0.00;-"{symbol(own)}"#,##0.00'
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures beside the reporting ones
+            rows += [(f"Gross value ({own})", n.get("gross"), own_fmt), (f"Running costs ({own})", n.get("cost"), own_fmt),
+                     (f"Net value ({own})", n.get("net"), own_fmt),
+                     (f"Mean rate ({cur} per 1 {own})", n.get("rate_mean"), "0.0000")]
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
-            rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
-                     ("Decisions, realised (labelled)", d["realised"], money_fmt),
-                     ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
+            rows += [("Decisions' value (part estimated)", d["total"], own_fmt),
+                     ("Decisions, realised (labelled)", d["realised"], own_fmt),
+                     ("Decisions, estimated (labels pending)", d["estimate"], own_fmt),
                      ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
                      ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
+        for g in m.get("guardrails") or []:  # its money is inside gross only when in_net
+            rows += [(f"Guardrail {g['name']}: harm per treated unit ({g['unit']})", g["harm_per_unit"], None),
+                     (f"Guardrail {g['name']}: tolerance", g["tolerance"], None),
+                     (f"Guardrail {g['name']}: money", g["value"], money_fmt),
+                     (f"Guardrail {g['name']}: money in net value", g["in_net"], None)]
         for label, v, f in rows:
             sheet.append([label, v])
             if f:
@@ -715,6 +827,38 @@ def render_xlsx(snapshot: Snapshot) -> bytes:
         sheet.column_dimensions["B"].width = 40
         for col in "CDEFG":
             sheet.column_dimensions[col].width = 14
+
+    for title, d in (("Restatement", rs if rs.get("kind") == "restatement" else None),
+                     ("Pending restatement", pending)):
+        if not d:
+            continue
+        sheet = wb.create_sheet(title)
+        if title == "Restatement":
+            sheet.append([f"Version {d['version']} replaces version {d['version_before']} (snapshot {d['snapshot_id']})"])
+            sheet.append(["By", d["by"]])
+            sheet.append(["At (UTC)", str(d["at"])[:19].replace("T", " ")])
+            sheet.append(["Reason", d["reason"]])
+        else:
+            sheet.append([f"Not applied: the valuation as of {d['as_of']} values the month differently; "
+                          "the report's figures are the final version's"])
+        sheet["A1"].font = bold
+        sheet.append([])
+        sheet.append(["Model", "Display name", "Change", "Net before", "Net after", "Difference", "Cost before",
+                      "Cost after"])
+        for col in range(1, 9):
+            sheet.cell(sheet.max_row, col).font, sheet.cell(sheet.max_row, col).fill = head_font, head_fill
+        for r in d["models"]:
+            sheet.append([r["model"], r.get("display_name"), r.get("change"), r["net_before"], r["net_after"],
+                          r["delta"], r.get("cost_before"), r.get("cost_after")])
+        other = d.get("portfolio_adjustment")
+        if other is not None and abs(other) >= 0.005:
+            sheet.append(["(portfolio)", "Overlap deduction and other portfolio-level changes", "", None, None, other])
+        sheet.append(["(portfolio)", "Total", "", d["net_before"], d["net_after"], d["delta"]])
+        for row in sheet.iter_rows(min_row=4):
+            for cell in row[3:8]:
+                cell.number_format = money_fmt
+        for col, w in zip("ABCDEFGH", (26, 32, 12, 14, 14, 14, 14, 14)):
+            sheet.column_dimensions[col].width = w
 
     pv = wb.create_sheet("Provenance")
     p = c["provenance"]

@@ -74,11 +74,13 @@ class Snapshot:
     def models(self) -> list[dict[str, Any]]:
         return self.content["models"]
 
-    def export(self, fmt: str) -> bytes:
-        """The report in ``fmt`` ("pdf", "html", "csv" or "xlsx") as bytes (for downloads)."""
+    def export(self, fmt: str, *, pending: dict[str, Any] | None = None) -> bytes:
+        """The report in ``fmt`` ("pdf", "html", "csv" or "xlsx") as bytes (for downloads);
+        ``pending``: the month's pending restatement, shown beside the final figures
+        (valuetrack.reports.export.pending_for)."""
         from valuetrack.reports.render import render
 
-        return render(self, fmt)
+        return render(self, fmt, pending=pending)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "month": self.month, "status": self.status, "as_of": self.as_of,
@@ -124,7 +126,8 @@ def inputs_hash(ctx: Context, *, month: str, as_of: dt.date, alpha: float = 0.05
 
 
 def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, alpha: float = 0.05,
-                   previous: Snapshot | None = None, inputs: str | None = None) -> Snapshot:
+                   previous: Snapshot | None = None, inputs: str | None = None,
+                   restatement: dict[str, Any] | None = None) -> Snapshot:
     """Run the report definition for ``month`` as of ``as_of`` (default: today, UTC).
 
     Args:
@@ -136,6 +139,9 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         previous: the previous snapshot of the same month (default: the latest stored one), whose
             figures this one's are compared with (provisional → final).
         inputs: the inputs hash when already computed.
+        restatement: a restatement a person applies (valuetrack.reports.restate): the figures are
+            the newest valuation's, not the final version's, and the content records it (version,
+            who, when, why, the per-model differences) instead of comparing with ``previous``.
 
     Returns:
         An unsaved :class:`Snapshot` (``SnapshotStore.save`` stores it).
@@ -149,7 +155,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
     if previous is None:
         previous = snapshots.latest(month)
 
-    pv = ledger.portfolio(ctx, as_of=as_of, month=month, alpha=alpha)  # read, never valued here
+    # read, never valued here; a restatement reads the newest valuation, not the final version in force
+    pv = ledger.portfolio(ctx, as_of=as_of, month=month, alpha=alpha, frozen=restatement is None)
     as_of = pv.as_of
     records = {r["model_name"]: r for r in ctx.ledger.models(pv.asof_id)}
     live_months: dict[str, list[Any]] = {}
@@ -180,6 +187,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["live_to"] = _iso(live_to)
         d["registered_at"] = _iso(reg.created_at.date() if reg.created_at else None)
         d["kpi_unit"] = reg.spec.kpi.unit
+        d["model_currency"] = reg.spec.currency or pv.currency  # of the manifest's amounts, design and decisions
         d.update(_amounts(reg.spec, live_from, mv.period_end))
         d["higher_is_better"] = reg.spec.kpi.higher_is_better
         source = reg.spec.cost_source
@@ -221,7 +229,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
 
     prev_snap = snapshots.latest(prev_month)
     changes = _changes(models, prev_nets, prev_snap, pv.flags, prev_month, first, prev_first)
-    restated = _restatement(previous, models, totals) if previous is not None else None
+    restated = restatement or (_restatement(previous, models, totals) if previous is not None else None)
 
     content = {
         "kind": "valuetrack.monthly_report",
@@ -235,6 +243,8 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         "month_start": _iso(first),
         "month_end": _iso(last),
         "as_of": _iso(as_of),
+        "asof_id": pv.asof_id,  # the ledger valuation whose figures these are (a final month's version pins it)
+        "final_version": restatement["version"] if restatement else None,  # set when the snapshot is issued final
         "currency": currency,
         "alpha": alpha,
         "prior": pv.prior,
@@ -442,26 +452,42 @@ def _changes(models: list[dict[str, Any]], prev_nets: dict[str, float | None], p
             "new_flags": new_flags, "cleared_flags": cleared}
 
 
+def _counted(m: dict[str, Any] | None) -> float:
+    """What a model adds to the month's total: its net value, or minus its cost without an estimate."""
+    if m is None or not m.get("active_in_month", True):
+        return 0.0
+    return m["net"] if m["net"] is not None else -(m.get("cost") or 0.0)
+
+
 def _restatement(previous: Snapshot, models: list[dict[str, Any]], totals: dict[str, Any]) -> dict[str, Any]:
-    """How this issue's figures differ from the previous issue of the same month."""
+    """How this issue's figures differ from the previous issue of the same month (provisional →
+    final): the models whose figures moved, with their net value as counted in the total (minus
+    the cost of a model without an estimate), in the shape of valuetrack.ledger.differences."""
     before = {m["model"]: m for m in previous.models}
+    after = {m["model"]: m for m in models}
     rows = []
-    for m in models:
-        b = before.get(m["model"])
-        nb, na = (b["net"] if b else None), m["net"]
-        if b is None or nb != na or b.get("ci_net") != m["ci_net"] or b.get("cost") != m["cost"]:
-            rows.append({"model": m["model"], "net_before": nb, "net_after": na,
-                         "delta": None if nb is None or na is None else na - nb,
-                         "ci_net_before": b.get("ci_net") if b else None, "ci_net_after": m["ci_net"]})
-    for name in sorted(set(before) - {m["model"] for m in models}):
-        rows.append({"model": name, "net_before": before[name]["net"], "net_after": None, "delta": None,
-                     "ci_net_before": before[name].get("ci_net"), "ci_net_after": None})
-    rows.sort(key=lambda r: -abs(r["delta"] or 0.0))
+    for name in sorted(set(before) | set(after)):
+        b, a = before.get(name), after.get(name)
+        nb, na = _counted(b), _counted(a)
+        cb, ca = (b or {}).get("cost") or 0.0, (a or {}).get("cost") or 0.0
+        cib, cia = (b or {}).get("ci_net"), (a or {}).get("ci_net")
+        if abs(na - nb) < 0.005 and abs(ca - cb) < 0.005 and (b is None) == (a is None) and cib == cia:
+            continue
+        rows.append({"model": name, "display_name": (a or b)["display_name"],
+                     "change": "new" if b is None else "removed" if a is None else "changed",
+                     "net_before": nb if b is not None else None, "net_after": na if a is not None else None,
+                     "delta": na - nb, "estimated_before": bool(b and b["net"] is not None),
+                     "estimated_after": bool(a and a["net"] is not None),
+                     "gross_before": (b or {}).get("gross"), "gross_after": (a or {}).get("gross"),
+                     "cost_before": cb if b is not None else None, "cost_after": ca if a is not None else None,
+                     "ci_net_before": cib, "ci_net_after": cia})
+    rows.sort(key=lambda r: (-abs(r["delta"]), r["model"]))
     tb, ta = previous.totals.get("net"), totals.get("net")
-    return {"snapshot_id": previous.id, "status": previous.status, "as_of": _iso(previous.as_of),
-            "created_at": _iso(previous.created_at), "net_before": tb, "net_after": ta,
-            "delta": None if tb is None or ta is None else ta - tb,
-            "ci_net_before": previous.totals.get("ci_net"), "ci_net_after": totals.get("ci_net"), "models": rows}
+    delta = None if tb is None or ta is None else ta - tb
+    return {"kind": "issue", "snapshot_id": previous.id, "status": previous.status, "as_of": _iso(previous.as_of),
+            "created_at": _iso(previous.created_at), "net_before": tb, "net_after": ta, "delta": delta,
+            "ci_net_before": previous.totals.get("ci_net"), "ci_net_after": totals.get("ci_net"),
+            "portfolio_adjustment": None if delta is None else delta - sum(r["delta"] for r in rows), "models": rows}
 
 
 def _provenance(models: list[dict[str, Any]], refreshes: dict[str, dict[str, Any]], as_of: dt.date, inputs: str,

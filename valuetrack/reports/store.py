@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from valuetrack.errors import NotFound, ValuetrackError
 from valuetrack.reports.snapshot import Snapshot, sha256_json
+from valuetrack.store.schema import audit_log, ledger_finals
 from valuetrack.store.schema import report_snapshots as t
 
 
@@ -23,24 +24,71 @@ class SnapshotIntegrityError(ValuetrackError):
     code = "snapshot_integrity"
 
 
+class FinalTaken(ValuetrackError):
+    """Another process recorded this version of the month first (nothing of this one was stored)."""
+
+    code = "conflict"
+
+
 class SnapshotStore:
     """Issued monthly reports in the app database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def save(self, snapshot: Snapshot) -> Snapshot:
-        """Store ``snapshot`` (one new row) and return it with its id."""
+    def save(self, snapshot: Snapshot, *, final: dict[str, Any] | None = None) -> Snapshot:
+        """Store ``snapshot`` (one new row) and return it with its id.
+
+        ``final`` makes it a version of a final month in the same transaction: a row of
+        ``ledger_finals`` (version, the ledger valuation it pins, who, when; for a restatement also
+        why, by how much and the per-model differences) and, for a restatement, an audit-log entry.
+        FinalTaken when that version of the month exists already (nothing is stored)."""
         if snapshot.id is not None:
             raise ValuetrackError(f"snapshot {snapshot.id} is already stored; snapshots are immutable")
         created = snapshot.created_at or dt.datetime.now(dt.timezone.utc)
-        with self.engine.begin() as c:
-            new_id = int(c.execute(t.insert().values(
-                month=snapshot.month, status=snapshot.status, as_of=snapshot.as_of, created_at=created,
-                created_by=snapshot.created_by or "", version=snapshot.version, inputs_hash=snapshot.inputs_hash,
-                content_hash=sha256_json(snapshot.content), supersedes=snapshot.supersedes,
-                content=snapshot.content)).inserted_primary_key[0])
+        try:
+            with self.engine.begin() as c:
+                new_id = int(c.execute(t.insert().values(
+                    month=snapshot.month, status=snapshot.status, as_of=snapshot.as_of, created_at=created,
+                    created_by=snapshot.created_by or "", version=snapshot.version, inputs_hash=snapshot.inputs_hash,
+                    content_hash=sha256_json(snapshot.content), supersedes=snapshot.supersedes,
+                    content=snapshot.content)).inserted_primary_key[0])
+                if final is not None:
+                    self._record_final(c, snapshot, new_id, created, final)
+        except sa.exc.IntegrityError as exc:
+            if final is None:
+                raise
+            raise FinalTaken(f"version {final['version']} of {snapshot.month} was recorded by someone else meanwhile; "
+                             "nothing was stored: look at the month again") from exc
         return self.get(new_id)
+
+    @staticmethod
+    def _record_final_row(engine: Engine, snapshot: Snapshot, snapshot_id: int) -> None:
+        """Version 1 for a final snapshot already stored (issued before months had versions)."""
+        created = snapshot.created_at or dt.datetime.now(dt.timezone.utc)
+        try:
+            with engine.begin() as c:
+                SnapshotStore._record_final(c, snapshot, snapshot_id, created, {"version": 1})
+        except sa.exc.IntegrityError as exc:
+            raise FinalTaken(f"version 1 of {snapshot.month} exists already") from exc
+
+    @staticmethod
+    def _record_final(c: Any, snapshot: Snapshot, snapshot_id: int, created: dt.datetime, final: dict[str, Any]) -> None:
+        by = snapshot.created_by or ""
+        c.execute(ledger_finals.insert().values(
+            month=snapshot.month, version=final["version"], asof_id=snapshot.content["asof_id"], as_of=snapshot.as_of,
+            alpha=snapshot.content["alpha"], snapshot_id=snapshot_id, created_at=created, created_by=by,
+            reason=final.get("reason"), net_before=final.get("net_before"), net_after=snapshot.totals.get("net"),
+            delta=final.get("delta"), differences=final.get("differences")))
+        if final["version"] > 1:  # a restatement: the audit log says who changed a closed month, when and why
+            changes = {"month": snapshot.month, "version": [final["version"] - 1, final["version"]],
+                       "snapshot": [snapshot.supersedes, snapshot_id],
+                       "net": [final.get("net_before"), snapshot.totals.get("net")],
+                       **{f"models.{d['model']}.net": [d["net_before"], d["net_after"]]
+                          for d in final.get("differences") or []}}
+            c.execute(audit_log.insert().values(at=created, actor=by, action="restate", model_name=None,
+                                                from_revision=None, to_revision=None, changes=changes,
+                                                note=final.get("reason")))
 
     def get(self, snapshot_id: int) -> Snapshot:
         with self.engine.connect() as c:

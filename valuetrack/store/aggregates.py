@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,6 +31,7 @@ from valuetrack.store.schema import (
     ab_crossovers,
     billed_costs,
     decision_aggregates,
+    guardrail_aggregates,
     health_daily,
     health_histogram,
     refreshes,
@@ -159,6 +161,7 @@ class AggregateStore:
                     written += _insert(c, billed_costs, [
                         {"model_name": model, "day": r["day"], "currency": str(r["currency"])[:8],
                          "amount": float(r["amount"]), "refresh_id": refresh_id} for r in billed.to_dict("records")])
+                written += _save_guardrails(c, pulled, refresh_id)
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
@@ -237,6 +240,23 @@ class AggregateStore:
         return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
                            .order_by(t.c.day, t.c.bin, t.c.decision))
 
+    def read_guardrails(self, model: str) -> pd.DataFrame:
+        """Per guardrail × day × arm sufficient statistics of the model's guardrails."""
+        t = guardrail_aggregates
+        return self._frame(sa.select(t.c.guardrail, t.c.day, t.c.arm, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
+                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
+                           .where(t.c.model_name == model).order_by(t.c.guardrail, t.c.day, t.c.arm))
+
+    def guardrail_definitions(self, model: str) -> dict[str, str]:
+        """The definition digest each stored guardrail was read with (refresh_pull.guardrail_definition)."""
+        t = guardrail_aggregates
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(t.c.guardrail, t.c.definition).where(t.c.model_name == model).distinct()).all()
+        out: dict[str, set[str]] = {}
+        for name, definition in rows:
+            out.setdefault(name, set()).add(definition)
+        return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
+
     def read_billed(self, model: str) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
         its cost_source.amount), as the last successful refresh read it."""
@@ -305,7 +325,11 @@ def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
 
 def _floats(values: pd.Series) -> list[float | None]:
     """A column as Python floats, NaN and ±inf as None (NULL)."""
-    return [num(v) for v in pd.to_numeric(values, errors="coerce").astype("float64").tolist()]
+    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out: list[float | None] = arr.tolist()
+    for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+        out[i] = None
+    return out
 
 
 def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
@@ -325,7 +349,7 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
     names = list(columns)
     cols = [columns[k] if isinstance(columns[k], list) else [columns[k]] * n for k in names]
     if c.dialect.name == "sqlite":
-        cols = [[_sqlite_value(v) for v in col] if table.c[k].type._type_affinity in (sa.Date, sa.Boolean) else col
+        cols = [_sqlite_column(col) if table.c[k].type._type_affinity in (sa.Date, sa.Boolean) else col
                 for k, col in zip(names, cols)]
         quoted = ", ".join(f'"{k}"' for k in names)
         sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
@@ -333,6 +357,12 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
     else:
         c.execute(table.insert(), [dict(zip(names, row)) for row in zip(*cols)])
     return n
+
+
+def _sqlite_column(col: list[Any]) -> list[Any]:
+    if all(type(v) is dt.date for v in col):  # the usual case, in one cheap pass
+        return [v.isoformat() for v in col]
+    return [_sqlite_value(v) for v in col]
 
 
 def _sqlite_value(v: Any) -> Any:
@@ -343,6 +373,25 @@ def _sqlite_value(v: Any) -> Any:
     if isinstance(v, dt.date):
         return v.isoformat()
     return v
+
+
+def _save_guardrails(c: Any, pulled: Any, refresh_id: int) -> int:
+    """Replace the re-read days of each guardrail; drop guardrails no longer in the manifest and rows
+    read under another definition."""
+    t = guardrail_aggregates
+    pulled_g = getattr(pulled, "guardrails", None) or {}
+    c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail.not_in(list(pulled_g) or [""])))
+    written = 0
+    for name, g in pulled_g.items():
+        c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail == name,
+                                   sa.or_(t.c.day >= g.since_day, t.c.definition != g.definition)))
+        written += _insert(c, t, [
+            {"model_name": pulled.model, "guardrail": name, "day": r["day"], "arm": str(r["arm"]),
+             "n": int(r["n"]), "n_units": int(r["n_units"]),
+             **{k: num(r[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
+             "mature": bool(r["mature"]), "definition": g.definition, "refresh_id": refresh_id}
+            for r in g.ab.to_dict("records")])
+    return written
 
 
 _DECISION_SUMS = ("bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive", "sum_s_labelled",

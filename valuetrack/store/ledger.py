@@ -22,7 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from valuetrack.jsonsafe import clean
 from valuetrack.store.db import data_version_of
-from valuetrack.store.schema import ledger_asofs, ledger_flags, ledger_models, ledger_monthly, ledger_timeline
+from valuetrack.store.schema import (ledger_asofs, ledger_finals, ledger_flags, ledger_models, ledger_monthly,
+                                     ledger_timeline)
 
 _WRITE_LOCK = 7_346_121  # PostgreSQL advisory lock serialising ledger writes (any constant)
 
@@ -181,6 +182,28 @@ class LedgerStore:
             row = conn.execute(query.order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)).mappings().first()
         return dict(row) if row else None
 
+    def asof_by_id(self, asof_id: int) -> dict[str, Any] | None:
+        """One as-of row by its id (a final month's pinned valuation)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(ledger_asofs).where(ledger_asofs.c.id == asof_id)).mappings().first()
+        return dict(row) if row else None
+
+    def finals(self, month: str | None = None) -> list[dict[str, Any]]:
+        """The versions of final months (``ledger_finals``), oldest first; of one ``month`` if given."""
+        t = ledger_finals
+        query = sa.select(t)
+        if month is not None:
+            query = query.where(t.c.month == month)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query.order_by(t.c.month, t.c.version)).mappings()]
+
+    def final(self, month: str) -> dict[str, Any] | None:
+        """The month's current final version (the newest), or None while no final report was issued."""
+        t = ledger_finals
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.month == month).order_by(t.c.version.desc()).limit(1)).mappings().first()
+        return dict(row) if row else None
+
     def asofs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest valuations (without their periods), newest first."""
         t = ledger_asofs
@@ -222,6 +245,15 @@ class LedgerStore:
                                           .order_by(t.c.model_name, t.c.month)):
                 out.setdefault(name, []).append(net)
         return out
+
+    def monthly_net_rows(self, asof_id: int, *, month: str | None = None) -> list[tuple[str, str, float | None]]:
+        """(model, month, net value) of every live month of the valuation, oldest first (no JSON decoded)."""
+        t = ledger_monthly
+        query = sa.select(t.c.model_name, t.c.month, t.c.net).where(t.c.asof_id == asof_id, t.c.live)
+        if month is not None:
+            query = query.where(t.c.month == month)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query.order_by(t.c.model_name, t.c.month))]
 
     def timeline(self, asof_id: int, name: str) -> dict[str, Any] | None:
         t = ledger_timeline

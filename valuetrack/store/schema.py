@@ -191,8 +191,26 @@ billed_costs = sa.Table(  # migration 0014: billed cost per day (valuetrack.quer
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
+guardrail_aggregates = sa.Table(  # migration 0018: guardrail KPIs ([[models.guardrails]], valuetrack.refresh_pull)
+    "guardrail_aggregates", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("guardrail", sa.String(40), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("arm", sa.String(200), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.BigInteger, nullable=False),
+    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    sa.Column("mature", sa.Boolean, nullable=False),
+    sa.Column("definition", sa.String(64), nullable=False),  # digest of the guardrail's query: a changed one is re-read
+    sa.Column("refresh_id", sa.Integer, nullable=False),
+)
+
 TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
-          billed_costs)
+          billed_costs, guardrail_aggregates)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new
@@ -254,6 +272,18 @@ model_overlap_patterns = sa.Table(
     sa.Column("pairwise", sa.Boolean, nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0020) ----
+# units of the reporting currency per 1 unit of `currency`, as published on `day`; the currencies
+# a refresh reads are replaced as a whole (a corrected rate replaces the old one)
+
+fx_rates = sa.Table(
+    "fx_rates", metadata,
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Column("pulled_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # -- settings the app database enforces itself (valuetrack.access; migration 0008) ---------------
@@ -385,6 +415,27 @@ ledger_flags = sa.Table(
     sa.Column("evidence", sa.JSON, nullable=False),
     sa.Column("at_stake", sa.Float(precision=53), nullable=True),  # money at stake (D42); None before 0015
     sa.Index("ix_ledger_flags_model", "model_name", "asof_id"),
+)
+
+# A month whose report is final reads the figures of one valuation (the version's ``asof_id``) on
+# every surface until a person applies a restatement, which adds the next version (D34).
+ledger_finals = sa.Table(
+    "ledger_finals", metadata,
+    sa.Column("id", sa.Integer, sa.Sequence("ledger_finals_id_seq"), primary_key=True),
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM
+    sa.Column("version", sa.Integer, nullable=False),  # 1: the first final report, 2, ...: restatements
+    sa.Column("asof_id", sa.Integer, sa.ForeignKey("ledger_asofs.id"), nullable=False),  # the figures it reads
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("alpha", sa.Float(precision=53), nullable=False),
+    sa.Column("snapshot_id", sa.Integer, nullable=False),  # the final report snapshot of this version
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # why it was restated (None for version 1)
+    sa.Column("net_before", sa.Float(precision=53), nullable=True),
+    sa.Column("net_after", sa.Float(precision=53), nullable=True),
+    sa.Column("delta", sa.Float(precision=53), nullable=True),
+    sa.Column("differences", sa.JSON, nullable=True),  # the per-model differences applied
+    sa.UniqueConstraint("month", "version", name="uq_ledger_finals_month_version"),
 )
 
 LEDGER_TABLES = (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags)

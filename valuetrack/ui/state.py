@@ -196,6 +196,7 @@ def invalidate() -> None:
     _model_view.clear()
     _report.clear()
     _report_bytes.clear()
+    _report_pending.clear()
 
 
 def report(month: str):  # noqa: ANN201 - Snapshot
@@ -211,10 +212,33 @@ def _report(config: str | None, cwd: str, month: str, as_of_: dt.date, version: 
     return snapshot_for(ctx, month=month, as_of=as_of_)[0]
 
 
+def report_pending(month: str) -> dict[str, Any] | None:
+    """The pending restatement of a final month's report (None when nothing is pending)."""
+    return _report_pending(*_key(), month, as_of(), data_version())
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=32)
+def _report_pending(config: str | None, cwd: str, month: str, as_of_: dt.date, version: tuple) -> dict[str, Any] | None:
+    from valuetrack.reports import pending_for
+
+    return pending_for(_context(config, cwd), _report(config, cwd, month, as_of_, version), as_of=as_of_)
+
+
 def report_bytes(month: str, fmt: str) -> bytes:
     return _report_bytes(*_key(), month, fmt, as_of(), data_version())
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Rendering…", max_entries=64)
 def _report_bytes(config: str | None, cwd: str, month: str, fmt: str, as_of_: dt.date, version: tuple) -> bytes:
-    return _report(config, cwd, month, as_of_, version).export(fmt)
+    pending = _report_pending(config, cwd, month, as_of_, version)
+    return _report(config, cwd, month, as_of_, version).export(fmt, pending=pending)
+
+
+def restate(month: str, reason: str) -> Any:
+    """Apply the month's pending restatement as the user of this session (the library decides whether
+    they may: an editor, with a reason); the caches are dropped afterwards."""
+    from valuetrack.reports import restate_month
+
+    done = restate_month(context(), month=month, reason=reason, as_of=as_of())
+    invalidate()
+    return done

@@ -18,6 +18,11 @@ The rules here keep their stated bound however often they are looked at:
 - **Sample-ratio mismatch** uses a beta-binomial mixture e-value (an exact test martingale for the
   planned split), Bonferroni over the portfolio's A/B models at ``SRM_LEVEL``: the chance that any
   correctly split model of a company is ever marked untrustworthy stays at or below ``SRM_LEVEL``.
+- **Guardrails** (``guardrail_flags``): per guardrail a one-sided mixture e-value of H0: harm per
+  treated unit ≤ tolerance, on the same martingale; a model's guardrails form one family whose
+  e-value is their mean (an e-value under "every guardrail within tolerance", the e-value form of
+  Bonferroni); e-BH over the portfolio's models at ``q``. With every guardrail at its tolerance, the
+  chance that a company is ever flagged is at most ``q`` (Ville's inequality on the mean e-value).
 - **Time-series models** have no martingale to build on. They form a separate family decided at
   scheduled looks only (``TS_LOOKS`` days after launch, inside the 180-day attributable horizon):
   between looks a daily refresh re-uses the decision of the last scheduled look, and each look's
@@ -132,6 +137,50 @@ def ab_money_flags(value_per_unit: ArrayLike, value_se: ArrayLike, breakeven_per
     return {"destroying_value": destroy, "not_covering_cost": cost & ~destroy,
             "log_e_destroying": np.where(eligible, log_e_d, np.nan),
             "log_e_cost": np.where(costed, log_e_c, np.nan)}
+
+
+def guardrail_flags(harm: ArrayLike, harm_se: ArrayLike, tolerance: ArrayLike, n_total: ArrayLike,
+                    tuning: ArrayLike, eligible: ArrayLike, q: float = 0.05, *, axis: int = 0) -> dict[str, np.ndarray]:
+    """``guardrail_breach`` for a portfolio's models from their guardrails' harm per treated unit.
+
+    Arrays have the guardrails on the last axis and the portfolio's models on ``axis`` (any other
+    axes are batch axes); absent guardrails are not ``eligible``.
+
+    Args:
+        harm: harm per treated unit (positive = harm) in the guardrail's units.
+        harm_se: its standard error.
+        tolerance: harm tolerated per treated unit (H0: harm ≤ tolerance).
+        n_total: units behind the guardrail's estimate, both arms.
+        tuning: the mixture's tuning (the model's ``planned_units``).
+        eligible: guardrails with an estimate, on models whose measurement is trusted.
+        q: the false discovery rate of ``guardrail_breach`` across the portfolio.
+        axis: the models' axis.
+
+    Returns:
+        ``breach`` (per model), ``log_e_model`` (the family's log e-value: the log of the mean of its
+        guardrails' e-values), ``log_e`` (per guardrail) and ``named`` (per guardrail: its own
+        e-value, divided by the family's size, clears the bar the model cleared: breached on its own).
+    """
+    harm, se = _arr(harm), _arr(harm_se)
+    eligible = np.asarray(eligible, dtype=bool) & np.isfinite(harm) & (se > 0)
+    log_e = log_e_below(-harm, se, -_arr(tolerance), n_total, tuning)  # H1: harm > tolerance
+    log_e, eligible = np.broadcast_arrays(log_e, eligible)
+    axis = axis % log_e.ndim
+    if axis == log_e.ndim - 1:
+        raise ValueError("the models' axis cannot be the guardrails' (last) axis")
+    size = eligible.sum(axis=-1)
+    has = size > 0
+    with np.errstate(divide="ignore"):
+        family = special.logsumexp(np.where(eligible, log_e, -np.inf), axis=-1) - np.log(np.maximum(size, 1))
+    family = np.where(has, family, 0.0)
+    breach = e_bh(family, q, has, axis=axis)
+    m = np.maximum(has.sum(axis=axis, keepdims=True), 1)
+    k = np.maximum(breach.sum(axis=axis, keepdims=True), 1)
+    bar = np.log(m / (q * k))  # the e-BH bar the rejected models cleared
+    named = (breach[..., None] & eligible
+             & (log_e - np.log(np.maximum(size, 1))[..., None] >= bar[..., None]))
+    return {"breach": breach, "log_e_model": np.where(has, family, np.nan),
+            "log_e": np.where(eligible, log_e, np.nan), "named": named}
 
 
 def srm_flags(log_e: ArrayLike, eligible: ArrayLike, level: float = SRM_LEVEL, *, axis: int = 0) -> np.ndarray:

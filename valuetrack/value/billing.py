@@ -72,7 +72,12 @@ def billed_cost(frame: pd.DataFrame, source: CostSource, *, as_of: dt.date, curr
     frame = frame.copy()
     if "currency" not in frame.columns or source.currency is not None:
         frame["currency"] = source.currency
-    frame["currency"] = frame["currency"].fillna(source.currency or currency)
+    missing = frame[frame["currency"].isna() | (frame["currency"].astype(str).str.strip() == "")]
+    if len(missing):
+        where = f"model {model!r}: " if model else ""
+        raise ValidationError(
+            f"{where}cost_source.currency_column: bill rows of {sorted(missing['day'])[0]} have no currency; fill the "
+            f"column {source.currency_column!r}, or give the bill's currency as cost_source.currency")
     other = frame[frame["currency"] != currency]
     if len(other):
         first = other.sort_values("day").iloc[0]

@@ -10,6 +10,9 @@ Rules (docs/methods-value.md has the reasoning and the calibration):
 - ``not_covering_cost``: the value per treated unit confidently below the break-even per unit,
   (1 + min_roi) × cost ÷ treated units (H0: value per unit ≥ break-even); not raised on a model
   flagged ``destroying_value``.
+- ``guardrail_breach``: a guardrail KPI (``[[guardrails]]``) harmed beyond its tolerance: one-sided
+  mixture e-values of H0: harm per treated unit ≤ tolerance, the model's guardrails one family (their
+  mean e-value), e-BH across the portfolio at ``q`` (value/anytime.py::guardrail_flags).
 - ``unproven``: live for at least ``unproven_after_days``, the interval of gross value (the
   always-valid one for A/B models) still holds both 0 and break-even, and the detectable gross value
   at 80 % power is larger than break-even: a statement about power, not an effect.
@@ -30,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from valuetrack.attribution.sequential import cs_multiplier
-from valuetrack.formatting import p_value, plain
+from valuetrack.formatting import kpi_amount, p_value, plain
 from valuetrack.jsonsafe import num
 from valuetrack.value import anytime
 from valuetrack.value.roi import one_sided_p_below
@@ -71,6 +74,9 @@ RULES: tuple[FlagRule, ...] = (
     FlagRule("not_covering_cost", "Not covering its cost", "not covering cost", ":red[:material/money_off:]", 3,
              "H0: value per treated unit ≥ break-even per unit, (1 + min_roi) × cost ÷ treated units",
              "cut its cost (serving, licences, people) or retire it"),
+    FlagRule("guardrail_breach", "Guardrail breached", "breaches a guardrail", ":red[:material/gpp_bad:]", 6,
+             "H0: harm per treated unit ≤ tolerance, for every guardrail of the model (one family)",
+             "roll back or fix what harms the guardrail KPI; raise the tolerance only if the business accepts the harm"),
     FlagRule("methods_disagree", "Methods disagree", "methods disagree", ":orange[:material/call_split:]", 2,
              "H0: the holdout's and the time series' totals over the same days are equal (two-sided, α/6 at each scheduled look)",
              "find which measurement is biased (a leaking control series, a broken holdout, a concurrent launch) before trusting either"),
@@ -130,6 +136,8 @@ REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", 
   ``methods_disagree`` is raised when it disagrees).
 - optional ``srm_log_e``: the model's own sequential SRM log e-value when its design has one (a
   ramp's schedule, a challenger's three arms); otherwise it is computed from the counts and share.
+- optional ``guardrails``: per model a list of dicts (valuetrack.value.guardrails.flag_inputs): name,
+  harm, unit, tolerance, harm_per_unit, harm_se, n_total; ``guardrail_breach`` tests them.
 - ``look``: the last scheduled look reached (time series; 0 before the first) and the gross value,
   its standard error and the cost over launch … launch + look (``look_*``).
 """
@@ -261,6 +269,8 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
                               "Enlarge the holdout or run longer (see the holdout sizing on the model page), or "
                               "decide on other grounds.", None, {**ev, "detectable_gross": num(mde[i]),
                                                                  "interval": [num(lo[i]), num(hi[i])]}))
+    if "guardrails" in df.columns:
+        flags += _guardrail_flags(df, eligible & is_ab, tuning, q, alpha)
     if "triangulation" in df.columns:  # a holdout and a time series of the same launch (issue 19)
         for i, tri in enumerate(df["triangulation"]):
             if isinstance(tri, dict) and tri.get("status") == "compared" and tri.get("disagree"):
@@ -323,6 +333,53 @@ def truncate(flags: Any, limit: int) -> tuple[list[Any], list[Any]]:
 
 
 _PLACE = {t: k for k, t in enumerate(FLAG_TYPES)}
+
+
+def _guardrail_flags(df: pd.DataFrame, eligible: np.ndarray, tuning: np.ndarray, q: float,
+                     alpha: float) -> list[Flag]:
+    """``guardrail_breach``: each model's guardrails one family, e-BH across the portfolio."""
+    lists = [g if isinstance(g, list) else [] for g in df["guardrails"]]
+    width = max((len(g) for g in lists), default=0)
+    if not width:
+        return []
+    shape = (len(df), width)
+    harm, se, tol, n = (np.full(shape, np.nan) for _ in range(4))
+    for i, gs in enumerate(lists):
+        for j, g in enumerate(gs):
+            harm[i, j], se[i, j] = _nan(g.get("harm_per_unit")), _nan(g.get("harm_se"))
+            tol[i, j], n[i, j] = _nan(g.get("tolerance")), _nan(g.get("n_total"))
+    ok = eligible[:, None] & ~np.isnan(tol) & (n > 0)
+    f = anytime.guardrail_flags(harm, se, tol, n, tuning[:, None], ok, q)
+    z_cs = cs_multiplier(n, alpha, tuning[:, None])
+    out = []
+    for i in np.flatnonzero(f["breach"]):
+        rows = []
+        for j, g in enumerate(lists[i]):
+            half = z_cs[i, j] * se[i, j]
+            rows.append({"name": g["name"], "harm": g.get("harm"), "unit": g.get("unit"), "tolerance": num(tol[i, j]),
+                         "harm_per_unit": num(harm[i, j]), "harm_se": num(se[i, j]),
+                         "interval": [num(harm[i, j] - half), num(harm[i, j] + half)],
+                         "log_e_value": num(f["log_e"][i, j]), "breached": bool(f["named"][i, j])})
+        named = [r for r in rows if r["breached"]] or sorted(rows, key=lambda r: -(r["log_e_value"] or -np.inf))[:1]
+        parts = [f"{r['name']} {'rises' if r['harm'] == 'increase' else 'falls'} by {kpi_amount(abs(r['harm_per_unit']), r['unit'])} "
+                 f"per treated unit (always-valid 95% interval of the harm {kpi_amount(r['interval'][0], r['unit'])} "
+                 f"to {kpi_amount(r['interval'][1], r['unit'])}) against a tolerance of {kpi_amount(r['tolerance'], r['unit'])}"
+                 for r in named]
+        joint = "" if any(r["breached"] for r in rows) else (
+            " No guardrail clears the bar alone; the evidence is their joint one, led by the one shown.")
+        log_e_model = float(f["log_e_model"][i])
+        out.append(Flag(df.iloc[i]["model"], "guardrail_breach",
+                        "A guardrail is harmed beyond its tolerance: " + "; ".join(parts)
+                        + f" (e-value of the model's guardrails {_e(log_e_model)}, always valid, FDR-controlled "
+                        f"across the portfolio).{joint}",
+                        "Roll back or fix what harms the guardrail KPI; raise its tolerance only if the business "
+                        "accepts that harm.", _p_from_log_e(log_e_model),
+                        {"decision": "always-valid e-value", "log_e_value": num(log_e_model), "guardrails": rows}))
+    return out
+
+
+def _nan(v: Any) -> float:
+    return np.nan if v is None else float(v)
 
 
 def _e(log_e: float) -> str:
