@@ -254,10 +254,10 @@ with tab_costs:
         st.plotly_chart(charts.cost_history(view["months"], steps, cur, annotations=marks, windows=windows),
                         width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
-        st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
-                                  f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",
-                                  f"{costviews.NET_LOADED} ({cur})", "Figures"], rows, numeric=[1, 2, 3, 4, 5, 6],
-                                 testid="months"))
+        st.caption(f"Amounts in {cur}. Net: {costviews.NET_RUNNING.lower()} and {costviews.NET_LOADED.lower()}.")
+        st.html(views.table_html(["Month", "Predictions", "Running costs", "Amortised", "Gross value",
+                                  f"Net, {costviews.RUNNING}", f"Net, {costviews.FULLY_LOADED}", "Figures"], rows,
+                                 numeric=[1, 2, 3, 4, 5, 6], testid="months"))
 
 def _note_action(do, done: str) -> None:  # noqa: ANN001 - a library action; the store decides the role
     try:

@@ -352,7 +352,7 @@ def test_a_time_series_model_does_not_claim_zero_predictions(tab: Tab) -> None:
 def test_the_payback_line_is_in_the_legend_not_on_the_data(tab: Tab) -> None:
     page = tab.open("/model?model=dynamic-pricing")
     legend = " ".join(page.locator(".js-plotly-plot .legend").all_text_contents())
-    assert "one-off costs (paid back when crossed)" in legend
+    assert "one-off costs incurred (paid back when crossed)" in legend
 
 
 def test_the_registry_tab_shows_the_whole_manifest_and_audit(tab: Tab) -> None:
