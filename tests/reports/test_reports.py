@@ -474,3 +474,33 @@ def test_both_cost_views_in_every_format(in_demo: Path, cli) -> None:
     cells = {r[0].value: r[1].value for r in sheet.iter_rows()}
     assert round(cells[NET_LOADED], 2) == round(truth["net_fully_loaded"], 2)
     assert round(cells["One-off costs amortised"], 2) == round(truth["amortisation"], 2)
+
+
+def test_the_report_shows_each_guardrail(in_demo: Path, cli) -> None:
+    """coupon-targeting's guardrails in the month, read back from the PDF, the HTML, the CSV and the
+    XLSX: each harm against its tolerance, and which money is in net value and which is inside the KPI."""
+    from valuetrack.formatting import kpi_amount
+
+    month = "2026-05"
+    m = next(x for x in value_json(cli, month)["models"] if x["model"] == "coupon-targeting")
+    out = {fmt: in_demo / f"g.{fmt}" for fmt in ("pdf", "html", "csv", "xlsx")}
+    for fmt, path in out.items():
+        report(cli, month, fmt, path, "--as-of", AS_OF)
+    text, doc = pdf_text(out["pdf"]), out["html"].read_text(encoding="utf-8")
+    assert "Guardrails" in text and "Guardrails" in doc
+    for g in m["guardrails"]:
+        for shown in (kpi_amount(g["harm_per_unit"], g["unit"]), kpi_amount(g["tolerance"], g["unit"]), g["name"]):
+            assert shown in text and shown in doc, shown
+    assert "in net value" in doc and "inside the KPI: not added" in doc
+    rows = pd.read_csv(out["csv"]).set_index(["model", "metric"])["value"].astype(float)
+    for g in m["guardrails"]:
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_harm_per_unit")] == pytest.approx(g["harm_per_unit"])
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_value")] == pytest.approx(g["value"])
+        assert rows[("coupon-targeting", f"guardrail_{g['name']}_in_net")] == float(g["in_net"])
+    from openpyxl import load_workbook
+
+    sheet = next(s for s in load_workbook(out["xlsx"], data_only=True).worksheets if s["B2"].value == "coupon-targeting")
+    cells = {r[0].value: r[1].value for r in sheet.iter_rows() if r[0].value}
+    rate = next(g for g in m["guardrails"] if g["name"] == "refund_rate")
+    assert cells["Guardrail refund_rate: money"] == pytest.approx(rate["value"])
+    assert cells["Guardrail refund_rate: money in net value"] is True

@@ -353,3 +353,36 @@ def test_bill_rows_without_a_currency_are_refused_naming_the_column_and_the_day(
                           "amount": [1.0, 2.0]})
     with pytest.raises(ValidationError, match="cost_source.currency_column: bill rows of 2026-01-02 have no currency"):
         billed_cost(frame, spec.cost_source, as_of=dt.date(2026, 2, 1), currency="USD", model=CHURN)
+
+
+def test_a_late_correction_to_a_final_month_goes_through_the_restatement_flow(billed_workspace: Path, cli) -> None:
+    """January's report is issued final (version 1) on the initial bill; the metering history then
+    revises 2026-01-09 (0.75 credits more on the shared warehouse). After the next refresh, January
+    still shows version 1 and the difference waits as a pending restatement; applying it (with a
+    reason) makes version 2 with the corrected cost: 0.75 × 3.00 × 0.6 = 1.35 more."""
+    assert cli("models", "register", "--file", "models.toml").code == 0
+    assert cli("refresh", "--as-of", "2026-03-05").code == 0
+    issued = cli("report", "--month", "2026-01", "--format", "csv", "--out", "jan-v1.csv", "--as-of", "2026-03-05",
+                 "--json", schema="report")
+    assert issued.code == 0, issued.out + issued.err
+    assert issued.json["status"] == "final" and issued.json["final_version"] == 1
+    v1 = cli("value", "--as-of", "2026-03-05", "--month", "2026-01", "--json", schema="value").json
+    cost_v1 = v1["models"][0]["cost"]
+    assert cost_v1 == pytest.approx(expected("initial", dt.date(2026, 1, 1), dt.date(2026, 1, 31)), abs=1e-6)
+
+    load_bill(billed_workspace / "sample_data" / "demo.duckdb", "final")
+    assert cli("refresh", "--as-of", "2026-03-05").code == 0
+    now = cli("value", "--as-of", "2026-03-05", "--month", "2026-01", "--json", schema="value").json
+    assert now["final"]["version"] == 1 and now["models"][0]["cost"] == cost_v1  # final stays final
+    p = now["pending_restatement"]
+    assert p is not None and p["cost_after"] - p["cost_before"] == pytest.approx(1.35, abs=1e-9)
+    assert p["delta"] == pytest.approx(-1.35, abs=1e-9)
+    assert [d["model"] for d in p["models"]] == [CHURN]
+
+    reason = "Snowflake revised the cloud-services credits of 2026-01-09"
+    done = cli("restate", "--month", "2026-01", "--reason", reason, "--as-of", "2026-03-05", "--json", schema="restate")
+    assert done.code == 0, done.out + done.err
+    v2 = cli("value", "--as-of", "2026-03-05", "--month", "2026-01", "--json", schema="value").json
+    assert v2["final"]["version"] == 2 and v2["final"]["reason"] == reason and v2["pending_restatement"] is None
+    assert v2["models"][0]["cost"] == pytest.approx(expected("final", dt.date(2026, 1, 1), dt.date(2026, 1, 31)),
+                                                    abs=1e-6)
