@@ -324,15 +324,17 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _note_lines(notes: Sequence[Any]) -> list[str]:
+def _note_lines(notes: Sequence[Any], currency: str) -> list[str]:
     """One line per note; control characters of the typed text become spaces (no terminal escapes)."""
     import re
+
+    from valuetrack import notes_text
 
     plain = lambda t: re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", str(t))  # noqa: E731
     lines = []
     for n in notes:
         state = "" if n.active else f"  [withdrawn {n.withdrawn_at:%Y-%m-%d} by {n.withdrawn_by}: {n.withdrawn_reason}]"
-        lines.append(plain(f"{n.id:>5}  {n.model}  {n.kind:<10}  {n.describe()}  (by {n.created_by}, "
+        lines.append(plain(f"{n.id:>5}  {n.model}  {notes_text.what(n.to_dict(), currency)}: {n.text}  (by {n.created_by}, "
                            f"{n.created_at:%Y-%m-%d %H:%M}){state}"))
     return lines
 
@@ -345,7 +347,7 @@ def cmd_notes_list(args: argparse.Namespace) -> int:
     if args.kind:
         found = [n for n in found if n.kind == args.kind]
     emit(args, {"notes": [n.to_dict() for n in found]},
-         lambda: "\n".join(_note_lines(found)) if found else "No notes." + ("" if args.all else " (--all shows withdrawn ones)"))
+         lambda: "\n".join(_note_lines(found, ctx.settings.currency)) if found else "No notes." + ("" if args.all else " (--all shows withdrawn ones)"))
     return EXIT_OK
 
 
@@ -355,7 +357,7 @@ def _note_added(args: argparse.Namespace, kind: str, **fields: Any) -> int:
     ctx = _ctx(args)
     note, valued = add_note(ctx, args.name, kind, **fields)
     emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
-         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Added note {note.id}:", 1),
+         lambda: "\n".join([_note_lines([note], ctx.settings.currency)[0].replace(f"{note.id:>5}", f"Added note {note.id}:", 1),
                             valued.describe() if valued else "Not valued yet: the next refresh (or `valuetrack revalue`) "
                                                              "includes it."]))
     return EXIT_OK
@@ -388,7 +390,7 @@ def cmd_notes_withdraw(args: argparse.Namespace) -> int:
     ctx = _ctx(args)
     note, valued = withdraw_note(ctx, args.id, reason=args.reason)
     emit(args, {"note": note.to_dict(), "valued": valued.to_dict() if valued else None},
-         lambda: "\n".join([_note_lines([note])[0].replace(f"{note.id:>5}", f"Withdrew note {note.id}:", 1),
+         lambda: "\n".join([_note_lines([note], ctx.settings.currency)[0].replace(f"{note.id:>5}", f"Withdrew note {note.id}:", 1),
                             valued.describe() if valued else "Not valued yet."]))
     return EXIT_OK
 
@@ -536,6 +538,9 @@ def cmd_value(args: argparse.Namespace) -> int:
                  f"Portfolio net value (running costs) {money(t['net'], cur)}"
                  + (f" (95% interval {interval(t['ci_net'], cur)})" if t["ci_net"] else ""),
                  f"Portfolio net value (fully loaded: one-off costs amortised) {money(t.get('net_fully_loaded'), cur)}",
+                 *([f"Portfolio net value adjusted for overrides agreed with finance {money(t['net_adjusted'], cur)} "
+                    f"({money(t['override_amount'], cur, signed=True)} from overrides; statistics and flags use the "
+                    "unadjusted figure)"] if t.get("override_amount") else []),
                  "", "NET and ROI are on running costs (one-off costs are not included; see --json's *_fully_loaded).",
                  f"{'MODEL':<24}{'NET':>12}{'95% INTERVAL':>26}{'ROI':>9}{'P(>0)':>8}  NOTE"]
         models = sorted(pv.models, key=lambda m: -(m.net if m.net is not None else -1e18))
@@ -544,6 +549,8 @@ def cmd_value(args: argparse.Namespace) -> int:
         for m, net in zip(models, nets):
             ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
+            if m.native and m.state == "ok":  # a model in another currency: its own net beside
+                note = f"{money(m.native.get('net'), m.native['currency'])} in {m.native['currency']}; " + note
             if m.state != "ok":
                 note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
             elif m.gross is None:

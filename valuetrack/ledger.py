@@ -395,8 +395,23 @@ def _final_months(ctx: Context, row: Mapping[str, Any], name: str,
 
 
 def monthly_nets(ctx: Context, asof_id: int) -> dict[str, list[float | None]]:
-    """Net value per live month of every model in the valuation ``asof_id`` (sparklines)."""
-    return ctx.ledger.monthly_nets(asof_id)
+    """Net value per live month of every model in the valuation ``asof_id`` (sparklines); a final
+    month's figure is its final version's, as everywhere else (D34)."""
+    store = ctx.ledger
+    current: dict[str, dict[str, Any]] = {}
+    for fin in store.finals():  # oldest first: the last row of a month is its version in force
+        current[fin["month"]] = fin
+    row = store.asof_by_id(asof_id) if current else None
+    pinned = {m: f for m, f in current.items() if row is not None and f["asof_id"] != asof_id
+              and f["alpha"] == row["alpha"] and parse_date(f["as_of"]) <= row["as_of"]}
+    if not pinned:
+        return store.monthly_nets(asof_id)
+    final = {(name, month): net for month, f in pinned.items()
+             for name, _, net in store.monthly_net_rows(f["asof_id"], month=month)}
+    out: dict[str, list[float | None]] = {}
+    for name, month, net in store.monthly_net_rows(asof_id):
+        out.setdefault(name, []).append(final.get((name, month), net) if month in pinned else net)
+    return out
 
 
 def _before_launch(month: str, to_date: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], list[ModelValue]]:

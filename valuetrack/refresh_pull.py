@@ -446,7 +446,7 @@ def _numbers(values: pd.Series) -> pd.Series:
 def normalize_days(frame: pd.DataFrame) -> pd.DataFrame:
     """Make ``day`` a ``datetime.date`` and Decimal numbers floats, whatever the driver returned."""
     frame = frame.copy()
-    if "day" in frame.columns:
+    if "day" in frame.columns and not all(type(v) is dt.date for v in frame["day"]):  # DuckDB's are already dates
         frame["day"] = [_to_date(v) for v in frame["day"]]
     for col in frame.columns:
         if col != "day" and frame[col].dtype == object and any(isinstance(v, Decimal) for v in frame[col]):

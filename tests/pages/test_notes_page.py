@@ -3,11 +3,14 @@ figures equal `value --json`, hostile text is shown as typed, and an editor can 
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli
-from valuetrack.formatting import money, money_column
+from valuetrack.formatting import money, money_column, money_compact
 
 EVIL = '=HYPERLINK("http://evil.example/?x","Click") [phish](https://evil.example) <img src=x onerror=alert(1)>'
 
@@ -41,6 +44,12 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
     html = "".join(h.proto.body for h in at.get("html"))
     assert "<img src=x" not in html and "&lt;img src=x" in html
     assert any("adjusted for overrides" in c.value for c in at.caption)
+
+    # the portfolio's totals show the adjusted figure beside the unadjusted one
+    portfolio = app().run()
+    assert_clean(portfolio)
+    tile = next(h.proto.body for h in portfolio.get("html") if "data-testid='tile-to-date'" in h.proto.body)
+    assert "adjusted for overrides" in tile and htmllib.escape(money_compact(1234.56, cur)) in tile
 
     # withdraw it from the page (the editor's form), then the figures are the unadjusted ones again
     at.text_input(key="withdraw-reason").set_value("entered twice")
@@ -95,3 +104,64 @@ def _secure(path: Path, editor: str) -> None:
         default_role = "viewer"
         editors = ["{editor}"]
     """))
+
+
+def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_and_without(demo_copy: Path) -> None:
+    assert run_cli("notes", "annotate", "homepage-recs", "--on", "2026-04-20", "--text", "spring <b>campaign</b>",
+                   "--category", "campaign")[0] == 0
+    assert run_cli("notes", "exclude", "homepage-recs", "--from", "2026-05-02", "--to", "2026-05-04", "--reason",
+                   "tracking bug")[0] == 0
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    ex = m["exclusions"]
+    at = app("pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    rows = {r["cells"][0]: r["cells"][1:] for r in _tables(at)["exclusions"]["rows"]}
+    from valuetrack import notes_text
+
+    assert rows == {r[0]: r[1:] for r in notes_text.exclusion_rows(ex, m["currency"])}
+    assert rows["Effect per unit"] == [f"{ex['with']['effect']:,.4g}", f"{ex['without']['effect']:,.4g}"]
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(figures) >= 4  # uplift, cumulative, monthly, volume
+    for fig in figures:
+        texts = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
+        assert "spring ‹b›campaign‹/b›" in texts, texts  # as typed, no markup
+    dated = [f for f in figures if any(s.get("type") == "rect" and s.get("x0", "").startswith("2026-05-02")
+                                       for s in f["layout"].get("shapes", []))]
+    assert len(dated) >= 3  # the excluded days shaded on every dated chart
+
+
+def test_an_editor_adds_an_excluded_window_and_an_override_from_the_page(demo_copy: Path) -> None:
+    import datetime as dt
+
+    at = app("pages/model.py", model="homepage-recs").run()
+    assert_clean(at)
+    at.radio(key="note-kind").set_value("Excluded window").run()
+    at.date_input(key="note-from").set_value(dt.date(2026, 5, 2))
+    at.date_input(key="note-to").set_value(dt.date(2026, 5, 4))
+    at.text_input(key="note-reason-x").set_value("tracking bug")
+    next(b for b in at.button if b.label == "Exclude these days").click().run()
+    assert_clean(at)
+    at.radio(key="note-kind").set_value("Override").run()
+    at.number_input(key="note-amount").set_value(0.5)
+    at.text_input(key="note-reason-o").set_value("finance: half")
+    next(b for b in at.button if b.label == "Add override").click().run()
+    assert_clean(at)
+    # a bad one is refused with the field named, and nothing is stored
+    at.radio(key="note-kind").set_value("Excluded window").run()
+    at.date_input(key="note-from").set_value(dt.date(2026, 5, 9))
+    at.date_input(key="note-to").set_value(dt.date(2026, 5, 1))
+    at.text_input(key="note-reason-x").set_value("backwards")
+    next(b for b in at.button if b.label == "Exclude these days").click().run()
+    assert any("2026-05-01 is before exclusion.from 2026-05-09" in e.value for e in at.error), [e.value for e in at.error]
+
+    code, out = run_cli("notes", "list", "homepage-recs", "--json")
+    notes = json.loads(out)["notes"]
+    assert [(n["kind"], n["start"], n["end"], n["amount"], n["text"]) for n in notes] == [
+        ("exclusion", "2026-05-02", "2026-05-04", None, "tracking bug"),
+        ("override", None, None, 0.5, "finance: half")]
+    assert all(n["created_by"] == "tester@example.com" for n in notes)
+    code, out = run_cli("value", "--as-of", AS_OF, "--json")
+    m = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
+    assert m["exclusions"]["days"] == 3
+    assert m["override_amount"] == pytest.approx(-0.5 * m["gross"], rel=1e-9)

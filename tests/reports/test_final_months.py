@@ -226,3 +226,42 @@ def test_a_viewer_cannot_apply_a_restatement(ws: Path, cli, monkeypatch: pytest.
     done = report(cli, "csv", ws / "march2.csv", "--restate", "--reason", "late registration")
     assert done["final_version"] == 2 and not done["reused"]
     assert value_month(cli)["final"]["created_by"] == "ed@example.com"
+
+
+def test_a_cost_edit_touching_a_final_month_waits_as_a_pending_restatement(ws: Path, cli) -> None:
+    """Raising a model's monthly cost by 1,000 rewrites every month it was live in the newest
+    valuation; the final March keeps its figures (value --month, the model's months, the sparkline's
+    nets), and the pending restatement shows exactly -1,000.00 for that model, nothing else."""
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+
+    report(cli, "csv", ws / "march.csv", "--as-of", AS_OF)
+    v1 = value_month(cli)
+    churn_v1 = next(m for m in v1["models"] if m["model"] == "churn-save-offers")
+    april_before = value_month(cli, "2026-04")  # not final: follows the edit
+    manifest = cli("models", "export", "--name", "churn-save-offers").out
+    cost = float(re.search(r"monthly_cost = ([\d.]+)", manifest).group(1))
+    (ws / "churn.toml").write_text(manifest.replace(f"monthly_cost = {cost}", f"monthly_cost = {cost + 1000.0}"))
+    assert cli("models", "register", "--file", ws / "churn.toml").code == 0
+
+    now = value_month(cli)
+    assert now["totals"]["net"] == v1["totals"]["net"]
+    assert next(m for m in now["models"] if m["model"] == "churn-save-offers")["net"] == churn_v1["net"]
+    p = now["pending_restatement"]
+    assert [(d["model"], d["change"]) for d in p["models"]] == [("churn-save-offers", "changed")]
+    d = p["models"][0]
+    assert d["delta"] == pytest.approx(-1000.0, abs=1e-6) and d["cost_after"] - d["cost_before"] == pytest.approx(1000.0)
+    assert p["delta"] == pytest.approx(-1000.0, abs=1e-6)
+    april = value_month(cli, "2026-04")
+    assert april["final"] is None and april["totals"]["net"] == pytest.approx(april_before["totals"]["net"] - 1000.0)
+
+    ctx = open_context()
+    record = ledger.model(ctx, "churn-save-offers")
+    march = next(m for m in record.months if f"{m.period_start:%Y-%m}" == MONTH)
+    assert march.net == churn_v1["net"]
+    assert record.restated_months[MONTH]["delta"] == pytest.approx(-1000.0)
+    nets = ledger.monthly_nets(ctx, ledger.latest_id(ctx))["churn-save-offers"]
+    months = [f"{m.period_start:%Y-%m}" for m in record.months]
+    assert nets[months.index(MONTH)] == churn_v1["net"]
+    assert nets[months.index("2026-04")] == pytest.approx(
+        next(m for m in april["models"] if m["model"] == "churn-save-offers")["net"])

@@ -100,10 +100,17 @@ def test_an_override_is_in_every_format_and_the_audit_log_and_can_be_withdrawn(i
 
     # withdrawn: the next report no longer counts it, and says nothing of it
     assert cli("notes", "withdraw", str(note_id), "--reason", "booked twice", "--json", schema="notes_withdraw").code == 0
+    # April's report is final (D34): the withdrawal waits as a pending restatement until it is applied
     after = cli("value", "--month", MONTH, "--as-of", AS_OF, "--json", schema="value").json
     m2 = next(x for x in after["models"] if x["model"] == "homepage-recs")
-    assert m2["override_amount"] == 0.0 and m2["net_adjusted"] == m2["net"]
-    report(cli, MONTH, "csv", in_copy / "again.csv", "--as-of", AS_OF, "--restate")
+    assert m2["override_amount"] == pytest.approx(4321.09)
+    pending = {d["model"]: d for d in after["pending_restatement"]["models"]}
+    assert pending["homepage-recs"]["override_before"] == pytest.approx(4321.09)
+    assert pending["homepage-recs"]["override_after"] == 0.0
+    report(cli, MONTH, "csv", in_copy / "again.csv", "--as-of", AS_OF, "--restate", "--reason", "override withdrawn")
+    after = cli("value", "--month", MONTH, "--as-of", AS_OF, "--json", schema="value").json
+    m2 = next(x for x in after["models"] if x["model"] == "homepage-recs")
+    assert m2["override_amount"] == 0.0 and m2["net_adjusted"] == m2["net"] and after["final"]["version"] == 2
     again = pd.read_csv(in_copy / "again.csv").set_index(["model", "metric"])
     assert float(again.loc[("homepage-recs", "override_amount"), "value"]) == 0.0
     assert ("homepage-recs", f"override_{note_id}") not in again.index

@@ -19,6 +19,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -324,7 +325,11 @@ def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
 
 def _floats(values: pd.Series) -> list[float | None]:
     """A column as Python floats, NaN and ±inf as None (NULL)."""
-    return [num(v) for v in pd.to_numeric(values, errors="coerce").astype("float64").tolist()]
+    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    out: list[float | None] = arr.tolist()
+    for i in np.flatnonzero(~np.isfinite(arr)).tolist():
+        out[i] = None
+    return out
 
 
 def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
@@ -344,7 +349,7 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
     names = list(columns)
     cols = [columns[k] if isinstance(columns[k], list) else [columns[k]] * n for k in names]
     if c.dialect.name == "sqlite":
-        cols = [[_sqlite_value(v) for v in col] if table.c[k].type._type_affinity in (sa.Date, sa.Boolean) else col
+        cols = [_sqlite_column(col) if table.c[k].type._type_affinity in (sa.Date, sa.Boolean) else col
                 for k, col in zip(names, cols)]
         quoted = ", ".join(f'"{k}"' for k in names)
         sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" * len(names))})'
@@ -352,6 +357,12 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
     else:
         c.execute(table.insert(), [dict(zip(names, row)) for row in zip(*cols)])
     return n
+
+
+def _sqlite_column(col: list[Any]) -> list[Any]:
+    if all(type(v) is dt.date for v in col):  # the usual case, in one cheap pass
+        return [v.isoformat() for v in col]
+    return [_sqlite_value(v) for v in col]
 
 
 def _sqlite_value(v: Any) -> Any:

@@ -246,6 +246,15 @@ class LedgerStore:
                 out.setdefault(name, []).append(net)
         return out
 
+    def monthly_net_rows(self, asof_id: int, *, month: str | None = None) -> list[tuple[str, str, float | None]]:
+        """(model, month, net value) of every live month of the valuation, oldest first (no JSON decoded)."""
+        t = ledger_monthly
+        query = sa.select(t.c.model_name, t.c.month, t.c.net).where(t.c.asof_id == asof_id, t.c.live)
+        if month is not None:
+            query = query.where(t.c.month == month)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query.order_by(t.c.model_name, t.c.month))]
+
     def timeline(self, asof_id: int, name: str) -> dict[str, Any] | None:
         t = ledger_timeline
         with self.engine.connect() as conn:

@@ -78,21 +78,6 @@ class Note:
     def active(self) -> bool:
         return self.withdrawn_at is None
 
-    def covers(self, day: dt.date) -> bool:
-        """The day lies in the note's range (an open end runs for ever)."""
-        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
-
-    def describe(self) -> str:
-        """One line for people (plain text: escape it where it is shown)."""
-        if self.kind == "annotation":
-            return f"{self.start} {self.category}: {self.text}"
-        if self.kind == "exclusion":
-            return f"excluded {self.start} to {self.end}: {self.text}"
-        if self.category == "amount":
-            return f"override {self.amount:+,.2f} on {self.start}: {self.text}"
-        span = f"{self.start or 'launch'} to {self.end or 'open'}"
-        return f"override: {self.amount:.0%} of gross value counted, {span}: {self.text}"
-
     def to_dict(self) -> dict[str, Any]:
         def iso(v: Any) -> Any:
             if isinstance(v, dt.datetime):
@@ -104,19 +89,6 @@ class Note:
                 "created_at": iso(self.created_at), "created_by": self.created_by, "active": self.active,
                 "withdrawn_at": iso(self.withdrawn_at), "withdrawn_by": self.withdrawn_by,
                 "withdrawn_reason": self.withdrawn_reason}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Note:
-        """Back from ``to_dict`` (as the ledger stores it)."""
-        def day(v: Any) -> dt.date | None:
-            return dt.date.fromisoformat(v[:10]) if isinstance(v, str) else v
-
-        def when(v: Any) -> dt.datetime | None:
-            return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
-
-        return cls(int(d["id"]), d["model"], d["kind"], d.get("category"), day(d.get("start")), day(d.get("end")),
-                   d.get("amount"), d.get("text") or "", when(d.get("created_at")), d.get("created_by") or "",
-                   when(d.get("withdrawn_at")), d.get("withdrawn_by"), d.get("withdrawn_reason"))
 
 
 def check_note(kind: str, *, text: str, category: str | None = None, start: dt.date | None = None,

@@ -196,7 +196,8 @@ def monthly(months: list[Mapping[str, Any]], currency: str, *, annotations: Iter
     return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
 
 
-def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], currency: str) -> go.Figure:
+def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], currency: str, *,
+                 annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
     """Costs over time: each month's running costs and amortised one-off costs (bars), the monthly
     cost in effect as steps (a dated change shows where it happened), one-off costs as dated markers."""
     f = pd.DataFrame(months)
@@ -219,6 +220,8 @@ def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], curr
                                  name=f"one-off cost{': ' + one_line(event['label']) if event.get('label') else ''}",
                                  hovertemplate="%{x|%d %b %Y}<br>%{y:,.2f}<extra></extra>"))
     fig.update_layout(barmode="stack")
+    _markers(fig, annotations, "")
+    _excluded(fig, windows)
     return _layout(fig, money=currency, yaxis_title=f"cost ({currency})")
 
 

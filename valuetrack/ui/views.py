@@ -111,7 +111,8 @@ def headline(to_date: Any, this_month: Any, shown: Any = None) -> dict[str, dict
         m = this_month.totals
         month = {"label": f"Net value, {month_label(this_month.period)}", "value": money_compact(m["net"], cur),
                  "full": money(m["net"], cur), "exact": exact(m["net"]), "key": "month",
-                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])}
+                 "caption": f"95% interval {interval(m['ci_net'], cur, compact=True)}" + _p(m["prob_positive"])
+                 + _loaded({"override_amount": m.get("override_amount"), "net_adjusted": m.get("net_adjusted")}, cur)}
     return {
         "month": month,
         "to_date": {"label": "Net value to date", "value": money_compact(t["net"], cur), "full": money(t["net"], cur),
@@ -165,11 +166,16 @@ def reconciliation_html(steps: list[Mapping[str, Any]], currency: str) -> str:
 
 
 def _loaded(t: Mapping[str, Any], cur: str) -> str:
-    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised)."""
+    """The fully loaded net value beside a running-costs figure (when one-off costs are amortised),
+    and the net value adjusted for overrides agreed with finance (when any counts; D37)."""
+    out = ""
     loaded = t.get("net_fully_loaded")
-    if loaded is None or t.get("cost_fully_loaded") in (None, t.get("cost")):
-        return ""
-    return f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+    if loaded is not None and t.get("cost_fully_loaded") not in (None, t.get("cost")):
+        out = f" · {costviews.FULLY_LOADED} {money_compact(loaded, cur)}"
+    if t.get("override_amount"):
+        out += (f" · adjusted for overrides {money_compact(t.get('net_adjusted'), cur)} "
+                f"({money_compact(t['override_amount'], cur)} from overrides)")
+    return out
 
 
 NET_HELP = f"{costviews.NET_RUNNING}. {costviews.RUNNING_HELP} The caption gives the {costviews.FULLY_LOADED} net value: {costviews.LOADED_HELP}"
@@ -703,6 +709,28 @@ def _steps(value: Any) -> Any:
     return steps(value)
 
 
+def native_rows(m: Any) -> list[tuple[str, str, str]]:
+    """A model in another currency: its figures in its own currency beside the reporting ones."""
+    n = m.native or {}
+    if not n:
+        return []
+    labels = ["Gross value", "Running costs", "Net value"]
+    own = money_column([n.get("gross"), n.get("cost"), n.get("net")], n["currency"])
+    rep = money_column([m.gross, m.cost, m.net], m.currency)
+    return list(zip(labels, own, rep))
+
+
+def rates_caption(m: Any) -> str:
+    """How a model's own currency was converted, in a sentence."""
+    n = m.native or {}
+    if not n or n.get("rate_mean") is None:
+        return ""
+    own, cur = n["currency"], m.currency
+    return (f"Amounts in {own}, converted at each day's rate ({cur} per 1 {own}: first {n['rate_first']:.4f}, "
+            f"last {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}; a weekend or holiday takes the last rate "
+            "published, for at most 4 days).")
+
+
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count).
@@ -753,7 +781,11 @@ def restatement_rows(d: Mapping[str, Any], currency: str) -> list[list[str]]:
     """A restatement's (pending or applied) per-model differences, to the cent, and its total."""
     rows = [[r.get("display_name") or r["model"], r["change"], money(r["net_before"], currency, cents=True),
              money(r["net_after"], currency, cents=True), money(r["delta"], currency, signed=True, cents=True),
-             "" if r.get("estimated_after", True) or r["net_after"] is None else "no estimate: its cost only"]
+             "; ".join(x for x in (
+                 "" if r.get("estimated_after", True) or r["net_after"] is None else "no estimate: its cost only",
+                 f"overrides {money(r.get('override_before') or 0.0, currency, cents=True)} → "
+                 f"{money(r.get('override_after') or 0.0, currency, cents=True)}"
+                 if abs((r.get("override_after") or 0.0) - (r.get("override_before") or 0.0)) >= 0.005 else "") if x)]
             for r in d["models"]]
     other = d.get("portfolio_adjustment")
     if other is not None and abs(other) >= 0.005:
@@ -900,7 +932,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
 
     def put(path: str, value: Any) -> None:
-        if value is None or (isinstance(value, str) and not value.strip() and path.count(".") >= 1 and path not in _KEEP_EMPTY):
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and (path.count(".") >= 1 or path == "currency") and path not in _KEEP_EMPTY):
             return
         if isinstance(value, str):
             value = value.strip()

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-UNIT_PREFIX = "unit:"
+from valuetrack.attribution.methods.panel import UNIT_PREFIX
 
 
 def exclusion_windows(notes: Iterable[Any]) -> list[tuple[dt.date, dt.date]]:
@@ -137,8 +137,3 @@ def adjusted(net: float | None, cost: float, total: float, rows: list[dict[str, 
         return net + total
     return -cost + total if rows else None
 
-
-def chart_notes(notes: Iterable[Any]) -> list[dict[str, Any]]:
-    """The active notes as the ledger keeps them for charts and reports (annotations, windows,
-    overrides; newest last)."""
-    return [n.to_dict() for n in notes if n.active]

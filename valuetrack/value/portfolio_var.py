@@ -19,7 +19,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.jsonsafe import num
 from valuetrack.registry.spec import latest
-from valuetrack.value.var import VarModelInput, fit, value_at_risk
+from valuetrack.value.var import VarModelInput, fit, values_at_risk
 
 HISTORY_DAYS = 365
 """Days of volume history the factor model is estimated on."""
@@ -83,8 +83,8 @@ def portfolio_var(pv: Any, *, paths: int = PATHS, seed: int = SEED) -> Portfolio
                             notes=["no active model has a value estimate yet"])
     overlap = _overlap_matrix([m.name for m in inputs], pv.overlaps)
     fm = fit(inputs, days, overlap)
-    horizons = {h: value_at_risk(inputs, fm, pv.as_of, n, horizon=h, level=LEVEL, paths=paths, seed=seed).to_dict()
-                for h, n in HORIZONS.items()}
+    horizons = {h: r.to_dict() for h, r in values_at_risk(inputs, fm, pv.as_of, HORIZONS, level=LEVEL, paths=paths,
+                                                            seed=seed).items()}
     corr = fm.volume_correlation()
     off = ~np.eye(len(inputs), dtype=bool)
     factor = {"phi": num(fm.phi_f), "days": fm.days_used,
@@ -111,8 +111,9 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
     sign = 1.0 if spec.kpi.higher_is_better else -1.0
     # a forecast: the amounts in effect today (dated amounts: the newest)
-    vpu = latest(spec.kpi.value_per_unit)
-    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0
+    rate = valuation.rate_today  # forward-looking: today's rate into the reporting currency
+    vpu = latest(spec.kpi.value_per_unit) * rate
+    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0 * rate
     if effect.method == "ab":
         volume = _daily(data.treated_by_day, days)
         predictions = _daily(data.predictions_by_day, days)
@@ -135,7 +136,7 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     out = spec.attribution.outcomes
     kpi = f"{spec.connection}|{out.table}|{out.value}|{(out.where or '').strip()}" if out is not None else None
     return VarModelInput(spec.name, volume, float(per_unit), np.asarray(monthly, dtype=float),
-                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)), kpi)
+                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)) * rate, kpi)
 
 
 def _daily(series: pd.Series, days: list[dt.date]) -> np.ndarray:

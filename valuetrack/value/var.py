@@ -196,10 +196,21 @@ def simulate(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, d
     Returns:
         (portfolio net value per path, per-model net value per path (paths × models)).
     """
-    if days < 1:
-        raise ParameterError(f"days: the horizon must be at least one day, got {days}")
+    return simulate_horizons(models, fm, start, [days], paths=paths, seed=seed)[days]
+
+
+def simulate_horizons(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, horizons: Sequence[int], *,
+                      paths: int = 4000, seed: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Net value per path over the first ``h`` days of one simulation, for each ``h`` in ``horizons``
+    (a shorter horizon is the start of the longer one's paths: one simulation serves all).
+
+    Returns: per horizon, (portfolio net value per path, per-model net value per path).
+    """
+    if not horizons or min(horizons) < 1:
+        raise ParameterError(f"days: the horizon must be at least one day, got {min(horizons) if horizons else None}")
     if paths < 100:
         raise ParameterError(f"paths: at least 100 simulated paths are needed, got {paths}")
+    days = max(horizons)
     rng = np.random.default_rng(seed)
     n = len(models)
     dates = [start + dt.timedelta(days=t) for t in range(days)]
@@ -210,29 +221,41 @@ def simulate(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, d
     # the money per unit: a monthly random walk from today's estimate, correlated across shared KPIs
     steps = rng.standard_normal((paths, len(month_keys), n), dtype=np.float32) @ np.linalg.cholesky(
         fm.drift_corr).T.astype(np.float32)
-    per_model = np.empty((paths, n))
+    per_model = {h: np.empty((paths, n)) for h in horizons}
     for i, m in enumerate(models):  # one model at a time: memory stays days × paths at any portfolio size
         e = _ar1_paths(fm.e_last[i], fm.phi[i], fm.sigma[i], fm.level_sd[i], days, paths, rng)
         daily = np.exp(fm.level[i, weekday].astype(np.float32)[:, None] + np.float32(fm.loadings[i]) * f + e)
-        volume = np.add.reduceat(daily, month_starts, axis=0, dtype=np.float64).T  # paths × months
         per_unit = m.value_per_unit + np.cumsum(steps[:, :, i] * fm.drift_sd[i], axis=1)
-        per_model[:, i] = (volume * per_unit).sum(axis=1) - m.fixed_monthly_cost * days / (365.25 / 12)
-    return per_model.sum(axis=1), per_model
+        for h in horizons:
+            starts = month_starts[month_starts < h]
+            volume = np.add.reduceat(daily[:h], starts, axis=0, dtype=np.float64).T  # paths × months
+            per_model[h][:, i] = (volume * per_unit[:, :len(starts)]).sum(axis=1) - m.fixed_monthly_cost * h / (365.25 / 12)
+    return {h: (v.sum(axis=1), v) for h, v in per_model.items()}
 
 
 def value_at_risk(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, days: int, *,
                   horizon: str, level: float = 0.05, paths: int = 4000, seed: int = 0) -> VarResult:
     """The ``level`` value at risk and expected shortfall of the portfolio's net value."""
+    return values_at_risk(models, fm, start, {horizon: days}, level=level, paths=paths, seed=seed)[horizon]
+
+
+def values_at_risk(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, horizons: dict[str, int], *,
+                   level: float = 0.05, paths: int = 4000, seed: int = 0) -> dict[str, VarResult]:
+    """:func:`value_at_risk` at several horizons (name → days) from one simulation."""
     if not 0 < level < 0.5:
         raise ParameterError(f"level: the tail probability must be in (0, 0.5), got {level}")
-    total, per_model = simulate(models, fm, start, days, paths=paths, seed=seed)
-    var, es = tail(total, level)
-    worst = total <= var
-    rows = [{"model": m.name, "expected": num(per_model[:, i].mean()),
-             "var": num(np.quantile(per_model[:, i], level)),
-             "shortfall_contribution": num(per_model[worst, i].mean())} for i, m in enumerate(models)]
-    return VarResult(horizon, start, start + dt.timedelta(days=days - 1), level, float(total.mean()), var, es,
-                     rows, paths, seed)
+    sims = simulate_horizons(models, fm, start, sorted(set(horizons.values())), paths=paths, seed=seed)
+    out = {}
+    for name, days in horizons.items():
+        total, per_model = sims[days]
+        var, es = tail(total, level)
+        worst = total <= var
+        rows = [{"model": m.name, "expected": num(per_model[:, i].mean()),
+                 "var": num(np.quantile(per_model[:, i], level)),
+                 "shortfall_contribution": num(per_model[worst, i].mean())} for i, m in enumerate(models)]
+        out[name] = VarResult(name, start, start + dt.timedelta(days=days - 1), level, float(total.mean()), var, es,
+                              rows, paths, seed)
+    return out
 
 
 def tail(values: np.ndarray, level: float) -> tuple[float, float]:
