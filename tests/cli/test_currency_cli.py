@@ -168,6 +168,22 @@ def test_the_model_page_and_every_report_state_the_currency_of_each_figure(eur_w
     html = (eur_workspace / "r.html").read_text()
     assert "In EUR, the model&#39;s currency: net value" in html or "In EUR, the model's currency: net value" in html
     assert "€4,000.00" in html  # the registered monthly cost, in EUR
+    # the PDF (read with pdftotext) and the XLSX say the same
+    import shutil
+    import subprocess
+
+    assert shutil.which("pdftotext"), "pdftotext not found: run `bash scripts/system-deps.sh` (make test does)"
+    assert cli("report", "--month", "2025-06", "--format", "pdf", "--out", "r.pdf", "--as-of", AS_OF.isoformat()).code == 0
+    text = " ".join(subprocess.run(["pdftotext", str(eur_workspace / "r.pdf"), "-"], check=True, capture_output=True,
+                                   text=True).stdout.split())
+    assert "In EUR, the model's currency: net value" in text and "every other figure is in USD" in text
+    assert cli("report", "--month", "2025-06", "--format", "xlsx", "--out", "r.xlsx", "--as-of", AS_OF.isoformat()).code == 0
+    from openpyxl import load_workbook
+
+    cells = {row[0]: row[1] for ws in load_workbook(eur_workspace / "r.xlsx").worksheets
+             for row in ws.iter_rows(values_only=True) if row and isinstance(row[0], str)}
+    assert cells["Net value (EUR)"] == pytest.approx(mine.loc["native_net", "value"])
+    assert cells["Mean rate (USD per 1 EUR)"] == pytest.approx(mine.loc["fx_rate_mean", "value"])
 
     # the model page: the reporting figures, and the model's own beside them (Babel: € and $)
     monkeypatch.setenv("VALUETRACK_AS_OF", AS_OF.isoformat())

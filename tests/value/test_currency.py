@@ -174,3 +174,9 @@ def test_a_csv_with_a_missing_column_or_no_file_says_which(tmp_path) -> None:
         load_rates(settings)
     (tmp_path / "rates.csv").write_text("date,currency,usd_per_unit\n2026-03-05,EUR,1.08\n")
     assert load_rates(settings).daily("EUR", D(2026, 3, 5), D(2026, 3, 9)).tolist() == [1.08] * 5
+
+
+def test_the_cumulative_chart_ends_at_the_period_figure_in_the_reporting_currency() -> None:
+    frame = _valuation(RATES).timeline()
+    # cohort by cohort: 216.00, 656.00, 766.00, 876.00, 1,100.00, 1,318.00 USD
+    assert [round(x, 2) for x in frame["cum_gross"]] == [216.00, 656.00, 766.00, 876.00, 1100.00, 1318.00]

@@ -1027,6 +1027,12 @@ def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: 
             if label.strip() and path == "one_off_costs":
                 item["label"] = label.strip()
             items.append(item)
+        number = values.get(path)
+        if path != "one_off_costs" and items and number not in (None, "") and float(number) != items[-1]["amount"]:
+            # the number shows the newest amount: a different one typed there would be lost silently
+            problems.append(f"model.{path}: the amount {float(number):g} differs from the last dated line "
+                            f"({items[-1]['amount']:g}); add a line 'YYYY-MM-DD {float(number):g}' for a new amount "
+                            "from its date, or clear the dated lines to use one number since launch")
         node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
         node[path.rpartition(".")[2]] = items
     months = values.get("amortisation_months")

@@ -646,7 +646,14 @@ class ModelValuation:
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
         return _ab_timeline(spec, self.data, self.effect, self.alpha, self.guardrail_estimates,
-                            self._vpu_on if self.foreign or isinstance(vpu, tuple) else None)
+                            self._vpu_on if self.foreign or isinstance(vpu, tuple) else None,
+                            self._rate_on if self.foreign else None)
+
+    def _rate_on(self, days: list[dt.date]) -> np.ndarray:
+        """Each day's rate (reporting currency per 1 unit of the model's); NaN outside the series."""
+        m = self.money
+        idx = m.days.get_indexer(days)
+        return np.where(idx >= 0, m.rate[np.maximum(idx, 0)] if m.rate is not None and len(m.days) else np.nan, np.nan)
 
     def _vpu_on(self, days: list[dt.date]) -> np.ndarray:
         """The value per KPI unit in the reporting currency on each of ``days`` (dated amounts and
@@ -657,7 +664,7 @@ class ModelValuation:
 
 
 def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
-                 guardrails: list[Any] | None = None, vpu_on: Any = None) -> pd.DataFrame:
+                 guardrails: list[Any] | None = None, vpu_on: Any = None, rate_on: Any = None) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -690,6 +697,9 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
         extra = _guardrail_money(guardrails)
         if extra is not None:  # guardrails that enter net value, per treated unit
+            if rate_on is not None:  # in the model's currency: each day's treated units at that day's rate
+                new = np.diff(raw_units, prepend=0.0)
+                raw_units = np.cumsum(np.where(new != 0, new * np.nan_to_num(rate_on(days)), 0.0))
             frame["cum_gross"] += extra[0] * raw_units
             frame["cum_gross_se"] += extra[1] * raw_units
     return frame
