@@ -58,6 +58,7 @@ if m.state != "ok":  # it could not be valued: why, and its last good figures
     ui.refresh_button([name], key="refresh-failed")
     st.stop()
 spec, cur = view["spec"], m.currency
+own = spec.currency or cur  # the model's own amounts (manifest, design, decisions) are in this currency
 marks, windows = views.chart_marks(spec, view["chart_notes"])  # annotations and excluded windows, on every chart
 
 st.title(md(m.display_name))
@@ -95,7 +96,10 @@ with ui.flagged_tiles(flags, "model"):
     c[4].metric("Payback", f"{m.payback_date:%b %Y}" if m.payback_date else ("—" if not one_off_total else "not yet"),
                 help=flagged("The month-end at which the cumulative net value (running costs) covers the one-off "
                              "costs incurred by then."))
-    c[4].caption(f"one-off costs {money(one_off_total, cur)}")
+    c[4].caption(f"one-off costs {money(one_off_total, own)}"
+                 + (f" ({money(m.native['one_off_costs_reporting'], cur)})"
+                    if m.native and "one_off_costs_reporting" in m.native else ""))
+    one_off_chart = (m.native or {}).get("one_off_costs_reporting", one_off_total)  # the chart is in the reporting currency
     if one_off_total or m.amortisation:  # the fully loaded view: one-off costs amortised
         c = st.columns(5)
         c[0].metric(costviews.NET_LOADED, money_compact(m.net_fully_loaded, cur),
@@ -134,7 +138,7 @@ with tab_value:
         with a:
             st.markdown("##### Cumulative net value")
             st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=one_off_total, annotations=marks, windows=windows),
+                                                  one_off=one_off_chart, annotations=marks, windows=windows),
                             width="stretch", key="cum")
         with b:
             st.markdown("##### Net value by month")
@@ -143,6 +147,10 @@ with tab_value:
     st.markdown("##### Figures to date")
     left, _ = st.columns([1, 1])
     left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
+    if m.native:
+        st.markdown(f"##### In the model's currency ({own})")
+        st.html(views.table_html(["Figure", own, cur], views.native_rows(m), numeric=[1, 2], testid="native"))
+        st.caption(views.rates_caption(m))
     if m.guardrails:
         st.markdown("##### Guardrails")
         st.caption("Secondary KPIs the model must not harm beyond a tolerance, compared between the same arms. "
@@ -209,7 +217,7 @@ with tab_method:
     rows = views.diagnostics_rows(details)
     if rows:
         st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
-    design = views.design_rows(details, cur)
+    design = views.design_rows(details, own)
     if design:
         st.markdown("##### Experiment design")
         st.html(views.table_html(["Design", "Result"], design, testid="design"))
@@ -232,15 +240,19 @@ with tab_method:
                f"{v['library_version']} · inputs {v['input_hash'][:12]}")
 
 with tab_costs:
-    st.markdown(views.cost_lines(spec, cur)
+    st.markdown(views.cost_lines(spec, own)
                 + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+    if own != cur:
+        st.caption(views.rates_caption(m) + f" The chart and the months below are in {cur}.")
     st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
     if billing:
         st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
     if view["months"]:
         st.markdown("##### Costs over time")
-        st.plotly_chart(charts.cost_history(view["months"], views.cost_steps(spec, view["months"]), cur,
-                                            annotations=marks, windows=windows), width="stretch", key="cost-history")
+        # the registered steps are in the model's currency: drawn only when that is the chart's
+        steps = views.cost_steps(spec, view["months"] if own == cur else [])
+        st.plotly_chart(charts.cost_history(view["months"], steps, cur, annotations=marks, windows=windows),
+                        width="stretch", key="cost-history")
         rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
         st.html(views.table_html(["Month", "Predictions", f"Running costs ({cur})", f"One-off costs amortised ({cur})",
                                   f"Gross value ({cur})", f"{costviews.NET_RUNNING} ({cur})",
@@ -345,22 +357,22 @@ with tab_registry:  # one above the other: side by side, either would be cut at 
 if decisions:
     with tab_decisions[0]:
         st.caption("What the classifier's decisions were worth, from what each outcome is worth (TP "
-                   f"{money(spec.decisions.value_tp, cur)}, FP {money(spec.decisions.value_fp, cur)}, FN "
-                   f"{money(spec.decisions.value_fn, cur)}, TN {money(spec.decisions.value_tn, cur)}). Shown beside the "
-                   f"causal estimate (gross value {money(m.gross, cur)}), never added to it. Cases whose label has not "
+                   f"{money(spec.decisions.value_tp, own)}, FP {money(spec.decisions.value_fp, own)}, FN "
+                   f"{money(spec.decisions.value_fn, own)}, TN {money(spec.decisions.value_tn, own)}). Shown beside the "
+                   f"causal estimate (gross value {money((m.native or {}).get('gross', m.gross), own)}), never added to it. Cases whose label has not "
                    "arrived are **estimated** from their scores (docs/methods-decisions.md).")
         if decisions["flagged"]:
             st.warning(md(decisions["reason"]))
         cols = st.columns(4)
-        for col, t in zip(cols, views.decision_tiles(decisions, cur)):
+        for col, t in zip(cols, views.decision_tiles(decisions, own)):
             ui.tile(col, t)
         if decisions["thresholds"]:
             st.markdown("##### At other thresholds")
             best = decisions["best_threshold"]
-            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], cur)}"
-                       + (f", against {money(decisions['total'], cur)} at {decisions['threshold']:.2f}"
+            st.caption(f"Worth most at {best:.2f}: {money(decisions['best_value'], own)}"
+                       + (f", against {money(decisions['total'], own)} at {decisions['threshold']:.2f}"
                           if decisions["threshold"] is not None else "") + ".")
-            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], cur, current=decisions["threshold"],
+            st.plotly_chart(charts.threshold_curve(decisions["thresholds"], own, current=decisions["threshold"],
                                                    best=best), width="stretch", key="thresholds")
         if decisions["checks"]:
             st.markdown("##### The estimate against realised value, as labels arrive")

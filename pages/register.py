@@ -21,7 +21,7 @@ ui.through_app()
 NEW = "+ New model"  # plain ASCII: the full-width plus is a missing glyph in many fonts
 DOCS = field_docs()
 DEFAULTS: dict[str, Any] = {
-    "name": "", "display_name": "", "owner": "", "team": "", "status": "active", "timezone": "UTC",
+    "name": "", "display_name": "", "owner": "", "team": "", "status": "active", "timezone": "UTC", "currency": "",
     "monthly_cost": 0.0, "cost_per_1k_predictions": 0.0, "one_off_costs": 0.0, "amortisation_months": AMORTISATION_MONTHS,
     **{k: "" for k in views.DATED_FORM_KEYS if k.startswith("history:")},
     "launch": None, "launch_label": "launch", "relaunches": "",
@@ -256,14 +256,17 @@ with st.container(border=True):
     a, b, c = st.columns(3)
     text(a, "kpi.name", "KPI", placeholder="the KPI's name")
     text(b, "kpi.unit", "KPI unit", placeholder="a currency code, count or rate")
-    number(c, "kpi.value_per_unit", f"Value per unit ({ctx.settings.currency})", step=0.1, format="%.4f")
+    own = (st.session_state.get(K + "currency") or "").strip().upper() or ctx.settings.currency
+    number(c, "kpi.value_per_unit", f"Value per unit ({own})", step=0.1, format="%.4f")
     dated(c, "kpi.value_per_unit")
     a, b, c = st.columns(3)
     select(a, "kpi.aggregation", "Per-unit aggregation", list(AGGREGATIONS))
     with b:
         st.toggle("Higher is better", key=K + "kpi.higher_is_better", help=DOCS.get("kpi.higher_is_better"))
     a, b, c = st.columns(3)
-    number(a, "monthly_cost", f"Monthly cost ({ctx.settings.currency})")
+    text(a, "currency", "Currency of its amounts", placeholder=f"blank: {ctx.settings.currency}, the reporting currency")
+    a, b, c = st.columns(3)
+    number(a, "monthly_cost", f"Monthly cost ({own})")
     dated(a, "monthly_cost")
     number(b, "cost_per_1k_predictions", "Cost per 1,000 predictions", step=0.1)
     dated(b, "cost_per_1k_predictions")

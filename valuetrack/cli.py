@@ -549,6 +549,8 @@ def cmd_value(args: argparse.Namespace) -> int:
         for m, net in zip(models, nets):
             ci = f"{ends.pop(0)} to {ends.pop(0)}" if m.ci_net else "—"
             note = "provisional" if m.provisional else (m.reason or "")
+            if m.native and m.state == "ok":  # a model in another currency: its own net beside
+                note = f"{money(m.native.get('net'), m.native['currency'])} in {m.native['currency']}; " + note
             if m.state != "ok":
                 note = "NOT VALUED" + (f" (last valued {m.last_valued})" if m.last_valued else "") + f": {m.error}"
             elif m.gross is None:

@@ -26,7 +26,7 @@ CONFIG_ENV = "VALUETRACK_CONFIG"
 DEFAULT_FILE = "valuetrack.toml"
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _SECRET_KEYS = re.compile(r"(password|secret|token|private_key|credentials|key_id|access_key)", re.I)
-_KNOWN_TOP = {"store", "connections", "auth", "refresh", "notifications"}
+_KNOWN_TOP = {"store", "connections", "auth", "refresh", "notifications", "fx"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,39 @@ class ConnectionSettings:
 
 
 @dataclass(frozen=True)
+class FxSettings:
+    """``[fx]``: the dated exchange rates of models whose ``currency`` is not the reporting one.
+
+    A rate is units of the reporting currency per 1 unit of the row's currency (reporting USD, a
+    EUR row with rate 1.085: 1 EUR = 1.085 USD); ``quote`` states it and must equal
+    ``[store].currency``. The rows come from ``csv`` (a file, read at each valuation) or from
+    ``table`` through ``connection`` (read at each refresh and kept in the app database).
+
+    Attributes:
+        quote: the currency the rates are expressed in (= the reporting currency).
+        csv: the CSV file (absolute, resolved against the settings file's folder), or None.
+        connection: the connection of the warehouse table, or None.
+        table: the warehouse table (optionally schema-qualified), or None.
+        date, currency, rate: the column names (in the CSV or the table).
+    """
+
+    quote: str
+    csv: Path | None = None
+    connection: str | None = None
+    table: str | None = None
+    date: str = "date"
+    currency: str = "currency"
+    rate: str = "rate"
+
+    @property
+    def source(self) -> str:
+        """Where the rates come from, as messages name it."""
+        if self.csv is not None:
+            return f"{self.csv.name} ([fx].csv)"
+        return f"table {self.table} of connection {self.connection!r} ([fx].table)"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective settings.
 
@@ -74,6 +107,8 @@ class Settings:
         notifications: the ``[notifications]`` section (checked; ``${VAR}`` left unresolved), empty
             when notifications are off (valuetrack.notifications reads it).
         store_url_as_written: ``[store].url`` before ``${VAR}`` was resolved (what messages show).
+        fx: where exchange rates come from (``[fx]``), or None when every model is in the reporting
+            currency.
     """
 
     store_url: str
@@ -84,6 +119,7 @@ class Settings:
     base_dir: Path
     notifications: Mapping[str, Any] = field(default_factory=dict)
     store_url_as_written: str | None = None
+    fx: FxSettings | None = None
 
     def connection(self, name: str) -> ConnectionSettings:
         try:
@@ -200,7 +236,8 @@ def _from_dict(data: dict[str, Any], file: Path) -> Settings:
     if not connections:
         connections["demo"] = _defaults(base).connections["demo"]
     settings = Settings(store_url, currency, connections, _check_auth(data.get("auth", {}), file.name), file, base,
-                        _check_notifications(data.get("notifications", {}), file.name))
+                        _check_notifications(data.get("notifications", {}), file.name),
+                        fx=_check_fx(data.get("fx", {}), file.name, base, currency, connections))
     if _VAR.search(store_url):  # a team database's password comes from the environment or secrets.toml
         settings = replace(settings, store_url=_resolve(store_url, settings.secrets(), "[store].url"),
                            store_url_as_written=store_url)
@@ -236,6 +273,54 @@ def _check_auth(auth: dict[str, Any], source: str) -> dict[str, Any]:
         if account.get("role", "editor") not in ROLES:
             raise ConfigError(f"{where}.role {account.get('role')!r} is not one of {', '.join(ROLES)}")
     return auth
+
+
+_FX_KEYS = ("quote", "csv", "connection", "table", "date", "currency", "rate")
+
+
+def _check_fx(section: dict[str, Any], source: str, base: Path, currency: str,
+              connections: Mapping[str, ConnectionSettings]) -> FxSettings | None:
+    """Refuse an [fx] section whose rates could be read the wrong way round or not at all."""
+    if not section:
+        return None
+    where = f"{source}: [fx]"
+    for key, value in section.items():
+        if key not in _FX_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!r}; known: {', '.join(_FX_KEYS)}")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}.{key} must be a non-empty string (got {value!r})")
+    quote = section.get("quote")
+    if quote is None:
+        raise ConfigError(f"{where}.quote is missing: state the currency the rates are in, quote = \"{currency}\" "
+                          f"(each rate = {currency} per 1 unit of the row's currency)")
+    if quote != currency:
+        raise ConfigError(f"{where}.quote is {quote!r} but the reporting currency ([store].currency) is {currency!r}: "
+                          f"rates must be {currency} per 1 unit of each currency; convert the table (a rate quoted "
+                          f"the other way round is 1 / rate)")
+    has_csv, has_table = "csv" in section, "table" in section or "connection" in section
+    if has_csv == has_table:
+        raise ConfigError(f"{where}: give either csv = \"fx_rates.csv\" (a file) or connection and table "
+                          "(a warehouse table), not both and not neither")
+    if has_table:
+        if "table" not in section or "connection" not in section:
+            raise ConfigError(f"{where}: a warehouse table needs both connection = \"NAME\" and table = \"TABLE\"")
+        if section["connection"] not in connections:
+            known = ", ".join(sorted(connections)) or "none"
+            raise ConfigError(f"{where}.connection: unknown connection {section['connection']!r}; known: {known}")
+        from valuetrack.errors import ValidationError
+        from valuetrack.sqlsafety import check_identifier
+
+        for key in ("table", "date", "currency", "rate"):
+            try:
+                check_identifier(section.get(key, key), qualified=key == "table")
+            except ValidationError as exc:
+                raise ConfigError(f"{where}.{key}: {exc.problems[0]}") from None
+    csv = None
+    if has_csv:
+        csv = Path(section["csv"])
+        csv = csv if csv.is_absolute() else base / csv
+    return FxSettings(quote, csv, section.get("connection"), section.get("table"), section.get("date", "date"),
+                      section.get("currency", "currency"), section.get("rate", "rate"))
 
 
 NOTIFICATION_EVENTS = ("raised", "escalated", "cleared", "refresh_failed")

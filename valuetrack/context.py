@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from valuetrack.store.aggregates import AggregateStore
     from valuetrack.store.ledger import LedgerStore
     from valuetrack.store.notes import NotesStore
-    from valuetrack.store.results import OverlapStore, VarStore
+    from valuetrack.store.results import FxRateStore, OverlapStore, VarStore
 
 
 @dataclass
@@ -64,6 +64,13 @@ class Context:
         from valuetrack.store.aggregates import AggregateStore
 
         return AggregateStore(self.engine)
+
+    @cached_property
+    def fx_rates(self) -> FxRateStore:
+        """Exchange rates read from the warehouse table of [fx] by the latest refresh."""
+        from valuetrack.store.results import FxRateStore
+
+        return FxRateStore(self.engine)
 
     @cached_property
     def notes(self) -> NotesStore:

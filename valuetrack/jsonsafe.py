@@ -31,6 +31,11 @@ def pair(p: Any) -> list[float | None] | None:
 
 def clean(obj: Any) -> Any:
     """Recursively make a structure JSON-safe (NaN → None, numpy → Python, timestamps → ISO)."""
+    kind = type(obj)  # the common exact types first: a valuation cleans millions of values
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is str or kind is int or obj is None:
+        return obj
     if isinstance(obj, dict):
         return {str(k): clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -529,6 +529,28 @@ def series_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: 
     )
 
 
+def fx_rates_query(table: str, date: str, currency: str, rate: str, currencies: Sequence[str], end: dt.date, *,
+                   dialect_ops: DialectOps | None = None) -> Select:
+    """The exchange rates of ``currencies`` published up to ``end`` ([fx] table in valuetrack.toml).
+
+    Returns:
+        A ``Select`` with columns ``date`` (the date column cast to DATE), ``currency`` and ``rate``
+        (a 64-bit float: units of the reporting currency per 1 unit of the currency), ordered by
+        currency and date; only the needed currencies leave the warehouse.
+    """
+    ops = dialect_ops or DialectOps()
+    if not currencies:
+        raise ParameterError("fx_rates_query: no currency to read")
+    T = _table(table, date, currency, rate).alias("r")
+    day = sa.cast(T.c[date], sa.Date)
+    return (
+        sa.select(day.label("date"), T.c[currency].label("currency"), ops.to_double(T.c[rate]).label("rate"))
+        .where(T.c[currency].in_(sa.bindparam("currencies", sorted(set(currencies)), expanding=True)),
+               day <= sa.bindparam("end", end, type_=sa.Date))
+        .order_by(T.c[currency], day)
+    )
+
+
 def panel_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: DialectOps | None = None) -> Select:
     """The panel of units: per day and unit, the KPI summed over the unit's rows of that day.
 

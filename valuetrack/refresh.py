@@ -106,6 +106,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     outcomes = [done[p[0].name] for p in plans]
     if model is None:
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
+    outcomes = _record_fx(ctx, connectors, secrets, as_of, timeout_s, outcomes, hidden)
     for connector in connectors.values():
         connector.dispose()
     if value:
@@ -120,6 +121,34 @@ def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> l
     """A model pulled and stored but not valued: its refresh says so (the aggregates stay stored)."""
     return [dataclasses.replace(o, status="failed", error=f"pulled {o.rows} rows, but {failures[o.model]}")
             if o.model in failures and o.status == "ok" else o for o in outcomes]
+
+
+def _record_fx(ctx: Context, connectors: dict[str, Any], secrets: Any, as_of: dt.date, timeout_s: float | None,
+               outcomes: list[RefreshOutcome], hidden: list[str]) -> list[RefreshOutcome]:
+    """Read the exchange rates of the [fx] warehouse table for the currencies of registered models
+    (one pushed-down query) into the app database. A failure keeps the previous rates and marks the
+    refresh of each model that needs them as failed, saying why."""
+    from valuetrack.connectors import get_connector
+    from valuetrack.fx import read_table_rates
+
+    fx = ctx.settings.fx
+    if fx is None or fx.csv is not None:
+        return outcomes
+    needed = {m.name: m.spec.currency for m in ctx.registry.list()
+              if m.spec.currency and m.spec.currency != ctx.settings.currency}
+    if not needed:
+        return outcomes
+    try:
+        if fx.connection not in connectors:
+            connectors[fx.connection] = get_connector(ctx.settings.connection(fx.connection), secrets)
+        frame = read_table_rates(ctx.settings, connectors[fx.connection], sorted(set(needed.values())), as_of,
+                                 timeout_s=timeout_s)
+        ctx.fx_rates.replace(frame, needed.values())
+        return outcomes
+    except ValuetrackError as exc:
+        message = redact(exc.message, hidden)
+    return [dataclasses.replace(o, status="failed", error=f"the exchange rates could not be read ({message}); the "
+                                f"previously read rates are used") if o.model in needed else o for o in outcomes]
 
 
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,

@@ -279,7 +279,9 @@ def input_hash(valuation: Any, alpha: float) -> str:
                  "as_of": valuation.as_of, "alpha": alpha, "version": __version__,
                  "data": [frame_digest(f) for f in (d.ab, d.series, d.daily, d.histogram, d.decisions)]
                  + ([frame_digest(d.billed)] if valuation.reg.spec.cost_source is not None else [])
-                 + ([frame_digest(d.guardrails)] if valuation.reg.spec.guardrails else []),
+                 + ([frame_digest(d.guardrails)] if valuation.reg.spec.guardrails else [])
+                 # the rates used (a corrected rate changes the figures)
+                 + ([hashlib.sha256(valuation.rate.tobytes()).hexdigest()] if valuation.rate is not None else []),
                  "freshness": {k: (d.last_ok or {}).get(k) for k in ("max_exposure_ts", "max_outcome_ts", "mature_through")}})
 
 

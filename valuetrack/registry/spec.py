@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import types
 import typing
@@ -79,7 +80,7 @@ class DatedAmount:
     """An amount in effect from a date on (until the next one): a cost or value per unit that changed."""
 
     start: dt.date = _doc("first day this amount applies, in the model's timezone", key="from")
-    amount: float = _doc("the amount from that day on, reporting currency")
+    amount: float = _doc("the amount from that day on, in the model's currency")
 
     def _check(self, where: str, problems: list[str]) -> None:
         if self.amount < 0:
@@ -91,7 +92,7 @@ class OneOffCost:
     """A one-off cost incurred on a date (a build, a retraining, a migration)."""
 
     on: dt.date = _doc("the day the cost was incurred")
-    amount: float = _doc("the cost, reporting currency")
+    amount: float = _doc("the cost, in the model's currency")
     label: str = _doc("what it was, e.g. 'v2 rebuild'", max_len=200, default="")
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -175,7 +176,7 @@ class Kpi:
 
     name: str = _doc("KPI name, e.g. 'retained_revenue'", max_len=200)
     unit: str = _doc("a currency code (e.g. 'USD'), 'count' or 'rate'")
-    value_per_unit: Dated = _doc("money per KPI unit, in the reporting currency: a number, or a list of "
+    value_per_unit: Dated = _doc("money per KPI unit, in the model's currency: a number, or a list of "
                                  "{from = DATE, amount = …} when it changed")
     higher_is_better: bool = _doc("false for KPIs such as losses, where a decrease is the gain", default=True)
     aggregation: str = _doc("per unit: 'sum', 'mean' or 'conversion' (0/1)", default="sum")
@@ -272,7 +273,7 @@ class Challenger:
     arm: str = _doc("arm value of the challenger's units in the exposures' arm column", max_len=200)
     treatment_share: float = _doc("planned share of units served by the challenger")
     label: str = _doc("name of the version, e.g. 'v4'", max_len=200, default="")
-    monthly_cost: float = _doc("the challenger's running cost per month, reporting currency", default=0.0)
+    monthly_cost: float = _doc("the challenger's running cost per month, in the model's currency", default=0.0)
     cost_per_1k_predictions: float = _doc("the challenger's cost per 1,000 predictions", default=0.0)
 
     def _check(self, where: str, problems: list[str]) -> None:
@@ -388,7 +389,7 @@ class Decisions:
     decision: str | None = _doc("column with the decision taken, 1 or 0 (default: score >= threshold)",
                                 default=None)
     threshold: float = _doc("the score threshold in use, when there is no decision column", default=0.5)
-    value_tp: float = _doc("money per true positive (class 1, decided 1), reporting currency", default=0.0)
+    value_tp: float = _doc("money per true positive (class 1, decided 1), in the model's currency", default=0.0)
     value_fp: float = _doc("money per false positive (class 0, decided 1); negative for a cost", default=0.0)
     value_fn: float = _doc("money per false negative (class 1, decided 0)", default=0.0)
     value_tn: float = _doc("money per true negative (class 0, decided 0)", default=0.0)
@@ -527,7 +528,10 @@ class ModelSpec:
     status: str = _doc("'active' or 'retired'", default="active")
     connection: str = _doc("name of a connection in valuetrack.toml", max_len=100, default="demo")
     timezone: str = _doc("IANA time zone in which days are cut for this model", default="UTC")
-    monthly_cost: Dated = _doc("serving + licences + people share per month, reporting currency: a number "
+    currency: str | None = _doc("ISO 4217 code of the model's own amounts (value_per_unit, monthly_cost, "
+                                "cost_per_1k_predictions, one_off_costs); converted into the reporting currency "
+                                "at each day's rate from [fx]; default: the reporting currency", default=None)
+    monthly_cost: Dated = _doc("serving + licences + people share per month, in the model's currency: a number "
                                "(since launch), or a list of {from = DATE, amount = …} when it changed", default=0.0)
     cost_per_1k_predictions: Dated = _doc("variable cost per 1,000 predictions: a number, or a list of "
                                           "{from = DATE, amount = …}", default=0.0)
@@ -568,6 +572,9 @@ class ModelSpec:
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
             _check_dated(getattr(self, name), f"{where}.{name}", launch, problems,
                          key="on" if name == "one_off_costs" else "from")
+        if self.currency is not None and self.currency not in currency_codes():
+            problems.append(f"{where}.currency: {self.currency!r} is not an ISO 4217 currency code such as 'EUR' "
+                            "or 'USD' (omit it for the reporting currency)")
         if self.kpi is not None and isinstance(self.kpi.value_per_unit, tuple):
             _check_dated(self.kpi.value_per_unit, f"{where}.kpi.value_per_unit", launch, problems)
         if self.amortisation_months is not None and not 1 <= self.amortisation_months <= 240:
@@ -625,6 +632,15 @@ class ModelSpec:
     @property
     def has_holdout(self) -> bool:
         return self.attribution.exposures is not None and self.attribution.outcomes is not None
+
+
+@functools.lru_cache(maxsize=1)
+def currency_codes() -> frozenset[str]:
+    """The ISO 4217 codes a model's ``currency`` may take (Babel's list; not XXX "no currency" nor
+    XTS "for testing")."""
+    from babel.numbers import list_currencies
+
+    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isupper() and c not in ("XXX", "XTS"))
 
 
 def guardrail_view(spec: ModelSpec, guardrail: Guardrail) -> ModelSpec:

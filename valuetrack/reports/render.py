@@ -115,16 +115,18 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
     models = []
     for m in c["models"]:
         mm = dict(m)
+        own = m.get("model_currency") or cur  # the manifest's amounts, design and decisions
+        mm.update(native_text=_native_text(m, cur))
         mm.update(
             net_text=money_exact(m["net"], cur), gross_text=money_exact(m["gross"], cur),
             cost_text=money_exact(m["cost"], cur), ci_text=_interval(m["ci_net"], cur),
             roi_text=_pct(m["roi"]), roi_ci_text=(f"{_pct(m['ci_roi'][0])} to {_pct(m['ci_roi'][1])}" if m.get("ci_roi") else ""),
             prob_text="—" if m["prob_positive"] is None else f"{m['prob_positive']:.2f}",
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
-            monthly_cost_text=money_exact(m.get("monthly_cost"), cur),
-            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), cur),
+            monthly_cost_text=money_exact(m.get("monthly_cost"), own),
+            per_1k_text=money_exact(m.get("cost_per_1k_predictions"), own),
             billing_rows=_billing_rows(m.get("cost_billing"), cur),
-            one_off_text=_one_off_text(m, cur),
+            one_off_text=_one_off_text(m, own),
             amortisation_text=money_exact(m.get("amortisation"), cur),
             net_loaded_text=money_exact(m.get("net_fully_loaded"), cur),
             ci_loaded_text=_interval(m.get("ci_net_fully_loaded"), cur),
@@ -132,7 +134,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             amortisation_months=m.get("amortisation_months") or 36,
             history_rows=[{"field": {"monthly_cost": "Monthly running cost", "cost_per_1k_predictions": "Per 1,000 predictions",
                                      "value_per_unit": "Value per KPI unit"}[h["field"]], "from": h["from"],
-                           "amount": money_exact(h["amount"], cur)} for h in m.get("amount_history") or []],
+                           "amount": money_exact(h["amount"], own)} for h in m.get("amount_history") or []],
             predictions_text=f"{m.get('predictions') or 0:,.0f}",
             units_text=f"{m.get('treated_units') or 0:,.0f}",
             payback_text=_payback(m, cur),
@@ -141,7 +143,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             flags=flags_by_model.get(m["model"], []),
             flag_title="; ".join(f"{f['label']}: {f['reason']}" for f in flags_by_model.get(m["model"], [])),
             method_text=methods.label(m["method"]),
-            vpu_text=money_exact(m.get("value_per_unit"), cur),
+            vpu_text=money_exact(m.get("value_per_unit"), own),
             effect_text=_effect(m),
             effect_rel_text=_pct(m.get("effect_rel"), 2),
             p_text=p_value(m.get("p_value")),
@@ -151,8 +153,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
             mm["net_text"] = f"no estimate · cost {money_exact(m['cost'], cur)}"
         mm.update(_health(m.get("health")))
         mm.update(_risk(m.get("risk"), cur))
-        mm["dec"] = _decisions(m.get("decisions"), cur)
-        mm["design_rows"] = design_rows(m.get("design") or {}, cur)
+        mm["dec"] = _decisions(m.get("decisions"), own)
+        mm["design_rows"] = design_rows(m.get("design") or {}, own)
         mm["guardrail_head"] = GUARDRAIL_HEAD
         mm["guardrail_rows"] = guardrail_rows(m.get("guardrails"), m.get("flags") or [], m["model"], cur)
         mm.update(_notes_view(m, cur, level))
@@ -355,6 +357,19 @@ def _one_off_text(m: dict[str, Any], cur: str) -> str:
         f" (total {money_exact(m.get('one_off_costs'), cur)})"
 
 
+def _native_text(m: dict[str, Any], cur: str) -> str:
+    """A model in another currency: the month's figures in it and the rates used, in a sentence."""
+    n = m.get("native")
+    if not n:
+        return ""
+    own = n["currency"]
+    rates = (f"; {cur} per 1 {own} from {n['rate_first']:.4f} to {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}, "
+             "each day at its own rate" if n.get("rate_mean") is not None else "")
+    return (f"In {own}, the model's currency: net value {money_exact(n.get('net'), own)}, gross value "
+            f"{money_exact(n.get('gross'), own)}, running costs {money_exact(n.get('cost'), own)}{rates}. The "
+            f"registered amounts are in {own}; every other figure is in {cur}.")
+
+
 def _payback(m: dict[str, Any], cur: str) -> str:
     if not m.get("one_off_costs"):
         return "no build cost recorded"
@@ -536,9 +551,18 @@ def tidy_rows(snapshot: Snapshot, pending: dict[str, Any] | None = None) -> list
             if (metric.startswith("decisions_") and not d) or (metric in _BILLING_METRICS and not b):
                 continue
             v = values.get(metric)
+            money_unit = (m.get("model_currency") or c["currency"]) if metric.startswith("decisions_") else c["currency"]
             rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
                          "metric": metric, "value": int(v) if isinstance(v, bool) else v,
-                         "unit": c["currency"] if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+                         "unit": money_unit if unit == "money" else (m.get("kpi_unit") if unit == "kpi" else unit)})
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures, and the rates, each row with its unit
+            own = n["currency"]
+            for metric, v, unit in (("native_gross", n.get("gross"), own), ("native_cost", n.get("cost"), own),
+                                    ("native_net", n.get("net"), own),
+                                    ("fx_rate_mean", n.get("rate_mean"), f"{c['currency']} per {own}")):
+                rows.append({**base, "model": m["model"], "display_name": m["display_name"], "team": m["team"],
+                             "metric": metric, "value": v, "unit": unit})
         for g in m.get("guardrails") or []:  # per guardrail: its harm against its tolerance, its money
             for metric, v, unit in (("harm_per_unit", g["harm_per_unit"], g["unit"]), ("tolerance", g["tolerance"], g["unit"]),
                                     ("value", g["value"], c["currency"]), ("in_net", int(g["in_net"]), "bool")):
@@ -766,11 +790,18 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
                 ("From overrides agreed with finance", m.get("override_amount") or 0.0, money_fmt),
                 ("Net value, adjusted", m.get("net_adjusted"), money_fmt)]
         rows += _note_xlsx_rows(m, cur)
+        own = m.get("model_currency") or cur
+        own_fmt = money_fmt if own == cur else f'"{symbol(own)}"#,##0.00;-"{symbol(own)}"#,##0.00'
+        n = m.get("native")
+        if n:  # a model in another currency: its own figures beside the reporting ones
+            rows += [(f"Gross value ({own})", n.get("gross"), own_fmt), (f"Running costs ({own})", n.get("cost"), own_fmt),
+                     (f"Net value ({own})", n.get("net"), own_fmt),
+                     (f"Mean rate ({cur} per 1 {own})", n.get("rate_mean"), "0.0000")]
         d = m.get("decisions")
         if d:  # beside the causal figures, never added to them
-            rows += [("Decisions' value (part estimated)", d["total"], money_fmt),
-                     ("Decisions, realised (labelled)", d["realised"], money_fmt),
-                     ("Decisions, estimated (labels pending)", d["estimate"], money_fmt),
+            rows += [("Decisions' value (part estimated)", d["total"], own_fmt),
+                     ("Decisions, realised (labelled)", d["realised"], own_fmt),
+                     ("Decisions, estimated (labels pending)", d["estimate"], own_fmt),
                      ("Decisions, labelled / predictions", f"{d['labelled']} / {d['predictions']}", None),
                      ("Decisions, estimate flagged", d["reason"] if d["flagged"] else "no", None)]
         for g in m.get("guardrails") or []:  # its money is inside gross only when in_net

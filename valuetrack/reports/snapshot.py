@@ -187,6 +187,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["live_to"] = _iso(live_to)
         d["registered_at"] = _iso(reg.created_at.date() if reg.created_at else None)
         d["kpi_unit"] = reg.spec.kpi.unit
+        d["model_currency"] = reg.spec.currency or pv.currency  # of the manifest's amounts, design and decisions
         d.update(_amounts(reg.spec, live_from, mv.period_end))
         d["higher_is_better"] = reg.spec.kpi.higher_is_better
         source = reg.spec.cost_source

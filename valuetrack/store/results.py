@@ -88,3 +88,35 @@ class VarStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return row[0] if row else None
+
+
+class FxRateStore:
+    """Exchange rates read from the warehouse table of ``[fx]`` by the latest refresh (valuetrack/fx.py)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def replace(self, frame: Any, currencies: Iterable[str]) -> int:
+        """Replace the stored rates of ``currencies`` by the rows of ``frame`` (date, currency, rate),
+        in one transaction; returns the rows written."""
+        from valuetrack.store.schema import fx_rates
+
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = [{"currency": str(r.currency), "day": r.date, "rate": float(r.rate), "pulled_at": now}
+                for r in frame.itertuples(index=False)]
+        with self.engine.begin() as conn:
+            conn.execute(fx_rates.delete().where(fx_rates.c.currency.in_(sorted(set(currencies)))))
+            if rows:
+                conn.execute(fx_rates.insert(), rows)
+        return len(rows)
+
+    def read(self) -> Any:
+        """Every stored rate as a frame of date, currency, rate."""
+        import pandas as pd
+
+        from valuetrack.store.schema import fx_rates as t
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.day, t.c.currency, t.c.rate).order_by(t.c.currency, t.c.day)).all()
+        return pd.DataFrame([{"date": r.day, "currency": r.currency, "rate": r.rate} for r in rows],
+                            columns=["date", "currency", "rate"])

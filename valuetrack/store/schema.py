@@ -274,6 +274,18 @@ model_overlap_patterns = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0020) ----
+# units of the reporting currency per 1 unit of `currency`, as published on `day`; the currencies
+# a refresh reads are replaced as a whole (a corrected rate replaces the old one)
+
+fx_rates = sa.Table(
+    "fx_rates", metadata,
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("rate", sa.Float, nullable=False),
+    sa.Column("pulled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- settings the app database enforces itself (valuetrack.access; migration 0008) ---------------
 # key "auth": the [auth] mapping recorded the first time settings with [auth] opened this database,
 # so that a settings file without it cannot reopen the database in the open local mode.

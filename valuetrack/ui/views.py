@@ -422,22 +422,20 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
 
 def _net_cell(r: Any, net_text: str, currency: str, cls: str = "") -> str:
     """A row's net value. Its aria-label holds the figure at full precision and says how the total
-    counts it (the title too, after a flag's reason); a model without an estimate shows its cost,
-    which the total counts, instead."""
+    counts it (a flagged model's title gives its flags' reasons, D42); a model without an estimate
+    shows its cost, which the total counts, instead."""
     from markupsafe import escape
 
-    cur = escape(currency)
-    reason = f"{r.flag_reason} · " if getattr(r, "flag_reason", "") else ""
+    reason = getattr(r, "flag_reason", "") or ""
     if r.state != "ok":
-        text = "not valued: left out of the totals"
-        return f"<td class='num{cls}' title='{escape(reason + text)}' aria-label='{text}'>{net_text}</td>"
-    if r.net_exact is None or r.net_exact != r.net_exact:
+        text, shown, attrs = "not valued: left out of the totals", net_text, ""
+    elif r.net_exact is None or r.net_exact != r.net_exact:
         text = f"no estimate; cost {exact(r.cost_exact)} {currency} counted in the total"
-        return (f"<td class='num wrap{cls}' data-estimate='no' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-                f"no estimate · cost {escape(money(r.cost_exact, currency))}</td>")
-    text = f"net {exact(r.net_exact)} {currency}"
-    return (f"<td class='num{cls}' data-estimate='yes' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-            f"{net_text}</td>")
+        shown, attrs, cls = f"no estimate · cost {escape(money(r.cost_exact, currency))}", " data-estimate='no'", f" wrap{cls}"
+    else:
+        text, shown, attrs = f"net {exact(r.net_exact)} {currency}", net_text, " data-estimate='yes'"
+    title = f" title='{escape(reason)}'" if reason else ""
+    return f"<td class='num{cls}'{attrs}{title} aria-label='{escape(text)}'>{shown}</td>"
 
 
 def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
@@ -709,6 +707,28 @@ def _steps(value: Any) -> Any:
     return steps(value)
 
 
+def native_rows(m: Any) -> list[tuple[str, str, str]]:
+    """A model in another currency: its figures in its own currency beside the reporting ones."""
+    n = m.native or {}
+    if not n:
+        return []
+    labels = ["Gross value", "Running costs", "Net value"]
+    own = money_column([n.get("gross"), n.get("cost"), n.get("net")], n["currency"])
+    rep = money_column([m.gross, m.cost, m.net], m.currency)
+    return list(zip(labels, own, rep))
+
+
+def rates_caption(m: Any) -> str:
+    """How a model's own currency was converted, in a sentence."""
+    n = m.native or {}
+    if not n or n.get("rate_mean") is None:
+        return ""
+    own, cur = n["currency"], m.currency
+    return (f"Amounts in {own}, converted at each day's rate ({cur} per 1 {own}: first {n['rate_first']:.4f}, "
+            f"last {n['rate_last']:.4f}, mean {n['rate_mean']:.4f}; a weekend or holiday takes the last rate "
+            "published, for at most 4 days).")
+
+
 def month_table_rows(months: list[Mapping[str, Any]], currency: str, *, logs_predictions: bool) -> list[list[str]]:
     """The Costs tab's months, newest first: money at one precision per column; predictions shown
     only for a model whose exposures are logged (a time-series model has no per-prediction count).
@@ -910,7 +930,8 @@ def form_to_data(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     data: dict[str, Any] = {}
 
     def put(path: str, value: Any) -> None:
-        if value is None or (isinstance(value, str) and not value.strip() and path.count(".") >= 1 and path not in _KEEP_EMPTY):
+        if value is None or (isinstance(value, str) and not value.strip()
+                             and (path.count(".") >= 1 or path == "currency") and path not in _KEEP_EMPTY):
             return
         if isinstance(value, str):
             value = value.strip()
@@ -1004,6 +1025,12 @@ def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: 
             if label.strip() and path == "one_off_costs":
                 item["label"] = label.strip()
             items.append(item)
+        number = values.get(path)
+        if path != "one_off_costs" and items and number not in (None, "") and float(number) != items[-1]["amount"]:
+            # the number shows the newest amount: a different one typed there would be lost silently
+            problems.append(f"model.{path}: the amount {float(number):g} differs from the last dated line "
+                            f"({items[-1]['amount']:g}); add a line 'YYYY-MM-DD {float(number):g}' for a new amount "
+                            "from its date, or clear the dated lines to use one number since launch")
         node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
         node[path.rpartition(".")[2]] = items
     months = values.get("amortisation_months")

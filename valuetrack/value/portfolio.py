@@ -26,10 +26,11 @@ from valuetrack.attribution.methods import Effect
 from valuetrack.attribution.methods import get as get_method
 from valuetrack.attribution.methods.ab import SUMS as _SUMS
 from valuetrack.attribution.methods.ab import ab_inputs as _ab_inputs
-from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, amount_on, latest
+from valuetrack.registry.spec import AMORTISATION_MONTHS, ModelSpec, latest
 from valuetrack.registry.store import RegisteredModel
 from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
+from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Deduction, Overlap, Pattern, deduct
 from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
@@ -109,6 +110,12 @@ class ModelValue:
     """Designs beyond one holdout (attribution/methods/designs.py): ``ramp`` (the allocation periods
     and the naive pooled estimate), ``challenger`` (comparisons and the recommendation),
     ``triangulation`` (holdout vs time series); None for a plain design."""
+    native: dict[str, Any] | None = None
+    """For a model whose ``currency`` is not the reporting one: the period's figures in its own
+    currency (``currency``, ``gross``, ``cost``, ``net``) and the rates used (``rate_first``,
+    ``rate_last``, ``rate_mean``: reporting currency per 1 unit of it; to date also ``one_off_costs``
+    in its currency and ``one_off_costs_reporting`` at the rates of the days they were incurred).
+    None for a model in the reporting currency. ``design`` and ``decisions`` are in its currency."""
     guardrails: list[dict[str, Any]] | None = None
     """Each guardrail's estimate and money over the period (valuetrack.value.guardrails); None
     without ``[[guardrails]]``. Those with ``in_net`` are inside ``gross``."""
@@ -250,6 +257,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     else:
         start, end = None, last_day
     cached = reuse.valuations if reuse is not None and (reuse.as_of, reuse.alpha) == (as_of, alpha) else {}
+    fx = FxSource(ctx)
     notes = ctx.notes.by_model()  # annotations, excluded windows, overrides (one query)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
@@ -257,7 +265,7 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
         try:
             v = cached.get(reg.name)
             if v is None or v.reg.revision != reg.revision:
-                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, notes=notes.get(reg.name, ()))
+                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx, notes=notes.get(reg.name, ()))
             total = v.to_date()
             value = v.period(start, end) if month else total
             if month:
@@ -348,13 +356,41 @@ def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]
     return [dataclasses.replace(v, risk=r.to_dict()) for v, r in zip(values, risks)]
 
 
+class FxSource:
+    """The rates of ``[fx]``, read once per valuation and only if a model needs them; a failure to
+    read them fails only the models that need them (each says why)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._rates: FxRates | None = None
+        self._error: Exception | None = None
+
+    def get(self) -> FxRates:
+        if self._rates is None and self._error is None:
+            from valuetrack.fx import load_rates
+
+            try:
+                fx = self.ctx.settings.fx
+                stored = self.ctx.fx_rates.read() if fx is not None and fx.csv is None else None
+                self._rates = load_rates(self.ctx.settings, stored)
+            except Exception as exc:  # noqa: BLE001 - re-raised for each model that needs rates
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        assert self._rates is not None
+        return self._rates
+
+
 class ModelValuation:
     """One model's effect to date and the money it makes in any period: the single place where
     stored aggregates become value (portfolio, model page, reports all go through it)."""
 
     def __init__(self, reg: RegisteredModel, data: _ModelData, effect: Effect, as_of: dt.date,
-                 currency: str, alpha: float, notes: tuple[Any, ...] = (), unexcluded: tuple[Any, Any] | None = None) -> None:
+                 currency: str, alpha: float, fx: FxSource | FxRates | None = None, notes: tuple[Any, ...] = (),
+                 unexcluded: tuple[Any, Any] | None = None) -> None:
         self.reg, self.data, self.effect, self.as_of, self.currency, self.alpha = reg, data, effect, as_of, currency, alpha
+        self.model_currency = reg.spec.currency or currency
+        self._fx = fx
         self.notes = tuple(notes)
         """The model's active notes (valuetrack.store.notes): annotations, excluded windows, overrides."""
         self.unexcluded = unexcluded
@@ -362,7 +398,7 @@ class ModelValuation:
 
     @classmethod
     def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05,
-             notes: Any = None) -> ModelValuation:
+             fx: FxSource | None = None, notes: Any = None) -> ModelValuation:
         from valuetrack.value.notes import exclude_days, exclusion_windows
 
         notes = tuple(ctx.notes.list(reg.name) if notes is None else notes)
@@ -373,7 +409,44 @@ class ModelValuation:
             unexcluded = (data, estimate_effect(reg.spec, data, as_of, alpha=alpha))
             data = exclude_days(data, windows)
         return cls(reg, data, estimate_effect(reg.spec, data, as_of, alpha=alpha), as_of, ctx.settings.currency, alpha,
-                   notes, unexcluded)
+                   fx if fx is not None else FxSource(ctx), notes, unexcluded)
+
+    @property
+    def foreign(self) -> bool:
+        """True when the model's amounts are in another currency than the reporting one."""
+        return self.model_currency != self.currency
+
+    @property
+    def rates(self) -> FxRates | None:
+        """The [fx] rates (None for a model in the reporting currency); FxError/ConfigError when they
+        cannot be read."""
+        if not self.foreign:
+            return None
+        fx = self._fx.get() if isinstance(self._fx, FxSource) else self._fx
+        if fx is None:
+            raise FxError(f"no rates for {self.model_currency}: the model's currency is not the reporting currency "
+                          f"{self.currency}, and no [fx] rates were given")
+        return fx
+
+    @functools.cached_property
+    def _span(self) -> tuple[dt.date, dt.date]:
+        """The days of the model's daily money: from its launch or first data, to the last day."""
+        data = self.data
+        firsts = [d for d in (self.live_from,
+                              data.treated_by_day.index[0] if len(data.treated_by_day) else None,
+                              data.predictions_by_day.index[0] if len(data.predictions_by_day) else None)
+                  if d is not None]
+        return (min(firsts) if firsts else self.last_day), self.last_day
+
+    @functools.cached_property
+    def rate(self) -> np.ndarray | None:
+        """Each day's rate over the daily money's days (reporting currency per 1 unit of the model's
+        currency), or None for a model in the reporting currency. FxError names the currency and the
+        first day without a usable rate (one published at most 4 days before)."""
+        if not self.foreign:
+            return None
+        first, last = self._span
+        return self.rates.daily(self.model_currency, first, last)
 
     @property
     def live_from(self) -> dt.date | None:
@@ -396,12 +469,16 @@ class ModelValuation:
     def money(self) -> DailyMoney:
         """The model's money per day (value per unit, running cost, one-off costs incurred and
         amortised): the one place the manifest's (dated) amounts become daily money."""
+        return self._money(self.rate)
+
+    @functools.cached_property
+    def money_native(self) -> DailyMoney:
+        """The same daily money in the model's own currency (for its ``native`` figures)."""
+        return self._money(None)
+
+    def _money(self, rate: np.ndarray | None) -> DailyMoney:
         spec, data = self.reg.spec, self.data
-        firsts = [d for d in (self.live_from,
-                              data.treated_by_day.index[0] if len(data.treated_by_day) else None,
-                              data.predictions_by_day.index[0] if len(data.predictions_by_day) else None)
-                  if d is not None]
-        first = min(firsts) if firsts else self.last_day
+        first = self._span[0]
         live_to = None
         if spec.status == "retired" and len(data.predictions_by_day):
             live_to = data.predictions_by_day.index[-1]
@@ -409,7 +486,7 @@ class ModelValuation:
                            cost_per_1k_predictions=spec.cost_per_1k_predictions,
                            value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,
                            amortisation_months=spec.amortisation_months, live_from=self.live_from,
-                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed)
+                           live_to=live_to, predictions=data.predictions_by_day, billed=self.billed, rate=rate)
 
     @functools.cached_property
     def billed(self) -> Any:
@@ -420,17 +497,24 @@ class ModelValuation:
             return None
         from valuetrack.value.billing import billed_cost
 
-        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.currency, model=self.reg.name)
+        return billed_cost(self.data.billed, source, as_of=self.as_of, currency=self.model_currency, model=self.reg.name)
 
     def one_off_to(self, day: dt.date) -> float:
         """One-off costs incurred from the start of the series to ``day`` (for the payback date)."""
         m = self.money
         return m.total("one_off", m.days[0], day) if len(m.days) else 0.0
 
+    @functools.cached_property
+    def rate_today(self) -> float:
+        """The last day's rate (forward-looking figures: holdout sizing, value at risk); 1 without one."""
+        return float(self.rate[-1]) if self.rate is not None and len(self.rate) else 1.0
+
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
         value = self._with_overrides(_value_for(self.reg, self.data, self.effect, start, end, self.as_of,
-                                                self.currency, self.alpha, self.money, self.guardrail_estimates),
-                                     start, end)
+                                                self.currency, self.alpha, self.money, self.guardrail_estimates,
+                                                foreign=self.foreign), start, end)
+        if self.foreign:
+            value = dataclasses.replace(value, native=self._native(start, end))
         decisions = self.reg.spec.decisions
         if decisions is None:
             return value
@@ -439,13 +523,28 @@ class ModelValuation:
         return dataclasses.replace(value, decisions=decision_value(self.data.decisions, decisions, start, end,
                                                                    alpha=self.alpha).to_dict())
 
+    def _native(self, start: dt.date, end: dt.date) -> dict[str, Any]:
+        """The period's figures in the model's own currency, and the rates that converted them."""
+        own = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.model_currency, self.alpha,
+                         self.money_native, self.guardrail_estimates)
+        m = self.money
+        used = self.rate[m._slice(start, end)] if self.rate is not None and end >= start else np.zeros(0)
+        return {"currency": self.model_currency, "gross": own.gross, "cost": own.cost, "net": own.net,
+                "rate_first": float(used[0]) if len(used) else None, "rate_last": float(used[-1]) if len(used) else None,
+                "rate_mean": float(used.mean()) if len(used) else None}
+
     def to_date(self) -> ModelValue:
         value = self.period(self.live_from or self.last_day, self.last_day)
         months = self.months()
         payback = payback_date([m.period_start for m in months], [m.net or 0.0 for m in months],
                                [self.one_off_to(m.period_end) for m in months]) if months else None
+        native = value.native
+        if native is not None:
+            days = self.money.days
+            native = {**native, "one_off_costs": self.money_native.total("one_off", days[0], days[-1]) if len(days) else 0.0,
+                      "one_off_costs_reporting": self.one_off_to(self.last_day)}
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
-                                   health=self.health.to_dict(), exclusions=self.exclusions())
+                                   health=self.health.to_dict(), exclusions=self.exclusions(), native=native)
 
     def _with_overrides(self, value: ModelValue, start: dt.date, end: dt.date) -> ModelValue:
         """The period's figures with the adjusted net value beside the unadjusted one (D37)."""
@@ -456,7 +555,7 @@ class ModelValuation:
 
         def gross_between(lo: dt.date, hi: dt.date) -> float | None:
             return _value_for(self.reg, self.data, self.effect, lo, hi, self.as_of, self.currency, self.alpha,
-                              self.money).gross
+                              self.money, foreign=self.foreign).gross
 
         total, rows = adjustment(self.notes, start, end, gross_between)
         return dataclasses.replace(value, net_adjusted=adjusted(value.net, value.cost, total, rows),
@@ -471,9 +570,9 @@ class ModelValuation:
         start, end = self.live_from or self.last_day, self.last_day
         raw_data, raw_effect = self.unexcluded
         with_value = _value_for(self.reg, self.data, self.effect, start, end, self.as_of, self.currency, self.alpha,
-                                self.money)
+                                self.money, foreign=self.foreign)
         raw_value = _value_for(self.reg, raw_data, raw_effect, start, end, self.as_of, self.currency, self.alpha,
-                               self.money)
+                               self.money, foreign=self.foreign)
         return comparison((self.effect, with_value), (raw_effect, raw_value), self.alpha,
                           exclusion_windows(self.notes), self.notes, _live_from(self.reg.spec, raw_data), end)
 
@@ -499,7 +598,7 @@ class ModelValuation:
         n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
         recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
         sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
-                              n_control=n_c, value_per_unit=latest(spec.kpi.value_per_unit),
+                              n_control=n_c, value_per_unit=latest(spec.kpi.value_per_unit) * self.rate_today,
                               higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
                               daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
         return sizing.to_dict()
@@ -537,20 +636,35 @@ class ModelValuation:
             frame = self.effect.ts.to_frame()
             if len(frame):
                 frame = frame.rename(columns={"date": "day"})
-                if isinstance(vpu, tuple):  # each day's gap at that day's value per unit
+                if isinstance(vpu, tuple) or self.foreign:  # each day's gap at that day's value per unit
                     day = [d.date() if hasattr(d, "date") else d for d in frame["day"]]
-                    amounts = np.array([amount_on(vpu, d) for d in day])
+                    amounts = self._vpu_on(day)
                     frame["cum_value"] = sign * np.nancumsum(frame["effect"].to_numpy(dtype=float) * amounts)
                 else:
                     frame["cum_value"] = sign * frame["cum_effect"] * vpu
             return frame
         if self.effect.method != "ab" or not len(self.data.ab):
             return pd.DataFrame()
-        return _ab_timeline(spec, self.data, self.effect, self.alpha, self.guardrail_estimates)
+        return _ab_timeline(spec, self.data, self.effect, self.alpha, self.guardrail_estimates,
+                            self._vpu_on if self.foreign or isinstance(vpu, tuple) else None,
+                            self._rate_on if self.foreign else None)
+
+    def _rate_on(self, days: list[dt.date]) -> np.ndarray:
+        """Each day's rate (reporting currency per 1 unit of the model's); NaN outside the series."""
+        m = self.money
+        idx = m.days.get_indexer(days)
+        return np.where(idx >= 0, m.rate[np.maximum(idx, 0)] if m.rate is not None and len(m.days) else np.nan, np.nan)
+
+    def _vpu_on(self, days: list[dt.date]) -> np.ndarray:
+        """The value per KPI unit in the reporting currency on each of ``days`` (dated amounts and
+        rates: the daily money series); NaN on a day outside it."""
+        m = self.money
+        idx = m.days.get_indexer(days)
+        return np.where(idx >= 0, m.value_per_unit[np.maximum(idx, 0)] if len(m.days) else np.nan, np.nan)
 
 
 def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
-                 guardrails: list[Any] | None = None) -> pd.DataFrame:
+                 guardrails: list[Any] | None = None, vpu_on: Any = None, rate_on: Any = None) -> pd.DataFrame:
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
@@ -575,13 +689,17 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
         vpu = spec.kpi.value_per_unit
         units = frame["n_treatment"].to_numpy()
         raw_units = units
-        if isinstance(vpu, tuple):  # each day's treated units at that day's value per unit
-            new = np.diff(units, prepend=0.0) * np.array([amount_on(vpu, d) for d in days])
+        if vpu_on is not None:  # each day's treated units at that day's value per unit (dated, converted)
+            new = np.diff(units, prepend=0.0)
+            new = np.where(new != 0, new * np.nan_to_num(vpu_on(days)), 0.0)
             units, vpu = np.cumsum(new), 1.0
         frame["cum_gross"] = sign * effect.per_unit * units * vpu
         frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
         extra = _guardrail_money(guardrails)
         if extra is not None:  # guardrails that enter net value, per treated unit
+            if rate_on is not None:  # in the model's currency: each day's treated units at that day's rate
+                new = np.diff(raw_units, prepend=0.0)
+                raw_units = np.cumsum(np.where(new != 0, new * np.nan_to_num(rate_on(days)), 0.0))
             frame["cum_gross"] += extra[0] * raw_units
             frame["cum_gross_se"] += extra[1] * raw_units
     return frame
@@ -717,19 +835,22 @@ def _guardrail_money(guardrails: list[Any] | None) -> tuple[float, float] | None
 
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
                as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
-               guardrails: list[Any] | None = None) -> ModelValue:
+               guardrails: list[Any] | None = None, *, foreign: bool = False) -> ModelValue:
     spec = reg.spec
     predictions = float(_between(data.predictions_by_day, start, end).sum())
     cost = money_series.total("cost", start, end) if end >= start else 0.0
     amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
     one_off = money_series.total("one_off", start, end) if end >= start else 0.0
-    dated_vpu = isinstance(spec.kpi.value_per_unit, tuple)
+    # a value per unit that changes by day (dated amounts, or a rate per day): summed day by day
+    dated_vpu = isinstance(spec.kpi.value_per_unit, tuple) or foreign
     vpu = 1.0 if dated_vpu else spec.kpi.value_per_unit
     units, gross, gross_se, provisional = 0.0, None, None, False
     if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
         if end >= start:
             try:
-                if dated_vpu:
+                if foreign:
+                    gross, gross_se = _ts_money_daily(effect, money_series, start, end)
+                elif dated_vpu:
                     gross, gross_se = _ts_money(effect, money_series, start, end)
                 else:
                     gap, gap_se, _ = effect.ts.gap_between(start, end)
@@ -752,7 +873,10 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
                              alpha=alpha)
         extra = _guardrail_money(guardrails) if effect.per_unit is not None else None
         if extra is not None:  # guardrails that enter net value (valuetrack.value.guardrails)
-            total, total_se = float(money.gross) + extra[0] * units, float(money.gross_se) + extra[1] * units
+            at = units  # their money is in the model's currency: each treated unit at its day's rate
+            if money_series.rate is not None:
+                at = money_series.weighted(_between(data.treated_by_day, start, end), start, end, "rate")
+            total, total_se = float(money.gross) + extra[0] * at, float(money.gross_se) + extra[1] * at
             money = money_value(total, total_se, 1.0, 1.0, True, cost, alpha=alpha)
             loaded = money_value(total, total_se, 1.0, 1.0, True, cost + amortisation, alpha=alpha)
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
@@ -800,6 +924,23 @@ def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> 
     estimate = money_series.estimated_cost[lo:hi]
     settled = money_series.settled[lo:hi]
     return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
+
+
+def _ts_money_daily(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:
+    """A daily gap in money at a value per unit that changes every day (a rate per day): each day's
+    gap at that day's amount; the standard error is the period's gap standard error at the mean
+    amount of its days (the simulated paths are not re-weighted day by day: rates move far less
+    than the gap's uncertainty; docs/methods-value.md, Currencies)."""
+    days = money_series.days
+    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    amounts = money_series.value_per_unit[lo:hi]
+    gap, gap_se, _ = effect.ts.gap_between(start, end)
+    if not len(amounts):
+        return 0.0, 0.0
+    if np.all(amounts == amounts[0]):
+        return gap * float(amounts[0]), gap_se * float(amounts[0])
+    gross = sum(float(a) * effect.ts.gap_between(d, d)[0] for d, a in zip(days[lo:hi], amounts) if a)
+    return gross, gap_se * float(amounts.mean())
 
 
 def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.date) -> tuple[float, float]:

@@ -111,8 +111,9 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
     sign = 1.0 if spec.kpi.higher_is_better else -1.0
     # a forecast: the amounts in effect today (dated amounts: the newest)
-    vpu = latest(spec.kpi.value_per_unit)
-    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0
+    rate = valuation.rate_today  # forward-looking: today's rate into the reporting currency
+    vpu = latest(spec.kpi.value_per_unit) * rate
+    per_prediction = latest(spec.cost_per_1k_predictions) / 1000.0 * rate
     if effect.method == "ab":
         volume = _daily(data.treated_by_day, days)
         predictions = _daily(data.predictions_by_day, days)
@@ -135,7 +136,7 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
     out = spec.attribution.outcomes
     kpi = f"{spec.connection}|{out.table}|{out.value}|{(out.where or '').strip()}" if out is not None else None
     return VarModelInput(spec.name, volume, float(per_unit), np.asarray(monthly, dtype=float),
-                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)), kpi)
+                         np.asarray(ses, dtype=float), float(latest(spec.monthly_cost)) * rate, kpi)
 
 
 def _daily(series: pd.Series, days: list[dt.date]) -> np.ndarray:

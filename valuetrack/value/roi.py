@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr, ndtri  # the normal cdf and its inverse, without scipy.stats' per-call overhead
 
 from valuetrack.errors import ParameterError
 
@@ -87,7 +87,7 @@ def money_value(
     gross = sign * effect * units * vpu
     gross_se = effect_se * units * vpu
     net = gross - cost
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = ndtri(1 - alpha / 2)
     net_lo, net_hi = net - z * gross_se, net + z * gross_se
     with np.errstate(divide="ignore", invalid="ignore"):
         has_cost = cost > 0
@@ -95,7 +95,7 @@ def money_value(
         roi_lo = np.where(has_cost, net_lo / cost, np.nan)
         roi_hi = np.where(has_cost, net_hi / cost, np.nan)
         zscore = np.where(gross_se > 0, net / gross_se, np.sign(net) * np.inf)
-    prob_positive = np.where(gross_se > 0, stats.norm.cdf(zscore), (net > 0).astype(float))
+    prob_positive = np.where(gross_se > 0, ndtr(zscore), (net > 0).astype(float))
     expected_loss = _expected_shortfall(net, gross_se)
     return ValueArrays(gross, gross_se, cost, net, net_lo, net_hi, roi, roi_lo, roi_hi, prob_positive, expected_loss, alpha)
 
@@ -104,7 +104,7 @@ def _expected_shortfall(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """E[max(0, −X)] for X ~ N(mean, sd²); max(0, −mean) when sd = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         u = np.where(sd > 0, mean / sd, 0.0)
-        normal = sd * stats.norm.pdf(u) - mean * stats.norm.cdf(-u)
+        normal = sd * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) - mean * ndtr(-u)
     return np.where(sd > 0, normal, np.maximum(0.0, -mean))
 
 
@@ -113,7 +113,7 @@ def one_sided_p_below(estimate: Any, se: Any, bound: Any) -> np.ndarray:
     estimate, se, bound = (np.asarray(a, dtype=float) for a in (estimate, se, bound))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(se > 0, (estimate - bound) / se, np.where(estimate < bound, -np.inf, np.inf))
-    return stats.norm.cdf(z)
+    return ndtr(z)
 
 
 def payback_date(months: list[dt.date], net_by_month: list[float], one_off_costs: Any) -> dt.date | None:
@@ -171,6 +171,9 @@ class DailyMoney:
     """Billed cost per day from the model's [cost_source] (valuetrack.value.billing), or None."""
     settled: np.ndarray | None = None
     """True on the days whose billed cost has settled: there it replaces the estimate (D40)."""
+    rate: np.ndarray | None = None
+    """For a model in another currency: each day's rate (reporting currency per 1 unit of the model's;
+    D33), already applied to every amount above; None for a model in the reporting currency."""
 
     @property
     def estimated_cost(self) -> np.ndarray:
@@ -194,8 +197,9 @@ class DailyMoney:
             return 0.0
         return float(np.sum(getattr(self, column)[self._slice(start, end)]))
 
-    def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date) -> float:
-        """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit)."""
+    def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date, column: str = "value_per_unit") -> float:
+        """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit), or
+        × another daily ``column`` (``rate``: treated units at each day's rate)."""
         part = by_day
         if not len(part) or end < start:
             return 0.0
@@ -206,7 +210,7 @@ class DailyMoney:
         idx = self.days.get_indexer(part.index)
         if (idx < 0).any():  # a day outside the series (cannot happen for data within the range)
             raise ParameterError("daily money series does not cover the data's days")
-        return float(np.dot(part.to_numpy(dtype=float), self.value_per_unit[idx]))
+        return float(np.dot(part.to_numpy(dtype=float), getattr(self, column)[idx]))
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"day": list(self.days), "value_per_unit": self.value_per_unit,
@@ -220,7 +224,8 @@ class DailyMoney:
 def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k_predictions: Any,
                 value_per_unit: Any, one_off_costs: Any, amortisation_months: int | None,
                 live_from: dt.date | None, live_to: dt.date | None = None,
-                predictions: pd.Series | None = None, billed: Any = None) -> DailyMoney:
+                predictions: pd.Series | None = None, billed: Any = None,
+                rate: np.ndarray | None = None) -> DailyMoney:
     """Build a model's :class:`DailyMoney` over [first, last].
 
     Args:
@@ -233,6 +238,10 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
         predictions: predictions per day (date index), for the per-prediction cost.
         billed: the model's :class:`valuetrack.value.billing.BilledCost`: on its settled live days
             the billed cost replaces the estimate (monthly cost share + per-prediction cost).
+        rate: for a model whose amounts are in another currency, the rate of each day of
+            [first, last] (reporting currency per 1 unit of the model's; valuetrack.value.fx): every
+            amount of a day is converted at that day's rate, a one-off cost (and its amortisation) at
+            the rate of the day it was incurred. None: the amounts are in the reporting currency.
     """
     from valuetrack.registry.spec import AMORTISATION_MONTHS, one_off_events, steps
 
@@ -254,23 +263,25 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
         live &= day_arr >= live_from.toordinal()
     if live_to is not None:
         live &= day_arr <= live_to.toordinal()
-    fixed = np.where(live, per_day(monthly_cost) / month_days, 0.0) if n else np.zeros(0)
+    fx = np.ones(n) if rate is None else np.asarray(rate, dtype=float)
+    fixed = np.where(live, per_day(monthly_cost) / month_days, 0.0) * fx if n else np.zeros(0)
     preds = (predictions.reindex(index).fillna(0.0).to_numpy(dtype=float)
              if predictions is not None and len(predictions) else np.zeros(n))
-    variable = per_day(cost_per_1k_predictions) * preds / 1000.0 if n else np.zeros(0)
+    variable = per_day(cost_per_1k_predictions) * preds / 1000.0 * fx if n else np.zeros(0)
     one_off, amortised = np.zeros(n), np.zeros(n)
     months = amortisation_months or AMORTISATION_MONTHS
     for event in one_off_events(one_off_costs, live_from or first):
         on = max(event.on, first)
+        amount = event.amount * (float(fx[(min(on, last) - first).days]) if n else 1.0)  # at its own day's rate
         if n and on <= last:
-            one_off[(on - first).days] += event.amount
+            one_off[(on - first).days] += amount
         start = max(event.on, live_from) if live_from else event.on
         end = add_months(start, months) - dt.timedelta(days=1)
-        per = event.amount / ((end - start).days + 1)
+        per = amount / ((end - start).days + 1)
         amortised[(day_arr >= start.toordinal()) & (day_arr <= end.toordinal())] += per
 
     billed_arr = settled = None
     if billed is not None:
-        billed_arr, settled = billed.on(index), billed.settled_mask(index) & live
-    return DailyMoney(index, per_day(value_per_unit) if n else np.zeros(0), fixed, variable, one_off, amortised,
-                      billed_arr, settled)
+        billed_arr, settled = billed.on(index) * fx, billed.settled_mask(index) & live
+    return DailyMoney(index, per_day(value_per_unit) * fx if n else np.zeros(0), fixed, variable, one_off, amortised,
+                      billed_arr, settled, None if rate is None else fx)
