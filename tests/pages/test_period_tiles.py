@@ -23,12 +23,12 @@ def _tiles(at) -> dict[str, tuple[str, str]]:  # noqa: ANN001
 
 
 def _captions(at) -> str:  # noqa: ANN001
-    """Every caption's text: st.caption, and the tiles' captions shown with st.html."""
+    """Every caption's text, tags removed (a tile's caption carries its exact figure in HTML)."""
     import html
     import re
 
-    bodies = [html.unescape(re.sub(r"<[^>]+>", " ", el.proto.body)) for el in at.get("html")]
-    return " ".join([c.value for c in at.caption] + bodies)
+    sources = [c.value for c in at.caption] + [el.proto.body for el in at.get("html")]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", s)) for s in sources)
 
 
 def _exact(at, key: str) -> float:  # noqa: ANN001
@@ -36,7 +36,8 @@ def _exact(at, key: str) -> float:  # noqa: ANN001
     import html
     import re
 
-    body = next(el.proto.body for el in at.get("html") if f"data-testid='tile-{key}'" in el.proto.body)
+    sources = [c.value for c in at.caption] + [el.proto.body for el in at.get("html")]
+    body = next(s for s in sources if f"data-testid='tile-{key}'" in s)
     return float(html.unescape(re.search(r"title='[^']*: ([^']+)'", body).group(1)))
 
 
