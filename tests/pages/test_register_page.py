@@ -120,7 +120,12 @@ def test_editing_in_the_form_keeps_the_decisions_it_does_not_show(demo_copy: Pat
     before = open_context().registry.get("fraud-screen").spec.decisions
     assert before is not None
     at = app("pages/register.py", model="fraud-screen").run()
+    # fraud-screen's monthly cost is dated (its cost rose mid-life): a new number alone is refused,
+    # naming the lines; cleared lines make it one number since launch
     at.number_input(key=K + "monthly_cost").set_value(8000.0).run()
+    at.button(key="save").click().run()
+    assert any("differs from the last dated line" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_area(key=K + "history:monthly_cost").input("").run()
     at.button(key="save").click().run()
     assert_clean(at)
     stored = open_context().registry.get("fraud-screen").spec
@@ -162,6 +167,10 @@ def test_dated_amounts_from_the_form(demo_copy: Path) -> None:
     assert _registry_state() == before
     at.text_area(key=K + "history:monthly_cost").input("2025-03-01 1500\n2025-06-16 2500").run()
     at.text_area(key=K + "history:kpi.value_per_unit").input("2025-03-01 1\n2025-05-10 1.25").run()
+    at.button(key="save").click().run()  # the numbers above still show other amounts than the last lines
+    assert sum("differs from the last dated line" in e.value for e in at.error) == 2, [e.value for e in at.error]
+    at.number_input(key=K + "monthly_cost").set_value(2500.0).run()
+    at.number_input(key=K + "kpi.value_per_unit").set_value(1.25).run()
     at.text_area(key=K + "history:one_off_costs").input("2025-01-15 24000 build\n2025-05-15 6100 retraining").run()
     at.number_input(key=K + "amortisation_months").set_value(24).run()
     at.button(key="save").click().run()

@@ -422,22 +422,20 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
 
 def _net_cell(r: Any, net_text: str, currency: str, cls: str = "") -> str:
     """A row's net value. Its aria-label holds the figure at full precision and says how the total
-    counts it (the title too, after a flag's reason); a model without an estimate shows its cost,
-    which the total counts, instead."""
+    counts it (a flagged model's title gives its flags' reasons, D42); a model without an estimate
+    shows its cost, which the total counts, instead."""
     from markupsafe import escape
 
-    cur = escape(currency)
-    reason = f"{r.flag_reason} · " if getattr(r, "flag_reason", "") else ""
+    reason = getattr(r, "flag_reason", "") or ""
     if r.state != "ok":
-        text = "not valued: left out of the totals"
-        return f"<td class='num{cls}' title='{escape(reason + text)}' aria-label='{text}'>{net_text}</td>"
-    if r.net_exact is None or r.net_exact != r.net_exact:
+        text, shown, attrs = "not valued: left out of the totals", net_text, ""
+    elif r.net_exact is None or r.net_exact != r.net_exact:
         text = f"no estimate; cost {exact(r.cost_exact)} {currency} counted in the total"
-        return (f"<td class='num wrap{cls}' data-estimate='no' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-                f"no estimate · cost {escape(money(r.cost_exact, currency))}</td>")
-    text = f"net {exact(r.net_exact)} {currency}"
-    return (f"<td class='num{cls}' data-estimate='yes' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-            f"{net_text}</td>")
+        shown, attrs, cls = f"no estimate · cost {escape(money(r.cost_exact, currency))}", " data-estimate='no'", f" wrap{cls}"
+    else:
+        text, shown, attrs = f"net {exact(r.net_exact)} {currency}", net_text, " data-estimate='yes'"
+    title = f" title='{escape(reason)}'" if reason else ""
+    return f"<td class='num{cls}'{attrs}{title} aria-label='{escape(text)}'>{shown}</td>"
 
 
 def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
@@ -1027,6 +1025,12 @@ def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: 
             if label.strip() and path == "one_off_costs":
                 item["label"] = label.strip()
             items.append(item)
+        number = values.get(path)
+        if path != "one_off_costs" and items and number not in (None, "") and float(number) != items[-1]["amount"]:
+            # the number shows the newest amount: a different one typed there would be lost silently
+            problems.append(f"model.{path}: the amount {float(number):g} differs from the last dated line "
+                            f"({items[-1]['amount']:g}); add a line 'YYYY-MM-DD {float(number):g}' for a new amount "
+                            "from its date, or clear the dated lines to use one number since launch")
         node = data.setdefault("kpi", {}) if path == "kpi.value_per_unit" else data
         node[path.rpartition(".")[2]] = items
     months = values.get("amortisation_months")
