@@ -121,20 +121,6 @@ if len(frame):
 else:
     st.info("No model matches these filters.")
 
-steps = views.reconciliation(shown.totals, cur)
-with st.container(border=True, key="reconciliation"):
-    st.markdown("#### :material/waterfall_chart: From the rows to the total")
-    for warning in shown.totals.get("overlap_warnings") or []:
-        st.warning(md(warning), icon=":material/warning:")
-    if steps is None:
-        st.caption("This valuation was stored before the reconciliation existed: `valuetrack revalue` records it.")
-    else:
-        st.caption("Every model of the portfolio (the filters above do not apply): the rows' net values, minus the value "
-                   "models sharing units and a KPI would count more than once, minus the cost of the models without an "
-                   "estimate, make the total (docs/methods-value.md). Hover for each amount to the cent.")
-        st.plotly_chart(charts.reconciliation(steps, cur), width="stretch", key="reconciliation-chart")
-        st.html(views.reconciliation_html(steps, cur))
-
 c1, c2 = st.columns([2.2, 1])
 with c1:
     label = "Net value to date" if period is None else f"Net value, {views.period_label(period)}"
@@ -148,3 +134,17 @@ with c2:
         st.page_link("pages/model.py", label="Open model detail", query_params={"model": pick}, icon=":material/query_stats:")
     ui.refresh_button([m.name for m in registered if m.spec.status == "active"], key="refresh-all",
                       label="Refresh all models")
+
+steps = views.reconciliation(shown.totals, cur)
+with st.container(border=True, key="reconciliation"):
+    st.markdown("#### :material/waterfall_chart: From the rows to the total")
+    for warning in shown.totals.get("overlap_warnings") or []:
+        st.warning(md(warning), icon=":material/warning:")
+    if steps is None:
+        st.caption("This valuation was stored before the reconciliation existed: `valuetrack revalue` records it.")
+    else:
+        st.caption("Every model of the portfolio (the team, owner and status filters do not apply): the rows' net values, minus the value "
+                   "models sharing units and a KPI would count more than once, minus the cost of the models without an "
+                   "estimate, make the total (docs/methods-value.md). Hover for each amount to the cent.")
+        st.plotly_chart(charts.reconciliation(steps, cur), width="stretch", key="reconciliation-chart")
+        st.html(views.reconciliation_html(steps, cur))

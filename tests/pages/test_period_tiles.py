@@ -22,6 +22,25 @@ def _tiles(at) -> dict[str, tuple[str, str]]:  # noqa: ANN001
     return {m.label: (m.value, m.proto.help) for m in at.metric}
 
 
+def _captions(at) -> str:  # noqa: ANN001
+    """Every caption's text, tags removed (a tile's caption carries its exact figure in HTML)."""
+    import html
+    import re
+
+    sources = [c.value for c in at.caption] + [el.proto.body for el in at.get("html")]
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", s)) for s in sources)
+
+
+def _exact(at, key: str) -> float:  # noqa: ANN001
+    """The full-precision figure a tile carries in its caption's title (data-testid tile-KEY)."""
+    import html
+    import re
+
+    sources = [c.value for c in at.caption] + [el.proto.body for el in at.get("html")]
+    body = next(s for s in sources if f"data-testid='tile-{key}'" in s)
+    return float(html.unescape(re.search(r"title='[^']*: ([^']+)'", body).group(1)))
+
+
 def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
     at = app().run()
     assert_clean(at)
@@ -37,7 +56,8 @@ def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
     value, help_ = tiles["Net value, April 2026"]
     assert value == money_compact(t["net"], cur) and help_.startswith(money(t["net"], cur))
     assert tiles["Gross value, April 2026"][0] == money_compact(t["gross"], cur)
-    captions = " ".join(c.value for c in at.caption)
+    captions = _captions(at)
+    assert _exact(at, "period-net") == t["net"] and _exact(at, "period-gross") == t["gross"]  # the stored floats
     assert f"95% interval {interval(t['ci_net'], cur, compact=True)}" in captions
     assert f"cost {money_compact(t['cost'], cur)}" in captions
     table = portfolio_table(at)
@@ -56,7 +76,8 @@ def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
     value, help_ = tiles["Net value, March – May 2026"]
     assert value == money_compact(net, cur) and help_.startswith(money(net, cur))
     assert tiles["Gross value, March – May 2026"][0] == money_compact(gross, cur)
-    assert any("the sum of 3 months" in c.value for c in at.caption)
+    assert "the sum of 3 months" in _captions(at)
+    assert abs(_exact(at, "period-net") - net) < 1e-6
     # the table: each model's net over the range is the sum of its stored months
     per_model: dict[str, float | None] = {}
     for m in months:

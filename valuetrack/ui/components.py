@@ -41,7 +41,6 @@ table.vt-table .num {text-align: right; white-space: nowrap; font-variant-numeri
 table.vt-table td.tag {font-weight: 600;}
 table.vt-table a {text-decoration: none; font-weight: 600;}
 table.vt-table tfoot td {font-weight: 600; border-top: 1px solid #d0d7de;}
-p.vt-tile-caption {font-size: 0.875rem; color: rgba(49, 51, 63, 0.6); margin: 0;}
 table.vt-table td.flagged {opacity: 0.5; cursor: help;
   background: repeating-linear-gradient(135deg, rgba(110,119,129,0.18) 0 3px, transparent 3px 7px);}
 div[class*="st-key-flagged-"] div[data-testid="stMetric"] {opacity: 0.55;
@@ -139,10 +138,9 @@ def tile(col: Any, t: Mapping[str, str], *, help: str | None = None) -> None:
         if t.get("exact"):  # the figure at full precision, in the caption's title and aria-label
             from markupsafe import escape
 
-            st.html(f"<p class='vt-tile-caption' data-testid='tile-{escape(t.get('key', ''))}' "
-                    f"title='{escape(t['label'])}: {escape(t['exact'])}' "
-                    f"aria-label='{escape(t['label'])}: {escape(t['full'])} ({escape(t['exact'])}). "
-                    f"{escape(t['caption'])}'>{escape(t['caption'])}</p>")
+            st.caption(f"<span data-testid='tile-{escape(t.get('key', ''))}' title='{escape(t['label'])}: "
+                       f"{escape(t['exact'])}' aria-label='{escape(t['label'])}: {escape(t['full'])} "
+                       f"({escape(t['exact'])}). {escape(t['caption'])}'>{t['caption']}</span>", unsafe_allow_html=True)
         else:
             st.caption(t["caption"])
 

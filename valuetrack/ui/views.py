@@ -422,22 +422,20 @@ def portfolio_table_html(frame: pd.DataFrame, currency: str) -> str:
 
 def _net_cell(r: Any, net_text: str, currency: str, cls: str = "") -> str:
     """A row's net value. Its aria-label holds the figure at full precision and says how the total
-    counts it (the title too, after a flag's reason); a model without an estimate shows its cost,
-    which the total counts, instead."""
+    counts it (a flagged model's title gives its flags' reasons, D42); a model without an estimate
+    shows its cost, which the total counts, instead."""
     from markupsafe import escape
 
-    cur = escape(currency)
-    reason = f"{r.flag_reason} · " if getattr(r, "flag_reason", "") else ""
+    reason = getattr(r, "flag_reason", "") or ""
     if r.state != "ok":
-        text = "not valued: left out of the totals"
-        return f"<td class='num{cls}' title='{escape(reason + text)}' aria-label='{text}'>{net_text}</td>"
-    if r.net_exact is None or r.net_exact != r.net_exact:
+        text, shown, attrs = "not valued: left out of the totals", net_text, ""
+    elif r.net_exact is None or r.net_exact != r.net_exact:
         text = f"no estimate; cost {exact(r.cost_exact)} {currency} counted in the total"
-        return (f"<td class='num wrap{cls}' data-estimate='no' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-                f"no estimate · cost {escape(money(r.cost_exact, currency))}</td>")
-    text = f"net {exact(r.net_exact)} {currency}"
-    return (f"<td class='num{cls}' data-estimate='yes' title='{escape(reason + text)}' aria-label='{escape(text)}'>"
-            f"{net_text}</td>")
+        shown, attrs, cls = f"no estimate · cost {escape(money(r.cost_exact, currency))}", " data-estimate='no'", f" wrap{cls}"
+    else:
+        text, shown, attrs = f"net {exact(r.net_exact)} {currency}", net_text, " data-estimate='yes'"
+    title = f" title='{escape(reason)}'" if reason else ""
+    return f"<td class='num{cls}'{attrs}{title} aria-label='{escape(text)}'>{shown}</td>"
 
 
 def table_html(head: list[str], rows: Iterable[Iterable[Any]], *, numeric: Iterable[int] = (),
