@@ -143,24 +143,29 @@ def _series_table(rng: np.random.Generator, names: list[str], start: dt.date, da
     return pd.DataFrame(frame)
 
 
+def _header(m: dict) -> str:
+    """A bench model's entry up to its KPI: name, owner, cost and launch."""
+    return textwrap.dedent(f"""
+        [[models]]
+        name = "{m['name']}"
+        display_name = "Bench {m['name']}"
+        owner = "bench@example.com"
+        team = "bench"
+        status = "active"
+        connection = "bench"
+        timezone = "UTC"
+        monthly_cost = {m['monthly_cost']}
+
+        [[models.interventions]]
+        start = {m['launch'].isoformat()}
+        label = "launch"
+    """)
+
+
 def _manifest(models: list[dict], series: list[dict] = ()) -> str:
     parts = []
     for m in series:
-        parts.append(textwrap.dedent(f"""
-            [[models]]
-            name = "{m['name']}"
-            display_name = "Bench {m['name']}"
-            owner = "bench@example.com"
-            team = "bench"
-            status = "active"
-            connection = "bench"
-            timezone = "UTC"
-            monthly_cost = {m['monthly_cost']}
-
-            [[models.interventions]]
-            start = {m['launch'].isoformat()}
-            label = "launch"
-
+        parts.append(_header(m) + textwrap.dedent(f"""
             [models.kpi]
             name = "orders"
             unit = "count"
@@ -179,21 +184,7 @@ def _manifest(models: list[dict], series: list[dict] = ()) -> str:
         """))
     for m in models:
         conv = m["conversion"]
-        parts.append(textwrap.dedent(f"""
-            [[models]]
-            name = "{m['name']}"
-            display_name = "Bench {m['name']}"
-            owner = "bench@example.com"
-            team = "bench"
-            status = "active"
-            connection = "bench"
-            timezone = "UTC"
-            monthly_cost = {m['monthly_cost']}
-
-            [[models.interventions]]
-            start = {m['launch'].isoformat()}
-            label = "launch"
-
+        parts.append(_header(m) + textwrap.dedent(f"""
             [models.kpi]
             name = "{'signups' if conv else 'purchase_revenue'}"
             unit = "{'count' if conv else 'USD'}"
