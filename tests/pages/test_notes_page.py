@@ -48,7 +48,8 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
     # the portfolio's totals show the adjusted figure beside the unadjusted one
     portfolio = app().run()
     assert_clean(portfolio)
-    tile = next(h.proto.body for h in portfolio.get("html") if "data-testid='tile-to-date'" in h.proto.body)
+    sources = [c.value for c in portfolio.caption] + [h.proto.body for h in portfolio.get("html")]
+    tile = next(s for s in sources if "data-testid='tile-to-date'" in s)  # the tile's caption, with its exact figure
     assert "adjusted for overrides" in tile and htmllib.escape(money_compact(1234.56, cur)) in tile
 
     # withdraw it from the page (the editor's form), then the figures are the unadjusted ones again
