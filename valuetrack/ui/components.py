@@ -29,7 +29,7 @@ section[data-testid="stSidebar"] div[data-testid="stCaptionContainer"] {margin-t
 [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *, [data-testid="stPageLink"] * {white-space: normal !important; overflow: visible !important;}
 div[data-testid="stMainBlockContainer"] {padding-left: 2.5rem; padding-right: 2.5rem; padding-top: 3rem;}
 table.vt-table {width: 100%; border-collapse: collapse; font-size: 0.8125rem; margin: 0.25rem 0 0.5rem;}
-table.vt-table .wrap {white-space: normal;}
+table.vt-table td.wrap, table.vt-table th.wrap {white-space: normal;}  /* beats .num (nowrap) */
 table.vt-table .amount {white-space: nowrap;}
 @media (max-width: 1200px) {table.vt-table .spark {display: none;} table.vt-table {font-size: 0.75rem;}
   div[data-testid="stMainBlockContainer"] {padding-left: 1.5rem; padding-right: 1.5rem;}
