@@ -690,9 +690,11 @@ def _convert(tp: Any, value: Any, where: str, problems: list[str], check: bool =
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
         lists = [a for a in inner if typing.get_origin(a) is tuple]
+        if value is None:
+            if type(None) not in typing.get_args(tp):  # a number or a dated list: None is neither
+                problems.append(f"{where}: must be a number or a list of dated amounts (got nothing)")
+            return None
         if lists and len(inner) > 1:  # a number or a dated list (monthly_cost, value_per_unit, ...)
             if isinstance(value, (list, tuple)):
                 return _convert(lists[0], value, where, problems, check)
