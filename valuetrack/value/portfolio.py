@@ -771,7 +771,7 @@ class _ModelData:
 
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
-        ab = store.read_ab(spec.name)
+        ab = store.read_ab_by_day(spec.name)
         if len(ab):
             ab = ab[ab["day"] < as_of]
         series = store.read_series(spec.name)
