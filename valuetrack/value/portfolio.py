@@ -240,11 +240,15 @@ def parse_month(month: str) -> tuple[dt.date, dt.date]:
 
 def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None,
                     alpha: float = 0.05, names: list[str] | None = None,
-                    reuse: PortfolioValue | None = None) -> PortfolioValue:
+                    reuse: PortfolioValue | None = None, workers: int = 1,
+                    prepare: Any = None) -> PortfolioValue:
     """Value of every registered model (or ``names``) for ``month`` or to date, with flags.
 
     ``reuse``: another PortfolioValue of the same as-of date and alpha whose valuations (the loaded
     aggregates and fitted effects) serve this one too, e.g. the month view after the to-date view.
+    ``prepare``: a function of one valuation returning a dict of further per-model figures (kept in
+    ``valuation.prepared``), computed with the model's own figures. ``workers`` > 1: the models are
+    valued in that many forked processes (valuetrack.value.parallel; the same figures, D49).
     """
     as_of = as_of or today_utc()
     last_day = as_of - dt.timedelta(days=1)
@@ -261,12 +265,24 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     notes = ctx.notes.by_model()  # annotations, excluded windows, overrides (one query)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
+    done: dict[str, tuple[ModelValuation, ModelValue] | str] = {}
+    if workers > 1 and not cached:
+        from valuetrack.value.parallel import value_models
+
+        done = value_models(ctx, registered, as_of, alpha, notes, prepare, workers)
     for reg in registered:
         try:
-            v = cached.get(reg.name)
-            if v is None or v.reg.revision != reg.revision:
-                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx, notes=notes.get(reg.name, ()))
-            total = v.to_date()
+            if reg.name in done:
+                got = done[reg.name]
+                if isinstance(got, str):  # the worker's sentence for a model that could not be valued
+                    raise _Failed(got)
+                v, total = got
+                v._fx = fx  # the rates are read again in this process if a later figure needs them
+            else:
+                v = cached.get(reg.name)
+                if v is None or v.reg.revision != reg.revision:
+                    v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx, notes=notes.get(reg.name, ()))
+                total = value_one(v, prepare)
             value = v.period(start, end) if month else total
             if month:
                 value = dataclasses.replace(value, health=total.health)
@@ -276,7 +292,8 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
                 total, value = (dataclasses.replace(x, state="error", error=v.data.refresh_error, last_valued=last)
                                 for x in (total, value))
         except Exception as exc:  # one model's failure never reaches the others
-            total = value = _error_value(reg, failure_sentence(reg, exc), as_of, alpha, ctx.settings.currency,
+            sentence = str(exc) if isinstance(exc, _Failed) else failure_sentence(reg, exc)
+            total = value = _error_value(reg, sentence, as_of, alpha, ctx.settings.currency,
                                          ctx.ledger.last_good(reg.name, as_of))
         values.append(value)
         to_date.append(total)
@@ -291,6 +308,19 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
         start = min((v.period_start for v in values), default=end)
     return PortfolioValue(as_of, month or "to-date", start, end, ctx.settings.currency, alpha, values, flags,
                           d.pairs, valuations=valuations, overlap_patterns=d.patterns, deduction=d, patterns=patterns)
+
+
+class _Failed(Exception):
+    """A model a worker process could not value; the message is its failure sentence."""
+
+
+def value_one(v: ModelValuation, prepare: Any = None) -> ModelValue:
+    """A loaded model's figures to date, and what ``prepare`` adds (one model's whole valuation:
+    the same code in this process and in a worker)."""
+    total = v.to_date()
+    if prepare is not None:
+        v.prepared = prepare(v)
+    return total
 
 
 def stored_patterns(ctx: Context) -> list[Pattern]:
@@ -395,6 +425,8 @@ class ModelValuation:
         """The model's active notes (valuetrack.store.notes): annotations, excluded windows, overrides."""
         self.unexcluded = unexcluded
         """With excluded windows: (data, effect) of the same model without them, for the comparison."""
+        self.prepared: dict[str, Any] = {}
+        """What the caller's ``prepare`` computed for this model (value_portfolio)."""
 
     @classmethod
     def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05,
