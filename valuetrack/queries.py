@@ -781,19 +781,83 @@ __all__ = [
 # overlap: units served by several models
 
 
+def _scan_key(spec: ModelSpec) -> tuple | None:
+    """Models with equal keys read their served units from one scan of a shared exposures table
+    (None: this one is read on its own). The same columns as the batched A/B pulls (D44); the
+    treatment label and the time zone may differ between the models."""
+    ex = spec.attribution.exposures
+    if ex is None or ex.model is None:
+        return None
+    return (spec.connection, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model)
+
+
 def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, tag: Any) -> Select:
     """Distinct (tag(i), unit) for the treatment arm of every model ``i`` of ``specs`` before the
-    end of ``as_of`` (each model's own timezone), as one UNION ALL."""
-    served = []
+    end of ``as_of`` (each model's own time zone).
+
+    Models sharing an exposures table through its model column (:func:`_scan_key`) are read by
+    one scan: ``model IN (…)`` joined to a small derived table of (model value, treatment label,
+    tag, cutoff number), one row per model, so that two models reading the same model value each
+    get its rows; when their time zones differ, each row's cutoff number picks the model's cutoff.
+    Any other model is read on its own; the parts are put together with UNION ALL."""
+    shared: dict[tuple, list[int]] = {}
+    alone: list[int] = []
     for i, spec in enumerate(specs):
-        ex, _ = _require_ab(spec)
+        _require_ab(spec)
+        key = _scan_key(spec)
+        if key is None:
+            alone.append(i)
+        else:
+            shared.setdefault(key, []).append(i)
+    parts: list[Select] = []
+    for scan, members in enumerate(shared.values()):
+        if len(members) == 1:
+            alone.append(members[0])
+            continue
+        parts.append(_one_scan(specs, members, as_of, ops, tag, scan))
+    for i in sorted(alone):
+        spec = specs[i]
+        ex = spec.attribution.exposures
         t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"e{i}")
         cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String),
                 t.c[ex.timestamp] < ops.instant(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone))]
         if ex.model is not None:
-            cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", ex.model_value or spec.name, type_=sa.String))
-        served.append(sa.select(tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
-    return sa.union_all(*served)
+            cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", model_value(spec), type_=sa.String))
+        parts.append(sa.select(tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+def _one_scan(specs: Sequence[ModelSpec], members: Sequence[int], as_of: dt.date, ops: DialectOps, tag: Any,
+              scan: int) -> Select:
+    """Distinct (tag(i), unit) for the models ``members`` of ``specs``, which share an exposures
+    table and its columns (:func:`_scan_key`), from one scan of it."""
+    ex = specs[members[0]].attribution.exposures
+    cutoffs = list(dict.fromkeys(as_of_cutoff(as_of, specs[i].timezone) for i in members))
+    values = list(dict.fromkeys(model_value(specs[i]) for i in members))
+    arms = list(dict.fromkeys(specs[i].attribution.exposures.treatment for i in members))
+    p = f"s{scan}_"  # parameter names of this scan
+    rows = [sa.select(sa.bindparam(f"{p}model_{i}", model_value(specs[i]), type_=sa.String).label("model_value"),
+                      sa.bindparam(f"{p}arm_{i}", specs[i].attribution.exposures.treatment, type_=sa.String).label("arm"),
+                      tag(i),
+                      # an int we computed, never user text
+                      sa.literal_column(str(cutoffs.index(as_of_cutoff(as_of, specs[i].timezone))),
+                                        sa.Integer).label("cutoff"))
+            for i in members]
+    m = sa.union_all(*rows).subquery(f"models{scan}")
+    t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"shared{scan}")
+    ts = t.c[ex.timestamp]
+    before = [ts < ops.instant(f"{p}cutoff", max(cutoffs))]  # a plain range for the warehouse to prune on
+    if len(cutoffs) > 1:  # and each model's own, picked by its row's cutoff number (a comparison with a
+        # bound instant in each branch, as everywhere else: a CASE of instants is a string to some drivers)
+        before.append(sa.or_(*[sa.and_(m.c.cutoff == sa.literal_column(str(k), sa.Integer), ts < ops.instant(f"{p}cutoff_{k}", c))
+                               for k, c in enumerate(cutoffs)]))
+    tag_col = m.c[tag(members[0]).name]
+    return (sa.select(tag_col, t.c[ex.unit].label("unit"))
+            .select_from(t.join(m, sa.and_(t.c[ex.model] == m.c.model_value, t.c[ex.arm] == m.c.arm)))
+            .where(t.c[ex.model].in_([sa.bindparam(f"{p}in_{j}", v, type_=sa.String) for j, v in enumerate(values)]),
+                   t.c[ex.arm].in_([sa.bindparam(f"{p}treatment_{j}", a, type_=sa.String) for j, a in enumerate(arms)]),
+                   *before)
+            .distinct())
 
 
 def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None) -> Select:

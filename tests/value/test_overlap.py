@@ -78,6 +78,58 @@ def test_membership_query_matches_brute_force(tmp_path) -> None:
     assert ab.share_a == len(served["model-a"] & served["model-b"]) / len(served["model-a"])
 
 
+def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(tmp_path) -> None:
+    """Two shared tables (models in two time zones and with two treatment labels on each, two
+    reading the same model value) and a model without a model column: one scan per shared table,
+    the patterns and pairs are the brute-force counts."""
+    from itertools import combinations
+
+    from valuetrack.queries import as_of_cutoff
+
+    specs, _ = _specs(7)
+    names = [s.name for s in specs]
+    engine, _ = _exposures(tmp_path, names)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE exposures_b AS SELECT * FROM exposures"))
+        conn.execute(sa.text("UPDATE exposures_b SET scored_at = scored_at + INTERVAL 7 HOUR"))
+    with engine.connect() as conn:
+        frames = {t: pd.read_sql_query(sa.text(f"SELECT * FROM {t}"), conn) for t in ("exposures", "exposures_b")}
+
+    def reading(spec, tz: str, **exposures):
+        ex = dataclasses.replace(spec.attribution.exposures, **exposures)
+        return spec.replace(timezone=tz, attribution=dataclasses.replace(spec.attribution, exposures=ex))
+
+    specs = [reading(specs[0], "Europe/Paris"), reading(specs[1], "Pacific/Auckland", treatment="holdout"),
+             reading(specs[2], "America/Los_Angeles", model_value="model-a"),  # model-a's rows, its own cutoff
+             reading(specs[3], "Europe/Paris", table="exposures_b"),
+             reading(specs[4], "Asia/Tokyo", table="exposures_b", treatment="holdout"),
+             reading(specs[5], "UTC", table="exposures_b", model_value="model-d"),
+             reading(specs[6], "Europe/Paris", model=None)]  # every model's rows: read on its own
+    as_of = dt.date(2025, 5, 20)
+
+    def served(spec) -> set:
+        ex = spec.attribution.exposures
+        f = frames[ex.table]
+        f = f[(f[ex.arm] == ex.treatment) & (f[ex.timestamp] < pd.Timestamp(as_of_cutoff(as_of, spec.timezone)))]
+        return set(f[f[ex.model] == (ex.model_value or spec.name)][ex.unit] if ex.model else f[ex.unit])
+
+    units = {s.name: served(s) for s in specs}
+    assert units["model-c"] != units["model-a"]  # the same rows, another zone: the zones matter here
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*units.values()):
+        members = tuple(n for n in names if unit in units[n])
+        want[members] = want.get(members, 0) + 1
+    query = membership_query(specs, as_of=as_of)
+    sql = str(query.compile(engine))
+    assert sql.count("FROM exposures_b") == 1 and sql.count("FROM exposures ") == 2  # 2 shared scans + 1 alone
+    with engine.connect() as conn:
+        got = {p.models: p.units for p in patterns_from_masks(names, conn.execute(query).all())}
+        pairs = {(names[r.model_a], names[r.model_b]): r.shared for r in conn.execute(shared_units_query(specs, as_of=as_of))}
+    assert got == want
+    assert any({"model-a", "model-d", "model-g"} <= set(k) for k in got)  # units met in all three parts
+    assert pairs == {(a, b): len(units[a] & units[b]) for a, b in combinations(names, 2) if units[a] & units[b]}
+
+
 def _p(group: str, models: str, units: int) -> Pattern:
     return Pattern(tuple(group), tuple(models), units)
 
