@@ -801,6 +801,26 @@ class _ModelData:
     def predictions_by_day(self) -> pd.Series:
         return _by_day(self.daily, "n_exposures")
 
+    @functools.cached_property
+    def _prefix(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per daily count (treated units, predictions): its days and running sums from 0."""
+        out = {}
+        for name, series in (("treated", self.treated_by_day), ("predictions", self.predictions_by_day)):
+            days = np.array(list(series.index), dtype="datetime64[D]")
+            out[name] = days, np.concatenate([[0.0], np.cumsum(np.nan_to_num(series.to_numpy(dtype=float)))])
+        return out
+
+    def count_between(self, which: str, start: dt.date, end: dt.date) -> tuple[float, int]:
+        """The sum of a daily count (``treated`` or ``predictions``) over [start, end] and its number
+        of days with a row. The counts are whole numbers, so the difference of running sums is the
+        sum exactly, in O(log days) for each of a valuation's many periods."""
+        days, running = self._prefix[which]
+        lo = int(days.searchsorted(np.datetime64(start, "D"), "left"))
+        hi = int(days.searchsorted(np.datetime64(end, "D"), "right"))
+        if hi <= lo:
+            return 0.0, 0
+        return float(running[hi] - running[lo]), hi - lo
+
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
         ab = store.read_ab_by_day(spec.name)
@@ -841,6 +861,11 @@ def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
     return series.iloc[days.searchsorted(start, "left"):days.searchsorted(end, "right")]
 
 
+def _last_day_between(series: pd.Series, start: dt.date, end: dt.date) -> dt.date:
+    """The last day of a day-indexed, sorted series within [start, end] (there is one)."""
+    return series.index[series.index.searchsorted(end, "right") - 1]
+
+
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
     """The model's effect to date from its stored aggregates, by its registered method (the
     registry in valuetrack.attribution.methods; an unknown method raises ValidationError)."""
@@ -869,7 +894,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
                as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
                guardrails: list[Any] | None = None, *, foreign: bool = False) -> ModelValue:
     spec = reg.spec
-    predictions = float(_between(data.predictions_by_day, start, end).sum())
+    predictions = data.count_between("predictions", start, end)[0]
     cost = money_series.total("cost", start, end) if end >= start else 0.0
     amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
     one_off = money_series.total("one_off", start, end) if end >= start else 0.0
@@ -891,9 +916,10 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
             except (ValueError, KeyError):
                 gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
     elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
-        treated = _between(data.treated_by_day, start, end)
-        units = float(treated.sum())
-        provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
+        units, n_days = data.count_between("treated", start, end)
+        # provisional: the period's last cohort day with units is not yet mature
+        provisional = bool(n_days and effect.mature_through
+                           and _last_day_between(data.treated_by_day, start, end) > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
     money = loaded = None
     if gross is not None and gross_se is not None:
