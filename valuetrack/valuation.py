@@ -122,14 +122,18 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     from valuetrack.value.portfolio import value_portfolio
 
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
-        return {"cumulative": cumulative_rows(v), "timeline": v.timeline(), "hash": input_hash(v, alpha)}
+        cumulative, daily = cumulative_rows(v), v.data.daily
+        daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
+        series = {"timeline": _columns(v.timeline()), "cumulative": _columns(cumulative), "daily": _columns(daily)}
+        return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": jsonable(series),
+                "status": ctx.aggregates.status(v.reg.name)}
 
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
         val = pv.valuations.get(mv.model)
-        status = ctx.aggregates.status(mv.model)
+        status = val.prepared["status"] if val is not None else ctx.aggregates.status(mv.model)
         ok = status.last_ok or {}
         if val is None:  # could not be valued: the record says why
             hashes[mv.model] = _sha({"model": mv.model, "error": mv.error})
@@ -152,10 +156,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
         live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
         month_rows[mv.model] = {f"{m.period_start:%Y-%m}": m for m in val.months()}
-        timelines.append({"model_name": mv.model, "series": jsonable({
-            "timeline": _columns(val.prepared["timeline"]), "cumulative": _columns(cumulative),
-            "daily": _columns(daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]]
-                              if len(daily) else pd.DataFrame())})})
+        timelines.append({"model_name": mv.model, "series": val.prepared["series"]})
         values.append(mv)
     pv = dataclasses.replace(pv, models=values)
 
