@@ -36,6 +36,9 @@ def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: flo
                  prepare: Any, workers: int) -> dict[str, Any]:
     """Per model name: ``(valuation, figures to date)``, or the sentence saying why it could not be
     valued. The valuations' exchange-rate source is left unset (the caller sets its own)."""
+    if any(r.spec.attribution.series is not None for r in registered):
+        # imported once here rather than in every worker (1 to 2 s each): the structural fits use it
+        import statsmodels.tsa.statespace.structural  # noqa: F401
     _JOB.update(ctx=ctx, registered=registered, as_of=as_of, alpha=alpha, notes=notes, prepare=prepare)
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_start) as pool:
