@@ -140,3 +140,41 @@ def test_overlap_from_one_scan_on_every_warehouse(warehouse_engine):
     pairs = {(names[int(r.model_a)], names[int(r.model_b)]): int(r.shared) for r in res.frame.itertuples(index=False)}
     assert pairs == {(a, b): len(units[a] & units[b]) for a, b in combinations(names, 2) if units[a] & units[b]}
     assert ("churn-save", "holdout-ny") in pairs  # a crossover unit: in both arms of the same model
+
+
+def test_overlap_patterns_of_sixty_four_models_on_every_warehouse(warehouse_engine):
+    """64 models: each unit's mask takes two words (models 0–51, then 52–63); every warehouse
+    returns the brute-force patterns, bits up to 2**51 intact through its driver."""
+    import dataclasses
+
+    from valuetrack.queries import MASK_BITS, as_of_cutoff, mask_columns, membership_masks, membership_query
+    from valuetrack.value.overlap import patterns_from_masks
+
+    connector = connector_for(warehouse_engine)
+    base = make_spec("sum")
+    as_of = dt.date(2025, 4, 1)
+    zones = ["Europe/Paris", "Asia/Tokyo", "America/New_York"]
+    specs = []
+    for k in range(64):
+        ex = dataclasses.replace(base.attribution.exposures, model_value=["churn-save", "other-model"][k % 2],
+                                 treatment=["model", "holdout"][k // 2 % 2])
+        specs.append(base.replace(name=f"m{k:02d}", timezone=zones[k % 3],
+                                  attribution=dataclasses.replace(base.attribution, exposures=ex)))
+    names = [s.name for s in specs]
+    ex = NAIVE["exposures"]
+    units = {}
+    for s in specs:
+        e = s.attribution.exposures
+        rows = ex[(ex.arm == e.treatment) & (ex.model_id == e.model_value)
+                  & (ex.scored_at < pd.Timestamp(as_of_cutoff(as_of, s.timezone)))]
+        units[s.name] = set(rows.customer_id)
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*units.values()):
+        members = tuple(n for n in names if unit in units[n])
+        want[members] = want.get(members, 0) + 1
+    res = connector.run(membership_query(specs, as_of=as_of, dialect_ops=connector.ops, limit=4097), model=base.name,
+                        purpose="overlap", timeout_s=120)
+    assert mask_columns(64) == ["mask", "mask_1"]
+    got = {p.models: p.units for p in patterns_from_masks(names, zip(membership_masks(res.frame, 64), res.frame["units"]))}
+    assert got == want
+    assert any(int(k[0][1:]) < MASK_BITS <= int(k[-1][1:]) for k in got)  # patterns across the two words

@@ -77,9 +77,9 @@ def _queries(ops):
         "health_edges": hq.reference_edges,
         "health_freshness": hq.freshness,
         # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it, the
-        # models sharing the exposures table read by one scan
+        # models sharing the exposures table read by one scan; at most 4,097 rows, as the refresh asks
         "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
-                                               dialect_ops=ops),
+                                               dialect_ops=ops, limit=4097),
         # pairs: one scan for the models sharing the table through its model column (two time zones,
         # two treatment labels), a model without a model column read on its own
         "overlap_pairs_mixed": shared_units_query(
