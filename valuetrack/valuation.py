@@ -256,8 +256,7 @@ def cumulative_rows(valuation: Any) -> pd.DataFrame:
         ends.append(min(end, last))
         m = end + dt.timedelta(days=1)
     rows = []
-    for end in ends:
-        v = valuation.period(start, end)
+    for end, v in zip(ends, valuation.periods([(start, end) for end in ends])):
         rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
                      "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional,
                      "one_off": valuation.one_off_to(end), "net_fully_loaded": v.net_fully_loaded,
