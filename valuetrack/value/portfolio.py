@@ -705,15 +705,19 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
-    by_arm = {}
-    for label in (ex.control, ex.treatment):
-        rows = data.ab[data.ab["arm"] == label]
-        by_arm[label] = rows.groupby("day")[list(_SUMS)].sum(min_count=1).astype(float)
-    days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
+    found = None if spec.attribution.allocation else _cumulative_arms(data.ab, (ex.control, ex.treatment))
+    if found is not None:
+        days, cum, cuped = found
+    else:
+        by_arm = {}
+        for label in (ex.control, ex.treatment):
+            rows = data.ab[data.ab["arm"] == label]
+            by_arm[label] = rows.groupby("day")[list(_SUMS)].sum(min_count=1).astype(float)
+        days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
+        cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
+        cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
     if not days:
         return pd.DataFrame()
-    cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
-    cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
     r = analyze_ab_batch(*_ab_inputs(spec, cum[ex.control], cum[ex.treatment], alpha, cuped))
     if spec.attribution.allocation:  # a ramp: the cumulative effect stratified by step, as the estimate is
         r = _ramp_timeline(spec, by_arm, days, alpha, cuped)
@@ -740,6 +744,34 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
             frame["cum_gross"] += extra[0] * raw_units
             frame["cum_gross_se"] += extra[1] * raw_units
     return frame
+
+
+def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str]) -> tuple[list, dict[str, pd.DataFrame], bool] | None:
+    """Per arm, the running sums of its daily statistics over the days of either arm (0 on a day
+    without rows), and whether every row has a covariate: what a group-by per arm, a reindex and a
+    cumulative sum give, in arrays. Only for one row per arm and day with numeric sums (the store's
+    reads): then each day's sum is its row, and the running sums add the same numbers in the same
+    order. None otherwise (the caller groups)."""
+    if not len(ab) or any(ab[c].dtype.kind not in "iuf" for c in _SUMS):
+        return None
+    arm = ab["arm"].to_numpy(dtype=object)
+    day = ab["day"].tolist()
+    if not all(type(d) is dt.date for d in day):
+        return None
+    ordinal = np.fromiter((d.toordinal() for d in day), dtype=np.int64, count=len(day))
+    values = ab[list(_SUMS)].to_numpy(dtype=float)
+    masks = [arm == label for label in labels]
+    if any(np.any(np.diff(ordinal[m]) <= 0) for m in masks):
+        return None  # a day twice in an arm (or unsorted): grouped by the caller
+    all_days = np.unique(np.concatenate([ordinal[m] for m in masks]))
+    cum, cuped = {}, True
+    for label, m in zip(labels, masks):
+        rows = values[m]
+        cuped = cuped and not np.isnan(rows[:, _SUMS.index("sum_x")]).any()
+        full = np.zeros((len(all_days), len(_SUMS)))
+        full[np.searchsorted(all_days, ordinal[m])] = np.where(np.isnan(rows), 0.0, rows)
+        cum[label] = pd.DataFrame(np.cumsum(full, axis=0), columns=list(_SUMS))
+    return [dt.date.fromordinal(int(o)) for o in all_days], cum, cuped
 
 
 def _ramp_timeline(spec: ModelSpec, by_arm: dict[str, pd.DataFrame], days: list, alpha: float,

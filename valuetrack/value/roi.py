@@ -267,7 +267,10 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
                 out[day_arr >= step.start.toordinal()] = step.amount
         return out
 
-    month_days = np.array([calendar.monthrange(d.year, d.month)[1] for d in days], dtype=float)
+    lengths: dict[tuple[int, int], int] = {}  # the days of each calendar month, looked up once per month
+    month_days = np.array([lengths.get((d.year, d.month)) or lengths.setdefault((d.year, d.month),
+                                                                                 calendar.monthrange(d.year, d.month)[1])
+                           for d in days], dtype=float)
     live = np.ones(n, dtype=bool)
     if live_from is not None:
         live &= day_arr >= live_from.toordinal()
