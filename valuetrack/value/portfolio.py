@@ -819,6 +819,8 @@ class _ModelData:
     first_day: dt.date | None = None
     """The first cohort day before any excluded window was taken out (launch, cost and live days
     follow the data as stored; value/notes.py)."""
+    status: Any = None
+    """The model's refresh status as read with its aggregates (AggregateStore.status), or None."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -882,7 +884,7 @@ class _ModelData:
         if len(billed):
             billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
-                   status.reason if failed else None, billed)
+                   status.reason if failed else None, billed, status=status)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
