@@ -150,24 +150,35 @@ def _ratio(predictions: np.ndarray, volume: np.ndarray) -> float:
 
 
 def _ab_monthly(valuation: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The A/B effect per treated unit of each month's mature cohorts, with standard errors."""
-    from valuetrack.attribution.ab import analyze_ab_batch
+    """The A/B effect per treated unit of each month's mature cohorts, with standard errors (the
+    months with cohorts in both arms; each arm's sums per month skip missing values, NaN where a
+    month has none)."""
+    from valuetrack.attribution.ab import ArmStats, analyze_ab_batch
     from valuetrack.value.portfolio import _SUMS, _ab_inputs
 
     spec, ab, effect = valuation.reg.spec, valuation.data.ab, valuation.effect
     ex = spec.attribution.exposures
-    mature = ab[ab["day"] <= effect.mature_through] if len(ab) else ab
-    if not len(mature):
+    if not len(ab):
         return np.empty(0), np.empty(0)
-    month = pd.to_datetime(mature["day"]).dt.to_period("M")
-    arms = {label: mature[mature["arm"] == label].groupby(month[mature["arm"] == label])[list(_SUMS)]
-            .sum(min_count=1).astype(float) for label in (ex.control, ex.treatment)}
-    both = arms[ex.control].index.intersection(arms[ex.treatment].index)
-    if not len(both):
+    days, day = pd.factorize(ab["day"])  # a cohort day's rows share their month and maturity
+    months, month = np.unique(np.array([d.year * 12 + d.month - 1 for d in day])[days], return_inverse=True)
+    mature = np.array([d <= effect.mature_through for d in day])[days]
+    in_month = (month[:, None] == np.arange(len(months))[None, :]) & mature[:, None]  # rows × months
+    arm = ab["arm"].to_numpy()
+    values = np.column_stack([ab[k].to_numpy(dtype=float) for k in _SUMS])
+    sums, rows = {}, {}
+    for label in (ex.control, ex.treatment):
+        mask = (in_month & (arm == label)[:, None]).T.astype(float)  # months × rows
+        rows[label] = mask.sum(axis=1)
+        sums[label] = np.where(mask @ np.isfinite(values) > 0, mask @ np.nan_to_num(values), np.nan)  # months × sums
+    both = (rows[ex.control] > 0) & (rows[ex.treatment] > 0)
+    if not both.any():
         return np.empty(0), np.empty(0)
-    c, t = arms[ex.control].loc[both], arms[ex.treatment].loc[both]
-    cuped = bool(c["sum_x"].notna().all() and t["sum_x"].notna().all())
-    r = analyze_ab_batch(*_ab_inputs(spec, c, t, valuation.alpha, cuped))
+    c, t = (sums[label][both] for label in (ex.control, ex.treatment))
+    cuped = bool(np.isfinite(c[:, 3]).all() and np.isfinite(t[:, 3]).all())  # every month has Σx
+    config = _ab_inputs(spec, dict(zip(_SUMS, c[0])), dict(zip(_SUMS, t[0])), valuation.alpha, cuped)[2]
+    fields = len(_SUMS) if config.cuped else 3
+    r = analyze_ab_batch(ArmStats(*c[:, :fields].T), ArmStats(*t[:, :fields].T), config)
     return np.asarray(r["effect_abs"], dtype=float), np.asarray(r["se_abs"], dtype=float)
 
 
