@@ -225,31 +225,31 @@ def simulate_horizons(models: Sequence[VarModelInput], fm: FactorModel, start: d
     factor = _ar1_moments(np.array([fm.f_last]), np.array([fm.phi_f]), np.array([fm.sigma_f]),
                           np.array([fm.level_sd_f]), seg)
     # the factor's segment means, shared by every model (centred: each model adds its own mean)
-    f_dev = (rng.standard_normal((paths, seg.k)) @ _sqrt_psd(factor.seg_cov[0]).T).astype(np.float32)
+    f_dev = (_sqrt_psd(factor.seg_cov[0]) @ rng.standard_normal((seg.k, paths))).astype(np.float32)  # segments × paths
     drifting = np.flatnonzero(fm.drift_sd > 0)  # the others' money per unit stays at today's
     steps = _drift_steps(rng, paths, len(seg.months), fm.drift_corr[np.ix_(drifting, drifting)])
-    walks = np.cumsum(steps * fm.drift_sd[drifting].astype(np.float32), axis=1)  # paths × months × drifting
+    walks = np.cumsum(steps, axis=1) * fm.drift_sd[drifting].astype(np.float32)[:, None, None]  # drifting × months × paths
     per_unit = np.array([m.value_per_unit for m in models], dtype=np.float32)
     horizon_segments = {h: int(np.searchsorted(seg.starts, h)) for h in horizons}  # segments within h days
     per_model = {h: np.empty((paths, n)) for h in horizons}
     for lo in range(0, n, _CHUNK):  # a block of models at a time: memory stays bounded at any portfolio size
         block = slice(lo, min(lo + _CHUNK, n))
         expected, cov_own = _segment_volumes(fm, np.arange(n)[block], seg, factor)
-        own = np.matmul(rng.standard_normal((len(expected), paths, seg.k), dtype=np.float32),
-                        _sqrt_psd(cov_own).transpose(0, 2, 1).astype(np.float32))
+        # the own parts (models × segments × paths); einsum, not a batched matmul: many tiny
+        # matrix products are slow in a threaded BLAS on a busy machine
+        own = np.einsum("mjk,mkp->mjp", _sqrt_psd(cov_own).astype(np.float32),
+                        rng.standard_normal((len(expected), seg.k, paths), dtype=np.float32))
         lam = fm.loadings[block]
         var_log = np.diagonal(cov_own, axis1=1, axis2=2) + lam[:, None] ** 2 * np.diag(factor.seg_cov[0])
-        own += lam.astype(np.float32)[:, None, None] * f_dev[None] - (var_log / 2).astype(np.float32)[:, None, :]
-        volume = np.exp(own, out=own) * expected.astype(np.float32)[:, None, :]  # models × paths × segments
+        own += lam.astype(np.float32)[:, None, None] * f_dev[None] - (var_log / 2).astype(np.float32)[:, :, None]
+        volume = np.exp(own, out=own) * expected.astype(np.float32)[:, :, None]  # models × segments × paths
         # money per unit in each segment's month: today's estimate plus the walk's steps so far
-        unit = np.empty((paths, len(seg.months), len(expected)), dtype=np.float32)
-        unit[:] = per_unit[block]
+        money = volume * per_unit[block][:, None, None]
         mine = (drifting >= block.start) & (drifting < block.stop)
-        unit[:, :, drifting[mine] - block.start] += walks[:, :, mine]
-        volume *= unit[:, seg.month].transpose(2, 0, 1)
+        money[drifting[mine] - block.start] += volume[drifting[mine] - block.start] * walks[mine][:, seg.month]
         fixed = np.array([m.fixed_monthly_cost for m in models[block]])
         for h, k in horizon_segments.items():
-            per_model[h][:, block] = volume[:, :, :k].sum(axis=2, dtype=np.float64).T - fixed * h / (365.25 / 12)
+            per_model[h][:, block] = money[:, :k].sum(axis=1, dtype=np.float64).T - fixed * h / (365.25 / 12)
     return {h: (v.sum(axis=1), v) for h, v in per_model.items()}
 
 
@@ -528,18 +528,18 @@ def _sqrt_psd(c: np.ndarray) -> np.ndarray:
 
 
 def _drift_steps(rng: np.random.Generator, paths: int, months: int, corr: np.ndarray) -> np.ndarray:
-    """Standard normal monthly steps (paths × months × models), correlated as ``corr`` (mixed within
+    """Standard normal monthly steps (models × months × paths), correlated as ``corr`` (mixed within
     each group of models correlated with one another: ``corr`` is block-diagonal by shared KPI)."""
     from scipy.sparse.csgraph import connected_components
 
     n = len(corr)
-    steps = rng.standard_normal((paths, months, n), dtype=np.float32)
+    steps = rng.standard_normal((n, months, paths), dtype=np.float32)
     count, label = connected_components(corr != 0, directed=False)
     for c in range(count):
         group = np.flatnonzero(label == c)
         if len(group) > 1:
-            chol = np.linalg.cholesky(corr[np.ix_(group, group)]).T.astype(np.float32)
-            steps[:, :, group] = steps[:, :, group] @ chol
+            chol = np.linalg.cholesky(corr[np.ix_(group, group)]).astype(np.float32)
+            steps[group] = (chol @ steps[group].reshape(len(group), -1)).reshape(len(group), months, paths)
     return steps
 
 
