@@ -177,8 +177,10 @@ class Tab:
         return "\n".join(texts)
 
     def tab(self, name: str) -> None:
+        """Open a section of the model page (a tab: only the open one is drawn, after a rerun)."""
         self.page.get_by_role("tab", name=name).click()
         self.page.wait_for_timeout(300)
+        self.idle()
 
     def screenshot(self, path: Path) -> None:
         height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
