@@ -214,6 +214,9 @@ def walk(server: str, browser: Any, tmp_path_factory: pytest.TempPathFactory) ->
                 seen["text"][key] = tab.text()
             if name.startswith("model"):
                 tab.tab("Value")
+            if name == "portfolio":  # its charts follow the tiles and the table (D45)
+                tab.page.locator(".js-plotly-plot").nth(1).wait_for()
+                tab.idle()
             file = shots / f"{name}-{width}.png"
             tab.screenshot(file)
             seen["shots"].append(file)
