@@ -352,14 +352,14 @@ def uplift_chart(model: dict[str, Any], currency: str) -> str | None:
 
 
 def _month_ticks(days: list[dt.date]) -> list[tuple[float, str]]:
-    """First days of months, every k-th month (k keeps about four labels), as matplotlib's MonthLocator."""
+    """First days of months, every k-th month counted across years (k keeps about four labels)."""
     lo, hi = min(days), max(days)
     every = max(1, -(-(hi - lo).days // 120))
     out = []
     y, m = lo.year, lo.month
     while dt.date(y, m, 1) <= hi:
         d = dt.date(y, m, 1)
-        if d >= lo and (m - 1) % every == 0:
+        if d >= lo and (12 * y + m - 1) % every == 0:
             out.append((float(d.toordinal()), d.strftime("%b %Y")))
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out
