@@ -94,3 +94,28 @@ def test_months_add_up_to_the_figure_to_date_and_payback_follows_the_cumulative_
     month = pv.months[-2]
     mp = ledger.portfolio(ctx, month=month)
     assert mp.totals["cost"] == pytest.approx(sum(x.cost for x in mp.models if x.state == "ok"))
+
+
+def test_models_valued_in_worker_processes_give_the_same_record(valued: Path) -> None:
+    """The forked workers of a large portfolio (value/parallel.py) write the very record one process
+    writes: every period, month, timeline point, flag and failure, to the last bit."""
+    import json
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.value.parallel import workers_for
+
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF)
+    token = ctx.ledger.token()
+    one, pv_one = valuation.build_record(ctx, as_of=as_of, reason="revalue", alpha=0.05, token=token)
+    two, pv_two = valuation.build_record(ctx, as_of=as_of, reason="revalue", alpha=0.05, token=token, workers=2)
+
+    def dump(record):  # noqa: ANN001, ANN202
+        return json.dumps({k: getattr(record, k) for k in ("periods", "models", "monthly", "timeline", "flags",
+                                                           "input_hash")}, sort_keys=True, default=str)
+
+    assert len(pv_one.models) >= 10 and pv_one.flags  # the demo: every kind of model, some flagged
+    assert dump(one) == dump(two)
+    assert [m.error for m in pv_one.models] == [m.error for m in pv_two.models]
+    assert workers_for(12, cpus=8) == 1 and workers_for(200, cpus=2) == 2 and workers_for(1000, cpus=64) == 4

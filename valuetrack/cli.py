@@ -437,7 +437,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
                            value=False)
         try:  # the refresh's outcomes are reported even when valuing afterwards fails
-            done = revalue(ctx, as_of=_as_of(args), reason="refresh")
+            done = revalue(ctx, as_of=_as_of(args), reason="refresh", workers=None)
             outcomes = mark_unvalued(outcomes, done.failures)
             valued: dict[str, Any] = done.to_dict()
         except ValuetrackError as exc:
@@ -636,7 +636,7 @@ def cmd_revalue(args: argparse.Namespace) -> int:
 
     ctx = _ctx(args)
     ctx.require_edit("value the portfolio")
-    done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha)
+    done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha, workers=None)
     emit(args, done.to_dict(), done.describe)
     return EXIT_OK
 

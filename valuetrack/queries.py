@@ -772,7 +772,8 @@ def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry 
 
 __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
-    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "membership_query", "panel_query",
+    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "mask_columns", "membership_masks",
+    "membership_query", "panel_query",
     "series_query", "split_crossovers",
 ]
 
@@ -781,41 +782,132 @@ __all__ = [
 # overlap: units served by several models
 
 
+def _scan_key(spec: ModelSpec) -> tuple | None:
+    """Models with equal keys read their served units from one scan of a shared exposures table
+    (None: this one is read on its own). The same columns as the batched A/B pulls (D44); the
+    treatment label and the time zone may differ between the models."""
+    ex = spec.attribution.exposures
+    if ex is None or ex.model is None:
+        return None
+    return (spec.connection, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model)
+
+
 def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, tag: Any) -> Select:
-    """Distinct (tag(i), unit) for the treatment arm of every model ``i`` of ``specs`` before the
-    end of ``as_of`` (each model's own timezone), as one UNION ALL."""
-    served = []
+    """Distinct (*tag(i), unit) (``tag(i)``: model i's labelled integer columns) for the treatment arm of every model ``i`` of ``specs`` before the
+    end of ``as_of`` (each model's own time zone).
+
+    Models sharing an exposures table through its model column (:func:`_scan_key`) are read by
+    one scan: ``model IN (…)`` joined to a small derived table of (model value, treatment label,
+    tag, cutoff number), one row per model, so that two models reading the same model value each
+    get its rows; when their time zones differ, each row's cutoff number picks the model's cutoff.
+    Any other model is read on its own; the parts are put together with UNION ALL."""
+    shared: dict[tuple, list[int]] = {}
+    alone: list[int] = []
     for i, spec in enumerate(specs):
-        ex, _ = _require_ab(spec)
+        _require_ab(spec)
+        key = _scan_key(spec)
+        if key is None:
+            alone.append(i)
+        else:
+            shared.setdefault(key, []).append(i)
+    parts: list[Select] = []
+    for scan, members in enumerate(shared.values()):
+        if len(members) == 1:
+            alone.append(members[0])
+            continue
+        parts.append(_one_scan(specs, members, as_of, ops, tag, scan))
+    for i in sorted(alone):
+        spec = specs[i]
+        ex = spec.attribution.exposures
         t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"e{i}")
         cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String),
                 t.c[ex.timestamp] < ops.instant(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone))]
         if ex.model is not None:
-            cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", ex.model_value or spec.name, type_=sa.String))
-        served.append(sa.select(tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
-    return sa.union_all(*served)
+            cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", model_value(spec), type_=sa.String))
+        parts.append(sa.select(*tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None) -> Select:
+def _one_scan(specs: Sequence[ModelSpec], members: Sequence[int], as_of: dt.date, ops: DialectOps, tag: Any,
+              scan: int) -> Select:
+    """Distinct (*tag(i), unit) for the models ``members`` of ``specs``, which share an exposures
+    table and its columns (:func:`_scan_key`), from one scan of it."""
+    ex = specs[members[0]].attribution.exposures
+    cutoffs = list(dict.fromkeys(as_of_cutoff(as_of, specs[i].timezone) for i in members))
+    values = list(dict.fromkeys(model_value(specs[i]) for i in members))
+    arms = list(dict.fromkeys(specs[i].attribution.exposures.treatment for i in members))
+    p = f"s{scan}_"  # parameter names of this scan
+    rows = [sa.select(sa.bindparam(f"{p}model_{i}", model_value(specs[i]), type_=sa.String).label("model_value"),
+                      sa.bindparam(f"{p}arm_{i}", specs[i].attribution.exposures.treatment, type_=sa.String).label("arm"),
+                      *tag(i),
+                      # an int we computed, never user text
+                      sa.literal_column(str(cutoffs.index(as_of_cutoff(as_of, specs[i].timezone))),
+                                        sa.Integer).label("cutoff"))
+            for i in members]
+    m = sa.union_all(*rows).subquery(f"models{scan}")
+    t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"shared{scan}")
+    ts = t.c[ex.timestamp]
+    before = [ts < ops.instant(f"{p}cutoff", max(cutoffs))]  # a plain range for the warehouse to prune on
+    if len(cutoffs) > 1:  # and each model's own, picked by its row's cutoff number (a comparison with a
+        # bound instant in each branch, as everywhere else: a CASE of instants is a string to some drivers)
+        before.append(sa.or_(*[sa.and_(m.c.cutoff == sa.literal_column(str(k), sa.Integer), ts < ops.instant(f"{p}cutoff_{k}", c))
+                               for k, c in enumerate(cutoffs)]))
+    return (sa.select(*[m.c[c.name] for c in tag(members[0])], t.c[ex.unit].label("unit"))
+            .select_from(t.join(m, sa.and_(t.c[ex.model] == m.c.model_value, t.c[ex.arm] == m.c.arm)))
+            .where(t.c[ex.model].in_([sa.bindparam(f"{p}in_{j}", v, type_=sa.String) for j, v in enumerate(values)]),
+                   t.c[ex.arm].in_([sa.bindparam(f"{p}treatment_{j}", a, type_=sa.String) for j, a in enumerate(arms)]),
+                   *before)
+            .distinct())
+
+
+MASK_BITS = 52
+"""Models per mask word of :func:`membership_query`: a word's sum of distinct bits stays below 2**52,
+exact in a 64-bit integer and even where a driver passes it through a 64-bit float (the Snowflake
+stand-in sums integers that way)."""
+
+
+def mask_columns(n_models: int) -> list[str]:
+    """The mask columns of :func:`membership_query` for ``n_models`` models: ``mask`` (models 0–51),
+    then ``mask_1`` (52–103), ``mask_2``, …"""
+    return ["mask" if w == 0 else f"mask_{w}" for w in range(-(-n_models // MASK_BITS))]
+
+
+def membership_masks(frame: pd.DataFrame, n_models: int) -> list[int]:
+    """Each row's mask as one Python int (model ``i`` is bit ``2**i``), from its mask words."""
+    words = [frame[c] for c in mask_columns(n_models)]
+    return [sum(int(w) << (MASK_BITS * k) for k, w in enumerate(row)) for row in zip(*words)]
+
+
+def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None,
+                     limit: int | None = None) -> Select:
     """Units per membership pattern: how many units the treatment arms of exactly each set of
     ``specs`` served up to ``as_of``.
 
-    One GROUP BY on a bitmask: model ``i`` of ``specs`` is bit ``2**i``; each unit's mask is the
-    sum of the distinct bits of the models that served it (a bitwise OR, since each model counts
-    once per unit); rows ``(mask, units)``, one per pattern that occurs, single-model patterns
-    included (they give each model's own served units). At most
-    :data:`valuetrack.value.overlap.MAX_PATTERN_MODELS` models, so that a mask fits any integer
-    type and there are at most 4,096 patterns. The models must read the same exposures table with
+    One GROUP BY on a bitmask: model ``i`` of ``specs`` is bit ``2**(i % 52)`` of mask word
+    ``i // 52`` (:func:`mask_columns`; :func:`membership_masks` puts the words together); each
+    unit's mask is the sum of the distinct bits of the models that served it (a bitwise OR, since
+    each model counts once per unit); rows ``(mask[, mask_1, …], units)``, one per pattern that
+    occurs, single-model patterns included (they give each model's own served units). ``limit``:
+    at most that many rows (any of them), so that a caller can tell that there are more patterns
+    than it accepts without reading them all. The models must read the same exposures table with
     the same unit column (:func:`valuetrack.value.overlap.kpi_groups`).
     """
     ops = dialect_ops or DialectOps()
-    if not 1 <= len(specs) <= 62:
-        raise ParameterError(f"membership_query: {len(specs)} models; a bitmask holds 1 to 62")
-    bit = lambda i: sa.literal_column(str(1 << i), sa.BigInteger).label("bit")  # noqa: E731 (an int, never user text)
-    served = _served_units(specs, as_of, ops, bit).subquery("served")
-    per_unit = (sa.select(served.c.unit, sa.func.sum(served.c.bit).label("mask"))
+    if not specs:
+        raise ParameterError("membership_query: no models")
+    words = mask_columns(len(specs))
+
+    def bits(i: int) -> list[ColumnElement]:  # ints we computed, never user text
+        return [sa.literal_column(str(1 << i % MASK_BITS if w == i // MASK_BITS else 0), sa.BigInteger)
+                .label(name.replace("mask", "bit")) for w, name in enumerate(words)]
+
+    served = _served_units(specs, as_of, ops, bits).subquery("served")
+    per_unit = (sa.select(served.c.unit, *[sa.cast(sa.func.sum(served.c[w.replace("mask", "bit")]), sa.BigInteger)
+                                           .label(w) for w in words])
                 .group_by(served.c.unit).subquery("per_unit"))
-    return sa.select(per_unit.c.mask, sa.func.count().label("units")).group_by(per_unit.c.mask)
+    masks = [per_unit.c[w] for w in words]
+    query = sa.select(*masks, sa.func.count().label("units")).group_by(*masks)
+    return query if limit is None else query.limit(sa.literal_column(str(int(limit)), sa.Integer))
 
 
 def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None) -> Select:
@@ -826,7 +918,7 @@ def shared_units_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_op
     models' positions in ``specs``), pairs with no shared unit absent.
     """
     ops = dialect_ops or DialectOps()
-    units = _served_units(specs, as_of, ops, lambda i: sa.literal_column(str(i), sa.Integer).label("m")).subquery("served")
+    units = _served_units(specs, as_of, ops, lambda i: [sa.literal_column(str(i), sa.Integer).label("m")]).subquery("served")
     a, b = units.alias("a"), units.alias("b")
     return (sa.select(a.c.m.label("model_a"), b.c.m.label("model_b"), sa.func.count().label("shared"))
             .select_from(a.join(b, sa.and_(a.c.unit == b.c.unit, a.c.m < b.c.m)))

@@ -154,12 +154,11 @@ def _record_fx(ctx: Context, connectors: dict[str, Any], secrets: Any, as_of: dt
 def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
                      as_of: dt.date, timeout_s: float | None) -> None:
     """Count the units per membership pattern of every group of models sharing units and a KPI
-    (one GROUP BY on a bitmask per group; pair by pair above MAX_PATTERN_MODELS models, see
-    valuetrack.value.overlap); a failure leaves the last counts."""
+    (one GROUP BY on a bitmask per group; pair by pair when more than MAX_PATTERNS patterns occur,
+    see valuetrack.value.overlap); a failure leaves the last counts."""
     from valuetrack.connectors import get_connector
-    from valuetrack.queries import membership_query, shared_units_query
-    from valuetrack.value.overlap import (MAX_PATTERN_MODELS, Pattern, kpi_groups, pairs_from_patterns,
-                                          patterns_from_masks)
+    from valuetrack.queries import membership_masks, membership_query, shared_units_query
+    from valuetrack.value.overlap import MAX_PATTERNS, Pattern, kpi_groups, pairs_from_patterns, patterns_from_masks
 
     patterns: list[Pattern] = []
     try:
@@ -169,15 +168,15 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
                 connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
             connector = connectors[conn_name]
             names = tuple(s.name for s in group)
-            if len(group) <= MAX_PATTERN_MODELS:
-                frame = connector.run(membership_query(group, as_of=as_of, dialect_ops=connector.ops),
-                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
-                patterns += patterns_from_masks(names, zip(frame["mask"], frame["units"]))
-            else:
-                frame = connector.run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops),
-                                      model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
-                patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
-                             for r in frame.itertuples(index=False) if int(r.shared) > 0]
+            frame = connector.run(membership_query(group, as_of=as_of, dialect_ops=connector.ops, limit=MAX_PATTERNS + 1),
+                                  model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+            if len(frame) <= MAX_PATTERNS:
+                patterns += patterns_from_masks(names, zip(membership_masks(frame, len(group)), frame["units"]))
+                continue
+            frame = connector.run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops),
+                                  model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+            patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
+                         for r in frame.itertuples(index=False) if int(r.shared) > 0]
     except ValuetrackError:
         return  # the previous overlaps stay; the refresh of each model has its own status
     ctx.overlaps.replace(pairs_from_patterns(patterns), as_of, patterns)

@@ -14,6 +14,7 @@ every cohort still immature last time is re-read. A cohort day is mature once
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
@@ -177,12 +178,13 @@ def pull_model(
     ops = connector.ops
     costs: list[dict[str, Any]] = []
 
-    def run(stmt: Any, purpose: str) -> pd.DataFrame:
+    def run(build: Any, purpose: str) -> pd.DataFrame:
+        """The result of the statement ``build()`` makes (built only when no batch query read it)."""
         if prefetched and purpose in prefetched:
             frame, cost = prefetched[purpose]
             costs.append(cost)
             return frame
-        res: QueryResult = connector.run(stmt, model=spec.name, purpose=purpose, timeout_s=timeout_s)
+        res: QueryResult = connector.run(build(), model=spec.name, purpose=purpose, timeout_s=timeout_s)
         costs.append({"purpose": purpose, "elapsed_s": round(res.elapsed_s, 6), "attempts": res.attempts,
                       "query_id": res.query_id, "cost": dict(res.cost)})
         return res.frame
@@ -193,8 +195,8 @@ def pull_model(
     ab = pd.DataFrame(columns=ab_cols)
     xo = pd.DataFrame(columns=["day"] + (["segment"] if seg else []) + ["n_crossover"])
     if spec.has_holdout:
-        frame = normalize_ab(run(ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of,
-                                              dialect_ops=ops), "ab"))
+        frame = normalize_ab(run(lambda: ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of,
+                                                      dialect_ops=ops), "ab"))
         ab, xo = split_crossovers(frame)
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab[ab_cols].reset_index(drop=True)
@@ -205,7 +207,7 @@ def pull_model(
         for g in spec.guardrails:  # the model's A/B query on the guardrail's outcomes (batched by pull_models)
             definition = guardrail_definition(spec, g)
             g_start = start if stored.get(g.name) == definition else HISTORY_START
-            frame, _ = split_crossovers(normalize_ab(run(ab_aggregate(
+            frame, _ = split_crossovers(normalize_ab(run(lambda: ab_aggregate(  # noqa: B023 - called at once
                 guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
                 f"guardrail-{g.name}")))
             frame["mature"] = [d <= mt for d in frame["day"]]
@@ -214,9 +216,9 @@ def pull_model(
 
     series = None
     if spec.attribution.series is not None:
-        series = normalize_days(run(series_query(spec, start, as_of, dialect_ops=ops), "series"))
+        series = normalize_days(run(lambda: series_query(spec, start, as_of, dialect_ops=ops), "series"))
     if spec.attribution.panel is not None:
-        panel = panel_wide(normalize_days(run(panel_query(spec, start, as_of, dialect_ops=ops), "panel")))
+        panel = panel_wide(normalize_days(run(lambda: panel_query(spec, start, as_of, dialect_ops=ops), "panel")))
         series = panel if series is None else series.merge(panel, on="day", how="outer").sort_values("day")
 
     health: dict[str, pd.DataFrame] = {}
@@ -225,25 +227,25 @@ def pull_model(
         h_start = since_day or (as_of - dt.timedelta(days=HEALTH_DAYS - 1))
         if edges is None and spec.attribution.exposures.score is not None:
             ref = reference or _default_reference(h_start)
-            q = health_queries(spec, start=h_start, end=as_of, reference=ref, dialect_ops=ops).reference_edges
-            edges = edges_from(run(q, "health-edges"))
-        hq = health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops)
-        health["daily_exposures"] = normalize_days(run(hq.daily_exposures, "health-daily"))
-        if hq.score_histogram is not None:
-            health["score_histogram"] = normalize_days(run(hq.score_histogram, "health-histogram"))
-        fresh = run(hq.freshness, "health-freshness")
+            edges = edges_from(run(lambda: health_queries(spec, start=h_start, end=as_of, reference=ref,
+                                                          dialect_ops=ops).reference_edges, "health-edges"))
+        hq = functools.cache(lambda: health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops))
+        health["daily_exposures"] = normalize_days(run(lambda: hq().daily_exposures, "health-daily"))
+        if "health-histogram" in (prefetched or {}) or hq().score_histogram is not None:
+            health["score_histogram"] = normalize_days(run(lambda: hq().score_histogram, "health-histogram"))
+        fresh = run(lambda: hq().freshness, "health-freshness")
         health["freshness"] = fresh.map(utc_naive) if len(fresh) else fresh
     decisions = decisions_since = None
     if spec.decisions is not None:
         decisions_since = min(start, as_of - dt.timedelta(days=spec.decisions.label_lag_days))
-        decisions = normalize_decisions(run(decisions_query(spec, decisions_since, as_of, as_of=as_of, dialect_ops=ops),
-                                            "decisions"))
+        decisions = normalize_decisions(run(lambda: decisions_query(spec, decisions_since, as_of, as_of=as_of,
+                                                                    dialect_ops=ops), "decisions"))
     billed = None
     if spec.cost_source is not None:
         # the whole bill every time: a correction may land on any earlier day (even a final month)
         first = spec.interventions[0].start if spec.interventions else HISTORY_START
-        billed = normalize_billed(run(billed_cost_query(spec, min(first, as_of), as_of, dialect_ops=ops), "billing"),
-                                  spec.cost_source.currency)
+        billed = normalize_billed(run(lambda: billed_cost_query(spec, min(first, as_of), as_of, dialect_ops=ops),
+                                      "billing"), spec.cost_source.currency)
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,

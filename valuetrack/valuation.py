@@ -75,17 +75,24 @@ class Valued:
                 f"{self.flagged} flagged) in {self.elapsed_s:.1f}s; ledger as-of {self.asof_id}.")
 
 
-def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalue", alpha: float = 0.05) -> Valued:
+def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalue", alpha: float = 0.05,
+            workers: int | None = 1) -> Valued:
     """Value the whole portfolio as of ``as_of`` (default today, UTC) and write it to the ledger.
 
     Re-runs (up to ``ATTEMPTS`` times) when a model is edited or a refresh lands while it computes,
     so the ledger's newest as-of always includes every change made before it was written.
+    ``workers``: processes valuing the models (valuetrack.value.parallel); None chooses by the
+    portfolio's size and the CPUs, for command-line processes only.
     """
     as_of = as_of or today_utc()
+    if workers is None:
+        from valuetrack.value.parallel import workers_for
+
+        workers = workers_for(len(ctx.registry.list()))
     store = ctx.ledger
     started = time.perf_counter()
     for attempt in range(1, ATTEMPTS + 1):
-        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token())
+        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token(), workers=workers)
         asof_id = store.write(record)
         if asof_id is not None:
             _record_var(ctx, pv)
@@ -108,27 +115,35 @@ def revalue_after_edit(ctx: Context) -> Valued | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple) -> tuple[LedgerRecord, Any]:
+def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple,
+                 workers: int = 1) -> tuple[LedgerRecord, Any]:
     """Value every registered model and shape the ledger record (nothing is written); also returns
     the PortfolioValue it came from."""
     from valuetrack.value.portfolio import value_portfolio
 
-    pv = value_portfolio(ctx, as_of=as_of, alpha=alpha)
+    def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
+        cumulative, daily = cumulative_rows(v), v.data.daily
+        daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
+        series = {"timeline": _columns(v.timeline()), "cumulative": _columns(cumulative), "daily": _columns(daily)}
+        return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": jsonable(series),
+                "status": ctx.aggregates.status(v.reg.name)}
+
+    pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
         val = pv.valuations.get(mv.model)
-        status = ctx.aggregates.status(mv.model)
+        status = val.prepared["status"] if val is not None else ctx.aggregates.status(mv.model)
         ok = status.last_ok or {}
         if val is None:  # could not be valued: the record says why
             hashes[mv.model] = _sha({"model": mv.model, "error": mv.error})
             models.append(_model_row(mv, ok.get("id"), hashes[mv.model], {"refresh": _refresh_info(status)}))
             values.append(mv)
             continue
-        cumulative = cumulative_rows(val)
+        cumulative = val.prepared["cumulative"]
         payback = payback_from(cumulative)
         mv = dataclasses.replace(mv, payback_date=payback)
-        hashes[mv.model] = input_hash(val, alpha)
+        hashes[mv.model] = val.prepared["hash"]
         effect = val.effect
         daily = val.data.daily
         detail = {"effect": {"method": effect.method, "trusted": effect.trusted, "reason": effect.reason,
@@ -141,10 +156,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
         models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
         live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
         month_rows[mv.model] = {f"{m.period_start:%Y-%m}": m for m in val.months()}
-        timelines.append({"model_name": mv.model, "series": jsonable({
-            "timeline": _columns(val.timeline()), "cumulative": _columns(cumulative),
-            "daily": _columns(daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]]
-                              if len(daily) else pd.DataFrame())})})
+        timelines.append({"model_name": mv.model, "series": val.prepared["series"]})
         values.append(mv)
     pv = dataclasses.replace(pv, models=values)
 

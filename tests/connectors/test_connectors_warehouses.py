@@ -88,3 +88,93 @@ def test_overlap_membership_on_every_warehouse(warehouse_engine):
         members = tuple(n for n in names if unit in served[n])
         want[members] = want.get(members, 0) + 1
     assert got == want and any(len(k) >= 2 for k in got)  # the copy shares every unit churn-save treated
+
+
+def test_overlap_from_one_scan_on_every_warehouse(warehouse_engine):
+    """Models sharing the exposures table through its model column are read by one scan, each with
+    its own treatment label and time zone (two of them reading the same model value); a model
+    without a model column and one keyed by another column are read on their own. Patterns and
+    pairs are the brute-force counts on every warehouse."""
+    import dataclasses
+    from itertools import combinations
+
+    from valuetrack.queries import as_of_cutoff, membership_query, shared_units_query
+    from valuetrack.value.overlap import patterns_from_masks
+
+    connector = connector_for(warehouse_engine)
+    base = make_spec("sum")  # churn-save, Europe/Paris, treatment "model"
+    as_of = dt.date(2025, 4, 1)  # the zones' midnights fall among the fixture's exposures
+
+    def reading(name: str, tz: str, **exposures):
+        ex = dataclasses.replace(base.attribution.exposures, **exposures)
+        return base.replace(name=name, timezone=tz, attribution=dataclasses.replace(base.attribution, exposures=ex))
+
+    specs = [base,
+             reading("churn-tokyo", "Asia/Tokyo", model_value=base.name),  # churn-save's rows, an earlier cutoff
+             reading("holdout-ny", "America/New_York", model_value=base.name, treatment="holdout"),
+             reading("other-model", "Europe/Paris"),
+             reading("every-model", "UTC", model=None),  # no model column: read on its own
+             reading("germany", "Europe/Paris", model="country", model_value="DE")]  # another key: on its own
+    names = [s.name for s in specs]
+    ex = NAIVE["exposures"]
+
+    def served(spec) -> set:
+        e = spec.attribution.exposures
+        rows = ex[(ex[e.arm] == e.treatment) & (ex[e.timestamp] < pd.Timestamp(as_of_cutoff(as_of, spec.timezone)))]
+        if e.model is not None:
+            rows = rows[rows[e.model] == (e.model_value or spec.name)]
+        return set(rows[e.unit])
+
+    units = {s.name: served(s) for s in specs}
+    assert units["churn-tokyo"] < units[base.name]  # the time zones matter on this data
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*units.values()):
+        members = tuple(n for n in names if unit in units[n])
+        want[members] = want.get(members, 0) + 1
+    res = connector.run(membership_query(specs, as_of=as_of, dialect_ops=connector.ops), model=base.name,
+                        purpose="overlap", timeout_s=120)
+    got = {p.models: p.units for p in patterns_from_masks(names, zip(res.frame["mask"], res.frame["units"]))}
+    assert got == want
+    res = connector.run(shared_units_query(specs, as_of=as_of, dialect_ops=connector.ops), model=base.name,
+                        purpose="overlap", timeout_s=120)
+    pairs = {(names[int(r.model_a)], names[int(r.model_b)]): int(r.shared) for r in res.frame.itertuples(index=False)}
+    assert pairs == {(a, b): len(units[a] & units[b]) for a, b in combinations(names, 2) if units[a] & units[b]}
+    assert ("churn-save", "holdout-ny") in pairs  # a crossover unit: in both arms of the same model
+
+
+def test_overlap_patterns_of_sixty_four_models_on_every_warehouse(warehouse_engine):
+    """64 models: each unit's mask takes two words (models 0–51, then 52–63); every warehouse
+    returns the brute-force patterns, bits up to 2**51 intact through its driver."""
+    import dataclasses
+
+    from valuetrack.queries import MASK_BITS, as_of_cutoff, mask_columns, membership_masks, membership_query
+    from valuetrack.value.overlap import patterns_from_masks
+
+    connector = connector_for(warehouse_engine)
+    base = make_spec("sum")
+    as_of = dt.date(2025, 4, 1)
+    zones = ["Europe/Paris", "Asia/Tokyo", "America/New_York"]
+    specs = []
+    for k in range(64):
+        ex = dataclasses.replace(base.attribution.exposures, model_value=["churn-save", "other-model"][k % 2],
+                                 treatment=["model", "holdout"][k // 2 % 2])
+        specs.append(base.replace(name=f"m{k:02d}", timezone=zones[k % 3],
+                                  attribution=dataclasses.replace(base.attribution, exposures=ex)))
+    names = [s.name for s in specs]
+    ex = NAIVE["exposures"]
+    units = {}
+    for s in specs:
+        e = s.attribution.exposures
+        rows = ex[(ex.arm == e.treatment) & (ex.model_id == e.model_value)
+                  & (ex.scored_at < pd.Timestamp(as_of_cutoff(as_of, s.timezone)))]
+        units[s.name] = set(rows.customer_id)
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*units.values()):
+        members = tuple(n for n in names if unit in units[n])
+        want[members] = want.get(members, 0) + 1
+    res = connector.run(membership_query(specs, as_of=as_of, dialect_ops=connector.ops, limit=4097), model=base.name,
+                        purpose="overlap", timeout_s=120)
+    assert mask_columns(64) == ["mask", "mask_1"]
+    got = {p.models: p.units for p in patterns_from_masks(names, zip(membership_masks(res.frame, 64), res.frame["units"]))}
+    assert got == want
+    assert any(int(k[0][1:]) < MASK_BITS <= int(k[-1][1:]) for k in got)  # patterns across the two words

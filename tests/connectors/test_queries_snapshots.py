@@ -16,7 +16,7 @@ import sqlglot
 
 from tests.connectors.test_queries_fixture import make_spec
 from valuetrack.connectors import connector_class
-from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries, membership_query
+from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries, membership_query, shared_units_query
 from valuetrack.errors import ParameterError
 from valuetrack.registry.spec import CostSource
 
@@ -40,6 +40,13 @@ def _dialect(name: str):
     from pyathena.sqlalchemy.rest import AthenaRestDialect
 
     return AthenaRestDialect()
+
+
+def _reading(spec, name: str, tz: str, **exposures):
+    import dataclasses
+
+    ex = dataclasses.replace(spec.attribution.exposures, **exposures)
+    return spec.replace(name=name, timezone=tz, attribution=dataclasses.replace(spec.attribution, exposures=ex))
 
 
 def _queries(ops):
@@ -69,9 +76,15 @@ def _queries(ops):
         "health_histogram": hq.score_histogram,
         "health_edges": hq.reference_edges,
         "health_freshness": hq.freshness,
-        # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it
+        # overlap counted once: one GROUP BY on each unit's bitmask of the models that served it, the
+        # models sharing the exposures table read by one scan; at most 4,097 rows, as the refresh asks
         "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
-                                               dialect_ops=ops),
+                                               dialect_ops=ops, limit=4097),
+        # pairs: one scan for the models sharing the table through its model column (two time zones,
+        # two treatment labels), a model without a model column read on its own
+        "overlap_pairs_mixed": shared_units_query(
+            [spec, _reading(spec, "other-model", "Asia/Tokyo", treatment="shadow"),
+             _reading(spec, "every-model", "Europe/Paris", model=None)], as_of=day(2025, 5, 15), dialect_ops=ops),
         # cost from the bill: a flat bill (Snowflake metering) with a where-filter and a constant currency
         "billing_metering": billed_cost_query(
             spec.replace(cost_source=CostSource(table="account_usage.warehouse_metering_history", date="start_time",

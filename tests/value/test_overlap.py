@@ -1,7 +1,8 @@
 """Overlap counted once: units per membership pattern counted in the warehouse match a brute-force
 count; the portfolio total counts the units of each pattern once, at the largest per-unit value
-among the models that create value there (hand-computed 2-, 3- and 4-way cases); above 12 models
-the refresh falls back to pairs, with a warning; the deduction's uncertainty enters the total."""
+among the models that create value there (hand-computed 2-, 3- and 4-way cases); any number of
+models is counted by pattern (masks of several 64-bit words) unless more than 4,096 patterns occur,
+when the refresh falls back to pairs, with a warning; the deduction's uncertainty enters the total."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import VALID_MANIFEST
-from valuetrack.queries import membership_query, shared_units_query
+from valuetrack.queries import MASK_BITS, membership_query, shared_units_query
 from valuetrack.registry.manifest import parse_manifest
 from valuetrack.value.overlap import (MAX_PATTERN_MODELS, Pattern, deduct, kpi_groups, pairs_from_patterns,
                                       patterns_from_masks, shares_kpi)
@@ -76,6 +77,58 @@ def test_membership_query_matches_brute_force(tmp_path) -> None:
     assert {(o.model_a, o.model_b): o.shared_units for o in derived} == pairwise
     ab = next(o for o in derived if (o.model_a, o.model_b) == ("model-a", "model-b"))
     assert ab.share_a == len(served["model-a"] & served["model-b"]) / len(served["model-a"])
+
+
+def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(tmp_path) -> None:
+    """Two shared tables (models in two time zones and with two treatment labels on each, two
+    reading the same model value) and a model without a model column: one scan per shared table,
+    the patterns and pairs are the brute-force counts."""
+    from itertools import combinations
+
+    from valuetrack.queries import as_of_cutoff
+
+    specs, _ = _specs(7)
+    names = [s.name for s in specs]
+    engine, _ = _exposures(tmp_path, names)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE exposures_b AS SELECT * FROM exposures"))
+        conn.execute(sa.text("UPDATE exposures_b SET scored_at = scored_at + INTERVAL 7 HOUR"))
+    with engine.connect() as conn:
+        frames = {t: pd.read_sql_query(sa.text(f"SELECT * FROM {t}"), conn) for t in ("exposures", "exposures_b")}
+
+    def reading(spec, tz: str, **exposures):
+        ex = dataclasses.replace(spec.attribution.exposures, **exposures)
+        return spec.replace(timezone=tz, attribution=dataclasses.replace(spec.attribution, exposures=ex))
+
+    specs = [reading(specs[0], "Europe/Paris"), reading(specs[1], "Pacific/Auckland", treatment="holdout"),
+             reading(specs[2], "America/Los_Angeles", model_value="model-a"),  # model-a's rows, its own cutoff
+             reading(specs[3], "Europe/Paris", table="exposures_b"),
+             reading(specs[4], "Asia/Tokyo", table="exposures_b", treatment="holdout"),
+             reading(specs[5], "UTC", table="exposures_b", model_value="model-d"),
+             reading(specs[6], "Europe/Paris", model=None)]  # every model's rows: read on its own
+    as_of = dt.date(2025, 5, 20)
+
+    def served(spec) -> set:
+        ex = spec.attribution.exposures
+        f = frames[ex.table]
+        f = f[(f[ex.arm] == ex.treatment) & (f[ex.timestamp] < pd.Timestamp(as_of_cutoff(as_of, spec.timezone)))]
+        return set(f[f[ex.model] == (ex.model_value or spec.name)][ex.unit] if ex.model else f[ex.unit])
+
+    units = {s.name: served(s) for s in specs}
+    assert units["model-c"] != units["model-a"]  # the same rows, another zone: the zones matter here
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*units.values()):
+        members = tuple(n for n in names if unit in units[n])
+        want[members] = want.get(members, 0) + 1
+    query = membership_query(specs, as_of=as_of)
+    sql = str(query.compile(engine))
+    assert sql.count("FROM exposures_b") == 1 and sql.count("FROM exposures ") == 2  # 2 shared scans + 1 alone
+    with engine.connect() as conn:
+        got = {p.models: p.units for p in patterns_from_masks(names, conn.execute(query).all())}
+        pairs = {(names[r.model_a], names[r.model_b]): r.shared for r in conn.execute(shared_units_query(specs, as_of=as_of))}
+    assert got == want
+    assert any({"model-a", "model-d", "model-g"} <= set(k) for k in got)  # units met in all three parts
+    assert pairs == {(a, b): len(units[a] & units[b]) for a, b in combinations(names, 2) if units[a] & units[b]}
 
 
 def _p(group: str, models: str, units: int) -> Pattern:
@@ -186,48 +239,63 @@ def test_totals_reconcile_rows_overlap_and_models_without_an_estimate() -> None:
     assert t["ci_net"] == pytest.approx([t["net"] - z * t["gross_se"], t["net"] + z * t["gross_se"]])
 
 
-def test_pairwise_fallback_above_twelve_models_warns(tmp_path) -> None:
-    """13 models sharing units and a KPI: the refresh counts pairs (not 8,192 patterns) and the total says so."""
-    from valuetrack.connectors import get_connector
+def _record(tmp_path, specs):
+    """Run the refresh's overlap counting on the DuckDB warehouse of ``_exposures``; the stored patterns."""
     from valuetrack.config import ConnectionSettings
+    from valuetrack.connectors import get_connector
     from valuetrack.refresh import _record_overlaps
     from valuetrack.store.db import open_engine
     from valuetrack.store.results import OverlapStore
 
+    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
+    ctx = type("Ctx", (), {"overlaps": store})()
+    conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
+    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
+    conn.dispose()
+    return store, [Pattern.from_dict(p) for p in store.patterns()]
+
+
+def test_seventy_models_are_counted_by_pattern_across_two_mask_words(tmp_path) -> None:
+    """More models than a mask word holds: each unit's mask takes two words; the patterns are the
+    brute-force ones, including patterns across the words' boundary."""
+    specs, _ = _specs(70)
+    names = [s.name for s in specs]
+    engine, served = _exposures(tmp_path, names, n=8000)
+    engine.dispose()
+    store, stored = _record(tmp_path, specs)
+    want: dict[tuple[str, ...], int] = {}
+    for unit in set().union(*served):
+        members = tuple(m for m in names if unit in served[m])
+        want[members] = want.get(members, 0) + 1
+    assert not any(p.pairwise for p in stored) and {p.models: p.units for p in stored} == want
+    assert any(names[MASK_BITS - 1] in p.models and names[MASK_BITS] in p.models for p in stored)
+    assert deduct(stored, {n: 1.0 for n in names}, {}, {}).warnings == []
+
+
+def test_pairwise_fallback_above_max_patterns_warns(tmp_path, monkeypatch) -> None:
+    """More membership patterns than the refresh accepts (here 30, in production 4,096): it counts
+    pairs instead, and the total says so."""
+    import valuetrack.value.overlap as overlap
+
+    monkeypatch.setattr(overlap, "MAX_PATTERNS", 30)
     specs, _ = _specs(MAX_PATTERN_MODELS + 1)
     names = [s.name for s in specs]
     engine, served = _exposures(tmp_path, names, n=6000)
     engine.dispose()
-    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
-    ctx = type("Ctx", (), {"overlaps": store})()
-    conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
-    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
-    conn.dispose()
-    stored = [Pattern.from_dict(p) for p in store.patterns()]
+    store, stored = _record(tmp_path, specs)
     assert stored and all(p.pairwise and len(p.models) == 2 for p in stored)
     assert {p.models: p.units for p in stored} == {
         (a, b): len(served[a] & served[b]) for i, a in enumerate(names) for b in names[i + 1:] if served[a] & served[b]}
     d = deduct(stored, {n: 1000.0 for n in names}, {}, {n: float(len(served[n])) for n in names})
-    assert d.warnings and "more than 12" in d.warnings[0] and "pair by pair" in d.warnings[0]
+    assert d.warnings and "more than 30 membership patterns" in d.warnings[0] and "pair by pair" in d.warnings[0]
     assert {(o["model_a"], o["model_b"]) for o in store.read()} == {p.models for p in stored}
 
 
 def test_twelve_models_are_counted_by_pattern(tmp_path) -> None:
-    from valuetrack.connectors import get_connector
-    from valuetrack.config import ConnectionSettings
-    from valuetrack.refresh import _record_overlaps
-    from valuetrack.store.db import open_engine
-    from valuetrack.store.results import OverlapStore
-
     specs, _ = _specs(MAX_PATTERN_MODELS)
     engine, served = _exposures(tmp_path, [s.name for s in specs], n=6000)
     engine.dispose()
-    store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
-    ctx = type("Ctx", (), {"overlaps": store})()
-    conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
-    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
-    conn.dispose()
-    stored = [Pattern.from_dict(p) for p in store.patterns()]
+    _, stored = _record(tmp_path, specs)
     assert not any(p.pairwise for p in stored)
     assert sum(p.units for p in stored) == len(set().union(*served))  # every served unit in exactly one pattern
     assert deduct(stored, {s.name: 1.0 for s in specs}, {}, {}).warnings == []

@@ -284,8 +284,25 @@ def _get_row(conn: Connection, name: str) -> Any:
     return conn.execute(select(models).where(models.c.name == name)).mappings().first()
 
 
+_PARSED: dict[str, tuple[ModelSpec | None, list[str]]] = {}
+"""Stored specs already read, by their JSON text and the registered methods (validation asks the
+method): a spec is immutable, and a refresh at 200 models reads the registry several times."""
+
+
+def _parsed(stored: Any) -> tuple[ModelSpec | None, list[str]]:
+    from valuetrack.attribution import methods
+
+    key = json.dumps([stored, methods.names()], sort_keys=True, default=str)
+    if key not in _PARSED:
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[key] = ModelSpec.from_stored(stored)
+    spec, problems = _PARSED[key]
+    return spec, list(problems)
+
+
 def _to_model(row: Any) -> RegisteredModel:
-    spec, problems = ModelSpec.from_stored(row["spec"])
+    spec, problems = _parsed(row["spec"])
     if spec is None:
         raise ValidationError([f"the stored registration of {row['name']!r} cannot be read; register it again "
                                "from its manifest"] + problems)

@@ -211,6 +211,17 @@ class AggregateStore:
                                      t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
                            .where(t.c.model_name == model).order_by(t.c.day, t.c.arm, t.c.segment))
 
+    def read_ab_by_day(self, model: str) -> pd.DataFrame:
+        """:meth:`read_ab` summed over segments in the database (what a valuation reads: a fifth of
+        the rows with five segments), with ``segment`` "" and ``mature`` true when every row is."""
+        t = ab_aggregates
+        sums = [sa.func.sum(t.c[k]).label(k) for k in ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")]
+        mature = sa.type_coerce(sa.func.min(sa.cast(t.c.mature, sa.Integer)), sa.Integer).label("mature")
+        frame = self._frame(sa.select(t.c.day, t.c.arm, sa.literal("", sa.String).label("segment"), *sums, mature)
+                            .where(t.c.model_name == model).group_by(t.c.day, t.c.arm).order_by(t.c.day, t.c.arm))
+        frame["mature"] = frame["mature"].astype(bool)
+        return frame
+
     def read_crossovers(self, model: str) -> pd.DataFrame:
         t = ab_crossovers
         return self._frame(sa.select(t.c.day, t.c.segment, t.c.n_crossover).where(t.c.model_name == model).order_by(t.c.day))
@@ -265,12 +276,33 @@ class AggregateStore:
                            .order_by(t.c.day, t.c.currency))
 
     def _frame(self, stmt: Any) -> pd.DataFrame:
+        # Date columns come back as the driver gives them (SQLite: text) and are converted once per
+        # distinct day, not once per row: the per-row result processing was most of a read's time
+        cols = list(stmt.selected_columns)
+        dates = {c.key for c in cols if isinstance(c.type, sa.Date) and not isinstance(c.type, sa.DateTime)}
+        if dates:
+            stmt = stmt.with_only_columns(*(sa.type_coerce(c, sa.String).label(c.key) if c.key in dates else c
+                                            for c in cols))
         with self.engine.connect() as c:
             result = c.execute(stmt)
             keys, rows = list(result.keys()), result.fetchall()
         # column-wise construction: building from Row objects costs a type probe per cell
         columns = list(zip(*rows)) if rows else [()] * len(keys)
-        return pd.DataFrame({k: list(col) for k, col in zip(keys, columns)}, columns=keys)
+        return pd.DataFrame({k: _as_dates(col) if k in dates else list(col) for k, col in zip(keys, columns)},
+                            columns=keys)
+
+
+def _as_dates(values: tuple[Any, ...]) -> list[dt.date | None]:
+    """Dates from a column as the driver returned it (ISO text on SQLite, dates elsewhere)."""
+    known: dict[Any, dt.date | None] = {}
+    for v in set(values):
+        if v is None or isinstance(v, dt.datetime):
+            known[v] = v.date() if v is not None else None
+        elif isinstance(v, dt.date):
+            known[v] = v
+        else:
+            known[v] = dt.date.fromisoformat(str(v)[:10])
+    return [known[v] for v in values]
 
 
 ABANDON_AFTER = dt.timedelta(hours=6)

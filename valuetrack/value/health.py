@@ -336,7 +336,8 @@ def _unknown(name: str, why: str, **details: Any) -> HealthCheck:
 def _before(frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
     if frame is None or len(frame) == 0 or "day" not in frame.columns:
         return pd.DataFrame(columns=list(frame.columns) if frame is not None else ["day"])
-    days = frame["day"].map(_to_date)
+    known: dict[Any, dt.date | None] = {}  # a day repeats once per arm or bin: convert each once
+    days = [known[v] if v in known else known.setdefault(v, _to_date(v)) for v in frame["day"].tolist()]
     out = frame.assign(day=days)
     return out[out["day"].notna() & (out["day"] < as_of)].reset_index(drop=True)
 

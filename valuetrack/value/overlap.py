@@ -19,10 +19,11 @@ gain). The deduction is linear in the models' gross values once the largest is c
 total is Σ_i k_i·gross_i with k_i the share of model i's value kept, and its variance
 Σ_i k_i²·se_i² (the estimates taken as independent, the choice of the largest as fixed).
 
-A KPI group of more than :data:`MAX_PATTERN_MODELS` models is counted pair by pair instead
-(:func:`valuetrack.queries.shared_units_query`): for every pair where both create value, the
-smaller claim on the shared units is deducted, which deducts units served by three or more of
-them more than once; the totals carry a warning saying so (``totals.overlap_warnings``).
+A KPI group whose units fall into more than :data:`MAX_PATTERNS` patterns (possible only above
+12 models) is counted pair by pair instead (:func:`valuetrack.queries.shared_units_query`): for
+every pair where both create value, the smaller claim on the shared units is deducted, which
+deducts units served by three or more of them more than once; the totals carry a warning saying
+so (``totals.overlap_warnings``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from valuetrack.registry.spec import ModelSpec
 
+MAX_PATTERNS = 4096
+"""Above this many membership patterns in one KPI group, overlap is counted pair by pair (with a
+warning). 12 models make at most 4,095; the patterns that occur in a larger group are bounded only
+by its units."""
+
 MAX_PATTERN_MODELS = 12
-"""Above this many models in one KPI group, overlap is counted pair by pair (with a warning)."""
+"""Groups of at most this many models are always counted by pattern (2**12 − 1 ≤ MAX_PATTERNS)."""
 
 
 @dataclass(frozen=True)
@@ -232,8 +238,8 @@ def _deduct_pair(p: Pattern, gross: Mapping[str, float | None], treated_units: M
 def _pairwise_warning(group: Sequence[str]) -> str:
     names = ", ".join(group)
     if len(group) > MAX_PATTERN_MODELS:
-        return (f"{len(group)} models share units and a KPI ({names}): more than {MAX_PATTERN_MODELS}, so their "
-                "overlap is deducted pair by pair, which deducts units served by three or more of them more than "
-                "once (the total is understated).")
+        return (f"{len(group)} models share units and a KPI ({names}): their units fall into more than "
+                f"{MAX_PATTERNS:,} membership patterns, so their overlap is deducted pair by pair, which deducts units "
+                "served by three or more of them more than once (the total is understated).")
     return (f"The overlap of {names} is deducted pair by pair, as counted before membership patterns: "
             "`valuetrack refresh` counts the patterns and then counts each shared unit once.")

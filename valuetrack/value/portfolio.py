@@ -240,11 +240,15 @@ def parse_month(month: str) -> tuple[dt.date, dt.date]:
 
 def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None,
                     alpha: float = 0.05, names: list[str] | None = None,
-                    reuse: PortfolioValue | None = None) -> PortfolioValue:
+                    reuse: PortfolioValue | None = None, workers: int = 1,
+                    prepare: Any = None) -> PortfolioValue:
     """Value of every registered model (or ``names``) for ``month`` or to date, with flags.
 
     ``reuse``: another PortfolioValue of the same as-of date and alpha whose valuations (the loaded
     aggregates and fitted effects) serve this one too, e.g. the month view after the to-date view.
+    ``prepare``: a function of one valuation returning a dict of further per-model figures (kept in
+    ``valuation.prepared``), computed with the model's own figures. ``workers`` > 1: the models are
+    valued in that many forked processes (valuetrack.value.parallel; the same figures, D49).
     """
     as_of = as_of or today_utc()
     last_day = as_of - dt.timedelta(days=1)
@@ -261,12 +265,24 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     notes = ctx.notes.by_model()  # annotations, excluded windows, overrides (one query)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
+    done: dict[str, tuple[ModelValuation, ModelValue] | str] = {}
+    if workers > 1 and not cached:
+        from valuetrack.value.parallel import value_models
+
+        done = value_models(ctx, registered, as_of, alpha, notes, prepare, workers)
     for reg in registered:
         try:
-            v = cached.get(reg.name)
-            if v is None or v.reg.revision != reg.revision:
-                v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx, notes=notes.get(reg.name, ()))
-            total = v.to_date()
+            if reg.name in done:
+                got = done[reg.name]
+                if isinstance(got, str):  # the worker's sentence for a model that could not be valued
+                    raise _Failed(got)
+                v, total = got
+                v._fx = fx  # the rates are read again in this process if a later figure needs them
+            else:
+                v = cached.get(reg.name)
+                if v is None or v.reg.revision != reg.revision:
+                    v = ModelValuation.load(ctx, reg, as_of, alpha=alpha, fx=fx, notes=notes.get(reg.name, ()))
+                total = value_one(v, prepare)
             value = v.period(start, end) if month else total
             if month:
                 value = dataclasses.replace(value, health=total.health)
@@ -276,7 +292,8 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
                 total, value = (dataclasses.replace(x, state="error", error=v.data.refresh_error, last_valued=last)
                                 for x in (total, value))
         except Exception as exc:  # one model's failure never reaches the others
-            total = value = _error_value(reg, failure_sentence(reg, exc), as_of, alpha, ctx.settings.currency,
+            sentence = str(exc) if isinstance(exc, _Failed) else failure_sentence(reg, exc)
+            total = value = _error_value(reg, sentence, as_of, alpha, ctx.settings.currency,
                                          ctx.ledger.last_good(reg.name, as_of))
         values.append(value)
         to_date.append(total)
@@ -291,6 +308,19 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
         start = min((v.period_start for v in values), default=end)
     return PortfolioValue(as_of, month or "to-date", start, end, ctx.settings.currency, alpha, values, flags,
                           d.pairs, valuations=valuations, overlap_patterns=d.patterns, deduction=d, patterns=patterns)
+
+
+class _Failed(Exception):
+    """A model a worker process could not value; the message is its failure sentence."""
+
+
+def value_one(v: ModelValuation, prepare: Any = None) -> ModelValue:
+    """A loaded model's figures to date, and what ``prepare`` adds (one model's whole valuation:
+    the same code in this process and in a worker)."""
+    total = v.to_date()
+    if prepare is not None:
+        v.prepared = prepare(v)
+    return total
 
 
 def stored_patterns(ctx: Context) -> list[Pattern]:
@@ -395,6 +425,8 @@ class ModelValuation:
         """The model's active notes (valuetrack.store.notes): annotations, excluded windows, overrides."""
         self.unexcluded = unexcluded
         """With excluded windows: (data, effect) of the same model without them, for the comparison."""
+        self.prepared: dict[str, Any] = {}
+        """What the caller's ``prepare`` computed for this model (value_portfolio)."""
 
     @classmethod
     def load(cls, ctx: Context, reg: RegisteredModel, as_of: dt.date, *, alpha: float = 0.05,
@@ -769,9 +801,29 @@ class _ModelData:
     def predictions_by_day(self) -> pd.Series:
         return _by_day(self.daily, "n_exposures")
 
+    @functools.cached_property
+    def _prefix(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per daily count (treated units, predictions): its days and running sums from 0."""
+        out = {}
+        for name, series in (("treated", self.treated_by_day), ("predictions", self.predictions_by_day)):
+            days = np.array(list(series.index), dtype="datetime64[D]")
+            out[name] = days, np.concatenate([[0.0], np.cumsum(np.nan_to_num(series.to_numpy(dtype=float)))])
+        return out
+
+    def count_between(self, which: str, start: dt.date, end: dt.date) -> tuple[float, int]:
+        """The sum of a daily count (``treated`` or ``predictions``) over [start, end] and its number
+        of days with a row. The counts are whole numbers, so the difference of running sums is the
+        sum exactly, in O(log days) for each of a valuation's many periods."""
+        days, running = self._prefix[which]
+        lo = int(days.searchsorted(np.datetime64(start, "D"), "left"))
+        hi = int(days.searchsorted(np.datetime64(end, "D"), "right"))
+        if hi <= lo:
+            return 0.0, 0
+        return float(running[hi] - running[lo]), hi - lo
+
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
-        ab = store.read_ab(spec.name)
+        ab = store.read_ab_by_day(spec.name)
         if len(ab):
             ab = ab[ab["day"] < as_of]
         series = store.read_series(spec.name)
@@ -809,6 +861,11 @@ def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
     return series.iloc[days.searchsorted(start, "left"):days.searchsorted(end, "right")]
 
 
+def _last_day_between(series: pd.Series, start: dt.date, end: dt.date) -> dt.date:
+    """The last day of a day-indexed, sorted series within [start, end] (there is one)."""
+    return series.index[series.index.searchsorted(end, "right") - 1]
+
+
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
     """The model's effect to date from its stored aggregates, by its registered method (the
     registry in valuetrack.attribution.methods; an unknown method raises ValidationError)."""
@@ -837,7 +894,7 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
                as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
                guardrails: list[Any] | None = None, *, foreign: bool = False) -> ModelValue:
     spec = reg.spec
-    predictions = float(_between(data.predictions_by_day, start, end).sum())
+    predictions = data.count_between("predictions", start, end)[0]
     cost = money_series.total("cost", start, end) if end >= start else 0.0
     amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
     one_off = money_series.total("one_off", start, end) if end >= start else 0.0
@@ -859,9 +916,10 @@ def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt
             except (ValueError, KeyError):
                 gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
     elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
-        treated = _between(data.treated_by_day, start, end)
-        units = float(treated.sum())
-        provisional = bool(len(treated) and effect.mature_through and treated.index[-1] > effect.mature_through)
+        units, n_days = data.count_between("treated", start, end)
+        # provisional: the period's last cohort day with units is not yet mature
+        provisional = bool(n_days and effect.mature_through
+                           and _last_day_between(data.treated_by_day, start, end) > effect.mature_through)
         gross, gross_se = effect.per_unit, effect.per_unit_se
     money = loaded = None
     if gross is not None and gross_se is not None:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from valuetrack.attribution.methods.base import Effect, Method, NotEstimable, register
 
@@ -76,6 +75,8 @@ class PanelGap:
         if not sel.any():
             return 0.0, 0.0, (0.0, 0.0)
         est, se = self._sums(sel)
+        from scipy import stats  # imported on use: the CLI's parser loads every method module
+
         se *= self.q / stats.norm.ppf(1 - self.alpha / 2)
         z = stats.norm.ppf(1 - self.alpha / 2)
         return est, se, (est - z * se, est + z * se)
@@ -156,6 +157,8 @@ class _PanelMethod(Method):
         post = np.asarray(days >= pd.Timestamp(spec.interventions[0].start))
         actual = t["treated"].to_numpy(float)[post] * n_tr
         cf = t["counterfactual"].to_numpy(float)[post] * n_tr
+        from scipy import stats
+
         if self.kind == "did":
             if r.se is None:
                 raise NotEstimable(f"the DiD fit has no standard error ({r.reason}); it needs more days or units")

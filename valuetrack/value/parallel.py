@@ -1,0 +1,76 @@
+"""Value the models of a portfolio in forked worker processes (D49).
+
+Each model's valuation (load its aggregates, fit its effect, its figures to date and what the
+caller's ``prepare`` adds) depends on that model alone, so the models are shared out between
+``workers`` processes forked from this one: they inherit the settings, the registry as read and
+the notes, open their own connections to the app database (reads only), and send back each
+model's valuation, pickled, with its computed figures cached in it. What spans models (flags,
+overlaps, totals, value at risk, the ledger write) stays in this process.
+
+Only command-line processes use it (``refresh`` and ``revalue`` on a large portfolio): forking a
+process that runs other threads, such as the dashboard's server, is not safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+from typing import Any
+
+from valuetrack.context import Context
+
+MIN_MODELS_PER_WORKER = 20
+"""Below this many models per worker the forks cost more than they save."""
+
+_JOB: dict[str, Any] = {}  # what the forked workers inherit (set just before the fork)
+
+
+def workers_for(n_models: int, cpus: int | None = None) -> int:
+    """How many workers a command-line valuation of ``n_models`` uses: one per CPU (at most 4),
+    and at least MIN_MODELS_PER_WORKER models each (1: no fork)."""
+    cpus = cpus if cpus is not None else (multiprocessing.cpu_count() or 1)
+    return max(1, min(cpus, 4, n_models // MIN_MODELS_PER_WORKER))
+
+
+def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: float, notes: dict[str, Any],
+                 prepare: Any, workers: int) -> dict[str, Any]:
+    """Per model name: ``(valuation, figures to date)``, or the sentence saying why it could not be
+    valued. The valuations' exchange-rate source is left unset (the caller sets its own)."""
+    if any(r.spec.attribution.series is not None for r in registered):
+        # imported once here rather than in every worker (1 to 2 s each): the structural fits use it
+        import statsmodels.tsa.statespace.structural  # noqa: F401
+    _JOB.update(ctx=ctx, registered=registered, as_of=as_of, alpha=alpha, notes=notes, prepare=prepare)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_start) as pool:
+            # interleaved so that each worker gets a share of the slow (time-series) models
+            results = pool.map(_value, range(len(registered)), chunksize=1)
+    finally:
+        _JOB.clear()
+    return dict(results)
+
+
+def _start() -> None:
+    # the parent's pooled connections must not be used from two processes: open new ones
+    _JOB["ctx"].engine.dispose(close=False)
+
+
+def _value(i: int) -> tuple[str, Any]:
+    from valuetrack.value.portfolio import ModelValuation, failure_sentence, value_one
+
+    ctx, reg = _JOB["ctx"], _JOB["registered"][i]
+    try:
+        v = ModelValuation.load(ctx, reg, _JOB["as_of"], alpha=_JOB["alpha"], fx=_fx(ctx),
+                                notes=_JOB["notes"].get(reg.name, ()))
+        total = value_one(v, _JOB["prepare"])
+    except Exception as exc:  # noqa: BLE001 - one model's failure never reaches the others
+        return reg.name, failure_sentence(reg, exc)
+    v._fx = None  # holds the context (an engine): not sent back
+    return reg.name, (v, total)
+
+
+def _fx(ctx: Context) -> Any:
+    from valuetrack.value.portfolio import FxSource
+
+    if "fx" not in _JOB:  # one per worker: the rates are read once per process
+        _JOB["fx"] = FxSource(ctx)
+    return _JOB["fx"]
