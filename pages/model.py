@@ -14,6 +14,9 @@ from valuetrack.ui.safe import md, one_line
 
 ui.through_app()
 
+SECTIONS = {"value": "Value", "health": "Health & risk", "method": "Method & diagnostics", "costs": "Costs",
+            "notes": "Notes, exclusions & overrides", "registry": "Registry & audit log"}
+
 ctx = state.context()
 registered = state.registered()
 if not registered:
@@ -68,7 +71,7 @@ st.caption(f"{md(name)} · {md(m.team)} · owner {md(m.owner)} · {m.status} · 
 level, sentence = views.verdict(m, flags)
 {"good": st.success, "bad": st.error, "neutral": st.info}[level](sentence)
 has_data = len(view["timeline"]) > 0
-if view["refresh"]["stale"] and has_data:  # (no data at all: the Value tab offers the one Refresh button)
+if view["refresh"]["stale"] and has_data:  # (no data at all: the Value section offers the one Refresh button)
     st.warning(f"Figures may be stale: {md(view['refresh']['reason'])}.")
     ui.refresh_button([name], key="refresh-stale")
 if m.provisional:
@@ -112,152 +115,7 @@ with ui.flagged_tiles(flags, "model"):
         c[2].caption(f"over {m.amortisation_months} months each")
 
 decisions = m.decisions
-tab_value, tab_health, tab_method, tab_costs, tab_notes, tab_registry, *tab_decisions = st.tabs(
-    ["Value", "Health & risk", "Method & diagnostics", "Costs", "Notes, exclusions & overrides", "Registry & audit log"]
-    + (["Decisions"] if decisions else []))
 
-with tab_value:
-    timeline = view["timeline"]
-    if view["is_ts"] and len(timeline):
-        st.markdown("##### Actual KPI against the counterfactual")
-        st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=marks, windows=windows), width="stretch", key="cf")
-    elif len(timeline):
-        st.markdown("##### Uplift per unit over time")
-        st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
-                   "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
-                   + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
-        st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
-                                      annotations=marks, windows=windows), width="stretch", key="uplift")
-    elif not view["timeline_kept"]:
-        st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
-                   "and month-ends only).")
-    else:
-        ui.needs_refresh([name], key="refresh-model")
-    if len(view["cumulative"].dropna(subset=["net"])):
-        a, b = st.columns(2)
-        with a:
-            st.markdown("##### Cumulative net value")
-            st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                  one_off=one_off_chart, annotations=marks, windows=windows),
-                            width="stretch", key="cum")
-        with b:
-            st.markdown("##### Net value by month")
-            st.plotly_chart(charts.monthly(view["months"], cur, annotations=marks, windows=windows), width="stretch",
-                            key="monthly")
-    st.markdown("##### Figures to date")
-    left, _ = st.columns([1, 1])
-    left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
-    if m.native:
-        st.markdown(f"##### In the model's currency ({own})")
-        st.html(views.table_html(["Figure", own, cur], views.native_rows(m), numeric=[1, 2], testid="native"))
-        st.caption(views.rates_caption(m))
-    if m.guardrails:
-        st.markdown("##### Guardrails")
-        st.caption("Secondary KPIs the model must not harm beyond a tolerance, compared between the same arms. "
-                   "Breached: the harm is confidently above the tolerance (always valid, FDR-controlled across the "
-                   "portfolio). A guardrail's money enters net value unless its events are already inside the KPI.")
-        st.html(views.table_html(views.GUARDRAIL_HEAD, views.guardrail_rows(m.guardrails, flags, name, cur),
-                                 testid="guardrails"))
-    if m.exclusions:
-        st.markdown("##### Excluded windows: the estimate with and without them")
-        st.caption(md(notes_text.exclusion_sentence(m.exclusions)) + " Statistics and flags use the estimate with "
-                   "the exclusions.")
-        st.html(views.table_html(["Estimate to date", "With the exclusions (as valued)", "Without them"],
-                                 notes_text.exclusion_rows(m.exclusions, cur), numeric=[1, 2], testid="exclusions"))
-
-with tab_health:
-    health = getattr(m, "health", None)
-    risk = getattr(m, "risk", None)
-    h, r = st.columns(2)
-    with h:
-        st.markdown("##### Health")
-        if health:
-            st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
-            for check in health.get("checks", []):
-                icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
-                st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {md(check.get('message', ''))}")
-        else:
-            st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
-                        if m.days_since_exposure is not None else "- No exposures stored yet")
-            st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
-                        else "- SRM: not applicable")
-        if len(view["daily"]):
-            st.plotly_chart(charts.volume(view["daily"], annotations=marks, windows=windows), width="stretch", key="volume")
-        else:
-            st.caption("No exposures are logged for this model: a time-series model is measured on its daily KPI "
-                       "series (the Value tab), so there is no per-day exposure chart.")
-    with r:
-        st.markdown("##### Risk")
-        if risk:
-            st.markdown(f"Level: **{views.RISK_ICONS.get(risk.get('level'), risk.get('level'))}**")
-            st.markdown(f"- Expected loss: {money(risk.get('expected_loss'), cur)}\n"
-                        f"- P(net value < 0): {views.pct(risk.get('prob_negative'))}\n"
-                        f"- Share of the portfolio's gross value: {views.pct(risk.get('concentration'))}")
-            for reason in risk.get("reasons") or []:
-                st.markdown(f"- {md(reason)}")
-        else:
-            st.markdown(f"- Expected loss: {money(m.expected_loss, cur)}\n- P(net value < 0): "
-                        f"{views.pct(1 - m.prob_positive) if m.prob_positive is not None else '—'}")
-        holdout = getattr(m, "holdout", None)
-        if holdout:
-            st.markdown("##### Holdout")
-            st.markdown(f"- Holdout share: {views.pct(holdout.get('control_share'), 1)}\n"
-                        f"- Value forgone in the holdout: {money(holdout.get('forgone_value'), cur)}\n"
-                        f"- Break-even detectable now: {'yes' if holdout.get('detectable_now') else 'no'}"
-                        + (f"\n- Days to a decision at current traffic: {holdout['days_to_decision']:.0f}"
-                           if holdout.get("days_to_decision") else ""))
-
-with tab_method:
-    st.markdown(f"**Verdict of the method:** {':green[:material/verified: trusted]' if view['effect']['trusted'] else ':orange[:material/warning: not trusted]'}"
-                + (f" — {md(view['effect']['reason'])}" if view["effect"]["reason"] else ""))
-    details = view["details"]
-    for key in ("verdict", "note"):
-        if details.get(key):
-            st.markdown(f"*{md(details[key])}*")
-    rows = views.diagnostics_rows(details)
-    if rows:
-        st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
-    design = views.design_rows(details, own)
-    if design:
-        st.markdown("##### Experiment design")
-        st.html(views.table_html(["Design", "Result"], design, testid="design"))
-    for w in details.get("warnings") or []:
-        st.warning(md(w))
-    if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
-        with st.expander("All diagnostics"):
-            st.html(views.table_html(["Diagnostic", "Value"], [(label(k), plain(v)) for k, v in details["diagnostics"].items()]))
-    if flags:
-        st.markdown("##### Flags")
-        for f in flags:
-            st.error(f"**{views.FLAG_LABELS[f.type]}** — {md(f.reason)}\n\n**Next:** {md(f.action)}")
-    if view["flag_history"]:
-        st.markdown("##### Flag history")
-        st.html(views.table_html(["As of", "Flag", "Look", "Raised on", "Cleared on", "One-sided p"],
-                                 views.flag_history_rows(view["flag_history"]), testid="flag-history"))
-    v = view["valuation"]
-    st.caption(f"Valued as of {v['as_of']:%d %b %Y} at {v['valued_at']:%Y-%m-%d %H:%M} UTC · state {v['state']} · "
-               f"refresh {v['refresh_id']} · registry revision {m.registry_revision} · valuetrack "
-               f"{v['library_version']} · inputs {v['input_hash'][:12]}")
-
-with tab_costs:
-    st.markdown(views.cost_lines(spec, own)
-                + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
-    if own != cur:
-        st.caption(views.rates_caption(m) + f" The chart and the months below are in {cur}.")
-    st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
-    if billing:
-        st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
-    if view["months"]:
-        st.markdown("##### Costs over time")
-        # the registered steps are in the model's currency: drawn only when that is the chart's
-        steps = views.cost_steps(spec, view["months"] if own == cur else [])
-        st.plotly_chart(charts.cost_history(view["months"], steps, cur, annotations=marks, windows=windows),
-                        width="stretch", key="cost-history")
-        rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
-        st.caption(f"Amounts in {cur}. Net: {costviews.NET_RUNNING.lower()} and {costviews.NET_LOADED.lower()}.")
-        st.html(views.table_html(["Month", "Predictions", "Running costs", "Amortised", "Gross value",
-                                  f"Net, {costviews.RUNNING}", f"Net, {costviews.FULLY_LOADED}", "Figures"], rows,
-                                 numeric=[1, 2, 3, 4, 5, 6], testid="months"))
 
 def _note_action(do, done: str) -> None:  # noqa: ANN001 - a library action; the store decides the role
     try:
@@ -269,93 +127,242 @@ def _note_action(do, done: str) -> None:  # noqa: ANN001 - a library action; the
     state.invalidate()
 
 
-with tab_notes:
-    notes = view["notes"]
-    active = [n for n in notes if n["active"]]
-    st.caption("Annotations are drawn on every chart of the model and listed in its report. Excluded windows are "
-               "left out of attribution (no value is claimed for their days; their cost still counts). Overrides "
-               "adjust only the reported figure: statistics and flags use the unadjusted one. Every change is "
-               "audited and values the portfolio again.")
-    if m.overrides or m.override_amount:
-        st.html(views.table_html(["To date", cur], notes_text.adjusted_rows(m.net, m.net_adjusted, m.override_amount, cur),
-                                 numeric=[1], testid="adjusted"))
-    if active:
-        st.html(views.table_html(["Note", "Text or reason", "By", "When"], notes_text.note_rows(active, cur),
-                                 testid="notes"))
-    else:
-        st.caption("No annotations, excluded windows or overrides.")
-    withdrawn = [n for n in notes if not n["active"]]
-    if withdrawn:
-        with st.expander(f"Withdrawn ({len(withdrawn)})"):
-            st.html(views.table_html(["Note", "Text or reason", "Withdrawn by", "When", "Why"], [
-                row[:1] + row[1:2] + [n["withdrawn_by"] or "", str(n["withdrawn_at"] or "")[:16].replace("T", " "),
-                                      notes_text.clean(n["withdrawn_reason"])]
-                for row, n in zip(notes_text.note_rows(withdrawn, cur), withdrawn)], testid="withdrawn"))
-    if ctx.actor.can_edit:  # the controls only; the store decides the role when the note is written
-        kind = st.radio("Add", ["Annotation", "Excluded window", "Override"], horizontal=True, key="note-kind")
-        with st.form("note-form", clear_on_submit=True):
-            if kind == "Annotation":
-                on = st.date_input("Day", value=m.as_of - dt.timedelta(days=1), key="note-on")
-                category = st.selectbox("Kind", ["release", "incident", "campaign", "other"], key="note-category")
-                text = st.text_input("What happened", key="note-text", max_chars=1000)
-                if st.form_submit_button("Add annotation"):
-                    _note_action(lambda: edits.add_note(ctx, name, "annotation", text=text, category=category, start=on),
-                                 "Annotation added.")
-                    st.rerun()
-            elif kind == "Excluded window":
-                start = st.date_input("First day left out", value=m.as_of - dt.timedelta(days=1), key="note-from")
-                end = st.date_input("Last day left out", value=m.as_of - dt.timedelta(days=1), key="note-to")
-                text = st.text_input("Why (an outage, a tracking bug…)", key="note-reason-x", max_chars=1000)
-                if st.form_submit_button("Exclude these days"):
-                    _note_action(lambda: edits.add_note(ctx, name, "exclusion", text=text, start=start, end=end),
-                                 "Days excluded; the model was valued again.")
-                    st.rerun()
+# the sections are tabs bound to the address (?section=Costs); only the open one is drawn, so a browser
+# builds its charts and tables alone instead of every section's (D45)
+tab_labels = {**SECTIONS, **({"decisions": "Decisions"} if decisions else {})}
+tabs = dict(zip(tab_labels, st.tabs(list(tab_labels.values()), key="section", bind="query-params")))
+section = next((k for k, t in tabs.items() if t.open), "value")
+
+with tabs[section]:
+    if section == "value":
+        timeline = view["timeline"]
+        if view["is_ts"] and len(timeline):
+            st.markdown("##### Actual KPI against the counterfactual")
+            st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=marks, windows=windows), width="stretch", key="cf")
+        elif len(timeline):
+            st.markdown("##### Uplift per unit over time")
+            st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
+                       "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
+                       + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
+            st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
+                                          annotations=marks, windows=windows), width="stretch", key="uplift")
+        elif not view["timeline_kept"]:
+            st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
+                       "and month-ends only).")
+        else:
+            ui.needs_refresh([name], key="refresh-model")
+        if len(view["cumulative"].dropna(subset=["net"])):
+            a, b = st.columns(2)
+            with a:
+                st.markdown("##### Cumulative net value")
+                st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
+                                                      one_off=one_off_chart, annotations=marks, windows=windows),
+                                width="stretch", key="cum")
+            with b:
+                st.markdown("##### Net value by month")
+                st.plotly_chart(charts.monthly(view["months"], cur, annotations=marks, windows=windows), width="stretch",
+                                key="monthly")
+        st.markdown("##### Figures to date")
+        left, _ = st.columns([1, 1])
+        left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))
+        if m.native:
+            st.markdown(f"##### In the model's currency ({own})")
+            st.html(views.table_html(["Figure", own, cur], views.native_rows(m), numeric=[1, 2], testid="native"))
+            st.caption(views.rates_caption(m))
+        if m.guardrails:
+            st.markdown("##### Guardrails")
+            st.caption("Secondary KPIs the model must not harm beyond a tolerance, compared between the same arms. "
+                       "Breached: the harm is confidently above the tolerance (always valid, FDR-controlled across the "
+                       "portfolio). A guardrail's money enters net value unless its events are already inside the KPI.")
+            st.html(views.table_html(views.GUARDRAIL_HEAD, views.guardrail_rows(m.guardrails, flags, name, cur),
+                                     testid="guardrails"))
+        if m.exclusions:
+            st.markdown("##### Excluded windows: the estimate with and without them")
+            st.caption(md(notes_text.exclusion_sentence(m.exclusions)) + " Statistics and flags use the estimate with "
+                       "the exclusions.")
+            st.html(views.table_html(["Estimate to date", "With the exclusions (as valued)", "Without them"],
+                                     notes_text.exclusion_rows(m.exclusions, cur), numeric=[1, 2], testid="exclusions"))
+
+    if section == "health":
+        health = getattr(m, "health", None)
+        risk = getattr(m, "risk", None)
+        h, r = st.columns(2)
+        with h:
+            st.markdown("##### Health")
+            if health:
+                st.markdown(f"Overall: **{views.HEALTH_ICONS.get(health.get('status'), health.get('status'))}**")
+                for check in health.get("checks", []):
+                    icon = views.HEALTH_ICONS.get(check.get("status"), "").split(" ")[0] + "]"
+                    st.markdown(f"{icon} **{views.check_label(check.get('name', ''))}** — {md(check.get('message', ''))}")
             else:
-                form = st.selectbox("Form", ["a share of the gross value counted", "a fixed amount on a day"],
-                                    key="note-form-kind")
-                share = st.number_input("Share counted (0 to 1) or amount (money)", value=1.0, key="note-amount")
-                on = st.date_input("Day (amount) or first day (share)", value=None, key="note-start")
-                until = st.date_input("Last day (share; empty: open)", value=None, key="note-end")
-                text = st.text_input("Reason (what was agreed, with whom)", key="note-reason-o", max_chars=1000)
-                if st.form_submit_button("Add override"):
-                    category = "share" if form.startswith("a share") else "amount"
-                    _note_action(lambda: edits.add_note(ctx, name, "override", text=text, category=category, amount=share,
-                                                        start=on, end=until if category == "share" else None),
-                                 "Override added; the model was valued again.")
-                    st.rerun()
+                st.markdown(f"- Last exposure: {m.days_since_exposure} days before the as-of date"
+                            if m.days_since_exposure is not None else "- No exposures stored yet")
+                st.markdown(f"- SRM p-value, mature cohorts: {m.srm_p_value:.3g} (alarm below 0.001)" if m.srm_p_value is not None
+                            else "- SRM: not applicable")
+            if len(view["daily"]):
+                st.plotly_chart(charts.volume(view["daily"], annotations=marks, windows=windows), width="stretch", key="volume")
+            else:
+                st.caption("No exposures are logged for this model: a time-series model is measured on its daily KPI "
+                           "series (the Value section), so there is no per-day exposure chart.")
+        with r:
+            st.markdown("##### Risk")
+            if risk:
+                st.markdown(f"Level: **{views.RISK_ICONS.get(risk.get('level'), risk.get('level'))}**")
+                st.markdown(f"- Expected loss: {money(risk.get('expected_loss'), cur)}\n"
+                            f"- P(net value < 0): {views.pct(risk.get('prob_negative'))}\n"
+                            f"- Share of the portfolio's gross value: {views.pct(risk.get('concentration'))}")
+                for reason in risk.get("reasons") or []:
+                    st.markdown(f"- {md(reason)}")
+            else:
+                st.markdown(f"- Expected loss: {money(m.expected_loss, cur)}\n- P(net value < 0): "
+                            f"{views.pct(1 - m.prob_positive) if m.prob_positive is not None else '—'}")
+            holdout = getattr(m, "holdout", None)
+            if holdout:
+                st.markdown("##### Holdout")
+                st.markdown(f"- Holdout share: {views.pct(holdout.get('control_share'), 1)}\n"
+                            f"- Value forgone in the holdout: {money(holdout.get('forgone_value'), cur)}\n"
+                            f"- Break-even detectable now: {'yes' if holdout.get('detectable_now') else 'no'}"
+                            + (f"\n- Days to a decision at current traffic: {holdout['days_to_decision']:.0f}"
+                               if holdout.get("days_to_decision") else ""))
+
+    if section == "method":
+        st.markdown(f"**Verdict of the method:** {':green[:material/verified: trusted]' if view['effect']['trusted'] else ':orange[:material/warning: not trusted]'}"
+                    + (f" — {md(view['effect']['reason'])}" if view["effect"]["reason"] else ""))
+        details = view["details"]
+        for key in ("verdict", "note"):
+            if details.get(key):
+                st.markdown(f"*{md(details[key])}*")
+        rows = views.diagnostics_rows(details)
+        if rows:
+            st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
+        design = views.design_rows(details, own)
+        if design:
+            st.markdown("##### Experiment design")
+            st.html(views.table_html(["Design", "Result"], design, testid="design"))
+        for w in details.get("warnings") or []:
+            st.warning(md(w))
+        if isinstance(details.get("diagnostics"), dict) and details["diagnostics"]:
+            with st.expander("All diagnostics"):
+                st.html(views.table_html(["Diagnostic", "Value"], [(label(k), plain(v)) for k, v in details["diagnostics"].items()]))
+        if flags:
+            st.markdown("##### Flags")
+            for f in flags:
+                st.error(f"**{views.FLAG_LABELS[f.type]}** — {md(f.reason)}\n\n**Next:** {md(f.action)}")
+        if view["flag_history"]:
+            st.markdown("##### Flag history")
+            st.html(views.table_html(["As of", "Flag", "Look", "Raised on", "Cleared on", "One-sided p"],
+                                     views.flag_history_rows(view["flag_history"]), testid="flag-history"))
+        v = view["valuation"]
+        st.caption(f"Valued as of {v['as_of']:%d %b %Y} at {v['valued_at']:%Y-%m-%d %H:%M} UTC · state {v['state']} · "
+                   f"refresh {v['refresh_id']} · registry revision {m.registry_revision} · valuetrack "
+                   f"{v['library_version']} · inputs {v['input_hash'][:12]}")
+
+    if section == "costs":
+        st.markdown(views.cost_lines(spec, own)
+                    + (f"\n- Paid back in {m.payback_date:%B %Y}" if m.payback_date else ""))
+        if own != cur:
+            st.caption(views.rates_caption(m) + f" The chart and the months below are in {cur}.")
+        st.caption(f"{costviews.RUNNING_HELP} {costviews.LOADED_HELP}")
+        if billing:
+            st.markdown("\n".join(f"- {md(line)}" for line in billing[1]))
+        if view["months"]:
+            st.markdown("##### Costs over time")
+            # the registered steps are in the model's currency: drawn only when that is the chart's
+            steps = views.cost_steps(spec, view["months"] if own == cur else [])
+            st.plotly_chart(charts.cost_history(view["months"], steps, cur, annotations=marks, windows=windows),
+                            width="stretch", key="cost-history")
+            rows = views.month_table_rows(view["months"], cur, logs_predictions=len(view["daily"]) > 0)
+            st.caption(f"Amounts in {cur}. Net: {costviews.NET_RUNNING.lower()} and {costviews.NET_LOADED.lower()}.")
+            st.html(views.table_html(["Month", "Predictions", "Running costs", "Amortised", "Gross value",
+                                      f"Net, {costviews.RUNNING}", f"Net, {costviews.FULLY_LOADED}", "Figures"], rows,
+                                     numeric=[1, 2, 3, 4, 5, 6], testid="months"))
+
+    if section == "notes":
+        notes = view["notes"]
+        active = [n for n in notes if n["active"]]
+        st.caption("Annotations are drawn on every chart of the model and listed in its report. Excluded windows are "
+                   "left out of attribution (no value is claimed for their days; their cost still counts). Overrides "
+                   "adjust only the reported figure: statistics and flags use the unadjusted one. Every change is "
+                   "audited and values the portfolio again.")
+        if m.overrides or m.override_amount:
+            st.html(views.table_html(["To date", cur], notes_text.adjusted_rows(m.net, m.net_adjusted, m.override_amount, cur),
+                                     numeric=[1], testid="adjusted"))
         if active:
-            with st.form("withdraw-form", clear_on_submit=True):
-                pick = st.selectbox("Withdraw", [n["id"] for n in active], key="withdraw-id",
-                                    format_func=lambda i: one_line(next(r[0] for r, n in zip(notes_text.note_rows(active, cur), active)
-                                                                        if n["id"] == i)))
-                why = st.text_input("Why it is withdrawn", key="withdraw-reason", max_chars=1000)
-                if st.form_submit_button("Withdraw"):
-                    _note_action(lambda: edits.withdraw_note(ctx, pick, reason=why), "Withdrawn; the model was valued again.")
-                    st.rerun()
+            st.html(views.table_html(["Note", "Text or reason", "By", "When"], notes_text.note_rows(active, cur),
+                                     testid="notes"))
+        else:
+            st.caption("No annotations, excluded windows or overrides.")
+        withdrawn = [n for n in notes if not n["active"]]
+        if withdrawn:
+            with st.expander(f"Withdrawn ({len(withdrawn)})"):
+                st.html(views.table_html(["Note", "Text or reason", "Withdrawn by", "When", "Why"], [
+                    row[:1] + row[1:2] + [n["withdrawn_by"] or "", str(n["withdrawn_at"] or "")[:16].replace("T", " "),
+                                          notes_text.clean(n["withdrawn_reason"])]
+                    for row, n in zip(notes_text.note_rows(withdrawn, cur), withdrawn)], testid="withdrawn"))
+        if ctx.actor.can_edit:  # the controls only; the store decides the role when the note is written
+            kind = st.radio("Add", ["Annotation", "Excluded window", "Override"], horizontal=True, key="note-kind")
+            with st.form("note-form", clear_on_submit=True):
+                if kind == "Annotation":
+                    on = st.date_input("Day", value=m.as_of - dt.timedelta(days=1), key="note-on")
+                    category = st.selectbox("Kind", ["release", "incident", "campaign", "other"], key="note-category")
+                    text = st.text_input("What happened", key="note-text", max_chars=1000)
+                    if st.form_submit_button("Add annotation"):
+                        _note_action(lambda: edits.add_note(ctx, name, "annotation", text=text, category=category, start=on),
+                                     "Annotation added.")
+                        st.rerun()
+                elif kind == "Excluded window":
+                    start = st.date_input("First day left out", value=m.as_of - dt.timedelta(days=1), key="note-from")
+                    end = st.date_input("Last day left out", value=m.as_of - dt.timedelta(days=1), key="note-to")
+                    text = st.text_input("Why (an outage, a tracking bug…)", key="note-reason-x", max_chars=1000)
+                    if st.form_submit_button("Exclude these days"):
+                        _note_action(lambda: edits.add_note(ctx, name, "exclusion", text=text, start=start, end=end),
+                                     "Days excluded; the model was valued again.")
+                        st.rerun()
+                else:
+                    form = st.selectbox("Form", ["a share of the gross value counted", "a fixed amount on a day"],
+                                        key="note-form-kind")
+                    share = st.number_input("Share counted (0 to 1) or amount (money)", value=1.0, key="note-amount")
+                    on = st.date_input("Day (amount) or first day (share)", value=None, key="note-start")
+                    until = st.date_input("Last day (share; empty: open)", value=None, key="note-end")
+                    text = st.text_input("Reason (what was agreed, with whom)", key="note-reason-o", max_chars=1000)
+                    if st.form_submit_button("Add override"):
+                        category = "share" if form.startswith("a share") else "amount"
+                        _note_action(lambda: edits.add_note(ctx, name, "override", text=text, category=category, amount=share,
+                                                            start=on, end=until if category == "share" else None),
+                                     "Override added; the model was valued again.")
+                        st.rerun()
+            if active:
+                with st.form("withdraw-form", clear_on_submit=True):
+                    pick = st.selectbox("Withdraw", [n["id"] for n in active], key="withdraw-id",
+                                        format_func=lambda i: one_line(next(r[0] for r, n in zip(notes_text.note_rows(active, cur), active)
+                                                                            if n["id"] == i)))
+                    why = st.text_input("Why it is withdrawn", key="withdraw-reason", max_chars=1000)
+                    if st.form_submit_button("Withdraw"):
+                        _note_action(lambda: edits.withdraw_note(ctx, pick, reason=why), "Withdrawn; the model was valued again.")
+                        st.rerun()
 
-with tab_registry:  # one above the other: side by side, either would be cut at 1,024 px
-    st.markdown("##### Registry entry")
-    st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
-               f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {md(view['updated'][1])}")
-    st.code(view["manifest"], language="toml", wrap_lines=True)
-    st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
-                       key="dl-manifest")
-    if ctx.actor.can_edit:
-        st.page_link("pages/register.py", label="Edit or retire this model", query_params={"model": name}, icon=":material/edit:")
-    st.markdown("##### Audit log")
-    audit = view["audit"]
-    if audit:
-        st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
-            [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
-             f"{e['from_revision'] or '–'} → {e['to_revision']}" if e["to_revision"] else "notes",
-             ", ".join(label(k) for k in e["changes"]) + (f": {notes_text.clean(e['note'])}" if e.get("note") else "")
-             or "—"]
-            for e in audit], testid="audit"))
-    else:
-        st.caption("No changes recorded.")
+    if section == "registry":  # one above the other: side by side, either would be cut at 1,024 px
+        st.markdown("##### Registry entry")
+        st.caption(f"created {view['created'][0]:%Y-%m-%d} by {md(view['created'][1])} · "
+                   f"updated {view['updated'][0]:%Y-%m-%d %H:%M} by {md(view['updated'][1])}")
+        st.code(view["manifest"], language="toml", wrap_lines=True)
+        st.download_button("Download manifest (TOML)", view["manifest"], file_name=f"{name}.toml", mime="application/toml",
+                           key="dl-manifest")
+        if ctx.actor.can_edit:
+            st.page_link("pages/register.py", label="Edit or retire this model", query_params={"model": name}, icon=":material/edit:")
+        st.markdown("##### Audit log")
+        audit = view["audit"]
+        if audit:
+            st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
+                [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
+                 f"{e['from_revision'] or '–'} → {e['to_revision']}" if e["to_revision"] else "notes",
+                 ", ".join(label(k) for k in e["changes"]) + (f": {notes_text.clean(e['note'])}" if e.get("note") else "")
+                 or "—"]
+                for e in audit], testid="audit"))
+        else:
+            st.caption("No changes recorded.")
 
-if decisions:
-    with tab_decisions[0]:
+    if section == "decisions":
         st.caption("What the classifier's decisions were worth, from what each outcome is worth (TP "
                    f"{money(spec.decisions.value_tp, own)}, FP {money(spec.decisions.value_fp, own)}, FN "
                    f"{money(spec.decisions.value_fn, own)}, TN {money(spec.decisions.value_tn, own)}). Shown beside the "

@@ -121,10 +121,16 @@ if len(frame):
 else:
     st.info("No model matches these filters.")
 
+# A session's first view sends its tiles and table without the charts: the browser loads plotly (4.7 MB
+# of JavaScript) when the first chart arrives, and would hold back what came with it until then. A
+# timer in the browser asks for the page again a moment later, with the charts (D45).
+CHARTS = "portfolio-charts"
+draw_charts = CHARTS in st.session_state
 c1, c2 = st.columns([2.2, 1])
 with c1:
     label = "Net value to date" if period is None else f"Net value, {views.period_label(period)}"
-    st.plotly_chart(charts.value_by_model(frame, cur, label=label), width="stretch", key="value-chart")
+    if draw_charts:
+        st.plotly_chart(charts.value_by_model(frame, cur, label=label), width="stretch", key="value-chart")
 with c2:
     st.markdown("##### Open a model")
     display = dict(zip(frame["model"], frame["name"]))
@@ -146,5 +152,18 @@ with st.container(border=True, key="reconciliation"):
         st.caption("Every model of the portfolio (the team, owner and status filters do not apply): the rows' net values, minus the value "
                    "models sharing units and a KPI would count more than once, minus the cost of the models without an "
                    "estimate, make the total (docs/methods-value.md). Hover for each amount to the cent.")
-        st.plotly_chart(charts.reconciliation(steps, cur), width="stretch", key="reconciliation-chart")
+        if draw_charts:
+            st.plotly_chart(charts.reconciliation(steps, cur), width="stretch", key="reconciliation-chart")
         st.html(views.reconciliation_html(steps, cur))
+
+if not draw_charts:
+    st.session_state[CHARTS] = "armed"
+
+    @st.fragment(run_every=0.3)
+    def _charts_next() -> None:  # runs once with the page, then on the browser's timer: draws the charts
+        if st.session_state.get(CHARTS) == "armed" and st.session_state.pop("_charts-inline", None) is None:
+            st.session_state[CHARTS] = "drawn"
+            st.rerun()
+
+    st.session_state["_charts-inline"] = True
+    _charts_next()

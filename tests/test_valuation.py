@@ -119,3 +119,28 @@ def test_models_valued_in_worker_processes_give_the_same_record(valued: Path) ->
     assert dump(one) == dump(two)
     assert [m.error for m in pv_one.models] == [m.error for m in pv_two.models]
     assert workers_for(12, cpus=8) == 1 and workers_for(200, cpus=2) == 2 and workers_for(1000, cpus=64) == 4
+
+
+def test_a_worker_process_that_dies_leaves_the_valuation_to_the_parent(valued: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A worker killed mid-valuation (out of memory, a signal) must not hang or lose the valuation:
+    the models are valued in the calling process instead, with the same figures."""
+    import os
+
+    from valuetrack.context import open_context
+    from valuetrack.value.portfolio import value_portfolio
+
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF)
+    parent = os.getpid()
+
+    def dies_in_a_worker(v):  # noqa: ANN001, ANN202
+        if os.getpid() != parent and v.reg.name == "homepage-recs":
+            os._exit(9)
+        return {}
+
+    alone = value_portfolio(ctx, as_of=as_of)
+    survived = value_portfolio(ctx, as_of=as_of, workers=2, prepare=dies_in_a_worker)
+    assert [m.to_dict() for m in survived.models] == [m.to_dict() for m in alone.models]
+    assert survived.totals == alone.totals
+    assert "ended abruptly" in caplog.text  # the worker did die, and the parent valued the models

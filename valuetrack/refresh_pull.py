@@ -178,6 +178,9 @@ def pull_model(
     ops = connector.ops
     costs: list[dict[str, Any]] = []
 
+    def batched(purpose: str) -> bool:  # a batch query read it, and normalised it (_prefetch)
+        return bool(prefetched) and purpose in prefetched
+
     def run(build: Any, purpose: str) -> pd.DataFrame:
         """The result of the statement ``build()`` makes (built only when no batch query read it)."""
         if prefetched and purpose in prefetched:
@@ -195,8 +198,9 @@ def pull_model(
     ab = pd.DataFrame(columns=ab_cols)
     xo = pd.DataFrame(columns=["day"] + (["segment"] if seg else []) + ["n_crossover"])
     if spec.has_holdout:
-        frame = normalize_ab(run(lambda: ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of,
-                                                      dialect_ops=ops), "ab"))
+        frame = run(lambda: ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
+                    "ab")
+        frame = frame if batched("ab") else normalize_ab(frame)
         ab, xo = split_crossovers(frame)
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab[ab_cols].reset_index(drop=True)
@@ -207,9 +211,10 @@ def pull_model(
         for g in spec.guardrails:  # the model's A/B query on the guardrail's outcomes (batched by pull_models)
             definition = guardrail_definition(spec, g)
             g_start = start if stored.get(g.name) == definition else HISTORY_START
-            frame, _ = split_crossovers(normalize_ab(run(lambda: ab_aggregate(  # noqa: B023 - called at once
+            frame = run(lambda: ab_aggregate(  # noqa: B023 - called at once
                 guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
-                f"guardrail-{g.name}")))
+                f"guardrail-{g.name}")
+            frame, _ = split_crossovers(frame if batched(f"guardrail-{g.name}") else normalize_ab(frame))
             frame["mature"] = [d <= mt for d in frame["day"]]
             cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
             guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
@@ -364,6 +369,8 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
     except Exception:  # noqa: BLE001 - isolation: per-model queries follow
         return False
     frame = res.frame
+    if purpose == "ab" or purpose.startswith("guardrail-"):  # once for the batch, not once per model
+        frame = normalize_ab(frame)
     n = len(group)
     cost = {"purpose": purpose, "elapsed_s": round(res.elapsed_s / n, 6), "attempts": res.attempts,
             "query_id": res.query_id, "batch": n,

@@ -177,8 +177,10 @@ class Tab:
         return "\n".join(texts)
 
     def tab(self, name: str) -> None:
+        """Open a section of the model page (a tab: only the open one is drawn, after a rerun)."""
         self.page.get_by_role("tab", name=name).click()
         self.page.wait_for_timeout(300)
+        self.idle()
 
     def screenshot(self, path: Path) -> None:
         height = self.page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
@@ -212,6 +214,9 @@ def walk(server: str, browser: Any, tmp_path_factory: pytest.TempPathFactory) ->
                 seen["text"][key] = tab.text()
             if name.startswith("model"):
                 tab.tab("Value")
+            if name == "portfolio":  # its charts follow the tiles and the table (D45)
+                tab.page.locator(".js-plotly-plot").nth(1).wait_for()
+                tab.idle()
             file = shots / f"{name}-{width}.png"
             tab.screenshot(file)
             seen["shots"].append(file)

@@ -56,7 +56,7 @@ def test_pages_keep_a_final_month_and_an_editor_applies_the_restatement(demo_cop
     assert "-$5,000.00" in note and "Legacy scorer" in note
 
     # the model page of a model live in March: its March row is version 1's, no pending (unchanged)
-    at = app("pages/model.py", model="churn-save-offers").run()
+    at = app("pages/model.py", model="churn-save-offers", section="Costs").run()
     assert_clean(at)
     months = next(t for t in html_tables(at) if t["id"] == "months")
     march = next(dict(zip(months["head"], r["cells"])) for r in months["rows"] if r["cells"][0] == "March 2026")
@@ -66,7 +66,7 @@ def test_pages_keep_a_final_month_and_an_editor_applies_the_restatement(demo_cop
     assert net in (money(v1_churn["net"], cur, cents=False), money(v1_churn["net"], cur))
 
     # the backdated model's page: its March is not in version 1, and says what is pending
-    at = app("pages/model.py", model="legacy-scorer").run()
+    at = app("pages/model.py", model="legacy-scorer", section="Costs").run()
     assert_clean(at)
     months = next(t for t in html_tables(at) if t["id"] == "months")
     march = next(dict(zip(months["head"], r["cells"])) for r in months["rows"] if r["cells"][0] == "March 2026")

@@ -155,7 +155,7 @@ def test_flagged_figures_are_dimmed_with_the_reason_on_hover(every_flag: dict[st
     # the chart: flagged bars grey, faded and hatched, the reason in the hover
     import plotly.io as pio
 
-    figs = [pio.from_json(c.proto.spec) for c in at.get("plotly_chart")]
+    figs = [pio.from_json(c.proto.spec) for c in at.run().get("plotly_chart")]  # the charts: the second run (D45)
     bar = next(f.data[0] for f in figs if f.data and f.data[0].type == "bar")  # value by model
     for name, shape, opacity in zip(bar.y, bar.marker.pattern.shape, bar.marker.opacity):
         is_flagged = any(names[m] == name for m in flagged)

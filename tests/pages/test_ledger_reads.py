@@ -66,6 +66,9 @@ def test_no_page_cli_read_or_report_export_values_anything(demo_copy: Path, no_v
     for name in names:
         at.selectbox(key="model").set_value(name).run(timeout=120)
         assert_clean(at)
+    for section in [t.label for t in app("pages/model.py", model="fraud-screen").run(timeout=120).tabs]:
+        # every section of the model page (one is drawn at a time), for a model that has them all
+        assert_clean(app("pages/model.py", model="fraud-screen", section=section).run(timeout=120))
 
 
 def test_one_number_everywhere(demo_copy: Path, tmp_path: Path) -> None:
@@ -122,9 +125,10 @@ def test_one_number_everywhere(demo_copy: Path, tmp_path: Path) -> None:
 
 
 def test_both_srm_tests_are_named_by_the_cohorts_they_cover(in_demo: Path) -> None:
-    at = app("pages/model.py", model="upsell-propensity").run(timeout=120)
+    health = app("pages/model.py", model="upsell-propensity", section="Health & risk").run(timeout=120)
+    assert_clean(health)
+    assert "SRM, all cohorts" in " ".join(m.value for m in health.markdown)
+    at = app("pages/model.py", model="upsell-propensity", section="Method & diagnostics").run(timeout=120)
     assert_clean(at)
-    text = " ".join(m.value for m in at.markdown)
-    assert "SRM, all cohorts" in text
     diagnostics = next(t for t in html_tables(at) if t["id"] == "diagnostics")
     assert any(r["cells"][0] == "SRM p-value, mature cohorts" for r in diagnostics["rows"])

@@ -51,7 +51,9 @@ def demo_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_payloads_are_shown_as_text_on_every_page(in_demo: Path) -> None:
-    for page, query in (("pages/model.py", {"model": VICTIM}), ("pages/portfolio.py", {}), ("pages/flags.py", {})):
+    sections = [t.label for t in app("pages/model.py", model=VICTIM).run().tabs]  # one is drawn at a time
+    for page, query in (*(("pages/model.py", {"model": VICTIM, "section": s}) for s in sections),
+                        ("pages/portfolio.py", {}), ("pages/flags.py", {})):
         at = app(page, **query).run()
         assert_clean(at)
         sources = [e.value for kind in ("title", "markdown", "caption", "error", "warning", "info", "success")

@@ -30,8 +30,12 @@ def test_model_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict, name
                                  "One-off costs amortised", "Net value (fully loaded)")] == want
     assert len({len(v.rpartition(".")[2]) if "." in v else 0 for v in figures.values()}) == 1
     charts = at.get("plotly_chart")
-    assert len(charts) >= 3  # uplift or counterfactual, cumulative, monthly (+ volume)
-    assert at.get("code")[0].value.startswith("# valuetrack model manifest")  # the registry entry
+    assert len(charts) >= 3  # uplift or counterfactual, cumulative, monthly
+    # one section at a time, the one in the address: the registry entry is in its own
+    registry = app("pages/model.py", model=name, section="Registry & audit log").run()
+    assert_clean(registry)
+    assert registry.get("code")[0].value.startswith("# valuetrack model manifest")
+    assert not registry.get("plotly_chart") and not at.get("code")  # the Value section's charts are not drawn there
 
 
 def test_one_off_costs_show_in_the_fully_loaded_view(in_demo: Path, value_json: dict) -> None:
@@ -49,11 +53,13 @@ def test_one_off_costs_show_in_the_fully_loaded_view(in_demo: Path, value_json: 
     assert tiles["One-off costs amortised"].value == money_compact(m["amortisation"], cur)
     assert "cost since launch" not in tiles["Net value to date"].help
     assert "running costs" in tiles["Net value to date"].help and "One-off costs are not included" in tiles["Net value to date"].help
-    # the Costs tab's chart: the monthly cost as steps, changing on the day it changed (scale 0.1:
+    # the Costs section's chart: the monthly cost as steps, changing on the day it changed (scale 0.1:
     # 900 a month from the launch, 1,200 from 17 December 2025), one-off costs as dated markers
     import json
 
-    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "monthly cost in effect" in c.proto.spec)
+    costs = app("pages/model.py", model="fraud-screen", section="Costs").run()
+    assert_clean(costs)
+    spec = next(json.loads(c.proto.spec) for c in costs.get("plotly_chart") if "monthly cost in effect" in c.proto.spec)
     step = next(t for t in spec["data"] if t.get("name") == "monthly cost in effect")
     assert step["line"]["shape"] == "hv"
     assert [x[:10] for x in step["x"]][:2] == ["2025-02-20", "2025-12-17"], step["x"]
@@ -79,7 +85,7 @@ def test_unknown_model_falls_back_with_a_message(in_demo: Path) -> None:
 def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path, value_json: dict) -> None:
     m = next(x for x in value_json["models"] if x["model"] == "fraud-screen")
     d, cur = m["decisions"], m["currency"]
-    at = app("pages/model.py", model="fraud-screen").run()
+    at = app("pages/model.py", model="fraud-screen", section="Decisions").run()
     assert_clean(at)
     assert [t.label for t in at.tabs][-1] == "Decisions"
     metrics = {x.label: x.value for x in at.metric}

@@ -15,6 +15,9 @@ from valuetrack.formatting import money, money_column, money_compact
 EVIL = '=HYPERLINK("http://evil.example/?x","Click") [phish](https://evil.example) <img src=x onerror=alert(1)>'
 
 
+NOTES = "Notes, exclusions & overrides"  # the model page's section of notes (opened by its address)
+
+
 def _tables(at) -> dict[str, dict]:  # noqa: ANN001
     return {t["id"]: t for t in html_tables(at) if t["id"]}
 
@@ -31,11 +34,14 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
 
     at = app("pages/model.py", model="homepage-recs").run()
     assert_clean(at)
-    tables = _tables(at)
-    figures = {r["cells"][0]: r["cells"][1] for r in tables["figures"]["rows"]}
+    figures = {r["cells"][0]: r["cells"][1] for r in _tables(at)["figures"]["rows"]}
     cur = m["currency"]
     want = money_column([m["gross"], m["cost"], m["net"], *m["ci_net"], 1234.56, m["net_adjusted"]], cur)
     assert [figures[k] for k in ("From overrides agreed with finance", "Net value, adjusted")] == want[5:]
+    assert any("adjusted for overrides" in c.value for c in at.caption)
+    at = app("pages/model.py", model="homepage-recs", section=NOTES).run()
+    assert_clean(at)
+    tables = _tables(at)
     adjusted = {r["cells"][0]: r["cells"][1] for r in tables["adjusted"]["rows"]}
     assert adjusted["Net value, adjusted"] == money(m["net_adjusted"], cur, cents=True)
     assert adjusted["Net value (unadjusted: statistics and flags use it)"] == money(m["net"], cur, cents=True)
@@ -43,7 +49,6 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
     assert [r["cells"][1] for r in notes] == [EVIL]  # shown as typed: escaped, not a link, an image or a formula
     html = "".join(h.proto.body for h in at.get("html"))
     assert "<img src=x" not in html and "&lt;img src=x" in html
-    assert any("adjusted for overrides" in c.value for c in at.caption)
 
     # the portfolio's totals show the adjusted figure beside the unadjusted one
     portfolio = app().run()
@@ -59,9 +64,9 @@ def test_an_override_shows_on_the_page_as_in_the_json_and_can_be_withdrawn_there
     code, out = run_cli("value", "--as-of", AS_OF, "--json")
     m2 = next(x for x in json.loads(out)["models"] if x["model"] == "homepage-recs")
     assert m2["override_amount"] == 0.0 and m2["overrides"] is None and m2["net_adjusted"] == m2["net"] == m["net"]
-    at = app("pages/model.py", model="homepage-recs").run()
-    tables = _tables(at)
+    tables = _tables(app("pages/model.py", model="homepage-recs", section=NOTES).run())
     assert "notes" not in tables and [r["cells"][-1] for r in tables["withdrawn"]["rows"]] == ["entered twice"]
+    tables = _tables(app("pages/model.py", model="homepage-recs", section="Registry & audit log").run())
     audit = [r["cells"] for r in tables["audit"]["rows"]]
     assert [a[2] for a in audit[:2]] == ["withdraw", "override"]
 
@@ -75,12 +80,12 @@ def test_a_viewer_sees_the_notes_but_no_form_and_the_store_refuses_them(demo_cop
     assert run_cli("notes", "annotate", "homepage-recs", "--on", "2026-05-01", "--text", "v2 release",
                    "--category", "release")[0] == 0
     _secure(demo_copy, EDITOR)
-    at = _as(VIEWER, "pages/model.py", model="homepage-recs").run()
+    at = _as(VIEWER, "pages/model.py", model="homepage-recs", section=NOTES).run()
     assert_clean(at)
     assert [r["cells"][1] for r in _tables(at)["notes"]["rows"]] == ["v2 release"]
     assert not [b for b in at.button if b.label in ("Withdraw", "Add annotation")]
     assert not at.get("form")
-    at = _as(EDITOR, "pages/model.py", model="homepage-recs").run()
+    at = _as(EDITOR, "pages/model.py", model="homepage-recs", section=NOTES).run()
     assert [b for b in at.button if b.label == "Withdraw"]
     # the role is decided where the write happens: a hand-built actor is a viewer under [auth]
     ctx = open_context(actor=Actor(EDITOR))
@@ -122,8 +127,9 @@ def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_a
 
     assert rows == {r[0]: r[1:] for r in notes_text.exclusion_rows(ex, m["currency"])}
     assert rows["Effect per unit"] == [f"{ex['with']['effect']:,.4g}", f"{ex['without']['effect']:,.4g}"]
-    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(figures) >= 4  # uplift, cumulative, monthly, volume
+    figures = [json.loads(c.proto.spec) for section in ("Value", "Health & risk", "Costs")
+               for c in app("pages/model.py", model="homepage-recs", section=section).run().get("plotly_chart")]
+    assert len(figures) >= 5  # uplift, cumulative, monthly; volume; costs over time
     for fig in figures:
         texts = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
         assert "spring ‹b›campaign‹/b›" in texts, texts  # as typed, no markup
@@ -135,7 +141,7 @@ def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_a
 def test_an_editor_adds_an_excluded_window_and_an_override_from_the_page(demo_copy: Path) -> None:
     import datetime as dt
 
-    at = app("pages/model.py", model="homepage-recs").run()
+    at = app("pages/model.py", model="homepage-recs", section=NOTES).run()
     assert_clean(at)
     at.radio(key="note-kind").set_value("Excluded window").run()
     at.date_input(key="note-from").set_value(dt.date(2026, 5, 2))

@@ -113,6 +113,7 @@ def _read(tab: Tab) -> dict[str, Any]:
     steps = {page.locator("table[data-testid=reconciliation] tr[data-step]").nth(i).get_attribute("data-step"):
              _amount(page.locator("table[data-testid=reconciliation] tr[data-step] td.num").nth(i).get_attribute("title"))
              for i in range(4)}
+    page.locator("[data-testid=stPlotlyChart] .js-plotly-plot").nth(1).wait_for()  # the charts follow the table (D45)
     chart = page.locator("[data-testid=stPlotlyChart] .js-plotly-plot").evaluate_all(
         "es => es.map(e => (e.data || [])[0]).filter(d => d && d.type === 'waterfall').map(d => Array.from(d.y))")
     assert len(chart) == 1, chart

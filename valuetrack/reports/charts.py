@@ -1,66 +1,172 @@
 """Static charts for the report, drawn from a snapshot's stored series (never from live data).
 
-matplotlib (Agg) rather than plotly + kaleido: kaleido 1.x drives a headless chromium, which costs
-about a second per image even with a persistent server (≈ 2 minutes of charts for 50 models),
-and needs a browser wherever cron runs. matplotlib renders in-process in ≈ 0.1 s, offline, with
-Debian's DejaVu fonts, and its SVG output is byte-for-byte reproducible (fixed hash salt, no date).
-Images are returned as ``data:`` URIs so the HTML is self-contained and the PDF needs no fetching.
+Each chart is a small SVG written here directly (bars, error bars, bands, lines, axes with round
+ticks) and embedded as a ``data:`` URI, so the HTML is self-contained and the PDF needs no fetching;
+WeasyPrint draws it as vectors. We first used plotly + kaleido 1.x (a headless chromium: about a
+second per image, a browser wherever cron runs), then matplotlib (Agg, ≈ 0.05 s per PNG, about
+5 of the 9 seconds of the 50-model PDF); writing the SVG takes about a millisecond per chart (D46).
+The output depends only on the snapshot: the same snapshot gives the same bytes.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
-from typing import Any
+import math
+from typing import Any, Iterable, Sequence
+from xml.sax.saxutils import escape, quoteattr
 
 GOOD, BAD, NEUTRAL, ACCENT, BAND = "#1b7f4b", "#b3261e", "#8a8f98", "#1f4e79", "#c9d6e8"
+NOTE = "#9a6700"
+AXIS, TEXT, GRID = "#555555", "#333333", "#e5e5e5"
+FONT = "DejaVu Sans"
+CHAR_W = 0.58  # DejaVu Sans: mean advance of a character, in ems (to lay out legends)
 
 
-_STYLE = {
-        "font.family": "DejaVu Sans", "font.size": 8, "axes.spines.top": False, "axes.spines.right": False,
-        "axes.edgecolor": "#555555", "axes.labelcolor": "#333333", "xtick.color": "#333333",
-        "ytick.color": "#333333", "svg.hashsalt": "valuetrack", "svg.fonttype": "path",
-        "axes.titlesize": 9, "axes.titleweight": "bold", "axes.titlelocation": "left",
-}
+def _nice_step(span: float, target: int = 5) -> float:
+    raw = span / max(target, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw * (1 - 1e-9):
+            return m * mag
+    return 10 * mag
 
 
-def _figure(width: float, height: float, *, left: float = 0.17, bottom: float = 0.14, right: float = 0.97,
-            top: float = 0.87) -> tuple[Any, Any]:
-    """A bare Agg figure (no pyplot state, fixed margins: one draw per image, thread-safe)."""
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _axis(values: Iterable[float], *, zero: bool = False, target: int = 5,
+          limits: tuple[float, float] | None = None) -> tuple[float, float, list[float]]:
+    """Round limits and ticks covering ``values`` (and 0 when ``zero``), or within fixed ``limits``."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if limits is not None:
+        lo, hi = limits
+    else:
+        lo, hi = (min(vals), max(vals)) if vals else (0.0, 1.0)
+        if zero:
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo <= 1e-12 * max(abs(lo), abs(hi), 1.0):
+        pad = abs(hi) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+    step = _nice_step(hi - lo, target)
+    if limits is None:
+        lo, hi = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    first = math.ceil(lo / step - 1e-9)
+    ticks = [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
+    return lo, hi, [0.0 if abs(t) < step * 1e-9 else t for t in ticks]
 
-    with matplotlib.rc_context(_STYLE):
-        fig = Figure(figsize=(width, height))
-        FigureCanvasAgg(fig)
-        fig.subplots_adjust(left=left, bottom=bottom, right=right, top=top)
-        ax = fig.add_subplot()
-    return fig, ax
+
+def _n(v: float) -> str:
+    return f"{v:.2f}".rstrip("0").rstrip(".") if math.isfinite(v) else "0"
 
 
-def _encode(fig: Any, fmt: str) -> str:
-    import matplotlib
+class _Canvas:
+    """An SVG of ``width`` × ``height`` points with one plot area (margins in points)."""
 
-    buf = io.BytesIO()
-    with matplotlib.rc_context(_STYLE):
-        if fmt == "svg":
-            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-            mime = "image/svg+xml"
+    def __init__(self, width: float, height: float, *, left: float, right: float, top: float, bottom: float) -> None:
+        self.w, self.h = width, height
+        self.x0, self.x1, self.y0, self.y1 = left, width - right, height - bottom, top  # y0: the bottom
+        self.parts: list[Any] = []  # SVG text, or [style, path data, ...] merged into one <path>
+        self.defs: list[str] = []
+        self.xlim = (0.0, 1.0)
+        self.ylim = (0.0, 1.0)
+
+    # scales
+    def X(self, v: float) -> float:
+        a, b = self.xlim
+        return self.x0 + (v - a) / (b - a) * (self.x1 - self.x0)
+
+    def Y(self, v: float) -> float:
+        a, b = self.ylim
+        return self.y0 - (v - a) / (b - a) * (self.y0 - self.y1)
+
+    # primitives (coordinates in points)
+    def add(self, s: str) -> None:
+        self.parts.append(s)
+
+    def _path(self, style: str, d: str) -> None:
+        """One <path> for consecutive shapes of one style: WeasyPrint draws an SVG node by node, so
+        fewer nodes draw faster."""
+        last = self.parts[-1] if self.parts else None
+        if isinstance(last, list) and last[0] == style:
+            last.append(d)
         else:
-            fig.savefig(buf, format="png", dpi=170, metadata={"Software": None})
-            mime = "image/png"
-    return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+            self.parts.append([style, d])
+
+    def rect(self, x: float, y: float, w: float, h: float, fill: str, **attrs: Any) -> None:
+        x, w = (x + w, -w) if w < 0 else (x, w)
+        y, h = (y + h, -h) if h < 0 else (y, h)
+        self._path(f'fill="{fill}"{_attrs(attrs)}', f"M{_n(x)},{_n(y)}h{_n(w)}v{_n(h)}h{_n(-w)}z")
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, stroke: str, width: float, **attrs: Any) -> None:
+        self._path(f'fill="none" stroke="{stroke}" stroke-width="{_n(width)}"{_attrs(attrs)}',
+                   f"M{_n(x1)},{_n(y1)}L{_n(x2)},{_n(y2)}")
+
+    def text(self, x: float, y: float, s: str, *, size: float = 8, anchor: str = "start", fill: str = TEXT,
+             bold: bool = False) -> None:
+        weight = ' font-weight="bold"' if bold else ""
+        self.add(f'<text x="{_n(x)}" y="{_n(y)}" font-size="{_n(size)}" text-anchor="{anchor}" fill="{fill}"'
+                 f'{weight}>{escape(s)}</text>')
+
+    def hatch(self, color: str) -> str:
+        """A diagonal hatch to lay over a bar (pattern id)."""
+        pid = "hatch" + color.strip("#")
+        if not any(f'id="{pid}"' in d for d in self.defs):
+            self.defs.append(f'<pattern id="{pid}" patternUnits="userSpaceOnUse" width="4" height="4">'
+                             f'<path d="M-1,1 l2,-2 M0,4 l4,-4 M3,5 l2,-2" stroke="{color}" stroke-width="0.7"/></pattern>')
+        return f"url(#{pid})"
+
+    def clip(self) -> str:
+        """Clip to the plot area (for series that leave the axis limits)."""
+        if not any('id="area"' in d for d in self.defs):
+            self.defs.append(f'<clipPath id="area"><rect x="{_n(self.x0)}" y="{_n(self.y1)}" '
+                             f'width="{_n(self.x1 - self.x0)}" height="{_n(self.y0 - self.y1)}"/></clipPath>')
+        return "url(#area)"
+
+    # plot furniture
+    def title(self, s: str) -> None:
+        self.text(self.x0, self.y1 - 6, s, size=9, bold=True, fill="#000000")
+
+    def yaxis(self, ticks: Sequence[float], label: Any, *, grid: bool = True) -> None:
+        for t in ticks if grid else ():
+            self.line(self.x0, self.Y(t), self.x1, self.Y(t), GRID, 0.6)
+        for t in ticks:
+            self.line(self.x0 - 3, self.Y(t), self.x0, self.Y(t), AXIS, 0.8)
+        for t in ticks:
+            self.text(self.x0 - 5, self.Y(t) + 2.8, label(t), anchor="end")
+
+    def xaxis(self, ticks: Sequence[tuple[float, str]], *, grid: bool = False, size: float = 8) -> None:
+        for v, _s in ticks if grid else ():
+            self.line(self.X(v), self.y0, self.X(v), self.y1, GRID, 0.6)
+        for v, _s in ticks:
+            self.line(self.X(v), self.y0, self.X(v), self.y0 + 3, AXIS, 0.8)
+        for v, s in ticks:
+            self.text(self.X(v), self.y0 + 4 + size, s, size=size, anchor="middle")
+
+    def spines(self) -> None:
+        self.line(self.x0, self.y0, self.x1, self.y0, AXIS, 0.8)
+        self.line(self.x0, self.y0, self.x0, self.y1, AXIS, 0.8)
+
+    def data_uri(self) -> str:
+        defs = f"<defs>{''.join(self.defs)}</defs>" if self.defs else ""
+        body = "".join(p if isinstance(p, str) else f'<path {p[0]} d="{"".join(p[1:])}"/>' for p in self.parts)
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_n(self.w)}pt" height="{_n(self.h)}pt" '
+               f'viewBox="0 0 {_n(self.w)} {_n(self.h)}" font-family="{FONT}">{defs}{body}</svg>')
+        return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
-def _money_axis(ax: Any, currency: str, axis: str = "y") -> None:
-    from matplotlib.ticker import FuncFormatter
+def _attrs(attrs: dict[str, Any]) -> str:
+    return "".join(f" {k.replace('_', '-')}={quoteattr(str(v))}" for k, v in attrs.items() if v is not None)
 
+
+def _money(currency: str) -> Any:
     from valuetrack.formatting import money_compact
 
-    fmt = FuncFormatter(lambda v, _pos: money_compact(v, currency))
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    return lambda v: money_compact(v, currency)
+
+
+def _plain(step: float) -> Any:
+    digits = 0
+    while digits < 8 and abs(step * 10 ** digits - round(step * 10 ** digits)) > 1e-6:
+        digits += 1
+    return lambda v: f"{v:,.{digits}f}".replace("-", "−")
 
 
 def _color(net: float | None, lo: float | None, hi: float | None) -> str:
@@ -73,140 +179,210 @@ def _color(net: float | None, lo: float | None, hi: float | None) -> str:
     return NEUTRAL
 
 
-def _with_style(fn: Any) -> Any:
-    import functools
+def _errorbar(c: _Canvas, a: tuple[float, float], b: tuple[float, float], cap: float, *, color: str,
+              width: float) -> None:
+    """An error bar from point a to point b (points), with caps of half-length ``cap``."""
+    c.line(*a, *b, color, width)
+    vertical = abs(a[0] - b[0]) < 1e-9
+    for x, y in (a, b):
+        if vertical:
+            c.line(x - cap, y, x + cap, y, color, width)
+        else:
+            c.line(x, y - cap, x, y + cap, color, width)
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
 
-        with matplotlib.rc_context(_STYLE):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@_with_style
-def portfolio_chart(models: list[dict[str, Any]], currency: str, *, fmt: str = "png") -> str | None:
+def portfolio_chart(models: list[dict[str, Any]], currency: str) -> str | None:
     """Net value of the month per model, with its interval (green: above zero; red: below; grey: unclear;
     grey and hatched: flagged, whatever its sign)."""
     rows = [m for m in models if m.get("active_in_month") and m.get("net") is not None]
     if not rows:
         return None
     rows = list(reversed(rows))  # largest at the top
-    height = min(0.2 * len(rows) + 0.9, 9.0)
-    fig, ax = _figure(7.0, height, left=0.3, bottom=0.5 / height, top=1 - 0.3 / height)
-    y = range(len(rows))
+    height = min(0.2 * len(rows) + 0.9, 9.0) * 72
+    c = _Canvas(504, height, left=0.3 * 504, right=0.03 * 504, top=21.6, bottom=36)
     nets = [m["net"] for m in rows]
     lo = [m["ci_net"][0] if m["ci_net"] else m["net"] for m in rows]
     hi = [m["ci_net"][1] if m["ci_net"] else m["net"] for m in rows]
-    flagged = [bool(m.get("flags")) for m in rows]
-    colors = [NEUTRAL if fl else _color(m["net"], a, b) for m, a, b, fl in zip(rows, lo, hi, flagged)]
-    bars = ax.barh(list(y), nets, color=colors, height=0.6, alpha=0.85)
-    for bar, fl in zip(bars, flagged):  # a flagged model's bar carries the flag: grey, faded, hatched (D42)
+    a, b, ticks = _axis(lo + hi + nets, zero=True, target=6)
+    c.xlim, c.ylim = (a, b), (-0.6, len(rows) - 0.4)
+    c.xaxis([(t, _money(currency)(t)) for t in ticks], grid=True)
+    size = 7 if len(rows) > 20 else 8
+    band = (c.Y(0) - c.Y(1)) * 0.6
+    flagged = [bool(m.get("flags")) for m in rows]  # a flagged model's bar carries the flag: grey, faded, hatched (D42)
+    bars = [(c.Y(i) - band / 2, c.X(0), c.X(n)) for i, n in enumerate(nets)]
+    for (y, x0, x1), n, l, h, fl in sorted(zip(bars, nets, lo, hi, flagged), key=lambda r: (r[4], _color(*r[1:4]))):
+        if not fl:  # grouped by colour: one path per colour
+            c.rect(x0, y, x1 - x0, band, _color(n, l, h), opacity="0.85")
+    for (y, x0, x1), fl in zip(bars, flagged):
         if fl:
-            bar.set_alpha(0.4)
-            bar.set_hatch("////")
-            bar.set_edgecolor("#555555")
-    ax.errorbar(nets, list(y), xerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
-                fmt="none", ecolor="#222222", elinewidth=0.8, capsize=2)
-    ax.axvline(0, color="#222222", linewidth=0.8)
-    labels = [m["display_name"] if len(m["display_name"]) <= 34 else m["model"] for m in rows]
-    ax.set_yticks(list(y), labels, fontsize=7 if len(rows) > 20 else 8)
-    _money_axis(ax, currency, "x")
-    ax.set_title("Net value this month, with 95% interval")
-    ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return _encode(fig, fmt)
+            c.rect(x0, y, x1 - x0, band, NEUTRAL, opacity="0.4", stroke=AXIS, stroke_width="0.5")
+    for (y, x0, x1), fl in zip(bars, flagged):
+        if fl:
+            c.rect(x0, y, x1 - x0, band, c.hatch(AXIS))
+    for i, (l, h) in enumerate(zip(lo, hi)):
+        _errorbar(c, (c.X(l), c.Y(i)), (c.X(h), c.Y(i)), 2, color="#222222", width=0.8)
+    for i in range(len(rows)):
+        c.line(c.x0 - 3, c.Y(i), c.x0, c.Y(i), AXIS, 0.8)
+    for i, m in enumerate(rows):
+        label = m["display_name"] if len(m["display_name"]) <= 34 else m["model"]
+        c.text(c.x0 - 5, c.Y(i) + size * 0.35, label, size=size, anchor="end")
+    c.line(c.X(0), c.y0, c.X(0), c.y1, "#222222", 0.8)
+    c.spines()
+    c.title("Net value this month, with 95% interval")
+    return c.data_uri()
 
 
-@_with_style
-def monthly_chart(model: dict[str, Any], month: str, currency: str, *, fmt: str = "png") -> str | None:
-    """Net value per month (up to the report month) with intervals; the report month in colour."""
+def monthly_chart(model: dict[str, Any], month: str, currency: str) -> str | None:
+    """Net value per month (up to the report month) with intervals; the report month in colour;
+    provisional months hatched; annotations numbered above their month, excluded months shaded."""
     months = model.get("months") or []
     if not months:
         return None
-    fig, ax = _figure(3.5, 2.2, left=0.2)
-    x = list(range(len(months)))
+    c = _Canvas(252, 158.4, left=50, right=7.5, top=20.6, bottom=22.2)
     nets = [r["net"] or 0.0 for r in months]
     lo = [r["ci_net"][0] if r["ci_net"] else n for r, n in zip(months, nets)]
     hi = [r["ci_net"][1] if r["ci_net"] else n for r, n in zip(months, nets)]
-    colors = [ACCENT if r["month"] == month else "#9fb3c8" for r in months]
-    bars = ax.bar(x, nets, color=colors, width=0.7)
-    for bar, r in zip(bars, months):
+    a, b, ticks = _axis(lo + hi + nets, zero=True)
+    c.xlim, c.ylim = (-0.6, len(months) - 0.4), (a, b)
+    c.yaxis(ticks, _money(currency))
+    _month_marks(c, months, model.get("model_notes") or [])
+    half = (c.X(1) - c.X(0)) * 0.35
+    for current in (False, True):
+        for i, (r, n) in enumerate(zip(months, nets)):
+            if (r["month"] == month) == current:
+                c.rect(c.X(i) - half, c.Y(n), 2 * half, c.Y(0) - c.Y(n), ACCENT if current else "#9fb3c8")
+    for i, (r, n) in enumerate(zip(months, nets)):
         if r["provisional"]:
-            bar.set_hatch("////")
-            bar.set_edgecolor("white")
-    ax.errorbar(x, nets, yerr=[[n - a for n, a in zip(nets, lo)], [b - n for n, b in zip(nets, hi)]],
-                fmt="none", ecolor="#333333", elinewidth=0.7, capsize=1.5)
-    ax.axhline(0, color="#222222", linewidth=0.7)
-    _month_marks(ax, months, model.get("model_notes") or [])
+            c.rect(c.X(i) - half, c.Y(n), 2 * half, c.Y(0) - c.Y(n), c.hatch("#ffffff"))
+    for i, (l, h) in enumerate(zip(lo, hi)):
+        _errorbar(c, (c.X(i), c.Y(l)), (c.X(i), c.Y(h)), 1.5, color=TEXT, width=0.7)
+    c.line(c.x0, c.Y(0), c.x1, c.Y(0), "#222222", 0.7)
     step = max(1, -(-len(months) // 4))
     labels = [dt.date.fromisoformat(r["start"]).strftime("%b %Y") for r in months]
-    ax.set_xticks(x[::step], labels[::step])
-    _money_axis(ax, currency)
-    ax.set_title("Net value by month")
-    ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return _encode(fig, fmt)
+    c.xaxis([(i, labels[i]) for i in range(0, len(months), step)])
+    c.spines()
+    c.title("Net value by month")
+    return c.data_uri()
 
 
-@_with_style
-def uplift_chart(model: dict[str, Any], currency: str, *, fmt: str = "png") -> str | None:
+def _segments(xs: Sequence[float], *series: Sequence[float | None]) -> list[list[tuple[float, ...]]]:
+    """Runs of consecutive points where every series has a value (a gap breaks a line or a band)."""
+    runs: list[list[tuple[float, ...]]] = [[]]
+    for i, x in enumerate(xs):
+        vals = [s[i] if i < len(s) else None for s in series]
+        if any(v is None or not math.isfinite(v) for v in vals):
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append((x, *vals))
+    return [r for r in runs if r]
+
+
+def _polyline(c: _Canvas, xs: Sequence[float], ys: Sequence[float | None], color: str, width: float,
+              dash: str | None = None) -> None:
+    for run in _segments(xs, ys):
+        pts = " ".join(f"{_n(c.X(x))},{_n(c.Y(y))}" for x, y in run)
+        c.add(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="{_n(width)}" '
+              f'stroke-linejoin="round"{_attrs({"stroke_dasharray": dash})} clip-path="{c.clip()}"/>')
+
+
+def _band(c: _Canvas, xs: Sequence[float], lo: Sequence[float | None], hi: Sequence[float | None], color: str) -> None:
+    for run in _segments(xs, lo, hi):
+        pts = [f"{_n(c.X(x))},{_n(c.Y(h))}" for x, _l, h in run]
+        pts += [f"{_n(c.X(x))},{_n(c.Y(l))}" for x, l, _h in reversed(run)]
+        c.add(f'<polygon points="{" ".join(pts)}" fill="{color}" stroke="none" clip-path="{c.clip()}"/>')
+
+
+def uplift_chart(model: dict[str, Any], currency: str) -> str | None:
     """A/B: cumulative per-unit effect by cohort day with its 95% interval (immature cohorts shaded).
     Time series: the KPI against its counterfactual, with the band."""
     tl = model.get("timeline")
     if not tl or tl.get("kind") not in ("ab", "ts") or not tl.get("day"):
         return None
     days = [dt.date.fromisoformat(d) for d in tl["day"]]
-    fig, ax = _figure(3.5, 2.2, left=0.16, bottom=0.26, right=0.93)
+    xs = [float(d.toordinal()) for d in days]
+    c = _Canvas(252, 158.4, left=40.3, right=17.6, top=20.6, bottom=41.2)
+    first, last = xs[0], xs[-1]
+    pad = max((last - first) * 0.02, 0.5)
+    c.xlim = (first - pad, last + pad)
+    legend: list[tuple[str, str, str]] = []  # (kind, colour, label)
     if tl["kind"] == "ab":
-        eff, lo, hi = tl.get("effect"), tl.get("ci_lo"), tl.get("ci_hi")
+        eff, lo, hi = tl.get("effect"), tl.get("ci_lo") or [], tl.get("ci_hi") or []
         if not eff:
             return None
-        clean = lambda s: [float("nan") if v is None else v for v in s]  # noqa: E731
-        ax.fill_between(days, clean(lo), clean(hi), color=BAND, linewidth=0, label="95% interval")
-        ax.plot(days, clean(eff), color=ACCENT, linewidth=1.3, label="effect per unit")
-        prov = [d for d, p in zip(days, tl.get("provisional") or []) if p]
-        if prov:
-            ax.axvspan(min(prov), max(days), color="#f2e5c6", alpha=0.6, linewidth=0, label="not yet mature")
-        ax.axhline(0, color="#222222", linewidth=0.7)
         # the first cohorts' intervals are wide; scale the axis to the settled part of the series
         settled = slice(len(days) // 10, None)
-        vals = [v for v in clean(lo)[settled] + clean(hi)[settled] if v == v] + [0.0]
-        if vals:
-            span = (max(vals) - min(vals)) or 1.0
-            ax.set_ylim(min(vals) - 0.1 * span, max(vals) + 0.1 * span)
-        ax.set_title(f"Uplift per unit ({model.get('kpi_unit') or model.get('kpi')}), cumulative")
+        vals = [v for v in list(lo[settled]) + list(hi[settled]) if v is not None] + [0.0]
+        a, b = min(vals), max(vals)
+        span = (b - a) or 1.0
+        ya, yb, ticks = _axis([], limits=(a - 0.1 * span, b + 0.1 * span))
+        c.ylim = (ya, yb)
+        c.yaxis(ticks, _plain(ticks[1] - ticks[0] if len(ticks) > 1 else 1.0))
+        _day_marks(c, days, model.get("model_notes") or [], legend)
+        prov = [x for x, p in zip(xs, tl.get("provisional") or []) if p]
+        if prov:
+            c.rect(c.X(min(prov)), c.y1, c.X(last) - c.X(min(prov)), c.y0 - c.y1, "#f2e5c6", opacity="0.6")
+        _band(c, xs, lo, hi, BAND)
+        _polyline(c, xs, eff, ACCENT, 1.3)
+        c.line(c.x0, c.Y(0), c.x1, c.Y(0), "#222222", 0.7)
+        legend[:0] = [("box", BAND, "95% interval"), ("line", ACCENT, "effect per unit")]
+        if prov:
+            legend.append(("box", "#f2e5c6", "not yet mature"))
+        c.title(f"Uplift per unit ({model.get('kpi_unit') or model.get('kpi')}), cumulative")
     else:
-        clean = lambda s: [float("nan") if v is None else v for v in (s or [])]  # noqa: E731
+        series = [tl.get(k) or [] for k in ("lower", "upper", "counterfactual", "actual")]
+        ya, yb, ticks = _axis([v for s in series for v in s if v is not None])
+        c.ylim = (ya, yb)
+        c.yaxis(ticks, _plain(ticks[1] - ticks[0] if len(ticks) > 1 else 1.0))
+        _day_marks(c, days, model.get("model_notes") or [], legend)
         if tl.get("lower") and tl.get("upper"):
-            ax.fill_between(days, clean(tl["lower"]), clean(tl["upper"]), color=BAND, linewidth=0, label="95% band")
+            _band(c, xs, tl["lower"], tl["upper"], BAND)
+            legend.insert(0, ("box", BAND, "95% band"))
         if tl.get("counterfactual"):
-            ax.plot(days, clean(tl["counterfactual"]), color=NEUTRAL, linewidth=1.0, linestyle="--",
-                    label="without the model")
+            _polyline(c, xs, tl["counterfactual"], NEUTRAL, 1.0, dash="3.7,1.6")
+            legend.append(("dash", NEUTRAL, "without the model"))
         if tl.get("actual"):
-            ax.plot(days, clean(tl["actual"]), color=ACCENT, linewidth=1.1, label="actual")
-        ax.set_title(f"{model.get('kpi')}: actual vs counterfactual")
-    _day_marks(ax, days, model.get("model_notes") or [])
-    ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    from matplotlib.dates import DateFormatter, MonthLocator
-
-    span = (max(days) - min(days)).days
-    ax.xaxis.set_major_locator(MonthLocator(interval=max(1, -(-span // 120))))
-    ax.xaxis.set_major_formatter(DateFormatter("%b %Y"))
-    ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return _encode(fig, fmt)
+            _polyline(c, xs, tl["actual"], ACCENT, 1.1)
+            legend.append(("line", ACCENT, "actual"))
+        c.title(f"{model.get('kpi')}: actual vs counterfactual")
+    c.xaxis(_month_ticks(days))
+    c.spines()
+    _legend(c, legend)
+    return c.data_uri()
 
 
-NOTE = "#9a6700"
+def _month_ticks(days: list[dt.date]) -> list[tuple[float, str]]:
+    """First days of months, every k-th month counted across years (k keeps about four labels)."""
+    lo, hi = min(days), max(days)
+    every = max(1, -(-(hi - lo).days // 120))
+    out = []
+    y, m = lo.year, lo.month
+    while dt.date(y, m, 1) <= hi:
+        d = dt.date(y, m, 1)
+        if d >= lo and (12 * y + m - 1) % every == 0:
+            out.append((float(d.toordinal()), d.strftime("%b %Y")))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
 
 
-def _day_marks(ax: Any, days: list[dt.date], notes: list[dict[str, Any]]) -> None:
-    """Annotations as dotted lines with their number, excluded windows shaded (D36), on a date axis."""
-    if not days:
+def _legend(c: _Canvas, items: list[tuple[str, str, str]], size: float = 6) -> None:
+    """One row of legend items, centred under the plot."""
+    if not items:
         return
+    widths = [14 + len(label) * size * CHAR_W + 8 for _kind, _color, label in items]
+    x = (c.x0 + c.x1) / 2 - sum(widths) / 2
+    y = c.h - 8
+    for (kind, color, label), w in zip(items, widths):
+        if kind == "box":
+            c.rect(x, y - 5, 10, 5, color)
+        else:
+            c.line(x, y - 2.5, x + 10, y - 2.5, color, 1.2, stroke_dasharray="3,1.5" if kind == "dash" else None)
+        c.text(x + 13, y, label, size=size)
+        x += w
+
+
+def _day_marks(c: _Canvas, days: list[dt.date], notes: list[dict[str, Any]], legend: list[tuple[str, str, str]]) -> None:
+    """Annotations as dotted lines with their number, excluded windows shaded (D36), on a date axis."""
     lo, hi = min(days), max(days)
     shaded = False
     for n in notes:
@@ -214,25 +390,27 @@ def _day_marks(ax: Any, days: list[dt.date], notes: list[dict[str, Any]]) -> Non
         if n.get("kind") == "exclusion" and start:
             end = dt.date.fromisoformat(n["end"])
             if end >= lo and start <= hi:
-                ax.axvspan(max(start, lo), min(end, hi), color="#d0d0d0", alpha=0.7, linewidth=0,
-                           label=None if shaded else "excluded")
+                a, b = c.X(max(start, lo).toordinal()), c.X(min(end, hi).toordinal())
+                c.rect(a, c.y1, max(b - a, 0.8), c.y0 - c.y1, "#d0d0d0", opacity="0.7")
+                if not shaded:
+                    legend.append(("box", "#d0d0d0", "excluded"))
                 shaded = True
         elif n.get("kind") == "annotation" and start and lo <= start <= hi:
-            ax.axvline(start, color=NOTE, linestyle=":", linewidth=0.9)
-            ax.text(start, 1.0, f" {n['id']}", transform=ax.get_xaxis_transform(), color=NOTE, fontsize=6,
-                    va="top", ha="left")
+            x = c.X(start.toordinal())
+            c.line(x, c.y0, x, c.y1, NOTE, 0.9, stroke_dasharray="1,1.6")
+            c.text(x + 1.5, c.y1 + 6, str(n["id"]), size=6, fill=NOTE)
 
 
-def _month_marks(ax: Any, months: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
-    """On the monthly bars: each annotation's number above its month, excluded months hatched grey."""
+def _month_marks(c: _Canvas, months: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
+    """On the monthly bars: each annotation's number above its month, excluded months shaded grey."""
     index = {r["month"]: i for i, r in enumerate(months)}
+    half = (c.X(1) - c.X(0)) * 0.45
     for n in notes:
         if not n.get("start"):
             continue
         if n.get("kind") == "annotation" and n["start"][:7] in index:
-            ax.text(index[n["start"][:7]], 1.0, str(n["id"]), transform=ax.get_xaxis_transform(), color=NOTE,
-                    fontsize=6, ha="center", va="top")
+            c.text(c.X(index[n["start"][:7]]), c.y1 + 6, str(n["id"]), size=6, anchor="middle", fill=NOTE)
         elif n.get("kind") == "exclusion":
             for month, i in index.items():
                 if n["start"][:7] <= month <= n["end"][:7]:
-                    ax.axvspan(i - 0.45, i + 0.45, color="#d0d0d0", alpha=0.5, linewidth=0)
+                    c.rect(c.X(i) - half, c.y1, 2 * half, c.y0 - c.y1, "#d0d0d0", opacity="0.5")

@@ -77,8 +77,7 @@ def _month_name(month: str) -> str:
 # the view model the template and the tables share
 
 
-def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
-         pending: dict[str, Any] | None = None) -> dict[str, Any]:
+def view(snapshot: Snapshot, *, charts: bool = True, pending: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, formatted. ``charts=False`` skips drawing (CSV/XLSX);
     ``pending``: the month's pending restatement (shown beside the final figures, not applied)."""
     from valuetrack.reports import charts as ch
@@ -159,8 +158,8 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         mm["guardrail_rows"] = guardrail_rows(m.get("guardrails"), m.get("flags") or [], m["model"], cur)
         mm.update(_notes_view(m, cur, level))
         if charts and m["active_in_month"]:
-            mm["monthly_chart"] = ch.monthly_chart(m, month, cur, fmt=chart_format)
-            mm["uplift_chart"] = ch.uplift_chart(m, cur, fmt=chart_format)
+            mm["monthly_chart"] = ch.monthly_chart(m, month, cur)
+            mm["uplift_chart"] = ch.uplift_chart(m, cur)
         models.append(mm)
     by_name = {m["model"]: m for m in models}
 
@@ -247,7 +246,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, chart_format: str = "png",
         "created_by": snapshot.created_by, "supersedes": snapshot.supersedes, "version": snapshot.version,
         "company": "",
         "footer": f"{c['title']} · {status.upper()} · snapshot {snapshot.id if snapshot.id is not None else '-'} · as of {c['as_of']}",
-        "portfolio_chart": ch.portfolio_chart(models, cur, fmt=chart_format) if charts else None,
+        "portfolio_chart": ch.portfolio_chart(models, cur) if charts else None,
         "var": _var(c.get("var"), cur),
         "reconciliation": _reconciliation(c["totals"], cur),
     }
@@ -455,10 +454,10 @@ def _env() -> Any:
     return env
 
 
-def render_html(snapshot: Snapshot, *, chart_format: str = "png", pending: dict[str, Any] | None = None) -> str:
+def render_html(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> str:
     """The report as one self-contained HTML document."""
     pending_key = json.dumps(pending, sort_keys=True, default=str) if pending else ""
-    return _html(snapshot.id, snapshot.content_hash, chart_format, pending_key, _Key(snapshot, pending))
+    return _html(snapshot.id, snapshot.content_hash, pending_key, _Key(snapshot, pending))
 
 
 class _Key:
@@ -476,11 +475,11 @@ class _Key:
 
 
 @lru_cache(maxsize=4)
-def _html(snapshot_id: int | None, content_hash: str, chart_format: str, pending_hash: str, key: _Key) -> str:
+def _html(snapshot_id: int | None, content_hash: str, pending_hash: str, key: _Key) -> str:
     # the PDF and the HTML export of one snapshot share the drawing of the charts
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     return _env().get_template("report.html.j2").render(
-        r=view(key.snapshot, chart_format=chart_format, pending=key.pending), css=css)
+        r=view(key.snapshot, pending=key.pending), css=css)
 
 
 def render_pdf(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) -> bytes:

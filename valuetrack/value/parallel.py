@@ -14,10 +14,15 @@ process that runs other threads, such as the dashboard's server, is not safe.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from valuetrack.context import Context
+
+log = logging.getLogger(__name__)
 
 MIN_MODELS_PER_WORKER = 20
 """Below this many models per worker the forks cost more than they save."""
@@ -35,18 +40,21 @@ def workers_for(n_models: int, cpus: int | None = None) -> int:
 def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: float, notes: dict[str, Any],
                  prepare: Any, workers: int) -> dict[str, Any]:
     """Per model name: ``(valuation, figures to date)``, or the sentence saying why it could not be
-    valued. The valuations' exchange-rate source is left unset (the caller sets its own)."""
+    valued. The valuations' exchange-rate source is left unset (the caller sets its own). Empty when
+    a worker died: the caller then values every model itself."""
     if any(r.spec.attribution.series is not None for r in registered):
         # imported once here rather than in every worker (1 to 2 s each): the structural fits use it
         import statsmodels.tsa.statespace.structural  # noqa: F401
     _JOB.update(ctx=ctx, registered=registered, as_of=as_of, alpha=alpha, notes=notes, prepare=prepare)
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_start) as pool:
-            # interleaved so that each worker gets a share of the slow (time-series) models
-            results = pool.map(_value, range(len(registered)), chunksize=1)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start) as pool:
+            # one model per task, so that the slow (time-series) models spread over the workers
+            return dict(pool.map(_value, range(len(registered))))
+    except BrokenProcessPool as exc:  # a worker died (killed, out of memory): value in this process
+        log.warning("a valuation worker process ended abruptly (%s); valuing in one process", exc)
+        return {}
     finally:
         _JOB.clear()
-    return dict(results)
 
 
 def _start() -> None:
