@@ -9,6 +9,10 @@ session): the first visit after the server started, then the median of three mor
 Targets: portfolio ≤ 2 s, model page ≤ 1.5 s. The portfolio's charts follow its table (D45): the time
 until they show is reported too (``charts_median_s``), without a target. The load average of the
 machine during the visits is recorded: on the 2-core build machine the browser's time grows with it.
+So each page is also timed against a baseline served beside it, the least Streamlit page showing the
+same things (five tiles and a one-cell table; and a plotly chart for the model page), visited in
+the same rounds: ``over_baseline`` is the page's median over its baseline's, what the page itself
+adds to what any Streamlit page showing a chart costs on that machine at that moment.
 
     python -m benchmarks browser [--quick]     # --quick: the demo at scale 0.1
 """
@@ -69,6 +73,47 @@ def _visit(browser: Any, url: str, selectors: list[str], then: list[str]) -> tup
         page.close()
 
 
+BASELINE = """import plotly.graph_objects as go
+import streamlit as st
+
+st.set_page_config(layout="wide")
+st.title("Baseline")
+for i, col in enumerate(st.columns(5)):
+    col.metric(f"Tile {i}", f"${i}.0K")
+st.html("<table><tr><td>one cell</td></tr></table>")
+if st.query_params.get("chart"):
+    st.plotly_chart(go.Figure(go.Scatter(x=list(range(365)), y=list(range(365)))))
+"""
+BASELINES = {  # the least Streamlit page showing the same things, served beside the app: load-independent ratios
+    "portfolio": ("/", ["[data-testid=stMetric] >> nth=3", "[data-testid=stMain] table >> nth=0"], []),
+    "model": ("/?chart=1", ["[data-testid=stMetric] >> nth=2", ".js-plotly-plot >> nth=0"], []),
+}
+
+
+def _serve(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = _port()
+    proc = subprocess.Popen([*args, "--port" if args[2] == "valuetrack" else "--server.port", str(port)],
+                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    _stop(proc)
+    raise RuntimeError(f"{' '.join(args[:4])} did not answer within 120 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run(quick: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -81,39 +126,38 @@ def run(quick: bool = False) -> dict:
         work = Path(tmp)
         out["demo_s"] = round(_cli(work, env, "demo", *(["--scale", "0.1"] if quick else [])), 1)
         out["refresh_s"] = round(_cli(work, env, "refresh"), 1)
-        port = _port()
-        proc = subprocess.Popen([sys.executable, "-m", "valuetrack", "serve", "--headless", "--port", str(port)],
-                                cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
+        (work / "baseline.py").write_text(BASELINE)
+        app, app_url = _serve([sys.executable, "-m", "valuetrack", "serve", "--headless"], work, env)
         try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                raise RuntimeError("the dashboard did not answer within 120 s")
+            base, base_url = _serve([sys.executable, "-m", "streamlit", "run", "baseline.py", "--server.headless", "true",
+                                     "--browser.gatherUsageStats", "false"], work, env)
+        except Exception:
+            _stop(app)
+            raise
+        targets = {**{name: (app_url + path, sel, then) for name, (path, sel, then) in PAGES.items()},
+                   **{f"baseline_{name}": (base_url + path, sel, then) for name, (path, sel, then) in BASELINES.items()}}
+        try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 out["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
-                try:
-                    for name, (path, selectors, then) in PAGES.items():
-                        first = _visit(browser, url + path, selectors, then)
-                        again = [_visit(browser, url + path, selectors, then) for _ in range(3)]
-                        shown = [a[0] for a in again]
-                        out[name] = {"first_visit_s": round(first[0], 3), "median_s": round(statistics.median(shown), 3),
-                                     "max_s": round(max(shown), 3)}
-                        if then:
-                            out[name]["charts_median_s"] = round(statistics.median(a[1] for a in again), 3)
+                try:  # in rounds, each page once per round: the pages and their baselines share the load
+                    seen = {name: [] for name in targets}
+                    for _ in range(4):
+                        for name, (url, selectors, then) in targets.items():
+                            seen[name].append(_visit(browser, url, selectors, then))
                     out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
                 finally:
                     browser.close()
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            _stop(base)
+            _stop(app)
+    for name, visits in seen.items():
+        first, again = visits[0], visits[1:]
+        shown = [a[0] for a in again]
+        out[name] = {"first_visit_s": round(first[0], 3), "median_s": round(statistics.median(shown), 3),
+                     "max_s": round(max(shown), 3)}
+        if again[0][1] is not None:
+            out[name]["charts_median_s"] = round(statistics.median(a[1] for a in again), 3)
+    for name in PAGES:
+        out[name]["over_baseline"] = round(out[name]["median_s"] / out[f"baseline_{name}"]["median_s"], 2)
     return out

@@ -311,6 +311,11 @@ def ab_window(spec: ModelSpec, cohort_start: dt.date, cohort_end: dt.date, as_of
 # the A/B aggregate
 
 
+RECENT_COHORT_DAYS = 92
+"""An A/B aggregate over at most this many cohort days (an incremental refresh re-reads the
+immature ones) groups only the units exposed in its window (:func:`ab_aggregate`)."""
+
+
 def ab_aggregate(
     spec: ModelSpec | Sequence[ModelSpec],
     *,
@@ -370,9 +375,19 @@ def ab_aggregate(
     ]
     if src.segment:
         first_cols.append(ops.min_by(E.c[src.segment], ts).label("segment"))
+    where = [E.c[src.arm].in_(arms), ts < ops.instant("cutoff", win.cutoff), *_model_filter(src, E, spec, batch)]
+    if (win.cohort_to - win.cohort_from).days <= RECENT_COHORT_DAYS:
+        # a short window (an incremental refresh): only the units exposed in it can have their first
+        # exposure there, so only theirs are grouped (over all their history, for the first day and
+        # the arms), not every unit of the table
+        R = _table(src.table, src.unit, src.timestamp, src.arm, src.model).alias("recent")
+        where.append(E.c[src.unit].in_(
+            sa.select(R.c[src.unit]).where(R.c[src.arm].in_(arms), R.c[src.timestamp] >= ops.instant("recent_from", win.cohort_from),
+                                           R.c[src.timestamp] < ops.instant("cutoff", win.cutoff),
+                                           *_model_filter(src, R, spec, batch))))
     first = (
         sa.select(*first_cols)
-        .where(E.c[src.arm].in_(arms), ts < ops.instant("cutoff", win.cutoff), *_model_filter(src, E, spec, batch))
+        .where(*where)
         .group_by(*([E.c[src.model]] if batch else []), E.c[src.unit])
         .cte("first_exposure")
     )

@@ -106,6 +106,29 @@ def test_incremental_window_keeps_the_true_first_exposure(duck, tables):
     assert min(ab["day"]) >= start
 
 
+@pytest.mark.parametrize("aggregation", ["sum", "conversion", "mean"])
+def test_a_short_window_reads_only_its_units_and_keeps_their_true_first_exposure(duck, tables, aggregation,
+                                                                                  monkeypatch):
+    """An incremental refresh's window (at most RECENT_COHORT_DAYS) groups only the units exposed in
+    it; a unit seen before the window (unit 8: 2 and 3 April) keeps its earlier cohort, and the
+    result equals both the brute force and the query grouping every unit."""
+    from valuetrack import queries
+
+    spec = make_spec(aggregation, covariate_days=7, segment=True)
+    start, as_of = dt.date(2025, 4, 3), dt.date(2025, 4, 25)
+    assert (as_of - start).days < queries.RECENT_COHORT_DAYS
+    stmt = ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of, dialect_ops=duck.ops)
+    assert "recent_from" in stmt.compile().params  # the short-window form is the one tested
+    ab, xo = _run(duck, spec, start, end=as_of, as_of=as_of)
+    want = brute_force(spec, tables, cohort_start=start, cohort_end=as_of, as_of=as_of)
+    assert_same(frame_to_dicts(ab, xo, True)[0], want[0], exact=aggregation != "mean")
+    assert len(ab) > 10 and min(ab["day"]) >= start
+    monkeypatch.setattr(queries, "RECENT_COHORT_DAYS", -1)  # every unit grouped
+    every_ab, every_xo = _run(duck, spec, start, end=as_of, as_of=as_of)
+    pd.testing.assert_frame_equal(ab, every_ab)
+    pd.testing.assert_frame_equal(xo, every_xo)
+
+
 def test_days_add_up_across_split_refreshes(duck):
     spec = make_spec("sum", covariate_days=7, segment=False)
     full, _ = _run(duck, spec, dt.date(2025, 3, 1))

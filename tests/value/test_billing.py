@@ -243,7 +243,7 @@ def test_the_model_page_labels_the_billed_and_the_estimated_cost(billed_workspac
     assert cli("refresh", "--as-of", "2026-02-20").code == 0
     m = cli("value", "--as-of", "2026-02-20", "--json", schema="value").json["models"][0]
     monkeypatch.setenv("VALUETRACK_AS_OF", "2026-02-20")
-    at = app("pages/model.py", model=CHURN).run()
+    at = app("pages/model.py", model=CHURN, section="Costs").run()  # the section with the bill
     assert_clean(at)
     captions = " ".join(c.value for c in at.caption)
     assert f"running costs {money(m['cost'], 'USD')}: billed through 17 Feb 2026, estimated after" in captions.replace("\\", "")

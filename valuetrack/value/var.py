@@ -14,6 +14,8 @@ assumptions and its calibration are in docs/methods-var.md. In short:
   Models that share a KPI and units draw correlated steps (correlation = their overlap share).
 - **Cost.** Fixed monthly cost pro-rated over the horizon; per-prediction cost moves with volume
   (it is netted into the money per unit).
+- **Simulation.** Each model's volume is drawn per month segment, not per day, with the exact mean
+  and variance of its daily paths' sum (D47); ``simulate_daily`` draws every day (the reference).
 
 Today's estimate is taken as right: its own uncertainty is what the value intervals show, and
 this simulation answers the other question, how much the coming year can vary around it.
@@ -179,12 +181,15 @@ def fit(models: Sequence[VarModelInput], days: Sequence[dt.date],
     drift = np.array([drift_sd(m.monthly_values, m.monthly_ses) for m in models])
     corr = np.eye(n)
     if overlap is not None:
-        kpis = [m.kpi for m in models]
-        for i in range(n):
-            for j in range(n):
-                if i != j and kpis[i] is not None and kpis[i] == kpis[j]:
-                    corr[i, j] = float(np.clip(overlap[i, j], 0.0, 1.0))
-        corr = _nearest_correlation(corr)
+        keys = {k: i for i, k in enumerate(dict.fromkeys(m.kpi for m in models if m.kpi is not None))}
+        kpi = np.array([keys.get(m.kpi, -1) if m.kpi is not None else -1 for m in models])
+        shared = (kpi[:, None] == kpi[None, :]) & (kpi >= 0)[:, None] & ~np.eye(n, dtype=bool)
+        corr = np.where(shared, np.clip(np.asarray(overlap, dtype=float), 0.0, 1.0), corr)
+        for group in (np.flatnonzero(kpi == k) for k in keys.values()):  # the blocks of one KPI
+            try:
+                np.linalg.cholesky(corr[np.ix_(group, group)])
+            except np.linalg.LinAlgError:
+                corr[np.ix_(group, group)] = _nearest_correlation(corr[np.ix_(group, group)])
     return FactorModel(level, loadings, phi_f, sigma_f, phi, sigma, f_last, e_last, level_sd_f, level_sd,
                        drift, corr, days_used)
 
@@ -204,12 +209,61 @@ def simulate_horizons(models: Sequence[VarModelInput], fm: FactorModel, start: d
     """Net value per path over the first ``h`` days of one simulation, for each ``h`` in ``horizons``
     (a shorter horizon is the start of the longer one's paths: one simulation serves all).
 
+    The paths are drawn segment by segment, not day by day: the horizon is cut into *segments*
+    (calendar months, also cut where a shorter horizon ends), and each model's volume in a segment
+    is drawn as a lognormal whose mean and variance are exactly those of the sum of its daily
+    volumes, and whose log varies across segments and models as the daily log-volumes' segment means
+    do (the common factor, the own parts, the per-path long-run means). docs/methods-var.md derives
+    it (D47); tests/value/test_var.py checks it against closed-form moments and against
+    :func:`simulate_daily`, which draws every day.
+
     Returns: per horizon, (portfolio net value per path, per-model net value per path).
     """
-    if not horizons or min(horizons) < 1:
-        raise ParameterError(f"days: the horizon must be at least one day, got {min(horizons) if horizons else None}")
-    if paths < 100:
-        raise ParameterError(f"paths: at least 100 simulated paths are needed, got {paths}")
+    _check(horizons, paths)
+    days = max(horizons)
+    rng = np.random.default_rng(seed)
+    n = len(models)
+    seg = _Segments(start, days, horizons)
+    factor = _ar1_moments(np.array([fm.f_last]), np.array([fm.phi_f]), np.array([fm.sigma_f]),
+                          np.array([fm.level_sd_f]), seg)
+    # the factor's segment means, shared by every model (centred: each model adds its own mean)
+    f_dev = (_sqrt_psd(factor.seg_cov[0]) @ rng.standard_normal((seg.k, paths))).astype(np.float32)  # segments × paths
+    drifting = np.flatnonzero(fm.drift_sd > 0)  # the others' money per unit stays at today's
+    steps = _drift_steps(rng, paths, len(seg.months), fm.drift_corr[np.ix_(drifting, drifting)])
+    walks = np.cumsum(steps, axis=1) * fm.drift_sd[drifting].astype(np.float32)[:, None, None]  # drifting × months × paths
+    per_unit = np.array([m.value_per_unit for m in models], dtype=np.float32)
+    horizon_segments = {h: int(np.searchsorted(seg.starts, h)) for h in horizons}  # segments within h days
+    per_model = {h: np.empty((paths, n)) for h in horizons}
+    for lo in range(0, n, _CHUNK):  # a block of models at a time: memory stays bounded at any portfolio size
+        block = slice(lo, min(lo + _CHUNK, n))
+        expected, cov_own = _segment_volumes(fm, np.arange(n)[block], seg, factor)
+        # the own parts (models × segments × paths); einsum, not a batched matmul: many tiny
+        # matrix products are slow in a threaded BLAS on a busy machine
+        own = np.einsum("mjk,mkp->mjp", _sqrt_psd(cov_own).astype(np.float32),
+                        rng.standard_normal((len(expected), seg.k, paths), dtype=np.float32))
+        lam = fm.loadings[block]
+        var_log = np.diagonal(cov_own, axis1=1, axis2=2) + lam[:, None] ** 2 * np.diag(factor.seg_cov[0])
+        own += lam.astype(np.float32)[:, None, None] * f_dev[None] - (var_log / 2).astype(np.float32)[:, :, None]
+        volume = np.exp(own, out=own) * expected.astype(np.float32)[:, :, None]  # models × segments × paths
+        # money per unit in each segment's month: today's estimate plus the walk's steps so far
+        money = volume * per_unit[block][:, None, None]
+        mine = (drifting >= block.start) & (drifting < block.stop)
+        money[drifting[mine] - block.start] += volume[drifting[mine] - block.start] * walks[mine][:, seg.month]
+        fixed = np.array([m.fixed_monthly_cost for m in models[block]])
+        for h, k in horizon_segments.items():
+            per_model[h][:, block] = money[:, :k].sum(axis=1, dtype=np.float64).T - fixed * h / (365.25 / 12)
+    return {h: (v.sum(axis=1), v) for h, v in per_model.items()}
+
+
+def simulate_daily(models: Sequence[VarModelInput], fm: FactorModel, start: dt.date, horizons: Sequence[int], *,
+                   paths: int = 4000, seed: int = 0) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """:func:`simulate_horizons` drawn day by day: every model's daily AR(1) paths, summed to months.
+
+    The reference the segment-level simulation is checked against (tests/value/test_var.py) and
+    timed against (benchmarks/bench_var.py); it costs days × paths per model (about 5 s of CPU for
+    200 models where :func:`simulate_horizons` takes about half a second).
+    """
+    _check(horizons, paths)
     days = max(horizons)
     rng = np.random.default_rng(seed)
     n = len(models)
@@ -250,9 +304,10 @@ def values_at_risk(models: Sequence[VarModelInput], fm: FactorModel, start: dt.d
         total, per_model = sims[days]
         var, es = tail(total, level)
         worst = total <= var
-        rows = [{"model": m.name, "expected": num(per_model[:, i].mean()),
-                 "var": num(np.quantile(per_model[:, i], level)),
-                 "shortfall_contribution": num(per_model[worst, i].mean())} for i, m in enumerate(models)]
+        expected, quantile, shortfall = per_model.mean(axis=0), np.quantile(per_model, level, axis=0), \
+            per_model[worst].mean(axis=0)
+        rows = [{"model": m.name, "expected": num(expected[i]), "var": num(quantile[i]),
+                 "shortfall_contribution": num(shortfall[i])} for i, m in enumerate(models)]
         out[name] = VarResult(name, start, start + dt.timedelta(days=days - 1), level, float(total.mean()), var, es,
                               rows, paths, seed)
     return out
@@ -364,6 +419,130 @@ def _ar1_paths(last: float, phi: float, sigma: float, level_sd: float, days: int
     shocks[0] += np.float32(phi) * (np.float32(last) - mean)
     # single precision throughout (the paths are log-volumes of order 1; float32 halves the time)
     return mean + lfilter(np.array([1.0], np.float32), np.array([1.0, -phi], np.float32), shocks, axis=0)
+
+
+def _check(horizons: Sequence[int], paths: int) -> None:
+    if not horizons or min(horizons) < 1:
+        raise ParameterError(f"days: the horizon must be at least one day, got {min(horizons) if horizons else None}")
+    if paths < 100:
+        raise ParameterError(f"paths: at least 100 simulated paths are needed, got {paths}")
+
+
+_CHUNK = 64
+"""Models simulated together (memory: models × paths × segments per block)."""
+
+
+class _Segments:
+    """The horizon's days cut into segments: calendar months, also cut where a shorter horizon ends."""
+
+    def __init__(self, start: dt.date, days: int, horizons: Sequence[int]) -> None:
+        dates = [start + dt.timedelta(days=t) for t in range(days)]
+        self.days = days
+        self.starts = np.array(sorted({0, *(t for t in range(1, days) if dates[t].day == 1),
+                                       *(h for h in horizons if h < days)}))
+        self.k = len(self.starts)
+        self.length = np.diff(np.append(self.starts, days))
+        self.months = sorted({(d.year, d.month) for d in dates})
+        self.month = np.array([self.months.index((dates[t].year, dates[t].month)) for t in self.starts])
+        self.weekday = np.array([d.weekday() for d in dates])
+        of_day = np.repeat(np.arange(self.k), self.length)
+        # each segment's days, padded to the longest (the padding has no weight: ``mask``)
+        width = int(self.length.max())
+        self.mask = np.arange(width)[None, :] < self.length[:, None]
+        self.block = np.minimum(self.starts[:, None] + np.arange(width)[None, :], days - 1)  # k × width
+        self.block_lag = np.abs(self.block[:, :, None] - self.block[:, None, :])  # k × width × width
+        # the pairs of days (one in segment k, one in segment l) at each lag, per pair of days:
+        # Σ over those pairs of φ^lag is the Toeplitz part of the segment means' covariance
+        t = np.arange(days)
+        pairs = ((of_day[:, None] * self.k + of_day[None, :]) * days + np.abs(t[:, None] - t[None, :])).ravel()
+        counts = np.bincount(pairs, minlength=self.k * self.k * days).reshape(self.k, self.k, days)
+        self.lag_weights = counts / np.outer(self.length, self.length)[:, :, None]
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        """Segment means of daily values (last axis: days)."""
+        return np.add.reduceat(x, self.starts, axis=-1) / self.length
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """AR(1) processes from a known state reverting to a mean drawn per path (arrays: processes first).
+
+    x_τ = M + φ^τ (x₀ − M) + Σ_{s≤τ} φ^{τ−s} σ ε_s on days τ = 1, 2, …, with M ~ N(0, s²):
+    E x_τ = φ^τ x₀ and Cov(x_τ, x_υ) = s² (1 − φ^τ)(1 − φ^υ) + ψ (φ^|τ−υ| − φ^(τ+υ)), ψ = σ²/(1 − φ²).
+    """
+
+    mean: np.ndarray  # daily means (processes × days)
+    var: np.ndarray  # daily variances
+    seg_mean: np.ndarray  # means of the segment means (processes × segments)
+    seg_cov: np.ndarray  # covariance of the segment means (processes × segments × segments)
+    blocks: np.ndarray  # covariance of each segment's days (processes × segments × width × width)
+
+
+def _ar1_moments(last: np.ndarray, phi: np.ndarray, sigma: np.ndarray, level_sd: np.ndarray,
+                 seg: _Segments) -> _Moments:
+    psi = sigma ** 2 / (1 - phi ** 2)
+    powers = phi[:, None] ** np.arange(seg.days + 1)[None, :]  # φ^0 … φ^days
+    p = powers[:, 1:]  # φ^τ, τ = 1 … days
+    a = 1 - p
+    s2, psi_ = (level_sd ** 2)[:, None], psi[:, None]
+    pm, am = seg.mean(p), seg.mean(a)
+    toeplitz = np.einsum("kld,md->mkl", seg.lag_weights, powers[:, :-1])
+    seg_cov = (s2[:, :, None] * am[:, :, None] * am[:, None, :]
+               + psi_[:, :, None] * (toeplitz - pm[:, :, None] * pm[:, None, :]))
+    pb, ab = p[:, seg.block], a[:, seg.block]  # processes × segments × width
+    blocks = (s2[:, :, None, None] * ab[..., :, None] * ab[..., None, :]
+              + psi_[:, :, None, None] * (powers[:, seg.block_lag] - pb[..., :, None] * pb[..., None, :]))
+    return _Moments(p * last[:, None], s2 * a ** 2 + psi_ * (1 - p ** 2), seg.mean(p * last[:, None]), seg_cov,
+                    blocks)
+
+
+def _segment_volumes(fm: FactorModel, idx: np.ndarray, seg: _Segments,
+                     factor: _Moments) -> tuple[np.ndarray, np.ndarray]:
+    """For the models ``idx``: each segment's expected volume (models × segments), and the
+    covariance of the log-volume's own part across segments (models × segments × segments).
+
+    log volume on day τ is z = level(weekday) + λ f + e, Gaussian; the segment's volume
+    V = Σ exp(z) has mean Σ exp(E z + Var z / 2) and variance Σ_τ Σ_υ g_τ g_υ (exp(Cov(z_τ, z_υ)) − 1)
+    (g: the daily means). It is drawn as E V · exp(G − Var G / 2) with G Gaussian: λ times the factor's
+    segment mean plus the model's own part, whose covariance is that of e's segment means plus, on
+    the diagonal, the variance the days within the segment add (what makes Var log V = log(1 + Var V /
+    (E V)²): mean and variance of every segment's volume are exact).
+    """
+    own = _ar1_moments(fm.e_last[idx], fm.phi[idx], fm.sigma[idx], fm.level_sd[idx], seg)
+    lam2 = fm.loadings[idx, None] ** 2
+    mean = fm.loadings[idx, None] * factor.mean + own.mean
+    var = lam2 * factor.var + own.var
+    g = np.exp(fm.level[idx][:, seg.weekday] + mean + var / 2)  # models × days
+    expected = np.add.reduceat(g, seg.starts, axis=1)
+    gb = g[:, seg.block] * seg.mask  # models × segments × width
+    cov_days = lam2[:, :, None, None] * factor.blocks + own.blocks
+    variance = np.einsum("mkt,mku,mktu->mk", gb, gb, np.expm1(cov_days))
+    log_var = np.log1p(np.maximum(variance, 0.0) / expected ** 2)
+    own_var = np.diagonal(own.seg_cov, axis1=1, axis2=2)
+    within = np.maximum(log_var - lam2 * np.diag(factor.seg_cov[0]) - own_var, 0.0)
+    return expected, own.seg_cov + within[:, :, None] * np.eye(seg.k)
+
+
+def _sqrt_psd(c: np.ndarray) -> np.ndarray:
+    """L with L Lᵀ = c for (stacks of) positive semi-definite matrices (singular ones too)."""
+    w, v = np.linalg.eigh(c)
+    return v * np.sqrt(np.clip(w, 0.0, None))[..., None, :]
+
+
+def _drift_steps(rng: np.random.Generator, paths: int, months: int, corr: np.ndarray) -> np.ndarray:
+    """Standard normal monthly steps (models × months × paths), correlated as ``corr`` (mixed within
+    each group of models correlated with one another: ``corr`` is block-diagonal by shared KPI)."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(corr)
+    steps = rng.standard_normal((n, months, paths), dtype=np.float32)
+    count, label = connected_components(corr != 0, directed=False)
+    for c in range(count):
+        group = np.flatnonzero(label == c)
+        if len(group) > 1:
+            chol = np.linalg.cholesky(corr[np.ix_(group, group)]).astype(np.float32)
+            steps[group] = (chol @ steps[group].reshape(len(group), -1)).reshape(len(group), months, paths)
+    return steps
 
 
 def _last_finite(x: np.ndarray) -> float:

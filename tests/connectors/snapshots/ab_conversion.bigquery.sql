@@ -1,9 +1,11 @@
 -- bigquery: ab_conversion (placeholders as sent; parameter names below)
--- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'treatment', 'tz', 'y_events_1']
+-- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'recent_from', 'treatment', 'tz', 'y_events_1']
 WITH `first_exposure` AS 
 (SELECT `e`.`customer_id` AS `unit`, min(`e`.`scored_at`) AS `first_ts`, min(`e`.`arm`) AS `arm_lo`, max(`e`.`arm`) AS `arm_hi` 
 FROM `exposures` AS `e` 
-WHERE `e`.`arm` IN (:treatment, :control) AND `e`.`scored_at` < :cutoff AND `e`.`model_id` = :model_value GROUP BY `e`.`customer_id`), 
+WHERE `e`.`arm` IN (:treatment, :control) AND `e`.`scored_at` < :cutoff AND `e`.`model_id` = :model_value AND `e`.`customer_id` IN (SELECT `recent`.`customer_id` 
+FROM `exposures` AS `recent` 
+WHERE `recent`.`arm` IN (:treatment, :control) AND `recent`.`scored_at` >= :recent_from AND `recent`.`scored_at` < :cutoff AND `recent`.`model_id` = :model_value) GROUP BY `e`.`customer_id`), 
 `cohort` AS 
 (SELECT `first_exposure`.`unit` AS `unit`, `first_exposure`.`first_ts` AS `first_ts`, date(`first_exposure`.`first_ts`, :tz) AS `day`, CASE WHEN (`first_exposure`.`arm_lo` = `first_exposure`.`arm_hi`) THEN `first_exposure`.`arm_lo` ELSE NULL END AS `arm` 
 FROM `first_exposure` 

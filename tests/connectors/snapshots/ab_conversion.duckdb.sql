@@ -1,9 +1,11 @@
 -- duckdb: ab_conversion (placeholders as sent; parameter names below)
--- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'param_5', 'treatment', 'tz', 'y_events_1']
+-- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'param_5', 'recent_from', 'treatment', 'tz', 'y_events_1']
 WITH first_exposure AS 
 (SELECT e.customer_id AS unit, min(e.scored_at) AS first_ts, min(e.arm) AS arm_lo, max(e.arm) AS arm_hi 
 FROM exposures AS e 
-WHERE e.arm IN (%(treatment)s, %(control)s) AND e.scored_at < %(cutoff)s AND e.model_id = %(model_value)s GROUP BY e.customer_id), 
+WHERE e.arm IN (%(treatment)s, %(control)s) AND e.scored_at < %(cutoff)s AND e.model_id = %(model_value)s AND e.customer_id IN (SELECT recent.customer_id 
+FROM exposures AS recent 
+WHERE recent.arm IN (%(treatment)s, %(control)s) AND recent.scored_at >= %(recent_from)s AND recent.scored_at < %(cutoff)s AND recent.model_id = %(model_value)s) GROUP BY e.customer_id), 
 cohort AS 
 (SELECT first_exposure.unit AS unit, first_exposure.first_ts AS first_ts, CAST(timezone(%(tz)s, CAST(first_exposure.first_ts AS TIMESTAMP WITH TIME ZONE)) AS DATE) AS day, CASE WHEN (first_exposure.arm_lo = first_exposure.arm_hi) THEN first_exposure.arm_lo ELSE NULL END AS arm 
 FROM first_exposure 

@@ -1,9 +1,11 @@
 -- duckdb: batch_ab_mean_cuped_segment (placeholders as sent; parameter names below)
--- params: ['coalesce_1', 'cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value_0', 'model_value_1', 'nullif_1', 'nullif_2', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'treatment', 'tz']
+-- params: ['coalesce_1', 'cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value_0', 'model_value_1', 'nullif_1', 'nullif_2', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'recent_from', 'treatment', 'tz']
 WITH first_exposure AS 
 (SELECT e.model_id AS model_value, e.customer_id AS unit, min(e.scored_at) AS first_ts, min(e.arm) AS arm_lo, max(e.arm) AS arm_hi, arg_min(e.country, e.scored_at) AS segment 
 FROM exposures AS e 
-WHERE e.arm IN (%(treatment)s, %(control)s) AND e.scored_at < %(cutoff)s AND e.model_id IN (%(model_value_0)s, %(model_value_1)s) GROUP BY e.model_id, e.customer_id), 
+WHERE e.arm IN (%(treatment)s, %(control)s) AND e.scored_at < %(cutoff)s AND e.model_id IN (%(model_value_0)s, %(model_value_1)s) AND e.customer_id IN (SELECT recent.customer_id 
+FROM exposures AS recent 
+WHERE recent.arm IN (%(treatment)s, %(control)s) AND recent.scored_at >= %(recent_from)s AND recent.scored_at < %(cutoff)s AND recent.model_id IN (%(model_value_0)s, %(model_value_1)s)) GROUP BY e.model_id, e.customer_id), 
 cohort AS 
 (SELECT first_exposure.model_value AS model_value, first_exposure.unit AS unit, first_exposure.first_ts AS first_ts, CAST(timezone(%(tz)s, CAST(first_exposure.first_ts AS TIMESTAMP WITH TIME ZONE)) AS DATE) AS day, CASE WHEN (first_exposure.arm_lo = first_exposure.arm_hi) THEN first_exposure.arm_lo ELSE NULL END AS arm, first_exposure.segment AS segment 
 FROM first_exposure 
