@@ -631,13 +631,12 @@ class ModelValuation:
         if self.effect.method != "ab" or not len(ab):
             return None
         ex = spec.attribution.exposures
-        n_t = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
-        n_c = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
-        recent = ab[ab["day"] > self.last_day - dt.timedelta(days=28)]
+        n_t, n_c = self.data.arm_units(ex.treatment), self.data.arm_units(ex.control)
         sizing = size_holdout(effect=self.effect.per_unit, effect_se=self.effect.per_unit_se, n_treatment=n_t,
                               n_control=n_c, value_per_unit=latest(spec.kpi.value_per_unit) * self.rate_today,
                               higher_is_better=spec.kpi.higher_is_better, cost=value.cost,
-                              daily_units=float(recent["n"].sum()) / 28.0, alpha=self.alpha)
+                              daily_units=self.data.units_after(self.last_day - dt.timedelta(days=28)) / 28.0,
+                              alpha=self.alpha)
         return sizing.to_dict()
 
     def months(self) -> list[ModelValue]:
@@ -827,6 +826,30 @@ class _ModelData:
         """Treated units per cohort day (sorted), for period sums."""
         rows = self.ab[self.ab["arm"] == self.treatment] if len(self.ab) else self.ab
         return _by_day(rows, "n")
+
+    @functools.cached_property
+    def _units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The A/B rows' arms, day ordinals and units (whole counts), or None when ``n`` is not a
+        whole-number column (then the sums below are taken by pandas)."""
+        n = self.ab["n"].to_numpy() if len(self.ab) else None
+        if n is None or n.dtype.kind not in "iu" or not all(type(d) is dt.date for d in self.ab["day"].tolist()):
+            return None
+        days = np.fromiter((d.toordinal() for d in self.ab["day"].tolist()), dtype=np.int64, count=len(n))
+        return self.ab["arm"].to_numpy(dtype=object), days, n
+
+    def arm_units(self, arm: str) -> float:
+        """Σ n of an arm's rows (the units it holds to date; whole counts, so exact in any order)."""
+        if self._units is None:
+            return float(self.ab.loc[self.ab["arm"] == arm, "n"].sum()) if len(self.ab) else 0.0
+        arms, _, n = self._units
+        return float(n[arms == arm].sum())
+
+    def units_after(self, day: dt.date) -> float:
+        """Σ n of the rows of cohort days after ``day`` (both arms)."""
+        if self._units is None:
+            return float(self.ab.loc[self.ab["day"] > day, "n"].sum()) if len(self.ab) else 0.0
+        _, days, n = self._units
+        return float(n[days > day.toordinal()].sum())
 
     @functools.cached_property
     def ab_span(self) -> tuple[dt.date | None, dt.date | None]:
@@ -1123,15 +1146,15 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
             ex = spec.attribution.exposures
             details = val.effect.details
             row["n_total"] = float(details.get("n_control") or 0) + float(details.get("n_treatment") or 0)
-            row["n_treatment"] = float(ab.loc[ab["arm"] == ex.treatment, "n"].sum())
-            row["n_control"] = float(ab.loc[ab["arm"] == ex.control, "n"].sum())
+            row["n_treatment"] = val.data.arm_units(ex.treatment)
+            row["n_control"] = val.data.arm_units(ex.control)
             row["treatment_share"] = spec.attribution.treatment_share
             row["triangulation"] = details.get("triangulation")
             design_srm = (details.get("ramp") or details.get("challenger") or {}).get("srm_log_e_value")
             if design_srm is not None:  # the design's own sequential SRM (schedule, or all arms)
                 row["srm_log_e"], row["treatment_share"] = design_srm, np.nan
-            recent = ab[ab["day"] > val.last_day - dt.timedelta(days=28)]
-            row["tuning"] = float(planned_units(float(recent["n"].sum()) / 28.0, spec.thresholds.unproven_after_days))
+            recent = val.data.units_after(val.last_day - dt.timedelta(days=28))
+            row["tuning"] = float(planned_units(recent / 28.0, spec.thresholds.unproven_after_days))
             if spec.guardrails:
                 from valuetrack.value.guardrails import flag_inputs
 
