@@ -15,6 +15,7 @@ from the small test demo instead.)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -82,9 +83,11 @@ def _report_pages(work: Path, env: dict[str, str]) -> None:
     pages = int(next(line.split()[-1] for line in subprocess.run(
         ["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout.splitlines()
         if line.startswith("Pages:")))
-    model_page = next(n for n in range(2, pages + 1) if subprocess.run(
-        ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], check=True, capture_output=True,
-        text=True).stdout.lstrip().startswith(REPORT_MODEL))
+    # sections flow (D46): the page where the model's header (its name, then "… · owner …") is
+    model_page = next(n for n in range(2, pages + 1) if re.search(
+        rf"^{re.escape(REPORT_MODEL)}\n(?:.*\n){{0,6}}.* · owner ", subprocess.run(
+            ["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], check=True, capture_output=True,
+            text=True).stdout, re.M))
     for n, name in ((1, "report-page-1"), (model_page, "report-page-model")):
         subprocess.run(["pdftoppm", "-f", str(n), "-l", str(n), "-r", "110", "-png", "-singlefile", str(pdf),
                         str(IMG / name)], check=True)

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from valuetrack import __version__
@@ -124,9 +125,10 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
         cumulative, daily = cumulative_rows(v), v.data.daily
         daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
-        series = {"timeline": _columns(v.timeline()), "cumulative": _columns(cumulative), "daily": _columns(daily)}
-        return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": jsonable(series),
-                "status": ctx.aggregates.status(v.reg.name)}
+        series = {"timeline": _json_columns(v.timeline()), "cumulative": _json_columns(cumulative),
+                  "daily": _json_columns(daily)}
+        return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": series,
+                "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
 
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
     last_day = as_of - dt.timedelta(days=1)
@@ -256,8 +258,7 @@ def cumulative_rows(valuation: Any) -> pd.DataFrame:
         ends.append(min(end, last))
         m = end + dt.timedelta(days=1)
     rows = []
-    for end in ends:
-        v = valuation.period(start, end)
+    for end, v in zip(ends, valuation.periods([(start, end) for end in ends])):
         rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
                      "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional,
                      "one_off": valuation.one_off_to(end), "net_fully_loaded": v.net_fully_loaded,
@@ -312,8 +313,24 @@ def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(jsonable(value), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _columns(frame: pd.DataFrame | None) -> dict[str, list[Any]]:
-    """A frame as {column: values} (compact JSON; the reader rebuilds the frame)."""
+def _json_columns(frame: pd.DataFrame | None) -> dict[str, list[Any]]:
+    """A frame as {column: values} (compact JSON; the reader rebuilds the frame), JSON-safe as
+    :func:`jsonable` makes it (NaN and ±inf → None, dates → ISO text). Numeric columns are converted
+    directly (their Python numbers come back from JSON unchanged), not walked through JSON: the
+    timeline's thousands of values cost some 3 ms per model that way."""
     if frame is None or not len(frame):
         return {}
-    return {str(c): frame[c].tolist() for c in frame.columns}
+    out = {}
+    for c in frame.columns:
+        col = frame[c]
+        kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else "O"
+        if kind == "f":
+            values = col.to_numpy()
+            finite = np.isfinite(values)
+            out[str(c)] = values.tolist() if finite.all() else \
+                [x if ok else None for x, ok in zip(values.tolist(), finite.tolist())]
+        elif kind in ("i", "u", "b"):
+            out[str(c)] = col.tolist()
+        else:
+            out[str(c)] = jsonable(col.tolist())
+    return out

@@ -338,8 +338,12 @@ class Connector:
             watchdog.start()
             try:
                 result = connection.execute(selectable)
-                rows = result.fetchall()
                 columns = list(result.keys())
+                if _converts_nothing(result):  # the driver's tuples are the values (DuckDB): no Row objects
+                    rows = result.cursor.fetchall()
+                    result.close()
+                else:
+                    rows = [tuple(r) for r in result.fetchall()]
             finally:
                 watchdog.cancel()
             if ctx.timed_out:
@@ -347,7 +351,7 @@ class Connector:
                 raise TimeoutError("cancelled at the deadline")
         # plain tuples: pandas probes each Row object for attributes, which SQLAlchemy answers by
         # raising and catching a KeyError (a third of a portfolio refresh's time, measured)
-        return pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns)
+        return pd.DataFrame.from_records(rows, columns=columns)
 
     def _on_timeout(self, ctx: RunContext) -> None:
         ctx.timed_out = True
@@ -488,3 +492,10 @@ def utc_naive(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
+
+
+def _converts_nothing(result: Any) -> bool:
+    """True when SQLAlchemy would hand back the driver's values unchanged (no result processor on
+    any column), so the rows can be read from the DB-API cursor directly; False when unsure."""
+    processors = getattr(getattr(result, "_metadata", None), "_processors", None)
+    return processors is not None and not any(processors) and getattr(result, "cursor", None) is not None

@@ -3,8 +3,8 @@
 Each chart is a small SVG written here directly (bars, error bars, bands, lines, axes with round
 ticks) and embedded as a ``data:`` URI, so the HTML is self-contained and the PDF needs no fetching;
 WeasyPrint draws it as vectors. We first used plotly + kaleido 1.x (a headless chromium: about a
-second per image, a browser wherever cron runs), then matplotlib (Agg, ≈ 0.05 s per PNG, about
-5 of the 9 seconds of the 50-model PDF); writing the SVG takes about a millisecond per chart (D46).
+second per image, a browser wherever cron runs), then matplotlib (Agg, ≈ 0.05 s per PNG, over
+40 % of the 50-model PDF's time); writing the SVG takes about a millisecond per chart (D46).
 The output depends only on the snapshot: the same snapshot gives the same bytes.
 """
 

@@ -127,20 +127,27 @@ class AggregateStore:
                 for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
                     c.execute(table.delete().where(table.c.model_name == model, table.c.day >= _health_since(table, pulled)))
                 written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
-                written += _insert(c, ab_crossovers, [
-                    {"model_name": model, "day": r["day"], "segment": _seg(r.get("segment")),
-                     "n_crossover": int(r["n_crossover"]), "refresh_id": refresh_id}
-                    for r in pulled.crossovers.to_dict("records")])
-                if pulled.series is not None:
-                    written += _insert(c, series_points, [
-                        {"model_name": model, "day": r["day"], "series": col, "value": num(r[col]), "refresh_id": refresh_id}
-                        for r in pulled.series.to_dict("records") for col in pulled.series.columns if col != "day"])
+                xo = pulled.crossovers
+                if len(xo):
+                    written += _insert_columns(c, ab_crossovers, {
+                        "model_name": model, "day": xo["day"].tolist(),
+                        "segment": [_seg(v) for v in xo["segment"].tolist()] if "segment" in xo.columns else NO_SEGMENT,
+                        "n_crossover": xo["n_crossover"].astype("int64").tolist(), "refresh_id": refresh_id})
+                series = pulled.series
+                if series is not None and len(series):
+                    names = [col for col in series.columns if col != "day"]
+                    days = series["day"].tolist()
+                    written += _insert_columns(c, series_points, {  # long form: a row per day × series
+                        "model_name": model, "day": days * len(names),
+                        "series": [col for col in names for _ in days],
+                        "value": [v for col in names for v in _floats(series[col])], "refresh_id": refresh_id})
                 daily = pulled.health.get("daily_exposures")
-                if daily is not None:
-                    written += _insert(c, health_daily, [
-                        {"model_name": model, "day": r["day"], "arm": str(r["arm"]) if r["arm"] is not None else "",
-                         "n_exposures": int(r["n_exposures"]), "n_units": int(r["n_units"]), "refresh_id": refresh_id}
-                        for r in daily.to_dict("records")])
+                if daily is not None and len(daily):
+                    written += _insert_columns(c, health_daily, {
+                        "model_name": model, "day": daily["day"].tolist(),
+                        "arm": [str(a) if a is not None else "" for a in daily["arm"].tolist()],
+                        "n_exposures": daily["n_exposures"].astype("int64").tolist(),
+                        "n_units": daily["n_units"].astype("int64").tolist(), "refresh_id": refresh_id})
                 hist = pulled.health.get("score_histogram")
                 if hist is not None and len(hist):
                     bins = pd.to_numeric(hist["bin"], errors="coerce")
@@ -392,8 +399,9 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
 
 
 def _sqlite_column(col: list[Any]) -> list[Any]:
-    if all(type(v) is dt.date for v in col):  # the usual case, in one cheap pass
-        return [v.isoformat() for v in col]
+    if all(type(v) is dt.date for v in col):  # the usual case: each distinct day formatted once
+        text = {v: v.isoformat() for v in set(col)}
+        return [text[v] for v in col]
     return [_sqlite_value(v) for v in col]
 
 

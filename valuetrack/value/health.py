@@ -47,7 +47,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from valuetrack.attribution.ab import srm_test
 from valuetrack.errors import ParameterError
@@ -336,10 +336,20 @@ def _unknown(name: str, why: str, **details: Any) -> HealthCheck:
 def _before(frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
     if frame is None or len(frame) == 0 or "day" not in frame.columns:
         return pd.DataFrame(columns=list(frame.columns) if frame is not None else ["day"])
+    values = frame["day"].tolist()
+    distinct = set(values)
+    if all(type(v) is dt.date for v in distinct) and max(distinct) < as_of:
+        return frame.reset_index(drop=True)  # dates already (the store's reads), all before as_of
     known: dict[Any, dt.date | None] = {}  # a day repeats once per arm or bin: convert each once
-    days = [known[v] if v in known else known.setdefault(v, _to_date(v)) for v in frame["day"].tolist()]
+    days = [known[v] if v in known else known.setdefault(v, _to_date(v)) for v in values]
     out = frame.assign(day=days)
     return out[out["day"].notna() & (out["day"] < as_of)].reset_index(drop=True)
+
+
+def _ordinals(frame: pd.DataFrame) -> np.ndarray:
+    """The ``day`` column of a frame from :func:`_before` (dates) as ordinals, for window masks
+    without comparing objects."""
+    return np.fromiter((d.toordinal() for d in frame["day"].tolist()), dtype=np.int64, count=len(frame))
 
 
 def _to_date(v: Any) -> dt.date | None:
@@ -468,8 +478,8 @@ def _volume(daily: pd.DataFrame, as_of: dt.date, reference_days: int, recent_day
     name = "volume"
     if len(daily) == 0 or "n_exposures" not in daily.columns:
         return _unknown(name, "no daily exposure counts are stored")
-    per_day = daily.groupby("day")["n_exposures"].sum()
-    first_seen = min(per_day.index)
+    per_day = daily.groupby("day")["n_exposures"].sum().to_dict()
+    first_seen = min(per_day)
     base_lo, base_hi, rec_lo, rec_hi = _windows(as_of, reference_days, recent_days)
     base_lo = max(base_lo, first_seen)  # before its first stored day the model was not live (or not read)
     n_base = (base_hi - base_lo).days + 1
@@ -492,7 +502,9 @@ def _volume(daily: pd.DataFrame, as_of: dt.date, reference_days: int, recent_day
     z = (mean_recent - med) / (scale / math.sqrt(recent.size))
     # near zero: judged against Poisson noise around the baseline, since a baseline that already
     # holds the collapse has a wide MAD and would hide it from the robust z
-    p_drop = float(stats.poisson.cdf(round(float(recent.sum())), mean_base * recent.size))
+    # the Poisson cdf as scipy.stats.poisson.cdf computes it for a whole k ≥ 0 and a mean > 0 (pdtr),
+    # without its per-call argument handling
+    p_drop = float(special.pdtr(round(float(recent.sum())), mean_base * recent.size))
     if ratio <= VOLUME_NEAR_ZERO and p_drop < VOLUME_DROP_ALPHA:
         status = "problem"
     elif (ratio < VOLUME_LOW or ratio > VOLUME_HIGH) and abs(z) >= VOLUME_Z:
@@ -518,7 +530,8 @@ def _drift(spec: ModelSpec, hist: pd.DataFrame, edges: Sequence[float] | None, a
         return _unknown(name, "no score histogram is stored (no reference window with scores yet?)")
     # reference: the first reference_days stored days; they follow the window whose quantiles froze
     # the bins, and they never move, since stored health rows of final days are kept.
-    ref_lo = min(hist["day"])
+    days = _ordinals(hist)
+    ref_lo = dt.date.fromordinal(int(days.min()))
     ref_hi = ref_lo + dt.timedelta(days=reference_days - 1)
     rec_lo, rec_hi = as_of - dt.timedelta(days=recent_days), as_of - dt.timedelta(days=1)
     if rec_lo <= ref_hi:
@@ -526,10 +539,17 @@ def _drift(spec: ModelSpec, hist: pd.DataFrame, edges: Sequence[float] | None, a
                               f"reference window ({ref_lo} to {ref_hi})")
     hist = hist.assign(bin=pd.to_numeric(hist["bin"], errors="coerce").fillna(-1).astype(int))  # NULL → −1
     bins = sorted(int(b) for b in hist["bin"].unique())
-    ref = hist[(hist["day"] >= ref_lo) & (hist["day"] <= ref_hi)].groupby("bin")["n"].sum()
-    rec = hist[(hist["day"] >= rec_lo) & (hist["day"] <= rec_hi)].groupby("bin")["n"].sum()
-    q = np.array([float(ref.get(b, 0)) for b in bins])
-    r = np.array([float(rec.get(b, 0)) for b in bins])
+    in_ref = (days >= ref_lo.toordinal()) & (days <= ref_hi.toordinal())
+    in_rec = (days >= rec_lo.toordinal()) & (days <= rec_hi.toordinal())
+    n = hist["n"].to_numpy()
+    if n.dtype.kind in "iu":  # whole counts: summed per bin exactly, without a group-by per window
+        where = np.searchsorted(np.array(bins), hist["bin"].to_numpy())
+        q, r = (np.bincount(where[m], weights=n[m], minlength=len(bins)).astype(float) for m in (in_ref, in_rec))
+    else:
+        ref = hist[in_ref].groupby("bin")["n"].sum()
+        rec = hist[in_rec].groupby("bin")["n"].sum()
+        q = np.array([float(ref.get(b, 0)) for b in bins])
+        r = np.array([float(rec.get(b, 0)) for b in bins])
     details = {"reference_window": [ref_lo.isoformat(), ref_hi.isoformat()],
                "recent_window": [rec_lo.isoformat(), rec_hi.isoformat()],
                "n_reference": int(q.sum()), "n_recent": int(r.sum()), "bins": bins,
@@ -561,8 +581,13 @@ def _srm(spec: ModelSpec, ab: pd.DataFrame) -> HealthCheck:
         return _unknown(name, "no A/B cohorts are stored")
     from valuetrack.attribution.methods.ab import two_arm_share
 
-    per_arm = ab.groupby(ab["arm"].astype(str))["n"].sum()
-    nt, nc = float(per_arm.get(ex.treatment, 0)), float(per_arm.get(ex.control, 0))
+    n = ab["n"].to_numpy()
+    if n.dtype.kind in "iu":  # whole counts: each arm's sum is exact in any order
+        arm = ab["arm"].astype(str).to_numpy()
+        nt, nc = float(n[arm == ex.treatment].sum()), float(n[arm == ex.control].sum())
+    else:
+        per_arm = ab.groupby(ab["arm"].astype(str))["n"].sum()
+        nt, nc = float(per_arm.get(ex.treatment, 0)), float(per_arm.get(ex.control, 0))
     share = two_arm_share(spec)
     if spec.attribution.allocation:  # a ramp: the share the schedule implies for these cohorts
         from valuetrack.attribution.ramp import period_index
@@ -596,12 +621,13 @@ def _completeness(spec: ModelSpec, ab: pd.DataFrame, as_of: dt.date, reference_d
     rec_hi = mature_through
     rec_lo = rec_hi - dt.timedelta(days=recent_days - 1)
     base_hi = rec_lo - dt.timedelta(days=1)
-    base_lo = max(base_hi - dt.timedelta(days=reference_days - 1), min(ab["day"]))
+    days = _ordinals(ab)
+    base_lo = max(base_hi - dt.timedelta(days=reference_days - 1), dt.date.fromordinal(int(days.min())))
     if (base_hi - base_lo).days + 1 < MIN_BASELINE_DAYS:
         return _unknown(name, "not enough mature cohorts for a baseline")
 
     def pooled(lo: dt.date, hi: dt.date) -> tuple[float, float, float]:
-        rows = ab[(ab["day"] >= lo) & (ab["day"] <= hi)]
+        rows = ab[(days >= lo.toordinal()) & (days <= hi.toordinal())]
         n = float(rows["n"].sum())
         sy = float(pd.to_numeric(rows["sum_y"], errors="coerce").fillna(0).sum())
         sy2 = float(pd.to_numeric(rows["sum_y2"], errors="coerce").fillna(0).sum())

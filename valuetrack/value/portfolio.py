@@ -12,7 +12,7 @@ import functools
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -542,9 +542,15 @@ class ModelValuation:
         return float(self.rate[-1]) if self.rate is not None and len(self.rate) else 1.0
 
     def period(self, start: dt.date, end: dt.date) -> ModelValue:
-        value = self._with_overrides(_value_for(self.reg, self.data, self.effect, start, end, self.as_of,
-                                                self.currency, self.alpha, self.money, self.guardrail_estimates,
-                                                foreign=self.foreign), start, end)
+        return self.periods([(start, end)])[0]
+
+    def periods(self, bounds: list[tuple[dt.date, dt.date]]) -> list[ModelValue]:
+        """:meth:`period` for each [start, end] of ``bounds`` (their money in one vectorised pass)."""
+        values = _values_for(self.reg, self.data, self.effect, bounds, self.as_of, self.currency, self.alpha,
+                             self.money, self.guardrail_estimates, foreign=self.foreign, adjust=self._adjust)
+        return [self._finish(value, start, end) for value, (start, end) in zip(values, bounds)]
+
+    def _finish(self, value: ModelValue, start: dt.date, end: dt.date) -> ModelValue:
         if self.foreign:
             value = dataclasses.replace(value, native=self._native(start, end))
         decisions = self.reg.spec.decisions
@@ -578,20 +584,19 @@ class ModelValuation:
         return dataclasses.replace(value, payback_date=payback, holdout=self.holdout(value),
                                    health=self.health.to_dict(), exclusions=self.exclusions(), native=native)
 
-    def _with_overrides(self, value: ModelValue, start: dt.date, end: dt.date) -> ModelValue:
-        """The period's figures with the adjusted net value beside the unadjusted one (D37)."""
+    def _adjust(self, start: dt.date, end: dt.date, net: float | None, cost: float) -> dict[str, Any]:
+        """The period's adjusted net value beside the unadjusted one (D37), as ModelValue fields."""
         from valuetrack.value.notes import adjusted, adjustment
 
         if end < start:
-            return dataclasses.replace(value, net_adjusted=value.net)
+            return {"net_adjusted": net}
 
         def gross_between(lo: dt.date, hi: dt.date) -> float | None:
             return _value_for(self.reg, self.data, self.effect, lo, hi, self.as_of, self.currency, self.alpha,
                               self.money, foreign=self.foreign).gross
 
         total, rows = adjustment(self.notes, start, end, gross_between)
-        return dataclasses.replace(value, net_adjusted=adjusted(value.net, value.cost, total, rows),
-                                   override_amount=total, overrides=rows or None)
+        return {"net_adjusted": adjusted(net, cost, total, rows), "override_amount": total, "overrides": rows or None}
 
     def exclusions(self) -> dict[str, Any] | None:
         """To date: the excluded windows and the estimate with and without them (D36), or None."""
@@ -644,12 +649,12 @@ class ModelValuation:
     def _months(self) -> tuple[ModelValue, ...]:
         if self.live_from is None:
             return ()
-        out, first = [], self.live_from.replace(day=1)
+        bounds, first = [], self.live_from.replace(day=1)
         while first <= self.last_day:
             last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
-            out.append(self.period(max(first, self.live_from), min(last, self.last_day)))
+            bounds.append((max(first, self.live_from), min(last, self.last_day)))
             first = last + dt.timedelta(days=1)
-        return tuple(out)
+        return tuple(self.periods(bounds))
 
     def timeline(self) -> pd.DataFrame:
         """Daily view for charts.
@@ -700,15 +705,19 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
-    by_arm = {}
-    for label in (ex.control, ex.treatment):
-        rows = data.ab[data.ab["arm"] == label]
-        by_arm[label] = rows.groupby("day")[list(_SUMS)].sum(min_count=1).astype(float)
-    days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
+    found = None if spec.attribution.allocation else _cumulative_arms(data.ab, (ex.control, ex.treatment))
+    if found is not None:
+        days, cum, cuped = found
+    else:
+        by_arm = {}
+        for label in (ex.control, ex.treatment):
+            rows = data.ab[data.ab["arm"] == label]
+            by_arm[label] = rows.groupby("day")[list(_SUMS)].sum(min_count=1).astype(float)
+        days = sorted(set(by_arm[ex.control].index) | set(by_arm[ex.treatment].index))
+        cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
+        cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
     if not days:
         return pd.DataFrame()
-    cum = {k: v.reindex(days).fillna(0.0).cumsum() for k, v in by_arm.items()}
-    cuped = all(v["sum_x"].notna().all() for v in by_arm.values())
     r = analyze_ab_batch(*_ab_inputs(spec, cum[ex.control], cum[ex.treatment], alpha, cuped))
     if spec.attribution.allocation:  # a ramp: the cumulative effect stratified by step, as the estimate is
         r = _ramp_timeline(spec, by_arm, days, alpha, cuped)
@@ -735,6 +744,34 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
             frame["cum_gross"] += extra[0] * raw_units
             frame["cum_gross_se"] += extra[1] * raw_units
     return frame
+
+
+def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str]) -> tuple[list, dict[str, pd.DataFrame], bool] | None:
+    """Per arm, the running sums of its daily statistics over the days of either arm (0 on a day
+    without rows), and whether every row has a covariate: what a group-by per arm, a reindex and a
+    cumulative sum give, in arrays. Only for one row per arm and day with numeric sums (the store's
+    reads): then each day's sum is its row, and the running sums add the same numbers in the same
+    order. None otherwise (the caller groups)."""
+    if not len(ab) or any(ab[c].dtype.kind not in "iuf" for c in _SUMS):
+        return None
+    arm = ab["arm"].to_numpy(dtype=object)
+    day = ab["day"].tolist()
+    if not all(type(d) is dt.date for d in day):
+        return None
+    ordinal = np.fromiter((d.toordinal() for d in day), dtype=np.int64, count=len(day))
+    values = ab[list(_SUMS)].to_numpy(dtype=float)
+    masks = [arm == label for label in labels]
+    if any(np.any(np.diff(ordinal[m]) <= 0) for m in masks):
+        return None  # a day twice in an arm (or unsorted): grouped by the caller
+    all_days = np.unique(np.concatenate([ordinal[m] for m in masks]))
+    cum, cuped = {}, True
+    for label, m in zip(labels, masks):
+        rows = values[m]
+        cuped = cuped and not np.isnan(rows[:, _SUMS.index("sum_x")]).any()
+        full = np.zeros((len(all_days), len(_SUMS)))
+        full[np.searchsorted(all_days, ordinal[m])] = np.where(np.isnan(rows), 0.0, rows)
+        cum[label] = pd.DataFrame(np.cumsum(full, axis=0), columns=list(_SUMS))
+    return [dt.date.fromordinal(int(o)) for o in all_days], cum, cuped
 
 
 def _ramp_timeline(spec: ModelSpec, by_arm: dict[str, pd.DataFrame], days: list, alpha: float,
@@ -782,6 +819,8 @@ class _ModelData:
     first_day: dt.date | None = None
     """The first cohort day before any excluded window was taken out (launch, cost and live days
     follow the data as stored; value/notes.py)."""
+    status: Any = None
+    """The model's refresh status as read with its aggregates (AggregateStore.status), or None."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
@@ -806,20 +845,21 @@ class _ModelData:
         """Per daily count (treated units, predictions): its days and running sums from 0."""
         out = {}
         for name, series in (("treated", self.treated_by_day), ("predictions", self.predictions_by_day)):
-            days = np.array(list(series.index), dtype="datetime64[D]")
+            days = np.fromiter((d.toordinal() for d in series.index), dtype=np.int64, count=len(series))
             out[name] = days, np.concatenate([[0.0], np.cumsum(np.nan_to_num(series.to_numpy(dtype=float)))])
         return out
 
-    def count_between(self, which: str, start: dt.date, end: dt.date) -> tuple[float, int]:
+    def count_between(self, which: str, start: dt.date, end: dt.date, last: bool = False) -> tuple[Any, ...]:
         """The sum of a daily count (``treated`` or ``predictions``) over [start, end] and its number
-        of days with a row. The counts are whole numbers, so the difference of running sums is the
-        sum exactly, in O(log days) for each of a valuation's many periods."""
+        of days with a row (with ``last``, also the position after the period's last day with a row).
+        The counts are whole numbers, so the difference of running sums is the sum exactly, in
+        O(log days) for each of a valuation's many periods."""
         days, running = self._prefix[which]
-        lo = int(days.searchsorted(np.datetime64(start, "D"), "left"))
-        hi = int(days.searchsorted(np.datetime64(end, "D"), "right"))
+        lo = int(days.searchsorted(start.toordinal(), "left"))
+        hi = int(days.searchsorted(end.toordinal(), "right"))
         if hi <= lo:
-            return 0.0, 0
-        return float(running[hi] - running[lo]), hi - lo
+            return (0.0, 0, hi) if last else (0.0, 0)
+        return (float(running[hi] - running[lo]), hi - lo, hi) if last else (float(running[hi] - running[lo]), hi - lo)
 
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
@@ -844,7 +884,7 @@ class _ModelData:
         if len(billed):
             billed = billed[billed["day"] < as_of]
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
-                   status.reason if failed else None, billed)
+                   status.reason if failed else None, billed, status=status)
 
 
 def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -893,83 +933,116 @@ def _guardrail_money(guardrails: list[Any] | None) -> tuple[float, float] | None
 def _value_for(reg: RegisteredModel, data: _ModelData, effect: Effect, start: dt.date, end: dt.date,
                as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
                guardrails: list[Any] | None = None, *, foreign: bool = False) -> ModelValue:
+    return _values_for(reg, data, effect, [(start, end)], as_of, currency, alpha, money_series, guardrails,
+                       foreign=foreign)[0]
+
+
+def _values_for(reg: RegisteredModel, data: _ModelData, effect: Effect, periods: list[tuple[dt.date, dt.date]],
+                as_of: dt.date, currency: str, alpha: float, money_series: DailyMoney,
+                guardrails: list[Any] | None = None, *, foreign: bool = False,
+                adjust: Callable[[dt.date, dt.date, float | None, float], dict[str, Any]] | None = None
+                ) -> list[ModelValue]:
+    """The model's figures for each of ``periods`` ([start, end] pairs). A valuation asks for some
+    fifty periods per model (months, cumulative month-ends, to date): each period's sums are taken
+    one by one, then the money of all of them in one vectorised :func:`money_value` (element-wise
+    the same arithmetic as one period at a time: the same figures, bit for bit). ``adjust(start,
+    end, net, cost)`` gives the overrides' fields of a period (ModelValuation._adjust)."""
     spec = reg.spec
-    predictions = data.count_between("predictions", start, end)[0]
-    cost = money_series.total("cost", start, end) if end >= start else 0.0
-    amortisation = money_series.total("amortised", start, end) if end >= start else 0.0
-    one_off = money_series.total("one_off", start, end) if end >= start else 0.0
     # a value per unit that changes by day (dated amounts, or a rate per day): summed day by day
     dated_vpu = isinstance(spec.kpi.value_per_unit, tuple) or foreign
     vpu = 1.0 if dated_vpu else spec.kpi.value_per_unit
-    units, gross, gross_se, provisional = 0.0, None, None, False
-    if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
+    extra = _guardrail_money(guardrails) if effect.per_unit is not None else None
+    k = len(periods)
+    predictions, units, cost, amortisation, one_off = (np.zeros(k) for _ in range(5))
+    gross, gross_se, weight, at = (np.full(k, np.nan) for _ in range(4))
+    provisional, valued = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+    for i, (start, end) in enumerate(periods):
+        predictions[i] = data.count_between("predictions", start, end)[0]
         if end >= start:
-            try:
-                if foreign:
-                    gross, gross_se = _ts_money_daily(effect, money_series, start, end)
-                elif dated_vpu:
-                    gross, gross_se = _ts_money(effect, money_series, start, end)
-                else:
-                    gap, gap_se, _ = effect.ts.gap_between(start, end)
-                    gross, gross_se = gap, gap_se
-                units = 1.0
-            except (ValueError, KeyError):
-                gross, gross_se = 0.0, 0.0  # the period lies outside the post-period
-    elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
-        units, n_days = data.count_between("treated", start, end)
-        # provisional: the period's last cohort day with units is not yet mature
-        provisional = bool(n_days and effect.mature_through
-                           and _last_day_between(data.treated_by_day, start, end) > effect.mature_through)
-        gross, gross_se = effect.per_unit, effect.per_unit_se
-    money = loaded = None
-    if gross is not None and gross_se is not None:
+            cost[i] = money_series.total("cost", start, end)
+            amortisation[i] = money_series.total("amortised", start, end)
+            one_off[i] = money_series.total("one_off", start, end)
+        g = g_se = None
+        if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
+            if end >= start:
+                try:
+                    if foreign:
+                        g, g_se = _ts_money_daily(effect, money_series, start, end)
+                    elif dated_vpu:
+                        g, g_se = _ts_money(effect, money_series, start, end)
+                    else:
+                        g, g_se, _ = effect.ts.gap_between(start, end)
+                    units[i] = 1.0
+                except (ValueError, KeyError):
+                    g, g_se = 0.0, 0.0  # the period lies outside the post-period
+        elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
+            units[i], n_days, hi = data.count_between("treated", start, end, last=True)
+            # provisional: the period's last cohort day with units is not yet mature
+            provisional[i] = bool(n_days and effect.mature_through
+                                  and data.treated_by_day.index[hi - 1] > effect.mature_through)
+            g, g_se = effect.per_unit, effect.per_unit_se
+        if g is None or g_se is None:
+            continue
+        valued[i], gross[i], gross_se[i] = True, g, g_se
         # a dated value per unit: each treated unit at the amount of its own day (Σ units × amount)
-        weight = money_series.weighted(_between(data.treated_by_day, start, end), start, end) \
-            if dated_vpu and effect.ts is None else units
-        money = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost, alpha=alpha)
-        loaded = money_value(gross, gross_se, weight, vpu, spec.kpi.higher_is_better, cost + amortisation,
-                             alpha=alpha)
-        extra = _guardrail_money(guardrails) if effect.per_unit is not None else None
+        weight[i] = money_series.weighted(_between(data.treated_by_day, start, end), start, end) \
+            if dated_vpu and effect.ts is None else units[i]
+        if extra is not None:  # their money is in the model's currency: each treated unit at its day's rate
+            at[i] = money_series.weighted(_between(data.treated_by_day, start, end), start, end, "rate") \
+                if money_series.rate is not None else units[i]
+    money = loaded = None
+    if valued.any():
+        v = valued
+        money = money_value(gross[v], gross_se[v], weight[v], vpu, spec.kpi.higher_is_better, cost[v], alpha=alpha)
+        loaded = money_value(gross[v], gross_se[v], weight[v], vpu, spec.kpi.higher_is_better,
+                             cost[v] + amortisation[v], alpha=alpha)
         if extra is not None:  # guardrails that enter net value (valuetrack.value.guardrails)
-            at = units  # their money is in the model's currency: each treated unit at its day's rate
-            if money_series.rate is not None:
-                at = money_series.weighted(_between(data.treated_by_day, start, end), start, end, "rate")
-            total, total_se = float(money.gross) + extra[0] * at, float(money.gross_se) + extra[1] * at
-            money = money_value(total, total_se, 1.0, 1.0, True, cost, alpha=alpha)
-            loaded = money_value(total, total_se, 1.0, 1.0, True, cost + amortisation, alpha=alpha)
+            total, total_se = money.gross + extra[0] * at[v], money.gross_se + extra[1] * at[v]
+            money = money_value(total, total_se, 1.0, 1.0, True, cost[v], alpha=alpha)
+            loaded = money_value(total, total_se, 1.0, 1.0, True, cost[v] + amortisation[v], alpha=alpha)
+    row = np.cumsum(valued) - 1  # each valued period's place in the money arrays
     last_exposure = (data.last_ok or {}).get("max_exposure_ts")
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
     live_from = _live_from(spec, data)
-    return ModelValue(
-        model=spec.name, display_name=spec.display_name, team=spec.team, owner=spec.owner, status=spec.status,
-        method=effect.method, kpi=spec.kpi.name, currency=currency, period_start=start, period_end=end, as_of=as_of,
-        treated_units=units, predictions=predictions,
-        gross=num(money.gross) if money else None, gross_se=num(money.gross_se) if money else None, cost=float(cost),
-        net=num(money.net) if money else None,
-        ci_net=(float(money.net_lo), float(money.net_hi)) if money else None,
-        roi=num(money.roi) if money else None,
-        ci_roi=(float(money.roi_lo), float(money.roi_hi)) if money and cost > 0 else None,
-        cost_one_off=one_off, amortisation=amortisation, cost_fully_loaded=float(cost + amortisation),
-        net_fully_loaded=num(loaded.net) if loaded else None,
-        ci_net_fully_loaded=(float(loaded.net_lo), float(loaded.net_hi)) if loaded else None,
-        roi_fully_loaded=num(loaded.roi) if loaded else None,
-        ci_roi_fully_loaded=(float(loaded.roi_lo), float(loaded.roi_hi)) if loaded and cost + amortisation > 0 else None,
-        amortisation_months=spec.amortisation_months or AMORTISATION_MONTHS,
-        prob_positive=num(money.prob_positive) if money else None,
-        expected_loss=num(money.expected_loss) if money else None,
-        provisional=provisional, trusted=effect.trusted, reason=effect.reason,
-        effect_abs=num(effect.per_unit) if effect.per_unit is not None else None,
-        effect_se=num(effect.per_unit_se) if effect.per_unit_se is not None else None,
-        effect_rel=effect.effect_rel, p_value=effect.p_value, srm_p_value=effect.srm_p_value,
-        days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
-        payback_date=None, registry_revision=reg.revision,
-        data_window=data.ab_span,
-        alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
-        design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
-        cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
-        guardrails=[g.summary(units, alpha) for g in guardrails] if guardrails else None,
-    )
+    out = []
+    for i, (start, end) in enumerate(periods):
+        j = row[i] if valued[i] else None
+        c, full = float(cost[i]), float(cost[i] + amortisation[i])
+        net = num(money.net[j]) if j is not None else None
+        value = ModelValue(
+            model=spec.name, display_name=spec.display_name, team=spec.team, owner=spec.owner, status=spec.status,
+            method=effect.method, kpi=spec.kpi.name, currency=currency, period_start=start, period_end=end,
+            as_of=as_of, treated_units=float(units[i]), predictions=float(predictions[i]),
+            gross=num(money.gross[j]) if j is not None else None,
+            gross_se=num(money.gross_se[j]) if j is not None else None, cost=c, net=net,
+            ci_net=(float(money.net_lo[j]), float(money.net_hi[j])) if j is not None else None,
+            roi=num(money.roi[j]) if j is not None else None,
+            ci_roi=(float(money.roi_lo[j]), float(money.roi_hi[j])) if j is not None and c > 0 else None,
+            cost_one_off=float(one_off[i]), amortisation=float(amortisation[i]), cost_fully_loaded=full,
+            net_fully_loaded=num(loaded.net[j]) if j is not None else None,
+            ci_net_fully_loaded=(float(loaded.net_lo[j]), float(loaded.net_hi[j])) if j is not None else None,
+            roi_fully_loaded=num(loaded.roi[j]) if j is not None else None,
+            ci_roi_fully_loaded=(float(loaded.roi_lo[j]), float(loaded.roi_hi[j])) if j is not None and full > 0
+            else None,
+            amortisation_months=spec.amortisation_months or AMORTISATION_MONTHS,
+            prob_positive=num(money.prob_positive[j]) if j is not None else None,
+            expected_loss=num(money.expected_loss[j]) if j is not None else None,
+            provisional=bool(provisional[i]), trusted=effect.trusted, reason=effect.reason,
+            effect_abs=num(effect.per_unit) if effect.per_unit is not None else None,
+            effect_se=num(effect.per_unit_se) if effect.per_unit_se is not None else None,
+            effect_rel=effect.effect_rel, p_value=effect.p_value, srm_p_value=effect.srm_p_value,
+            days_since_exposure=days_since, live_days=(as_of - live_from).days if live_from else 0,
+            payback_date=None, registry_revision=reg.revision,
+            data_window=data.ab_span,
+            alpha=alpha, requested_method=effect.requested_method, method_reason=effect.method_reason,
+            design={k: effect.details[k] for k in DESIGN_KEYS if k in effect.details} or None,
+            cost_billing=_billing_summary(money_series, start, end) if spec.cost_source is not None else None,
+            guardrails=[g.summary(float(units[i]), alpha) for g in guardrails] if guardrails else None,
+            **(adjust(start, end, net, c) if adjust is not None else {}),
+        )
+        out.append(value)
+    return out
 
 
 def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> dict[str, Any] | None:
@@ -978,7 +1051,8 @@ def _billing_summary(money_series: DailyMoney, start: dt.date, end: dt.date) -> 
 
     if money_series.billed is None:
         return None
-    lo, hi = money_series.days.searchsorted(start, "left"), money_series.days.searchsorted(end, "right")
+    span = money_series._slice(start, end)
+    lo, hi = span.start, span.stop
     estimate = money_series.estimated_cost[lo:hi]
     settled = money_series.settled[lo:hi]
     return summary(money_series.days[lo:hi], money_series.billed[lo:hi], settled, estimate)
@@ -990,7 +1064,8 @@ def _ts_money_daily(effect: Effect, money_series: DailyMoney, start: dt.date, en
     amount of its days (the simulated paths are not re-weighted day by day: rates move far less
     than the gap's uncertainty; docs/methods-value.md, Currencies)."""
     days = money_series.days
-    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    span = money_series._slice(start, end)
+    lo, hi = span.start, span.stop
     amounts = money_series.value_per_unit[lo:hi]
     gap, gap_se, _ = effect.ts.gap_between(start, end)
     if not len(amounts):
@@ -1006,7 +1081,8 @@ def _ts_money(effect: Effect, money_series: DailyMoney, start: dt.date, end: dt.
     that amount. The standard error adds the stretches' errors (exact for one stretch, an upper
     bound otherwise: the stretches' gaps are correlated and their covariance is not kept)."""
     days = money_series.days
-    lo, hi = int(days.searchsorted(start, "left")), int(days.searchsorted(end, "right"))
+    span = money_series._slice(start, end)
+    lo, hi = span.start, span.stop
     amounts = money_series.value_per_unit[lo:hi]
     if not len(amounts):
         gap, gap_se, _ = effect.ts.gap_between(start, end)

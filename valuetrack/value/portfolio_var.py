@@ -69,14 +69,15 @@ def portfolio_var(pv: Any, *, paths: int = PATHS, seed: int = SEED) -> Portfolio
     last = pv.as_of - dt.timedelta(days=1)
     days = [last - dt.timedelta(days=HISTORY_DAYS - 1 - t) for t in range(HISTORY_DAYS)]
     values = {m.model: m for m in pv.models}
-    inputs, left_out = [], []
+    kept, left_out = [], []
     for name, valuation in pv.valuations.items():
-        v = values.get(name)
-        reason = _left_out_reason(valuation, v)
+        reason = _left_out_reason(valuation, values.get(name))
         if reason:
             left_out.append({"model": name, "reason": reason})
-            continue
-        inputs.append(_model_input(valuation, v, days))
+        else:
+            kept.append(valuation)
+    monthly = _ab_monthly([v for v in kept if v.effect.method == "ab"])
+    inputs = [_model_input(v, days, monthly.get(v.reg.name)) for v in kept]
     notes = []
     if not inputs:
         return PortfolioVar(pv.as_of, pv.currency, LEVEL, {}, [], left_out, {}, paths, seed,
@@ -107,7 +108,8 @@ def _left_out_reason(valuation: Any, value: Any) -> str | None:
     return None
 
 
-def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInput:
+def _model_input(valuation: Any, days: list[dt.date], ab_monthly: tuple[np.ndarray, np.ndarray] | None) -> VarModelInput:
+    """The simulation's inputs for one model (``ab_monthly``: an A/B model's monthly estimates)."""
     spec, data, effect = valuation.reg.spec, valuation.data, valuation.effect
     sign = 1.0 if spec.kpi.higher_is_better else -1.0
     # a forecast: the amounts in effect today (dated amounts: the newest)
@@ -119,7 +121,7 @@ def _model_input(valuation: Any, value: Any, days: list[dt.date]) -> VarModelInp
         predictions = _daily(data.predictions_by_day, days)
         ratio = _ratio(predictions, volume)
         per_unit = sign * effect.per_unit * vpu - per_prediction * ratio
-        monthly, ses = _ab_monthly(valuation)
+        monthly, ses = ab_monthly
         monthly, ses = sign * monthly * vpu - per_prediction * ratio, ses * vpu
     else:  # a time series: the counterfactual gap per day, scaled by predictions when logged
         months = [m for m in valuation.months() if m.gross is not None]
@@ -149,17 +151,39 @@ def _ratio(predictions: np.ndarray, volume: np.ndarray) -> float:
     return float(predictions[ok].sum() / volume[ok].sum()) if ok.any() else 0.0
 
 
-def _ab_monthly(valuation: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The A/B effect per treated unit of each month's mature cohorts, with standard errors (the
-    months with cohorts in both arms; each arm's sums per month skip missing values, NaN where a
-    month has none)."""
+def _ab_monthly(valuations: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each A/B model's effect per treated unit of each month's mature cohorts, with standard errors
+    (model name → (effects, standard errors), oldest month first); the months of all the models
+    that share analysis settings are analysed in one batch."""
     from valuetrack.attribution.ab import ArmStats, analyze_ab_batch
+    from valuetrack.value.portfolio import _SUMS
+
+    out = {v.reg.name: (np.empty(0), np.empty(0)) for v in valuations}
+    batches: dict[Any, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    for v in valuations:
+        sums = _ab_month_sums(v)
+        if sums is not None:
+            batches.setdefault(sums[2], []).append((v.reg.name, sums[0], sums[1]))
+    for config, members in batches.items():
+        fields = len(_SUMS) if config.cuped else 3
+        c, t = (np.concatenate([m[k] for m in members])[:, :fields] for k in (1, 2))
+        r = analyze_ab_batch(ArmStats(*c.T), ArmStats(*t.T), config)
+        cuts = np.cumsum([len(m[1]) for m in members])[:-1]
+        for (name, _, _), effect, se in zip(members, np.split(np.asarray(r["effect_abs"], dtype=float), cuts),
+                                            np.split(np.asarray(r["se_abs"], dtype=float), cuts)):
+            out[name] = (effect, se)
+    return out
+
+
+def _ab_month_sums(valuation: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+    """Per month with mature cohorts in both arms: the control's and the treatment's sums (months ×
+    ``SUMS``; missing values skipped, NaN where a month has none) and the model's analysis settings."""
     from valuetrack.value.portfolio import _SUMS, _ab_inputs
 
     spec, ab, effect = valuation.reg.spec, valuation.data.ab, valuation.effect
     ex = spec.attribution.exposures
     if not len(ab):
-        return np.empty(0), np.empty(0)
+        return None
     days, day = pd.factorize(ab["day"])  # a cohort day's rows share their month and maturity
     months, month = np.unique(np.array([d.year * 12 + d.month - 1 for d in day])[days], return_inverse=True)
     mature = np.array([d <= effect.mature_through for d in day])[days]
@@ -173,13 +197,11 @@ def _ab_monthly(valuation: Any) -> tuple[np.ndarray, np.ndarray]:
         sums[label] = np.where(mask @ np.isfinite(values) > 0, mask @ np.nan_to_num(values), np.nan)  # months × sums
     both = (rows[ex.control] > 0) & (rows[ex.treatment] > 0)
     if not both.any():
-        return np.empty(0), np.empty(0)
+        return None
     c, t = (sums[label][both] for label in (ex.control, ex.treatment))
     cuped = bool(np.isfinite(c[:, 3]).all() and np.isfinite(t[:, 3]).all())  # every month has Σx
     config = _ab_inputs(spec, dict(zip(_SUMS, c[0])), dict(zip(_SUMS, t[0])), valuation.alpha, cuped)[2]
-    fields = len(_SUMS) if config.cuped else 3
-    r = analyze_ab_batch(ArmStats(*c[:, :fields].T), ArmStats(*t[:, :fields].T), config)
-    return np.asarray(r["effect_abs"], dtype=float), np.asarray(r["se_abs"], dtype=float)
+    return c, t, config
 
 
 def _overlap_matrix(names: list[str], overlaps: list[Any]) -> np.ndarray:

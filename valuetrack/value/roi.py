@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,12 +176,15 @@ class DailyMoney:
     """For a model in another currency: each day's rate (reporting currency per 1 unit of the model's;
     D33), already applied to every amount above; None for a model in the reporting currency."""
 
-    @property
+    # the derived arrays are computed once (the series is immutable): a valuation sums them over
+    # some fifty periods per model
+
+    @functools.cached_property
     def estimated_cost(self) -> np.ndarray:
         """The manifest's running-cost estimate per day: monthly cost share + per-prediction cost."""
         return self.fixed_cost + self.variable_cost
 
-    @property
+    @functools.cached_property
     def cost(self) -> np.ndarray:
         """Running cost per day: the settled billed cost where the model has a cost source and the
         day has settled, else the manifest's estimate."""
@@ -188,8 +192,14 @@ class DailyMoney:
             return self.estimated_cost
         return np.where(self.settled, self.billed, self.estimated_cost)
 
+    @functools.cached_property
+    def _ordinals(self) -> np.ndarray:
+        """The days as proleptic ordinals (sorted integers: a searchsorted without object compares)."""
+        return np.fromiter((d.toordinal() for d in self.days), dtype=np.int64, count=len(self.days))
+
     def _slice(self, start: dt.date, end: dt.date) -> slice:
-        return slice(int(self.days.searchsorted(start, "left")), int(self.days.searchsorted(end, "right")))
+        o = self._ordinals
+        return slice(int(o.searchsorted(start.toordinal(), "left")), int(o.searchsorted(end.toordinal(), "right")))
 
     def total(self, column: str, start: dt.date, end: dt.date) -> float:
         """Sum of one column (``cost``, ``fixed_cost``, ``one_off``, ``amortised`` ...) over [start, end]."""
@@ -257,7 +267,10 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
                 out[day_arr >= step.start.toordinal()] = step.amount
         return out
 
-    month_days = np.array([calendar.monthrange(d.year, d.month)[1] for d in days], dtype=float)
+    lengths: dict[tuple[int, int], int] = {}  # the days of each calendar month, looked up once per month
+    month_days = np.array([lengths.get((d.year, d.month)) or lengths.setdefault((d.year, d.month),
+                                                                                 calendar.monthrange(d.year, d.month)[1])
+                           for d in days], dtype=float)
     live = np.ones(n, dtype=bool)
     if live_from is not None:
         live &= day_arr >= live_from.toordinal()

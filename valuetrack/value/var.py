@@ -14,6 +14,8 @@ assumptions and its calibration are in docs/methods-var.md. In short:
   Models that share a KPI and units draw correlated steps (correlation = their overlap share).
 - **Cost.** Fixed monthly cost pro-rated over the horizon; per-prediction cost moves with volume
   (it is netted into the money per unit).
+- **Simulation.** Each model's volume is drawn per month segment, not per day, with the exact mean
+  and variance of its daily paths' sum (D47); ``simulate_daily`` draws every day (the reference).
 
 Today's estimate is taken as right: its own uncertainty is what the value intervals show, and
 this simulation answers the other question, how much the coming year can vary around it.
@@ -210,9 +212,9 @@ def simulate_horizons(models: Sequence[VarModelInput], fm: FactorModel, start: d
     The paths are drawn segment by segment, not day by day: the horizon is cut into *segments*
     (calendar months, also cut where a shorter horizon ends), and each model's volume in a segment
     is drawn as a lognormal whose mean and variance are exactly those of the sum of its daily
-    volumes, and whose log has the exact covariance of the segment means of the daily AR(1) paths
-    across segments and models (the common factor, the own parts, the per-path long-run means).
-    docs/methods-var.md derives it; tests/value/test_var.py checks it against
+    volumes, and whose log varies across segments and models as the daily log-volumes' segment means
+    do (the common factor, the own parts, the per-path long-run means). docs/methods-var.md derives
+    it (D47); tests/value/test_var.py checks it against closed-form moments and against
     :func:`simulate_daily`, which draws every day.
 
     Returns: per horizon, (portfolio net value per path, per-model net value per path).
@@ -258,8 +260,8 @@ def simulate_daily(models: Sequence[VarModelInput], fm: FactorModel, start: dt.d
     """:func:`simulate_horizons` drawn day by day: every model's daily AR(1) paths, summed to months.
 
     The reference the segment-level simulation is checked against (tests/value/test_var.py) and
-    timed against (benchmarks/bench_var.py); it costs days × paths per model (about 13 s for 200
-    models where :func:`simulate_horizons` takes well under one).
+    timed against (benchmarks/bench_var.py); it costs days × paths per model (about 5 s of CPU for
+    200 models where :func:`simulate_horizons` takes about half a second).
     """
     _check(horizons, paths)
     days = max(horizons)
