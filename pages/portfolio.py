@@ -94,12 +94,14 @@ with st.container(border=True):
             cols = st.columns(3)
             for col, t in zip(cols, horizon_tiles):
                 ui.tile(col, t)
-        with st.expander("By model"):
-            st.dataframe(views.var_frame(var), hide_index=True, width="stretch",
-                         column_config={k: st.column_config.NumberColumn(format="%.0f")
-                                        for k in ("Expected", "Own VaR", "In the worst paths")})
-            if var["left_out"]:
-                st.caption("Left out: " + "; ".join(f"{md(o['model'])} ({md(o['reason'])})" for o in var["left_out"]))
+        by_model = st.expander("By model", key="var-by-model", on_change="rerun")
+        with by_model:
+            if by_model.open:  # the grid is built only when opened: a browser would build it hidden (D45)
+                st.dataframe(views.var_frame(var), hide_index=True, width="stretch",
+                             column_config={k: st.column_config.NumberColumn(format="%.0f")
+                                            for k in ("Expected", "Own VaR", "In the worst paths")})
+                if var["left_out"]:
+                    st.caption("Left out: " + "; ".join(f"{md(o['model'])} ({md(o['reason'])})" for o in var["left_out"]))
 
 st.subheader("Models" if period is None else f"Models, {views.period_label(period)}")
 f5, _ = st.columns([1, 2])

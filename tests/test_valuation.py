@@ -144,3 +144,33 @@ def test_a_worker_process_that_dies_leaves_the_valuation_to_the_parent(valued: P
     assert [m.to_dict() for m in survived.models] == [m.to_dict() for m in alone.models]
     assert survived.totals == alone.totals
     assert "ended abruptly" in caplog.text  # the worker did die, and the parent valued the models
+
+
+def test_the_ledger_json_is_what_a_json_round_trip_gives(valued: Path) -> None:
+    """valuetrack.store.ledger.jsonable builds in one pass what json.loads(json.dumps(...)) gave:
+    checked on a whole valuation of the demo and on the awkward values a valuation can hold."""
+    import datetime
+    import decimal
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.jsonsafe import clean
+    from valuetrack.store import ledger
+
+    def round_trip(value):  # noqa: ANN001, ANN202 - the reference: what the ledger stored before
+        return json.loads(json.dumps(clean(value), default=ledger._default))
+
+    ctx = open_context()
+    record, pv = valuation.build_record(ctx, as_of=dt.date.fromisoformat(AS_OF), reason="x", alpha=0.05,
+                                        token=ctx.ledger.token())
+    figures = [m.to_dict() for m in pv.models] + [f.to_dict() for f in pv.flags] + [record.periods]
+    odd = {"nan": float("nan"), "inf": -np.inf, "i64": np.int64(7), "f32": np.float32(0.1), "b": np.bool_(True),
+           "arr": np.array([np.nan]), "day": datetime.date(2026, 3, 1), "ts": pd.Timestamp("2026-03-01 10:00"),
+           "dt": datetime.datetime(2026, 3, 1, 10, 0), "dec": decimal.Decimal("1.25"), "tup": (1, (2.0, None)),
+           "nested": [{"k": np.float64(2.5)}, [np.int32(3)]], 4: "int key", "s": np.str_("text")}
+    for value in [*figures, odd]:
+        assert ledger.jsonable(value) == round_trip(value)

@@ -69,8 +69,24 @@ class LedgerRecord:
 
 
 def jsonable(value: Any) -> Any:
-    """JSON-safe copy for the ledger's JSON columns (NaN → None, dates → ISO, numpy → Python)."""
-    return json.loads(json.dumps(clean(value), default=_default))
+    """JSON-safe copy for the ledger's JSON columns (NaN → None, dates → ISO, numpy → Python): what
+    a JSON round trip of the cleaned value gives, built in one pass (a valuation converts millions
+    of values)."""
+    return _plain(clean(value))
+
+
+_JSON_LEAVES = (str, int, float, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    kind = type(value)
+    if kind in _JSON_LEAVES:
+        return value
+    if kind is list:
+        return [v if type(v) in _JSON_LEAVES else _plain(v) for v in value]
+    if kind is dict:
+        return {k: v if type(v) in _JSON_LEAVES else _plain(v) for k, v in value.items()}
+    return _plain(clean(_default(value)))
 
 
 def _default(value: Any) -> Any:
