@@ -338,7 +338,7 @@ def _before(frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
         return pd.DataFrame(columns=list(frame.columns) if frame is not None else ["day"])
     values = frame["day"].tolist()
     distinct = set(values)
-    if all(type(v) is dt.date for v in distinct) and max(distinct) < as_of:
+    if frame["day"].dtype == object and all(type(v) is dt.date for v in distinct) and max(distinct) < as_of:
         return frame.reset_index(drop=True)  # dates already (the store's reads), all before as_of
     known: dict[Any, dt.date | None] = {}  # a day repeats once per arm or bin: convert each once
     days = [known[v] if v in known else known.setdefault(v, _to_date(v)) for v in values]

@@ -914,7 +914,7 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
     if not len(frame):
         return pd.Series([], dtype=float, index=pd.Index([], dtype="object"))
     counts, days = frame[column].to_numpy(), frame["day"].tolist()
-    if counts.dtype.kind in "iu" and all(type(d) is dt.date for d in days):
+    if counts.dtype.kind in "iu" and frame["day"].dtype == object and all(type(d) is dt.date for d in days):
         # whole counts on dates (the store's reads): summed per day by bincount, exactly as the group-by
         ordinal = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
         distinct, where = np.unique(ordinal, return_inverse=True)
