@@ -190,8 +190,10 @@ class AggregateStore:
         with self.engine.connect() as c:
             last = c.execute(sa.select(refreshes).where(refreshes.c.model_name == model)
                              .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
-            ok = c.execute(sa.select(refreshes).where(refreshes.c.model_name == model, refreshes.c.status == "ok")
-                           .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
+            # the last attempt, when it succeeded, is the last success (one query instead of two)
+            ok = last if last is not None and last["status"] == "ok" else c.execute(
+                sa.select(refreshes).where(refreshes.c.model_name == model, refreshes.c.status == "ok")
+                .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
         last_d, ok_d = (dict(last) if last else None), (dict(ok) if ok else None)
         reason = None
         if last_d and last_d["status"] in ("failed", "abandoned"):
