@@ -828,21 +828,21 @@ class _ModelData:
         return _by_day(rows, "n")
 
     @functools.cached_property
-    def _units(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The A/B rows' arms, day ordinals and units (whole counts), or None when ``n`` is not a
-        whole-number column (then the sums below are taken by pandas)."""
+    def _units(self) -> tuple[dict[str, float], np.ndarray, np.ndarray] | None:
+        """Each arm's units (Σ n), and the A/B rows' day ordinals and units (whole counts), or None
+        when ``n`` is not a whole-number column (then the sums below are taken by pandas)."""
         n = self.ab["n"].to_numpy() if len(self.ab) else None
         if n is None or n.dtype.kind not in "iu" or not all(type(d) is dt.date for d in self.ab["day"].tolist()):
             return None
         days = np.fromiter((d.toordinal() for d in self.ab["day"].tolist()), dtype=np.int64, count=len(n))
-        return self.ab["arm"].to_numpy(dtype=object), days, n
+        arms = self.ab["arm"].to_numpy(dtype=object)
+        return {a: float(n[arms == a].sum()) for a in set(arms.tolist())}, days, n
 
     def arm_units(self, arm: str) -> float:
         """Σ n of an arm's rows (the units it holds to date; whole counts, so exact in any order)."""
         if self._units is None:
             return float(self.ab.loc[self.ab["arm"] == arm, "n"].sum()) if len(self.ab) else 0.0
-        arms, _, n = self._units
-        return float(n[arms == arm].sum())
+        return self._units[0].get(arm, 0.0)
 
     def units_after(self, day: dt.date) -> float:
         """Σ n of the rows of cohort days after ``day`` (both arms)."""
