@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.timing import valuetrack_env
+
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-06-15"
 
@@ -93,13 +95,8 @@ def run(quick: bool = False, models: int | None = None) -> dict:
     from streamlit.testing.v1 import AppTest
 
     n = models or (40 if quick else 200)
-    old_cwd = os.getcwd()
-    env = {k: os.environ.get(k) for k in ("VALUETRACK_CONFIG", "VALUETRACK_AS_OF", "VALUETRACK_USER")}
-    os.environ.pop("VALUETRACK_CONFIG", None)
-    os.environ["VALUETRACK_AS_OF"] = AS_OF
-    os.environ["VALUETRACK_USER"] = "bench@example.com"
     out: dict[str, Any] = {"models": n, "as_of": AS_OF, "target_warm_s": 1.0}
-    try:
+    with valuetrack_env(AS_OF):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             names = build(Path(tmp), n)
@@ -130,14 +127,4 @@ def run(quick: bool = False, models: int | None = None) -> dict:
             at.switch_page("pages/model.py")
             at.query_params["model"] = "fraud-screen"
             out["model_first_open_s"] = round(_render(at), 3)
-    finally:
-        os.chdir(old_cwd)
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        from valuetrack.store.db import dispose_all
-
-        dispose_all()
     return out

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.timing import timed
+from benchmarks.timing import timed, valuetrack_env
 
 START = dt.date(2026, 6, 15)
 HISTORY = [START - dt.timedelta(days=365 - t) for t in range(365)]
@@ -74,18 +74,12 @@ def _simulation(n: int) -> dict[str, Any]:
 def _portfolio(n: int) -> dict[str, Any]:
     from benchmarks.bench_app import build
     from valuetrack.context import open_context
-    from valuetrack.store.db import dispose_all
     from valuetrack.value import portfolio_var as pvar
     from valuetrack.value import var
     from valuetrack.value.portfolio import value_portfolio
 
-    old_cwd = os.getcwd()
-    env = {k: os.environ.get(k) for k in ("VALUETRACK_CONFIG", "VALUETRACK_AS_OF", "VALUETRACK_USER")}
-    os.environ.pop("VALUETRACK_CONFIG", None)
-    os.environ["VALUETRACK_AS_OF"] = START.isoformat()
-    os.environ["VALUETRACK_USER"] = "bench@example.com"
     out: dict[str, Any] = {"models": n}
-    try:
+    with valuetrack_env(START.isoformat()):
         with tempfile.TemporaryDirectory() as tmp:
             build(Path(tmp), n)
             pv = value_portfolio(open_context(), as_of=START)
@@ -103,14 +97,6 @@ def _portfolio(n: int) -> dict[str, Any]:
             finally:
                 var.simulate_horizons = segments
             out["speedup_wall"] = round(out["daily_simulation_wall_s"] / out["wall_median_s"], 1)
-    finally:
-        os.chdir(old_cwd)
-        for k, v in env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        dispose_all()
     return out
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
 import tracemalloc
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def timed(fn: Callable[[], Any], repeat: int = 3, warmup: int = 0,
@@ -34,3 +36,27 @@ def peak_python_memory(fn: Callable[[], Any]) -> float:
     finally:
         tracemalloc.stop()
     return peak / 2**20
+
+
+@contextlib.contextmanager
+def valuetrack_env(as_of: str) -> Iterator[None]:
+    """A benchmark valuing inside this process: no settings file from the caller's environment, a
+    fixed as-of date and user; the environment, the working directory and the app database
+    engines are restored or closed afterwards."""
+    old_cwd = os.getcwd()
+    saved = {k: os.environ.get(k) for k in ("VALUETRACK_CONFIG", "VALUETRACK_AS_OF", "VALUETRACK_USER")}
+    os.environ.pop("VALUETRACK_CONFIG", None)
+    os.environ["VALUETRACK_AS_OF"] = as_of
+    os.environ["VALUETRACK_USER"] = "bench@example.com"
+    try:
+        yield
+    finally:
+        os.chdir(old_cwd)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        from valuetrack.store.db import dispose_all
+
+        dispose_all()
