@@ -28,9 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+from valuetrack.cli import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("VALUETRACK_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -96,12 +97,8 @@ def _serve(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.
                             cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
+    if wait_until_serving(url, proc):
+        return proc, url
     _stop(proc)
     raise RuntimeError(f"{' '.join(args[:4])} did not answer within 120 s")
 

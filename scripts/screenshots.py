@@ -22,9 +22,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
+
+from valuetrack.cli import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
@@ -110,13 +110,7 @@ def main() -> int:
                                 start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(240):
-                try:
-                    urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
+            if not wait_until_serving(url, proc):
                 raise RuntimeError("the dashboard did not answer within 120 s")
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

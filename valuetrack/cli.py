@@ -754,22 +754,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return proc.wait()
 
 
-def _open_browser_when_up(url: str, proc: subprocess.Popen) -> None:
-    import threading
+def wait_until_serving(url: str, proc: subprocess.Popen | None = None, timeout_s: float = 120.0) -> bool:
+    """Poll the dashboard's health address until it answers (True), or until the server process
+    ``proc`` ends or ``timeout_s`` passes (False). Also for scripts, benchmarks and browser tests."""
     import time
     import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _open_browser_when_up(url: str, proc: subprocess.Popen) -> None:
+    import threading
     import webbrowser
 
     def wait_and_open() -> None:
-        for _ in range(120):
-            if proc.poll() is not None:
-                return
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                webbrowser.open(url)
-                return
-            except OSError:
-                time.sleep(0.5)
+        if wait_until_serving(url, proc, timeout_s=60.0):
+            webbrowser.open(url)
 
     threading.Thread(target=wait_and_open, daemon=True).start()
 

@@ -20,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,6 +27,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.pages.conftest import AS_OF, ROOT, run_cli
+from valuetrack.cli import wait_until_serving
 
 pytestmark = pytest.mark.browser
 
@@ -110,14 +110,8 @@ def server(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                             cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
+        if not wait_until_serving(url, proc):
             assert proc.poll() is None, log_path.read_text()
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
             pytest.fail("the dashboard did not answer within 120 s")
         yield url
     finally:

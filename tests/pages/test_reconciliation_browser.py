@@ -14,8 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,6 +21,7 @@ import pytest
 
 from tests.pages.conftest import AS_OF, ROOT, run_cli
 from tests.pages.test_browser import Tab, _free_port, browser  # noqa: F401 (the browser fixture)
+from valuetrack.cli import wait_until_serving
 
 pytestmark = pytest.mark.browser
 CENT = 0.005
@@ -49,14 +48,8 @@ def server(workspace: Path) -> Iterator[str]:
                             cwd=workspace, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(240):
+        if not wait_until_serving(url, proc):
             assert proc.poll() is None, (workspace.parent / "server.log").read_text()
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
             pytest.fail("the dashboard did not answer within 120 s")
         yield url
     finally:
