@@ -13,7 +13,6 @@ Daily timelines are kept for the newest as-of and the last as-of of each calenda
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 

@@ -54,6 +54,7 @@ from valuetrack.errors import ParameterError
 from valuetrack.formatting import p_value
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.value.flags import SRM_ALPHA, STALE_AFTER_DAYS
+from valuetrack.value.roi import day_ordinals
 
 __all__ = [
     "CHECKS", "STATUSES", "HealthCheck", "ModelHealth", "model_health", "psi", "js_distance",
@@ -349,7 +350,7 @@ def _before(frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
 def _ordinals(frame: pd.DataFrame) -> np.ndarray:
     """The ``day`` column of a frame from :func:`_before` (dates) as ordinals, for window masks
     without comparing objects."""
-    return np.fromiter((d.toordinal() for d in frame["day"].tolist()), dtype=np.int64, count=len(frame))
+    return day_ordinals(frame["day"].tolist())
 
 
 def _to_date(v: Any) -> dt.date | None:

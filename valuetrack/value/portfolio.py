@@ -32,7 +32,7 @@ from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Deduction, Overlap, Pattern, deduct
-from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
+from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, day_ordinals, money_value, payback_date
 
 
 @dataclass(frozen=True)
@@ -757,7 +757,7 @@ def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str]) -> tuple[list, d
     day = ab["day"].tolist()
     if not all(type(d) is dt.date for d in day):
         return None
-    ordinal = np.fromiter((d.toordinal() for d in day), dtype=np.int64, count=len(day))
+    ordinal = day_ordinals(day)
     values = ab[list(_SUMS)].to_numpy(dtype=float)
     masks = [arm == label for label in labels]
     if any(np.any(np.diff(ordinal[m]) <= 0) for m in masks):
@@ -834,7 +834,7 @@ class _ModelData:
         n = self.ab["n"].to_numpy() if len(self.ab) else None
         if n is None or n.dtype.kind not in "iu" or not all(type(d) is dt.date for d in self.ab["day"].tolist()):
             return None
-        days = np.fromiter((d.toordinal() for d in self.ab["day"].tolist()), dtype=np.int64, count=len(n))
+        days = day_ordinals(self.ab["day"].tolist())
         arms = self.ab["arm"].to_numpy(dtype=object)
         return {a: float(n[arms == a].sum()) for a in set(arms.tolist())}, days, n
 
@@ -868,21 +868,21 @@ class _ModelData:
         """Per daily count (treated units, predictions): its days and running sums from 0."""
         out = {}
         for name, series in (("treated", self.treated_by_day), ("predictions", self.predictions_by_day)):
-            days = np.fromiter((d.toordinal() for d in series.index), dtype=np.int64, count=len(series))
+            days = day_ordinals(series.index)
             out[name] = days, np.concatenate([[0.0], np.cumsum(np.nan_to_num(series.to_numpy(dtype=float)))])
         return out
 
-    def count_between(self, which: str, start: dt.date, end: dt.date, last: bool = False) -> tuple[Any, ...]:
-        """The sum of a daily count (``treated`` or ``predictions``) over [start, end] and its number
-        of days with a row (with ``last``, also the position after the period's last day with a row).
-        The counts are whole numbers, so the difference of running sums is the sum exactly, in
-        O(log days) for each of a valuation's many periods."""
+    def count_between(self, which: str, start: dt.date, end: dt.date) -> tuple[float, int, int]:
+        """The sum of a daily count (``treated`` or ``predictions``) over [start, end], its number of
+        days with a row, and the position after the period's last day with a row. The counts are
+        whole numbers, so the difference of running sums is the sum exactly, in O(log days) for
+        each of a valuation's many periods."""
         days, running = self._prefix[which]
         lo = int(days.searchsorted(start.toordinal(), "left"))
         hi = int(days.searchsorted(end.toordinal(), "right"))
         if hi <= lo:
-            return (0.0, 0, hi) if last else (0.0, 0)
-        return (float(running[hi] - running[lo]), hi - lo, hi) if last else (float(running[hi] - running[lo]), hi - lo)
+            return 0.0, 0, hi
+        return float(running[hi] - running[lo]), hi - lo, hi
 
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
@@ -916,7 +916,7 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
     counts, days = frame[column].to_numpy(), frame["day"].tolist()
     if counts.dtype.kind in "iu" and frame["day"].dtype == object and all(type(d) is dt.date for d in days):
         # whole counts on dates (the store's reads): summed per day by bincount, exactly as the group-by
-        ordinal = np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
+        ordinal = day_ordinals(days)
         distinct, where = np.unique(ordinal, return_inverse=True)
         index = pd.Index([dt.date.fromordinal(int(o)) for o in distinct], dtype="object", name="day")
         return pd.Series(np.bincount(where, weights=counts, minlength=len(distinct)), index=index, name=column)
@@ -929,11 +929,6 @@ def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
         return series
     days = series.index
     return series.iloc[days.searchsorted(start, "left"):days.searchsorted(end, "right")]
-
-
-def _last_day_between(series: pd.Series, start: dt.date, end: dt.date) -> dt.date:
-    """The last day of a day-indexed, sorted series within [start, end] (there is one)."""
-    return series.index[series.index.searchsorted(end, "right") - 1]
 
 
 def estimate_effect(spec: ModelSpec, data: _ModelData, as_of: dt.date, *, alpha: float = 0.05) -> Effect:
@@ -1006,7 +1001,7 @@ def _values_for(reg: RegisteredModel, data: _ModelData, effect: Effect, periods:
                 except (ValueError, KeyError):
                     g, g_se = 0.0, 0.0  # the period lies outside the post-period
         elif effect.per_unit is not None:  # a per-unit effect (A/B) × the treated units of the period
-            units[i], n_days, hi = data.count_between("treated", start, end, last=True)
+            units[i], n_days, hi = data.count_between("treated", start, end)
             # provisional: the period's last cohort day with units is not yet mature
             provisional[i] = bool(n_days and effect.mature_through
                                   and data.treated_by_day.index[hi - 1] > effect.mature_through)

@@ -152,6 +152,12 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def day_ordinals(days: Any) -> np.ndarray:
+    """Dates as proleptic ordinals (integers: masks and searches without comparing date objects)."""
+    days = list(days)
+    return np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
+
+
 @dataclass(frozen=True)
 class DailyMoney:
     """A model's money per day over [first, last]: what one KPI unit is worth, the running cost
@@ -195,7 +201,7 @@ class DailyMoney:
     @functools.cached_property
     def _ordinals(self) -> np.ndarray:
         """The days as proleptic ordinals (sorted integers: a searchsorted without object compares)."""
-        return np.fromiter((d.toordinal() for d in self.days), dtype=np.int64, count=len(self.days))
+        return day_ordinals(self.days)
 
     def _slice(self, start: dt.date, end: dt.date) -> slice:
         o = self._ordinals
@@ -258,7 +264,7 @@ def daily_money(*, first: dt.date, last: dt.date, monthly_cost: Any, cost_per_1k
     n = max((last - first).days + 1, 0)
     days = [first + dt.timedelta(days=i) for i in range(n)]
     index = pd.Index(days, dtype="object")
-    day_arr = np.array([d.toordinal() for d in days], dtype=np.int64)
+    day_arr = day_ordinals(days)
 
     def per_day(value: Any) -> np.ndarray:
         out = np.full(n, steps(value)[0].amount, dtype=float)
