@@ -181,11 +181,13 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
                      "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
               "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
+    # the structural fits the models used, kept for the next valuation (D52; a cache: no figure reads it)
+    fits = {name: v.data.fits.used for name, v in pv.valuations.items() if getattr(v.data, "fits", None) is not None}
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
         input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
-        models=models, monthly=monthly, timeline=timelines, flags=flags)
+        models=models, monthly=monthly, timeline=timelines, flags=flags, fits=fits)
     return record, pv
 
 
