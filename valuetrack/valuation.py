@@ -128,6 +128,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
 
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
         cumulative, daily = cumulative_rows(v), v.data.daily
+        v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
         daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
         series = {"timeline": _json_columns(v.timeline()), "cumulative": _json_columns(cumulative),
                   "daily": _json_columns(daily)}
