@@ -146,6 +146,38 @@ def test_a_worker_process_that_dies_leaves_the_valuation_to_the_parent(valued: P
     assert "ended abruptly" in caplog.text  # the worker did die, and the parent valued the models
 
 
+def test_the_value_at_risk_simulated_in_a_forked_process_is_the_one_computed_in_process(
+        valued: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A command-line valuation simulates the value at risk in a forked process while it shapes and
+    writes the record (valuation._start_var): it stores what one process stores, and a child that
+    dies leaves the simulation to the parent."""
+    import os
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.value.parallel import in_child
+    from valuetrack.value.portfolio import value_portfolio
+
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF)
+    valuation.revalue(ctx, as_of=as_of, workers=1)
+    alone = ctx.var.latest()
+    valuation.revalue(ctx, as_of=as_of, workers=2)
+    forked = ctx.var.latest()
+    assert alone["horizons"] and forked == alone
+
+    pv = value_portfolio(ctx, as_of=as_of)
+    parent = os.getpid()
+
+    def dies_in_the_child():  # noqa: ANN202
+        if os.getpid() != parent:
+            os._exit(9)
+        return valuation._var(pv)
+
+    assert in_child(dies_in_the_child)() == valuation._var(pv)
+    assert "ended abruptly" in caplog.text
+
+
 def test_the_ledger_json_is_what_a_json_round_trip_gives(valued: Path) -> None:
     """valuetrack.store.ledger.jsonable builds in one pass what json.loads(json.dumps(...)) gave:
     checked on a whole valuation of the demo and on the awkward values a valuation can hold."""
