@@ -68,7 +68,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             since = as_of
         edges = (status.last_ok or {}).get("bin_edges")
         refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
-        plans.append((spec, since, edges, refresh_id))
+        plans.append((spec, since, edges, refresh_id, not status.exposures_complete))
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
@@ -86,15 +86,17 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         try:
             connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
         except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
-            for spec, since, _, refresh_id in group:
+            for spec, since, _, refresh_id, _ in group:
                 failed(spec, since, refresh_id, exc)
             continue
         pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
                              since_days={p[0].name: p[1] for p in group},
                              bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
                              guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
-                                                    for p in group if p[0].guardrails})
-        for spec, since, _, refresh_id in group:
+                                                    for p in group if p[0].guardrails},
+                             # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
+                             whole_exposures={p[0].name for p in group if p[4]})
+        for spec, since, _, refresh_id, _ in group:
             result = pulled[spec.name]
             try:
                 if isinstance(result, Exception):
