@@ -101,7 +101,7 @@ def test_every_months_predictions_and_their_cost_come_from_the_whole_history(dem
 
 def test_a_database_of_the_previous_version_gets_the_whole_history_on_its_next_refresh(demo: Path, cli) -> None:
     """An app database whose first refresh stored 90 days of daily exposure counts (before D53, at
-    migration 0020): opened by this version, its next (incremental) refresh reads the counts over the
+    migration 0021): opened by this version, its next (incremental) refresh reads the counts over the
     whole history; every other stored row stays; the refresh after that reads only its new days."""
     url = f"sqlite:///{demo / 'valuetrack.db'}"
     first_day = AS_OF - dt.timedelta(days=89)
@@ -111,7 +111,7 @@ def test_a_database_of_the_previous_version_gets_the_whole_history_on_its_next_r
         conn.execute(sa.text("DELETE FROM health_daily WHERE day < :d"), {"d": first_day.isoformat()})
         cfg = db._alembic_config()
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0020")
+        command.downgrade(cfg, "0021")
 
     def rows(table: str, where: str = "") -> set[tuple]:
         with engine.connect() as conn:

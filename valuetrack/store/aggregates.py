@@ -70,7 +70,7 @@ class RefreshStatus:
     def exposures_complete(self) -> bool:
         """Whether the stored daily exposure counts reach back to the start of the history (the
         predictions every month's cost per 1,000 predictions is charged on). False before the first
-        refresh and for a model whose counts were stored before migration 0021, when a first refresh
+        refresh and for a model whose counts were stored before migration 0022, when a first refresh
         read only their last HEALTH_DAYS: its next refresh reads them over the whole history (D53)."""
         return bool(self.last_ok) and self.last_ok.get("exposures_from") is not None
 

@@ -3,16 +3,16 @@ D53): NULL on every refresh stored before, so that each model's next refresh rea
 exposure counts over the whole history (a first refresh read only their last 90 days, and the cost
 per 1,000 predictions of the earlier months was charged on none). Nothing stored is changed.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
