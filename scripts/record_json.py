@@ -31,7 +31,8 @@ def main(as_of: str, out: str) -> None:
     record, _ = build_record(ctx, as_of=dt.date.fromisoformat(as_of), reason="compare", alpha=0.05,
                              token=ctx.ledger.token())
     print(f"valued in {time.process_time() - start:.2f} s of CPU", file=sys.stderr)
-    fields = jsonable({f.name: getattr(record, f.name) for f in dataclasses.fields(record)})
+    # every field but the kept structural fits (a cache the next valuation may read, no figure: D52)
+    fields = jsonable({f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "fits"})
     with open(out, "w") as f:
         json.dump(fields, f, sort_keys=True, indent=0, default=repr)
 

@@ -146,6 +146,38 @@ def test_a_worker_process_that_dies_leaves_the_valuation_to_the_parent(valued: P
     assert "ended abruptly" in caplog.text  # the worker did die, and the parent valued the models
 
 
+def test_the_value_at_risk_simulated_in_a_forked_process_is_the_one_computed_in_process(
+        valued: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A command-line valuation simulates the value at risk in a forked process while it shapes and
+    writes the record (valuation._start_var): it stores what one process stores, and a child that
+    dies leaves the simulation to the parent."""
+    import os
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.value.parallel import in_child
+    from valuetrack.value.portfolio import value_portfolio
+
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF)
+    valuation.revalue(ctx, as_of=as_of, workers=1)
+    alone = ctx.var.latest()
+    valuation.revalue(ctx, as_of=as_of, workers=2)
+    forked = ctx.var.latest()
+    assert alone["horizons"] and forked == alone
+
+    pv = value_portfolio(ctx, as_of=as_of)
+    parent = os.getpid()
+
+    def dies_in_the_child():  # noqa: ANN202
+        if os.getpid() != parent:
+            os._exit(9)
+        return valuation._var(pv)
+
+    assert in_child(dies_in_the_child)() == valuation._var(pv)
+    assert "ended abruptly" in caplog.text
+
+
 def test_the_ledger_json_is_what_a_json_round_trip_gives(valued: Path) -> None:
     """valuetrack.store.ledger.jsonable builds in one pass what json.loads(json.dumps(...)) gave:
     checked on a whole valuation of the demo and on the awkward values a valuation can hold."""
@@ -174,3 +206,62 @@ def test_the_ledger_json_is_what_a_json_round_trip_gives(valued: Path) -> None:
            "nested": [{"k": np.float64(2.5)}, [np.int32(3)]], 4: "int key", "s": np.str_("text")}
     for value in [*figures, odd]:
         assert ledger.jsonable(value) == round_trip(value)
+
+
+def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(valued: Path) -> None:
+    """D52: what the Kalman filter passes over an unchanged pre-period produced is kept in the app
+    database by the valuation that wrote the ledger (here the refresh), and read by the next one,
+    in another process too, and by the worker processes: no filter pass, the same record to the
+    last bit as a valuation without it. The table holds exactly the entries the newest valuation used."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.store.schema import fit_cache
+
+    ctx = open_context()
+    structural = [r.name for r in ctx.registry.list() if r.spec.attribution.method == "structural"]
+    assert structural
+
+    def rows() -> dict[str, set[str]]:
+        with ctx.engine.connect() as conn:
+            out: dict[str, set[str]] = {}
+            for name, key in conn.execute(sa.select(fit_cache.c.model_name, fit_cache.c.key)):
+                out.setdefault(name, set()).add(key)
+            return out
+
+    def value(workers: int = 1):  # noqa: ANN202
+        record, pv = valuation.build_record(ctx, as_of=dt.date.fromisoformat(AS_OF), reason="revalue", alpha=0.05,
+                                            token=ctx.ledger.token(), workers=workers)
+        dump = json.dumps({k: getattr(record, k) for k in ("periods", "models", "monthly", "timeline", "flags",
+                                                           "input_hash")}, sort_keys=True, default=str)
+        return dump, {n: pv.valuations[n].data.fits.passes for n in structural}, record
+
+    kept = rows()
+    assert set(kept) == set(structural) and all(len(k) == 2 for k in kept.values())  # the fit and its held-out refit
+    with_cache, passes, record = value()
+    assert set(passes.values()) == {0}
+    assert {n: set(e) for n, e in record.fits.items()} == kept and not any(
+        p for e in record.fits.values() for p in e.values())  # nothing new to write
+    _, passes, _ = value(workers=2)
+    assert set(passes.values()) == {0}  # the forked workers read them too
+
+    with ctx.engine.begin() as conn:
+        conn.execute(fit_cache.delete())
+    without, passes, _ = value()
+    assert with_cache == without
+    assert all(p == 2 * 25 for p in passes.values())
+
+    # another process values the portfolio and keeps the fits again (in the ledger's transaction)
+    env = {**os.environ, "PYTHONPATH": str(Path(valuation.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "valuetrack", "revalue", "--as-of", AS_OF], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert rows() == kept
+    again, passes, _ = value()
+    assert again == with_cache and set(passes.values()) == {0}

@@ -59,16 +59,16 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     secrets = ctx.settings.secrets()
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
-    plans = []
+    starts = []
     for registered in targets:
         spec = registered.spec
         status = store.status(spec.name)
         since = None if full else status.next_since_day
         if since is not None and since > as_of:
             since = as_of
-        edges = (status.last_ok or {}).get("bin_edges")
-        refresh_id = store.start_refresh(spec.name, as_of=as_of, since_day=since, actor=actor.name)
-        plans.append((spec, since, edges, refresh_id, not status.exposures_complete))
+        starts.append((spec, since, (status.last_ok or {}).get("bin_edges"), not status.exposures_complete))
+    ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
+    plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:

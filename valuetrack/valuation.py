@@ -93,10 +93,13 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
     store = ctx.ledger
     started = time.perf_counter()
     for attempt in range(1, ATTEMPTS + 1):
-        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token(), workers=workers)
+        var: list[Any] = []  # the value at risk, simulated beside the months and the write (CLI)
+        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token(), workers=workers,
+                                  on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)))
         asof_id = store.write(record)
+        result = var[0]() if var else None
         if asof_id is not None:
-            _record_var(ctx, pv)
+            ctx.var.record(result, pv.as_of)
             break
         log.info("valuation as of %s: inputs changed while valuing (attempt %d), valuing again", as_of, attempt)
     return Valued(as_of, asof_id, reason, len(pv.models), len(pv.failures), len({f.model for f in pv.flags}),
@@ -117,13 +120,15 @@ def revalue_after_edit(ctx: Context) -> Valued | None:
 
 
 def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple,
-                 workers: int = 1) -> tuple[LedgerRecord, Any]:
+                 workers: int = 1, on_valued: Any = None) -> tuple[LedgerRecord, Any]:
     """Value every registered model and shape the ledger record (nothing is written); also returns
-    the PortfolioValue it came from."""
+    the PortfolioValue it came from. ``on_valued(pv)`` is called once the models are valued, before
+    the record is shaped."""
     from valuetrack.value.portfolio import value_portfolio
 
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
         cumulative, daily = cumulative_rows(v), v.data.daily
+        v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
         daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
         series = {"timeline": _json_columns(v.timeline()), "cumulative": _json_columns(cumulative),
                   "daily": _json_columns(daily)}
@@ -131,6 +136,8 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
                 "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
 
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
+    if on_valued is not None:
+        on_valued(pv)
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
@@ -164,41 +171,55 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
 
     periods = {TO_DATE: _period(pv)}
     monthly = []
+    bounds = {}
     for month in _months(pv, last_day):
         first = dt.date.fromisoformat(f"{month}-01")
-        last = min(dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1]), last_day)
-        values = []
-        for mv in pv.models:
-            val = pv.valuations.get(mv.model)
-            if val is None:
-                continue
-            live = month_rows[mv.model].get(month)  # the same figures as the month's own period
-            m = dataclasses.replace(live, period_start=first) if live is not None else val.period(first, last)
-            values.append(dataclasses.replace(m, health=mv.health))
+        bounds[month] = (first, min(dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1]),
+                                    last_day))
+    for mv in pv.models:  # the months before a model went live, valued in one pass per model
+        val = pv.valuations.get(mv.model)
+        if val is not None:
+            before = [m for m in bounds if m not in month_rows[mv.model]]
+            month_rows[mv.model].update(zip(before, val.periods([bounds[m] for m in before])))
+    for month, (first, last) in bounds.items():
+        # a live month has the same figures as the month's own period, shown from the 1st
+        values = [dataclasses.replace(month_rows[mv.model][month], period_start=first, health=mv.health)
+                  for mv in pv.models if mv.model in pv.valuations]
         mp = _month_portfolio(ctx, pv, values, month, first, last)
         periods[month] = _period(mp)
         monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
                      "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
               "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
+    # the structural fits the models used, kept for the next valuation (D52; a cache: no figure reads it)
+    fits = {name: v.data.fits.used for name, v in pv.valuations.items() if getattr(v.data, "fits", None) is not None}
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
         input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
-        models=models, monthly=monthly, timeline=timelines, flags=flags)
+        models=models, monthly=monthly, timeline=timelines, flags=flags, fits=fits)
     return record, pv
 
 
-def _record_var(ctx: Context, pv: Any) -> None:
-    """Simulate the portfolio's value at risk from the same valuations and store it; a failure is
-    stored as the reason and never stops the valuation."""
+def _start_var(pv: Any, *, background: bool) -> Any:
+    """Start simulating the portfolio's value at risk from the same valuations: in a forked process
+    while this one shapes and writes the record (``background``), else now. Returns the function
+    giving its result; a failure is the result's reason and never stops the valuation."""
+    if not background:
+        result = _var(pv)
+        return lambda: result
+    from valuetrack.value.parallel import in_child
+
+    return in_child(lambda: _var(pv))
+
+
+def _var(pv: Any) -> dict[str, Any]:
     from valuetrack.value.portfolio_var import portfolio_var
 
     try:
-        result = portfolio_var(pv).to_dict()
+        return portfolio_var(pv).to_dict()
     except Exception as exc:  # noqa: BLE001 - a VaR that cannot be computed says why, the valuation stands
-        result = {"as_of": pv.as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
-    ctx.var.record(result, pv.as_of)
+        return {"as_of": pv.as_of, "error": f"the value at risk could not be computed: {type(exc).__name__}: {exc}"}
 
 
 def _model_row(mv: Any, refresh_id: int | None, digest: str, detail: dict[str, Any]) -> dict[str, Any]:

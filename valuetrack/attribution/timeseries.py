@@ -30,6 +30,9 @@ check that no control series moved at the intervention) give a verdict: ``truste
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -46,6 +49,7 @@ from valuetrack.formatting import p_value
 __all__ = [
     "TSConfig",
     "TSResult",
+    "FitCache",
     "fit_structural",
     "fit_its",
     "attribute_ts_frame",
@@ -444,7 +448,6 @@ class _Fitted:
     """A structural model on standardized pre-period data, averaged over level/irregular ratios.
 
     Attributes:
-        mod: the statsmodels model of the pre-period (its system matrices).
         q: the ratios σ²_level/σ²_irregular that carry posterior weight, shape (K,).
         weight: their posterior weights (sum 1).
         scale: σ²_irregular maximising the likelihood at each q (profiled out), shape (K,).
@@ -453,9 +456,10 @@ class _Fitted:
         a: predicted state means at ``at``, shape (K, len(at), m).
         P: predicted state covariances at ``at`` for σ²_irregular = 1, shape (K, len(at), m, m).
         errors: standardized one-step errors at the most probable ratio (for Ljung–Box).
+        T: the transition matrix (m, m) (time-invariant).
+        R: the level's column of the selection matrix (m,).
     """
 
-    mod: Any
     q: np.ndarray
     weight: np.ndarray
     scale: np.ndarray
@@ -464,6 +468,8 @@ class _Fitted:
     a: np.ndarray
     P: np.ndarray
     errors: np.ndarray
+    T: np.ndarray
+    R: np.ndarray
 
     def state(self, t: int | Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         j = [self.at.index(int(x)) for x in np.atleast_1d(t)]
@@ -471,49 +477,157 @@ class _Fitted:
 
     def system(self) -> tuple[np.ndarray, np.ndarray]:
         """Transition T (m, m) and the level's column of the selection matrix R (m,)."""
-        T = np.asarray(self.mod.ssm["transition"])
-        R = np.asarray(self.mod.ssm["selection"])
-        return (T[:, :, 0] if T.ndim == 3 else T), (R[:, :, 0] if R.ndim == 3 else R)[:, 0]
+        return self.T, self.R
 
 
-def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at: Sequence[int]) -> _Fitted:
+class FitCache:
+    """What the Kalman filter passes of unchanged pre-periods gave, kept between valuations (D52).
+
+    A structural fit filters its pre-period once per ratio of the grid (25 passes), and again for
+    the held-out check. On the next day's valuation of a model already live, the pre-period has
+    not changed, so neither has what those passes produce. An entry, keyed by a sha256 of
+    everything a fit reads (the standardized pre-period series and controls, the model's
+    components, the grid and prior settings, the versions of valuetrack, numpy, scipy and
+    statsmodels), holds every ratio's log-likelihood and scale and the kept ratios' predicted
+    states at the days the fit was asked for. A fit whose key matches and asks for the same days
+    runs no filter pass; one that asks for other days (the post-period, hence the placebo windows,
+    grew) filters only the ratios with weight (w ≥ 1e-4). Either way every number is the one a
+    fit from scratch gives (the same passes, or their stored results, bit for bit). An entry that
+    does not match its key or cannot be read is ignored.
+
+    ``stored``: key → payload as read from the app database. After the fits, ``used`` holds every
+    key a fit used: its payload when new or changed, None when the stored one is still right;
+    ``passes`` counts the filter passes run.
+    """
+
+    def __init__(self, stored: dict[str, bytes] | None = None) -> None:
+        self.stored = dict(stored or {})
+        self.used: dict[str, bytes | None] = {}
+        self.passes = 0
+
+    def _get(self, key: str) -> bytes | None:
+        new = self.used.get(key)
+        return new if new is not None else self.stored.get(key)
+
+    def _put(self, key: str, payload: bytes) -> None:
+        self.used[key] = None if self.stored.get(key) == payload else payload
+
+
+_FIT_FORMAT = 1  # the payload's layout; a change makes every stored entry a miss
+
+
+def _fit_key(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig) -> str:
+    import scipy
+    import statsmodels
+
+    from valuetrack import __version__
+
+    h = hashlib.sha256(json.dumps({
+        "fit": "structural", "format": _FIT_FORMAT,
+        "versions": [__version__, np.__version__, scipy.__version__, statsmodels.__version__],
+        "spec": [spec.weekly, spec.yearly, spec.harmonics], "grid": cfg.level_grid,
+        "prior": cfg.level_prior_scale, "shape": [len(y), 0 if X is None else X.shape[1]]}).encode())
+    h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+    if X is not None:
+        h.update(np.ascontiguousarray(X, dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def _grid(cfg: TSConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The ratios r = σ_level/σ_irregular and their log prior (half-Cauchy on r, density on log r)."""
+    r = np.exp(np.linspace(math.log(1e-3), math.log(3.0), cfg.level_grid))
+    return r, np.log(r) - np.log1p((r / cfg.level_prior_scale) ** 2)
+
+
+def _weights(log_prior: np.ndarray, llf: np.ndarray) -> np.ndarray:
+    log_w = log_prior + llf if np.isfinite(llf).any() else log_prior  # no likelihood: the prior alone
+    w = np.exp(log_w - np.max(log_w))
+    return w / w.sum()
+
+
+def _pack(key: str, llf: np.ndarray, scale: np.ndarray, fit: _Fitted) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(key), llf=llf, scale=scale, n=np.array(fit.n), at=np.array(fit.at, dtype=np.int64),
+             a=fit.a, P=fit.P, errors=fit.errors, T=fit.T, R=fit.R)
+    return buf.getvalue()
+
+
+def _unpack(payload: bytes | None, key: str, n_grid: int, n_obs: int) -> dict | None:
+    """A stored entry's arrays, or None when it is missing, unreadable or not this key's."""
+    if payload is None:
+        return None
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+            e = {k: z[k] for k in z.files}
+        m = e["T"].shape[0]
+        K, n_at = e["a"].shape[:2]
+        ok = (str(e["key"]) == key and e["llf"].shape == e["scale"].shape == (n_grid,)
+              and e["T"].shape == (m, m) and e["R"].shape == (m,) and e["a"].shape == (K, n_at, m)
+              and e["P"].shape == (K, n_at, m, m) and e["errors"].shape == (n_obs,) and e["at"].shape == (n_at,))
+        return e if ok else None
+    except Exception:  # noqa: BLE001 - a corrupt entry is ignored, never trusted
+        return None
+
+
+def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at: Sequence[int],
+            cache: FitCache | None = None) -> _Fitted:
     """Fit by averaging over a log-spaced grid of r = σ_level/σ_irregular in [0.001, 3].
 
     Each r is weighted by its profile likelihood (σ²_irregular concentrated out; under the
     scale-invariant prior on σ²_irregular this is proportional to its marginal likelihood) times a
     half-Cauchy(``level_prior_scale``) prior on r, as a density on log r (the grid's spacing). One
     concentrated Kalman filter pass per grid point; the predicted states at ``at`` are kept.
+    With a ``cache`` entry for the same inputs, the stored passes' results are used (see FitCache).
     """
+    r, log_prior = _grid(cfg)
+    at = tuple(int(t) for t in at)
+    key = _fit_key(y, X, spec, cfg) if cache is not None else ""
+    entry = _unpack(cache._get(key), key, len(r), len(y)) if cache is not None else None
+    if entry is not None:
+        llf, scale = entry["llf"], entry["scale"]
+        w = _weights(log_prior, llf)
+        keep = np.flatnonzero(w >= 1e-4)
+        if tuple(entry["at"].tolist()) == at and len(keep) == len(entry["a"]):
+            fit = _Fitted(q=r[keep] ** 2, weight=w[keep] / w[keep].sum(), scale=scale[keep], n=int(entry["n"]), at=at,
+                          a=entry["a"], P=entry["P"], errors=entry["errors"], T=entry["T"], R=entry["R"])
+            cache.used.setdefault(key, None)  # None: the stored entry stands (a new one: kept)
+            return fit
+        passes = keep  # the likelihoods are known: filter only the ratios that carry weight
+    else:
+        llf, scale = np.full(len(r), -np.inf), np.ones(len(r))
+        passes = np.arange(len(r))
     mod = _build_uc(y, X, spec)
     ssm = mod.ssm
-    r = np.exp(np.linspace(math.log(1e-3), math.log(3.0), cfg.level_grid))
-    log_w = np.log(r) - np.log1p((r / cfg.level_prior_scale) ** 2)
-    at = tuple(int(t) for t in at)
-    llf, scale, states, covs, errors = np.full(len(r), -np.inf), np.ones(len(r)), [], [], []
+    states, covs, errors = {}, {}, {}
     ssm.filter_concentrated = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for k, rk in enumerate(r):
-                mod.update(np.array([1.0, rk * rk]))
+            for k in passes:
+                mod.update(np.array([1.0, r[k] * r[k]]))
                 fr = ssm.filter()
                 s = float(fr.scale)
-                if np.isfinite(fr.llf) and s > 0:
+                if entry is None and np.isfinite(fr.llf) and s > 0:
                     llf[k], scale[k] = float(fr.llf), s
-                states.append(np.array(fr.predicted_state[:, at]).T)
-                covs.append(np.moveaxis(np.array(fr.predicted_state_cov[:, :, at]), 2, 0) / (s if s > 0 else 1.0))
-                errors.append(np.asarray(fr.standardized_forecasts_error)[0])
+                states[k] = np.array(fr.predicted_state[:, at]).T
+                covs[k] = np.moveaxis(np.array(fr.predicted_state_cov[:, :, at]), 2, 0) / (s if s > 0 else 1.0)
+                errors[k] = np.asarray(fr.standardized_forecasts_error)[0]
     finally:
         ssm.filter_concentrated = False
-    if np.isfinite(llf).any():  # else no ratio gives a likelihood: the prior alone decides
-        log_w = log_w + llf
-    w = np.exp(log_w - np.max(log_w))
-    w /= w.sum()
+    if cache is not None:
+        cache.passes += len(passes)
+    w = _weights(log_prior, llf)
     keep = np.flatnonzero(w >= 1e-4)
     burn = int(ssm.loglikelihood_burn)
-    return _Fitted(mod=mod, q=r[keep] ** 2, weight=w[keep] / w[keep].sum(), scale=scale[keep],
-                   n=max(3, int(np.isfinite(y[burn:]).sum())), at=at, a=np.stack(states)[keep],
-                   P=np.stack(covs)[keep], errors=errors[int(np.argmax(w))])
+    T = np.array(ssm["transition"])
+    R = np.array(ssm["selection"])
+    fit = _Fitted(q=r[keep] ** 2, weight=w[keep] / w[keep].sum(), scale=scale[keep],
+                  n=max(3, int(np.isfinite(y[burn:]).sum())), at=at, a=np.stack([states[k] for k in keep]),
+                  P=np.stack([covs[k] for k in keep]), errors=errors[int(np.argmax(w))],
+                  T=T[:, :, 0] if T.ndim == 3 else T, R=(R[:, :, 0] if R.ndim == 3 else R)[:, 0])
+    if cache is not None:
+        cache._put(key, _pack(key, llf, scale, fit))
+    return fit
 
 
 def _allocate(weight: np.ndarray, n: int) -> np.ndarray:
@@ -698,6 +812,7 @@ def fit_structural(
     config: TSConfig | None = None,
     metric: str | None = None,
     interventions: Iterable | None = None,
+    cache: FitCache | None = None,
 ) -> TSResult:
     """Estimate the effect of an intervention with a structural counterfactual.
 
@@ -711,6 +826,8 @@ def fit_structural(
             is "no model": it is fitted on every day before the window's start that lies outside all
             earlier windows (days inside earlier windows are treated as missing), and a window
             without an end runs until the next window starts (or the data ends).
+        cache: the Kalman filter results of earlier fits of the same pre-periods (FitCache): the
+            same result, fewer filter passes; the entries used are left in ``cache.used``.
 
     Returns:
         TSResult; with several windows its top-level figures are the latest window's and
@@ -725,7 +842,7 @@ def fit_structural(
         nxt = wins[i + 1][0] if i + 1 < len(wins) else None
         stop = end if end is not None else (nxt - _DAY if nxt is not None else None)
         masked = [w for w in wins[:i]]
-        results.append(_fit_one_window(frame, metric, controls, start, stop, masked, wins[i + 1:], cfg))
+        results.append(_fit_one_window(frame, metric, controls, start, stop, masked, wins[i + 1:], cfg, cache))
     if len(results) == 1:
         return results[0]
     last = results[-1]
@@ -733,7 +850,8 @@ def fit_structural(
 
 
 def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...], start: pd.Timestamp,
-                    stop: pd.Timestamp | None, earlier: list, later: list, cfg: TSConfig) -> TSResult:
+                    stop: pd.Timestamp | None, earlier: list, later: list, cfg: TSConfig,
+                    cache: FitCache | None = None) -> TSResult:
     idx = frame.index
     t0 = int(idx.searchsorted(start))
     base = dict(intervention=start, controls=controls)
@@ -795,7 +913,7 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
     rng = np.random.default_rng(cfg.seed)
 
     starts = _placebo_starts(t0, horizon, max(cfg.min_pre_periods, 28))
-    fit = _fit_uc(ys[:t0], None if Xs is None else Xs[:t0], spec, cfg, at=[t0, *starts])
+    fit = _fit_uc(ys[:t0], None if Xs is None else Xs[:t0], spec, cfg, at=[t0, *starts], cache=cache)
     full = _build_uc(ys, Xs, spec)  # only for its design matrices over the post-period
     design = np.asarray(full.ssm["design"])
     if design.ndim == 2:
@@ -830,7 +948,7 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
                        "describe this series")
     if cfg.diagnostics:
         pre_fit, more, why = _diagnose(fit, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg, rng,
-                                       sd_pre, mu, controls)
+                                       sd_pre, mu, controls, cache)
         diagnostics.update(more)
         reasons += why
     trusted = not reasons
@@ -868,7 +986,7 @@ def _calibrate(fit: _Fitted, design, ys, starts, horizon: int, n_pre: int, cfg: 
 
 
 def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg, rng, sd, mu,
-              controls) -> tuple[dict | None, dict, list[str]]:
+              controls, cache: FitCache | None = None) -> tuple[dict | None, dict, list[str]]:
     reasons: list[str] = []
     diag: dict = {}
     # 1. held-out stretch: the last observed pre-period days (days inside an earlier window are masked,
@@ -880,7 +998,7 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
     if hd >= 7 and len(obs_pre) - hd >= cfg.min_pre_periods:
         h0 = int(obs_pre[-hd])
         span = t0 - h0
-        fit_h = _fit_uc(ys[:h0], None if Xs is None else Xs[:h0], spec, cfg, at=[h0])
+        fit_h = _fit_uc(ys[:h0], None if Xs is None else Xs[:h0], spec, cfg, at=[h0], cache=cache)
         p_s, m_s = _simulate(fit_h, design, h0, span, 400, rng)
         act = y_all[h0:t0]
         paths_h, mean_h = p_s * sd + mu, m_s * sd + mu
@@ -903,7 +1021,7 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
 
     # 2. residual autocorrelation of the one-step-ahead errors in the pre-period
     e = fit.errors[:t0]
-    burn = int(fit.mod.k_states)
+    burn = int(fit.T.shape[0])  # the number of states
     q, p_lb = _ljung_box(e[burn:], cfg.ljung_box_lags)
     lb_pass = not (np.isfinite(p_lb) and p_lb < cfg.ljung_box_alpha)
     diag["ljung_box"] = {"statistic": num(q), "p_value": num(p_lb), "lags": cfg.ljung_box_lags, "passed": lb_pass}

@@ -89,12 +89,17 @@ class AggregateStore:
 
         Refreshes left ``running`` by a process that is gone are first marked ``abandoned``.
         """
+        return self.start_refreshes([(model, since_day)], as_of=as_of, actor=actor)[0]
+
+    def start_refreshes(self, starts: list[tuple[str, dt.date | None]], *, as_of: dt.date,
+                        actor: str | None = None) -> list[int]:
+        """:meth:`start_refresh` for each ``(model, since_day)``, in one transaction; their ids."""
         self.mark_abandoned()
         with self.engine.begin() as c:
-            return int(c.execute(refreshes.insert().values(
+            return [int(c.execute(refreshes.insert().values(
                 model_name=model, started_at=_now(), as_of=as_of, since_day=since_day, status="running",
                 started_by=actor, runner=_runner(),
-            )).inserted_primary_key[0])
+            )).inserted_primary_key[0]) for model, since_day in starts]
 
     def mark_abandoned(self, *, now: dt.datetime | None = None) -> int:
         """Mark ``abandoned`` (with when and why) the refreshes still ``running`` whose process has

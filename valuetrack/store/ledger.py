@@ -21,8 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from valuetrack.jsonsafe import clean
 from valuetrack.store.db import data_version_of
-from valuetrack.store.schema import (ledger_asofs, ledger_finals, ledger_flags, ledger_models, ledger_monthly,
-                                     ledger_timeline)
+from valuetrack.store.schema import (fit_cache, ledger_asofs, ledger_finals, ledger_flags, ledger_models,
+                                     ledger_monthly, ledger_timeline)
 
 _WRITE_LOCK = 7_346_121  # PostgreSQL advisory lock serialising ledger writes (any constant)
 
@@ -48,6 +48,8 @@ class LedgerRecord:
         timeline: rows of ledger_timeline (without asof_id).
         flags: the flags raised at this look: model_name, type, p_value, reason, action, evidence,
             at_stake.
+        fits: the kept structural fits this valuation used, per model: {key: payload, or None when
+            the stored entry is still right} (D52); they replace the ``fit_cache`` rows.
     """
 
     as_of: dt.date
@@ -65,6 +67,7 @@ class LedgerRecord:
     monthly: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, Any]] = field(default_factory=list)
+    fits: dict[str, dict[str, bytes | None]] = field(default_factory=dict)
 
 
 def jsonable(value: Any) -> Any:
@@ -133,7 +136,30 @@ class LedgerStore:
             if flags:
                 conn.execute(ledger_flags.insert(), flags)
             self._prune_timelines(conn, asof_id)
+            self._replace_fits(conn, record.fits)
         return int(asof_id)
+
+    @staticmethod
+    def _replace_fits(conn: Connection, fits: Mapping[str, Mapping[str, bytes | None]]) -> None:
+        """Make ``fit_cache`` hold exactly the entries this valuation used: the others go, the new
+        and changed ones are written, the unchanged ones stay as they are."""
+        t = fit_cache
+        stored = set(conn.execute(sa.select(t.c.model_name, t.c.key)).tuples())
+        used = {(m, k): p for m, entries in fits.items() for k, p in entries.items()}
+        gone = [{"m": m, "k": k} for m, k in stored if (m, k) not in used or used[(m, k)] is not None]
+        if gone:
+            conn.execute(t.delete().where(t.c.model_name == sa.bindparam("m"), t.c.key == sa.bindparam("k")), gone)
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = [{"model_name": m, "key": k, "payload": p, "written_at": now} for (m, k), p in used.items()
+                if p is not None]
+        if rows:
+            conn.execute(t.insert(), rows)
+
+    def fits(self, name: str) -> dict[str, bytes]:
+        """The kept structural fits of a model (key → payload; valuetrack.attribution.timeseries.FitCache)."""
+        t = fit_cache
+        with self.engine.connect() as conn:
+            return {k: bytes(p) for k, p in conn.execute(sa.select(t.c.key, t.c.payload).where(t.c.model_name == name))}
 
     def _flag_rows(self, conn: Connection, asof_id: int, as_of: dt.date,
                    flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -443,3 +443,17 @@ ledger_finals = sa.Table(
 )
 
 LEDGER_TABLES = (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags)
+
+# -- kept structural fits (valuetrack.attribution.timeseries.FitCache, D52; migration 0021) --------
+# What a structural model's Kalman filter passes over an unchanged pre-period produced, so the next
+# valuation does not run them again. A cache, never a figure: an entry is used only when its key (a
+# sha256 of everything the fit reads, versions included) matches, and the rows are exactly the
+# entries the newest valuation used (replaced in its ledger transaction), so they cannot pile up.
+
+fit_cache = sa.Table(
+    "fit_cache", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # numpy arrays (np.savez, read without pickle)
+    sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -18,7 +18,7 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Callable
 
 from valuetrack.context import Context
 
@@ -82,3 +82,32 @@ def _fx(ctx: Context) -> Any:
     if "fx" not in _JOB:  # one per worker: the rates are read once per process
         _JOB["fx"] = FxSource(ctx)
     return _JOB["fx"]
+
+
+def in_child(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` in a process forked now (it inherits everything ``fn`` reads, nothing is
+    pickled but its result); returns the function that waits for that result, raising what
+    ``fn`` raised. A child that dies is replaced by a call in this process. For computations that
+    use no database connection, in command-line processes only, like :func:`value_models`."""
+    _BACKGROUND.append(fn)
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    future = pool.submit(_call_child, len(_BACKGROUND) - 1)
+
+    def result() -> Any:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            log.warning("a background process ended abruptly (%s); computing in this process", exc)
+            return fn()
+        finally:
+            pool.shutdown(cancel_futures=True)
+            _BACKGROUND.remove(fn)
+
+    return result
+
+
+_BACKGROUND: list[Callable[[], Any]] = []  # what a child forked by in_child runs (inherited)
+
+
+def _call_child(i: int) -> Any:
+    return _BACKGROUND[i]()

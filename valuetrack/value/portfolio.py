@@ -435,6 +435,10 @@ class ModelValuation:
 
         notes = tuple(ctx.notes.list(reg.name) if notes is None else notes)
         data = _ModelData.load(ctx.aggregates, reg.spec, as_of)
+        if reg.spec.attribution.series is not None:  # kept structural fits (D52): fewer filter passes, same figures
+            from valuetrack.attribution.timeseries import FitCache
+
+            data = dataclasses.replace(data, fits=FitCache(ctx.ledger.fits(reg.name)))
         windows = exclusion_windows(notes)
         unexcluded = None
         if windows:  # the estimate without them too, to show what the exclusion changes (D36)
@@ -820,6 +824,9 @@ class _ModelData:
     follow the data as stored; value/notes.py)."""
     status: Any = None
     """The model's refresh status as read with its aggregates (AggregateStore.status), or None."""
+    fits: Any = None
+    """With a series: the structural fits kept from earlier valuations
+    (valuetrack.attribution.timeseries.FitCache, D52); after the fit, the entries it used."""
 
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:

@@ -59,7 +59,7 @@ class StructuralMethod(Method):
         windows = [(pd.Timestamp(iv.start), pd.Timestamp(iv.end) if iv.end else None) for iv in spec.interventions
                    if pd.Timestamp(iv.start) <= frame.index[-1]]
         result = fit_structural(frame, interventions=windows, controls=list(spec.attribution.series.controls),
-                                config=TSConfig(alpha=alpha, seed=0), metric="value")
+                                config=TSConfig(alpha=alpha, seed=0), metric="value", cache=getattr(data, "fits", None))
         return effect_of(self.name, result)
 
 

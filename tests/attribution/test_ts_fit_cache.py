@@ -1,0 +1,140 @@
+"""Kept structural fits (valuetrack.attribution.timeseries.FitCache, D52): a fit of a pre-period seen
+before gives the same result, bit for bit, with fewer Kalman filter passes; a change to anything the
+fit reads, or an entry that does not match, means a fit from scratch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from valuetrack.attribution.timeseries import FitCache, TSConfig, fit_structural
+
+FAST = TSConfig(n_paths=400)
+GRID = FAST.level_grid  # filter passes of one fit from scratch
+
+
+def series(n_pre: int = 200, n_post: int = 121, seed: int = 0) -> tuple[pd.DataFrame, pd.Timestamp]:
+    rng = np.random.default_rng(seed)
+    n = n_pre + n_post
+    f = np.cumsum(rng.normal(0, 0.3, n))
+    x1 = 50 + f + rng.normal(0, 1, n)
+    x2 = 20 + 0.7 * f + rng.normal(0, 1, n)
+    y = 100 + x1 + 0.5 * x2 + np.array([0, 1, 2, 1, 0, -2, -2])[np.arange(n) % 7] + rng.normal(0, 1, n)
+    y[n_pre:] += 2.0
+    idx = pd.date_range("2024-01-01", periods=n, freq="D")
+    return pd.DataFrame({"y": y, "x1": x1, "x2": x2}, index=idx), idx[n_pre]
+
+
+def fit(df: pd.DataFrame, start: pd.Timestamp, cache: FitCache | None, config: TSConfig = FAST,
+        controls: tuple[str, ...] = ("x1", "x2")):
+    return fit_structural(df, intervention=start, controls=list(controls), config=config, cache=cache)
+
+
+def assert_same(a, b) -> None:
+    """Every figure, diagnostic and simulated path equal to the last bit."""
+    assert json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)
+    for name in ("paths", "counterfactual", "actual"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+
+
+def kept(cache: FitCache) -> FitCache:
+    """The next valuation's cache: what the ledger write leaves in the table after ``cache`` was used."""
+    return FitCache({k: v if v is not None else cache.stored[k] for k, v in cache.used.items()})
+
+
+def test_a_kept_fit_gives_the_same_result_and_the_next_day_filters_only_what_changed() -> None:
+    df, start = series()
+    yesterday, today = df.iloc[:-1], df  # one new post-period day
+    first = FitCache()
+    assert_same(fit(yesterday, start, first), fit(yesterday, start, None))
+    assert first.passes == 2 * GRID  # the pre-period and the held-out refit, from scratch
+    assert len(first.used) == 2 and all(first.used.values())
+
+    again = kept(first)
+    assert_same(fit(yesterday, start, again), fit(yesterday, start, None))
+    assert again.passes == 0 and set(again.used) == set(first.used)
+    assert all(v is None for v in again.used.values())  # nothing to write back
+
+    # the next day: the post-period grew by a day, so the placebo windows start elsewhere and the
+    # kept states are at other days; the likelihoods are known, so only the ratios with weight are
+    # filtered again. The held-out stretch (a quarter of the pre-period) did not move: no pass.
+    nxt = kept(first)
+    assert_same(fit(today, start, nxt), fit(today, start, None))
+    assert 0 < nxt.passes < GRID
+    assert set(nxt.used) == set(first.used)
+    assert sum(v is not None for v in nxt.used.values()) == 1  # the pre-period's entry, with its new states
+
+
+def test_past_the_horizon_cap_the_next_day_runs_no_filter_pass() -> None:
+    """The usual daily case: a model live longer than its horizon cap (the benchmark's time-series models)."""
+    df, start = series()
+    capped = TSConfig(n_paths=400, horizon_cap_days=90)
+    first = FitCache()
+    fit(df.iloc[:-1], start, first, capped)
+    nxt = kept(first)
+    assert_same(fit(df, start, nxt, capped), fit(df, start, None, capped))
+    assert nxt.passes == 0
+
+
+def test_relaunch_windows_each_keep_their_fits() -> None:
+    df, _ = series(n_pre=150, n_post=200)
+    windows = [(df.index[150], df.index[219]), (df.index[260], None)]
+    first = FitCache()
+    ref = fit_structural(df, interventions=windows, controls=["x1", "x2"], config=FAST)
+    assert_same(fit_structural(df, interventions=windows, controls=["x1", "x2"], config=FAST, cache=first), ref)
+    again = kept(first)
+    got = fit_structural(df, interventions=windows, controls=["x1", "x2"], config=FAST, cache=again)
+    assert_same(got, ref)
+    assert len(ref.windows) == 2 and [w.to_dict() for w in got.windows] == [w.to_dict() for w in ref.windows]
+    assert first.passes == 4 * GRID and again.passes == 0
+
+
+def _changed_data(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df.iloc[10, 0] += 0.5  # one pre-period day, corrected
+    return df
+
+
+@pytest.mark.parametrize("change", ["pre-period value", "control value", "controls", "prior", "grid", "version"])
+def test_a_change_to_anything_the_fit_reads_is_a_fit_from_scratch(change: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    df, start = series()
+    first = FitCache()
+    fit(df, start, first)
+    config, controls = FAST, ("x1", "x2")
+    if change == "pre-period value":
+        df = _changed_data(df)
+    elif change == "control value":
+        df = df.copy()
+        df.iloc[5, 2] += 0.1
+    elif change == "controls":
+        controls = ("x1",)
+    elif change == "prior":
+        config = TSConfig(n_paths=400, level_prior_scale=0.2)
+    elif change == "grid":
+        config = TSConfig(n_paths=400, level_grid=21)
+    else:
+        import valuetrack
+
+        monkeypatch.setattr(valuetrack, "__version__", valuetrack.__version__ + ".post1")
+    nxt = kept(first)
+    assert_same(fit(df, start, nxt, config, controls), fit(df, start, None, config, controls))
+    assert nxt.passes == 2 * config.level_grid
+    assert not set(nxt.used) & set(first.used)  # the stale entries are not kept: the write drops them
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another key's entry", "not an entry"])
+def test_a_damaged_or_foreign_entry_is_ignored(damage: str) -> None:
+    df, start = series()
+    first = FitCache()
+    fit(df, start, first)
+    (k1, p1), (k2, p2) = first.used.items()
+    stored = {"truncated": {k1: p1[: len(p1) // 2], k2: p2[:40]},
+              "another key's entry": {k1: p2, k2: p1},
+              "not an entry": {k1: b"\x00" * 64, k2: b"PK\x03\x04"}}[damage]
+    nxt = FitCache(stored)
+    assert_same(fit(df, start, nxt), fit(df, start, None))
+    assert nxt.passes == 2 * GRID
+    assert nxt.used == {k1: p1, k2: p2}  # rewritten whole
