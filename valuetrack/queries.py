@@ -664,6 +664,7 @@ def health_queries(
     reference: tuple[dt.date, dt.date] | None = None,
     quantiles: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
     dialect_ops: DialectOps | None = None,
+    daily_start: dt.date | None = None,
 ) -> HealthQueries:
     """Daily exposure counts, score histograms on fixed edges, reference edges and freshness.
 
@@ -671,6 +672,8 @@ def health_queries(
         spec: one model, or a batch sharing an exposures table (:func:`health_batch_key`): then
             every query is grouped by the model column and each row leads with ``model_value``.
         start, end: local days (model time zone) of the daily queries, inclusive.
+        daily_start: first day of the daily exposure counts when it differs from ``start`` (a
+            refresh reads them over the whole history, the histogram over its last days: D53).
         bin_edges: fixed, increasing histogram edges (from :attr:`HealthQueries.reference_edges`
             of a reference window, computed once and stored); no histogram when None. For a
             batch, a mapping from model value to its edges (models without edges get no histogram).
@@ -699,7 +702,7 @@ def health_queries(
     daily = (
         sa.select(*by_model, day, E.c[src.arm].label("arm"), sa.func.count().label("n_exposures"),
                   sa.func.count(sa.distinct(E.c[src.unit])).label("n_units"))
-        .where(*in_days(start, end, "daily"))
+        .where(*in_days(daily_start or start, end, "daily"))
         .group_by(*group, day, E.c[src.arm])
         .order_by(*group, day, E.c[src.arm])
     )

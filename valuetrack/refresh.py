@@ -66,9 +66,9 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         since = None if full else status.next_since_day
         if since is not None and since > as_of:
             since = as_of
-        starts.append((spec, since, (status.last_ok or {}).get("bin_edges")))
-    ids = store.start_refreshes([(spec.name, since) for spec, since, _ in starts], as_of=as_of, actor=actor.name)
-    plans = [(spec, since, edges, refresh_id) for (spec, since, edges), refresh_id in zip(starts, ids)]
+        starts.append((spec, since, (status.last_ok or {}).get("bin_edges"), not status.exposures_complete))
+    ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
+    plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
@@ -86,15 +86,17 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         try:
             connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
         except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
-            for spec, since, _, refresh_id in group:
+            for spec, since, _, refresh_id, _ in group:
                 failed(spec, since, refresh_id, exc)
             continue
         pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
                              since_days={p[0].name: p[1] for p in group},
                              bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
                              guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
-                                                    for p in group if p[0].guardrails})
-        for spec, since, _, refresh_id in group:
+                                                    for p in group if p[0].guardrails},
+                             # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
+                             whole_exposures={p[0].name for p in group if p[4]})
+        for spec, since, _, refresh_id, _ in group:
             result = pulled[spec.name]
             try:
                 if isinstance(result, Exception):

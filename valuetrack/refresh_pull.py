@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,9 @@ from valuetrack.registry.spec import ModelSpec, guardrail_view
 HISTORY_START = dt.date(2000, 1, 1)
 """First cohort day read by a model's first (full) refresh."""
 HEALTH_DAYS = 90
-"""Days of exposure-health history read when no ``since_day`` narrows it."""
+"""Days of score-histogram history read when no ``since_day`` narrows it. The daily exposure
+counts are read over the whole history instead: they are the predictions that the cost per 1,000
+predictions is charged on, in every month (docs/decisions.md D53)."""
 REFERENCE_DAYS = 28
 """Length of the default reference window for score-histogram edges."""
 
@@ -55,6 +57,9 @@ class PulledAggregates:
         model: the model's name.
         as_of: the as-of date of the pull (nothing after this local day was read).
         since_day: first cohort/series day read (earlier days were final and kept).
+        exposures_since: first day of the daily exposure counts read: ``HISTORY_START`` (the whole
+            history) on a first refresh and when the stored counts do not reach back to it (D53),
+            else ``since_day``.
         mature_through: last mature cohort day (``as_of - window_days - outcome_lag_days``).
         ab: per day × arm [× segment]: n, n_units, sum_y, sum_y2, sum_x, sum_x2, sum_xy, mature;
             empty (with these columns) for a model without a holdout.
@@ -88,6 +93,12 @@ class PulledAggregates:
     decisions_since: dt.date | None = None
     guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
     billed: pd.DataFrame | None = None
+    exposures_since: dt.date | None = None
+
+    @property
+    def exposures_whole(self) -> bool:
+        """Whether the daily exposure counts were read over the whole history."""
+        return self.exposures_since == HISTORY_START
 
     @property
     def total_cost(self) -> dict[str, Any]:
@@ -150,6 +161,7 @@ def pull_model(
     timeout_s: float | None = None,
     guardrail_definitions: Mapping[str, str] | None = None,
     prefetched: Mapping[str, tuple[pd.DataFrame, dict[str, Any]]] | None = None,
+    whole_exposures: bool = False,
 ) -> PulledAggregates:
     """Run the model's aggregate queries on its warehouse and return the results.
 
@@ -167,6 +179,9 @@ def pull_model(
             digest differs (or is absent) is read from the start of the history.
         prefetched: results already read for this model by a batch query (:func:`pull_models`),
             by purpose, with their cost entry; those queries are not run again.
+        whole_exposures: read the daily exposure counts over the whole history even though
+            ``since_day`` is given (the stored counts do not reach back: an app database whose
+            first refresh read only the last HEALTH_DAYS of them, before D53).
 
     Raises:
         WarehouseError: a query failed after its retries (nothing is returned; the caller keeps
@@ -228,13 +243,16 @@ def pull_model(
 
     health: dict[str, pd.DataFrame] = {}
     edges: tuple[float, ...] | None = tuple(bin_edges) if bin_edges is not None else None
+    exposures_since = None
     if spec.attribution.exposures is not None:
         h_start = since_day or (as_of - dt.timedelta(days=HEALTH_DAYS - 1))
+        exposures_since = exposures_start(since_day, whole_exposures)
         if edges is None and spec.attribution.exposures.score is not None:
             ref = reference or _default_reference(h_start)
             edges = edges_from(run(lambda: health_queries(spec, start=h_start, end=as_of, reference=ref,
                                                           dialect_ops=ops).reference_edges, "health-edges"))
-        hq = functools.cache(lambda: health_queries(spec, start=h_start, end=as_of, bin_edges=edges, dialect_ops=ops))
+        hq = functools.cache(lambda: health_queries(spec, start=h_start, end=as_of, bin_edges=edges,
+                                                    daily_start=exposures_since, dialect_ops=ops))
         health["daily_exposures"] = normalize_days(run(lambda: hq().daily_exposures, "health-daily"))
         if "health-histogram" in (prefetched or {}) or hq().score_histogram is not None:
             health["score_histogram"] = normalize_days(run(lambda: hq().score_histogram, "health-histogram"))
@@ -254,8 +272,14 @@ def pull_model(
     return PulledAggregates(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
-        decisions_since=decisions_since, billed=billed, guardrails=guardrails,
+        decisions_since=decisions_since, billed=billed, guardrails=guardrails, exposures_since=exposures_since,
     )
+
+
+def exposures_start(since_day: dt.date | None, whole: bool = False) -> dt.date:
+    """First day of the daily exposure counts a pull reads: the whole history on a first refresh
+    (``since_day`` None) or when asked (``whole``), else ``since_day``."""
+    return HISTORY_START if since_day is None or whole else since_day
 
 
 BATCHED = ("ab", "health-edges", "health-daily", "health-histogram", "health-freshness")
@@ -271,6 +295,7 @@ def pull_models(
     bin_edges: Mapping[str, Sequence[float] | None],
     timeout_s: float | None = None,
     guardrail_definitions: Mapping[str, Mapping[str, str]] | None = None,
+    whole_exposures: Collection[str] = (),
 ) -> dict[str, PulledAggregates | Exception]:
     """Pull several models of one connection, with one query per shared exposures table.
 
@@ -285,6 +310,8 @@ def pull_models(
     Guardrails (``[[models.guardrails]]``) batch the same way: the guardrails of the same name whose
     views of their models (registry.spec.guardrail_view) share a query shape and a first day are
     read by one query. ``guardrail_definitions``: per model, the digests stored for its guardrails.
+    ``whole_exposures``: the models whose daily exposure counts are read over the whole history
+    although they have a ``since_day`` (see :func:`pull_model`).
 
     Returns: per model name, its pull, or the exception that stopped it.
     """
@@ -296,11 +323,14 @@ def pull_models(
     def health_start(spec: ModelSpec) -> dt.date:
         return since_days.get(spec.name) or (as_of - dt.timedelta(days=HEALTH_DAYS - 1))
 
+    def daily_start(spec: ModelSpec) -> dt.date:
+        return exposures_start(since_days.get(spec.name), spec.name in whole_exposures)
+
     prefetched: dict[str, dict[str, tuple[pd.DataFrame, dict[str, Any]]]] = {s.name: {} for s in specs}
     for key, group in _groups(specs, lambda s: (ab_batch_key(s), start_of(s))):
         _prefetch(group, prefetched, connector, "ab", timeout_s, lambda g: ab_aggregate(
             g, cohort_start=key[1], cohort_end=as_of, as_of=as_of, dialect_ops=connector.ops))
-    for key, group in _groups(specs, lambda s: (health_batch_key(s), health_start(s))):
+    for key, group in _groups(specs, lambda s: (health_batch_key(s), health_start(s), daily_start(s))):
         h_start = key[1]
         edges: dict[str, tuple[float, ...] | None] = {
             model_value(s): tuple(bin_edges[s.name]) if bin_edges.get(s.name) is not None else None for s in group}
@@ -312,7 +342,7 @@ def pull_models(
                 g, start=h_start, end=as_of, reference=ref, dialect_ops=connector.ops).reference_edges)
             for s in need if got else []:
                 edges[model_value(s)] = edges_from(prefetched[s.name]["health-edges"][0])
-        hq = health_queries(group, start=h_start, end=as_of, dialect_ops=connector.ops,
+        hq = health_queries(group, start=h_start, end=as_of, daily_start=key[2], dialect_ops=connector.ops,
                             bin_edges={k: v for k, v in edges.items() if v is not None} if scored else None)
         _prefetch(group, prefetched, connector, "health-daily", timeout_s, lambda g: hq.daily_exposures)
         if hq.score_histogram is not None:
@@ -334,7 +364,8 @@ def pull_models(
             out[spec.name] = pull_model(spec, connector, as_of=as_of, since_day=since_days.get(spec.name),
                                         bin_edges=bin_edges.get(spec.name), timeout_s=timeout_s,
                                         prefetched=prefetched[spec.name],
-                                        guardrail_definitions=definitions.get(spec.name))
+                                        guardrail_definitions=definitions.get(spec.name),
+                                        whole_exposures=spec.name in whole_exposures)
         except Exception as exc:  # noqa: BLE001 - the caller records each model's failure
             out[spec.name] = exc
     return out

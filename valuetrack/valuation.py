@@ -353,5 +353,18 @@ def _json_columns(frame: pd.DataFrame | None) -> dict[str, list[Any]]:
         elif kind in ("i", "u", "b"):
             out[str(c)] = col.tolist()
         else:
-            out[str(c)] = jsonable(col.tolist())
+            out[str(c)] = _json_objects(col.tolist())
     return out
+
+
+def _json_objects(values: list[Any]) -> list[Any]:
+    """An object column JSON-safe, as :func:`jsonable` makes it: text as it is, and days as ISO text
+    formatted once per distinct day (a day and arm per row of the daily exposure counts, which
+    cover a model's whole history: D53); anything else through :func:`jsonable`."""
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        return values
+    if kinds == {dt.date}:
+        text = {d: d.isoformat() for d in set(values)}
+        return [text[d] for d in values]
+    return jsonable(values)

@@ -12,7 +12,8 @@ import pytest
 
 from tests.connectors.standins import connector_for
 from tests.connectors.test_queries_fixture import AS_OF, MODEL, make_spec, make_tables
-from valuetrack.refresh_pull import pull_model, pull_models
+from valuetrack.queries import model_value
+from valuetrack.refresh_pull import HEALTH_DAYS, pull_model, pull_models
 
 TWIN = "twin-model"
 START = dt.date(2025, 4, 8)  # cohorts from here; the histogram's reference window is the 28 days before
@@ -148,3 +149,39 @@ def test_guardrails_of_the_same_name_share_one_query(warehouse_engine):
             _same(got.guardrails[name].ab, alone.guardrails[name].ab)
     a, b = (batched[s.name].guardrails["refunds"].ab for s in specs)
     assert len(a) and len(b) and not a[["n", "sum_y"]].equals(b[["n", "sum_y"]])
+
+
+def _whole_history_counts(tables: dict[str, pd.DataFrame], value: str, tz: str) -> dict:
+    """Brute force: a model's exposures per local day and arm, up to the as-of date."""
+    ex = tables["exposures"]
+    ex = ex[ex.model_id == value]
+    day = ex.scored_at.dt.tz_convert(tz).dt.date
+    keep = day <= AS_OF
+    return ex[keep].assign(day=day[keep]).groupby(["day", "arm"]).size().sort_index().to_dict()
+
+
+@pytest.mark.parametrize("since", [None, START], ids=["first refresh", "stored counts too short"])
+def test_daily_exposures_are_read_over_the_whole_history_in_one_batch(warehouse_engine, warehouse_tables, since):
+    """The daily exposure counts (the predictions the cost per 1,000 predictions is charged on, D53)
+    are read over the whole history on a first refresh and when asked (``whole_exposures``), still
+    by one query for the models sharing the table; the score histogram keeps its own window."""
+    connector = connector_for(warehouse_engine)
+    specs = _specs("sum")
+    got = pull_models(specs, connector, as_of=AS_OF, since_days={s.name: since for s in specs},
+                      bin_edges={s.name: (0.25, 0.5, 0.75) for s in specs}, timeout_s=120,
+                      whole_exposures={s.name for s in specs})
+    hist_from = since or AS_OF - dt.timedelta(days=HEALTH_DAYS - 1)
+    for spec in specs:
+        pulled = got[spec.name]
+        assert not isinstance(pulled, Exception), pulled
+        assert pulled.exposures_whole and {c["purpose"]: c.get("batch") for c in pulled.costs}["health-daily"] == 2
+        daily = pulled.health["daily_exposures"]
+        counts = daily.set_index(["day", "arm"])["n_exposures"].astype(int).sort_index().to_dict()
+        assert counts == _whole_history_counts(warehouse_tables, model_value(spec), spec.timezone)
+        hist = pulled.health["score_histogram"]
+        assert min(daily["day"]) < hist_from and len(hist) and min(hist["day"]) >= hist_from
+        assert hist["n"].astype(int).sum() == daily.loc[[d >= hist_from for d in daily["day"]], "n_exposures"].astype(int).sum()
+    # without being asked, an incremental pull reads the counts from its since day only
+    if since is not None:
+        alone = pull_model(specs[0], connector, as_of=AS_OF, since_day=since, timeout_s=120)
+        assert not alone.exposures_whole and min(alone.health["daily_exposures"]["day"]) >= since

@@ -66,6 +66,14 @@ class RefreshStatus:
             return None
         return self.last_ok["mature_through"] + dt.timedelta(days=1)
 
+    @property
+    def exposures_complete(self) -> bool:
+        """Whether the stored daily exposure counts reach back to the start of the history (the
+        predictions every month's cost per 1,000 predictions is charged on). False before the first
+        refresh and for a model whose counts were stored before migration 0022, when a first refresh
+        read only their last HEALTH_DAYS: its next refresh reads them over the whole history (D53)."""
+        return bool(self.last_ok) and self.last_ok.get("exposures_from") is not None
+
 
 class AggregateStore:
     """Read and write the aggregates cache over a SQLAlchemy engine (SQLite or PostgreSQL)."""
@@ -179,6 +187,7 @@ class AggregateStore:
                 total = pulled.total_cost
                 c.execute(refreshes.update().where(refreshes.c.id == refresh_id).values(
                     status="ok", finished_at=_now(), since_day=since, rows=written,
+                    exposures_from=_exposures_from(c, pulled),
                     cost=json.loads(json.dumps({"total": total, "queries": list(pulled.costs)}, default=str)),
                     mature_through=pulled.mature_through,
                     bin_edges=list(pulled.bin_edges) if pulled.bin_edges is not None else None,
@@ -348,11 +357,26 @@ def _alive(pid: int) -> bool:
 
 
 def _health_since(table: sa.Table, pulled: Any) -> dt.date:
-    if table in (health_daily, health_histogram):
-        daily = pulled.health.get("daily_exposures")
-        if daily is not None and len(daily):
-            return min(pulled.since_day, min(daily["day"]))
+    """First day of ``table``'s stored rows that the pull replaces: its since day, or its first
+    pulled day when earlier. The daily exposure counts can reach further back than the since day
+    (read over the whole history, D53); then they replace the stored days from their own first
+    day, so that days a warehouse no longer holds stay stored."""
+    frame = {health_daily: "daily_exposures", health_histogram: "score_histogram"}.get(table)
+    rows = pulled.health.get(frame) if frame else None
+    if rows is not None and len(rows):
+        return min(pulled.since_day, min(rows["day"]))
     return pulled.since_day
+
+
+def _exposures_from(c: Any, pulled: Any) -> dt.date | None:
+    """What a successful refresh records as ``refreshes.exposures_from``: the start of the history
+    when it read the daily exposure counts over the whole of it, else what the model's previous
+    successful refresh recorded (its counts stay stored and this one adds the newer days)."""
+    if getattr(pulled, "exposures_whole", False):
+        return pulled.exposures_since
+    return c.execute(sa.select(refreshes.c.exposures_from).where(
+        refreshes.c.model_name == pulled.model, refreshes.c.status == "ok")
+        .order_by(refreshes.c.id.desc()).limit(1)).scalar()
 
 
 def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:

@@ -109,6 +109,10 @@ refreshes = sa.Table(
     sa.Column("max_outcome_ts", sa.DateTime, nullable=True),
     sa.Column("started_by", sa.String(200), nullable=True),  # who ran the refresh (migration 0007)
     sa.Column("runner", sa.String(200), nullable=True),  # "pid@host" of the process (migration 0008)
+    # migration 0022: the first day from which the model's stored daily exposure counts are complete
+    # (refresh_pull.HISTORY_START: the whole history); NULL: only the last HEALTH_DAYS of its first
+    # refresh were read (before D53), so the next refresh reads them over the whole history
+    sa.Column("exposures_from", sa.Date, nullable=True),
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
