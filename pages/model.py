@@ -6,7 +6,7 @@ import streamlit as st
 
 import datetime as dt
 
-from valuetrack import actions as edits, costviews, notes_text
+from valuetrack import actions as edits, costviews, notes_text, svgcharts
 from valuetrack.errors import ValuetrackError
 from valuetrack.formatting import label, money, money_compact, plain
 from valuetrack.ui import charts, components as ui, state, views
@@ -135,17 +135,21 @@ section = next((k for k, t in tabs.items() if t.open), "value")
 
 with tabs[section]:
     if section == "value":
+        # drawn as SVG, not plotly: the section a model page opens on shows without loading plotly's
+        # bundle in the browser (D51); the same frames, the values on hover
         timeline = view["timeline"]
+        svg_marks = svgcharts.page_marks(marks, windows)
         if view["is_ts"] and len(timeline):
             st.markdown("##### Actual KPI against the counterfactual")
-            st.plotly_chart(charts.counterfactual(timeline, spec.interventions, kpi=m.kpi, annotations=marks, windows=windows), width="stretch", key="cf")
+            ui.svg_chart(svgcharts.page_timeline(timeline, kind="ts", title=m.kpi,
+                                                 marks=svgcharts.page_marks(marks, windows, interventions=spec.interventions)))
         elif len(timeline):
             st.markdown("##### Uplift per unit over time")
             st.caption("Model arm minus holdout, per unit, over all cohorts up to each day. The light band is always "
                        "valid (safe to watch daily); the darker one is the fixed-horizon 95% interval."
                        + ("" if spec.kpi.higher_is_better else " Lower is better for this KPI, so below zero is a gain."))
-            st.plotly_chart(charts.uplift(timeline, kpi=m.kpi, higher_is_better=spec.kpi.higher_is_better,
-                                          annotations=marks, windows=windows), width="stretch", key="uplift")
+            ui.svg_chart(svgcharts.page_timeline(timeline, kind="ab", title=f"{m.kpi} per unit" + ("" if spec.kpi.higher_is_better else " (lower is better)"),
+                                                 marks=svg_marks))
         elif not view["timeline_kept"]:
             st.caption("The daily timeline of this valuation is not kept (the ledger keeps it for the newest valuation "
                        "and month-ends only).")
@@ -155,13 +159,12 @@ with tabs[section]:
             a, b = st.columns(2)
             with a:
                 st.markdown("##### Cumulative net value")
-                st.plotly_chart(charts.cumulative_net(view["cumulative"], cur, payback=m.payback_date,
-                                                      one_off=one_off_chart, annotations=marks, windows=windows),
-                                width="stretch", key="cum")
+                ui.svg_chart(svgcharts.page_cumulative(view["cumulative"], cur, payback=m.payback_date,
+                                                       one_off=one_off_chart, marks=svg_marks))
             with b:
                 st.markdown("##### Net value by month")
-                st.plotly_chart(charts.monthly(view["months"], cur, annotations=marks, windows=windows), width="stretch",
-                                key="monthly")
+                if view["months"]:
+                    ui.svg_chart(svgcharts.page_monthly(view["months"], cur, marks=svg_marks))
         st.markdown("##### Figures to date")
         left, _ = st.columns([1, 1])
         left.html(views.table_html(["Figure", cur], views.figures_rows(m), numeric=[1], testid="figures"))

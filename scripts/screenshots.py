@@ -34,9 +34,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 WIDTH = 1440
 REPORT_MONTH = "2026-04"
 REPORT_MODEL = "Homepage recommendations"  # the report page shown: this model's
-SHOTS = {  # file → address, what must be visible, how many charts
-    "portfolio-1440.png": ("/portfolio", ["table[data-testid=portfolio-table]", "table[data-testid=reconciliation]"], 2),
-    "model-1440.png": ("/model?model=homepage-recs", ["table[data-testid=figures]"], 3),
+PLOTLY, SVG = ".js-plotly-plot", "[data-testid=svg-chart]"  # the model page's Value section draws SVG (D51)
+SHOTS = {  # file → address, what must be visible, which charts and how many
+    "portfolio-1440.png": ("/portfolio", ["table[data-testid=portfolio-table]", "table[data-testid=reconciliation]"], (PLOTLY, 2)),
+    "model-1440.png": ("/model?model=homepage-recs", ["table[data-testid=figures]"], (SVG, 3)),
 }
 IDLE = ("() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
         " && !document.querySelector('[data-testid=stSkeleton]')")
@@ -53,7 +54,7 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _shoot(browser, url: str, selectors: list[str], charts: int, out: Path) -> None:  # noqa: ANN001
+def _shoot(browser, url: str, selectors: list[str], charts: tuple[str, int], out: Path) -> None:  # noqa: ANN001
     page = browser.new_page(viewport={"width": WIDTH, "height": 1000}, device_scale_factor=1)
     page.set_default_timeout(180_000)
     try:
@@ -61,7 +62,7 @@ def _shoot(browser, url: str, selectors: list[str], charts: int, out: Path) -> N
         page.locator("[data-testid=stMetric]").first.wait_for()
         for sel in selectors:
             page.locator(sel).first.wait_for()
-        page.locator(".js-plotly-plot").nth(charts - 1).wait_for()
+        page.locator(charts[0]).nth(charts[1] - 1).wait_for()
         last = -1
         while True:  # settled: not running, and the same height twice
             page.wait_for_function(IDLE)

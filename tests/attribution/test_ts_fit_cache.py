@@ -138,3 +138,15 @@ def test_a_damaged_or_foreign_entry_is_ignored(damage: str) -> None:
     assert_same(fit(df, start, nxt), fit(df, start, None))
     assert nxt.passes == 2 * GRID
     assert nxt.used == {k1: p1, k2: p2}  # rewritten whole
+
+
+def test_a_young_model_keeps_its_likelihoods_but_not_its_many_placebo_states() -> None:
+    """Three days after the launch a placebo window starts every third day of the pre-period: those
+    states are too many to keep (and move the next day); the likelihoods are kept."""
+    df, start = series(n_pre=400, n_post=3)
+    first = FitCache()
+    fit(df, start, first)
+    assert max(len(p) for p in first.used.values()) < 64 * 1024
+    again = kept(first)
+    assert_same(fit(df, start, again), fit(df, start, None))
+    assert 0 < again.passes < GRID  # only the ratios with weight (no held-out refit: too short)

@@ -112,6 +112,20 @@ def assert_clean(at: AppTest) -> None:
     assert not wrong, wrong
 
 
+def svg_charts(at: AppTest) -> list[Any]:
+    """The charts a page draws as inline SVG (valuetrack.svgcharts, D51), parsed: each must be
+    well-formed XML on one line (what the page passes through Markdown)."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for el in at.markdown:
+        if 'data-testid="svg-chart"' in el.value:
+            markup = el.value.split("\n")[1]
+            assert el.value.count("\n") == 2 and markup.startswith("<svg "), el.value[:200]
+            out.append(ET.fromstring(markup))
+    return out
+
+
 def html_tables(at: AppTest) -> list[dict[str, Any]]:
     """The HTML tables a page shows (st.html): each {"head": [...], "rows": [{"key": data-model or
     None, "cells": [...]}, ...]} with the cells' visible text."""

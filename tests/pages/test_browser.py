@@ -350,8 +350,28 @@ def test_a_time_series_model_does_not_claim_zero_predictions(tab: Tab) -> None:
 
 def test_the_payback_line_is_in_the_legend_not_on_the_data(tab: Tab) -> None:
     page = tab.open("/model?model=dynamic-pricing")
-    legend = " ".join(page.locator(".js-plotly-plot .legend").all_text_contents())
+    legend = page.locator("[data-testid=svg-chart]").nth(1).locator("text").all_text_contents()
     assert "one-off costs incurred (paid back when crossed)" in legend
+
+
+def test_the_value_section_draws_svg_that_fits_its_column_and_loads_no_plotly(tab: Tab) -> None:
+    """The first section of a model page is SVG (D51): drawn (not sanitised away), as wide as its
+    column at both widths, each figure on hover; plotly's code is fetched only for another section."""
+    page = tab.open("/model?model=homepage-recs")
+    charts = page.locator("[data-testid=svg-chart]")
+    assert charts.count() == 3 and page.locator(".js-plotly-plot").count() == 0
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.wait_for_timeout(300)
+        for i in range(3):
+            box = charts.nth(i).bounding_box()
+            column = charts.nth(i).evaluate("e => e.closest('[data-testid=stVerticalBlock]').getBoundingClientRect().width")
+            widest = 1.4 * charts.nth(i).evaluate("e => e.viewBox.baseVal.width")  # its max-width
+            assert abs(box["width"] - min(column, widest)) <= 2 and box["height"] > 150, (width, i, box, column)
+    assert charts.nth(2).locator("title").count() >= 12  # a bar's figures on hover
+    assert not [u for u in tab.requests if "plotly" in u.lower()]
+    tab.tab("Health & risk")
+    page.locator(".js-plotly-plot").first.wait_for()
 
 
 def test_the_registry_tab_shows_the_whole_manifest_and_audit(tab: Tab) -> None:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, portfolio_table, run_cli
+from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, portfolio_table, run_cli, svg_charts
 from valuetrack.formatting import money, money_column, money_compact
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 MONTH = "2026-05"
 
@@ -108,8 +110,9 @@ def test_one_number_everywhere(demo_copy: Path, tmp_path: Path) -> None:
         payback = metrics["Payback"]
         if stored.payback_date:  # the tile and the chart's marker: one date
             assert payback == f"{stored.payback_date:%b %Y}"
-            marker = [s for c in at.get("plotly_chart") for s in [c.proto.spec] if "vline" in s or "x0" in s]
-            assert any(stored.payback_date.isoformat() in s for s in marker), name
+            marker = [g for svg in svg_charts(at) for g in svg.iter(f"{SVG}g") if g.get("data-payback")]
+            assert [g.get("data-payback") for g in marker] == [stored.payback_date.isoformat()], name
+            assert marker[0].find(f"{SVG}title").text.endswith(payback), name
         figures = next(t for t in html_tables(at) if t["id"] == "figures")
         rows = {r["cells"][0]: r["cells"][1] for r in figures["rows"]}
         assert rows["Net value (running costs)"] == money_column(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.conftest import app, assert_clean, html_tables
+from tests.pages.conftest import app, assert_clean, html_tables, svg_charts
 from valuetrack.formatting import money_column, money_compact, pct
 
 
@@ -29,8 +29,10 @@ def test_model_matches_the_cli_to_the_cent(in_demo: Path, value_json: dict, name
                                  "Net value (running costs), 95% low", "Net value (running costs), 95% high",
                                  "One-off costs amortised", "Net value (fully loaded)")] == want
     assert len({len(v.rpartition(".")[2]) if "." in v else 0 for v in figures.values()}) == 1
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 3  # uplift or counterfactual, cumulative, monthly
+    # the Value section's charts are SVG (D51): uplift or counterfactual, cumulative, monthly; no plotly
+    labels = [c.get("aria-label") for c in svg_charts(at)]
+    assert len(labels) == 3 and labels[1:] == [f"Cumulative net value ({cur})", f"Net value by month ({cur})"], labels
+    assert not at.get("plotly_chart")
     # one section at a time, the one in the address: the registry entry is in its own
     registry = app("pages/model.py", model=name, section="Registry & audit log").run()
     assert_clean(registry)

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli
+from tests.pages.conftest import AS_OF, app, assert_clean, html_tables, run_cli, svg_charts
 from valuetrack.formatting import money, money_column, money_compact
+
+SVG = "{http://www.w3.org/2000/svg}"
+SVG_TAGS = ("svg", "defs", "clipPath", "pattern", "rect", "path", "polyline", "polygon", "circle", "text", "title", "g")
 
 EVIL = '=HYPERLINK("http://evil.example/?x","Click") [phish](https://evil.example) <img src=x onerror=alert(1)>'
 
@@ -127,15 +130,24 @@ def test_annotations_and_excluded_windows_on_every_chart_and_the_estimate_with_a
 
     assert rows == {r[0]: r[1:] for r in notes_text.exclusion_rows(ex, m["currency"])}
     assert rows["Effect per unit"] == [f"{ex['with']['effect']:,.4g}", f"{ex['without']['effect']:,.4g}"]
-    figures = [json.loads(c.proto.spec) for section in ("Value", "Health & risk", "Costs")
+    # the Value section's charts are SVG (D51): the note's text as typed (escaped: no element made of
+    # it), the excluded days shaded with their reason on hover
+    value = svg_charts(app("pages/model.py", model="homepage-recs", section="Value").run())
+    assert len(value) == 3  # uplift, cumulative, monthly
+    for svg in value:
+        assert {e.tag for e in svg.iter()} <= {f"{SVG}{t}" for t in SVG_TAGS}, {e.tag for e in svg.iter()}
+        hover = [t.text for t in svg.iter(f"{SVG}title")]
+        assert any(h.endswith(" spring <b>campaign</b>") for h in hover), svg.get("aria-label")
+        assert "excluded: tracking bug" in hover, svg.get("aria-label")
+    figures = [json.loads(c.proto.spec) for section in ("Health & risk", "Costs")
                for c in app("pages/model.py", model="homepage-recs", section=section).run().get("plotly_chart")]
-    assert len(figures) >= 5  # uplift, cumulative, monthly; volume; costs over time
+    assert len(figures) >= 2  # volume; costs over time
     for fig in figures:
         texts = " ".join(a.get("text", "") for a in fig["layout"].get("annotations", []))
         assert "spring ‹b›campaign‹/b›" in texts, texts  # as typed, no markup
     dated = [f for f in figures if any(s.get("type") == "rect" and s.get("x0", "").startswith("2026-05-02")
                                        for s in f["layout"].get("shapes", []))]
-    assert len(dated) >= 3  # the excluded days shaded on every dated chart
+    assert len(dated) >= 2  # the excluded days shaded on every dated chart
 
 
 def test_an_editor_adds_an_excluded_window_and_an_override_from_the_page(demo_copy: Path) -> None:

@@ -72,24 +72,11 @@ def test_sign_colours_mean_confidently_positive_negative_or_not() -> None:
     assert charts.sign_colour(-1.0, 5.0) == charts.GREY
 
 
-def test_charts_build_from_frames() -> None:
-    days = pd.date_range("2026-01-01", periods=10).date
-    ab = pd.DataFrame({"day": days, "effect": 1.0, "ci_lo": 0.5, "ci_hi": 1.5, "cs_lo": 0.2, "cs_hi": 1.8,
-                       "provisional": [False] * 7 + [True] * 3})
-    fig = charts.uplift(ab, kpi="revenue")
-    assert isinstance(fig, go.Figure) and len(fig.data) == 5
-    assert fig.layout.shapes  # the provisional region
-    ts = pd.DataFrame({"day": days, "actual": 10.0, "counterfactual": 9.0, "lower": 8.0, "upper": 10.5})
-    assert len(charts.counterfactual(ts, [dt.date(2026, 1, 5)]).data) == 4
+def test_value_by_model_sorts_and_colours_by_sign() -> None:
     frame = pd.DataFrame({"name": ["a", "b"], "net": [10.0, -5.0], "net_lo": [2.0, -9.0], "net_hi": [20.0, -1.0]})
     bars = charts.value_by_model(frame, "USD")
+    assert isinstance(bars, go.Figure)
     assert list(bars.data[0].marker.color) == [charts.RED, charts.GREEN]   # sorted ascending: b then a
-    cum = pd.DataFrame({"day": days[:3], "net": [1.0, 2.0, 3.0], "net_lo": [0.0, 1.0, 2.0], "net_hi": [2.0, 3.0, 4.0]})
-    fig = charts.cumulative_net(cum, "USD", payback=days[2], one_off=2.0)
-    assert [t.name for t in fig.data][-2:] == ["cumulative net value", "one-off costs (paid back when crossed)"]
-    assert not fig.layout.annotations  # a legend entry, not a label the data runs over
-    months = [{"start": dt.date(2026, 1, 1), "net": 5.0, "net_lo": 1.0, "net_hi": 9.0, "cost": 1.0, "provisional": False}]
-    assert len(charts.monthly(months, "USD").data) == 1
 
 
 def test_form_messages_in_plain_words() -> None:

@@ -7,7 +7,7 @@ import base64
 import re
 import xml.etree.ElementTree as ET
 
-from valuetrack.reports import charts
+from valuetrack import svgcharts as charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

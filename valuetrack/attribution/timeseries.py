@@ -545,10 +545,18 @@ def _weights(log_prior: np.ndarray, llf: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
+_STATES_MAX_BYTES = 2**20
+"""Kept states larger than this are not stored (only the likelihoods): a short post-period has a
+placebo window starting nearly every day, and its days move with the next day anyway."""
+
+
 def _pack(key: str, llf: np.ndarray, scale: np.ndarray, fit: _Fitted) -> bytes:
+    a, P, at = fit.a, fit.P, fit.at
+    if a.nbytes + P.nbytes > _STATES_MAX_BYTES:
+        a, P, at = a[:, :0], P[:, :0], ()
     buf = io.BytesIO()
-    np.savez(buf, key=np.array(key), llf=llf, scale=scale, n=np.array(fit.n), at=np.array(fit.at, dtype=np.int64),
-             a=fit.a, P=fit.P, errors=fit.errors, T=fit.T, R=fit.R)
+    np.savez(buf, key=np.array(key), llf=llf, scale=scale, n=np.array(fit.n), at=np.array(at, dtype=np.int64),
+             a=a, P=P, errors=fit.errors, T=fit.T, R=fit.R)
     return buf.getvalue()
 
 

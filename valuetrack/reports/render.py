@@ -80,7 +80,7 @@ def _month_name(month: str) -> str:
 def view(snapshot: Snapshot, *, charts: bool = True, pending: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, formatted. ``charts=False`` skips drawing (CSV/XLSX);
     ``pending``: the month's pending restatement (shown beside the final figures, not applied)."""
-    from valuetrack.reports import charts as ch
+    from valuetrack import svgcharts as ch
 
     c = snapshot.content
     cur = c["currency"]

@@ -1,4 +1,5 @@
-"""Plotly figure builders for the pages: pure functions (frames in, figures out), no Streamlit.
+"""Plotly figure builders for the pages: pure functions (frames in, figures out), no Streamlit. The
+model page's Value section is drawn as SVG instead (valuetrack/svgcharts.py, D51).
 
 Colour carries meaning and is used sparingly: green = confidently positive, red = confidently
 negative, grey = not yet conclusive; blue for neutral series, amber for provisional periods.
@@ -6,7 +7,6 @@ negative, grey = not yet conclusive; blue for neutral series, amber for provisio
 
 from __future__ import annotations
 
-import datetime as dt
 import textwrap
 from typing import Any, Iterable, Mapping
 
@@ -18,7 +18,6 @@ from valuetrack.ui.safe import one_line
 
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
 BAND = "rgba(9,105,218,0.15)"
-BAND_WIDE = "rgba(9,105,218,0.07)"
 FONT = dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 
 
@@ -70,58 +69,6 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     return fig
 
 
-def uplift(timeline: pd.DataFrame, *, kpi: str = "KPI", higher_is_better: bool = True,
-           annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
-    """Cumulative per-unit effect by cohort day with its fixed-horizon interval and the wider
-    always-valid band; immature (provisional) cohorts shaded; annotations (e.g. new model
-    versions) marked."""
-    t = timeline
-    x = pd.to_datetime(t["day"])
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=t["cs_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=t["cs_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND_WIDE,
-                             name="always-valid 95% band"))
-    fig.add_trace(go.Scatter(x=x, y=t["ci_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=t["ci_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
-                             name="fixed-horizon 95% interval"))
-    fig.add_trace(go.Scatter(x=x, y=t["effect"], line=dict(color=BLUE, width=2), name="effect per unit"))
-    fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    _provisional(fig, t)
-    _markers(fig, annotations, "")
-    _excluded(fig, windows)
-    fig = _layout(fig, yaxis_title=f"{kpi} per unit" + ("" if higher_is_better else " (lower is better)"))
-    fig.update_xaxes(range=[x.min(), x.max()])
-    return fig
-
-
-def _provisional(fig: go.Figure, t: pd.DataFrame) -> None:
-    if "provisional" in t and t["provisional"].any():
-        first = pd.to_datetime(t.loc[t["provisional"].astype(bool), "day"]).min()
-        last = pd.to_datetime(t["day"]).max()
-        fig.add_vrect(x0=first, x1=last, fillcolor=AMBER, opacity=0.08, line_width=0,
-                      annotation_text="provisional (cohorts not yet mature)", annotation_position="top right",
-                      annotation_font=dict(color=AMBER, size=11))
-
-
-def counterfactual(timeline: pd.DataFrame, interventions: Iterable[Any] = (), *, kpi: str = "KPI",
-                   annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
-    """Actual KPI against the counterfactual (what it would have been without the model), with band;
-    interventions and annotations (e.g. new model versions) marked."""
-    t = timeline
-    x = pd.to_datetime(t["day"])
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=t["upper"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=t["lower"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
-                             name="counterfactual 95% band"))
-    fig.add_trace(go.Scatter(x=x, y=t["counterfactual"], line=dict(color=BLUE, width=1.5, dash="dash"),
-                             name="without the model (counterfactual)"))
-    fig.add_trace(go.Scatter(x=x, y=t["actual"], line=dict(color="#24292f", width=1.5), name="actual"))
-    _markers(fig, interventions, "launch")
-    _markers(fig, annotations, "")
-    _excluded(fig, windows)
-    return _layout(fig, yaxis_title=kpi)
-
-
 def _markers(fig: go.Figure, items: Iterable[Any], default_label: str) -> None:
     """A dotted vertical line with its label per intervention (``start``) or annotation (``date``)."""
     for item in items:
@@ -137,63 +84,6 @@ def _excluded(fig: go.Figure, windows: Iterable[Any]) -> None:
         fig.add_vrect(x0=pd.Timestamp(start), x1=pd.Timestamp(end) + pd.Timedelta(hours=23), fillcolor=GREY,
                       opacity=0.25, line_width=0, annotation_text=one_line(label), annotation_position="bottom left",
                       annotation_font=dict(color="#57606a", size=10))
-
-
-def _month_markers(fig: go.Figure, annotations: Iterable[Any], windows: Iterable[Any]) -> None:
-    """On a bar chart by month ("%b %Y" categories): each annotation over its month, excluded months noted."""
-    for item in annotations:
-        day = pd.Timestamp(getattr(item, "date", None) or getattr(item, "start", item))
-        fig.add_annotation(x=day.strftime("%b %Y"), y=1, yref="paper", text=one_line(getattr(item, "label", "")),
-                           showarrow=False, font=dict(color=AMBER, size=10), yanchor="bottom")
-    for start, _end, label in windows:
-        fig.add_annotation(x=pd.Timestamp(start).strftime("%b %Y"), y=0, yref="paper", text=one_line(label),
-                           showarrow=False, font=dict(color="#57606a", size=10), yanchor="top")
-
-
-def cumulative_net(frame: pd.DataFrame, currency: str, *, payback: dt.date | None = None,
-                   one_off: float = 0.0, annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
-    """Cumulative net value since launch with its 95 % interval (each point a library period)."""
-    f = frame.dropna(subset=["net"])
-    x = pd.to_datetime(f["day"])
-    fig = go.Figure()
-    if f["net_lo"].notna().any():
-        fig.add_trace(go.Scatter(x=x, y=f["net_hi"], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=f["net_lo"], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=BAND,
-                                 name="95% interval"))
-    fig.add_trace(go.Scatter(x=x, y=f["net"], mode="lines+markers", line=dict(color=BLUE, width=2),
-                             name="cumulative net value"))
-    fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    dated = "one_off" in f.columns and f["one_off"].notna().any()
-    if dated and f["one_off"].max() > 0:  # the one-off costs incurred by each point: a step when one is added
-        fig.add_trace(go.Scatter(x=x, y=f["one_off"], mode="lines", line_shape="hv", hoverinfo="skip",
-                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs incurred (paid back when crossed)"))
-    elif one_off and len(x):  # a legend entry, not a label on the line (which the data would run over)
-        fig.add_trace(go.Scatter(x=[x.min(), x.max()], y=[one_off, one_off], mode="lines", hoverinfo="skip",
-                                 line=dict(color=GREY, dash="dot", width=1.5), name="one-off costs (paid back when crossed)"))
-    if payback:
-        fig.add_vline(x=pd.Timestamp(payback), line_color=GREEN, line_dash="dot")
-    _markers(fig, annotations, "")
-    _excluded(fig, windows)
-    return _layout(fig, money=currency, yaxis_title=f"net value ({currency})")
-
-
-def monthly(months: list[Mapping[str, Any]], currency: str, *, annotations: Iterable[Any] = (),
-            windows: Iterable[Any] = ()) -> go.Figure:
-    """Net value per month with 95 % whiskers; provisional months lighter."""
-    f = pd.DataFrame(months)
-    if f.empty:
-        return _layout(go.Figure())
-    colours = [sign_colour(lo, hi) for lo, hi in zip(f["net_lo"], f["net_hi"])]
-    opacity = [0.45 if p else 0.9 for p in f["provisional"]]
-    fig = go.Figure(go.Bar(
-        x=pd.to_datetime(f["start"]).dt.strftime("%b %Y"), y=f["net"], marker_color=colours, marker_opacity=opacity,
-        error_y=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
-                     arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
-        customdata=f[["cost"]].to_numpy(), name="net value",
-        hovertemplate="%{x}<br>net %{y:,.0f}<br>cost %{customdata[0]:,.0f}<extra></extra>"))
-    fig.add_hline(y=0, line_color="#57606a", line_width=1)
-    _month_markers(fig, annotations, windows)
-    return _layout(fig, money=currency, yaxis_title=f"net value per month ({currency})")
 
 
 def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], currency: str, *,

@@ -185,6 +185,14 @@ def valued(portfolio: Any, registered: list[Any]) -> Any:
     st.stop()
 
 
+def svg_chart(markup: str) -> None:
+    """A chart written as SVG (valuetrack.svgcharts, D51), inline. Through Markdown with HTML allowed:
+    ``st.html`` sanitises with DOMPurify's HTML profile, which removes every SVG element. The markup is
+    one line (an HTML block to Markdown, its text left alone) and escapes all registry text in it."""
+    assert markup.startswith("<svg ") and "\n" not in markup
+    st.markdown(f'<div class="vt-svg-chart">\n{markup}\n</div>', unsafe_allow_html=True)
+
+
 def needs_refresh(names: list[str], *, key: str = "refresh") -> None:
     """No stored aggregates yet: explain, and offer a Refresh button (editors) with progress."""
     st.info("These models have no data yet: valuetrack has not pulled their aggregates from the "
