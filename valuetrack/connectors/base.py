@@ -39,6 +39,7 @@ from valuetrack.config import ConnectionSettings, redact, redact_url, referenced
 from valuetrack.errors import (MissingDependency, ParameterError, PermissionDenied, UnsafeSQL, ValuetrackError,
                                WarehouseError)
 from valuetrack.queries import DialectOps
+from valuetrack.sqlrows import plain_rows
 from valuetrack.sqlsafety import check_identifier, check_select, split_table
 
 log = logging.getLogger(__name__)
@@ -339,11 +340,7 @@ class Connector:
             try:
                 result = connection.execute(selectable)
                 columns = list(result.keys())
-                if _converts_nothing(result):  # the driver's tuples are the values (DuckDB): no Row objects
-                    rows = result.cursor.fetchall()
-                    result.close()
-                else:
-                    rows = [tuple(r) for r in result.fetchall()]
+                rows = plain_rows(result)  # the driver's tuples where they are the values (DuckDB)
             finally:
                 watchdog.cancel()
             if ctx.timed_out:
@@ -493,9 +490,3 @@ def utc_naive(value: Any) -> Any:
         return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
 
-
-def _converts_nothing(result: Any) -> bool:
-    """True when SQLAlchemy would hand back the driver's values unchanged (no result processor on
-    any column), so the rows can be read from the DB-API cursor directly; False when unsure."""
-    processors = getattr(getattr(result, "_metadata", None), "_processors", None)
-    return processors is not None and not any(processors) and getattr(result, "cursor", None) is not None

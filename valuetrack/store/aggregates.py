@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from valuetrack.jsonsafe import num
+from valuetrack.sqlrows import plain_rows
 from valuetrack.store.schema import (
     NO_SEGMENT,
     ab_aggregates,
@@ -308,7 +309,7 @@ class AggregateStore:
                                             for c in cols))
         with self.engine.connect() as c:
             result = c.execute(stmt)
-            keys, rows = list(result.keys()), result.fetchall()
+            keys, rows = list(result.keys()), plain_rows(result)
         # column-wise construction: building from Row objects costs a type probe per cell
         columns = list(zip(*rows)) if rows else [()] * len(keys)
         return pd.DataFrame({k: _as_dates(col) if k in dates else list(col) for k, col in zip(keys, columns)},
