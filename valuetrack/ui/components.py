@@ -23,7 +23,8 @@ ROLE_BADGE = {"viewer": ":gray-badge[viewer]", "editor": ":blue-badge[editor]", 
 
 CSS = """
 <style>
-div[data-testid="stMetric"] {background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 10px; padding: 14px 16px;}
+/* greys as translucent overlays, so the tiles and tables read on the light and the dark theme alike */
+div[data-testid="stMetric"] {background: rgba(128,128,128,0.08); border: 1px solid rgba(128,128,128,0.35); border-radius: 10px; padding: 14px 16px;}
 div[data-testid="stMetricValue"] {font-size: 1.9rem;}
 section[data-testid="stSidebar"] div[data-testid="stCaptionContainer"] {margin-top: -0.4rem;}
 [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"] *, [data-testid="stPageLink"] * {white-space: normal !important; overflow: visible !important;}
@@ -34,17 +35,17 @@ table.vt-table .amount {white-space: nowrap;}
 @media (max-width: 1200px) {table.vt-table .spark {display: none;} table.vt-table {font-size: 0.75rem;}
   div[data-testid="stMainBlockContainer"] {padding-left: 1.5rem; padding-right: 1.5rem;}
   div[data-testid="stMetricValue"] {font-size: 1.45rem;}}
-table.vt-table th {text-align: left; font-weight: 600; color: #57606a; border-bottom: 1px solid #d0d7de;
+table.vt-table th {text-align: left; font-weight: 600; opacity: 0.8; border-bottom: 1px solid rgba(128,128,128,0.4);
   padding: 5px 6px; vertical-align: bottom;}
-table.vt-table td {padding: 5px 6px; border-bottom: 1px solid #eaeef2; vertical-align: middle; overflow-wrap: break-word;}
+table.vt-table td {padding: 5px 6px; border-bottom: 1px solid rgba(128,128,128,0.2); vertical-align: middle; overflow-wrap: break-word;}
 table.vt-table .num {text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums;}
 table.vt-table td.tag {font-weight: 600;}
 table.vt-table a {text-decoration: none; font-weight: 600;}
-table.vt-table tfoot td {font-weight: 600; border-top: 1px solid #d0d7de;}
+table.vt-table tfoot td {font-weight: 600; border-top: 1px solid rgba(128,128,128,0.4);}
 table.vt-table td.flagged {opacity: 0.5; cursor: help;
   background: repeating-linear-gradient(135deg, rgba(110,119,129,0.18) 0 3px, transparent 3px 7px);}
 div[class*="st-key-flagged-"] div[data-testid="stMetric"] {opacity: 0.55;
-  background: repeating-linear-gradient(135deg, rgba(110,119,129,0.14) 0 4px, #f6f8fa 4px 9px);}
+  background: repeating-linear-gradient(135deg, rgba(110,119,129,0.14) 0 4px, rgba(128,128,128,0.08) 4px 9px);}
 </style>
 """
 
