@@ -210,7 +210,7 @@ def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeyp
     assert refreshed.code == 0, refreshed.err
     assert {o["model"]: o["status"] for o in refreshed.json["refreshed"]} == {"churn-save-offers": "ok",
                                                                              "dynamic-pricing": "ok"}
-    from tests.pages.conftest import app, assert_clean
+    from tests.pages.conftest import app, assert_clean, svg_charts
     from valuetrack.store.db import dispose_all
 
     dispose_all()
@@ -219,10 +219,10 @@ def test_from_mlflow_to_the_model_page(mlflow_server: str, demo_builder, monkeyp
                           ("dynamic-pricing", ["MLflow version 1", "MLflow version 3"])):
         at = app("pages/model.py", model=model).run()
         assert_clean(at)
-        first_chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-        texts = [a.get("text") for a in first_chart["layout"].get("annotations", [])]
+        first_chart = svg_charts(at)[0]  # the Value section's first chart, inline SVG (D51)
+        hover = [t.text or "" for t in first_chart.iter("{http://www.w3.org/2000/svg}title")]
         for label in labels:
-            assert label in texts, (model, texts)
+            assert any(h.endswith(label) for h in hover), (model, hover)
     dispose_all()
 
 
@@ -242,7 +242,7 @@ def test_the_register_page_offers_the_same_import(mlflow_server: str, tmp_path: 
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow import MlflowClient
 
-    from tests.pages.conftest import app, assert_clean
+    from tests.pages.conftest import app, assert_clean, svg_charts
     from valuetrack.store.db import dispose_all
 
     client = MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
