@@ -97,7 +97,7 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
         record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token(), workers=workers,
                                   on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)))
         asof_id = store.write(record)
-        result = var[0]() if var else None
+        result = var[0]()  # waited for even when the write was refused: the child is not left running
         if asof_id is not None:
             ctx.var.record(result, pv.as_of)
             break
