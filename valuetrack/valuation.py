@@ -31,6 +31,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
 from valuetrack.store.ledger import LedgerRecord, jsonable
+from valuetrack.value.roi import day_ordinals
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5  # valuations re-run when the inputs change while they compute (then the newer run wins)
@@ -320,13 +321,26 @@ def input_hash(valuation: Any, alpha: float) -> str:
 
 
 def frame_digest(frame: pd.DataFrame | None) -> str:
+    """sha256 over a frame's column names, dtypes and values, column by column: numbers and booleans
+    by their bytes, days by their ordinals, text as JSON, anything else by its repr (equal frames,
+    equal digests; any changed value, a changed digest). The index is not part of it."""
     if frame is None or not len(frame):
         return "empty"
-    frame = frame.reset_index(drop=True).copy()
-    if "day" in frame.columns:
-        frame["day"] = pd.to_datetime(frame["day"])
     h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for _, col in frame.items():
+        values = col.to_numpy()
+        h.update(f"|{col.dtype}|".encode())
+        if values.dtype.kind in "biufcmM":
+            h.update(np.ascontiguousarray(values).tobytes())
+            continue
+        items = values.tolist()
+        kinds = set(map(type, items))
+        if kinds == {dt.date}:
+            h.update(b"d" + day_ordinals(items).tobytes())
+        elif kinds == {str}:
+            h.update(b"s" + json.dumps(items).encode())
+        else:
+            h.update(b"r" + repr(items).encode())
     return h.hexdigest()
 
 

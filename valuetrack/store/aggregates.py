@@ -230,57 +230,39 @@ class AggregateStore:
 
     def read_ab(self, model: str) -> pd.DataFrame:
         """Per day × arm × segment sufficient statistics (segment "" when the model has none)."""
-        t = ab_aggregates
-        return self._frame(sa.select(t.c.day, t.c.arm, t.c.segment, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
-                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
-                           .where(t.c.model_name == model).order_by(t.c.day, t.c.arm, t.c.segment))
+        return self._read("ab", model)
 
-    def read_ab_by_day(self, model: str) -> pd.DataFrame:
+    def read_ab_by_day(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """:meth:`read_ab` summed over segments in the database (what a valuation reads: a fifth of
-        the rows with five segments), with ``segment`` "" and ``mature`` true when every row is."""
-        t = ab_aggregates
-        sums = [sa.func.sum(t.c[k]).label(k) for k in ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")]
-        mature = sa.type_coerce(sa.func.min(sa.cast(t.c.mature, sa.Integer)), sa.Integer).label("mature")
-        frame = self._frame(sa.select(t.c.day, t.c.arm, sa.literal("", sa.String).label("segment"), *sums, mature)
-                            .where(t.c.model_name == model).group_by(t.c.day, t.c.arm).order_by(t.c.day, t.c.arm))
+        the rows with five segments), with ``segment`` "" and ``mature`` true when every row is.
+        ``before``: only the days before it (a valuation's as-of)."""
+        frame = self._read("ab_by_day", model, before)
         frame["mature"] = frame["mature"].astype(bool)
         return frame
 
     def read_crossovers(self, model: str) -> pd.DataFrame:
-        t = ab_crossovers
-        return self._frame(sa.select(t.c.day, t.c.segment, t.c.n_crossover).where(t.c.model_name == model).order_by(t.c.day))
+        return self._read("crossovers", model)
 
-    def read_series(self, model: str) -> pd.DataFrame:
-        """Wide frame: day, value, one column per control series."""
-        t = series_points
-        long = self._frame(sa.select(t.c.day, t.c.series, t.c.value).where(t.c.model_name == model))
+    def read_series(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
+        """Wide frame: day, value, one column per control series (``before``: days before it only)."""
+        long = self._read("series", model, before)
         if long.empty:
             return pd.DataFrame(columns=["day", "value"])
         wide = long.pivot(index="day", columns="series", values="value").reset_index()
         wide.columns.name = None
         return wide.sort_values("day").reset_index(drop=True)
 
-    def read_health(self, model: str) -> dict[str, pd.DataFrame]:
-        d, h = health_daily, health_histogram
-        return {
-            "daily_exposures": self._frame(sa.select(d.c.day, d.c.arm, d.c.n_exposures, d.c.n_units)
-                                           .where(d.c.model_name == model).order_by(d.c.day, d.c.arm)),
-            "score_histogram": self._frame(sa.select(h.c.day, h.c.bin, h.c.n).where(h.c.model_name == model)
-                                           .order_by(h.c.day, h.c.bin)),
-        }
+    def read_health(self, model: str, before: dt.date | None = None) -> dict[str, pd.DataFrame]:
+        """The daily exposure counts (``before``: days before it only) and the score histogram."""
+        return {"daily_exposures": self._read("daily", model, before), "score_histogram": self._read("histogram", model)}
 
-    def read_decisions(self, model: str) -> pd.DataFrame:
+    def read_decisions(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """A classifier's decisions aggregate: day, bin, decision, counts and score sums."""
-        t = decision_aggregates
-        return self._frame(sa.select(t.c.day, *(t.c[k] for k in _DECISION_SUMS)).where(t.c.model_name == model)
-                           .order_by(t.c.day, t.c.bin, t.c.decision))
+        return self._read("decisions", model, before)
 
     def read_guardrails(self, model: str) -> pd.DataFrame:
         """Per guardrail × day × arm sufficient statistics of the model's guardrails."""
-        t = guardrail_aggregates
-        return self._frame(sa.select(t.c.guardrail, t.c.day, t.c.arm, t.c.n, t.c.n_units, t.c.sum_y, t.c.sum_y2,
-                                     t.c.sum_x, t.c.sum_x2, t.c.sum_xy, t.c.mature)
-                           .where(t.c.model_name == model).order_by(t.c.guardrail, t.c.day, t.c.arm))
+        return self._read("guardrails", model)
 
     def guardrail_definitions(self, model: str) -> dict[str, str]:
         """The definition digest each stored guardrail was read with (refresh_pull.guardrail_definition)."""
@@ -292,34 +274,107 @@ class AggregateStore:
             out.setdefault(name, set()).add(definition)
         return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
 
-    def read_billed(self, model: str) -> pd.DataFrame:
+    def read_billed(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
-        its cost_source.amount), as the last successful refresh read it."""
-        t = billed_costs
-        return self._frame(sa.select(t.c.day, t.c.currency, t.c.amount).where(t.c.model_name == model)
-                           .order_by(t.c.day, t.c.currency))
+        its cost_source.amount), as the last successful refresh read it (``before``: days before it)."""
+        return self._read("billed", model, before)
+
+    def _read(self, name: str, model: str, before: dt.date | None = None) -> pd.DataFrame:
+        """One of the reads above: its statement is built once per process (with the model and the
+        day bound at execution), and its frame is built column by column (:func:`_frame_of`)."""
+        stmt, dates = _read_statement(name, before is not None)
+        params = {"model": model} if before is None else {"model": model, "before": before}
+        with self.engine.connect() as c:
+            result = c.execute(stmt, params)
+            keys, rows = list(result.keys()), plain_rows(result)
+        return _frame_of(keys, rows, dates)
 
     def _frame(self, stmt: Any) -> pd.DataFrame:
-        # Date columns come back as the driver gives them (SQLite: text) and are converted once per
-        # distinct day, not once per row: the per-row result processing was most of a read's time
-        cols = list(stmt.selected_columns)
-        dates = {c.key for c in cols if isinstance(c.type, sa.Date) and not isinstance(c.type, sa.DateTime)}
-        if dates:
-            stmt = stmt.with_only_columns(*(sa.type_coerce(c, sa.String).label(c.key) if c.key in dates else c
-                                            for c in cols))
+        stmt, dates = _text_dates(stmt)
         with self.engine.connect() as c:
             result = c.execute(stmt)
             keys, rows = list(result.keys()), plain_rows(result)
-        # column-wise construction: building from Row objects costs a type probe per cell
-        columns = list(zip(*rows)) if rows else [()] * len(keys)
-        return pd.DataFrame({k: _as_dates(col) if k in dates else list(col) for k, col in zip(keys, columns)},
-                            columns=keys)
+        return _frame_of(keys, rows, dates)
+
+
+def _text_dates(stmt: Any) -> tuple[Any, frozenset[str]]:
+    """The statement with its date columns read as the driver gives them (SQLite: text) and the
+    names of those columns: they are converted once per distinct day, not once per row (the
+    per-row result processing was most of a read's time)."""
+    cols = list(stmt.selected_columns)
+    dates = frozenset(c.key for c in cols if isinstance(c.type, sa.Date) and not isinstance(c.type, sa.DateTime))
+    if dates:
+        stmt = stmt.with_only_columns(*(sa.type_coerce(c, sa.String).label(c.key) if c.key in dates else c
+                                        for c in cols))
+    return stmt, dates
+
+
+_STATEMENTS: dict[tuple[str, bool], tuple[Any, frozenset[str]]] = {}
+
+
+def _read_statement(name: str, before: bool) -> tuple[Any, frozenset[str]]:
+    """The statement of a read (``model`` and, with ``before``, ``before`` bound at execution) and
+    its date columns, built once per process: building a statement cost about as much as running it."""
+    key = (name, before)
+    if key not in _STATEMENTS:
+        model = sa.bindparam("model", type_=sa.String)
+        if name == "ab_by_day":
+            t = ab_aggregates
+            sums = [sa.func.sum(t.c[k]).label(k) for k in ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")]
+            mature = sa.type_coerce(sa.func.min(sa.cast(t.c.mature, sa.Integer)), sa.Integer).label("mature")
+            stmt = (sa.select(t.c.day, t.c.arm, sa.literal("", sa.String).label("segment"), *sums, mature)
+                    .group_by(t.c.day, t.c.arm).order_by(t.c.day, t.c.arm))
+        else:
+            t, columns, order = {
+                "ab": (ab_aggregates, ("day", "arm", "segment", "n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2",
+                                       "sum_xy", "mature"), ("day", "arm", "segment")),
+                "crossovers": (ab_crossovers, ("day", "segment", "n_crossover"), ("day",)),
+                "series": (series_points, ("day", "series", "value"), ()),
+                "daily": (health_daily, ("day", "arm", "n_exposures", "n_units"), ("day", "arm")),
+                "histogram": (health_histogram, ("day", "bin", "n"), ("day", "bin")),
+                "decisions": (decision_aggregates, ("day", *_DECISION_SUMS), ("day", "bin", "decision")),
+                "guardrails": (guardrail_aggregates, ("guardrail", "day", "arm", "n", "n_units", "sum_y", "sum_y2",
+                                                      "sum_x", "sum_x2", "sum_xy", "mature"), ("guardrail", "day", "arm")),
+                "billed": (billed_costs, ("day", "currency", "amount"), ("day", "currency")),
+            }[name]
+            stmt = sa.select(*(t.c[k] for k in columns)).order_by(*(t.c[k] for k in order))
+        stmt = stmt.where(t.c.model_name == model)
+        if before:
+            stmt = stmt.where(t.c.day < sa.bindparam("before", type_=sa.Date))
+        _STATEMENTS[key] = _text_dates(stmt)
+    return _STATEMENTS[key]
+
+
+def _frame_of(keys: list[str], rows: list[tuple], dates: frozenset[str]) -> pd.DataFrame:
+    """A frame from rows of plain values, built column-wise (building from Row objects costs a type
+    probe per cell): whole numbers and floats become numpy columns directly, with the dtypes pandas
+    would infer from the values (int64; float64 with NULL as NaN; bool), dates become date objects
+    (:func:`_as_dates`), anything else is left to pandas' inference."""
+    columns = list(zip(*rows)) if rows else [()] * len(keys)
+    return pd.DataFrame({k: _as_dates(col) if k in dates else _column(col) for k, col in zip(keys, columns)},
+                        columns=keys)
+
+
+def _column(values: tuple[Any, ...]) -> Any:
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return np.array(values, dtype=np.int64)
+    if kinds in ({float}, {float, int}, {float, type(None)}, {float, int, type(None)}, {int, type(None)}):
+        return np.array(values, dtype=np.float64)  # NULL → NaN, as pandas infers it
+    if kinds == {bool}:
+        return np.array(values, dtype=bool)
+    return list(values)
 
 
 def _as_dates(values: tuple[Any, ...]) -> list[dt.date | None]:
-    """Dates from a column as the driver returned it (ISO text on SQLite, dates elsewhere)."""
-    known: dict[Any, dt.date | None] = {}
-    for v in set(values):
+    """Dates from a column as the driver returned it (ISO text on SQLite, dates elsewhere). Each
+    distinct text is parsed once per process (the models of a portfolio share their days)."""
+    known = _DAYS
+    new = set(values).difference(known)
+    if len(known) + len(new) > 100_000:  # a bound on the memory of an unusual process
+        known.clear()
+        new = set(values)
+    for v in new:
         if v is None or isinstance(v, dt.datetime):
             known[v] = v.date() if v is not None else None
         elif isinstance(v, dt.date):
@@ -327,6 +382,10 @@ def _as_dates(values: tuple[Any, ...]) -> list[dt.date | None]:
         else:
             known[v] = dt.date.fromisoformat(str(v)[:10])
     return [known[v] for v in values]
+
+
+_DAYS: dict[Any, dt.date | None] = {}
+"""ISO text (or driver value) → date, shared by every read of the process."""
 
 
 ABANDON_AFTER = dt.timedelta(hours=6)

@@ -893,26 +893,19 @@ class _ModelData:
 
     @classmethod
     def load(cls, store: AggregateStore, spec: ModelSpec, as_of: dt.date) -> _ModelData:
-        ab = store.read_ab_by_day(spec.name)
-        if len(ab):
-            ab = ab[ab["day"] < as_of]
+        # the days before the as-of, selected in the database (the same rows, in the same order)
+        ab = store.read_ab_by_day(spec.name, before=as_of)
         series = store.read_series(spec.name)
-        if len(series):
+        if len(series):  # filtered after the pivot: a control series has a column even with no earlier day
             series = series[series["day"] < as_of]
-        health = store.read_health(spec.name)
+        health = store.read_health(spec.name, before=as_of)
         daily, histogram = health["daily_exposures"], health["score_histogram"]
-        if len(daily):
-            daily = daily[daily["day"] < as_of]
         treatment = spec.attribution.exposures.treatment if spec.attribution.exposures else None
-        decisions = store.read_decisions(spec.name) if spec.decisions is not None else pd.DataFrame()
-        if len(decisions):
-            decisions = decisions[decisions["day"] < as_of]
+        decisions = store.read_decisions(spec.name, before=as_of) if spec.decisions is not None else pd.DataFrame()
         status = store.status(spec.name)
         failed = status.last_attempt is not None and status.last_attempt["status"] == "failed"
         guardrails = store.read_guardrails(spec.name) if spec.guardrails else pd.DataFrame()
-        billed = store.read_billed(spec.name) if spec.cost_source is not None else pd.DataFrame()
-        if len(billed):
-            billed = billed[billed["day"] < as_of]
+        billed = store.read_billed(spec.name, before=as_of) if spec.cost_source is not None else pd.DataFrame()
         return cls(ab, series, daily, histogram, status.last_ok, treatment, decisions, guardrails,
                    status.reason if failed else None, billed, status=status)
 
