@@ -279,13 +279,16 @@ def cumulative_rows(valuation: Any) -> pd.DataFrame:
         end = dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1])
         ends.append(min(end, last))
         m = end + dt.timedelta(days=1)
-    rows = []
-    for end, v in zip(ends, valuation.periods([(start, end) for end in ends])):
-        rows.append({"day": end, "net": v.net, "net_lo": v.ci_net[0] if v.ci_net else None,
-                     "net_hi": v.ci_net[1] if v.ci_net else None, "cost": v.cost, "provisional": v.provisional,
-                     "one_off": valuation.one_off_to(end), "net_fully_loaded": v.net_fully_loaded,
-                     "cost_fully_loaded": v.cost_fully_loaded})
-    return pd.DataFrame(rows, columns=COLUMNS)
+    values = valuation.periods([(start, end) for end in ends])
+    if not values:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.DataFrame({  # built column by column (the same values and dtypes as from one dict per row)
+        "day": ends, "net": [v.net for v in values],
+        "net_lo": [v.ci_net[0] if v.ci_net else None for v in values],
+        "net_hi": [v.ci_net[1] if v.ci_net else None for v in values], "cost": [v.cost for v in values],
+        "provisional": [v.provisional for v in values], "one_off": [valuation.one_off_to(end) for end in ends],
+        "net_fully_loaded": [v.net_fully_loaded for v in values],
+        "cost_fully_loaded": [v.cost_fully_loaded for v in values]}, columns=COLUMNS)
 
 
 COLUMNS = ["day", "net", "net_lo", "net_hi", "cost", "provisional", "one_off", "net_fully_loaded", "cost_fully_loaded"]
@@ -321,15 +324,15 @@ def input_hash(valuation: Any, alpha: float) -> str:
 
 
 def frame_digest(frame: pd.DataFrame | None) -> str:
-    """sha256 over a frame's column names, dtypes and values, column by column: numbers and booleans
-    by their bytes, days by their ordinals, text as JSON, anything else by its repr (equal frames,
-    equal digests; any changed value, a changed digest). The index is not part of it."""
+    """sha256 over a frame's column names and values, column by column: numbers and booleans
+    by their bytes, days by their ordinals, text by its lengths and characters, anything else by its
+    repr: equal frames, equal digests; any changed value, a changed digest. The index is not part of it."""
     if frame is None or not len(frame):
         return "empty"
     h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
     for _, col in frame.items():
         values = col.to_numpy()
-        h.update(f"|{col.dtype}|".encode())
+        h.update(f"|{values.dtype.str}|".encode())
         if values.dtype.kind in "biufcmM":
             h.update(np.ascontiguousarray(values).tobytes())
             continue
@@ -337,8 +340,9 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
         kinds = set(map(type, items))
         if kinds == {dt.date}:
             h.update(b"d" + day_ordinals(items).tobytes())
-        elif kinds == {str}:
-            h.update(b"s" + json.dumps(items).encode())
+        elif kinds == {str}:  # each text's length, then the texts
+            h.update(b"s" + np.fromiter(map(len, items), dtype=np.int64, count=len(items)).tobytes())
+            h.update("".join(items).encode("utf-8", "surrogatepass"))
         else:
             h.update(b"r" + repr(items).encode())
     return h.hexdigest()

@@ -340,7 +340,11 @@ def _before(frame: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
     values = frame["day"].tolist()
     distinct = set(values)
     if frame["day"].dtype == object and all(type(v) is dt.date for v in distinct) and max(distinct) < as_of:
-        return frame.reset_index(drop=True)  # dates already (the store's reads), all before as_of
+        # dates already (the store's reads), all before as_of
+        index = frame.index
+        if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+            return frame
+        return frame.reset_index(drop=True)
     known: dict[Any, dt.date | None] = {}  # a day repeats once per arm or bin: convert each once
     days = [known[v] if v in known else known.setdefault(v, _to_date(v)) for v in values]
     out = frame.assign(day=days)
@@ -479,7 +483,13 @@ def _volume(daily: pd.DataFrame, as_of: dt.date, reference_days: int, recent_day
     name = "volume"
     if len(daily) == 0 or "n_exposures" not in daily.columns:
         return _unknown(name, "no daily exposure counts are stored")
-    per_day = daily.groupby("day")["n_exposures"].sum().to_dict()
+    counts = daily["n_exposures"].to_numpy()
+    if counts.dtype.kind in "iu":  # whole counts (the store's reads): summed per day exactly, by bincount
+        distinct, where = np.unique(_ordinals(daily), return_inverse=True)
+        sums = np.bincount(where, weights=counts, minlength=len(distinct))
+        per_day = dict(zip(map(dt.date.fromordinal, distinct.tolist()), sums.tolist()))
+    else:
+        per_day = daily.groupby("day")["n_exposures"].sum().to_dict()
     first_seen = min(per_day)
     base_lo, base_hi, rec_lo, rec_hi = _windows(as_of, reference_days, recent_days)
     base_lo = max(base_lo, first_seen)  # before its first stored day the model was not live (or not read)
@@ -538,7 +548,8 @@ def _drift(spec: ModelSpec, hist: pd.DataFrame, edges: Sequence[float] | None, a
     if rec_lo <= ref_hi:
         return _unknown(name, f"not enough history: the recent window ({rec_lo} to {rec_hi}) overlaps the "
                               f"reference window ({ref_lo} to {ref_hi})")
-    hist = hist.assign(bin=pd.to_numeric(hist["bin"], errors="coerce").fillna(-1).astype(int))  # NULL → −1
+    if hist["bin"].dtype.kind not in "iu":  # the store's reads hold whole bins already (NULL stored as −1)
+        hist = hist.assign(bin=pd.to_numeric(hist["bin"], errors="coerce").fillna(-1).astype(int))  # NULL → −1
     bins = sorted(int(b) for b in hist["bin"].unique())
     in_ref = (days >= ref_lo.toordinal()) & (days <= ref_hi.toordinal())
     in_rec = (days >= rec_lo.toordinal()) & (days <= rec_hi.toordinal())
@@ -584,7 +595,7 @@ def _srm(spec: ModelSpec, ab: pd.DataFrame) -> HealthCheck:
 
     n = ab["n"].to_numpy()
     if n.dtype.kind in "iu":  # whole counts: each arm's sum is exact in any order
-        arm = ab["arm"].astype(str).to_numpy()
+        arm = (ab["arm"] if ab["arm"].dtype == "str" else ab["arm"].astype(str)).to_numpy()
         nt, nc = float(n[arm == ex.treatment].sum()), float(n[arm == ex.control].sum())
     else:
         per_arm = ab.groupby(ab["arm"].astype(str))["n"].sum()
@@ -627,11 +638,18 @@ def _completeness(spec: ModelSpec, ab: pd.DataFrame, as_of: dt.date, reference_d
     if (base_hi - base_lo).days + 1 < MIN_BASELINE_DAYS:
         return _unknown(name, "not enough mature cohorts for a baseline")
 
+    # the columns once; each window's sums of the selected values (as the frame's own sums add them)
+    units = ab["n"].to_numpy()
+    if units.dtype.kind not in "iu":  # missing counts add nothing, as in a frame's sum
+        units = np.nan_to_num(pd.to_numeric(ab["n"], errors="coerce").to_numpy(dtype=float), nan=0.0,
+                              posinf=np.inf, neginf=-np.inf)
+    sums = [np.nan_to_num(pd.to_numeric(ab[k], errors="coerce").to_numpy(dtype=float), nan=0.0, posinf=np.inf,
+                          neginf=-np.inf) for k in ("sum_y", "sum_y2")]
+
     def pooled(lo: dt.date, hi: dt.date) -> tuple[float, float, float]:
-        rows = ab[(days >= lo.toordinal()) & (days <= hi.toordinal())]
-        n = float(rows["n"].sum())
-        sy = float(pd.to_numeric(rows["sum_y"], errors="coerce").fillna(0).sum())
-        sy2 = float(pd.to_numeric(rows["sum_y2"], errors="coerce").fillna(0).sum())
+        rows = (days >= lo.toordinal()) & (days <= hi.toordinal())
+        n = float(units[rows].sum())
+        sy, sy2 = (float(v[rows].sum()) for v in sums)
         if n < 2:
             return n, math.nan, math.nan
         mean = sy / n

@@ -708,7 +708,8 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     from valuetrack.attribution.ab import analyze_ab_batch
 
     ex = spec.attribution.exposures
-    found = None if spec.attribution.allocation else _cumulative_arms(data.ab, (ex.control, ex.treatment))
+    found = None if spec.attribution.allocation else _cumulative_arms(data.ab, (ex.control, ex.treatment),
+                                                                       getattr(data, "_ab_columns", None))
     if found is not None:
         days, cum, cuped = found
     else:
@@ -724,44 +725,49 @@ def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float
     r = analyze_ab_batch(*_ab_inputs(spec, cum[ex.control], cum[ex.treatment], alpha, cuped))
     if spec.attribution.allocation:  # a ramp: the cumulative effect stratified by step, as the estimate is
         r = _ramp_timeline(spec, by_arm, days, alpha, cuped)
-    frame = pd.DataFrame({"day": days, "effect": r["effect_abs"], "ci_lo": r["ci_abs"][..., 0], "ci_hi": r["ci_abs"][..., 1],
-                          "cs_lo": r["cs_abs"][..., 0], "cs_hi": r["cs_abs"][..., 1],
-                          "n_control": cum[ex.control]["n"].to_numpy(), "n_treatment": cum[ex.treatment]["n"].to_numpy()})
-    frame["provisional"] = [d > effect.mature_through for d in days]
-    if effect.per_unit is not None:
+    columns = {"day": days, "effect": r["effect_abs"], "ci_lo": r["ci_abs"][..., 0], "ci_hi": r["ci_abs"][..., 1],
+               "cs_lo": r["cs_abs"][..., 0], "cs_hi": r["cs_abs"][..., 1],
+               "n_control": np.asarray(cum[ex.control]["n"]), "n_treatment": np.asarray(cum[ex.treatment]["n"]),
+               "provisional": np.array([d > effect.mature_through for d in days], dtype=bool)}
+    if effect.per_unit is not None:  # the frame is built once, with every column (not column by column)
         sign = 1.0 if spec.kpi.higher_is_better else -1.0
         vpu = spec.kpi.value_per_unit
-        units = frame["n_treatment"].to_numpy()
+        units = columns["n_treatment"]
         raw_units = units
         if vpu_on is not None:  # each day's treated units at that day's value per unit (dated, converted)
             new = np.diff(units, prepend=0.0)
             new = np.where(new != 0, new * np.nan_to_num(vpu_on(days)), 0.0)
             units, vpu = np.cumsum(new), 1.0
-        frame["cum_gross"] = sign * effect.per_unit * units * vpu
-        frame["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
+        columns["cum_gross"] = sign * effect.per_unit * units * vpu
+        columns["cum_gross_se"] = (effect.per_unit_se or 0.0) * units * vpu
         extra = _guardrail_money(guardrails)
         if extra is not None:  # guardrails that enter net value, per treated unit
             if rate_on is not None:  # in the model's currency: each day's treated units at that day's rate
                 new = np.diff(raw_units, prepend=0.0)
                 raw_units = np.cumsum(np.where(new != 0, new * np.nan_to_num(rate_on(days)), 0.0))
-            frame["cum_gross"] += extra[0] * raw_units
-            frame["cum_gross_se"] += extra[1] * raw_units
-    return frame
+            columns["cum_gross"] = columns["cum_gross"] + extra[0] * raw_units
+            columns["cum_gross_se"] = columns["cum_gross_se"] + extra[1] * raw_units
+    return pd.DataFrame(columns)
 
 
-def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str]) -> tuple[list, dict[str, pd.DataFrame], bool] | None:
+def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str], columns: Any = None
+                     ) -> tuple[list, dict[str, dict[str, np.ndarray]], bool] | None:
     """Per arm, the running sums of its daily statistics over the days of either arm (0 on a day
     without rows), and whether every row has a covariate: what a group-by per arm, a reindex and a
     cumulative sum give, in arrays. Only for one row per arm and day with numeric sums (the store's
     reads): then each day's sum is its row, and the running sums add the same numbers in the same
-    order. None otherwise (the caller groups)."""
+    order. None otherwise (the caller groups). ``columns``: the rows' day ordinals and arms when
+    already at hand (_ModelData._ab_columns)."""
     if not len(ab) or any(ab[c].dtype.kind not in "iuf" for c in _SUMS):
         return None
-    arm = ab["arm"].to_numpy(dtype=object)
-    day = ab["day"].tolist()
-    if not all(type(d) is dt.date for d in day):
-        return None
-    ordinal = day_ordinals(day)
+    if columns is not None:
+        ordinal, arm = columns[0], columns[1]
+    else:
+        arm = ab["arm"].to_numpy(dtype=object)
+        day = ab["day"].tolist()
+        if not all(type(d) is dt.date for d in day):
+            return None
+        ordinal = day_ordinals(day)
     values = ab[list(_SUMS)].to_numpy(dtype=float)
     masks = [arm == label for label in labels]
     if any(np.any(np.diff(ordinal[m]) <= 0) for m in masks):
@@ -773,8 +779,9 @@ def _cumulative_arms(ab: pd.DataFrame, labels: tuple[str, str]) -> tuple[list, d
         cuped = cuped and not np.isnan(rows[:, _SUMS.index("sum_x")]).any()
         full = np.zeros((len(all_days), len(_SUMS)))
         full[np.searchsorted(all_days, ordinal[m])] = np.where(np.isnan(rows), 0.0, rows)
-        cum[label] = pd.DataFrame(np.cumsum(full, axis=0), columns=list(_SUMS))
-    return [dt.date.fromordinal(int(o)) for o in all_days], cum, cuped
+        running = np.cumsum(full, axis=0)
+        cum[label] = {k: running[:, i] for i, k in enumerate(_SUMS)}
+    return [dt.date.fromordinal(o) for o in all_days.tolist()], cum, cuped
 
 
 def _ramp_timeline(spec: ModelSpec, by_arm: dict[str, pd.DataFrame], days: list, alpha: float,
@@ -831,18 +838,32 @@ class _ModelData:
     @functools.cached_property
     def treated_by_day(self) -> pd.Series:
         """Treated units per cohort day (sorted), for period sums."""
+        if self._ab_columns is not None:  # whole counts on dates: from the arrays, as _by_day sums them
+            days, arms, n = self._ab_columns
+            treated = arms == self.treatment
+            return _by_ordinal(days[treated], n[treated], "n")
         rows = self.ab[self.ab["arm"] == self.treatment] if len(self.ab) else self.ab
         return _by_day(rows, "n")
+
+    @functools.cached_property
+    def _ab_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The A/B rows' day ordinals, arms and units, read once per valuation; None unless ``n``
+        holds whole numbers and ``day`` dates (the store's reads; then pandas sums instead)."""
+        n = self.ab["n"].to_numpy() if len(self.ab) else None
+        if n is None or n.dtype.kind not in "iu":
+            return None
+        day = self.ab["day"].tolist()
+        if not all(type(d) is dt.date for d in day):
+            return None
+        return day_ordinals(day), self.ab["arm"].to_numpy(dtype=object), n
 
     @functools.cached_property
     def _units(self) -> tuple[dict[str, float], np.ndarray, np.ndarray] | None:
         """Each arm's units (Σ n), and the A/B rows' day ordinals and units (whole counts), or None
         when ``n`` is not a whole-number column (then the sums below are taken by pandas)."""
-        n = self.ab["n"].to_numpy() if len(self.ab) else None
-        if n is None or n.dtype.kind not in "iu" or not all(type(d) is dt.date for d in self.ab["day"].tolist()):
+        if self._ab_columns is None:
             return None
-        days = day_ordinals(self.ab["day"].tolist())
-        arms = self.ab["arm"].to_numpy(dtype=object)
+        days, arms, n = self._ab_columns
         return {a: float(n[arms == a].sum()) for a in set(arms.tolist())}, days, n
 
     def arm_units(self, arm: str) -> float:
@@ -915,12 +936,18 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
         return pd.Series([], dtype=float, index=pd.Index([], dtype="object"))
     counts, days = frame[column].to_numpy(), frame["day"].tolist()
     if counts.dtype.kind in "iu" and frame["day"].dtype == object and all(type(d) is dt.date for d in days):
-        # whole counts on dates (the store's reads): summed per day by bincount, exactly as the group-by
-        ordinal = day_ordinals(days)
-        distinct, where = np.unique(ordinal, return_inverse=True)
-        index = pd.Index([dt.date.fromordinal(int(o)) for o in distinct], dtype="object", name="day")
-        return pd.Series(np.bincount(where, weights=counts, minlength=len(distinct)), index=index, name=column)
+        return _by_ordinal(day_ordinals(days), counts, column)
     return frame.groupby("day")[column].sum().astype(float).sort_index()
+
+
+def _by_ordinal(ordinal: np.ndarray, counts: np.ndarray, column: str) -> pd.Series:
+    """Whole counts on day ordinals (the store's reads) summed per day by bincount, exactly as the
+    group-by of :func:`_by_day`."""
+    if not len(ordinal):
+        return pd.Series([], dtype=float, index=pd.Index([], dtype="object"))
+    distinct, where = np.unique(ordinal, return_inverse=True)
+    index = pd.Index([dt.date.fromordinal(o) for o in distinct.tolist()], dtype="object", name="day")
+    return pd.Series(np.bincount(where, weights=counts, minlength=len(distinct)), index=index, name=column)
 
 
 def _between(series: pd.Series, start: dt.date, end: dt.date) -> pd.Series:

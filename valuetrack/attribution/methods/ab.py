@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from valuetrack.attribution.methods.base import Effect, Method, register
@@ -19,14 +20,19 @@ SUMS = ("n", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
 
 def ab_inputs(spec: ModelSpec, control: Any, treatment: Any, alpha: float, has_covariate: bool) -> tuple:
     """(control ArmStats, treatment ArmStats, ABConfig) for the model, from its arms' sums: scalars
-    (a Series per arm, the effect to date) or arrays (a frame per arm, one row per day)."""
+    (a Series per arm, the effect to date) or arrays (a frame, or a dict of arrays, per arm: one row
+    per day)."""
     from valuetrack.attribution.ab import ABConfig, ArmStats
 
     cuped = spec.attribution.covariate_days > 0 and has_covariate
 
+    def get(value: Any) -> Any:
+        if hasattr(value, "to_numpy"):
+            return value.to_numpy(dtype=float)
+        return value.astype(float, copy=False) if isinstance(value, np.ndarray) else float(value)
+
     def stats(arm: Any) -> ArmStats:
-        get = lambda k: arm[k].to_numpy(dtype=float) if hasattr(arm[k], "to_numpy") else float(arm[k])  # noqa: E731
-        return ArmStats(*(get(k) for k in (SUMS if cuped else SUMS[:3])))
+        return ArmStats(*(get(arm[k]) for k in (SUMS if cuped else SUMS[:3])))
 
     share = two_arm_share(spec)
     config = ABConfig(metric="proportion" if spec.kpi.aggregation == "conversion" else "mean", alpha=alpha,
@@ -49,6 +55,35 @@ def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:
     return as_of - dt.timedelta(days=a.window_days + a.outcome_lag_days)
 
 
+def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict[str, pd.Series | None] | None:
+    """Per arm, the sums of its rows of cohort days up to ``mt`` (None for an arm without such rows),
+    from the frame's arrays: the sums pandas gives for those rows (NaN skipped, NaN when none has a
+    value), added in the same order, without a frame per selection. None when the frame is not the
+    store's kind (dates and numeric sums): the caller then selects with pandas."""
+    if not len(ab) or any(ab[c].dtype.kind not in "iuf" for c in SUMS):
+        return None
+    day = ab["day"].tolist()
+    if not all(type(d) is dt.date for d in day):
+        return None
+    from valuetrack.value.roi import day_ordinals
+
+    mature = day_ordinals(day) <= mt.toordinal()
+    arm = ab["arm"].to_numpy(dtype=object)
+    values = ab[list(SUMS)].to_numpy(dtype=float)
+    out: dict[str, pd.Series | None] = {}
+    for label in labels:
+        rows = values[mature & (arm == label)]
+        if not len(rows):
+            out[label] = None
+            continue
+        sums = []
+        for column in rows.T:
+            missing = np.isnan(column)
+            sums.append(float(np.where(missing, 0.0, column).sum()) if not missing.all() else np.nan)
+        out[label] = pd.Series(sums, index=list(SUMS), dtype=float)
+    return out
+
+
 class ABMethod(Method):
     name = "ab"
     order = 10
@@ -62,11 +97,14 @@ class ABMethod(Method):
         ex = spec.attribution.exposures
         mt = mature_through(spec, as_of)
         ab = data.ab
-        mature = ab[ab["day"] <= mt] if len(ab) else ab
-        arms = {}
-        for arm in (ex.control, ex.treatment):
-            rows = mature[mature["arm"] == arm] if len(mature) else mature
-            arms[arm] = rows[list(SUMS)].astype(float).sum(min_count=1) if len(rows) else None
+        designed = spec.attribution.allocation or spec.attribution.challenger is not None
+        arms = None if designed else _mature_sums(ab, (ex.control, ex.treatment), mt)
+        if arms is None:  # a design reads the mature rows themselves; other frames are summed by pandas
+            mature = ab[ab["day"] <= mt] if len(ab) else ab
+            arms = {}
+            for arm in (ex.control, ex.treatment):
+                rows = mature[mature["arm"] == arm] if len(mature) else mature
+                arms[arm] = rows[list(SUMS)].astype(float).sum(min_count=1) if len(rows) else None
         if any(v is None or not v["n"] for v in arms.values()):
             return Effect.none("ab", "no mature cohorts in both arms yet", mt)
         cuped = all(pd.notna(v["sum_x"]) for v in arms.values())
