@@ -30,6 +30,7 @@ check that no control series moved at the intervention) give a verdict: ``truste
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -303,14 +304,18 @@ class TSResult:
         for w in self.windows or (self,):
             if w.dates is None or not len(w.dates):
                 continue
-            sel = (w.dates >= start) & (w.dates <= end) & np.isfinite(np.asarray(w.actual, float))
+            days = w._days if start.tz is None and end.tz is None else None
+            if days is not None:  # the window's days as integers: the same selection without pandas
+                sel = (days[0] >= start.as_unit("ns").value) & (days[0] <= end.as_unit("ns").value) & days[1]
+            else:
+                sel = (w.dates >= start) & (w.dates <= end) & np.isfinite(np.asarray(w.actual, float))
             if not sel.any():
                 continue
             any_day = True
             act = np.asarray(w.actual, float)[sel]
             total_point += float(np.sum(act - np.asarray(w.counterfactual)[sel]))
             if w.paths is not None:
-                g = act.sum() - w.paths[:, sel].sum(axis=1)
+                g = act.sum() - w.paths[:, sel].sum(axis=1)  # (a view of a run of days would add in another order)
                 total_paths = g if total_paths is None else total_paths + g[: len(total_paths)]
             else:
                 # ITS: the variance of a sum of forecasts from the OLS covariance
@@ -324,6 +329,14 @@ class TSResult:
         se = math.sqrt(total_var)
         z = stats.norm.ppf(1 - self.alpha / 2)
         return total_point, se, (float(total_point - z * se), float(total_point + z * se))
+
+    @functools.cached_property
+    def _days(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The attributed dates as nanoseconds and whether each has an actual value (for
+        :meth:`gap_between`, asked some fifty periods per valuation); None for dates with a time zone."""
+        if self.dates is None or getattr(self.dates, "tz", None) is not None:
+            return None
+        return pd.DatetimeIndex(self.dates).as_unit("ns").asi8, np.isfinite(np.asarray(self.actual, float))
 
     def _its_sum_var(self, sel: np.ndarray) -> float:
         w = sel.astype(float)

@@ -352,13 +352,15 @@ def _frame_of(keys: list[str], rows: list[tuple], dates: frozenset[str]) -> pd.D
     (:func:`_as_dates`), anything else is left to pandas' inference."""
     columns = list(zip(*rows)) if rows else [()] * len(keys)
     return pd.DataFrame({k: _as_dates(col) if k in dates else _column(col) for k, col in zip(keys, columns)},
-                        columns=keys)
+                        columns=keys, copy=False)  # every column is new: nothing to copy
 
 
 def _column(values: tuple[Any, ...]) -> Any:
     kinds = set(map(type, values))
     if kinds == {int}:
-        return np.array(values, dtype=np.int64)
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    if kinds == {float}:
+        return np.fromiter(values, dtype=np.float64, count=len(values))
     if kinds in ({float}, {float, int}, {float, type(None)}, {float, int, type(None)}, {int, type(None)}):
         return np.array(values, dtype=np.float64)  # NULL → NaN, as pandas infers it
     if kinds == {bool}:
