@@ -853,7 +853,7 @@ class _ModelData:
         if n is None or n.dtype.kind not in "iu":
             return None
         day = self.ab["day"].tolist()
-        if not all(type(d) is dt.date for d in day):
+        if set(map(type, day)) != {dt.date}:
             return None
         return day_ordinals(day), self.ab["arm"].to_numpy(dtype=object), n
 
@@ -935,7 +935,7 @@ def _by_day(frame: pd.DataFrame, column: str) -> pd.Series:
     if not len(frame):
         return pd.Series([], dtype=float, index=pd.Index([], dtype="object"))
     counts, days = frame[column].to_numpy(), frame["day"].tolist()
-    if counts.dtype.kind in "iu" and frame["day"].dtype == object and all(type(d) is dt.date for d in days):
+    if counts.dtype.kind in "iu" and frame["day"].dtype == object and set(map(type, days)) == {dt.date}:
         return _by_ordinal(day_ordinals(days), counts, column)
     return frame.groupby("day")[column].sum().astype(float).sort_index()
 

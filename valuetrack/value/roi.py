@@ -155,7 +155,10 @@ def add_months(day: dt.date, months: int) -> dt.date:
 def day_ordinals(days: Any) -> np.ndarray:
     """Dates as proleptic ordinals (integers: masks and searches without comparing date objects)."""
     days = list(days)
-    return np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
+    try:  # the method itself mapped over the days (dates, datetimes, Timestamps): no generator frame
+        return np.fromiter(map(dt.date.toordinal, days), dtype=np.int64, count=len(days))
+    except TypeError:  # anything else with a toordinal
+        return np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict
     if not len(ab) or any(ab[c].dtype.kind not in "iuf" for c in SUMS):
         return None
     day = ab["day"].tolist()
-    if not all(type(d) is dt.date for d in day):
+    if set(map(type, day)) != {dt.date}:
         return None
     from valuetrack.value.roi import day_ordinals
 
