@@ -83,6 +83,8 @@ class EarlyValuation:
         self._expected = (self.token[0], self.token[1], self.token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
+        import valuetrack.value.portfolio  # noqa: F401 - once here (this process needs it too), not in every worker
+
         if any(r.spec.attribution.series is not None for r in registered):
             import statsmodels.tsa.statespace.structural  # noqa: F401 - once here, not in every worker
         _JOB.update(ctx=ctx, registered=registered, as_of=self._as_of, alpha=self._alpha, notes=ctx.notes.by_model(),
