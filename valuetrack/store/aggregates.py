@@ -245,9 +245,13 @@ class AggregateStore:
 
     def read_series(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """Wide frame: day, value, one column per control series (``before``: days before it only)."""
-        long = self._read("series", model, before)
-        if long.empty:
+        keys, rows, dates = self._rows("series", model, before)
+        if not rows:
             return pd.DataFrame(columns=["day", "value"])
+        wide = _pivot(rows)
+        if wide is not None:
+            return wide
+        long = _frame_of(keys, rows, dates)
         wide = long.pivot(index="day", columns="series", values="value").reset_index()
         wide.columns.name = None
         return wide.sort_values("day").reset_index(drop=True)
@@ -282,12 +286,14 @@ class AggregateStore:
     def _read(self, name: str, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """One of the reads above: its statement is built once per process (with the model and the
         day bound at execution), and its frame is built column by column (:func:`_frame_of`)."""
+        return _frame_of(*self._rows(name, model, before))
+
+    def _rows(self, name: str, model: str, before: dt.date | None = None) -> tuple[list[str], list[tuple], frozenset[str]]:
         stmt, dates = _read_statement(name, before is not None)
         params = {"model": model} if before is None else {"model": model, "before": before}
         with self.engine.connect() as c:
             result = c.execute(stmt, params)
-            keys, rows = list(result.keys()), plain_rows(result)
-        return _frame_of(keys, rows, dates)
+            return list(result.keys()), plain_rows(result), dates
 
     def _frame(self, stmt: Any) -> pd.DataFrame:
         stmt, dates = _text_dates(stmt)
@@ -353,6 +359,32 @@ def _frame_of(keys: list[str], rows: list[tuple], dates: frozenset[str]) -> pd.D
     columns = list(zip(*rows)) if rows else [()] * len(keys)
     return pd.DataFrame({k: _as_dates(col) if k in dates else _column(col) for k, col in zip(keys, columns)},
                         columns=keys, copy=False)  # every column is new: nothing to copy
+
+
+def _pivot(rows: list[tuple]) -> pd.DataFrame | None:
+    """The wide frame of series points ``(day, series, value)``: what pandas' pivot by day and
+    series gives (a ``day`` column of sorted dates, then one float column per series in sorted
+    order, NaN where a day has no point), filled from arrays. None when pandas must decide (a day
+    or series missing, a point twice, a series named ``day``, values that are not all numbers)."""
+    day_col, name_col, value_col = zip(*rows)
+    day_of = _as_dates(day_col)
+    names = set(name_col)
+    kinds = set(map(type, value_col))
+    if None in names or "day" in names or None in day_of or set(map(type, names)) != {str} \
+            or not kinds <= {float, int, type(None)} or kinds <= {type(None)}:
+        return None
+    days = sorted(set(day_of))
+    names_sorted = sorted(names)
+    row = dict(zip(days, range(len(days))))
+    col = dict(zip(names_sorted, range(len(names_sorted))))
+    ri = np.fromiter(map(row.__getitem__, day_of), dtype=np.int64, count=len(rows))
+    ci = np.fromiter(map(col.__getitem__, name_col), dtype=np.int64, count=len(rows))
+    cell = ri * len(names_sorted) + ci
+    if len(np.unique(cell)) != len(cell):
+        return None  # a point twice: pandas' pivot says so
+    matrix = np.full((len(days), len(names_sorted)), np.nan)
+    matrix.flat[cell] = np.array(value_col, dtype=np.float64)
+    return pd.DataFrame({"day": days, **{n: matrix[:, j].copy() for j, n in enumerate(names_sorted)}})
 
 
 def _column(values: tuple[Any, ...]) -> Any:

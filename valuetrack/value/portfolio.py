@@ -1013,9 +1013,7 @@ def _values_for(reg: RegisteredModel, data: _ModelData, effect: Effect, periods:
     for i, (start, end) in enumerate(periods):
         predictions[i] = data.count_between("predictions", start, end)[0]
         if end >= start:
-            cost[i] = money_series.total("cost", start, end)
-            amortisation[i] = money_series.total("amortised", start, end)
-            one_off[i] = money_series.total("one_off", start, end)
+            cost[i], amortisation[i], one_off[i] = money_series.totals(("cost", "amortised", "one_off"), start, end)
         g = g_se = None
         if effect.ts is not None:  # a daily gap (time-series and panel methods): summed over the period
             if end >= start:

@@ -216,6 +216,13 @@ class DailyMoney:
             return 0.0
         return float(np.sum(getattr(self, column)[self._slice(start, end)]))
 
+    def totals(self, columns: tuple[str, ...], start: dt.date, end: dt.date) -> list[float]:
+        """:meth:`total` of each of ``columns`` over [start, end] (the days looked up once)."""
+        if not len(self.days) or end < start:
+            return [0.0] * len(columns)
+        span = self._slice(start, end)
+        return [float(np.sum(getattr(self, column)[span])) for column in columns]
+
     def weighted(self, by_day: pd.Series, start: dt.date, end: dt.date, column: str = "value_per_unit") -> float:
         """Σ by_day[d] × value_per_unit[d] over [start, end] (treated units in money per KPI unit), or
         × another daily ``column`` (``rate``: treated units at each day's rate)."""
