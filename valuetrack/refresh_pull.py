@@ -407,13 +407,16 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
             "query_id": res.query_id, "batch": n,
             "cost": {k: (v / n if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
                      for k, v in dict(res.cost).items()}}
-    values = frame["model_value"].astype(str) if len(frame) else pd.Series([], dtype=str)
-    parts = {str(k): v for k, v in frame.groupby(values, sort=False)} if len(frame) else {}
-    empty = frame.iloc[0:0].drop(columns=["model_value"])
+    # each model's rows, in their order: one stable sort of the batch, then a slice per model (a
+    # groupby part and its own column drop cost a millisecond per model)
+    codes, uniques = pd.factorize(frame["model_value"].astype(str).to_numpy())
+    order = np.argsort(codes, kind="stable")
+    frame = frame.drop(columns=["model_value"]).take(order).reset_index(drop=True)
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1)).tolist()
+    parts = {str(u): (bounds[i], bounds[i + 1]) for i, u in enumerate(uniques)}
     for s in group:
-        part = parts.get(model_value(s))
-        prefetched[s.name][purpose] = ((part.drop(columns=["model_value"]).reset_index(drop=True)
-                                        if part is not None else empty.copy()), cost)
+        first, end = parts.get(model_value(s), (0, 0))
+        prefetched[s.name][purpose] = (frame.iloc[first:end].reset_index(drop=True), cost)
     return True
 
 
