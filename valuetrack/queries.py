@@ -509,9 +509,12 @@ def split_crossovers(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     The crossover frame has columns ``day, [segment], n_crossover``.
     """
-    is_x = frame["arm"].isna()
-    ab = frame.loc[~is_x].reset_index(drop=True)
+    is_x = frame["arm"].isna().to_numpy()
     keys = ["day"] + (["segment"] if "segment" in frame.columns else [])
+    if not is_x.any():  # the usual case, without a boolean selection (a millisecond per model in a refresh)
+        return frame.reset_index(drop=True), pd.DataFrame(
+            {**{k: frame[k].iloc[:0] for k in keys}, "n_crossover": frame["n_units"].iloc[:0]}).reset_index(drop=True)
+    ab = frame.loc[~is_x].reset_index(drop=True)
     xo = frame.loc[is_x, keys + ["n_units"]].rename(columns={"n_units": "n_crossover"}).reset_index(drop=True)
     return ab, xo
 

@@ -218,7 +218,7 @@ def pull_model(
         frame = frame if batched("ab") else normalize_ab(frame)
         ab, xo = split_crossovers(frame)
         ab["mature"] = [d <= mt for d in ab["day"]]
-        ab = ab[ab_cols].reset_index(drop=True)
+        ab = ab if list(ab.columns) == ab_cols else ab[ab_cols]
 
     guardrails: dict[str, PulledGuardrail] = {}
     if spec.has_holdout:
@@ -253,11 +253,12 @@ def pull_model(
                                                           dialect_ops=ops).reference_edges, "health-edges"))
         hq = functools.cache(lambda: health_queries(spec, start=h_start, end=as_of, bin_edges=edges,
                                                     daily_start=exposures_since, dialect_ops=ops))
-        health["daily_exposures"] = normalize_days(run(lambda: hq().daily_exposures, "health-daily"))
-        if "health-histogram" in (prefetched or {}) or hq().score_histogram is not None:
-            health["score_histogram"] = normalize_days(run(lambda: hq().score_histogram, "health-histogram"))
-        fresh = run(lambda: hq().freshness, "health-freshness")
-        health["freshness"] = fresh.map(utc_naive) if len(fresh) else fresh
+        frame = run(lambda: hq().daily_exposures, "health-daily")
+        health["daily_exposures"] = frame if batched("health-daily") else normalize_days(frame)
+        if batched("health-histogram") or hq().score_histogram is not None:
+            frame = run(lambda: hq().score_histogram, "health-histogram")
+            health["score_histogram"] = frame if batched("health-histogram") else normalize_days(frame)
+        health["freshness"] = _utc_naive(run(lambda: hq().freshness, "health-freshness"))
     decisions = decisions_since = None
     if spec.decisions is not None:
         decisions_since = min(start, as_of - dt.timedelta(days=spec.decisions.label_lag_days))
@@ -402,6 +403,8 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
     frame = res.frame
     if purpose == "ab" or purpose.startswith("guardrail-"):  # once for the batch, not once per model
         frame = normalize_ab(frame)
+    elif purpose in ("health-daily", "health-histogram"):
+        frame = normalize_days(frame)
     n = len(group)
     cost = {"purpose": purpose, "elapsed_s": round(res.elapsed_s / n, 6), "attempts": res.attempts,
             "query_id": res.query_id, "batch": n,
@@ -453,6 +456,14 @@ def panel_wide(long: pd.DataFrame) -> pd.DataFrame:
     wide = long.pivot_table(index="day", columns="unit", values="value", aggfunc="sum")
     wide.columns = [f"{UNIT_PREFIX}{u}" for u in wide.columns]
     return wide.reset_index().sort_values("day").reset_index(drop=True)
+
+
+def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+    """The freshness row's timestamps as naive UTC (:func:`utc_naive`); a frame of naive datetime64
+    columns (what most drivers give) is already that."""
+    if not len(frame) or all(isinstance(t, np.dtype) and t.kind == "M" for t in frame.dtypes):
+        return frame
+    return frame.map(utc_naive)
 
 
 def _default_reference(health_start: dt.date) -> tuple[dt.date, dt.date]:
