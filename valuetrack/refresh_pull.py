@@ -196,6 +196,12 @@ def pull_model(
     def batched(purpose: str) -> bool:  # a batch query read it, and normalised it (_prefetch)
         return bool(prefetched) and purpose in prefetched
 
+    def arms_and_crossovers(frame: pd.DataFrame, purpose: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """An A/B aggregate's (per-arm rows, crossover rows): split by the batch query (_prefetch), or here."""
+        if batched(purpose):
+            return frame, prefetched[f"{purpose}:crossovers"][0]
+        return split_crossovers(normalize_ab(frame))
+
     def run(build: Any, purpose: str) -> pd.DataFrame:
         """The result of the statement ``build()`` makes (built only when no batch query read it)."""
         if prefetched and purpose in prefetched:
@@ -210,15 +216,15 @@ def pull_model(
     mt = mature_through(spec, as_of)
     seg = spec.attribution.exposures.segment if spec.attribution.exposures else None
     ab_cols = ["day", "arm"] + (["segment"] if seg else []) + ["n", "n_units", *_SUM_COLUMNS, "mature"]
-    ab = pd.DataFrame(columns=ab_cols)
-    xo = pd.DataFrame(columns=["day"] + (["segment"] if seg else []) + ["n_crossover"])
     if spec.has_holdout:
         frame = run(lambda: ab_aggregate(spec, cohort_start=start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
                     "ab")
-        frame = frame if batched("ab") else normalize_ab(frame)
-        ab, xo = split_crossovers(frame)
+        ab, xo = arms_and_crossovers(frame, "ab")
         ab["mature"] = [d <= mt for d in ab["day"]]
         ab = ab if list(ab.columns) == ab_cols else ab[ab_cols]
+    else:
+        ab = pd.DataFrame(columns=ab_cols)
+        xo = pd.DataFrame(columns=["day"] + (["segment"] if seg else []) + ["n_crossover"])
 
     guardrails: dict[str, PulledGuardrail] = {}
     if spec.has_holdout:
@@ -229,7 +235,7 @@ def pull_model(
             frame = run(lambda: ab_aggregate(  # noqa: B023 - called at once
                 guardrail_view(spec, g), cohort_start=g_start, cohort_end=as_of, as_of=as_of, dialect_ops=ops),
                 f"guardrail-{g.name}")
-            frame, _ = split_crossovers(frame if batched(f"guardrail-{g.name}") else normalize_ab(frame))
+            frame, _ = arms_and_crossovers(frame, f"guardrail-{g.name}")
             frame["mature"] = [d <= mt for d in frame["day"]]
             cols = ["day", "arm", "n", "n_units", *_SUM_COLUMNS, "mature"]
             guardrails[g.name] = PulledGuardrail(g_start, definition, frame[cols].reset_index(drop=True))
@@ -400,9 +406,9 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
         raise  # a query valuetrack built wrongly: a bug to see, not a warehouse failure to route around
     except Exception:  # noqa: BLE001 - isolation: per-model queries follow
         return False
-    frame = res.frame
+    frame, crossovers = res.frame, None
     if purpose == "ab" or purpose.startswith("guardrail-"):  # once for the batch, not once per model
-        frame = normalize_ab(frame)
+        frame, crossovers = split_crossovers(normalize_ab(frame), by=["model_value"])
     elif purpose in ("health-daily", "health-histogram"):
         frame = normalize_days(frame)
     n = len(group)
@@ -410,17 +416,27 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
             "query_id": res.query_id, "batch": n,
             "cost": {k: (v / n if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
                      for k, v in dict(res.cost).items()}}
-    # each model's rows, in their order: one stable sort of the batch, then a slice per model (a
-    # groupby part and its own column drop cost a millisecond per model)
+    frame, parts = _by_model(frame)
+    for s in group:
+        first, end = parts.get(model_value(s), (0, 0))
+        prefetched[s.name][purpose] = (frame.iloc[first:end].reset_index(drop=True), cost)
+    if crossovers is not None:  # split once for the batch too (pull_model's arms_and_crossovers)
+        crossovers, parts = _by_model(crossovers)
+        for s in group:
+            first, end = parts.get(model_value(s), (0, 0))
+            prefetched[s.name][f"{purpose}:crossovers"] = (crossovers.iloc[first:end].reset_index(drop=True), None)
+    return True
+
+
+def _by_model(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[int, int]]]:
+    """A batch query's rows sorted by ``model_value`` (stable: each model's rows keep their order),
+    without that column, and each model value's (first, end) rows: one sort, then a slice per model
+    (a groupby part and its own column drop cost a millisecond per model)."""
     codes, uniques = pd.factorize(frame["model_value"].astype(str).to_numpy())
     order = np.argsort(codes, kind="stable")
     frame = frame.drop(columns=["model_value"]).take(order).reset_index(drop=True)
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1)).tolist()
-    parts = {str(u): (bounds[i], bounds[i + 1]) for i, u in enumerate(uniques)}
-    for s in group:
-        first, end = parts.get(model_value(s), (0, 0))
-        prefetched[s.name][purpose] = (frame.iloc[first:end].reset_index(drop=True), cost)
-    return True
+    return frame, {str(u): (bounds[i], bounds[i + 1]) for i, u in enumerate(uniques)}
 
 
 def edges_from(row: pd.DataFrame) -> tuple[float, ...] | None:

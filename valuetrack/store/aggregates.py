@@ -138,8 +138,14 @@ class AggregateStore:
         try:
             with self.engine.begin() as c:
                 written = 0
+                sqlite = c.dialect.name == "sqlite"
                 for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
-                    c.execute(_DELETE_SINCE[table.name], {"model": model, "since": _health_since(table, pulled)})
+                    day = _health_since(table, pulled)
+                    if sqlite:  # the driver's statement: SQLAlchemy's execution cost more than the delete
+                        c.exec_driver_sql(f'DELETE FROM "{table.name}" WHERE model_name = ? AND day >= ?',
+                                          (model, _sqlite_value(day)))
+                    else:
+                        c.execute(_DELETE_SINCE[table.name], {"model": model, "since": day})
                 written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
                 xo = pulled.crossovers
                 if len(xo):
@@ -463,9 +469,12 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
 
 
 def _sqlite_column(col: list[Any]) -> list[Any]:
-    if all(type(v) is dt.date for v in col):  # the usual case: each distinct day formatted once
+    kinds = set(map(type, col))
+    if kinds == {dt.date}:  # the usual case: each distinct day formatted once
         text = {v: v.isoformat() for v in set(col)}
         return [text[v] for v in col]
+    if kinds == {bool}:  # the driver binds a bool as the integer 0/1 already
+        return col
     return [_sqlite_value(v) for v in col]
 
 
