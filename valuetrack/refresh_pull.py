@@ -17,7 +17,7 @@ import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -303,6 +303,7 @@ def pull_models(
     timeout_s: float | None = None,
     guardrail_definitions: Mapping[str, Mapping[str, str]] | None = None,
     whole_exposures: Collection[str] = (),
+    on_pulled: Callable[[str, PulledAggregates | Exception], None] | None = None,
 ) -> dict[str, PulledAggregates | Exception]:
     """Pull several models of one connection, with one query per shared exposures table.
 
@@ -318,7 +319,8 @@ def pull_models(
     views of their models (registry.spec.guardrail_view) share a query shape and a first day are
     read by one query. ``guardrail_definitions``: per model, the digests stored for its guardrails.
     ``whole_exposures``: the models whose daily exposure counts are read over the whole history
-    although they have a ``since_day`` (see :func:`pull_model`).
+    although they have a ``since_day`` (see :func:`pull_model`). ``on_pulled(name, result)`` is
+    called for each model as soon as its pull is complete (in the order of ``specs``).
 
     Returns: per model name, its pull, or the exception that stopped it.
     """
@@ -375,6 +377,8 @@ def pull_models(
                                         whole_exposures=spec.name in whole_exposures)
         except Exception as exc:  # noqa: BLE001 - the caller records each model's failure
             out[spec.name] = exc
+        if on_pulled is not None:
+            on_pulled(spec.name, out[spec.name])
     return out
 
 
