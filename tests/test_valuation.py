@@ -360,3 +360,25 @@ def test_an_edit_while_the_refresh_pulls_is_in_the_valuation_it_ends_with(
     ctx = open_context()
     edited = next(m for m in ledger.portfolio(ctx).models if m.model == "homepage-recs")
     assert edited.registry_revision == ctx.registry.get("homepage-recs").revision  # the edit is in it
+
+
+def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path, cli,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`valuetrack refresh` on a portfolio large enough for worker processes (here: made to look
+    so) values the models during the refresh, and writes what a valuation afterwards writes."""
+    from valuetrack.context import open_context
+    from valuetrack.valuation import revalue
+    from valuetrack.value import parallel
+
+    valued_again = []
+    real = parallel.value_models
+    monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
+    monkeypatch.setattr(parallel, "value_models", lambda *a, **k: valued_again.append(1) or real(*a, **k))
+    as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
+    result = cli("refresh", "--as-of", as_of.isoformat(), "--json", schema="refresh")
+    assert result.code == 0 and result.json["valuation"]["attempts"] == 1
+    assert valued_again == []  # valued by the refresh's own workers, not forked again afterwards
+    ctx = open_context()
+    during = _ledger_rows(ctx)
+    revalue(ctx, as_of=as_of, reason="refresh")
+    assert during == _ledger_rows(ctx)

@@ -63,9 +63,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
     starts = []
+    statuses = store.statuses([t.spec.name for t in targets])  # one query, not one per model
     for registered in targets:
         spec = registered.spec
-        status = store.status(spec.name)
+        status = statuses[spec.name]
         since = None if full else status.next_since_day
         if since is not None and since > as_of:
             since = as_of
@@ -102,9 +103,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             early.ready([spec.name])
 
     for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
-        # the time-series models first: theirs are the longest valuations, started while the others are stored
-        group = sorted((p for p in plans if p[0].connection == conn_name),
-                       key=lambda p: p[0].attribution.series is None)
+        group = [p for p in plans if p[0].connection == conn_name]
         try:
             connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
         except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
@@ -112,14 +111,20 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
                 failed(spec, since, refresh_id, exc)
             continue
         by_name = {p[0].name: p for p in group}
-        pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
-                    since_days={p[0].name: p[1] for p in group},
-                    bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
-                    guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
-                                           for p in group if p[0].guardrails},
-                    # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
-                    whole_exposures={p[0].name for p in group if p[4]},
-                    on_pulled=lambda name, result: save(by_name[name], result))
+        # the models without exposures first (time series: no query of theirs is shared, and theirs
+        # are the longest valuations, under way while the others' shared queries run)
+        for part in ([p for p in group if p[0].attribution.exposures is None],
+                     [p for p in group if p[0].attribution.exposures is not None]):
+            if not part:
+                continue
+            pull_models([p[0] for p in part], connectors[conn_name], as_of=as_of,
+                        since_days={p[0].name: p[1] for p in part},
+                        bin_edges={p[0].name: p[2] for p in part}, timeout_s=timeout_s,
+                        guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                               for p in part if p[0].guardrails},
+                        # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
+                        whole_exposures={p[0].name for p in part if p[4]},
+                        on_pulled=lambda name, result: save(by_name[name], result))
     outcomes = [done[p[0].name] for p in plans]
     if model is None:
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
