@@ -420,20 +420,24 @@ def _column(values: tuple[Any, ...]) -> Any:
 
 def _as_dates(values: tuple[Any, ...]) -> list[dt.date | None]:
     """Dates from a column as the driver returned it (ISO text on SQLite, dates elsewhere). Each
-    distinct text is parsed once per process (the models of a portfolio share their days)."""
+    distinct text is parsed once per process (the models of a portfolio share their days); entries
+    are only ever added, so reads in other threads never miss one."""
     known = _DAYS
-    new = set(values).difference(known)
-    if len(known) + len(new) > 100_000:  # a bound on the memory of an unusual process
-        known.clear()
-        new = set(values)
-    for v in new:
-        if v is None or isinstance(v, dt.datetime):
-            known[v] = v.date() if v is not None else None
-        elif isinstance(v, dt.date):
-            known[v] = v
-        else:
-            known[v] = dt.date.fromisoformat(str(v)[:10])
-    return [known[v] for v in values]
+    new = {v: _as_date(v) for v in set(values).difference(known)}
+    if not new:
+        return [known[v] for v in values]
+    if len(known) < 100_000:  # a bound on the memory of an unusual process
+        known.update(new)
+    lookup = {**known, **new}
+    return [lookup[v] for v in values]
+
+
+def _as_date(v: Any) -> dt.date | None:
+    if v is None or isinstance(v, dt.datetime):
+        return v.date() if v is not None else None
+    if isinstance(v, dt.date):
+        return v
+    return dt.date.fromisoformat(str(v)[:10])
 
 
 _DAYS: dict[Any, dt.date | None] = {}
