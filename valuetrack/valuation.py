@@ -124,7 +124,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     """Value every registered model and shape the ledger record (nothing is written); also returns
     the PortfolioValue it came from. ``on_valued(pv)`` is called once the models are valued, before
     the record is shaped."""
-    from valuetrack.value.portfolio import value_portfolio
+    from valuetrack.value.portfolio import replaced, value_portfolio
 
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
         cumulative, daily = cumulative_rows(v), v.data.daily
@@ -183,7 +183,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
             month_rows[mv.model].update(zip(before, val.periods([bounds[m] for m in before])))
     for month, (first, last) in bounds.items():
         # a live month has the same figures as the month's own period, shown from the 1st
-        values = [dataclasses.replace(month_rows[mv.model][month], period_start=first, health=mv.health)
+        values = [replaced(month_rows[mv.model][month], period_start=first, health=mv.health)
                   for mv in pv.models if mv.model in pv.valuations]
         mp = _month_portfolio(ctx, pv, values, month, first, last)
         periods[month] = _period(mp)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from valuetrack.jsonsafe import clean
+from valuetrack.jsonsafe import clean, num
 from valuetrack.store.db import data_version_of
 from valuetrack.store.schema import (fit_cache, ledger_asofs, ledger_finals, ledger_flags, ledger_models,
                                      ledger_monthly, ledger_timeline)
@@ -72,23 +75,34 @@ class LedgerRecord:
 
 def jsonable(value: Any) -> Any:
     """JSON-safe copy for the ledger's JSON columns (NaN → None, dates → ISO, numpy → Python): what
-    a JSON round trip of the cleaned value gives, built in one pass (a valuation converts millions
-    of values)."""
-    return _plain(clean(value))
-
-
-_JSON_LEAVES = (str, int, float, bool, type(None))
-
-
-def _plain(value: Any) -> Any:
+    a JSON round trip of ``valuetrack.jsonsafe.clean(value)`` gives, built in one pass (a valuation
+    converts millions of values). The common exact types are tried first; the rest follow
+    :func:`~valuetrack.jsonsafe.clean`'s branches in its order."""
     kind = type(value)
-    if kind in _JSON_LEAVES:
+    if kind is str or kind is int or kind is bool or value is None:
         return value
-    if kind is list:
-        return [v if type(v) in _JSON_LEAVES else _plain(v) for v in value]
+    if kind is float:
+        return value if isfinite(value) else None
     if kind is dict:
-        return {k: v if type(v) in _JSON_LEAVES else _plain(v) for k, v in value.items()}
-    return _plain(clean(_default(value)))
+        return {str(k): v if type(v) in _SAFE_LEAVES else jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _SAFE_LEAVES else jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return num(value)
+    if isinstance(value, pd.Timestamp):
+        return clean(value)
+    return jsonable(_default(value))
+
+
+_SAFE_LEAVES = (str, int, bool, type(None))  # exact types a JSON round trip keeps as they are (not float: NaN)
 
 
 def _default(value: Any) -> Any:
