@@ -29,7 +29,7 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
-from valuetrack.store.ledger import LedgerRecord, jsonable, series_columns
+from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5  # valuations re-run when the inputs change while they compute (then the newer run wins)
@@ -123,7 +123,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     """Value every registered model and shape the ledger record (nothing is written); also returns
     the PortfolioValue it came from. ``on_valued(pv)`` is called once the models are valued, before
     the record is shaped."""
-    from valuetrack.value.portfolio import replaced, value_portfolio
+    from valuetrack.value.portfolio import value_portfolio
 
     def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
         cumulative, daily = cumulative_rows(v), v.data.daily
@@ -137,6 +137,16 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
     if on_valued is not None:
         on_valued(pv)
+    with collector_paused():  # millions of live objects: a full collection would walk them for nothing
+        return _record(ctx, pv, as_of=as_of, reason=reason, alpha=alpha, token=token)
+
+
+def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
+            token: tuple) -> tuple[LedgerRecord, Any]:
+    """The ledger record of the valued portfolio ``pv`` (models, periods, months, series, flags),
+    and ``pv`` with each model's payback date."""
+    from valuetrack.value.portfolio import replaced
+
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
@@ -331,4 +341,3 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
 
 def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(jsonable(value), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
