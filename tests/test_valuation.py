@@ -285,3 +285,120 @@ def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(v
     assert rows() == kept
     again, passes, _ = value()
     assert again == with_cache and set(passes.values()) == {0}
+
+
+def _ledger_rows(ctx) -> str:  # noqa: ANN001
+    """The newest as-of's ledger rows, without ids, write times and each model's refresh timings."""
+    import json
+
+    import sqlalchemy as sa
+
+    from valuetrack.store.schema import ledger_asofs, ledger_flags, ledger_models, ledger_monthly, ledger_timeline
+
+    out = {}
+    with ctx.engine.connect() as conn:
+        asof_id = conn.execute(sa.select(sa.func.max(ledger_asofs.c.id))).scalar()
+        for table in (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags):
+            key = table.c.id if table is ledger_asofs else table.c.asof_id
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(table).where(key == asof_id))]
+            for r in rows:
+                for k in [k for k in r if k in ("id", "asof_id") or k.endswith("_at")]:
+                    del r[k]
+                if isinstance(r.get("detail"), dict):
+                    r["detail"] = {k: v for k, v in r["detail"].items() if k != "refresh"}  # its timings
+            out[table.name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    return json.dumps(out)
+
+
+def _next_day_refresh(*, edit_during_pull: bool = False) -> tuple[str, str]:
+    """Refresh the demo the day after AS_OF with its models valued while the refresh pulls (two
+    workers, as the command line does for a large portfolio), then value it again in one process
+    afterwards; the ledger rows each wrote. ``edit_during_pull``: another user doubles a cost while
+    the refresh stores the first model."""
+    from valuetrack import refresh as refresh_module
+    from valuetrack.context import open_context
+    from valuetrack.store.aggregates import AggregateStore
+    from valuetrack.valuation import preparer, revalue
+    from valuetrack.value.parallel import EarlyValuation
+
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
+    early = EarlyValuation(ctx, as_of, 0.05, preparer(ctx, 0.05), workers=2)
+    real, edited = AggregateStore.save, []
+
+    def save_and_edit(self, refresh_id, pulled):  # noqa: ANN001, ANN202
+        if edit_during_pull and not edited:
+            reg = ctx.registry.get("homepage-recs")
+            ctx.registry.update(reg.spec.replace(monthly_cost=reg.spec.monthly_cost * 2),
+                                expected_revision=reg.revision, actor=ctx.actor)
+            edited.append(True)
+        return real(self, refresh_id, pulled)
+
+    AggregateStore.save = save_and_edit
+    try:
+        refresh_module.refresh(ctx, as_of=as_of, value=False, early=early)
+    finally:
+        AggregateStore.save = real
+    done = revalue(ctx, as_of=as_of, reason="refresh", workers=2, early=early)
+    assert done.asof_id is not None and done.attempts == 1
+    during = _ledger_rows(ctx)
+    revalue(ctx, as_of=as_of, reason="refresh")  # the same inputs, valued after the refresh
+    return during, _ledger_rows(ctx)
+
+
+def test_models_valued_while_the_refresh_pulls_write_the_record_valued_after_it(
+        valued: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's refresh starts each model's valuation in a worker as soon as the model's
+    aggregates are stored (value/parallel.EarlyValuation, D57): the ledger gets the very rows a
+    valuation after the refresh writes, and the workers valued every model."""
+    from valuetrack.value import parallel
+
+    valued_again = []
+    real = parallel.value_models
+    monkeypatch.setattr(parallel, "value_models", lambda *a, **k: valued_again.append(1) or real(*a, **k))
+    during, after = _next_day_refresh()
+    assert valued_again == []  # nothing was valued a second time during the refresh
+    assert during == after
+    assert '"state": "error"' not in during.split('"ledger_monthly"')[0]  # every model valued, none failed
+
+
+def test_an_edit_while_the_refresh_pulls_is_in_the_valuation_it_ends_with(
+        valued: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cost edited by someone else while the refresh stores the models changes the valuation's
+    inputs: what the workers valued meanwhile is dropped and the models are valued again, with the
+    new cost (the rows a valuation after the refresh and the edit writes)."""
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+    from valuetrack.value import parallel
+
+    valued_again = []
+    real = parallel.value_models
+    monkeypatch.setattr(parallel, "value_models", lambda *a, **k: valued_again.append(1) or real(*a, **k))
+    during, after = _next_day_refresh(edit_during_pull=True)
+    assert valued_again == [1]  # the early valuations were dropped: valued again, once
+    assert during == after
+    ctx = open_context()
+    edited = next(m for m in ledger.portfolio(ctx).models if m.model == "homepage-recs")
+    assert edited.registry_revision == ctx.registry.get("homepage-recs").revision  # the edit is in it
+
+
+def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path, cli,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`valuetrack refresh` on a portfolio large enough for worker processes (here: made to look
+    so) values the models during the refresh, and writes what a valuation afterwards writes."""
+    from valuetrack.context import open_context
+    from valuetrack.valuation import revalue
+    from valuetrack.value import parallel
+
+    valued_again = []
+    real = parallel.value_models
+    monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
+    monkeypatch.setattr(parallel, "value_models", lambda *a, **k: valued_again.append(1) or real(*a, **k))
+    as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
+    result = cli("refresh", "--as-of", as_of.isoformat(), "--json", schema="refresh")
+    assert result.code == 0 and result.json["valuation"]["attempts"] == 1
+    assert valued_again == []  # valued by the refresh's own workers, not forked again afterwards
+    ctx = open_context()
+    during = _ledger_rows(ctx)
+    revalue(ctx, as_of=as_of, reason="refresh")
+    assert during == _ledger_rows(ctx)

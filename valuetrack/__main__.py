@@ -1,5 +1,3 @@
-import sys
+from valuetrack.cli import run
 
-from valuetrack.cli import main
-
-sys.exit(main())
+run()

@@ -504,14 +504,18 @@ def _unit_outcomes(spec: ModelSpec, out: OutcomeSource, cohort, win: AbWindow, o
     )
 
 
-def split_crossovers(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_crossovers(frame: pd.DataFrame, *, by: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an :func:`ab_aggregate` result into (per-arm rows, crossover counts per day [× segment]).
 
-    The crossover frame has columns ``day, [segment], n_crossover``.
+    The crossover frame has columns ``[by...], day, [segment], n_crossover`` (``by``: columns kept
+    in front, e.g. ``model_value`` of a batch query's rows).
     """
-    is_x = frame["arm"].isna()
+    is_x = frame["arm"].isna().to_numpy()
+    keys = [*by, "day"] + (["segment"] if "segment" in frame.columns else [])
+    if not is_x.any():  # the usual case, without a boolean selection (a millisecond per model in a refresh)
+        return frame.reset_index(drop=True), pd.DataFrame(
+            {**{k: frame[k].iloc[:0] for k in keys}, "n_crossover": frame["n_units"].iloc[:0]}).reset_index(drop=True)
     ab = frame.loc[~is_x].reset_index(drop=True)
-    keys = ["day"] + (["segment"] if "segment" in frame.columns else [])
     xo = frame.loc[is_x, keys + ["n_units"]].rename(columns={"n_units": "n_crossover"}).reset_index(drop=True)
     return ab, xo
 

@@ -46,10 +46,13 @@ class RefreshOutcome:
 
 
 def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = None,
-            timeout_s: float | None = None, full: bool = False, value: bool = True) -> list[RefreshOutcome]:
+            timeout_s: float | None = None, full: bool = False, value: bool = True,
+            early: Any = None) -> list[RefreshOutcome]:
     """Refresh one model (``model``) or every active model, then (``value``) value the portfolio and
     record it in the ledger; never raises for a warehouse failure. ``value=False`` is for a caller
-    refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue)."""
+    refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue).
+    ``early`` (valuetrack.value.parallel.EarlyValuation, command line): each model's valuation
+    starts as soon as its aggregates are stored; the caller's revalue collects them."""
     from valuetrack.connectors import get_connector
 
     actor = ctx.require_edit("refresh models")
@@ -69,6 +72,8 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         starts.append((spec, since, (status.last_ok or {}).get("bin_edges"), not status.exposures_complete))
     ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
     plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
+    if early is not None and _fx_unchanged(ctx):
+        early.begin(len(plans))  # before any warehouse connection: it forks
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
@@ -78,8 +83,23 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
         store.fail_refresh(refresh_id, message)
         done[spec.name] = RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message)
+        if early is not None:
+            early.ready([spec.name])  # valued on its last good aggregates, shown as stale
 
     from valuetrack.refresh_pull import pull_models
+
+    def save(plan: tuple, result: Any) -> None:  # as soon as the model is pulled
+        spec, since, _, refresh_id, _ = plan
+        try:
+            if isinstance(result, Exception):
+                raise result
+            rows = store.save(refresh_id, result)
+            done[spec.name] = RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None)
+        except Exception as exc:  # noqa: BLE001
+            failed(spec, since, refresh_id, exc)
+            return
+        if early is not None:
+            early.ready([spec.name])
 
     for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
         group = [p for p in plans if p[0].connection == conn_name]
@@ -89,22 +109,21 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             for spec, since, _, refresh_id, _ in group:
                 failed(spec, since, refresh_id, exc)
             continue
-        pulled = pull_models([p[0] for p in group], connectors[conn_name], as_of=as_of,
-                             since_days={p[0].name: p[1] for p in group},
-                             bin_edges={p[0].name: p[2] for p in group}, timeout_s=timeout_s,
-                             guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
-                                                    for p in group if p[0].guardrails},
-                             # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
-                             whole_exposures={p[0].name for p in group if p[4]})
-        for spec, since, _, refresh_id, _ in group:
-            result = pulled[spec.name]
-            try:
-                if isinstance(result, Exception):
-                    raise result
-                rows = store.save(refresh_id, result)
-                done[spec.name] = RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None)
-            except Exception as exc:  # noqa: BLE001
-                failed(spec, since, refresh_id, exc)
+        by_name = {p[0].name: p for p in group}
+        # the models without exposures first (time series: no query of theirs is shared, and theirs
+        # are the longest valuations, under way while the others' shared queries run)
+        for part in ([p for p in group if p[0].attribution.exposures is None],
+                     [p for p in group if p[0].attribution.exposures is not None]):
+            if not part:
+                continue
+            pull_models([p[0] for p in part], connectors[conn_name], as_of=as_of,
+                        since_days={p[0].name: p[1] for p in part},
+                        bin_edges={p[0].name: p[2] for p in part}, timeout_s=timeout_s,
+                        guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                               for p in part if p[0].guardrails},
+                        # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
+                        whole_exposures={p[0].name for p in part if p[4]},
+                        on_pulled=lambda name, result: save(by_name[name], result))
     outcomes = [done[p[0].name] for p in plans]
     if model is None:
         _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
@@ -117,6 +136,13 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         valued = revalue(ctx, as_of=as_of, reason="refresh")  # the whole portfolio (flags and totals are portfolio-wide)
         outcomes = mark_unvalued(outcomes, valued.failures)
     return outcomes
+
+
+def _fx_unchanged(ctx: Context) -> bool:
+    """Whether this refresh leaves the exchange rates as they are (no [fx] warehouse table to read):
+    the models may then be valued before the rates are read (``early``)."""
+    fx = ctx.settings.fx
+    return fx is None or fx.csv is not None
 
 
 def mark_unvalued(outcomes: list[RefreshOutcome], failures: dict[str, str]) -> list[RefreshOutcome]:

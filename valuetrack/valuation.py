@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -76,13 +77,15 @@ class Valued:
 
 
 def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalue", alpha: float = 0.05,
-            workers: int | None = 1) -> Valued:
+            workers: int | None = 1, early: Any = None) -> Valued:
     """Value the whole portfolio as of ``as_of`` (default today, UTC) and write it to the ledger.
 
     Re-runs (up to ``ATTEMPTS`` times) when a model is edited or a refresh lands while it computes,
     so the ledger's newest as-of always includes every change made before it was written.
     ``workers``: processes valuing the models (valuetrack.value.parallel); None chooses by the
-    portfolio's size and the CPUs, for command-line processes only.
+    portfolio's size and the CPUs, for command-line processes only. ``early``: the models'
+    valuations started during the refresh (valuetrack.value.parallel.EarlyValuation), used when
+    nothing else changed meanwhile.
     """
     as_of = as_of or today_utc()
     if workers is None:
@@ -93,8 +96,11 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
     started = time.perf_counter()
     for attempt in range(1, ATTEMPTS + 1):
         var: list[Any] = []  # the value at risk, simulated beside the months and the write (CLI)
-        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=store.token(), workers=workers,
-                                  on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)))
+        got = early.collect(as_of, alpha) if early is not None and attempt == 1 else None
+        token, valued = got if got is not None else (store.token(), None)
+        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=token, workers=workers,
+                                  on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)),
+                                  valued=valued)
         asof_id = store.write(record)
         result = var[0]()  # waited for even when the write was refused: the child is not left running
         if asof_id is not None:
@@ -119,22 +125,15 @@ def revalue_after_edit(ctx: Context) -> Valued | None:
 
 
 def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, token: tuple,
-                 workers: int = 1, on_valued: Any = None) -> tuple[LedgerRecord, Any]:
+                 workers: int = 1, on_valued: Any = None, valued: dict[str, Any] | None = None
+                 ) -> tuple[LedgerRecord, Any]:
     """Value every registered model and shape the ledger record (nothing is written); also returns
     the PortfolioValue it came from. ``on_valued(pv)`` is called once the models are valued, before
-    the record is shaped."""
+    the record is shaped. ``valued``: the models already valued (with :func:`preparer`'s figures)
+    as of ``token``, e.g. during the refresh (value_portfolio's ``done``)."""
     from valuetrack.value.portfolio import value_portfolio
 
-    def prepare(v: Any) -> dict[str, Any]:  # per model, in the process that valued it
-        cumulative, daily = cumulative_rows(v), v.data.daily
-        v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
-        daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
-        series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
-                  "daily": series_columns(daily)}
-        return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": series,
-                "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
-
-    pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=prepare, workers=workers)
+    pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=preparer(ctx, alpha), workers=workers, done=valued)
     if on_valued is not None:
         on_valued(pv)
     with collector_paused():  # millions of live objects: a full collection would walk them for nothing
@@ -208,6 +207,22 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
         input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
         models=models, monthly=monthly, timeline=timelines, flags=flags, fits=fits)
     return record, pv
+
+
+def preparer(ctx: Context, alpha: float) -> Any:
+    """What the record needs of each model beyond its figures to date, computed in the process that
+    valued it (a worker): its cumulative rows, months, chart series, input hash and refresh status."""
+    return functools.partial(_prepare, ctx, alpha)
+
+
+def _prepare(ctx: Context, alpha: float, v: Any) -> dict[str, Any]:
+    cumulative, daily = cumulative_rows(v), v.data.daily
+    v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
+    daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
+    series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
+              "daily": series_columns(daily)}
+    return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": series,
+            "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
 
 
 def _start_var(pv: Any, *, background: bool) -> Any:

@@ -88,3 +88,26 @@ def test_bad_month_names_the_option_and_the_form(bare: Path, cli) -> None:
 def test_manifest_fixture_has_models() -> None:
     # guards the "none live in the month" case above against a manifest that launches in 2020
     assert "start = 2025-" in VALID_MANIFEST and "start = 2020" not in VALID_MANIFEST
+
+
+def test_the_command_as_a_process_exits_with_its_code_and_all_its_output(bare: Path) -> None:
+    """`python -m valuetrack` ends without tearing the interpreter down (cli.run): its exit code
+    is the command's, everything it printed arrives, and a reader that stops early (`| head`) gets
+    what it read without an error from valuetrack."""
+    import json
+    import subprocess
+    import sys
+
+    def run(*argv: str, **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN003
+        return subprocess.run([sys.executable, "-m", "valuetrack", *argv], cwd=bare, capture_output=True,
+                              text=True, timeout=120, **kwargs)
+
+    failed = run("value", "--json")
+    assert failed.returncode == 1 and json.loads(failed.stdout)["error"]["code"] == "no_models"
+    assert "no models are registered here" in failed.stderr
+    assert run("value", "--month", "May").returncode == 2  # bad usage
+    helped = run("--help")
+    assert helped.returncode == 0 and "refresh" in helped.stdout and helped.stdout.endswith("\n")
+    head = subprocess.run(f"{sys.executable} -m valuetrack --help | head -c 20", shell=True, cwd=bare,
+                          capture_output=True, text=True, timeout=120)
+    assert head.returncode == 0 and len(head.stdout) == 20 and "Traceback" not in head.stderr

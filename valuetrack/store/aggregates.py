@@ -138,15 +138,21 @@ class AggregateStore:
         try:
             with self.engine.begin() as c:
                 written = 0
+                sqlite = c.dialect.name == "sqlite"
                 for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
-                    c.execute(table.delete().where(table.c.model_name == model, table.c.day >= _health_since(table, pulled)))
+                    day = _health_since(table, pulled)
+                    if sqlite:  # the driver's statement: SQLAlchemy's execution cost more than the delete
+                        c.exec_driver_sql(f'DELETE FROM "{table.name}" WHERE model_name = ? AND day >= ?',
+                                          (model, _sqlite_value(day)))
+                    else:
+                        c.execute(_DELETE_SINCE[table.name], {"model": model, "since": day})
                 written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
                 xo = pulled.crossovers
                 if len(xo):
                     written += _insert_columns(c, ab_crossovers, {
                         "model_name": model, "day": xo["day"].tolist(),
                         "segment": [_seg(v) for v in xo["segment"].tolist()] if "segment" in xo.columns else NO_SEGMENT,
-                        "n_crossover": xo["n_crossover"].astype("int64").tolist(), "refresh_id": refresh_id})
+                        "n_crossover": _ints(xo["n_crossover"]), "refresh_id": refresh_id})
                 series = pulled.series
                 if series is not None and len(series):
                     names = [col for col in series.columns if col != "day"]
@@ -160,14 +166,14 @@ class AggregateStore:
                     written += _insert_columns(c, health_daily, {
                         "model_name": model, "day": daily["day"].tolist(),
                         "arm": [str(a) if a is not None else "" for a in daily["arm"].tolist()],
-                        "n_exposures": daily["n_exposures"].astype("int64").tolist(),
-                        "n_units": daily["n_units"].astype("int64").tolist(), "refresh_id": refresh_id})
+                        "n_exposures": _ints(daily["n_exposures"]),
+                        "n_units": _ints(daily["n_units"]), "refresh_id": refresh_id})
                 hist = pulled.health.get("score_histogram")
                 if hist is not None and len(hist):
                     bins = pd.to_numeric(hist["bin"], errors="coerce")
                     written += _insert_columns(c, health_histogram, {
                         "model_name": model, "day": hist["day"].tolist(),
-                        "bin": bins.fillna(-1).astype("int64").tolist(), "n": hist["n"].astype("int64").tolist(),
+                        "bin": _ints(bins if bins.dtype.kind in "iu" else bins.fillna(-1)), "n": _ints(hist["n"]),
                         "refresh_id": refresh_id})
                 if getattr(pulled, "decisions", None) is not None:
                     t = decision_aggregates
@@ -186,13 +192,15 @@ class AggregateStore:
                 fresh = pulled.health.get("freshness")
                 fr = fresh.iloc[0].to_dict() if fresh is not None and len(fresh) else {}
                 total = pulled.total_cost
-                c.execute(refreshes.update().where(refreshes.c.id == refresh_id).values(
-                    status="ok", finished_at=_now(), since_day=since, rows=written,
-                    exposures_from=_exposures_from(c, pulled),
-                    cost=json.loads(json.dumps({"total": total, "queries": list(pulled.costs)}, default=str)),
-                    mature_through=pulled.mature_through,
-                    bin_edges=list(pulled.bin_edges) if pulled.bin_edges is not None else None,
-                    max_exposure_ts=_ts(fr.get("max_exposure_ts")), max_outcome_ts=_ts(fr.get("max_outcome_ts"))))
+                whole = bool(getattr(pulled, "exposures_whole", False))
+                c.execute(_MARK_OK[whole], {
+                    "ok_id": refresh_id, "ok_model": model, "ok_finished_at": _now(), "ok_since_day": since,
+                    "ok_rows": written, "ok_exposures_from": pulled.exposures_since if whole else None,
+                    "ok_cost": json.loads(json.dumps({"total": total, "queries": list(pulled.costs)}, default=str)),
+                    "ok_mature_through": pulled.mature_through,
+                    "ok_bin_edges": list(pulled.bin_edges) if pulled.bin_edges is not None else None,
+                    "ok_max_exposure_ts": _ts(fr.get("max_exposure_ts")),
+                    "ok_max_outcome_ts": _ts(fr.get("max_outcome_ts"))})
                 return written
         except Exception as exc:
             self.fail_refresh(refresh_id, f"storing the aggregates failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}")
@@ -369,15 +377,32 @@ def _health_since(table: sa.Table, pulled: Any) -> dt.date:
     return pulled.since_day
 
 
-def _exposures_from(c: Any, pulled: Any) -> dt.date | None:
-    """What a successful refresh records as ``refreshes.exposures_from``: the start of the history
-    when it read the daily exposure counts over the whole of it, else what the model's previous
-    successful refresh recorded (its counts stay stored and this one adds the newer days)."""
-    if getattr(pulled, "exposures_whole", False):
-        return pulled.exposures_since
-    return c.execute(sa.select(refreshes.c.exposures_from).where(
-        refreshes.c.model_name == pulled.model, refreshes.c.status == "ok")
-        .order_by(refreshes.c.id.desc()).limit(1)).scalar()
+def _mark_ok(whole: bool) -> Any:
+    """The UPDATE that records a successful refresh (its values as bound parameters ``ok_*``).
+
+    ``refreshes.exposures_from``: the start of the history when the refresh read the daily
+    exposure counts over the whole of it (``whole``, the parameter ``ok_exposures_from``), else what
+    the model's previous successful refresh recorded (its counts stay stored and this one adds the
+    newer days), read by a scalar subquery of the same statement."""
+    values: dict[str, Any] = {k: sa.bindparam(f"ok_{k}", type_=refreshes.c[k].type) for k in (
+        "finished_at", "since_day", "rows", "cost", "mature_through", "bin_edges", "max_exposure_ts", "max_outcome_ts")}
+    previous = refreshes.alias("previous")
+    values["exposures_from"] = (
+        sa.bindparam("ok_exposures_from", type_=refreshes.c.exposures_from.type) if whole else
+        sa.select(previous.c.exposures_from)
+        .where(previous.c.model_name == sa.bindparam("ok_model"), previous.c.status == "ok")
+        .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
+    return refreshes.update().where(refreshes.c.id == sa.bindparam("ok_id")).values(status="ok", **values)
+
+
+_MARK_OK = {whole: _mark_ok(whole) for whole in (False, True)}
+"""The statements a successful save ends with, built once (building one per model cost more than
+running it), like the following ones."""
+
+_DELETE_SINCE = {t.name: t.delete().where(t.c.model_name == sa.bindparam("model"), t.c.day >= sa.bindparam("since"))
+                 for t in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram)}
+"""The statements that drop a model's re-read days, built once (a statement built per model and table
+cost more than running it)."""
 
 
 def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
@@ -388,7 +413,7 @@ def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
     return {
         "model_name": pulled.model, "day": ab["day"].tolist(), "arm": [str(a) for a in ab["arm"].tolist()],
         "segment": [_seg(v) for v in ab["segment"].tolist()] if "segment" in ab.columns else NO_SEGMENT,
-        "n": ab["n"].astype("int64").tolist(), "n_units": ab["n_units"].astype("int64").tolist(),
+        "n": _ints(ab["n"]), "n_units": _ints(ab["n_units"]),
         **{k: _floats(ab[k]) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")},
         "mature": [bool(m) for m in ab["mature"].tolist()], "refresh_id": refresh_id,
     }
@@ -396,11 +421,24 @@ def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:
 
 def _floats(values: pd.Series) -> list[float | None]:
     """A column as Python floats, NaN and ±inf as None (NULL)."""
-    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if values.dtype == np.float64:  # the usual case: already floats
+        arr = values.to_numpy()
+    else:
+        arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     out: list[float | None] = arr.tolist()
-    for i in np.flatnonzero(~np.isfinite(arr)).tolist():
-        out[i] = None
+    finite = np.isfinite(arr)
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = None
     return out
+
+
+def _ints(values: pd.Series) -> list[int]:
+    """A column as Python ints (``astype("int64")``, which refuses NaN; without its cost when the
+    column holds integers already)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iub":
+        return values.to_numpy().astype(np.int64, copy=False).tolist()
+    return values.astype("int64").tolist()
 
 
 def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
@@ -431,9 +469,12 @@ def _insert_columns(c: Any, table: sa.Table, columns: dict[str, Any]) -> int:
 
 
 def _sqlite_column(col: list[Any]) -> list[Any]:
-    if all(type(v) is dt.date for v in col):  # the usual case: each distinct day formatted once
+    kinds = set(map(type, col))
+    if kinds == {dt.date}:  # the usual case: each distinct day formatted once
         text = {v: v.isoformat() for v in set(col)}
         return [text[v] for v in col]
+    if kinds == {bool}:  # the driver binds a bool as the integer 0/1 already
+        return col
     return [_sqlite_value(v) for v in col]
 
 
@@ -452,7 +493,10 @@ def _save_guardrails(c: Any, pulled: Any, refresh_id: int) -> int:
     read under another definition."""
     t = guardrail_aggregates
     pulled_g = getattr(pulled, "guardrails", None) or {}
-    c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail.not_in(list(pulled_g) or [""])))
+    if pulled_g:
+        c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail.not_in(list(pulled_g))))
+    else:
+        c.execute(_DELETE_GUARDRAILS, {"model": pulled.model})
     written = 0
     for name, g in pulled_g.items():
         c.execute(t.delete().where(t.c.model_name == pulled.model, t.c.guardrail == name,
@@ -465,6 +509,10 @@ def _save_guardrails(c: Any, pulled: Any, refresh_id: int) -> int:
             for r in g.ab.to_dict("records")])
     return written
 
+
+_DELETE_GUARDRAILS = guardrail_aggregates.delete().where(guardrail_aggregates.c.model_name == sa.bindparam("model"),
+                                                         guardrail_aggregates.c.guardrail.not_in([""]))
+"""Drop the guardrails of a model that has none (left from an earlier manifest); built once."""
 
 _DECISION_SUMS = ("bin", "decision", "n", "sum_s", "sum_s2", "n_labelled", "n_positive", "sum_s_labelled",
                   "sum_s2_labelled")

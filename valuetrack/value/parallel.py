@@ -57,6 +57,78 @@ def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: flo
         _JOB.clear()
 
 
+class EarlyValuation:
+    """The models valued while a refresh still pulls others (D57): each model's valuation starts in
+    a worker as soon as its aggregates are stored (:meth:`ready`), and the refresh's own work (the
+    other models' rows, the overlap counts) runs beside them.
+
+    :meth:`begin` (the refresh calls it once its refreshes are logged, before any warehouse
+    connection opens a thread) forks the workers, with the registry and the notes as read then;
+    :meth:`collect` gives the valuations only when nothing but this refresh's own models changed
+    the app database meanwhile (the registry, the notes and the refresh log:
+    :func:`valuetrack.store.db.data_version_of`), else None, and the caller values the ordinary way.
+    For command-line processes only, like :func:`value_models`.
+    """
+
+    def __init__(self, ctx: Context, as_of: dt.date, alpha: float, prepare: Any, workers: int) -> None:
+        self._ctx, self._as_of, self._alpha, self._prepare, self._workers = ctx, as_of, alpha, prepare, workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Any] = {}
+        self._index: dict[str, int] = {}
+
+    def begin(self, pending: int) -> None:
+        """Fork the workers; ``pending``: the refreshes logged and not finished yet, all this one's."""
+        ctx = self._ctx
+        self.token = ctx.ledger.token()  # before the inputs are read, as for any valuation
+        self._expected = (self.token[0], self.token[1], self.token[2] + pending)
+        registered = ctx.registry.list()
+        self._index = {r.name: i for i, r in enumerate(registered)}
+        import valuetrack.value.portfolio  # noqa: F401 - once here (this process needs it too), not in every worker
+
+        if any(r.spec.attribution.series is not None for r in registered):
+            import statsmodels.tsa.statespace.structural  # noqa: F401 - once here, not in every worker
+        _JOB.update(ctx=ctx, registered=registered, as_of=self._as_of, alpha=self._alpha, notes=ctx.notes.by_model(),
+                    prepare=self._prepare)
+        self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=_start)
+        self._pool.submit(int)  # forks the workers now
+
+    def ready(self, names: Any) -> None:
+        """Start valuing these models (their aggregates are stored); a model not registered is ignored."""
+        if self._pool is None:
+            return
+        for name in names:
+            if name in self._index and name not in self._futures:
+                self._futures[name] = self._pool.submit(_value, self._index[name])
+
+    def collect(self, as_of: dt.date, alpha: float) -> tuple[tuple, dict[str, Any]] | None:
+        """``(token, per model (valuation, figures to date) or why it failed)``; None when it never
+        began, values another as-of or alpha, the inputs changed beyond this refresh or a worker
+        died. Ends the workers."""
+        if self._pool is None or (as_of, alpha) != (self._as_of, self._alpha):
+            self.close()
+            return None
+        self.ready(self._index)  # the models this refresh did not pull (retired, or not targeted)
+        try:
+            done = dict(f.result() for f in self._futures.values())  # (name, its result) each
+        except BrokenProcessPool as exc:
+            log.warning("a valuation worker process ended abruptly (%s); valuing again", exc)
+            done = None
+        finally:
+            self.close()
+        token = self._ctx.ledger.token()
+        if done is None or token != self._expected:
+            return None
+        return token, done
+
+    def close(self) -> None:
+        """End the workers (idempotent)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+            _JOB.clear()
+
+
 def _start() -> None:
     # the parent's pooled connections must not be used from two processes: open new ones
     _JOB["ctx"].engine.dispose(close=False)

@@ -241,7 +241,7 @@ def parse_month(month: str) -> tuple[dt.date, dt.date]:
 def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | None = None,
                     alpha: float = 0.05, names: list[str] | None = None,
                     reuse: PortfolioValue | None = None, workers: int = 1,
-                    prepare: Any = None) -> PortfolioValue:
+                    prepare: Any = None, done: dict[str, Any] | None = None) -> PortfolioValue:
     """Value of every registered model (or ``names``) for ``month`` or to date, with flags.
 
     ``reuse``: another PortfolioValue of the same as-of date and alpha whose valuations (the loaded
@@ -249,6 +249,8 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     ``prepare``: a function of one valuation returning a dict of further per-model figures (kept in
     ``valuation.prepared``), computed with the model's own figures. ``workers`` > 1: the models are
     valued in that many forked processes (valuetrack.value.parallel; the same figures, D49).
+    ``done``: per model, its valuation already made (with ``prepare``) in a worker, or why it failed
+    (valuetrack.value.parallel.EarlyValuation); the others are valued here.
     """
     as_of = as_of or today_utc()
     last_day = as_of - dt.timedelta(days=1)
@@ -265,8 +267,8 @@ def value_portfolio(ctx: Context, *, as_of: dt.date | None = None, month: str | 
     notes = ctx.notes.by_model()  # annotations, excluded windows, overrides (one query)
     valuations: dict[str, ModelValuation] = {}
     values, to_date, healths = [], [], []
-    done: dict[str, tuple[ModelValuation, ModelValue] | str] = {}
-    if workers > 1 and not cached:
+    done = dict(done or {})
+    if workers > 1 and not cached and not done:
         from valuetrack.value.parallel import value_models
 
         done = value_models(ctx, registered, as_of, alpha, notes, prepare, workers)
