@@ -63,9 +63,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     hidden = ctx.settings.secret_values()
     connectors: dict[str, Any] = {}
     starts = []
+    statuses = store.statuses([t.spec.name for t in targets])  # one query, not one per model
     for registered in targets:
         spec = registered.spec
-        status = store.status(spec.name)
+        status = statuses[spec.name]
         since = None if full else status.next_since_day
         if since is not None and since > as_of:
             since = as_of

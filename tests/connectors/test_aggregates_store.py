@@ -90,6 +90,9 @@ def test_a_down_warehouse_leaves_stored_aggregates_intact_and_stale(store, wh_pa
     st = store.status(spec.name)
     assert st.stale and "failed" in st.reason and st.last_ok["as_of"] == dt.date(2025, 5, 1)
     assert "secret-token-123" not in st.last_attempt["error"]
+    # all models' statuses in one query (what a refresh reads) say the same, never-refreshed ones included
+    assert store.statuses([spec.name, "never-refreshed"]) == {spec.name: st,
+                                                              "never-refreshed": store.status("never-refreshed")}
 
 
 def test_a_failed_write_rolls_back(store, wh_path):

@@ -217,19 +217,29 @@ class AggregateStore:
             ok = last if last is not None and last["status"] == "ok" else c.execute(
                 sa.select(refreshes).where(refreshes.c.model_name == model, refreshes.c.status == "ok")
                 .order_by(refreshes.c.id.desc()).limit(1)).mappings().first()
-        last_d, ok_d = (dict(last) if last else None), (dict(ok) if ok else None)
-        reason = None
-        if last_d and last_d["status"] in ("failed", "abandoned"):
-            when = ok_d["finished_at"] if ok_d else None
-            reason = f"the last refresh failed ({last_d['error']}); showing figures from " + (
-                f"the refresh of {when}" if when else "no successful refresh")
-        elif ok_d and max_age is not None:
-            finished = _aware(ok_d["finished_at"])
-            if (now or _now()) - finished > max_age:
-                reason = f"the last successful refresh is older than {max_age}"
-        elif not ok_d:
-            reason = "never refreshed"
-        return RefreshStatus(model, ok_d, last_d, reason is not None, reason)
+        return _status(model, dict(last) if last else None, dict(ok) if ok else None, max_age, now)
+
+    def statuses(self, models: list[str], *, max_age: dt.timedelta | None = None,
+                 now: dt.datetime | None = None) -> dict[str, RefreshStatus]:
+        """:meth:`status` of each model, read by one query per 500 models (a refresh reads them all)."""
+        rows: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as c:
+            for i in range(0, len(models), 500):
+                names = models[i:i + 500]
+                last = sa.select(sa.func.max(refreshes.c.id)).where(refreshes.c.model_name.in_(names)).group_by(
+                    refreshes.c.model_name)
+                ok = last.where(refreshes.c.status == "ok")
+                rows.update((r["id"], dict(r)) for r in c.execute(
+                    sa.select(refreshes).where(sa.or_(refreshes.c.id.in_(last), refreshes.c.id.in_(ok)))).mappings())
+        last_of: dict[str, dict[str, Any]] = {}
+        ok_of: dict[str, dict[str, Any]] = {}
+        for rid in sorted(rows):  # by id: the last one of each model wins
+            row = rows[rid]
+            last_of[row["model_name"]] = row
+            if row["status"] == "ok":
+                ok_of[row["model_name"]] = row
+        return {m: _status(m, last_of.get(m), ok_of.get(m), max_age, now) for m in models}
+
 
     def refreshes(self, model: str, limit: int = 50) -> pd.DataFrame:
         """The model's refresh history, newest first (cost, rows, status, error)."""
@@ -335,6 +345,23 @@ def _as_dates(values: tuple[Any, ...]) -> list[dt.date | None]:
         else:
             known[v] = dt.date.fromisoformat(str(v)[:10])
     return [known[v] for v in values]
+
+
+def _status(model: str, last_d: dict[str, Any] | None, ok_d: dict[str, Any] | None, max_age: dt.timedelta | None,
+            now: dt.datetime | None) -> RefreshStatus:
+    """A model's :class:`RefreshStatus` from its last refresh attempt and its last success."""
+    reason = None
+    if last_d and last_d["status"] in ("failed", "abandoned"):
+        when = ok_d["finished_at"] if ok_d else None
+        reason = f"the last refresh failed ({last_d['error']}); showing figures from " + (
+            f"the refresh of {when}" if when else "no successful refresh")
+    elif ok_d and max_age is not None:
+        finished = _aware(ok_d["finished_at"])
+        if (now or _now()) - finished > max_age:
+            reason = f"the last successful refresh is older than {max_age}"
+    elif not ok_d:
+        reason = "never refreshed"
+    return RefreshStatus(model, ok_d, last_d, reason is not None, reason)
 
 
 ABANDON_AFTER = dt.timedelta(hours=6)
