@@ -16,6 +16,7 @@ the reports read that record (valuetrack.ledger) and compute nothing.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -24,7 +25,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -110,6 +111,22 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
     return Valued(as_of, asof_id, reason, len(pv.models), len(pv.failures), len({f.model for f in pv.flags}),
                   pv.totals["net"], attempt, round(time.perf_counter() - started, 3),
                   {m.model: m.error or "it could not be valued" for m in pv.failures})
+
+
+@contextlib.contextmanager
+def early_valuation(ctx: Context, as_of: dt.date, alpha: float = 0.05) -> Iterator[Any]:
+    """For a command-line refresh: the models valued while it pulls (D57,
+    valuetrack.value.parallel.EarlyValuation; pass it to the refresh and to :func:`revalue`) when
+    the portfolio is large enough for worker processes, else None; the workers end with the block."""
+    from valuetrack.value.parallel import EarlyValuation, workers_for
+
+    workers = workers_for(len(ctx.registry.list()))
+    early = EarlyValuation(ctx, as_of, alpha, preparer(ctx, alpha), workers) if workers > 1 else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
 
 
 def revalue_after_edit(ctx: Context) -> Valued | None:
