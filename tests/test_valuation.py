@@ -208,6 +208,26 @@ def test_the_ledger_json_is_what_a_json_round_trip_gives(valued: Path) -> None:
         assert ledger.jsonable(value) == round_trip(value)
 
 
+def test_a_model_value_replaced_is_the_one_dataclasses_replace_gives(valued: Path) -> None:
+    """The record copies a ModelValue per model per month with valuetrack.value.portfolio.replaced
+    (no 50-argument __init__): the same object dataclasses.replace builds, as long as ModelValue's
+    __init__ only sets its fields."""
+    import dataclasses
+
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+    from valuetrack.value.portfolio import ModelValue, replaced
+
+    assert not hasattr(ModelValue, "__post_init__") and not hasattr(ModelValue, "__slots__")
+    value = ledger.portfolio(open_context()).models[0]
+    changes = {"period_start": dt.date(2026, 1, 1), "health": {"status": "ok"}, "risk": {"level": "low"}}
+    copy, reference = replaced(value, **changes), dataclasses.replace(value, **changes)
+    assert copy == reference and copy.__dict__ == reference.__dict__ and list(copy.__dict__) == list(reference.__dict__)
+    assert value.risk != changes["risk"]  # the original is left as it was
+    with pytest.raises(TypeError):
+        replaced(value, nett=1.0)
+
+
 def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(valued: Path) -> None:
     """D52: what the Kalman filter passes over an unchanged pre-period produced is kept in the app
     database by the valuation that wrote the ledger (here the refresh), and read by the next one,

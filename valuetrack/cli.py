@@ -8,7 +8,6 @@ Exit codes: 0 success, 1 an error the message explains, 2 bad usage, 3 flags pre
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import math
@@ -16,7 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from valuetrack import __version__
 from sqlalchemy.exc import OperationalError
@@ -416,28 +415,11 @@ def _note_id(value: str) -> int:
     return n
 
 
-@contextlib.contextmanager
-def _early_valuation(ctx: Any, as_of: dt.date) -> Iterator[Any]:
-    """The models valued while the refresh pulls (D57) when the portfolio is large enough for worker
-    processes (valuetrack.value.parallel.workers_for), else None; the workers end with the block."""
-    from valuetrack.value.parallel import EarlyValuation, workers_for
-    from valuetrack.valuation import preparer
-
-    workers = workers_for(len(ctx.registry.list()))
-    alpha = 0.05  # revalue's default, which the refresh values with
-    early = EarlyValuation(ctx, as_of, alpha, preparer(ctx, alpha), workers) if workers > 1 else None
-    try:
-        yield early
-    finally:
-        if early is not None:
-            early.close()
-
-
 def cmd_refresh(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     from valuetrack.refresh import mark_unvalued, refresh
-    from valuetrack.valuation import revalue
+    from valuetrack.valuation import early_valuation, revalue
 
     if args.lock_timeout is not None and not args.lock:
         raise UsageError("--lock-timeout needs --lock")
@@ -451,7 +433,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
         get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
     sent = exported = None
-    with _maybe_locked(ctx, args), _early_valuation(ctx, _as_of(args)) as early:
+    with _maybe_locked(ctx, args), early_valuation(ctx, _as_of(args)) as early:
         outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
                            value=False, early=early)
         try:  # the refresh's outcomes are reported even when valuing afterwards fails
@@ -513,6 +495,8 @@ def _report_failures(failed: Sequence[tuple[str, str]]) -> int:
 
 
 def _maybe_locked(ctx: Any, args: argparse.Namespace):  # noqa: ANN202
+    import contextlib
+
     if not args.lock:
         return contextlib.nullcontext()
     from valuetrack.runlock import refresh_lock

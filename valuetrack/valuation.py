@@ -16,6 +16,7 @@ the reports read that record (valuetrack.ledger) and compute nothing.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -24,14 +25,13 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
-import numpy as np
 import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
-from valuetrack.store.ledger import LedgerRecord, jsonable
+from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
 from valuetrack.value.roi import day_ordinals
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,22 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
                   {m.model: m.error or "it could not be valued" for m in pv.failures})
 
 
+@contextlib.contextmanager
+def early_valuation(ctx: Context, as_of: dt.date, alpha: float = 0.05) -> Iterator[Any]:
+    """For a command-line refresh: the models valued while it pulls (D57,
+    valuetrack.value.parallel.EarlyValuation; pass it to the refresh and to :func:`revalue`) when
+    the portfolio is large enough for worker processes, else None; the workers end with the block."""
+    from valuetrack.value.parallel import EarlyValuation, workers_for
+
+    workers = workers_for(len(ctx.registry.list()))
+    early = EarlyValuation(ctx, as_of, alpha, preparer(ctx, alpha), workers) if workers > 1 else None
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
+
+
 def revalue_after_edit(ctx: Context) -> Valued | None:
     """After a registry edit: value again at the newest valuation's as-of (None when nothing has been
     valued yet: the first refresh fills the ledger)."""
@@ -138,6 +154,16 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
     pv = value_portfolio(ctx, as_of=as_of, alpha=alpha, prepare=preparer(ctx, alpha), workers=workers, done=valued)
     if on_valued is not None:
         on_valued(pv)
+    with collector_paused():  # millions of live objects: a full collection would walk them for nothing
+        return _record(ctx, pv, as_of=as_of, reason=reason, alpha=alpha, token=token)
+
+
+def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
+            token: tuple) -> tuple[LedgerRecord, Any]:
+    """The ledger record of the valued portfolio ``pv`` (models, periods, months, series, flags),
+    and ``pv`` with each model's payback date."""
+    from valuetrack.value.portfolio import replaced
+
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
     for mv in pv.models:
@@ -183,7 +209,7 @@ def build_record(ctx: Context, *, as_of: dt.date, reason: str, alpha: float, tok
             month_rows[mv.model].update(zip(before, val.periods([bounds[m] for m in before])))
     for month, (first, last) in bounds.items():
         # a live month has the same figures as the month's own period, shown from the 1st
-        values = [dataclasses.replace(month_rows[mv.model][month], period_start=first, health=mv.health)
+        values = [replaced(month_rows[mv.model][month], period_start=first, health=mv.health)
                   for mv in pv.models if mv.model in pv.valuations]
         mp = _month_portfolio(ctx, pv, values, month, first, last)
         periods[month] = _period(mp)
@@ -211,8 +237,8 @@ def _prepare(ctx: Context, alpha: float, v: Any) -> dict[str, Any]:
     cumulative, daily = cumulative_rows(v), v.data.daily
     v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
     daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
-    series = {"timeline": _json_columns(v.timeline()), "cumulative": _json_columns(cumulative),
-              "daily": _json_columns(daily)}
+    series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
+              "daily": series_columns(daily)}
     return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": series,
             "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
 
@@ -365,39 +391,3 @@ def frame_digest(frame: pd.DataFrame | None) -> str:
 
 def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(jsonable(value), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _json_columns(frame: pd.DataFrame | None) -> dict[str, list[Any]]:
-    """A frame as {column: values} (compact JSON; the reader rebuilds the frame), JSON-safe as
-    :func:`jsonable` makes it (NaN and ±inf → None, dates → ISO text). Numeric columns are converted
-    directly (their Python numbers come back from JSON unchanged), not walked through JSON: the
-    timeline's thousands of values cost some 3 ms per model that way."""
-    if frame is None or not len(frame):
-        return {}
-    out = {}
-    for c in frame.columns:
-        col = frame[c]
-        kind = col.dtype.kind if isinstance(col.dtype, np.dtype) else "O"
-        if kind == "f":
-            values = col.to_numpy()
-            finite = np.isfinite(values)
-            out[str(c)] = values.tolist() if finite.all() else \
-                [x if ok else None for x, ok in zip(values.tolist(), finite.tolist())]
-        elif kind in ("i", "u", "b"):
-            out[str(c)] = col.tolist()
-        else:
-            out[str(c)] = _json_objects(col.tolist())
-    return out
-
-
-def _json_objects(values: list[Any]) -> list[Any]:
-    """An object column JSON-safe, as :func:`jsonable` makes it: text as it is, and days as ISO text
-    formatted once per distinct day (a day and arm per row of the daily exposure counts, which
-    cover a model's whole history: D53); anything else through :func:`jsonable`."""
-    kinds = set(map(type, values))
-    if kinds <= {str}:
-        return values
-    if kinds == {dt.date}:
-        text = {d: d.isoformat() for d in set(values)}
-        return [text[d] for d in values]
-    return jsonable(values)

@@ -7,6 +7,12 @@ the notes, open their own connections to the app database (reads only), and send
 model's valuation, pickled, with its computed figures cached in it. What spans models (flags,
 overlaps, totals, value at risk, the ledger write) stays in this process.
 
+The processes are forked with the objects alive so far out of the cyclic garbage collector's reach
+(``gc.freeze``, as the Python documentation advises for fork without exec): otherwise each
+worker's collections walk, and so copy page by page, every object it inherited (the imported
+libraries' above all; measured on a loaded machine, 0.2-0.4 s less CPU over a 200-model
+valuation, within the noise).
+
 Only command-line processes use it (``refresh`` and ``revalue`` on a large portfolio): forking a
 process that runs other threads, such as the dashboard's server, is not safe.
 """
@@ -14,6 +20,7 @@ process that runs other threads, such as the dashboard's server, is not safe.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +55,7 @@ def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: flo
     _JOB.update(ctx=ctx, registered=registered, as_of=as_of, alpha=alpha, notes=notes, prepare=prepare)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start) as pool:
+            _fork(pool)
             # one model per task, so that the slow (time-series) models spread over the workers
             return dict(pool.map(_value, range(len(registered))))
     except BrokenProcessPool as exc:  # a worker died (killed, out of memory): value in this process
@@ -91,7 +99,7 @@ class EarlyValuation:
                     prepare=self._prepare)
         self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_start)
-        self._pool.submit(int)  # forks the workers now
+        _fork(self._pool)
 
     def ready(self, names: Any) -> None:
         """Start valuing these models (their aggregates are stored); a model not registered is ignored."""
@@ -129,6 +137,16 @@ class EarlyValuation:
             _JOB.clear()
 
 
+def _fork(pool: ProcessPoolExecutor) -> None:
+    """Fork the pool's processes now, with the objects alive so far out of their garbage
+    collector's reach (this process collects them again afterwards)."""
+    gc.freeze()
+    try:
+        pool.submit(int)  # a fork-context pool starts all its processes in its first submit
+    finally:
+        gc.unfreeze()
+
+
 def _start() -> None:
     # the parent's pooled connections must not be used from two processes: open new ones
     _JOB["ctx"].engine.dispose(close=False)
@@ -163,6 +181,7 @@ def in_child(fn: Callable[[], Any]) -> Callable[[], Any]:
     use no database connection, in command-line processes only, like :func:`value_models`."""
     _BACKGROUND.append(fn)
     pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    _fork(pool)
     future = pool.submit(_call_child, len(_BACKGROUND) - 1)
 
     def result() -> Any:

@@ -385,7 +385,19 @@ def _with_risk(values: list[ModelValue], healths: list[Any]) -> list[ModelValue]
                            [v.gross_se if v.gross_se is not None else nan for v in values],
                            [v.gross if v.gross is not None else nan for v in values],
                            healths, models=[v.model for v in values])
-    return [dataclasses.replace(v, risk=r.to_dict()) for v, r in zip(values, risks)]
+    return [replaced(v, risk=r.to_dict()) for v, r in zip(values, risks)]
+
+
+def replaced(value: ModelValue, **changes: Any) -> ModelValue:
+    """``dataclasses.replace(value, **changes)`` for a ModelValue, without its 50-argument frozen
+    ``__init__`` (a tenth of the cost: the record copies a row per model per month). The same object:
+    ModelValue has no ``__post_init__`` and its ``__init__`` only sets the fields."""
+    unknown = changes.keys() - ModelValue.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"ModelValue has no field {sorted(unknown)[0]!r}")
+    new = object.__new__(ModelValue)
+    new.__dict__.update(value.__dict__, **changes)
+    return new
 
 
 class FxSource:
