@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 
 from valuetrack import __version__
