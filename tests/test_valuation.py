@@ -402,3 +402,23 @@ def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path,
     during = _ledger_rows(ctx)
     revalue(ctx, as_of=as_of, reason="refresh")
     assert during == _ledger_rows(ctx)
+
+
+def test_a_valuation_that_fails_to_write_leaves_no_process_running(valued: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command-line valuation simulates its value at risk in a forked process while it writes the
+    record; when the write fails, the error reaches the caller and that process has ended (the
+    command line ends without tearing the interpreter down, so nothing else would end it)."""
+    import multiprocessing
+
+    from valuetrack.context import open_context
+    from valuetrack.store.ledger import LedgerStore
+    from valuetrack.valuation import revalue
+
+    def disk_full(self, record):  # noqa: ANN001, ANN202
+        raise OSError("disk full")
+
+    monkeypatch.setattr(LedgerStore, "write", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        revalue(open_context(), as_of=dt.date.fromisoformat(AS_OF), workers=2)
+    assert multiprocessing.active_children() == []

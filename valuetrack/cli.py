@@ -1002,7 +1002,8 @@ def run() -> None:
     the process ends at once, as mypy's does. Tearing the interpreter down (freeing every module
     and a valuation's thousands of objects one by one) took a quarter of a second of CPU after the
     work was done; the output is flushed and the app database's connections closed first. Nothing
-    else is pending at that point: each command closes its files and commits its writes."""
+    else is pending at that point: each command closes its files, commits its writes and ends the
+    processes it forked (any still running is terminated rather than left without its parent)."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -1010,9 +1011,12 @@ def run() -> None:
         except (OSError, ValueError):  # a closed pipe (`| head`) or stream: nothing more to say
             pass
     import logging
+    import multiprocessing
 
     from valuetrack.store.db import dispose_all
 
+    for child in multiprocessing.active_children():  # none is left by a command; never orphan one
+        child.terminate()
     logging.shutdown()
     dispose_all()
     os._exit(code)

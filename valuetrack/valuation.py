@@ -101,11 +101,13 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
         var: list[Any] = []  # the value at risk, simulated beside the months and the write (CLI)
         got = early.collect(as_of, alpha) if early is not None and attempt == 1 else None
         token, valued = got if got is not None else (store.token(), None)
-        record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=token, workers=workers,
-                                  on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)),
-                                  valued=valued)
-        asof_id = store.write(record)
-        result = var[0]()  # waited for even when the write was refused: the child is not left running
+        try:
+            record, pv = build_record(ctx, as_of=as_of, reason=reason, alpha=alpha, token=token, workers=workers,
+                                      on_valued=lambda pv: var.append(_start_var(pv, background=workers > 1)),
+                                      valued=valued)
+            asof_id = store.write(record)
+        finally:  # waited for even when the write was refused or failed: the child is not left running
+            result = var[0]() if var else None
         if asof_id is not None:
             ctx.var.record(result, pv.as_of)
             break
