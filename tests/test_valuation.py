@@ -287,8 +287,10 @@ def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(v
     assert again == with_cache and set(passes.values()) == {0}
 
 
-def _ledger_rows(ctx) -> str:  # noqa: ANN001
-    """The newest as-of's ledger rows, without ids, write times and each model's refresh timings."""
+def _ledger_rows(ctx, cleared: bool = True) -> str:  # noqa: ANN001
+    """The newest as-of's ledger rows, without ids, write times and each model's refresh timings
+    (``cleared=False``: nor the flags it records as cleared, which only the first look at an as-of
+    records)."""
     import json
 
     import sqlalchemy as sa
@@ -300,7 +302,8 @@ def _ledger_rows(ctx) -> str:  # noqa: ANN001
         asof_id = conn.execute(sa.select(sa.func.max(ledger_asofs.c.id))).scalar()
         for table in (ledger_asofs, ledger_models, ledger_monthly, ledger_timeline, ledger_flags):
             key = table.c.id if table is ledger_asofs else table.c.asof_id
-            rows = [dict(r._mapping) for r in conn.execute(sa.select(table).where(key == asof_id))]
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(table).where(key == asof_id))
+                    if cleared or table is not ledger_flags or r._mapping["status"] != "cleared"]
             for r in rows:
                 for k in [k for k in r if k in ("id", "asof_id") or k.endswith("_at")]:
                     del r[k]
@@ -382,10 +385,27 @@ def test_an_edit_while_the_refresh_pulls_is_in_the_valuation_it_ends_with(
     assert edited.registry_revision == ctx.registry.get("homepage-recs").revision  # the edit is in it
 
 
-def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path, cli,
+@pytest.mark.parametrize("only, broken", [((), False), (("--model", "homepage-recs"), False), ((), True)],
+                         ids=["all", "one-model", "a-pull-fails"])
+def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path, cli, only: tuple[str, ...],
+                                                                    broken: bool,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """`valuetrack refresh` on a portfolio large enough for worker processes (here: made to look
-    so) values the models during the refresh, and writes what a valuation afterwards writes."""
+    so) values the models during the refresh, and writes what a valuation afterwards writes; with
+    ``--model``, the models it does not pull are valued by the same workers; a model whose pull
+    fails is valued on its last stored aggregates, shown as stale."""
+    from valuetrack import refresh_pull
+    from valuetrack.errors import WarehouseError
+
+    if broken:
+        real_pull = refresh_pull.pull_model
+
+        def pull(spec, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            if spec.name == "homepage-recs":
+                raise WarehouseError("the warehouse is down")
+            return real_pull(spec, *args, **kwargs)
+
+        monkeypatch.setattr(refresh_pull, "pull_model", pull)
     from valuetrack.context import open_context
     from valuetrack.valuation import revalue
     from valuetrack.value import parallel
@@ -395,13 +415,19 @@ def test_the_command_line_refresh_values_the_models_while_it_pulls(valued: Path,
     monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
     monkeypatch.setattr(parallel, "value_models", lambda *a, **k: valued_again.append(1) or real(*a, **k))
     as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
-    result = cli("refresh", "--as-of", as_of.isoformat(), "--json", schema="refresh")
-    assert result.code == 0 and result.json["valuation"]["attempts"] == 1
+    result = cli("refresh", "--as-of", as_of.isoformat(), *only, "--json", schema="refresh")
+    assert len(result.json["refreshed"]) == (1 if only else len(open_context().registry.list(status="active")))
+    assert result.code == (1 if broken else 0) and result.json["valuation"]["attempts"] == 1
     assert valued_again == []  # valued by the refresh's own workers, not forked again afterwards
     ctx = open_context()
-    during = _ledger_rows(ctx)
+    during = _ledger_rows(ctx, cleared=not broken)
     revalue(ctx, as_of=as_of, reason="refresh")
-    assert during == _ledger_rows(ctx)
+    assert during == _ledger_rows(ctx, cleared=not broken)
+    if broken:
+        from valuetrack import ledger
+
+        stale = next(m for m in ledger.portfolio(ctx).models if m.model == "homepage-recs")
+        assert stale.state == "error" and "the warehouse is down" in stale.error
 
 
 def test_a_valuation_that_fails_to_write_leaves_no_process_running(valued: Path,
