@@ -18,7 +18,7 @@ import gc
 from base64 import b64decode, b64encode
 from dataclasses import dataclass, field
 from math import isfinite
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -243,7 +243,8 @@ class LedgerStore:
                                 (ledger_timeline, record.timeline)):
                 if rows:
                     conn.execute(table.insert(), [{**r, "asof_id": asof_id} for r in rows])
-            flags = self._flag_rows(conn, asof_id, record.as_of, record.flags)
+            flags = self._flag_rows(conn, asof_id, record.as_of, record.flags,
+                                    {m["model_name"] for m in record.models if m["state"] != "ok"})
             if flags:
                 conn.execute(ledger_flags.insert(), flags)
             self._prune_timelines(conn, asof_id)
@@ -272,10 +273,12 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return {k: bytes(p) for k, p in conn.execute(sa.select(t.c.key, t.c.payload).where(t.c.model_name == name))}
 
-    def _flag_rows(self, conn: Connection, asof_id: int, as_of: dt.date,
-                   flags: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def _flag_rows(self, conn: Connection, asof_id: int, as_of: dt.date, flags: Iterable[Mapping[str, Any]],
+                   unvalued: Collection[str] = ()) -> list[dict[str, Any]]:
         """This look's flags, each with the day it was raised (carried from the previous look while
-        it stays raised), plus a "cleared" row for each flag raised at the previous look and not now."""
+        it stays raised), plus a "cleared" row for each flag raised at the previous look and not now.
+        A model this look could not value (``unvalued``: its refresh failed, or its valuation) was
+        not tested again: its flags stay raised as the previous look left them, never cleared."""
         previous = self._previous_asof(conn, as_of, asof_id)
         before: dict[tuple[str, str], Any] = {}
         if previous is not None:
@@ -292,7 +295,11 @@ class LedgerStore:
                          "reason": f["reason"], "action": f["action"], "evidence": jsonable(f.get("evidence") or {}),
                          "at_stake": f.get("at_stake")})
         for key, row in before.items():
-            if key not in now:
+            if key not in now and key[0] in unvalued:  # not looked at again: carried as it was
+                rows.append({**{k: row[k] for k in ("model_name", "type", "raised_on", "p_value", "reason", "action",
+                                                     "evidence", "at_stake")},
+                             "asof_id": asof_id, "as_of": as_of, "status": "raised", "cleared_on": None})
+            elif key not in now:
                 rows.append({"asof_id": asof_id, "model_name": key[0], "type": key[1], "as_of": as_of,
                              "status": "cleared", "raised_on": row["raised_on"], "cleared_on": as_of,
                              "p_value": None, "reason": row["reason"], "action": row["action"],
