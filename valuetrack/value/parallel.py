@@ -87,8 +87,8 @@ class EarlyValuation:
     def begin(self, pending: int) -> None:
         """Fork the workers; ``pending``: the refreshes logged and not finished yet, all this one's."""
         ctx = self._ctx
-        self.token = ctx.ledger.token()  # before the inputs are read, as for any valuation
-        self._expected = (self.token[0], self.token[1], self.token[2] + pending)
+        token = ctx.ledger.token()  # before the inputs are read, as for any valuation
+        self._expected = (token[0], token[1], token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
         import valuetrack.value.portfolio  # noqa: F401 - once here (this process needs it too), not in every worker
