@@ -111,3 +111,11 @@ def test_readers_do_not_reach_the_valuation_by_import() -> None:
 def test_no_import_cycle_between(a: str, b: str) -> None:
     within = {a, b}
     assert not (_reaches(a, b, within) and _reaches(b, a, within)), f"{a} and {b} import each other"
+
+
+def test_attribution_is_pure_statistics() -> None:
+    """The methods (valuetrack.attribution) import nothing from the money, the valuation, the stores
+    or the pages: they are the lowest layer of the valuation (the house's import rules)."""
+    upper = ("valuetrack.value", "valuetrack.valuation", "valuetrack.store", "valuetrack.ui", "valuetrack.ledger")
+    bad = {m: sorted(d for d in deps if d.startswith(upper)) for m, deps in _imports_of("valuetrack.attribution").items()}
+    assert not {m: d for m, d in bad.items() if d}

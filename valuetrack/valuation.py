@@ -33,7 +33,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
 from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
-from valuetrack.value.roi import day_ordinals
+from valuetrack.days import day_ordinals
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5  # valuations re-run when the inputs change while they compute (then the newer run wins)

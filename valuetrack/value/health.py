@@ -54,7 +54,7 @@ from valuetrack.errors import ParameterError
 from valuetrack.formatting import p_value
 from valuetrack.registry.spec import ModelSpec
 from valuetrack.value.flags import SRM_ALPHA, STALE_AFTER_DAYS
-from valuetrack.value.roi import day_ordinals
+from valuetrack.days import day_ordinals
 
 __all__ = [
     "CHECKS", "STATUSES", "HealthCheck", "ModelHealth", "model_health", "psi", "js_distance",

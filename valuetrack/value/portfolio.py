@@ -32,7 +32,8 @@ from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Deduction, Overlap, Pattern, deduct
-from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, day_ordinals, money_value, payback_date
+from valuetrack.days import day_ordinals
+from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
 
 @dataclass(frozen=True)

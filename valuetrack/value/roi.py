@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri  # the normal cdf and its inverse, without scipy.stats' per-call overhead
 
+from valuetrack.days import day_ordinals
 from valuetrack.errors import ParameterError
 
 PRIOR = "flat prior on the effect (normal approximation)"
@@ -150,15 +151,6 @@ def add_months(day: dt.date, months: int) -> dt.date:
     y, m = divmod(day.month - 1 + months, 12)
     year, month = day.year + y, m + 1
     return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def day_ordinals(days: Any) -> np.ndarray:
-    """Dates as proleptic ordinals (integers: masks and searches without comparing date objects)."""
-    days = list(days)
-    try:  # the method itself mapped over the days (dates, datetimes, Timestamps): no generator frame
-        return np.fromiter(map(dt.date.toordinal, days), dtype=np.int64, count=len(days))
-    except TypeError:  # anything else with a toordinal
-        return np.fromiter((d.toordinal() for d in days), dtype=np.int64, count=len(days))
 
 
 @dataclass(frozen=True)

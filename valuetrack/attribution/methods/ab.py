@@ -65,7 +65,7 @@ def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict
     day = ab["day"].tolist()
     if set(map(type, day)) != {dt.date}:
         return None
-    from valuetrack.value.roi import day_ordinals
+    from valuetrack.days import day_ordinals
 
     mature = day_ordinals(day) <= mt.toordinal()
     arm = ab["arm"].to_numpy(dtype=object)
