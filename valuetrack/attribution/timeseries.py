@@ -686,7 +686,9 @@ def _simulate(fit: _Fitted, design: np.ndarray, t0: int, horizon: int, n_paths: 
         mean_k[:, h] = A @ Z[h]
         if h + 1 < horizon:
             alpha = alpha @ T.T
-            alpha[:, moved] += (level_sd * rng.standard_normal(n_paths))[:, None] * R[moved]
+            step = level_sd * rng.standard_normal(n_paths)
+            for j in moved:
+                alpha[:, j] += step * R[j]
             A = A @ T.T
     return paths, fit.weight @ mean_k
 
