@@ -300,16 +300,33 @@ class TSResult:
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         if end < start:
             raise ParameterError(f"gap_between: end {end.date()} is before start {start.date()}")
-        total_point, total_paths, total_var, any_day = 0.0, None, 0.0, False
+        sels = []
         for w in self.windows or (self,):
             if w.dates is None or not len(w.dates):
+                sels.append(None)
                 continue
             days = w._days if start.tz is None and end.tz is None else None
             if days is not None:  # the window's days as integers: the same selection without pandas
                 sel = (days[0] >= start.as_unit("ns").value) & (days[0] <= end.as_unit("ns").value) & days[1]
             else:
                 sel = (w.dates >= start) & (w.dates <= end) & np.isfinite(np.asarray(w.actual, float))
-            if not sel.any():
+            sels.append(sel if sel.any() else None)
+        # the selected days are every observed day between the first and the last selected one: periods
+        # that select the same days (every month-end past the horizon cap) share one computation
+        key = tuple(None if sel is None else (int(sel.argmax()), len(sel) - int(sel[::-1].argmax())) for sel in sels)
+        if key not in self._gaps:
+            self._gaps[key] = self._gap_of(sels)
+        return self._gaps[key]
+
+    @functools.cached_property
+    def _gaps(self) -> dict:
+        """:meth:`gap_between`'s answers by the days they sum (a valuation asks for some twenty periods)."""
+        return {}
+
+    def _gap_of(self, sels: list[np.ndarray | None]) -> tuple[float, float, tuple[float, float]]:
+        total_point, total_paths, total_var, any_day = 0.0, None, 0.0, False
+        for w, sel in zip(self.windows or (self,), sels):
+            if sel is None:
                 continue
             any_day = True
             act = np.asarray(w.actual, float)[sel]
