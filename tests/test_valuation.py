@@ -118,6 +118,10 @@ def test_models_valued_in_worker_processes_give_the_same_record(valued: Path) ->
     assert len(pv_one.models) >= 10 and pv_one.flags  # the demo: every kind of model, some flagged
     assert dump(one) == dump(two)
     assert [m.error for m in pv_one.models] == [m.error for m in pv_two.models]
+    # the value at risk reads what the workers sent back (D59: their valuations without the stored rows)
+    var_one = valuation._var(pv_one)
+    assert "error" not in var_one and var_one["models"]
+    assert json.dumps(var_one, default=str) == json.dumps(valuation._var(pv_two), default=str)
     assert workers_for(12, cpus=8) == 1 and workers_for(200, cpus=2) == 2 and workers_for(1000, cpus=64) == 4
 
 
