@@ -48,7 +48,7 @@ def build(folder: Path, n_models: int) -> list[str]:
     originals = ctx.registry.list()
     clones = []
     copies = max(0, -(-n_models // len(originals)) - 1)
-    tables = [schema.ab_aggregates, schema.ab_crossovers, schema.series_points, schema.health_daily,
+    tables = [schema.ab_aggregates, schema.ab_day_totals, schema.ab_crossovers, schema.series_points, schema.health_daily,
               schema.health_histogram, schema.refreshes]
     with ctx.engine.begin() as c:
         rows = {t.name: [dict(r) for r in c.execute(sa.select(t)).mappings()] for t in tables}

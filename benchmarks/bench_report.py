@@ -50,8 +50,8 @@ def _portfolio(root: Path, models: int) -> None:
         copies.append((src, name))
     with ctx.engine.begin() as c:
         for src, name in copies:
-            for table in (s.ab_aggregates, s.ab_crossovers, s.series_points, s.health_daily, s.health_histogram,
-                          s.refreshes):
+            for table in (s.ab_aggregates, s.ab_day_totals, s.ab_crossovers, s.series_points, s.health_daily,
+                          s.health_histogram, s.refreshes):
                 cols = [col.name for col in table.c if col.name not in ("model_name", "id")]
                 rows = [dict(r) for r in c.execute(sa.select(*[table.c[n] for n in cols])
                                                    .where(table.c.model_name == src.name)).mappings()]

@@ -366,6 +366,32 @@ def test_models_valued_while_the_refresh_pulls_write_the_record_valued_after_it(
     assert '"state": "error"' not in during.split('"ledger_monthly"')[0]  # every model valued, none failed
 
 
+def test_the_overlaps_counted_while_the_workers_start_are_the_refresh_s_own(valued: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's refresh counts the units the models share while the workers' libraries
+    are imported, before any model is pulled; the counts it stores are this as-of's, the same as
+    counting after the pull."""
+    from valuetrack import refresh as refresh_module
+    from valuetrack import refresh_pull
+    from valuetrack.context import open_context
+    from valuetrack.value.overlap import Pattern
+
+    calls = []
+    real_count, real_pull = refresh_module._count_overlaps, refresh_pull.pull_models
+    monkeypatch.setattr(refresh_module, "_count_overlaps", lambda *a: calls.append("count") or real_count(*a))
+    monkeypatch.setattr(refresh_pull, "pull_models", lambda *a, **k: calls.append("pull") or real_pull(*a, **k))
+    _next_day_refresh()
+    assert calls[0] == "count" and calls.count("count") == 1  # first, and not again after the pull
+    ctx = open_context()
+    as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
+    stored = [Pattern.from_dict(p) for p in ctx.overlaps.patterns()]
+    specs = [r.spec for r in ctx.registry.list(status="active")]
+    pairs, counted_as_of, patterns = real_count(ctx, specs, {}, ctx.settings.secrets(), as_of, None)
+    assert stored and stored == list(patterns) and counted_as_of == as_of
+    assert {(o.model_a, o.model_b, o.shared_units) for o in pairs} == {
+        (o["model_a"], o["model_b"], o["shared_units"]) for o in ctx.overlaps.read()}
+
+
 def test_an_edit_while_the_refresh_pulls_is_in_the_valuation_it_ends_with(
         valued: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cost edited by someone else while the refresh stores the models changes the valuation's

@@ -73,8 +73,12 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         starts.append((spec, since, (status.last_ok or {}).get("bin_edges"), not status.exposures_complete))
     ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
     plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
+    specs = [t.spec for t in targets]
+    counted = None  # the overlap counts, when read while the workers' libraries were imported
     if early is not None and _fx_unchanged(ctx):
-        early.begin(len(plans))  # before any warehouse connection: it forks
+        # it forks; the overlap query runs meanwhile (an idle CPU), its connection idle by the fork
+        counted = early.begin(len(plans), meanwhile=(lambda: _counted_early(ctx, specs, connectors, secrets, as_of,
+                                                                              timeout_s)) if model is None else None)
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
@@ -105,7 +109,8 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
         group = [p for p in plans if p[0].connection == conn_name]
         try:
-            connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
+            if conn_name not in connectors:
+                connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
         except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
             for spec, since, _, refresh_id, _ in group:
                 failed(spec, since, refresh_id, exc)
@@ -127,7 +132,9 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
                         on_pulled=lambda name, result: save(by_name[name], result))
     outcomes = [done[p[0].name] for p in plans]
     if model is None:
-        _record_overlaps(ctx, [t.spec for t in targets], connectors, secrets, as_of, timeout_s)
+        counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s)
+        if counts is not None:
+            ctx.overlaps.replace(*counts)
     outcomes = _record_fx(ctx, connectors, secrets, as_of, timeout_s, outcomes, hidden)
     for connector in connectors.values():
         connector.dispose()
@@ -180,11 +187,21 @@ def _record_fx(ctx: Context, connectors: dict[str, Any], secrets: Any, as_of: dt
                                 f"previously read rates are used") if o.model in needed else o for o in outcomes]
 
 
-def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
-                     as_of: dt.date, timeout_s: float | None) -> None:
+def _counted_early(*args: Any) -> tuple[tuple | None] | None:
+    """:func:`_count_overlaps` before the pull, in a 1-tuple; None when anything else failed, e.g. a
+    connection (the pull reports it for each of its models, and the counts are read after it)."""
+    try:
+        return (_count_overlaps(*args),)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _count_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
+                    as_of: dt.date, timeout_s: float | None) -> tuple | None:
     """Count the units per membership pattern of every group of models sharing units and a KPI
     (one GROUP BY on a bitmask per group; pair by pair when more than MAX_PATTERNS patterns occur,
-    see valuetrack.value.overlap); a failure leaves the last counts."""
+    see valuetrack.value.overlap): the arguments of ``ctx.overlaps.replace``, or None when a query
+    failed (the last counts stay)."""
     from valuetrack.connectors import get_connector
     from valuetrack.queries import membership_masks, membership_query, shared_units_query
     from valuetrack.value.overlap import MAX_PATTERNS, Pattern, kpi_groups, pairs_from_patterns, patterns_from_masks
@@ -207,5 +224,5 @@ def _record_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any],
             patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
                          for r in frame.itertuples(index=False) if int(r.shared) > 0]
     except ValuetrackError:
-        return  # the previous overlaps stay; the refresh of each model has its own status
-    ctx.overlaps.replace(pairs_from_patterns(patterns), as_of, patterns)
+        return None  # the previous overlaps stay; the refresh of each model has its own status
+    return pairs_from_patterns(patterns), as_of, patterns

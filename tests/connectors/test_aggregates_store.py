@@ -69,7 +69,24 @@ def test_incremental_refresh_rereads_only_immature_cohorts(store, wh_path):
     assert after[["n", "sum_y", "sum_y2", "sum_xy"]].sum().tolist() == full[["n", "sum_y", "sum_y2", "sum_xy"]].sum().tolist()
     hist = store.refreshes(spec.name)
     assert list(hist["status"]) == ["ok", "ok"] and hist.iloc[0]["cost"]["total"]["queries"] >= 3
+    # the totals over segments stored with the rows (D61) are the rows summed now, bit for bit
+    for before in (None, dt.date(2025, 4, 2), dt.date(2025, 11, 10)):
+        assert store.read_ab_by_day(spec.name, before).equals(_summed(store, spec.name, before))
     assert not store.read_health(spec.name)["daily_exposures"].empty
+
+
+def _summed(store, model, before=None):
+    """The stored A/B rows summed over segments by the database at the time of reading (what
+    read_ab_by_day did before D61)."""
+    t = ab_aggregates
+    sums = [sa.func.sum(t.c[k]).label(k) for k in ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")]
+    stmt = (sa.select(t.c.day, t.c.arm, sa.literal("").label("segment"), *sums,
+                      sa.func.min(sa.cast(t.c.mature, sa.Integer)).label("mature"))
+            .where(t.c.model_name == model, t.c.day < (before or dt.date(9999, 1, 1)))
+            .group_by(t.c.day, t.c.arm).order_by(t.c.day, t.c.arm))
+    frame = store._frame(stmt)
+    frame["mature"] = frame["mature"].astype(bool)
+    return frame
 
 
 class _DownConnector(DuckDBConnector):
@@ -107,4 +124,5 @@ def test_a_failed_write_rolls_back(store, wh_path):
     with pytest.raises(sa.exc.IntegrityError):
         store.save(rid, pulled.__class__(**{**pulled.__dict__, "ab": broken}))
     assert store.read_ab(spec.name).equals(before)
+    assert store.read_ab_by_day(spec.name).equals(_summed(store, spec.name))  # the totals too
     assert store.status(spec.name).stale

@@ -210,9 +210,10 @@ def test_a_stored_snapshot_reads_the_same_after_new_data(in_demo: Path, cli) -> 
     value_before = value_json(cli, MONTH)["totals"]["net"]
     # new data arrives: late outcomes raise every April cohort's outcome sums
     engine = sa.create_engine(f"sqlite:///{in_demo / 'valuetrack.db'}")
-    with engine.begin() as c:
-        c.execute(sa.text("UPDATE ab_aggregates SET sum_y = sum_y * 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
-                          " AND arm = 'model'"))
+    with engine.begin() as c:  # the rows and their totals over segments, as a refresh writes both (D61)
+        for table in ("ab_aggregates", "ab_day_totals"):
+            c.execute(sa.text(f"UPDATE {table} SET sum_y = sum_y * 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
+                              " AND arm = 'model'"))
     engine.dispose()
     try:
         # figures change only when the portfolio is valued again (a refresh would do it)
@@ -232,8 +233,9 @@ def test_a_stored_snapshot_reads_the_same_after_new_data(in_demo: Path, cli) -> 
     finally:
         engine = sa.create_engine(f"sqlite:///{in_demo / 'valuetrack.db'}")
         with engine.begin() as c:
-            c.execute(sa.text("UPDATE ab_aggregates SET sum_y = sum_y / 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
-                              " AND arm = 'model'"))
+            for table in ("ab_aggregates", "ab_day_totals"):
+                c.execute(sa.text(f"UPDATE {table} SET sum_y = sum_y / 1.5 WHERE day >= '2026-04-01' AND day < '2026-05-01'"
+                                  " AND arm = 'model'"))
         engine.dispose()
         assert cli("revalue", "--as-of", AS_OF).code == 0  # the shared demo's ledger as the other tests expect it
 

@@ -61,3 +61,45 @@ def test_upgrading_a_database_that_holds_models_and_their_audit(tmp_path) -> Non
         assert MigrationContext.configure(conn).get_current_revision() == db.head_revision()
         assert conn.execute(sa.text("SELECT name FROM models")).scalars().all() == ["m-one"]
         assert conn.execute(sa.text("SELECT model_name FROM audit_log")).scalars().all() == ["m-one"]
+
+
+def test_upgrading_fills_the_ab_totals_from_the_stored_rows(tmp_path) -> None:
+    """Migration 0023 stores each model's A/B rows summed over segments per day and arm (D61): what
+    a valuation reads from then on, equal to the rows summed (sums exact in binary here), NULL
+    where every row's sum is NULL, mature only when every row is."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from valuetrack.store.aggregates import AggregateStore
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    cfg = db._alembic_config()
+    rows = [  # (model, day, arm, segment, n, n_units, sum_y, sum_x, mature), not in key order
+        ("m-b", "2026-01-02", "control", "eu", 3, 3, 1.5, None, 1),
+        ("m-a", "2026-01-02", "model", "us", 4, 4, 2.25, 1.0, 0),
+        ("m-a", "2026-01-01", "model", "us", 2, 2, 0.5, None, 1),
+        ("m-a", "2026-01-01", "model", "eu", 5, 4, 1.75, None, 1),
+        ("m-a", "2026-01-02", "model", "eu", 1, 1, 0.25, 3.0, 1),
+        ("m-a", "2026-01-01", "control", "eu", 6, 6, 3.0, 2.0, 1),
+    ]
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0022")
+        conn.execute(sa.text(
+            "INSERT INTO ab_aggregates (model_name, day, arm, segment, n, n_units, sum_y, sum_y2, sum_x, sum_x2, sum_xy, "
+            "mature, refresh_id) VALUES (:m, :d, :a, :s, :n, :u, :y, :y, :x, :x, :x, :mature, 1)"),
+            [dict(zip(("m", "d", "a", "s", "n", "u", "y", "x", "mature"), r)) for r in rows])
+    engine.dispose()
+    store = AggregateStore(db.open_engine(url))  # upgraded to head
+    a = store.read_ab_by_day("m-a")
+    assert [(d.isoformat(), arm) for d, arm in zip(a["day"], a["arm"])] == [
+        ("2026-01-01", "control"), ("2026-01-01", "model"), ("2026-01-02", "model")]
+    assert a["n"].tolist() == [6, 7, 5] and a["n_units"].tolist() == [6, 6, 5]
+    assert a["sum_y"].tolist() == [3.0, 2.25, 2.5] and a["sum_y2"].tolist() == a["sum_y"].tolist()
+    assert a["sum_x"].tolist()[0] == 2.0 and a["sum_x"].isna().tolist() == [False, True, False]
+    assert a["sum_x"].tolist()[2] == 4.0 and a["mature"].tolist() == [True, True, False]
+    assert set(a["segment"]) == {""} and a["day"].tolist()[0] == dt.date(2026, 1, 1)
+    b = store.read_ab_by_day("m-b", before=dt.date(2026, 1, 2))
+    assert len(b) == 0 and len(store.read_ab_by_day("m-b")) == 1

@@ -243,14 +243,14 @@ def _record(tmp_path, specs):
     """Run the refresh's overlap counting on the DuckDB warehouse of ``_exposures``; the stored patterns."""
     from valuetrack.config import ConnectionSettings
     from valuetrack.connectors import get_connector
-    from valuetrack.refresh import _record_overlaps
+    from valuetrack.refresh import _count_overlaps
     from valuetrack.store.db import open_engine
     from valuetrack.store.results import OverlapStore
 
     store = OverlapStore(open_engine(f"sqlite:///{tmp_path / 'app.db'}"))
     ctx = type("Ctx", (), {"overlaps": store})()
     conn = get_connector(ConnectionSettings(name="w", url=f"duckdb:///{tmp_path / 'w.duckdb'}"), None)
-    _record_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None)
+    store.replace(*_count_overlaps(ctx, specs, {specs[0].connection: conn}, None, AS_OF, None))
     conn.dispose()
     return store, [Pattern.from_dict(p) for p in store.patterns()]
 

@@ -29,6 +29,7 @@ from valuetrack.sqlrows import plain_rows
 from valuetrack.store.schema import (
     NO_SEGMENT,
     ab_aggregates,
+    ab_day_totals,
     ab_crossovers,
     billed_costs,
     decision_aggregates,
@@ -139,7 +140,7 @@ class AggregateStore:
             with self.engine.begin() as c:
                 written = 0
                 sqlite = c.dialect.name == "sqlite"
-                for table in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram):
+                for table in _REPLACED:
                     day = _health_since(table, pulled)
                     if sqlite:  # the driver's statement: SQLAlchemy's execution cost more than the delete
                         c.exec_driver_sql(f'DELETE FROM "{table.name}" WHERE model_name = ? AND day >= ?',
@@ -147,6 +148,9 @@ class AggregateStore:
                     else:
                         c.execute(_DELETE_SINCE[table.name], {"model": model, "since": day})
                 written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
+                # the re-read days' totals over segments, summed by the database from the rows just
+                # written (as the read summed them before D61; earlier days' totals stay)
+                c.execute(_SUM_DAYS, {"model": model, "since": since})
                 xo = pulled.crossovers
                 if len(xo):
                     written += _insert_columns(c, ab_crossovers, {
@@ -251,9 +255,10 @@ class AggregateStore:
         return self._read("ab", model)
 
     def read_ab_by_day(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
-        """:meth:`read_ab` summed over segments in the database (what a valuation reads: a fifth of
-        the rows with five segments), with ``segment`` "" and ``mature`` true when every row is.
-        ``before``: only the days before it (a valuation's as-of)."""
+        """:meth:`read_ab` summed over segments (what a valuation reads: a fifth of the rows with five
+        segments), with ``segment`` "" and ``mature`` true when every row is: the totals :meth:`save`
+        stored with the rows (``ab_day_totals``, D61). ``before``: only the days before it (a
+        valuation's as-of)."""
         frame = self._read("ab_by_day", model, before)
         frame["mature"] = frame["mature"].astype(bool)
         return frame
@@ -342,12 +347,11 @@ def _read_statement(name: str, before: bool) -> tuple[Any, frozenset[str]]:
     key = (name, before)
     if key not in _STATEMENTS:
         model = sa.bindparam("model", type_=sa.String)
-        if name == "ab_by_day":
-            t = ab_aggregates
-            sums = [sa.func.sum(t.c[k]).label(k) for k in ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")]
-            mature = sa.type_coerce(sa.func.min(sa.cast(t.c.mature, sa.Integer)), sa.Integer).label("mature")
-            stmt = (sa.select(t.c.day, t.c.arm, sa.literal("", sa.String).label("segment"), *sums, mature)
-                    .group_by(t.c.day, t.c.arm).order_by(t.c.day, t.c.arm))
+        if name == "ab_by_day":  # mature read as stored (0/1 on SQLite): no result processor to run per row
+            t = ab_day_totals
+            stmt = (sa.select(t.c.day, t.c.arm, sa.literal("", sa.String).label("segment"), *(t.c[k] for k in _AB_SUMS),
+                              sa.type_coerce(t.c.mature, sa.Integer).label("mature"))
+                    .order_by(t.c.day, t.c.arm))
         else:
             t, columns, order = {
                 "ab": (ab_aggregates, ("day", "arm", "segment", "n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2",
@@ -523,10 +527,30 @@ _MARK_OK = {whole: _mark_ok(whole) for whole in (False, True)}
 """The statements a successful save ends with, built once (building one per model cost more than
 running it), like the following ones."""
 
+_REPLACED = (ab_aggregates, ab_day_totals, ab_crossovers, series_points, health_daily, health_histogram)
+"""The tables whose rows of the re-read days a save replaces."""
+
 _DELETE_SINCE = {t.name: t.delete().where(t.c.model_name == sa.bindparam("model"), t.c.day >= sa.bindparam("since"))
-                 for t in (ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram)}
+                 for t in _REPLACED}
 """The statements that drop a model's re-read days, built once (a statement built per model and table
 cost more than running it)."""
+
+_AB_SUMS = ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
+
+
+def _sum_days() -> Any:
+    """The INSERT of a model's A/B rows of the days from ``since`` summed over segments into
+    ``ab_day_totals``: the database's SUM over each day and arm's rows, read in the primary key's
+    order (by segment), as migration 0023 fills them; ``mature`` when every row is."""
+    t = ab_aggregates
+    days = (sa.select(t.c.model_name, t.c.day, t.c.arm, *(sa.func.sum(t.c[k]) for k in _AB_SUMS),
+                      sa.func.min(sa.cast(t.c.mature, sa.Integer)) == 1)
+            .where(t.c.model_name == sa.bindparam("model"), t.c.day >= sa.bindparam("since", type_=sa.Date))
+            .group_by(t.c.model_name, t.c.day, t.c.arm))
+    return ab_day_totals.insert().from_select(["model_name", "day", "arm", *_AB_SUMS, "mature"], days)
+
+
+_SUM_DAYS = _sum_days()
 
 
 def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:

@@ -133,6 +133,23 @@ ab_aggregates = sa.Table(
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
+ab_day_totals = sa.Table(  # migration 0023: ab_aggregates summed over segments (D61)
+    # per model × cohort day × arm, written by the same transaction as the rows it sums, by the
+    # database's own SUM over them (AggregateStore.save); what a valuation reads (read_ab_by_day)
+    "ab_day_totals", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("arm", sa.String(200), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("n_units", sa.BigInteger, nullable=False),
+    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
+    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    sa.Column("mature", sa.Boolean, nullable=False),  # every row of the day and arm is mature
+)
+
 ab_crossovers = sa.Table(
     "ab_crossovers", metadata,
     sa.Column("model_name", sa.String(64), primary_key=True),
@@ -213,8 +230,8 @@ guardrail_aggregates = sa.Table(  # migration 0018: guardrail KPIs ([[models.gua
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
 
-TABLES = (refreshes, ab_aggregates, ab_crossovers, series_points, health_daily, health_histogram, decision_aggregates,
-          billed_costs, guardrail_aggregates)
+TABLES = (refreshes, ab_aggregates, ab_day_totals, ab_crossovers, series_points, health_daily, health_histogram,
+          decision_aggregates, billed_costs, guardrail_aggregates)
 
 # -- report snapshots (valuetrack.reports owns this section; migration 0003) --------------------
 # One row per issued monthly report: the whole report as JSON, never updated after insert (a new

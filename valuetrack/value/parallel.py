@@ -14,7 +14,9 @@ libraries' above all; measured on a loaded machine, 0.2-0.4 s less CPU over a 20
 valuation, within the noise).
 
 Only command-line processes use it (``refresh`` and ``revalue`` on a large portfolio): forking a
-process that runs other threads, such as the dashboard's server, is not safe.
+process that runs other threads, such as the dashboard's server, is not safe. A refresh forks once
+its own import thread has ended, after the overlap query has returned (D62): the warehouse
+connection it leaves idle belongs to this process alone (the workers open only the app database).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import datetime as dt
 import gc
 import logging
 import multiprocessing
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
@@ -84,22 +87,30 @@ class EarlyValuation:
         self._futures: dict[str, Any] = {}
         self._index: dict[str, int] = {}
 
-    def begin(self, pending: int) -> None:
-        """Fork the workers; ``pending``: the refreshes logged and not finished yet, all this one's."""
+    def begin(self, pending: int, meanwhile: Callable[[], Any] | None = None) -> Any:
+        """Fork the workers; ``pending``: the refreshes logged and not finished yet, all this one's.
+
+        The libraries the workers need are imported first, once, here (this process needs them
+        too), in a thread: ``meanwhile()`` runs on this thread during that import and its result is
+        returned. It is for warehouse work that mostly waits on the warehouse (the overlap count),
+        which so uses the CPU the import leaves idle; the fork follows once both are done."""
         ctx = self._ctx
         token = ctx.ledger.token()  # before the inputs are read, as for any valuation
         self._expected = (token[0], token[1], token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
-        import valuetrack.value.portfolio  # noqa: F401 - once here (this process needs it too), not in every worker
-
-        if any(r.spec.attribution.series is not None for r in registered):
-            import statsmodels.tsa.statespace.structural  # noqa: F401 - once here, not in every worker
+        importer = threading.Thread(target=_import_for, args=(registered,), name="valuetrack-import", daemon=True)
+        importer.start()
+        try:
+            result = meanwhile() if meanwhile is not None else None
+        finally:
+            importer.join()
         _JOB.update(ctx=ctx, registered=registered, as_of=self._as_of, alpha=self._alpha, notes=ctx.notes.by_model(),
                     prepare=self._prepare)
         self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_start)
         _fork(self._pool)
+        return result
 
     def ready(self, names: Any) -> None:
         """Start valuing these models (their aggregates are stored); a model not registered is ignored."""
@@ -135,6 +146,17 @@ class EarlyValuation:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
             _JOB.clear()
+
+
+def _import_for(registered: list[Any]) -> None:
+    """Import what valuing ``registered`` needs (a failure is left to the valuation to report)."""
+    try:
+        import valuetrack.value.portfolio  # noqa: F401
+
+        if any(r.spec.attribution.series is not None for r in registered):
+            import statsmodels.tsa.statespace.structural  # noqa: F401 - the structural fits
+    except Exception:  # noqa: BLE001 - the workers import it again and say what is wrong
+        log.debug("importing the valuation's libraries failed", exc_info=True)
 
 
 def _fork(pool: ProcessPoolExecutor) -> None:
