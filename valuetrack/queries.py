@@ -548,6 +548,49 @@ def series_query(spec: ModelSpec, start: dt.date, end: dt.date, *, dialect_ops: 
     )
 
 
+def series_batch_key(spec: ModelSpec) -> tuple | None:
+    """Models with equal keys read their daily series from the same table and day column, so one
+    query can read them all (:func:`series_batch_query`; None: no series)."""
+    s = spec.attribution.series
+    return None if s is None else ("series", spec.connection, s.table, s.date)
+
+
+def series_batch_columns(specs: Sequence[ModelSpec]) -> list[str]:
+    """The columns :func:`series_batch_query` reads after ``day``: each distinct value or control
+    column of ``specs``, in order of first appearance; the query names them ``c0``, ``c1``, …"""
+    out: dict[str, None] = {}
+    for spec in specs:
+        s = spec.attribution.series
+        out.update(dict.fromkeys((s.value, *s.controls)))
+    return list(out)
+
+
+def series_batch_query(specs: Sequence[ModelSpec], start: dt.date, end: dt.date, *,
+                       dialect_ops: DialectOps | None = None) -> Select:
+    """The daily series of several models reading the same table and day column
+    (:func:`series_batch_key`), for ``start <= day <= end``: one query instead of one per model.
+
+    Returns:
+        A ``Select`` with columns ``day, c0, c1, …`` (the columns of :func:`series_batch_columns`
+        as 64-bit floats, in that order) ordered by day: each model's :func:`series_query` result
+        is ``day``, its value column as ``value`` and its control columns.
+    """
+    ops = dialect_ops or DialectOps()
+    if not specs or len({series_batch_key(spec) for spec in specs}) != 1 or series_batch_key(specs[0]) is None:
+        raise ParameterError("series_batch_query: the models must read their series from one table and day column")
+    if end < start:
+        raise ParameterError(f"end {end} is before start {start}")
+    s = specs[0].attribution.series
+    columns = series_batch_columns(specs)
+    T = _table(s.table, s.date, *columns).alias("s")
+    day = sa.cast(T.c[s.date], sa.Date)
+    return (
+        sa.select(day.label("day"), *(ops.to_double(T.c[c]).label(f"c{i}") for i, c in enumerate(columns)))
+        .where(day >= sa.bindparam("start", start, type_=sa.Date), day <= sa.bindparam("end", end, type_=sa.Date))
+        .order_by(day)
+    )
+
+
 def fx_rates_query(table: str, date: str, currency: str, rate: str, currencies: Sequence[str], end: dt.date, *,
                    dialect_ops: DialectOps | None = None) -> Select:
     """The exchange rates of ``currencies`` published up to ``end`` ([fx] table in valuetrack.toml).

@@ -32,6 +32,9 @@ from valuetrack.queries import (
     health_queries,
     model_value,
     panel_query,
+    series_batch_columns,
+    series_batch_key,
+    series_batch_query,
     series_query,
     split_crossovers,
 )
@@ -289,10 +292,6 @@ def exposures_start(since_day: dt.date | None, whole: bool = False) -> dt.date:
     return HISTORY_START if since_day is None or whole else since_day
 
 
-BATCHED = ("ab", "health-edges", "health-daily", "health-histogram", "health-freshness")
-"""The queries that models sharing an exposures table run together (:func:`pull_models`)."""
-
-
 def pull_models(
     specs: Sequence[ModelSpec],
     connector: Connector,
@@ -305,7 +304,7 @@ def pull_models(
     whole_exposures: Collection[str] = (),
     on_pulled: Callable[[str, PulledAggregates | Exception], None] | None = None,
 ) -> dict[str, PulledAggregates | Exception]:
-    """Pull several models of one connection, with one query per shared exposures table.
+    """Pull several models of one connection, with one query per shared exposures or series table.
 
     Models that read the same exposures table (through its model column) with the same query
     shape (:func:`valuetrack.queries.ab_batch_key`, :func:`~valuetrack.queries.health_batch_key`)
@@ -317,7 +316,8 @@ def pull_models(
 
     Guardrails (``[[models.guardrails]]``) batch the same way: the guardrails of the same name whose
     views of their models (registry.spec.guardrail_view) share a query shape and a first day are
-    read by one query. ``guardrail_definitions``: per model, the digests stored for its guardrails.
+    read by one query, and so are the daily series of the models reading one table and day column
+    from the same first day (:func:`valuetrack.queries.series_batch_query`). ``guardrail_definitions``: per model, the digests stored for its guardrails.
     ``whole_exposures``: the models whose daily exposure counts are read over the whole history
     although they have a ``since_day`` (see :func:`pull_model`). ``on_pulled(name, result)`` is
     called for each model as soon as its pull is complete (in the order of ``specs``).
@@ -358,6 +358,13 @@ def pull_models(
             with_edges = [s for s in group if edges[model_value(s)] is not None]
             _prefetch(with_edges, prefetched, connector, "health-histogram", timeout_s, lambda g: hq.score_histogram)
         _prefetch(group, prefetched, connector, "health-freshness", timeout_s, lambda g: hq.freshness)
+    by_table: dict[tuple, list[ModelSpec]] = {}
+    for s in specs:  # the daily series of the models reading the same table: one query
+        if series_batch_key(s) is not None:
+            by_table.setdefault((series_batch_key(s), start_of(s)), []).append(s)
+    for (_, start), group in by_table.items():
+        if len(group) > 1:
+            _prefetch_series(group, prefetched, connector, timeout_s, start, as_of)
     definitions = guardrail_definitions or {}
     views = []  # (view, guardrail name, first day): the model's A/B query on each guardrail's outcomes
     for s in specs:
@@ -415,11 +422,7 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
         frame, crossovers = split_crossovers(normalize_ab(frame), by=["model_value"])
     elif purpose in ("health-daily", "health-histogram"):
         frame = normalize_days(frame)
-    n = len(group)
-    cost = {"purpose": purpose, "elapsed_s": round(res.elapsed_s / n, 6), "attempts": res.attempts,
-            "query_id": res.query_id, "batch": n,
-            "cost": {k: (v / n if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
-                     for k, v in dict(res.cost).items()}}
+    cost = _share(res, purpose, len(group))
     frame, parts = _by_model(frame)
     for s in group:
         first, end = parts.get(model_value(s), (0, 0))
@@ -430,6 +433,35 @@ def _prefetch(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]],
             first, end = parts.get(model_value(s), (0, 0))
             prefetched[s.name][f"{purpose}:crossovers"] = (crossovers.iloc[first:end].reset_index(drop=True), None)
     return True
+
+
+def _share(res: QueryResult, purpose: str, n: int) -> dict[str, Any]:
+    """Each of the ``n`` models' cost entry for a query they shared: its share of the elapsed time
+    and cost, the same ``query_id``, and ``batch`` = n."""
+    return {"purpose": purpose, "elapsed_s": round(res.elapsed_s / n, 6), "attempts": res.attempts,
+            "query_id": res.query_id, "batch": n,
+            "cost": {k: (v / n if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+                     for k, v in dict(res.cost).items()}}
+
+
+def _prefetch_series(group: Sequence[ModelSpec], prefetched: dict[str, dict[str, Any]], connector: Connector,
+                     timeout_s: float | None, start: dt.date, as_of: dt.date) -> None:
+    """Read the daily series of ``group`` (one table and day column) by one query and give each
+    model the frame its own :func:`series_query` gives; if the query fails, each model runs its own."""
+    try:
+        res = connector.run(series_batch_query(group, start, as_of, dialect_ops=connector.ops), model=group[0].name,
+                            purpose="series-batch", timeout_s=timeout_s)
+    except ParameterError:
+        raise  # a query valuetrack built wrongly: a bug to see, not a warehouse failure to route around
+    except Exception:  # noqa: BLE001 - isolation: per-model queries follow
+        return
+    frame = normalize_days(res.frame)
+    label = {c: f"c{i}" for i, c in enumerate(series_batch_columns(group))}
+    cost = _share(res, "series", len(group))
+    for spec in group:
+        s = spec.attribution.series
+        prefetched[spec.name]["series"] = (pd.DataFrame(
+            {"day": frame["day"], "value": frame[label[s.value]], **{c: frame[label[c]] for c in s.controls}}), cost)
 
 
 def _by_model(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, tuple[int, int]]]:

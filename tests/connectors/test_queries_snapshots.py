@@ -16,7 +16,8 @@ import sqlglot
 
 from tests.connectors.test_queries_fixture import make_spec
 from valuetrack.connectors import connector_class
-from valuetrack.queries import ab_aggregate, billed_cost_query, health_queries, membership_query, shared_units_query
+from valuetrack.queries import (ab_aggregate, billed_cost_query, health_queries, membership_query, series_batch_query,
+                                shared_units_query)
 from valuetrack.errors import ParameterError
 from valuetrack.registry.spec import CostSource
 
@@ -56,7 +57,16 @@ def _queries(ops):
                         reference=(day(2025, 3, 1), day(2025, 3, 28)), dialect_ops=ops)
     import dataclasses
 
+    from valuetrack.registry.spec import ModelSpec
+
     twin = dataclasses.replace(spec, name="twin-model")
+    series = ModelSpec.from_dict({
+        "name": "orders-forecast", "display_name": "Orders forecast", "owner": "o@example.com", "team": "t",
+        "kpi": {"name": "orders", "unit": "count", "value_per_unit": 2.0},
+        "interventions": [{"start": day(2025, 4, 10)}],
+        "attribution": {"method": "structural", "series": {
+            "table": "analytics.daily_kpis", "date": "kpi_date", "value": "orders", "controls": ["visits", "sessions"]}},
+    })
     batch = health_queries([spec, twin], start=day(2025, 4, 1), end=day(2025, 4, 30),
                            bin_edges={spec.name: [0.25, 0.5, 0.75], twin.name: [0.3, 0.6]},
                            reference=(day(2025, 3, 1), day(2025, 3, 28)), dialect_ops=ops)
@@ -85,6 +95,12 @@ def _queries(ops):
         "overlap_pairs_mixed": shared_units_query(
             [spec, _reading(spec, "other-model", "Asia/Tokyo", treatment="shadow"),
              _reading(spec, "every-model", "Europe/Paris", model=None)], as_of=day(2025, 5, 15), dialect_ops=ops),
+        # the daily series of two models reading one KPI table (one's KPI is the other's control)
+        "batch_series": series_batch_query(
+            [series, series.replace(name="visits-forecast", attribution=dataclasses.replace(
+                series.attribution, series=dataclasses.replace(series.attribution.series, value="visits",
+                                                              controls=("orders",))))],
+            day(2025, 4, 1), day(2025, 4, 30), dialect_ops=ops),
         # cost from the bill: a flat bill (Snowflake metering) with a where-filter and a constant currency
         "billing_metering": billed_cost_query(
             spec.replace(cost_source=CostSource(table="account_usage.warehouse_metering_history", date="start_time",

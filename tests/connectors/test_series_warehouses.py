@@ -94,3 +94,26 @@ def test_series_single_day_and_empty_range(warehouse_engine):
     none = connector.run(series_query(spec, later, later, dialect_ops=connector.ops), model=spec.name,
                          purpose="series").frame
     assert len(none) == 0
+
+
+def test_models_reading_one_table_share_one_series_query(warehouse_engine):
+    """Two models whose series live in the same table (one's KPI is the other's control) are read
+    by one query: each gets exactly the frame its own query gives, and a share of that query's cost."""
+    from valuetrack.refresh_pull import pull_model, pull_models
+
+    connector = connector_for(warehouse_engine)
+    first = _spec()
+    second = ModelSpec.from_dict({**first.to_dict(), "name": "visits-forecast", "attribution": {
+        "method": "structural", "series": {"table": "daily_kpis", "date": "kpi_date", "value": "visits_c",
+                                           "controls": ["orders_b"]}}})
+    specs = [first, second]
+    batched = pull_models(specs, connector, as_of=END, since_days={s.name: START for s in specs},
+                          bin_edges={s.name: None for s in specs}, timeout_s=120)
+    for spec in specs:
+        alone = pull_model(spec, connector, as_of=END, since_day=START, timeout_s=120)
+        got = batched[spec.name]
+        assert not isinstance(got, Exception), got
+        pd.testing.assert_frame_equal(got.series, alone.series)
+        assert [c["purpose"] for c in got.costs] == ["series"] and got.costs[0]["batch"] == 2
+    assert batched[first.name].costs[0]["query_id"] == batched[second.name].costs[0]["query_id"]
+    assert list(batched[second.name].series.columns) == ["day", "value", "orders_b"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from pathlib import Path
+
 from sqlalchemy import create_engine
 
 from valuetrack.store import db
@@ -103,3 +105,18 @@ def test_upgrading_fills_the_ab_totals_from_the_stored_rows(tmp_path) -> None:
     assert set(a["segment"]) == {""} and a["day"].tolist()[0] == dt.date(2026, 1, 1)
     b = store.read_ab_by_day("m-b", before=dt.date(2026, 1, 2))
     assert len(b) == 0 and len(store.read_ab_by_day("m-b")) == 1
+
+
+def test_the_head_revision_is_the_newest_numbered_migration() -> None:
+    """store.db finds the head without importing Alembic, from the files' numbers: each file's
+    revision is its number and revises the number before (what Alembic itself reads), and the
+    newest one is Alembic's head."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(db._alembic_config())
+    revisions = {r.revision: r for r in script.walk_revisions()}
+    for path in (db.MIGRATIONS / "versions").glob("*.py"):
+        number = path.name[:4]
+        assert revisions[number].path == str(path) or Path(revisions[number].path).name == path.name
+        assert revisions[number].down_revision == (None if number == "0001" else f"{int(number) - 1:04d}")
+    assert db.head_revision() == script.get_current_head()

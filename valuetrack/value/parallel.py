@@ -151,6 +151,13 @@ class EarlyValuation:
 def _import_for(registered: list[Any]) -> None:
     """Import what valuing ``registered`` needs (a failure is left to the valuation to report)."""
     try:
+        import babel.dates  # noqa: F401 - what the valuation imports on first use, once rather than in each worker
+        import valuetrack.attribution.ab  # noqa: F401
+        import valuetrack.attribution.methods.designs  # noqa: F401
+        import valuetrack.attribution.timeseries  # noqa: F401
+        import valuetrack.value.health  # noqa: F401
+        import valuetrack.value.holdout  # noqa: F401
+        import valuetrack.value.notes  # noqa: F401
         import valuetrack.value.portfolio  # noqa: F401
 
         if any(r.spec.attribution.series is not None for r in registered):
