@@ -74,6 +74,37 @@ def test_gap_between_matches_cumulative_and_adds_over_months():
     assert r.gap_between("2020-01-01", "2020-02-01") == (0.0, 0.0, (0.0, 0.0))
 
 
+def test_gap_between_and_frame_bands_are_the_paths_own_sums_and_quantiles():
+    df, start = series()
+    df.iloc[215, 0] = np.nan  # a post-period day without an actual value
+    r = fit_structural(df, intervention=start, controls=["x1"], config=FAST)
+    obs = np.isfinite(r.actual)
+
+    def direct(lo: str, hi: str):  # the same sums taken straight from the paths
+        sel = (r.dates >= pd.Timestamp(lo)) & (r.dates <= pd.Timestamp(hi)) & obs
+        g = r.actual[sel].sum() - r.paths[:, sel].sum(axis=1)
+        return (float(np.sum(r.actual[sel] - r.counterfactual[sel])), float(np.std(g, ddof=1)),
+                tuple(float(v) for v in np.quantile(g, [r.alpha / 2, 1 - r.alpha / 2])))
+
+    # periods selecting the same days (past the post-period's end, or starting on the unobserved day)
+    # share one answer, and every answer is exactly the direct one, whatever was asked before
+    ranges = [("2024-07-01", "2024-09-16"), ("2024-07-19", "2024-12-31"), ("2024-08-01", "2024-08-31"),
+              ("2024-08-03", "2024-08-31"), ("2024-08-04", "2024-08-31"), ("2024-08-01", "2024-08-15"),
+              ("2024-07-01", "2024-09-16")]
+    for lo, hi in ranges:
+        assert r.gap_between(lo, hi) == direct(lo, hi)
+    assert r.gap_between("2024-08-03", "2024-08-31") == r.gap_between("2024-08-04", "2024-08-31")
+    assert r.gap_between("2024-08-03", "2024-08-31") != r.gap_between("2024-08-02", "2024-08-31")
+    # the daily bands are np.quantile of the paths and of their running gaps, bit for bit
+    f = r.to_frame()
+    a = r.alpha
+    lo, hi = np.quantile(r.paths, [a / 2, 1 - a / 2], axis=0)
+    cum = np.cumsum(np.where(obs, r.actual, 0.0)[None, :] - np.where(obs[None, :], r.paths, 0.0), axis=1)
+    cum_hi, cum_lo = np.quantile(cum, [1 - a / 2, a / 2], axis=0)
+    for col, want in [("lower", lo), ("upper", hi), ("cum_lower", cum_lo), ("cum_upper", cum_hi)]:
+        assert np.array_equal(f[col].to_numpy(), want), col
+
+
 def test_level_variance_follows_the_data_and_the_prior_is_reported():
     df, start = series()
     r = fit_structural(df, intervention=start, controls=["x1"], config=FAST)

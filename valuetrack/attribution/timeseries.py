@@ -260,10 +260,10 @@ class TSResult:
         cf = np.asarray(self.counterfactual, float)
         obs = np.isfinite(actual)
         if self.paths is not None:
-            lo, hi = np.quantile(self.paths, [a / 2, 1 - a / 2], axis=0)
-            gaps = np.where(obs, actual, 0.0)[None, :] - np.where(obs[None, :], self.paths, 0.0)
-            cum = np.cumsum(gaps, axis=1)
-            cum_hi, cum_lo = np.quantile(cum, [1 - a / 2, a / 2], axis=0)
+            lo, hi = _day_quantiles(self.paths.T, [a / 2, 1 - a / 2])
+            # days × paths: each day's cumulative gaps contiguous for the sort (cumsum adds in the same order)
+            gaps = np.where(obs, actual, 0.0)[:, None] - np.where(obs[:, None], self.paths.T, 0.0)
+            cum_hi, cum_lo = _day_quantiles(np.cumsum(gaps, axis=0), [1 - a / 2, a / 2])
         else:
             z = stats.norm.ppf(1 - a / 2)
             lo, hi = cf - z * self.cf_sd, cf + z * self.cf_sd
@@ -300,16 +300,33 @@ class TSResult:
         start, end = pd.Timestamp(start), pd.Timestamp(end)
         if end < start:
             raise ParameterError(f"gap_between: end {end.date()} is before start {start.date()}")
-        total_point, total_paths, total_var, any_day = 0.0, None, 0.0, False
+        sels = []
         for w in self.windows or (self,):
             if w.dates is None or not len(w.dates):
+                sels.append(None)
                 continue
             days = w._days if start.tz is None and end.tz is None else None
             if days is not None:  # the window's days as integers: the same selection without pandas
                 sel = (days[0] >= start.as_unit("ns").value) & (days[0] <= end.as_unit("ns").value) & days[1]
             else:
                 sel = (w.dates >= start) & (w.dates <= end) & np.isfinite(np.asarray(w.actual, float))
-            if not sel.any():
+            sels.append(sel if sel.any() else None)
+        # the selected days are every observed day between the first and the last selected one: periods
+        # that select the same days (every month-end past the horizon cap) share one computation
+        key = tuple(None if sel is None else (int(sel.argmax()), len(sel) - int(sel[::-1].argmax())) for sel in sels)
+        if key not in self._gaps:
+            self._gaps[key] = self._gap_of(sels)
+        return self._gaps[key]
+
+    @functools.cached_property
+    def _gaps(self) -> dict:
+        """:meth:`gap_between`'s answers by the days they sum (a valuation asks for some twenty periods)."""
+        return {}
+
+    def _gap_of(self, sels: list[np.ndarray | None]) -> tuple[float, float, tuple[float, float]]:
+        total_point, total_paths, total_var, any_day = 0.0, None, 0.0, False
+        for w, sel in zip(self.windows or (self,), sels):
+            if sel is None:
                 continue
             any_day = True
             act = np.asarray(w.actual, float)[sel]
@@ -677,13 +694,18 @@ def _simulate(fit: _Fitted, design: np.ndarray, t0: int, horizon: int, n_paths: 
     chol = np.stack([_psd_chol(p) for p in P])
     alpha = a[which] + sd[:, None] * np.einsum("pij,pj->pi", chol[which], rng.standard_normal((n_paths, m)))
     level_sd = sd * np.sqrt(fit.q[which])
+    # the level noise enters the states R selects (adding R's zeros elsewhere changes no number)
+    moved = np.flatnonzero(R)
     paths = np.empty((n_paths, horizon))
     A, mean_k = a.copy(), np.empty((len(fit.q), horizon))
     for h in range(horizon):
         paths[:, h] = alpha @ Z[h] + sd * rng.standard_normal(n_paths)
         mean_k[:, h] = A @ Z[h]
         if h + 1 < horizon:
-            alpha = alpha @ T.T + (level_sd * rng.standard_normal(n_paths))[:, None] * R[None, :]
+            alpha = alpha @ T.T
+            step = level_sd * rng.standard_normal(n_paths)
+            for j in moved:
+                alpha[:, j] += step * R[j]
             A = A @ T.T
     return paths, fit.weight @ mean_k
 
@@ -716,6 +738,18 @@ def _placebo_z(fit: _Fitted, design: np.ndarray, ys: np.ndarray, starts: Sequenc
     act = np.where(obs, ys[idx], 0.0).sum(1)
     z = (act - mean) / np.sqrt(np.maximum(var, 1e-300))
     return z[obs.sum(1) >= length / 2]
+
+
+def _day_quantiles(days: np.ndarray, q: Sequence[float]) -> np.ndarray:
+    """``np.quantile`` of each row of ``days`` (a day's simulated values), shape (len(q), rows).
+
+    The same numbers as ``np.quantile(days, q, axis=1)``, which depend only on the order statistics:
+    each row is sorted first (contiguous, numpy's vectorised sort), so the quantile's partition finds
+    them in place; about three times faster than partitioning the unsorted paths day by day.
+    """
+    s = np.array(days, dtype=float, order="C")  # a copy: sorted in place
+    s.sort(axis=1)
+    return np.quantile(s, q, axis=1)
 
 
 def _placebo_starts(t0: int, length: int, first: int) -> list[int]:
@@ -1024,7 +1058,7 @@ def _diagnose(fit: _Fitted, design, ys, Xs, y_all, X_all, t0, horizon, spec, cfg
         act = y_all[h0:t0]
         paths_h, mean_h = p_s * sd + mu, m_s * sd + mu
         ok = np.isfinite(act)
-        lo, hi = np.quantile(paths_h[:, ok], [cfg.alpha / 2, 1 - cfg.alpha / 2], axis=0)
+        lo, hi = _day_quantiles(paths_h[:, ok].T, [cfg.alpha / 2, 1 - cfg.alpha / 2])
         cover = float(np.mean((act[ok] >= lo) & (act[ok] <= hi)))
         denom = np.abs(act[ok])
         mape = float(np.mean(np.abs(act[ok] - mean_h[ok]) / denom)) if np.all(denom > 0) else None
