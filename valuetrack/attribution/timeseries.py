@@ -977,7 +977,12 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
         design = np.repeat(design[:, :, None], t_end, axis=2)
     paths_s, mean_s = _simulate(fit, design, t0, horizon, cfg.n_paths, rng)
     placebo, widen = _calibrate(fit, design, ys, starts, horizon, n_pre, cfg)
-    paths = (mean_s + widen * (paths_s - mean_s)) * sd_pre + mu
+    # paths = (mean_s + widen * (paths_s - mean_s)) * sd_pre + mu, step by step in place (no temporaries)
+    paths = np.subtract(paths_s, mean_s, out=paths_s)
+    paths *= widen
+    paths += mean_s
+    paths *= sd_pre
+    paths += mu
     mean_cf = mean_s * sd_pre + mu
     summ = _summarise(paths, actual, mean_cf, cfg.alpha)
     s2 = fit.n * fit.scale / max(fit.n - 2, 1)
