@@ -395,8 +395,15 @@ def _pivot(rows: list[tuple]) -> pd.DataFrame | None:
     if None in names or "day" in names or None in day_of or set(map(type, names)) != {str} \
             or not kinds <= {float, int, type(None)} or kinds <= {type(None)}:
         return None
-    days = sorted(set(day_of))
     names_sorted = sorted(names)
+    k = len(names_sorted)
+    days = day_of[::k]
+    if name_col == tuple(names_sorted) * len(days) and all(a < b for a, b in zip(days, days[1:])) \
+            and all(day_of[j::k] == days for j in range(1, k)):
+        # as stored: day by day, every series once a day in sorted order (the wide frame, row by row)
+        matrix = np.array(value_col, dtype=np.float64).reshape(len(days), k)
+        return pd.DataFrame({"day": days, **{n: matrix[:, j].copy() for j, n in enumerate(names_sorted)}})
+    days = sorted(set(day_of))
     row = dict(zip(days, range(len(days))))
     col = dict(zip(names_sorted, range(len(names_sorted))))
     ri = np.fromiter(map(row.__getitem__, day_of), dtype=np.int64, count=len(rows))
