@@ -118,7 +118,40 @@ def test_models_valued_in_worker_processes_give_the_same_record(valued: Path) ->
     assert len(pv_one.models) >= 10 and pv_one.flags  # the demo: every kind of model, some flagged
     assert dump(one) == dump(two)
     assert [m.error for m in pv_one.models] == [m.error for m in pv_two.models]
+    # the value at risk reads what the workers sent back (D59: their valuations without the stored rows)
+    var_one = valuation._var(pv_one)
+    assert "error" not in var_one and var_one["models"]
+    assert json.dumps(var_one, default=str) == json.dumps(valuation._var(pv_two), default=str)
     assert workers_for(12, cpus=8) == 1 and workers_for(200, cpus=2) == 2 and workers_for(1000, cpus=64) == 4
+
+
+def test_months_before_launch_are_the_same_whoever_values_them(valued: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model's months before it went live are valued with the model (in its worker) back to the
+    first month of the newest valuation, and by the record for any earlier month (D59): with that
+    month unknown, in the middle of the portfolio's months, or where the record starts, the record
+    is the same, in one process and from workers (whose valuations keep no stored rows)."""
+    import json
+
+    from valuetrack import valuation
+    from valuetrack.context import open_context
+    from valuetrack.store.ledger import LedgerStore
+
+    ctx = open_context()
+    as_of, token = dt.date.fromisoformat(AS_OF), ctx.ledger.token()
+    months = sorted(m for m in ctx.ledger.asof()["periods"] if m != valuation.TO_DATE)
+    assert ctx.ledger.first_month() == months[0] and len(months) >= 6
+
+    def record(first: str | None, workers: int) -> str:
+        monkeypatch.setattr(LedgerStore, "first_month", lambda self: first)
+        one, _ = valuation.build_record(ctx, as_of=as_of, reason="revalue", alpha=0.05, token=token, workers=workers)
+        return json.dumps({k: getattr(one, k) for k in ("periods", "models", "monthly", "timeline", "flags")},
+                          sort_keys=True, default=str)
+
+    expected = record(None, 1)  # every month before launch valued by the record
+    assert any(not row["live"] for row in json.loads(expected)["monthly"])
+    for first in (months[0], months[len(months) // 2]):
+        assert record(first, 1) == expected
+        assert record(first, 2) == expected
 
 
 def test_a_worker_process_that_dies_leaves_the_valuation_to_the_parent(valued: Path,

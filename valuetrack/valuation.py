@@ -169,45 +169,34 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
 
     last_day = as_of - dt.timedelta(days=1)
     models, live_month, month_rows, timelines, hashes, values = [], {}, {}, [], {}, []
+    month_figures: dict[str, dict[str, Any]] = {}  # per model, its months' figures as JSON (_prepare)
     for mv in pv.models:
         val = pv.valuations.get(mv.model)
         status = val.prepared["status"] if val is not None else ctx.aggregates.status(mv.model)
         ok = status.last_ok or {}
         if val is None:  # could not be valued: the record says why
             hashes[mv.model] = _sha({"model": mv.model, "error": mv.error})
-            models.append(_model_row(mv, ok.get("id"), hashes[mv.model], {"refresh": _refresh_info(status)}))
+            models.append(_model_row(mv, ok.get("id"), hashes[mv.model], jsonable({"refresh": _refresh_info(status)})))
             values.append(mv)
             continue
-        cumulative = val.prepared["cumulative"]
-        payback = payback_from(cumulative)
-        mv = dataclasses.replace(mv, payback_date=payback)
+        mv = dataclasses.replace(mv, payback_date=val.prepared["payback"])
         hashes[mv.model] = val.prepared["hash"]
-        effect = val.effect
-        daily = val.data.daily
-        detail = {"effect": {"method": effect.method, "trusted": effect.trusted, "reason": effect.reason,
-                             "mature_through": effect.mature_through, "is_ts": effect.ts is not None},
-                  "details": effect.details or {}, "live_from": val.live_from,
-                  "live_to": max(daily["day"]) if mv.status == "retired" and len(daily) else None,
-                  "refresh": _refresh_info(status),
-                  # annotations, excluded windows and overrides as this valuation used them (charts, reports)
-                  "notes": [n.to_dict() for n in val.notes if n.active]}
-        models.append(_model_row(mv, ok.get("id"), hashes[mv.model], detail))
+        models.append(_model_row(mv, ok.get("id"), hashes[mv.model], val.prepared["detail"]))
         live_month[mv.model] = f"{val.live_from:%Y-%m}" if val.live_from else "9999-12"
         month_rows[mv.model] = {f"{m.period_start:%Y-%m}": m for m in val.months()}
+        month_figures[mv.model] = val.prepared["month_figures"]
         timelines.append({"model_name": mv.model, "series": val.prepared["series"]})
         values.append(mv)
     pv = dataclasses.replace(pv, models=values)
 
     periods = {TO_DATE: _period(pv)}
     monthly = []
-    bounds = {}
-    for month in _months(pv, last_day):
-        first = dt.date.fromisoformat(f"{month}-01")
-        bounds[month] = (first, min(dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1]),
-                                    last_day))
+    starts = [v.live_from for v in pv.valuations.values() if v.live_from is not None]
+    bounds = month_bounds(min(starts), last_day) if starts else {}
     for mv in pv.models:  # the months before a model went live, valued in one pass per model
         val = pv.valuations.get(mv.model)
-        if val is not None:
+        if val is not None:  # (most of them valued with the model: _prepare)
+            month_rows[mv.model].update(val.prepared["before"])
             before = [m for m in bounds if m not in month_rows[mv.model]]
             month_rows[mv.model].update(zip(before, val.periods([bounds[m] for m in before])))
     for month, (first, last) in bounds.items():
@@ -216,8 +205,12 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
                   for mv in pv.models if mv.model in pv.valuations]
         mp = _month_portfolio(ctx, pv, values, month, first, last)
         periods[month] = _period(mp)
-        monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model],
-                     "net": v.net, "figures": jsonable({**v.to_dict(), "health": None})} for v in mp.models]
+        start = jsonable(first)
+        # the month's JSON as the model's valuation shaped it (a month before launch: here), shown
+        # from the 1st, with this month's risk and without health
+        monthly += [{"model_name": v.model, "month": month, "live": month >= live_month[v.model], "net": v.net,
+                     "figures": {**(month_figures[v.model].get(month) or month_json(v)), "period_start": start,
+                                 "risk": jsonable(v.risk), "health": None}} for v in mp.models]
     flags = [{"model_name": f.model, "type": f.type, "p_value": f.p_value, "reason": f.reason, "action": f.action,
               "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
     # the structural fits the models used, kept for the next valuation (D52; a cache: no figure reads it)
@@ -232,18 +225,42 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
 
 def preparer(ctx: Context, alpha: float) -> Any:
     """What the record needs of each model beyond its figures to date, computed in the process that
-    valued it (a worker): its cumulative rows, months, chart series, input hash and refresh status."""
-    return functools.partial(_prepare, ctx, alpha)
+    valued it (a worker): its payback, months (with those before it went live, from the first month
+    of the newest valuation's), their JSON, chart series, input hash, detail and refresh status."""
+    first = ctx.ledger.first_month()
+    return functools.partial(_prepare, ctx, alpha, dt.date.fromisoformat(f"{first}-01") if first else None)
 
 
-def _prepare(ctx: Context, alpha: float, v: Any) -> dict[str, Any]:
+def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) -> dict[str, Any]:
     cumulative, daily = cumulative_rows(v), v.data.daily
-    v.months()  # computed here, in the worker, and kept in the valuation (the record's months)
+    status = v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)
+    effect = v.effect
+    detail = {"effect": {"method": effect.method, "trusted": effect.trusted, "reason": effect.reason,
+                         "mature_through": effect.mature_through, "is_ts": effect.ts is not None},
+              "details": effect.details or {}, "live_from": v.live_from,
+              "live_to": max(daily["day"]) if v.reg.spec.status == "retired" and len(daily) else None,
+              "refresh": _refresh_info(status),
+              # annotations, excluded windows and overrides as this valuation used them (charts, reports)
+              "notes": [n.to_dict() for n in v.notes if n.active]}
     daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
     series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
               "daily": series_columns(daily)}
-    return {"cumulative": cumulative, "hash": input_hash(v, alpha), "series": series,
-            "status": v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)}
+    # the months are computed here (in the worker) and kept in the valuation, with those before the
+    # model went live back to the first of the newest valuation (the record's months most likely
+    # start there; it values any other itself), and their JSON
+    live = f"{v.live_from:%Y-%m}" if v.live_from else "9999-12"
+    bounds = {m: b for m, b in month_bounds(first_month, v.last_day).items() if m < live} if first_month else {}
+    before = dict(zip(bounds, v.periods(list(bounds.values())))) if bounds else {}
+    figures = {f"{m.period_start:%Y-%m}": month_json(m) for m in v.months()}
+    figures.update((m, month_json(value)) for m, value in before.items())
+    return {"payback": payback_from(cumulative), "hash": input_hash(v, alpha), "series": series, "status": status,
+            "detail": jsonable(detail), "before": before, "month_figures": figures}
+
+
+def month_json(value: Any) -> dict[str, Any]:
+    """A month's figures as the ledger stores them, but for what the portfolio's month sets (the
+    first day shown, risk, health: :func:`_record`)."""
+    return jsonable(value.to_dict())
 
 
 def _start_var(pv: Any, *, background: bool) -> Any:
@@ -268,9 +285,10 @@ def _var(pv: Any) -> dict[str, Any]:
 
 
 def _model_row(mv: Any, refresh_id: int | None, digest: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """A model's ledger row (``detail``: as JSON already)."""
     return {"model_name": mv.model, "state": mv.state, "error": mv.error, "registry_revision": mv.registry_revision,
             "refresh_id": refresh_id, "input_hash": digest, "net": mv.net, "figures": jsonable(mv.to_dict()),
-            "detail": jsonable(detail)}
+            "detail": detail}
 
 
 def _refresh_info(status: Any) -> dict[str, Any]:
@@ -299,15 +317,14 @@ def _period(pv: Any) -> dict[str, Any]:
             "prior": pv.prior}
 
 
-def _months(pv: Any, last_day: dt.date) -> list[str]:
-    """Every month from the earliest launch in the portfolio to the month of the last day with data."""
-    starts = [v.live_from for v in pv.valuations.values() if v.live_from is not None]
-    if not starts:
-        return []
-    out, m = [], min(starts).replace(day=1)
-    while m <= last_day:
-        out.append(m.strftime("%Y-%m"))
-        m = (m + dt.timedelta(days=32)).replace(day=1)
+def month_bounds(start: dt.date, last_day: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
+    """Every month (YYYY-MM) from the month of ``start`` (the portfolio's earliest launch) to the month
+    of the last day with data: its first and last day (the last day with data in that month)."""
+    out, first = {}, start.replace(day=1)
+    while first <= last_day:
+        last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
+        out[first.strftime("%Y-%m")] = (first, min(last, last_day))
+        first = last + dt.timedelta(days=1)
     return out
 
 

@@ -341,6 +341,14 @@ class LedgerStore:
             row = conn.execute(query.order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1)).mappings().first()
         return dict(row) if row else None
 
+    def first_month(self) -> str | None:
+        """The first month (YYYY-MM) of the newest as-of's monthly rows, or None without any."""
+        t = ledger_asofs
+        newest = sa.select(t.c.id).order_by(t.c.as_of.desc(), t.c.id.desc()).limit(1).scalar_subquery()
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.min(ledger_monthly.c.month))
+                                .where(ledger_monthly.c.asof_id == newest)).scalar()
+
     def asof_by_id(self, asof_id: int) -> dict[str, Any] | None:
         """One as-of row by its id (a final month's pinned valuation)."""
         with self.engine.connect() as conn:

@@ -191,8 +191,7 @@ def _value(i: int) -> tuple[str, Any]:
         total = value_one(v, _JOB["prepare"])
     except Exception as exc:  # noqa: BLE001 - one model's failure never reaches the others
         return reg.name, failure_sentence(reg, exc)
-    v._fx = None  # holds the context (an engine): not sent back
-    return reg.name, (v, total)
+    return reg.name, (v.for_parent(), total)  # what the parent reads of it (D59)
 
 
 def _fx(ctx: Context) -> Any:

@@ -321,6 +321,8 @@ def value_one(v: ModelValuation, prepare: Any = None) -> ModelValue:
     """A loaded model's figures to date, and what ``prepare`` adds (one model's whole valuation:
     the same code in this process and in a worker)."""
     total = v.to_date()
+    if v.reg.spec.status == "active":
+        v.look_window(total.live_days)  # the flags' first look (time series), computed with the model's figures
     if prepare is not None:
         v.prepared = prepare(v)
     return total
@@ -674,6 +676,60 @@ class ModelValuation:
             first = last + dt.timedelta(days=1)
         return tuple(self.periods(bounds))
 
+    def look_window(self, live_days: int) -> tuple[int, ModelValue | None]:
+        """A time-series model's first look for the flags (valuetrack.value.anytime.ts_look of its
+        live days) and its figures over those days from launch; (0, None) for an A/B model or no look
+        yet. Computed once per valuation (in the worker that valued the model, by :func:`value_one`)."""
+        if "_look" not in self.__dict__:
+            from valuetrack.value.anytime import ts_look
+
+            look = int(ts_look(live_days)) if self.effect.method != "ab" and self.live_from is not None else 0
+            window = self.period(self.live_from, self.live_from + dt.timedelta(days=look - 1)) if look else None
+            self.__dict__["_look"] = (look, window)
+        return self.__dict__["_look"]
+
+    @functools.cached_property
+    def ab_month_sums(self) -> tuple[np.ndarray, np.ndarray, Any] | None:
+        """The A/B sums per month of mature cohorts the value at risk reads
+        (valuetrack.value.portfolio_var.ab_month_sums)."""
+        from valuetrack.value.portfolio_var import ab_month_sums
+
+        return ab_month_sums(self)
+
+    def for_parent(self) -> ModelValuation:
+        """This valuation as a worker process sends it back (valuetrack.value.parallel): what the
+        parent reads of it, without what it does not (D59). The parent reads the figures computed
+        here (to date, months, health, ``prepared``, the flags' look window, the value at risk's
+        monthly A/B sums and daily volumes) and computes only the months before the model went live
+        (:meth:`periods`: the daily money, the running counts, the notes and decisions). Left here:
+        the stored rows (A/B, series, daily, histogram, guardrails, bill), the time series'
+        simulated paths (1.4 MB per structural model) and the estimate without excluded windows; a
+        parent that read them would fail (:class:`_LeftInWorker`), never get other figures."""
+        d = self.data
+        for name in ("treated_by_day", "predictions_by_day", "_prefix", "ab_span", "_units"):
+            getattr(d, name)  # cached in ``d`` before the rows they come from are left out
+        for name in ("money", "health", "guardrail_estimates", "billed", "rate_today", "_months"):
+            getattr(self, name)
+        if self.foreign:
+            self.money_native  # noqa: B018 - cached (the months before launch read it)
+        left = {name: _LEFT for name in ("series", "daily", "histogram", "guardrails", "billed", "_ab_columns")}
+        if self.effect.method == "ab" and d._units is not None:  # else the flags sum the rows themselves
+            try:
+                self.ab_month_sums  # noqa: B018 - cached
+                left["ab"] = _LEFT
+            except Exception:  # noqa: BLE001 - the value at risk reads the rows and says what failed
+                pass
+        data = object.__new__(type(d))
+        data.__dict__.update(d.__dict__, **left)
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__, data=data, unexcluded=None, _fx=None)
+        ts = self.effect.ts
+        if ts is not None and getattr(ts, "paths", None) is not None:
+            # the months before launch lie in the pre-period: no simulated path is read for them
+            windows = tuple(_without_paths(w) for w in ts.windows)
+            out.effect = dataclasses.replace(self.effect, ts=_without_paths(ts, windows=windows))
+        return out
+
     def timeline(self) -> pd.DataFrame:
         """Daily view for charts.
 
@@ -716,6 +772,26 @@ class ModelValuation:
         m = self.money
         idx = m.days.get_indexer(days)
         return np.where(idx >= 0, m.value_per_unit[np.maximum(idx, 0)] if len(m.days) else np.nan, np.nan)
+
+
+class _LeftInWorker:
+    """In place of what a worker does not send back (ModelValuation.for_parent): reading it fails."""
+
+    def _fail(self, *args: Any) -> Any:
+        raise RuntimeError("this part of the valuation stayed in the worker process that valued the model "
+                           "(ModelValuation.for_parent)")
+
+    __len__ = __getitem__ = __iter__ = _fail
+
+
+_LEFT = _LeftInWorker()
+
+
+def _without_paths(ts: Any, **changes: Any) -> Any:
+    """A time-series result without its simulated paths (the parent reads none)."""
+    new = object.__new__(type(ts))
+    new.__dict__.update(ts.__dict__, paths=_LEFT, **changes)
+    return new
 
 
 def _ab_timeline(spec: ModelSpec, data: _ModelData, effect: Effect, alpha: float,
@@ -1166,7 +1242,7 @@ DESIGN_KEYS = ("ramp", "challenger", "triangulation")
 
 def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> pd.DataFrame:
     """One row per active model with the columns of ``flags.REQUIRED`` (to-date ``values``)."""
-    from valuetrack.value.anytime import planned_units, ts_look
+    from valuetrack.value.anytime import planned_units
 
     rows = []
     for val, v in zip(valuations, values):
@@ -1183,8 +1259,7 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
                "method_trusted": v.trusted or bool(val.effect.details.get("srm_alarm")),
                "method_reason": v.reason, "days_since_exposure": v.days_since_exposure,
                "has_data": v.gross is not None, "currency": v.currency}
-        ab = val.data.ab
-        if row["family"] == "ab" and len(ab):
+        if row["family"] == "ab" and val.data.ab_span[0] is not None:  # the model has A/B rows
             ex = spec.attribution.exposures
             details = val.effect.details
             row["n_total"] = float(details.get("n_control") or 0) + float(details.get("n_treatment") or 0)
@@ -1202,9 +1277,8 @@ def _flag_frame(valuations: list[ModelValuation], values: list[ModelValue]) -> p
 
                 row["guardrails"] = flag_inputs(val.guardrail_estimates)
         elif row["family"] == "ts" and val.live_from is not None:
-            look = int(ts_look(v.live_days))
-            if look:
-                window = val.period(val.live_from, val.live_from + dt.timedelta(days=look - 1))
+            look, window = val.look_window(v.live_days)
+            if window is not None:
                 row.update(look=look, look_gross=_nan(window.gross), look_gross_se=_nan(window.gross_se),
                            look_cost=window.cost)
         rows.append(row)

@@ -161,7 +161,7 @@ def _ab_monthly(valuations: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray
     out = {v.reg.name: (np.empty(0), np.empty(0)) for v in valuations}
     batches: dict[Any, list[tuple[str, np.ndarray, np.ndarray]]] = {}
     for v in valuations:
-        sums = _ab_month_sums(v)
+        sums = v.ab_month_sums  # computed with the model (in its worker, when there is one)
         if sums is not None:
             batches.setdefault(sums[2], []).append((v.reg.name, sums[0], sums[1]))
     for config, members in batches.items():
@@ -175,7 +175,7 @@ def _ab_monthly(valuations: list[Any]) -> dict[str, tuple[np.ndarray, np.ndarray
     return out
 
 
-def _ab_month_sums(valuation: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
+def ab_month_sums(valuation: Any) -> tuple[np.ndarray, np.ndarray, Any] | None:
     """Per month with mature cohorts in both arms: the control's and the treatment's sums (months ×
     ``SUMS``; missing values skipped, NaN where a month has none) and the model's analysis settings."""
     from valuetrack.value.portfolio import _SUMS, _ab_inputs
