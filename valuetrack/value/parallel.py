@@ -109,7 +109,10 @@ class EarlyValuation:
                     prepare=self._prepare)
         self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_start)
-        _fork(self._pool)
+        # this process's objects stay frozen while the workers run (until the next fork, the value at
+        # risk's, unfreezes them): the collections the pull and the results' unpickling trigger then
+        # walk only what came after the fork (≈ 0.15 s less of full collections on the benchmark)
+        _fork(self._pool, keep_frozen=True)
         return result
 
     def ready(self, names: Any) -> None:
@@ -166,14 +169,15 @@ def _import_for(registered: list[Any]) -> None:
         log.debug("importing the valuation's libraries failed", exc_info=True)
 
 
-def _fork(pool: ProcessPoolExecutor) -> None:
+def _fork(pool: ProcessPoolExecutor, *, keep_frozen: bool = False) -> None:
     """Fork the pool's processes now, with the objects alive so far out of their garbage
-    collector's reach (this process collects them again afterwards)."""
+    collector's reach (this process collects them again afterwards, unless ``keep_frozen``)."""
     gc.freeze()
     try:
         pool.submit(int)  # a fork-context pool starts all its processes in its first submit
     finally:
-        gc.unfreeze()
+        if not keep_frozen:
+            gc.unfreeze()
 
 
 def _start() -> None:
