@@ -400,7 +400,8 @@ def _as_frame(data: pd.Series | pd.DataFrame, metric: str | None, controls: Sequ
         raise ValidationError(f"--date-col: date {d.date()} appears more than once; aggregate to one row per day first")
     frame = frame.sort_index()
     for c in frame.columns:
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+        if frame[c].dtype != np.float64:  # (already floats: nothing to coerce)
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
     # a regular calendar: daily if the data is daily, else the inferred spacing
     step = _infer_step(frame.index)
     if step is not None and len(frame) > 2:
@@ -691,7 +692,7 @@ def _simulate(fit: _Fitted, design: np.ndarray, t0: int, horizon: int, n_paths: 
     a, P = fit.state(t0)
     which = np.repeat(np.arange(len(fit.q)), _allocate(fit.weight, n_paths))
     sd = np.sqrt(fit.n * fit.scale[which] / rng.chisquare(fit.n, n_paths))
-    chol = np.stack([_psd_chol(p) for p in P])
+    chol = _psd_chol(P)
     alpha = a[which] + sd[:, None] * np.einsum("pij,pj->pi", chol[which], rng.standard_normal((n_paths, m)))
     level_sd = sd * np.sqrt(fit.q[which])
     # the level noise enters the states R selects (adding R's zeros elsewhere changes no number)
@@ -758,9 +759,10 @@ def _placebo_starts(t0: int, length: int, first: int) -> list[int]:
 
 
 def _psd_chol(P: np.ndarray) -> np.ndarray:
-    P = (P + P.T) / 2
-    w, V = np.linalg.eigh(P)
-    return V * np.sqrt(np.maximum(w, 0.0))
+    """A square root L (L L' = P) of each symmetric PSD matrix of a stack (..., m, m), by eigh."""
+    P = (P + np.swapaxes(P, -1, -2)) / 2
+    w, V = np.linalg.eigh(P)  # a stack: LAPACK once per matrix, as one matrix at a time
+    return V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
 
 
 def _ljung_box(e: np.ndarray, lags: int) -> tuple[float, float]:
@@ -975,7 +977,12 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
         design = np.repeat(design[:, :, None], t_end, axis=2)
     paths_s, mean_s = _simulate(fit, design, t0, horizon, cfg.n_paths, rng)
     placebo, widen = _calibrate(fit, design, ys, starts, horizon, n_pre, cfg)
-    paths = (mean_s + widen * (paths_s - mean_s)) * sd_pre + mu
+    # paths = (mean_s + widen * (paths_s - mean_s)) * sd_pre + mu, step by step in place (no temporaries)
+    paths = np.subtract(paths_s, mean_s, out=paths_s)
+    paths *= widen
+    paths += mean_s
+    paths *= sd_pre
+    paths += mu
     mean_cf = mean_s * sd_pre + mu
     summ = _summarise(paths, actual, mean_cf, cfg.alpha)
     s2 = fit.n * fit.scale / max(fit.n - 2, 1)

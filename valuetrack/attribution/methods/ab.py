@@ -69,7 +69,7 @@ def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict
 
     mature = day_ordinals(day) <= mt.toordinal()
     arm = ab["arm"].to_numpy(dtype=object)
-    values = ab[list(SUMS)].to_numpy(dtype=float)
+    values = np.column_stack([ab[k].to_numpy(dtype=float) for k in SUMS])  # a frame of the columns cost 3× more
     out: dict[str, pd.Series | None] = {}
     for label in labels:
         rows = values[mature & (arm == label)]
