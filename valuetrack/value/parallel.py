@@ -193,9 +193,10 @@ def _value(i: int) -> tuple[str, Any]:
         v = ModelValuation.load(ctx, reg, _JOB["as_of"], alpha=_JOB["alpha"], fx=_fx(ctx),
                                 notes=_JOB["notes"].get(reg.name, ()))
         total = value_one(v, _JOB["prepare"])
+        sent = v.for_parent()  # what the parent reads of it (D59)
     except Exception as exc:  # noqa: BLE001 - one model's failure never reaches the others
         return reg.name, failure_sentence(reg, exc)
-    return reg.name, (v.for_parent(), total)  # what the parent reads of it (D59)
+    return reg.name, (sent, total)
 
 
 def _fx(ctx: Context) -> Any:
