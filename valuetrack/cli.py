@@ -1003,7 +1003,16 @@ def run() -> None:
     and a valuation's thousands of objects one by one) took a quarter of a second of CPU after the
     work was done; the output is flushed and the app database's connections closed first. Nothing
     else is pending at that point: each command closes its files, commits its writes and ends the
-    processes it forked (any still running is terminated rather than left without its parent)."""
+    processes it forked (any still running is terminated rather than left without its parent).
+
+    The cyclic garbage collector runs every 50,000 new container objects rather than every 700: a
+    command imports pandas, SQLAlchemy, scipy and statsmodels and builds frames of thousands of
+    objects, and at 700 the collections walked the whole heap three times during the imports alone
+    (≈ 80 ms of a refresh's first second; ≈ 0.15 s of its CPU in all). Memory stays bounded:
+    collections still run, only less often."""
+    import gc
+
+    gc.set_threshold(50_000, 10, 10)
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
