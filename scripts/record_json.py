@@ -36,10 +36,7 @@ def main(as_of: str, out: str) -> None:
     except ImportError:
         def series_values(series: dict) -> dict:
             return series
-    def decoded(series):  # encoded by the worker since D63: the same JSON text the write stores
-        return json.loads(series) if isinstance(series, str) else series
-
-    record.timeline = [{**row, "series": series_values(decoded(row["series"]))} for row in record.timeline]
+    record.timeline = [{**row, "series": series_values(row["series"])} for row in record.timeline]
     # every field but the kept structural fits (a cache the next valuation may read, no figure: D52)
     fields = jsonable({f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name != "fits"})
     with open(out, "w") as f:

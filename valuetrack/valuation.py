@@ -32,7 +32,6 @@ import pandas as pd
 
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
-from valuetrack.store.db import EncodedJSON
 from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
 from valuetrack.days import day_ordinals
 
@@ -244,9 +243,8 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
               # annotations, excluded windows and overrides as this valuation used them (charts, reports)
               "notes": [n.to_dict() for n in v.notes if n.active]}
     daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
-    # the charts' series, encoded here: the largest part of the ledger write's JSON (D63)
-    series = EncodedJSON(json.dumps({"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
-                                     "daily": series_columns(daily)}))
+    series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
+              "daily": series_columns(daily)}
     # the months are computed here (in the worker) and kept in the valuation, with those before the
     # model went live back to the first of the newest valuation (the record's months most likely
     # start there; it values any other itself), and their JSON

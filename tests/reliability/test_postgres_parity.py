@@ -59,28 +59,3 @@ def test_cli_round_trip_and_refresh(store_url: str, workspace: Path) -> None:
     assert refreshed.code == 0, refreshed.out + refreshed.err
     assert not AggregateStore(open_engine(store_url)).read_ab("churn-save-offers").empty
     assert run_cli("value", "--as-of", str(AS_OF), "--json").code == 0
-
-
-def test_json_encoded_by_a_worker_is_stored_as_the_engine_encodes_it(store_url: str) -> None:
-    """A JSON value a valuation worker encoded (EncodedJSON, D63) is stored as the very text the
-    engine writes for the value itself, and reads back as that value, on both backends; any other
-    value, a plain string included, is encoded as before."""
-    import json
-
-    import sqlalchemy as sa
-
-    from valuetrack.store.db import EncodedJSON
-
-    engine = open_engine(store_url)
-    t = sa.Table("json_probe", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
-                 sa.Column("value", sa.JSON, nullable=False))
-    t.create(engine)
-    value = {"day": ["2026-05-31", "2026-06-01"], "effect": [0.1, 1e-300, -2.5, None], "n": [3, 4], "ok": True}
-    with engine.begin() as conn:
-        conn.execute(t.insert(), [{"id": 1, "value": value}, {"id": 2, "value": EncodedJSON(json.dumps(value))},
-                                  {"id": 3, "value": "a plain string"}])
-    with engine.connect() as conn:
-        text = dict(conn.execute(sa.select(t.c.id, sa.cast(t.c.value, sa.Text))).all())
-        read = dict(conn.execute(sa.select(t.c.id, t.c.value)).all())
-    assert text[2] == text[1] and read[2] == read[1] == value
-    assert read[3] == "a plain string"

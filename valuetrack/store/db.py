@@ -6,7 +6,6 @@ CLI, a cron job) wait for each other instead of failing; PostgreSQL is the team 
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,6 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
-
-
-class EncodedJSON(str):
-    """A JSON column's value encoded already, exactly as the engine would encode it (``json.dumps``
-    with its default arguments): written as it is. A valuation worker encodes the chart series it
-    computed, so that the parent's ledger write does not (D63)."""
-
-
-def _json_dumps(value: Any) -> str:
-    """The app database engines' JSON encoder: ``json.dumps``, as SQLAlchemy's default on SQLite and
-    psycopg's on PostgreSQL, but EncodedJSON text as it is."""
-    return str.__str__(value) if type(value) is EncodedJSON else json.dumps(value)
 
 
 def _alembic_config() -> Any:
@@ -94,8 +81,7 @@ def _create(url: str) -> Engine:
             folder = Path(database).parent
             if not folder.exists():
                 raise ConfigError(f"[store].url: folder {str(folder)!r} of the app database does not exist")
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-                               json_serializer=_json_dumps)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -115,7 +101,7 @@ def _create(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps)
+        return create_engine(url, pool_pre_ping=True)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"[store].url needs the driver {exc.name!r}: pip install \"valuetrack[postgres]\"") from None
     except NoSuchModuleError:
