@@ -15,7 +15,6 @@ the reports read that record (valuetrack.ledger) and compute nothing.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import dataclasses
 import datetime as dt
@@ -33,7 +32,7 @@ import pandas as pd
 from valuetrack import __version__
 from valuetrack.context import Context, today_utc
 from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
-from valuetrack.days import day_ordinals
+from valuetrack.days import calendar_months, day_ordinals
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 5  # valuations re-run when the inputs change while they compute (then the newer run wins)
@@ -192,7 +191,7 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
     periods = {TO_DATE: _period(pv)}
     monthly = []
     starts = [v.live_from for v in pv.valuations.values() if v.live_from is not None]
-    bounds = month_bounds(min(starts), last_day) if starts else {}
+    bounds = calendar_months(min(starts), last_day) if starts else {}
     for mv in pv.models:  # the months before a model went live, valued in one pass per model
         val = pv.valuations.get(mv.model)
         if val is not None:  # (most of them valued with the model: _prepare)
@@ -249,7 +248,7 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
     # model went live back to the first of the newest valuation (the record's months most likely
     # start there; it values any other itself), and their JSON
     live = f"{v.live_from:%Y-%m}" if v.live_from else "9999-12"
-    bounds = {m: b for m, b in month_bounds(first_month, v.last_day).items() if m < live} if first_month else {}
+    bounds = {m: b for m, b in calendar_months(first_month, v.last_day).items() if m < live} if first_month else {}
     before = dict(zip(bounds, v.periods(list(bounds.values())))) if bounds else {}
     figures = {f"{m.period_start:%Y-%m}": month_json(m) for m in v.months()}
     figures.update((m, month_json(value)) for m, value in before.items())
@@ -317,29 +316,13 @@ def _period(pv: Any) -> dict[str, Any]:
             "prior": pv.prior}
 
 
-def month_bounds(start: dt.date, last_day: dt.date) -> dict[str, tuple[dt.date, dt.date]]:
-    """Every month (YYYY-MM) from the month of ``start`` (the portfolio's earliest launch) to the month
-    of the last day with data: its first and last day (the last day with data in that month)."""
-    out, first = {}, start.replace(day=1)
-    while first <= last_day:
-        last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
-        out[first.strftime("%Y-%m")] = (first, min(last, last_day))
-        first = last + dt.timedelta(days=1)
-    return out
-
-
 def cumulative_rows(valuation: Any) -> pd.DataFrame:
     """Cumulative net value from launch to each month end (and the last day), with its interval,
     each point a library period (so intervals come from variances, never from added bounds)."""
     start = valuation.live_from
     if start is None:
         return pd.DataFrame(columns=COLUMNS)
-    last = valuation.last_day
-    ends, m = [], start.replace(day=1)
-    while m <= last:
-        end = dt.date(m.year, m.month, calendar.monthrange(m.year, m.month)[1])
-        ends.append(min(end, last))
-        m = end + dt.timedelta(days=1)
+    ends = [last for _, last in calendar_months(start, valuation.last_day).values()]
     values = valuation.periods([(start, end) for end in ends])
     if not values:
         return pd.DataFrame(columns=COLUMNS)

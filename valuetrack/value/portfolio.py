@@ -32,7 +32,7 @@ from valuetrack.store.aggregates import AggregateStore
 from valuetrack.value.flags import Flag, evaluate_flags, with_stakes
 from valuetrack.value.fx import FxError, FxRates
 from valuetrack.value.overlap import Deduction, Overlap, Pattern, deduct
-from valuetrack.days import day_ordinals
+from valuetrack.days import calendar_months, day_ordinals
 from valuetrack.value.roi import PRIOR, DailyMoney, daily_money, money_value, payback_date
 
 
@@ -669,12 +669,8 @@ class ModelValuation:
     def _months(self) -> tuple[ModelValue, ...]:
         if self.live_from is None:
             return ()
-        bounds, first = [], self.live_from.replace(day=1)
-        while first <= self.last_day:
-            last = dt.date(first.year, first.month, calendar.monthrange(first.year, first.month)[1])
-            bounds.append((max(first, self.live_from), min(last, self.last_day)))
-            first = last + dt.timedelta(days=1)
-        return tuple(self.periods(bounds))
+        return tuple(self.periods([(max(first, self.live_from), last)
+                                   for first, last in calendar_months(self.live_from, self.last_day).values()]))
 
     def look_window(self, live_days: int) -> tuple[int, ModelValue | None]:
         """A time-series model's first look for the flags (valuetrack.value.anytime.ts_look of its
