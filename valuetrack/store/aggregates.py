@@ -354,15 +354,14 @@ def _read_statement(name: str, before: bool) -> tuple[Any, frozenset[str]]:
                     .order_by(t.c.day, t.c.arm))
         else:
             t, columns, order = {
-                "ab": (ab_aggregates, ("day", "arm", "segment", "n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2",
-                                       "sum_xy", "mature"), ("day", "arm", "segment")),
+                "ab": (ab_aggregates, ("day", "arm", "segment", *_AB_SUMS, "mature"), ("day", "arm", "segment")),
                 "crossovers": (ab_crossovers, ("day", "segment", "n_crossover"), ("day",)),
                 "series": (series_points, ("day", "series", "value"), ()),
                 "daily": (health_daily, ("day", "arm", "n_exposures", "n_units"), ("day", "arm")),
                 "histogram": (health_histogram, ("day", "bin", "n"), ("day", "bin")),
                 "decisions": (decision_aggregates, ("day", *_DECISION_SUMS), ("day", "bin", "decision")),
-                "guardrails": (guardrail_aggregates, ("guardrail", "day", "arm", "n", "n_units", "sum_y", "sum_y2",
-                                                      "sum_x", "sum_x2", "sum_xy", "mature"), ("guardrail", "day", "arm")),
+                "guardrails": (guardrail_aggregates, ("guardrail", "day", "arm", *_AB_SUMS, "mature"),
+                               ("guardrail", "day", "arm")),
                 "billed": (billed_costs, ("day", "currency", "amount"), ("day", "currency")),
             }[name]
             stmt = sa.select(*(t.c[k] for k in columns)).order_by(*(t.c[k] for k in order))

@@ -116,19 +116,21 @@ refreshes = sa.Table(
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
+
+def _ab_sums() -> list[sa.Column]:
+    """The A/B sufficient statistics of a day and arm (ab_aggregates, ab_day_totals,
+    guardrail_aggregates): units, exposures and the outcome's and covariate's sums."""
+    return [sa.Column("n", sa.BigInteger, nullable=False), sa.Column("n_units", sa.BigInteger, nullable=False),
+            *(sa.Column(k, sa.Float(precision=53), nullable=True) for k in ("sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy"))]
+
+
 ab_aggregates = sa.Table(
     "ab_aggregates", metadata,
     sa.Column("model_name", sa.String(64), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("arm", sa.String(200), primary_key=True),
     sa.Column("segment", sa.String(200), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("n_units", sa.BigInteger, nullable=False),
-    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    *_ab_sums(),
     sa.Column("mature", sa.Boolean, nullable=False),
     sa.Column("refresh_id", sa.Integer, nullable=False),
 )
@@ -140,13 +142,7 @@ ab_day_totals = sa.Table(  # migration 0023: ab_aggregates summed over segments 
     sa.Column("model_name", sa.String(64), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("arm", sa.String(200), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("n_units", sa.BigInteger, nullable=False),
-    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    *_ab_sums(),
     sa.Column("mature", sa.Boolean, nullable=False),  # every row of the day and arm is mature
 )
 
@@ -218,13 +214,7 @@ guardrail_aggregates = sa.Table(  # migration 0018: guardrail KPIs ([[models.gua
     sa.Column("guardrail", sa.String(40), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     sa.Column("arm", sa.String(200), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-    sa.Column("n_units", sa.BigInteger, nullable=False),
-    sa.Column("sum_y", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_y2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_x2", sa.Float(precision=53), nullable=True),
-    sa.Column("sum_xy", sa.Float(precision=53), nullable=True),
+    *_ab_sums(),
     sa.Column("mature", sa.Boolean, nullable=False),
     sa.Column("definition", sa.String(64), nullable=False),  # digest of the guardrail's query: a changed one is re-read
     sa.Column("refresh_id", sa.Integer, nullable=False),
