@@ -178,3 +178,16 @@ def test_column_kinds(warehouse_tables):
     }
     assert standins.column_kinds(warehouse_tables["outcomes"])["event_day"] == "date"
     assert standins.column_kinds(warehouse_tables["outcomes"])["is_refund"] == "bool"
+
+
+@pytest.mark.parametrize("ci, asked, outcome", [("true", "skip", "fail"), ("", "", "fail"), ("", "skip", "skip")],
+                         ids=["ci-asked-to-skip", "local-default", "local-asked-to-skip"])
+def test_a_missing_stand_in_fails_in_ci_even_when_asked_to_skip(monkeypatch, ci, asked, outcome) -> None:
+    """The failure policy (standins.missing): a missing stand-in fails the test; only a developer's
+    VALUETRACK_STANDINS=skip outside CI turns that into an explicit skip, never in CI."""
+    from _pytest.outcomes import Failed, Skipped
+
+    monkeypatch.setenv("CI", ci) if ci else monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("VALUETRACK_STANDINS", asked)
+    with pytest.raises(Skipped if outcome == "skip" else Failed, match="is missing: install it"):
+        standins.missing("the BigQuery stand-in", "install it")
