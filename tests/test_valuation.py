@@ -415,8 +415,11 @@ def test_the_overlaps_counted_while_the_workers_start_are_the_refresh_s_own(valu
     as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
     stored = [Pattern.from_dict(p) for p in ctx.overlaps.patterns()]
     specs = [r.spec for r in ctx.registry.list(status="active")]
-    pairs, counted_as_of, patterns = real_count(ctx, specs, {}, ctx.settings.secrets(), as_of, None)
+    # counted again over the whole history (no stored counts to advance): the same patterns and
+    # the same counts kept for the next refresh as the refresh's, advanced from the day before's (D64)
+    pairs, counted_as_of, patterns, kept = real_count(ctx, specs, {}, ctx.settings.secrets(), as_of, None)
     assert stored and stored == list(patterns) and counted_as_of == as_of
+    assert kept and {c.key: (c.settled, dict(c.counts)) for c in kept} == ctx.overlaps.settled_counts()
     assert {(o.model_a, o.model_b, o.shared_units) for o in pairs} == {
         (o["model_a"], o["model_b"], o["shared_units"]) for o in ctx.overlaps.read()}
 
@@ -513,3 +516,28 @@ def test_a_valuation_that_fails_to_write_leaves_no_process_running(valued: Path,
     with pytest.raises(OSError, match="disk full"):
         revalue(open_context(), as_of=dt.date.fromisoformat(AS_OF), workers=2)
     assert multiprocessing.active_children() == []
+
+
+def test_the_next_day_advances_the_stored_overlap_counts_and_a_full_refresh_counts_them_again(
+        valued: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """D64: the refresh after a refresh counts each KPI group's overlaps only over the units served
+    since the stored counts' settled day, and stores the same patterns as counting over the whole
+    history, which ``refresh --full`` does."""
+    from valuetrack import queries
+    from valuetrack.context import open_context
+
+    ctx = open_context()
+    stored = ctx.overlaps.settled_counts()
+    assert stored  # the demo has KPI groups; the first refresh kept their counts
+    since = []
+    real = queries.membership_query
+    monkeypatch.setattr(queries, "membership_query", lambda *a, **k: since.append(k.get("since")) or real(*a, **k))
+    next_day = (dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)).isoformat()
+    assert cli("refresh", "--as-of", next_day).code == 0
+    assert sorted(since) == sorted(day for day, _ in stored.values())  # one advancing query per group
+    advanced, kept = ctx.overlaps.patterns(), ctx.overlaps.settled_counts()
+    assert {day for day, _ in kept.values()} == {max(since) + dt.timedelta(days=1)}  # a day on
+    since.clear()
+    assert cli("refresh", "--as-of", next_day, "--full").code == 0
+    assert since and set(since) == {None}
+    assert ctx.overlaps.patterns() == advanced and ctx.overlaps.settled_counts() == kept

@@ -42,6 +42,7 @@ count; their sums are left NULL). :func:`split_crossovers` separates them.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
@@ -857,14 +858,23 @@ def _scan_key(spec: ModelSpec) -> tuple | None:
     return (spec.connection, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model)
 
 
-def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, tag: Any) -> Select:
+_ONE, _ZERO = sa.literal_column("1", sa.Integer), sa.literal_column("0", sa.Integer)  # flags' values
+
+
+def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, tag: Any, *,
+                  flags: Mapping[str, dt.date] | None = None, since: dt.date | None = None,
+                  units: Select | None = None) -> Select:
     """Distinct (*tag(i), unit) (``tag(i)``: model i's labelled integer columns) for the treatment arm of every model ``i`` of ``specs`` before the
     end of ``as_of`` (each model's own time zone).
 
+    ``since``: only exposures from the start of that day on (each model's zone). ``units``: only
+    the units that this one-column query returns. ``flags`` ``{label: day}``: one more column per
+    label, 1 when the model served the unit before the end of that day (its zone), else 0.
+
     Models sharing an exposures table through its model column (:func:`_scan_key`) are read by
     one scan: ``model IN (…)`` joined to a small derived table of (model value, treatment label,
-    tag, cutoff number), one row per model, so that two models reading the same model value each
-    get its rows; when their time zones differ, each row's cutoff number picks the model's cutoff.
+    tag, zone number), one row per model, so that two models reading the same model value each
+    get its rows; when their time zones differ, each row's zone number picks the model's instants.
     Any other model is read on its own; the parts are put together with UNION ALL."""
     shared: dict[tuple, list[int]] = {}
     alone: list[int] = []
@@ -875,30 +885,44 @@ def _served_units(specs: Sequence[ModelSpec], as_of: dt.date, ops: DialectOps, t
             alone.append(i)
         else:
             shared.setdefault(key, []).append(i)
+    bounds = {"cutoff": (as_of, operator.lt)}
+    if since is not None:
+        bounds["since"] = (since - dt.timedelta(days=1), operator.ge)
     parts: list[Select] = []
     for scan, members in enumerate(shared.values()):
         if len(members) == 1:
             alone.append(members[0])
             continue
-        parts.append(_one_scan(specs, members, as_of, ops, tag, scan))
+        parts.append(_one_scan(specs, members, ops, tag, scan, bounds, flags or {}, units))
     for i in sorted(alone):
         spec = specs[i]
         ex = spec.attribution.exposures
         t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"e{i}")
-        cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String),
-                t.c[ex.timestamp] < ops.instant(f"cutoff_{i}", as_of_cutoff(as_of, spec.timezone))]
+        ts = t.c[ex.timestamp]
+        cond = [t.c[ex.arm] == sa.bindparam(f"arm_{i}", ex.treatment, type_=sa.String)]
+        cond += [compare(ts, ops.instant(f"{name}_{i}", as_of_cutoff(day, spec.timezone)))
+                 for name, (day, compare) in bounds.items()]
         if ex.model is not None:
             cond.append(t.c[ex.model] == sa.bindparam(f"model_{i}", model_value(spec), type_=sa.String))
-        parts.append(sa.select(*tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
+        if units is not None:
+            cond.append(t.c[ex.unit].in_(units))
+        if not flags:
+            parts.append(sa.select(*tag(i), t.c[ex.unit].label("unit")).where(*cond).distinct())
+            continue
+        marks = [sa.func.max(sa.case((ts < ops.instant(f"{label}_{i}", as_of_cutoff(day, spec.timezone)), _ONE), else_=_ZERO))
+                 .label(label) for label, day in flags.items()]
+        # the tag's columns are constants here: grouped by the unit alone (a constant in GROUP BY
+        # would be read as a column position by some warehouses)
+        parts.append(sa.select(*tag(i), t.c[ex.unit].label("unit"), *marks).where(*cond).group_by(t.c[ex.unit]))
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def _one_scan(specs: Sequence[ModelSpec], members: Sequence[int], as_of: dt.date, ops: DialectOps, tag: Any,
-              scan: int) -> Select:
+def _one_scan(specs: Sequence[ModelSpec], members: Sequence[int], ops: DialectOps, tag: Any, scan: int,
+              bounds: Mapping[str, tuple[dt.date, Any]], flags: Mapping[str, dt.date], units: Select | None) -> Select:
     """Distinct (*tag(i), unit) for the models ``members`` of ``specs``, which share an exposures
-    table and its columns (:func:`_scan_key`), from one scan of it."""
+    table and its columns (:func:`_scan_key`), from one scan of it (:func:`_served_units`)."""
     ex = specs[members[0]].attribution.exposures
-    cutoffs = list(dict.fromkeys(as_of_cutoff(as_of, specs[i].timezone) for i in members))
+    zones = list(dict.fromkeys(specs[i].timezone for i in members))
     values = list(dict.fromkeys(model_value(specs[i]) for i in members))
     arms = list(dict.fromkeys(specs[i].attribution.exposures.treatment for i in members))
     p = f"s{scan}_"  # parameter names of this scan
@@ -906,23 +930,40 @@ def _one_scan(specs: Sequence[ModelSpec], members: Sequence[int], as_of: dt.date
                       sa.bindparam(f"{p}arm_{i}", specs[i].attribution.exposures.treatment, type_=sa.String).label("arm"),
                       *tag(i),
                       # an int we computed, never user text
-                      sa.literal_column(str(cutoffs.index(as_of_cutoff(as_of, specs[i].timezone))),
-                                        sa.Integer).label("cutoff"))
+                      sa.literal_column(str(zones.index(specs[i].timezone)), sa.Integer).label("zone"))
             for i in members]
     m = sa.union_all(*rows).subquery(f"models{scan}")
     t = _table(ex.table, ex.unit, ex.timestamp, ex.arm, ex.model).alias(f"shared{scan}")
     ts = t.c[ex.timestamp]
-    before = [ts < ops.instant(f"{p}cutoff", max(cutoffs))]  # a plain range for the warehouse to prune on
-    if len(cutoffs) > 1:  # and each model's own, picked by its row's cutoff number (a comparison with a
-        # bound instant in each branch, as everywhere else: a CASE of instants is a string to some drivers)
-        before.append(sa.or_(*[sa.and_(m.c.cutoff == sa.literal_column(str(k), sa.Integer), ts < ops.instant(f"{p}cutoff_{k}", c))
-                               for k, c in enumerate(cutoffs)]))
-    return (sa.select(*[m.c[c.name] for c in tag(members[0])], t.c[ex.unit].label("unit"))
-            .select_from(t.join(m, sa.and_(t.c[ex.model] == m.c.model_value, t.c[ex.arm] == m.c.arm)))
-            .where(t.c[ex.model].in_([sa.bindparam(f"{p}in_{j}", v, type_=sa.String) for j, v in enumerate(values)]),
-                   t.c[ex.arm].in_([sa.bindparam(f"{p}treatment_{j}", a, type_=sa.String) for j, a in enumerate(arms)]),
-                   *before)
-            .distinct())
+
+    def per_zone(name: str, day: dt.date, compare: Any) -> ColumnElement:
+        """``compare(ts, the instant of day's end)`` in each row's zone (a comparison with a bound
+        instant in each branch, as everywhere else: a CASE of instants is a string to some drivers)."""
+        if len(zones) == 1:
+            return compare(ts, ops.instant(f"{p}{name}", as_of_cutoff(day, zones[0])))
+        return sa.or_(*[sa.and_(m.c.zone == sa.literal_column(str(k), sa.Integer),
+                                compare(ts, ops.instant(f"{p}{name}_{k}", as_of_cutoff(day, z))))
+                        for k, z in enumerate(zones)])
+
+    cond = []
+    for name, (day, compare) in bounds.items():
+        if len(zones) > 1:  # a plain range for the warehouse to prune on, then each model's own
+            instants = [as_of_cutoff(day, z) for z in zones]
+            edge = max(instants) if compare is operator.lt else min(instants)
+            cond.append(compare(ts, ops.instant(f"{p}{name}", edge)))
+        cond.append(per_zone(name, day, compare))
+    if units is not None:
+        cond.append(t.c[ex.unit].in_(units))
+    query = (sa.select(*[m.c[c.name] for c in tag(members[0])], t.c[ex.unit].label("unit"),
+                       *[sa.func.max(sa.case((per_zone(label, day, operator.lt), _ONE), else_=_ZERO)).label(label)
+                         for label, day in flags.items()])
+             .select_from(t.join(m, sa.and_(t.c[ex.model] == m.c.model_value, t.c[ex.arm] == m.c.arm)))
+             .where(t.c[ex.model].in_([sa.bindparam(f"{p}in_{j}", v, type_=sa.String) for j, v in enumerate(values)]),
+                    t.c[ex.arm].in_([sa.bindparam(f"{p}treatment_{j}", a, type_=sa.String) for j, a in enumerate(arms)]),
+                    *cond))
+    if flags:
+        return query.group_by(*[m.c[c.name] for c in tag(members[0])], t.c[ex.unit])
+    return query.distinct()
 
 
 MASK_BITS = 52
@@ -937,13 +978,15 @@ def mask_columns(n_models: int) -> list[str]:
     return ["mask" if w == 0 else f"mask_{w}" for w in range(-(-n_models // MASK_BITS))]
 
 
-def membership_masks(frame: pd.DataFrame, n_models: int) -> list[int]:
-    """Each row's mask as one Python int (model ``i`` is bit ``2**i``), from its mask words."""
-    words = [frame[c] for c in mask_columns(n_models)]
+def membership_masks(frame: pd.DataFrame, n_models: int, prefix: str = "") -> list[int]:
+    """Each row's mask as one Python int (model ``i`` is bit ``2**i``), from its mask words
+    (``prefix``: ``"settled_"`` or ``"base_"`` for those masks of :func:`membership_query`)."""
+    words = [frame[prefix + c] for c in mask_columns(n_models)]
     return [sum(int(w) << (MASK_BITS * k) for k, w in enumerate(row)) for row in zip(*words)]
 
 
-def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops: DialectOps | None = None,
+def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, settled: dt.date | None = None,
+                     since: dt.date | None = None, dialect_ops: DialectOps | None = None,
                      limit: int | None = None) -> Select:
     """Units per membership pattern: how many units the treatment arms of exactly each set of
     ``specs`` served up to ``as_of``.
@@ -956,6 +999,11 @@ def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops:
     at most that many rows (any of them), so that a caller can tell that there are more patterns
     than it accepts without reading them all. The models must read the same exposures table with
     the same unit column (:func:`valuetrack.value.overlap.kpi_groups`).
+
+    ``settled``: each row also has the units' masks over the exposures before that day
+    (``settled_mask``, …; 0: none yet). ``since``: only the units served from that day on (one
+    more scan, of those days only), each row with their masks over the exposures before it
+    (``base_mask``, …): the changes to counts made before ``since`` (D64).
     """
     ops = dialect_ops or DialectOps()
     if not specs:
@@ -966,12 +1014,27 @@ def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, dialect_ops:
         return [sa.literal_column(str(1 << i % MASK_BITS if w == i // MASK_BITS else 0), sa.BigInteger)
                 .label(name.replace("mask", "bit")) for w, name in enumerate(words)]
 
-    served = _served_units(specs, as_of, ops, bits).subquery("served")
-    per_unit = (sa.select(served.c.unit, *[sa.cast(sa.func.sum(served.c[w.replace("mask", "bit")]), sa.BigInteger)
-                                           .label(w) for w in words])
+    flags = {}
+    if since is not None:
+        flags["before_base"] = since - dt.timedelta(days=1)
+    if settled is not None:
+        flags["before_settled"] = settled - dt.timedelta(days=1)
+    recent = None
+    if since is not None:
+        recent = sa.select(_served_units(specs, as_of, ops, lambda i: [], since=since).cte("recent").c.unit)
+    served = _served_units(specs, as_of, ops, bits, flags=flags, units=recent).subquery("served")
+
+    def masks(prefix: str, flag: str | None) -> list[ColumnElement]:
+        bit = [served.c[w.replace("mask", "bit")] for w in words]
+        return [sa.cast(sa.func.sum(b * served.c[flag] if flag else b), sa.BigInteger).label(prefix + w)
+                for b, w in zip(bit, words)]
+
+    per_unit = (sa.select(served.c.unit, *masks("", None),
+                          *(masks("base_", "before_base") if since is not None else []),
+                          *(masks("settled_", "before_settled") if settled is not None else []))
                 .group_by(served.c.unit).subquery("per_unit"))
-    masks = [per_unit.c[w] for w in words]
-    query = sa.select(*masks, sa.func.count().label("units")).group_by(*masks)
+    columns = [c for c in per_unit.c if c.name != "unit"]
+    query = sa.select(*columns, sa.func.count().label("units")).group_by(*columns)
     return query if limit is None else query.limit(sa.literal_column(str(int(limit)), sa.Integer))
 
 

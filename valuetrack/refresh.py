@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from valuetrack.config import redact
 from valuetrack.context import Context, today_utc
@@ -75,10 +75,11 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
     specs = [t.spec for t in targets]
     counted = None  # the overlap counts, when read while the workers' libraries were imported
+    settled = {} if full or model is not None else ctx.overlaps.settled_counts()  # to advance (D64)
     if early is not None and _fx_unchanged(ctx):
         # it forks; the overlap query runs meanwhile (an idle CPU), its connection idle by the fork
         counted = early.begin(len(plans), meanwhile=(lambda: _counted_early(ctx, specs, connectors, secrets, as_of,
-                                                                              timeout_s)) if model is None else None)
+                                                                              timeout_s, settled)) if model is None else None)
     done: dict[str, RefreshOutcome] = {}
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
@@ -132,7 +133,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
                         on_pulled=lambda name, result: save(by_name[name], result))
     outcomes = [done[p[0].name] for p in plans]
     if model is None:
-        counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s)
+        counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s, settled)
         if counts is not None:
             ctx.overlaps.replace(*counts)
     outcomes = _record_fx(ctx, connectors, secrets, as_of, timeout_s, outcomes, hidden)
@@ -197,32 +198,65 @@ def _counted_early(*args: Any) -> tuple[tuple | None] | None:
 
 
 def _count_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,
-                    as_of: dt.date, timeout_s: float | None) -> tuple | None:
+                    as_of: dt.date, timeout_s: float | None, settled: Mapping[str, tuple] | None = None) -> tuple | None:
     """Count the units per membership pattern of every group of models sharing units and a KPI
     (one GROUP BY on a bitmask per group; pair by pair when more than MAX_PATTERNS patterns occur,
     see valuetrack.value.overlap): the arguments of ``ctx.overlaps.replace``, or None when a query
-    failed (the last counts stay)."""
+    failed (the last counts stay).
+
+    ``settled``: the stored counts to advance (``ctx.overlaps.settled_counts()``, D64). A group
+    with counts under its key, from a settled day no later than this refresh's and at most
+    RECOUNT_AFTER_DAYS old, is counted over the units served since that day only; any other group
+    (or one whose stored counts no longer add up) over its whole history. Either way the group's
+    counts at this refresh's settled day are kept for the next one."""
     from valuetrack.connectors import get_connector
     from valuetrack.queries import membership_masks, membership_query, shared_units_query
-    from valuetrack.value.overlap import MAX_PATTERNS, Pattern, kpi_groups, pairs_from_patterns, patterns_from_masks
+    from valuetrack.value.overlap import (MAX_PATTERNS, RECOUNT_AFTER_DAYS, Pattern, SettledCounts, advance_counts,
+                                          kpi_groups, membership_key, pairs_from_patterns, patterns_from_masks,
+                                          settled_day)
 
     patterns: list[Pattern] = []
+    kept: list[SettledCounts] = []
     try:
         for group in kpi_groups(specs):
             conn_name = group[0].connection
             if conn_name not in connectors:
                 connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
             connector = connectors[conn_name]
-            names = tuple(s.name for s in group)
-            frame = connector.run(membership_query(group, as_of=as_of, dialect_ops=connector.ops, limit=MAX_PATTERNS + 1),
-                                  model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
-            if len(frame) <= MAX_PATTERNS:
-                patterns += patterns_from_masks(names, zip(membership_masks(frame, len(group)), frame["units"]))
+            names, n = tuple(s.name for s in group), len(group)
+
+            def run(query: Any) -> Any:
+                return connector.run(query, model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+
+            def advanced(since: dt.date | None, base: Mapping[int, int]) -> tuple | None:
+                """The counts now and at this refresh's settled day; None when more than
+                MAX_PATTERNS rows came back or the stored counts do not add up."""
+                frame = run(membership_query(group, as_of=as_of, settled=day, since=since, dialect_ops=connector.ops,
+                                             limit=MAX_PATTERNS + 1))
+                if len(frame) > MAX_PATTERNS:
+                    return None
+                return advance_counts(base, zip(membership_masks(frame, n),
+                                                membership_masks(frame, n, "base_") if since else [0] * len(frame),
+                                                membership_masks(frame, n, "settled_"), map(int, frame["units"])))
+
+            key, day = membership_key(group), settled_day(group, as_of)
+            since, base = (settled or {}).get(key, (None, {}))
+            fresh = since is not None and since <= day and (as_of - since).days <= RECOUNT_AFTER_DAYS
+            counts = (fresh and advanced(since, base)) or advanced(None, {})
+            if counts is not None and len(counts[0]) <= MAX_PATTERNS:
+                patterns += patterns_from_masks(names, counts[0].items())
+                kept.append(SettledCounts(key, day, counts[1]))
                 continue
-            frame = connector.run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops),
-                                  model=group[0].name, purpose="overlap", timeout_s=timeout_s).frame
+            if counts is None:  # more (pattern, settled pattern) pairs than MAX_PATTERNS: the patterns alone
+                frame = run(membership_query(group, as_of=as_of, dialect_ops=connector.ops, limit=MAX_PATTERNS + 1))
+                if len(frame) <= MAX_PATTERNS:
+                    patterns += patterns_from_masks(names, zip(membership_masks(frame, n), frame["units"]))
+                    continue
+            frame = run(shared_units_query(group, as_of=as_of, dialect_ops=connector.ops))
             patterns += [Pattern(names, (names[int(r.model_a)], names[int(r.model_b)]), int(r.shared), True)
                          for r in frame.itertuples(index=False) if int(r.shared) > 0]
     except ValuetrackError:
         return None  # the previous overlaps stay; the refresh of each model has its own status
-    return pairs_from_patterns(patterns), as_of, patterns
+    return pairs_from_patterns(patterns), as_of, patterns, kept
+
+

@@ -145,6 +145,55 @@ def test_overlap_from_one_scan_on_every_warehouse(warehouse_engine):
     assert ("churn-save", "holdout-ny") in pairs  # a crossover unit: in both arms of the same model
 
 
+def test_overlap_counts_advanced_from_a_settled_day_on_every_warehouse(warehouse_engine):
+    """D64: counts over the exposures before a settled day, advanced by the membership query over
+    the units served since (their masks now, before that day and before the next settled day),
+    are the brute-force counts on every warehouse: models in four time zones, with two treatment
+    labels, one without a model column and one keyed by another column."""
+    import dataclasses
+
+    from valuetrack.queries import as_of_cutoff, membership_masks, membership_query
+    from valuetrack.value.overlap import advance_counts, patterns_from_masks
+
+    connector = connector_for(warehouse_engine)
+    base = make_spec("sum")
+
+    def reading(name: str, tz: str, **exposures):
+        ex = dataclasses.replace(base.attribution.exposures, **exposures)
+        return base.replace(name=name, timezone=tz, attribution=dataclasses.replace(base.attribution, exposures=ex))
+
+    specs = [base, reading("churn-tokyo", "Asia/Tokyo", model_value=base.name),
+             reading("holdout-ny", "America/New_York", model_value=base.name, treatment="holdout"),
+             reading("every-model", "UTC", model=None), reading("germany", "Europe/Paris", model="country", model_value="DE")]
+    names, n = [s.name for s in specs], len(specs)
+    ex = NAIVE["exposures"]
+
+    def want(day: dt.date) -> dict:
+        units = {}
+        for s in specs:
+            e = s.attribution.exposures
+            rows = ex[(ex[e.arm] == e.treatment) & (ex[e.timestamp] < pd.Timestamp(as_of_cutoff(day, s.timezone)))]
+            units[s.name] = set(rows[rows[e.model] == (e.model_value or s.name)][e.unit] if e.model else rows[e.unit])
+        out: dict[tuple[str, ...], int] = {}
+        for unit in set().union(*units.values()):
+            members = tuple(name for name in names if unit in units[name])
+            out[members] = out.get(members, 0) + 1
+        return out
+
+    def run(query):
+        return connector.run(query, model=base.name, purpose="overlap", timeout_s=120).frame
+
+    since, settled, as_of = dt.date(2025, 4, 8), dt.date(2025, 4, 14), dt.date(2025, 4, 20)
+    before = run(membership_query(specs, as_of=since - dt.timedelta(days=1), dialect_ops=connector.ops))
+    counts = dict(zip(membership_masks(before, n), map(int, before["units"])))
+    frame = run(membership_query(specs, as_of=as_of, settled=settled, since=since, dialect_ops=connector.ops))
+    now, later = advance_counts(counts, zip(membership_masks(frame, n), membership_masks(frame, n, "base_"),
+                                            membership_masks(frame, n, "settled_"), map(int, frame["units"])))
+    assert {p.models: p.units for p in patterns_from_masks(names, now.items())} == want(as_of) != want(since)
+    assert {p.models: p.units for p in patterns_from_masks(names, later.items())} == want(settled - dt.timedelta(days=1))
+    assert 0 < int(frame["units"].sum()) < sum(want(as_of).values())  # only the units served since
+
+
 def test_overlap_patterns_of_sixty_four_models_on_every_warehouse(warehouse_engine):
     """64 models: each unit's mask takes two words (models 0–51, then 52–63); every warehouse
     returns the brute-force patterns, bits up to 2**51 intact through its driver."""

@@ -90,6 +90,13 @@ def _queries(ops):
         # models sharing the exposures table read by one scan; at most 4,097 rows, as the refresh asks
         "overlap_membership": membership_query([spec, spec.replace(name="other-model")], as_of=day(2025, 5, 15),
                                                dialect_ops=ops, limit=4097),
+        # overlap counted again only for the units served since the stored counts' base day (D64):
+        # their masks now, before the base day and before the new settled day; one scan of the
+        # shared table (two time zones: each model's instants picked by its zone number), a model
+        # without a model column read on its own
+        "overlap_changes": membership_query(
+            [spec, _reading(spec, "other-model", "Asia/Tokyo"), _reading(spec, "every-model", "Europe/Paris", model=None)],
+            as_of=day(2025, 5, 15), since=day(2025, 4, 20), settled=day(2025, 4, 28), dialect_ops=ops, limit=4097),
         # pairs: one scan for the models sharing the table through its model column (two time zones,
         # two treatment labels), a model without a model column read on its own
         "overlap_pairs_mixed": shared_units_query(

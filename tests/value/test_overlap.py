@@ -79,12 +79,11 @@ def test_membership_query_matches_brute_force(tmp_path) -> None:
     assert ab.share_a == len(served["model-a"] & served["model-b"]) / len(served["model-a"])
 
 
-def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(tmp_path) -> None:
+def _mixed(tmp_path):
     """Two shared tables (models in two time zones and with two treatment labels on each, two
-    reading the same model value) and a model without a model column: one scan per shared table,
-    the patterns and pairs are the brute-force counts."""
-    from itertools import combinations
-
+    reading the same model value) and a model without a model column; returns the engine, the
+    specs and ``units(spec, day, since=None)``: the units it served before the end of ``day`` (from
+    the start of ``since`` on), by brute force."""
     from valuetrack.queries import as_of_cutoff
 
     specs, _ = _specs(7)
@@ -106,20 +105,39 @@ def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(
              reading(specs[4], "Asia/Tokyo", table="exposures_b", treatment="holdout"),
              reading(specs[5], "UTC", table="exposures_b", model_value="model-d"),
              reading(specs[6], "Europe/Paris", model=None)]  # every model's rows: read on its own
-    as_of = dt.date(2025, 5, 20)
 
-    def served(spec) -> set:
+    def units(spec, day: dt.date, since: dt.date | None = None) -> set:
         ex = spec.attribution.exposures
         f = frames[ex.table]
-        f = f[(f[ex.arm] == ex.treatment) & (f[ex.timestamp] < pd.Timestamp(as_of_cutoff(as_of, spec.timezone)))]
+        f = f[(f[ex.arm] == ex.treatment) & (f[ex.timestamp] < pd.Timestamp(as_of_cutoff(day, spec.timezone)))]
+        if since is not None:
+            f = f[f[ex.timestamp] >= pd.Timestamp(as_of_cutoff(since - dt.timedelta(days=1), spec.timezone))]
         return set(f[f[ex.model] == (ex.model_value or spec.name)][ex.unit] if ex.model else f[ex.unit])
 
-    units = {s.name: served(s) for s in specs}
-    assert units["model-c"] != units["model-a"]  # the same rows, another zone: the zones matter here
+    return engine, specs, units
+
+
+def _brute_force(specs, units, day: dt.date) -> dict[tuple[str, ...], int]:
+    names = [s.name for s in specs]
+    served = {s.name: units(s, day) for s in specs}
     want: dict[tuple[str, ...], int] = {}
-    for unit in set().union(*units.values()):
-        members = tuple(n for n in names if unit in units[n])
+    for unit in set().union(*served.values()):
+        members = tuple(n for n in names if unit in served[n])
         want[members] = want.get(members, 0) + 1
+    return want
+
+
+def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(tmp_path) -> None:
+    """Two shared tables and a model read on its own (:func:`_mixed`): one scan per shared table,
+    the patterns and pairs are the brute-force counts."""
+    from itertools import combinations
+
+    engine, specs, units = _mixed(tmp_path)
+    names = [s.name for s in specs]
+    as_of = dt.date(2025, 5, 20)
+    served = {s.name: units(s, as_of) for s in specs}
+    assert served["model-c"] != served["model-a"]  # the same rows, another zone: the zones matter here
+    want = _brute_force(specs, units, as_of)
     query = membership_query(specs, as_of=as_of)
     sql = str(query.compile(engine))
     assert sql.count("FROM exposures_b") == 1 and sql.count("FROM exposures ") == 2  # 2 shared scans + 1 alone
@@ -128,7 +146,61 @@ def test_models_sharing_a_table_are_read_by_one_scan_each_with_its_zone_and_arm(
         pairs = {(names[r.model_a], names[r.model_b]): r.shared for r in conn.execute(shared_units_query(specs, as_of=as_of))}
     assert got == want
     assert any({"model-a", "model-d", "model-g"} <= set(k) for k in got)  # units met in all three parts
-    assert pairs == {(a, b): len(units[a] & units[b]) for a, b in combinations(names, 2) if units[a] & units[b]}
+    a_pairs = {(a, b): len(served[a] & served[b]) for a, b in combinations(names, 2) if served[a] & served[b]}
+    assert pairs == a_pairs
+
+
+def test_counts_advanced_day_by_day_are_the_counts_over_the_whole_history(tmp_path) -> None:
+    """D64: counted once over the whole history, then each day only over the units served since
+    the stored counts' settled day (their masks now, before it and before the new settled day):
+    every day's patterns, and the counts kept at each settled day, are the brute-force counts;
+    a settled day that moves by several days at once (a refresh skipped) too."""
+    from valuetrack.queries import membership_masks
+    from valuetrack.value.overlap import advance_counts, settled_day
+
+    engine, specs, units = _mixed(tmp_path)
+    # outcomes counted 3 days after exposure, landing a day late: a settled day 3 days back
+    specs = [s.replace(attribution=dataclasses.replace(s.attribution, window_days=3, outcome_lag_days=1)) for s in specs]
+    names = [s.name for s in specs]
+    n = len(specs)
+
+    def count(as_of: dt.date, since: dt.date | None, base: dict) -> tuple[dict, dict, int]:
+        """The counts now and at the new settled day, and how many units the query grouped."""
+        day = settled_day(specs, as_of)
+        with engine.connect() as conn:
+            frame = pd.read_sql_query(membership_query(specs, as_of=as_of, settled=day, since=since), conn)
+        now, later = advance_counts(base, zip(membership_masks(frame, n),
+                                              membership_masks(frame, n, "base_") if since else [0] * len(frame),
+                                              membership_masks(frame, n, "settled_"), frame["units"].astype(int)))
+        return now, later, int(frame["units"].sum())
+
+    def patterns(counts: dict) -> dict:
+        return {p.models: p.units for p in patterns_from_masks(names, counts.items())}
+
+    as_of = dt.date(2025, 5, 20)
+    now, base, whole = count(as_of, None, {})
+    assert patterns(now) == _brute_force(specs, units, as_of)
+    since = settled_day(specs, as_of)
+    assert patterns(base) == _brute_force(specs, units, since - dt.timedelta(days=1)) != patterns(now)
+    for step in (1, 1, 1, 4, 1):  # daily looks, one skipping three days
+        as_of += dt.timedelta(days=step)
+        now, later, read = count(as_of, since, base)
+        assert patterns(now) == _brute_force(specs, units, as_of), as_of
+        # only the units served since the stored counts' settled day were grouped
+        assert read == len(set().union(*(units(s, as_of, since) for s in specs))) < 0.7 * whole
+        since = settled_day(specs, as_of)
+        assert patterns(later) == _brute_force(specs, units, since - dt.timedelta(days=1)), as_of
+        base = later
+
+
+def test_counts_that_no_longer_add_up_are_not_advanced() -> None:
+    from valuetrack.value.overlap import advance_counts
+
+    base = {0b01: 5, 0b11: 2}
+    # two units of pattern {a} join b; one new unit of {b}, settled in {b} as well
+    assert advance_counts(base, [(0b11, 0b01, 0b01, 2), (0b10, 0, 0b10, 1)]) == ({0b01: 3, 0b11: 4, 0b10: 1},
+                                                                                 {0b01: 5, 0b11: 2, 0b10: 1})
+    assert advance_counts(base, [(0b11, 0b10, 0b10, 1)]) is None  # a unit of {b} that the counts never had
 
 
 def _p(group: str, models: str, units: int) -> Pattern:

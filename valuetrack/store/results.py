@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from valuetrack import __version__
 from valuetrack.store.ledger import jsonable
-from valuetrack.store.schema import model_overlap_patterns, model_overlaps, portfolio_var
+from valuetrack.store.schema import model_overlap_patterns, model_overlaps, overlap_settled_counts, portfolio_var
 
 
 class OverlapStore:
@@ -24,10 +24,13 @@ class OverlapStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def replace(self, rows: Iterable[Any], as_of: dt.date, patterns: Iterable[Any] = ()) -> None:
-        """Store Overlap objects (pairs) and Pattern objects, replacing the previous sets in one
-        transaction."""
+    def replace(self, rows: Iterable[Any], as_of: dt.date, patterns: Iterable[Any] = (),
+                settled: Iterable[Any] = ()) -> None:
+        """Store Overlap objects (pairs), Pattern objects and SettledCounts (the groups' counts to
+        advance next time, D64), replacing the previous sets in one transaction."""
         now = dt.datetime.now(dt.timezone.utc)
+        kept = [{"group_key": c.key, "settled_day": c.settled, "computed_at": now,
+                 "counts": [[str(mask), int(units)] for mask, units in sorted(c.counts.items())]} for c in settled]
         values = [{"model_a": o.model_a, "model_b": o.model_b, "shared_units": int(o.shared_units),
                    "shared_kpi": bool(o.shared_kpi), "as_of": as_of, "computed_at": now} for o in rows]
         groups: dict[tuple[str, ...], int] = {}
@@ -42,6 +45,9 @@ class OverlapStore:
         with self.engine.begin() as conn:
             conn.execute(model_overlaps.delete())
             conn.execute(model_overlap_patterns.delete())
+            conn.execute(overlap_settled_counts.delete())
+            if kept:
+                conn.execute(overlap_settled_counts.insert(), kept)
             if values:
                 conn.execute(model_overlaps.insert(), values)
             if counts:
@@ -55,6 +61,13 @@ class OverlapStore:
                                 .order_by(t.c.model_a, t.c.model_b)).all()
         return [{"model_a": r.model_a, "model_b": r.model_b, "shared_units": int(r.shared_units),
                  "shared_kpi": bool(r.shared_kpi)} for r in rows]
+
+    def settled_counts(self) -> dict[str, tuple[dt.date, dict[int, int]]]:
+        """The stored counts to advance (D64): per group key, its settled day and units per mask."""
+        t = overlap_settled_counts
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.group_key, t.c.settled_day, t.c.counts)).all()
+        return {r.group_key: (r.settled_day, {int(m): int(n) for m, n in r.counts}) for r in rows}
 
     def patterns(self) -> list[dict[str, Any]]:
         """The stored patterns as dicts (group, models, units, pairwise): the Pattern fields."""

@@ -285,6 +285,17 @@ model_overlap_patterns = sa.Table(
     sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# each KPI group's units per membership mask over the exposures before its settled day (D64;
+# migration 0024): what the next refresh advances with the units served since, instead of
+# counting every unit again; replaced with the patterns, for the groups counted by pattern
+overlap_settled_counts = sa.Table(
+    "overlap_settled_counts", metadata,
+    sa.Column("group_key", sa.String(64), primary_key=True),  # valuetrack.value.overlap.membership_key
+    sa.Column("settled_day", sa.Date, nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),  # [[mask as a decimal string, units], ...]
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 # -- exchange rates read from a warehouse table ([fx] table; valuetrack/fx.py; migration 0020) ----
 # units of the reporting currency per 1 unit of `currency`, as published on `day`; the currencies
 # a refresh reads are replaced as a whole (a corrected rate replaces the old one)

@@ -28,6 +28,9 @@ so (``totals.overlap_warnings``).
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -131,6 +134,63 @@ def kpi_groups(specs: Sequence[ModelSpec]) -> list[list[ModelSpec]]:
         key = (s.connection, ex.table, ex.unit, out.table, out.value, (out.where or "").strip())
         groups.setdefault(key, []).append(s)
     return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0].name)
+
+
+RECOUNT_AFTER_DAYS = 92
+"""A KPI group's stored counts older than this (days from their settled day to the as-of date)
+are not advanced: the group is counted again from its whole history (D64)."""
+
+
+@dataclass(frozen=True)
+class SettledCounts:
+    """A KPI group's units per membership mask over the exposures before ``settled`` (a day the
+    A/B pulls no longer read again): what the next refresh advances instead of counting every
+    unit again (D64). ``key``: :func:`membership_key` of the group."""
+
+    key: str
+    settled: dt.date
+    counts: Mapping[int, int]
+
+
+def membership_key(group: Sequence[ModelSpec]) -> str:
+    """A digest of everything a KPI group's membership counts read: each model's name (its bit),
+    connection, exposures table and columns, treatment label, model value and time zone, in bit
+    order. Stored counts are advanced only under the same key."""
+    parts = []
+    for s in group:
+        ex = s.attribution.exposures
+        parts.append([s.name, s.connection, ex.table, ex.unit, ex.timestamp, ex.arm, ex.model, ex.treatment,
+                      (ex.model_value or s.name) if ex.model is not None else None, s.timezone])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def settled_day(group: Sequence[ModelSpec], as_of: dt.date) -> dt.date:
+    """The first day whose exposures a refresh on ``as_of`` may still see change: the A/B pulls
+    read a cohort day again until ``window_days + outcome_lag_days`` have passed (the group's
+    longest), and take the earlier days as final; so do the overlap counts."""
+    horizon = max(s.attribution.window_days + s.attribution.outcome_lag_days for s in group)
+    return as_of + dt.timedelta(days=1 - horizon)
+
+
+def advance_counts(counts: Mapping[int, int], rows: Iterable[tuple[int, int, int, int]]
+                   ) -> tuple[dict[int, int], dict[int, int]] | None:
+    """Counts per mask now and at the new settled day, from ``counts`` (before the old settled
+    day) and the membership query's rows ``(mask, base_mask, settled_mask, units)`` for the units
+    served since the old settled day: each such unit leaves its old pattern (``base_mask``, 0 when
+    new) and joins its pattern now (``mask``) and at the new settled day (``settled_mask``).
+    None when a count would go below zero: the warehouse changed before the old settled day, and
+    the group must be counted again from its whole history."""
+    now, later = defaultdict(int, counts), defaultdict(int, counts)
+    for mask, base, settled, units in rows:
+        for out in (now, later):
+            if base:
+                out[base] -= units
+        now[mask] += units
+        if settled:
+            later[settled] += units
+    if any(v < 0 for v in now.values()) or any(v < 0 for v in later.values()):
+        return None
+    return {m: n for m, n in now.items() if n}, {m: n for m, n in later.items() if n}
 
 
 def patterns_from_masks(group: Sequence[str], rows: Iterable[tuple[int, int]]) -> list[Pattern]:
