@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtri  # the normal quantile: scipy.stats.norm.ppf's own function, without importing scipy.stats
 
 from valuetrack.attribution.sequential import cs_multiplier
 from valuetrack.formatting import kpi_amount, p_value, plain
@@ -145,7 +145,7 @@ REQUIRED = ("model", "family", "live_days", "gross", "gross_se", "cost", "net", 
 
 def detectable_value(gross_se: Any, alpha: float = 0.05, power: float = POWER) -> np.ndarray:
     """Smallest gross value a two-sided test at ``alpha`` detects with ``power``."""
-    return (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * np.asarray(gross_se, dtype=float)
+    return (ndtri(1 - alpha / 2) + ndtri(power)) * np.asarray(gross_se, dtype=float)
 
 
 def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0.05) -> list[Flag]:
@@ -213,7 +213,7 @@ def evaluate_flags(portfolio: pd.DataFrame, *, q: float = 0.05, alpha: float = 0
     destroy = fa["destroying_value"] | ft["destroying_value"]
     not_cover = (fa["not_covering_cost"] | ft["not_covering_cost"]) & ~destroy
 
-    zf = stats.norm.ppf(1 - alpha / 2)
+    zf = ndtri(1 - alpha / 2)
     z_cs = np.where(is_ab, cs_multiplier(col("n_total"), alpha, tuning), zf)
     z_cs = np.where(np.isfinite(z_cs), z_cs, zf)
     hurdle = min_roi * cost
