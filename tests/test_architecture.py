@@ -119,3 +119,16 @@ def test_attribution_is_pure_statistics() -> None:
     upper = ("valuetrack.value", "valuetrack.valuation", "valuetrack.store", "valuetrack.ui", "valuetrack.ledger")
     bad = {m: sorted(d for d in deps if d.startswith(upper)) for m, deps in _imports_of("valuetrack.attribution").items()}
     assert not {m: d for m, d in bad.items() if d}
+
+
+def test_the_read_api_loads_no_statistics_library() -> None:
+    """The ledger's read API (every page, `value`, `flags`, the reports) imports neither
+    scipy.stats nor statsmodels: at ≈ 0.5 s and more, they were most of a CLI read's time. Checked in
+    a new interpreter, as a command starts."""
+    import subprocess
+    import sys
+
+    code = ("import sys, valuetrack.ledger, valuetrack.ui.state; "
+            "print(sorted(m for m in sys.modules if m in ('scipy.stats', 'statsmodels')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
