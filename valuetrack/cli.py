@@ -134,6 +134,19 @@ def _month(value: str) -> str:
     return value
 
 
+def _month_range(value: str) -> tuple[str, str]:
+    first, sep, last = value.partition("..")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a range of months YYYY-MM..YYYY-MM, e.g. 2026-01..2026-03")
+    from valuetrack.ledger import months_between
+
+    try:
+        months_between(first, last)  # the checks the page's range goes through
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError("; ".join(p.removeprefix("--month: ") for p in exc.problems)) from None
+    return first, last
+
+
 def _ctx(args: argparse.Namespace):  # noqa: ANN202
     from valuetrack.context import open_context
 
@@ -525,7 +538,10 @@ def cmd_value(args: argparse.Namespace) -> int:
     from valuetrack.formatting import interval, money, money_column, pct
 
     ctx = _ctx_with_models(args)
-    pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
+    if args.months:  # the stored months summed (docs/decisions.md D43), as the page's period filter does
+        pv = ledger.portfolio_range(ctx, *args.months, as_of=args.as_of, alpha=args.alpha)
+    else:
+        pv = ledger.portfolio(ctx, as_of=args.as_of, month=args.month, alpha=args.alpha)
     payload = pv.to_dict()
     if args.var:
         payload["var"] = ctx.var.latest(pv.as_of) or {
@@ -898,7 +914,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", action="store_true", help="send a test message to every target and report each answer")
     p.set_defaults(func=cmd_notify)
     p = sub.add_parser("value", parents=[common], help="per-model value, ROI, intervals, P(net value > 0)")
-    p.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
+    period = p.add_mutually_exclusive_group()
+    period.add_argument("--month", type=_month, metavar="YYYY-MM", help="one calendar month (default: to date)")
+    period.add_argument("--months", type=_month_range, metavar="YYYY-MM..YYYY-MM",
+                        help="whole months, summed as the portfolio page's period filter sums them (no intervals)")
     p.add_argument("--alpha", type=_alpha, default=0.05)
     p.add_argument("--var", action="store_true",
                    help="add the portfolio's value at risk (12 months and 1 month) stored by the latest refresh")

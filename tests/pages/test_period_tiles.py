@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from tests.pages.conftest import AS_OF, app, assert_clean, portfolio_table, run_cli
+from valuetrack import schemas
 from valuetrack.formatting import interval, money, money_column, money_compact
 from valuetrack.ui.views import RANGE
 
@@ -88,6 +89,17 @@ def test_tiles_follow_a_month_and_a_range_of_months(in_demo: Path) -> None:
     want = dict(zip(names, money_column([per_model[n] for n in names], cur)))
     table = portfolio_table(at)
     assert {k: table[k]["Net value (USD)"] for k in names} == want
+    # `value --months` sums the same stored months: the page's figures, exactly
+    code, out = run_cli("value", "--months", "2026-03..2026-05", "--as-of", AS_OF, "--json")
+    assert code in (0, 3), out
+    cli_range = json.loads(out)
+    schemas.validate("value", cli_range)
+    assert cli_range["period"] == "2026-03..2026-05" and cli_range["totals"]["net"] == _exact(at, "period-net")
+    assert cli_range["totals"]["ci_net"] is None  # a range has no interval, there as here
+    cli_nets = {m["model"]: m["net"] for m in cli_range["models"]}
+    assert dict(zip(names, money_column([cli_nets[n] for n in names], cur))) == want
+    code, out = run_cli("value", "--months", "2026-03..2026-05", "--as-of", AS_OF)
+    assert code in (0, 3) and "Value 2026-03..2026-05 (2026-03-01 to 2026-05-31)" in out and "interval" not in out
     # the ends in either order give the same range
     at.selectbox(key="period_from").set_value("2026-05").run()
     at.selectbox(key="period_to").set_value("2026-03").run()
@@ -131,3 +143,15 @@ def test_a_range_reads_the_sums_of_the_stored_months(in_demo: Path) -> None:
         ledger.portfolio_range(ctx, "2026-04", "2026-02", as_of=as_of)
     with pytest.raises(ValidationError, match="YYYY-MM"):
         ledger.portfolio_range(ctx, "2026-4", "2026-05", as_of=as_of)
+
+
+def test_value_months_refuses_a_reversed_or_malformed_range(in_demo: Path, capsys) -> None:  # noqa: ANN001
+    for bad in (["--months", "2026-05..2026-03"], ["--months", "2026-03"], ["--months", "2026-3..2026-05"], ["--month", "2026-03", "--months", "2026-03..2026-04"]):
+        try:
+            code, _ = run_cli("value", *bad, "--as-of", AS_OF)
+        except SystemExit as exc:  # argparse refuses it before the command runs
+            code = exc.code
+        assert code == 2, bad
+    err = capsys.readouterr().err
+    assert "is not a range of months YYYY-MM..YYYY-MM" in err and "not allowed with argument" in err
+    assert "ends before it starts: give the earlier month first" in err and "(two digits for the month, e.g. 2026-04)" in err
