@@ -838,8 +838,8 @@ def refuse_custom_sql(sql: str) -> None:  # pragma: no cover - documented entry 
 
 __all__ = [
     "AB_COLUMNS", "AbWindow", "DialectOps", "HealthQueries", "UnsafeSQL", "ab_aggregate", "ab_window",
-    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "mask_columns", "membership_masks",
-    "membership_query", "panel_query",
+    "as_of_cutoff", "billed_cost_query", "health_queries", "local_midnight_utc", "mask_columns", "membership_changes",
+    "membership_masks", "membership_query", "panel_query",
     "series_query", "split_crossovers",
 ]
 
@@ -985,6 +985,15 @@ def membership_masks(frame: pd.DataFrame, n_models: int, prefix: str = "") -> li
     return [sum(int(w) << (MASK_BITS * k) for k, w in enumerate(row)) for row in zip(*words)]
 
 
+def membership_changes(frame: pd.DataFrame, n_models: int) -> list[tuple[int, int, int, int]]:
+    """The rows of :func:`membership_query` asked with ``settled`` (and ``since``) as
+    :func:`valuetrack.value.overlap.advance_counts` takes them: ``(mask, base mask, settled mask,
+    units)``, the base mask 0 when the query had no ``since`` (a whole-history count)."""
+    base = membership_masks(frame, n_models, "base_") if "base_mask" in frame.columns else [0] * len(frame)
+    return list(zip(membership_masks(frame, n_models), base, membership_masks(frame, n_models, "settled_"),
+                    map(int, frame["units"])))
+
+
 def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, settled: dt.date | None = None,
                      since: dt.date | None = None, dialect_ops: DialectOps | None = None,
                      limit: int | None = None) -> Select:
@@ -1014,24 +1023,20 @@ def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, settled: dt.
         return [sa.literal_column(str(1 << i % MASK_BITS if w == i // MASK_BITS else 0), sa.BigInteger)
                 .label(name.replace("mask", "bit")) for w, name in enumerate(words)]
 
-    flags = {}
-    if since is not None:
-        flags["before_base"] = since - dt.timedelta(days=1)
-    if settled is not None:
-        flags["before_settled"] = settled - dt.timedelta(days=1)
+    # the earlier masks asked for: each unit's models that served it before the start of that day
+    earlier = {prefix: day for prefix, day in (("base", since), ("settled", settled)) if day is not None}
     recent = None
     if since is not None:
         recent = sa.select(_served_units(specs, as_of, ops, lambda i: [], since=since).cte("recent").c.unit)
-    served = _served_units(specs, as_of, ops, bits, flags=flags, units=recent).subquery("served")
+    served = _served_units(specs, as_of, ops, bits, units=recent,
+                           flags={f"before_{p}": day - dt.timedelta(days=1) for p, day in earlier.items()}).subquery("served")
 
     def masks(prefix: str, flag: str | None) -> list[ColumnElement]:
         bit = [served.c[w.replace("mask", "bit")] for w in words]
         return [sa.cast(sa.func.sum(b * served.c[flag] if flag else b), sa.BigInteger).label(prefix + w)
                 for b, w in zip(bit, words)]
 
-    per_unit = (sa.select(served.c.unit, *masks("", None),
-                          *(masks("base_", "before_base") if since is not None else []),
-                          *(masks("settled_", "before_settled") if settled is not None else []))
+    per_unit = (sa.select(served.c.unit, *masks("", None), *[c for p in earlier for c in masks(f"{p}_", f"before_{p}")])
                 .group_by(served.c.unit).subquery("per_unit"))
     columns = [c for c in per_unit.c if c.name != "unit"]
     query = sa.select(*columns, sa.func.count().label("units")).group_by(*columns)

@@ -210,7 +210,7 @@ def _count_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], 
     (or one whose stored counts no longer add up) over its whole history. Either way the group's
     counts at this refresh's settled day are kept for the next one."""
     from valuetrack.connectors import get_connector
-    from valuetrack.queries import membership_masks, membership_query, shared_units_query
+    from valuetrack.queries import membership_changes, membership_masks, membership_query, shared_units_query
     from valuetrack.value.overlap import (MAX_PATTERNS, RECOUNT_AFTER_DAYS, Pattern, SettledCounts, advance_counts,
                                           kpi_groups, membership_key, pairs_from_patterns, patterns_from_masks,
                                           settled_day)
@@ -235,9 +235,7 @@ def _count_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], 
                                              limit=MAX_PATTERNS + 1))
                 if len(frame) > MAX_PATTERNS:
                     return None
-                return advance_counts(base, zip(membership_masks(frame, n),
-                                                membership_masks(frame, n, "base_") if since else [0] * len(frame),
-                                                membership_masks(frame, n, "settled_"), map(int, frame["units"])))
+                return advance_counts(base, membership_changes(frame, n))
 
             key, day = membership_key(group), settled_day(group, as_of)
             since, base = (settled or {}).get(key, (None, {}))

@@ -152,7 +152,7 @@ def test_overlap_counts_advanced_from_a_settled_day_on_every_warehouse(warehouse
     labels, one without a model column and one keyed by another column."""
     import dataclasses
 
-    from valuetrack.queries import as_of_cutoff, membership_masks, membership_query
+    from valuetrack.queries import as_of_cutoff, membership_changes, membership_masks, membership_query
     from valuetrack.value.overlap import advance_counts, patterns_from_masks
 
     connector = connector_for(warehouse_engine)
@@ -187,8 +187,7 @@ def test_overlap_counts_advanced_from_a_settled_day_on_every_warehouse(warehouse
     before = run(membership_query(specs, as_of=since - dt.timedelta(days=1), dialect_ops=connector.ops))
     counts = dict(zip(membership_masks(before, n), map(int, before["units"])))
     frame = run(membership_query(specs, as_of=as_of, settled=settled, since=since, dialect_ops=connector.ops))
-    now, later = advance_counts(counts, zip(membership_masks(frame, n), membership_masks(frame, n, "base_"),
-                                            membership_masks(frame, n, "settled_"), map(int, frame["units"])))
+    now, later = advance_counts(counts, membership_changes(frame, n))
     assert {p.models: p.units for p in patterns_from_masks(names, now.items())} == want(as_of) != want(since)
     assert {p.models: p.units for p in patterns_from_masks(names, later.items())} == want(settled - dt.timedelta(days=1))
     assert 0 < int(frame["units"].sum()) < sum(want(as_of).values())  # only the units served since

@@ -155,7 +155,7 @@ def test_counts_advanced_day_by_day_are_the_counts_over_the_whole_history(tmp_pa
     the stored counts' settled day (their masks now, before it and before the new settled day):
     every day's patterns, and the counts kept at each settled day, are the brute-force counts;
     a settled day that moves by several days at once (a refresh skipped) too."""
-    from valuetrack.queries import membership_masks
+    from valuetrack.queries import membership_changes
     from valuetrack.value.overlap import advance_counts, settled_day
 
     engine, specs, units = _mixed(tmp_path)
@@ -169,9 +169,7 @@ def test_counts_advanced_day_by_day_are_the_counts_over_the_whole_history(tmp_pa
         day = settled_day(specs, as_of)
         with engine.connect() as conn:
             frame = pd.read_sql_query(membership_query(specs, as_of=as_of, settled=day, since=since), conn)
-        now, later = advance_counts(base, zip(membership_masks(frame, n),
-                                              membership_masks(frame, n, "base_") if since else [0] * len(frame),
-                                              membership_masks(frame, n, "settled_"), frame["units"].astype(int)))
+        now, later = advance_counts(base, membership_changes(frame, n))
         return now, later, int(frame["units"].sum())
 
     def patterns(counts: dict) -> dict:
