@@ -18,6 +18,12 @@ median is reported, with every run's seconds, the CPU time of the process and of
 workers it forked (D49), and the 1-minute load average: wall times on a shared 2-core machine
 move with other jobs, CPU time much less.
 
+With ``--baseline COMMIT`` (``python -m benchmarks value --baseline 04a8d85``) it also runs that
+commit's code from a git worktree on the same warehouse and manifest, and alternates ``--pairs``
+incremental refreshes of each code: their medians and ratio, written to ``results/value-baseline.json``,
+say what a change gained on this machine whatever its speed that hour (a target's seconds are judged
+on the machine the baseline's were).
+
 Peak memory is each child's own peak resident set size (VmHWM from /proc, polled), so it includes
 DuckDB's native buffers and the interpreter, not just the Python heap; the forked valuation
 workers (which share the parent's pages until they write) are not added. (``ru_maxrss`` of a child
@@ -26,6 +32,7 @@ is not used on Linux: it includes the parent's RSS at fork, here the generated d
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -290,7 +297,67 @@ def _refresh_runs(args: list[str], env: dict, root: Path, start: Path, repeat: i
     return _median_of(runs)
 
 
-def run(quick: bool = False) -> dict:
+def _schema(database: Path) -> str | None:
+    """The Alembic revision an app database was migrated to (which code created it)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return row[0] if row else None
+
+
+def _baseline(ref: str, root: Path, env: dict, pairs: int, first_as_of: str, as_of: str) -> dict:
+    """The refreshes of another commit's code on the same warehouse and manifest, for ratios measured
+    in one session (machines differ, and one machine's speed drifts by tens of percent within an
+    hour): that code is checked out in a git worktree and run from it (``PYTHONPATH``), on its own
+    app database (an older code cannot open a newer schema); it registers and refreshes in full
+    once, then ``pairs`` incremental refreshes of each code alternate, each from its own copy of
+    its refreshed database. Returns both codes' runs, their medians and the ratios (this code ÷ the
+    baseline)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"--baseline {ref}: not a commit of {repo} ({exc}); give a commit, tag or branch") from None
+    code, base = root / "baseline-code", root / "baseline"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(code), commit],
+                   check=True, capture_output=True, text=True)
+    try:
+        base.mkdir()
+        (base / "valuetrack.toml").write_text((root / "valuetrack.toml").read_text()
+                                              .replace("duckdb:///warehouse.duckdb", "duckdb:///../warehouse.duckdb"))
+        shutil.copyfile(root / "models.toml", base / "models.toml")
+        benv = {**env, "VALUETRACK_CONFIG": str(base / "valuetrack.toml"), "PYTHONPATH": str(code)}
+        _run_measured(["models", "register", "--file", "models.toml"], benv, base)
+        full = _run_measured(["refresh", "--as-of", first_as_of, "--json"], benv, base)
+        shutil.copyfile(base / "valuetrack.db", base / "refreshed.db")
+        schemas = [_schema(folder / "refreshed.db") for folder in (root, base)]  # each code's own migrations ran
+        runs: dict[str, list[dict]] = {"this": [], "baseline": []}
+        for _ in range(pairs):
+            for who, folder, run_env in (("this", root, env), ("baseline", base, benv)):
+                shutil.copyfile(folder / "refreshed.db", folder / "valuetrack.db")
+                result = _run_measured(["refresh", "--as-of", as_of, "--json"], run_env, folder)
+                result.pop("stdout")
+                runs[who].append(result)
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(code)], capture_output=True)
+
+    def median(who: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[who]]))
+
+    return {"ref": ref, "commit": commit, "pairs": pairs, "schema": schemas[0], "baseline_schema": schemas[1],
+            "baseline_refresh_full_s": full["seconds"],
+            "incremental_s": [r["seconds"] for r in runs["this"]],
+            "baseline_incremental_s": [r["seconds"] for r in runs["baseline"]],
+            "incremental_cpu_s": [r["cpu_s"] for r in runs["this"]],
+            "baseline_incremental_cpu_s": [r["cpu_s"] for r in runs["baseline"]],
+            "median_s": median("this", "seconds"), "baseline_median_s": median("baseline", "seconds"),
+            "ratio": round(median("this", "seconds") / median("baseline", "seconds"), 3),
+            "cpu_ratio": round(median("this", "cpu_s") / median("baseline", "cpu_s"), 3)}
+
+
+def run(quick: bool = False, baseline: str | None = None, pairs: int = 5) -> dict:
     n_models, days, per_day = (20, 120, 40.0) if quick else (200, 730, 25.0)
     n_series = n_models // 5
     first_as_of = (AS_OF - dt.timedelta(days=1)).isoformat()  # the full refresh; the incremental one reads AS_OF
@@ -329,6 +396,7 @@ def run(quick: bool = False) -> dict:
             by_type[f["type"]] = by_type.get(f["type"], 0) + 1
         warehouse_mb = round((root / "warehouse.duckdb").stat().st_size / 2**20, 1)
         app_db_mb = round((root / "valuetrack.db").stat().st_size / 2**20, 1)
+        compared = _baseline(baseline, root, env, pairs, first_as_of, as_of) if baseline else None
     return {
         "models": n_models, "days": days, "rows_exposures": built["exposures"], "rows_outcomes": built["outcomes"],
         "warehouse_mb": warehouse_mb, "app_db_mb": app_db_mb, "generate_s": round(generate_s, 1),
@@ -340,4 +408,5 @@ def run(quick: bool = False) -> dict:
         "total_refresh_value_flags_s": round(refresh["seconds"] + value["seconds"] + flags["seconds"], 2),
         "refresh_ok": sum(r["status"] == "ok" for r in refreshed), "models_valued": len(valued["models"]),
         "flags_by_type": by_type,
+        **({"baseline": compared} if compared else {}),
     }
