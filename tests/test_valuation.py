@@ -265,7 +265,9 @@ def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(v
     """D52: what the Kalman filter passes over an unchanged pre-period produced is kept in the app
     database by the valuation that wrote the ledger (here the refresh), and read by the next one,
     in another process too, and by the worker processes: no filter pass, the same record to the
-    last bit as a valuation without it. The table holds exactly the entries the newest valuation used."""
+    last bit as a valuation without it. D65: so is the whole result of a fit whose inputs did not
+    change (here the same as-of), restored without a pass or a path. The table holds exactly the
+    entries the newest valuation used."""
     import json
     import os
     import subprocess
@@ -293,22 +295,24 @@ def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(v
                                             token=ctx.ledger.token(), workers=workers)
         dump = json.dumps({k: getattr(record, k) for k in ("periods", "models", "monthly", "timeline", "flags",
                                                            "input_hash")}, sort_keys=True, default=str)
-        return dump, {n: pv.valuations[n].data.fits.passes for n in structural}, record
+        fits = {n: pv.valuations[n].data.fits for n in structural}
+        return dump, {n: (f.passes, f.restored) for n, f in fits.items()}, record
 
     kept = rows()
-    assert set(kept) == set(structural) and all(len(k) == 2 for k in kept.values())  # the fit and its held-out refit
+    # the fit, its held-out refit and the kept result
+    assert set(kept) == set(structural) and all(len(k) == 3 for k in kept.values())
     with_cache, passes, record = value()
-    assert set(passes.values()) == {0}
+    assert set(passes.values()) == {(0, 1)}
     assert {n: set(e) for n, e in record.fits.items()} == kept and not any(
         p for e in record.fits.values() for p in e.values())  # nothing new to write
     _, passes, _ = value(workers=2)
-    assert set(passes.values()) == {0}  # the forked workers read them too
+    assert set(passes.values()) == {(0, 1)}  # the forked workers read them too
 
     with ctx.engine.begin() as conn:
         conn.execute(fit_cache.delete())
     without, passes, _ = value()
     assert with_cache == without
-    assert all(p == 2 * 25 for p in passes.values())
+    assert all(p == (2 * 25, 0) for p in passes.values())
 
     # another process values the portfolio and keeps the fits again (in the ledger's transaction)
     env = {**os.environ, "PYTHONPATH": str(Path(valuation.__file__).parents[1])}
@@ -317,7 +321,7 @@ def test_structural_fits_are_kept_between_valuations_without_changing_a_figure(v
     assert done.returncode == 0, done.stderr
     assert rows() == kept
     again, passes, _ = value()
-    assert again == with_cache and set(passes.values()) == {0}
+    assert again == with_cache and set(passes.values()) == {(0, 1)}
 
 
 def _ledger_rows(ctx) -> str:  # noqa: ANN001

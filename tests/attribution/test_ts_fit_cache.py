@@ -150,3 +150,166 @@ def test_a_young_model_keeps_its_likelihoods_but_not_its_many_placebo_states() -
     again = kept(first)
     assert_same(fit(df, start, again), fit(df, start, None))
     assert 0 < again.passes < GRID  # only the ratios with weight (no held-out refit: too short)
+
+
+# ---- kept results (D65): a model past its horizon cap attributes the same days every day ---------
+
+CAPPED = TSConfig(n_paths=400, horizon_cap_days=90)
+
+
+def asked(result) -> list:
+    """What a valuation asks of a result: sums over periods (months, to date, a month without an
+    attributed day) and the daily frame."""
+    d = result.dates
+    periods = [(d[0], d[-1]), (d[0], d[30]), (d[31], d[60]), (d[61] - pd.Timedelta(days=400), d[-1] + pd.Timedelta(days=9)),
+               (d[-1] + pd.Timedelta(days=5), d[-1] + pd.Timedelta(days=30))]
+    return [result.gap_between(a, b) for a, b in periods] + [result.to_frame()]
+
+
+def assert_asked_same(got: list, ref: list) -> None:
+    assert got[:-1] == ref[:-1]  # every sum and interval to the last bit
+    pd.testing.assert_frame_equal(got[-1], ref[-1], check_exact=True)
+
+
+def kept_after(cache: FitCache) -> FitCache:
+    """The next valuation's cache once this one's valuation asked its sums and kept its results."""
+    cache.keep()
+    return kept(cache)
+
+
+def test_past_the_horizon_cap_the_next_day_restores_the_whole_result() -> None:
+    df, start = series()
+    first = FitCache()
+    asked(fit(df.iloc[:-1], start, first, CAPPED))
+    assert len(first.used) == 2  # the fits; the result waits until its sums are asked
+    nxt = kept_after(first)
+    assert len(first.used) == 3 and all(first.used.values())
+    got, ref = fit(df, start, nxt, CAPPED), fit(df, start, None, CAPPED)  # the next day
+    assert nxt.restored == 1 and nxt.passes == 0
+    assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(ref.to_dict(), sort_keys=True)
+    assert_asked_same(asked(got), asked(ref))
+    assert not isinstance(got.paths, np.ndarray)  # answered from what was kept: no path simulated
+    nxt.keep()
+    assert set(nxt.used) == set(first.used) and all(v is None for v in nxt.used.values())  # nothing to write
+
+
+def test_a_sum_the_kept_result_lacks_is_answered_from_the_fit_done_again() -> None:
+    df, start = series()
+    first = FitCache()
+    asked(fit(df, start, first, CAPPED))
+    nxt = kept_after(first)
+    got, ref = fit(df, start, nxt, CAPPED), fit(df, start, None, CAPPED)
+    d = ref.dates
+    assert got.gap_between(d[3], d[17]) == ref.gap_between(d[3], d[17])  # not asked before
+    assert np.array_equal(got.paths, ref.paths)
+    assert_asked_same(asked(got), asked(ref))
+    nxt.keep()
+    result_key = next(k for k in nxt.used if k not in nxt.asked)
+    assert nxt.used[result_key] is not None  # kept again, with the new sum
+
+
+@pytest.mark.parametrize("change", ["before the cap", "post-period value", "pre-period value", "control value",
+                                    "controls", "seed", "n_paths", "alpha", "horizon cap", "version"])
+def test_a_change_to_anything_the_result_reads_is_a_new_result(change: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    df, start = series()
+    config, controls = CAPPED, ("x1", "x2")
+    first = FitCache()
+    asked(fit(df.iloc[:-1], start, first, CAPPED))
+    if change == "before the cap":  # the attributed period grows by the new day
+        config = FAST
+        first = FitCache()
+        asked(fit(df.iloc[:-1], start, first, config))
+    elif change == "post-period value":
+        df = df.copy()
+        df.iloc[230, 0] += 0.5
+    elif change == "pre-period value":
+        df = _changed_data(df)
+    elif change == "control value":
+        df = df.copy()
+        df.iloc[250, 2] += 0.1
+    elif change == "controls":
+        controls = ("x1",)
+    elif change in ("seed", "n_paths", "alpha", "horizon cap"):
+        field, value = {"seed": ("seed", 1), "n_paths": ("n_paths", 500), "alpha": ("alpha", 0.1),
+                        "horizon cap": ("horizon_cap_days", 91)}[change]
+        config = TSConfig(**{"n_paths": 400, "horizon_cap_days": 90, field: value})
+    else:
+        import valuetrack
+
+        monkeypatch.setattr(valuetrack, "__version__", valuetrack.__version__ + ".post1")
+    nxt = kept_after(first)
+    got, ref = fit(df, start, nxt, config, controls), fit(df, start, None, config, controls)
+    assert nxt.restored == 0
+    assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(ref.to_dict(), sort_keys=True)
+    assert_asked_same(asked(got), asked(ref))
+
+
+def test_relaunch_windows_keep_their_fits_but_no_result() -> None:
+    df, _ = series(n_pre=150, n_post=200)
+    windows = [(df.index[150], df.index[219]), (df.index[260], None)]
+    first = FitCache()
+    asked(fit_structural(df, interventions=windows, controls=["x1", "x2"], config=CAPPED, cache=first))
+    nxt = kept_after(first)
+    assert len(first.used) == 4  # two fits per window
+    got = fit_structural(df, interventions=windows, controls=["x1", "x2"], config=CAPPED, cache=nxt)
+    assert nxt.restored == 0 and nxt.passes == 0
+    assert_asked_same(asked(got), asked(fit_structural(df, interventions=windows, controls=["x1", "x2"], config=CAPPED)))
+
+
+def _result_entry(cache: FitCache) -> tuple[str, bytes]:
+    return next((k, p) for k, p in cache.used.items() if k not in cache.asked)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "a fit's entry", "not an entry"])
+def test_a_damaged_kept_result_is_ignored(damage: str) -> None:
+    df, start = series()
+    first = FitCache()
+    asked(fit(df, start, first, CAPPED))
+    first.keep()
+    key, payload = _result_entry(first)
+    fit_payload = next(p for k, p in first.used.items() if k != key)
+    stored = {**first.used, key: {"truncated": payload[: len(payload) // 2], "a fit's entry": fit_payload,
+                                  "not an entry": b"PK\x03\x04" + b"\x00" * 60}[damage]}
+    nxt = FitCache(stored)
+    got, ref = fit(df, start, nxt, CAPPED), fit(df, start, None, CAPPED)
+    assert nxt.restored == 0 and nxt.passes == 0  # the fits still serve
+    assert_asked_same(asked(got), asked(ref))
+
+
+def test_a_kept_result_that_a_fit_again_contradicts_is_an_error_not_a_figure() -> None:
+    """The safety net behind the key: should a restored result disagree with its inputs, the first
+    sum it lacks (which fits again) says so instead of mixing the two."""
+    import io
+
+    df, start = series()
+    first = FitCache()
+    asked(fit(df, start, first, CAPPED))
+    first.keep()
+    key, payload = _result_entry(first)
+    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["fields"]["effect_cum"] += 1.0
+    arrays["meta"] = np.array(json.dumps(meta))
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    nxt = FitCache({**first.used, key: buf.getvalue()})
+    got = fit(df, start, nxt, CAPPED)
+    assert nxt.restored == 1
+    with pytest.raises(RuntimeError, match="kept time-series result differs"):
+        got.gap_between(got.dates[3], got.dates[17])
+
+
+def test_a_result_that_cannot_be_packed_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from valuetrack.attribution import timeseries
+
+    df, start = series()
+    first = FitCache()
+    asked(fit(df, start, first, CAPPED))
+
+    def refuse(*args: object) -> bytes:
+        raise TypeError("ndarray is not kept")
+
+    monkeypatch.setattr(timeseries, "_pack_result", refuse)
+    first.keep()  # the valuation goes on
+    assert set(first.used) == set(first.asked)  # the fits only

@@ -34,6 +34,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 _DAY = pd.Timedelta(days=1)
+log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,10 +262,15 @@ class TSResult:
         cf = np.asarray(self.counterfactual, float)
         obs = np.isfinite(actual)
         if self.paths is not None:
-            lo, hi = _day_quantiles(self.paths.T, [a / 2, 1 - a / 2])
-            # days × paths: each day's cumulative gaps contiguous for the sort (cumsum adds in the same order)
-            gaps = np.where(obs, actual, 0.0)[:, None] - np.where(obs[:, None], self.paths.T, 0.0)
-            cum_hi, cum_lo = _day_quantiles(np.cumsum(gaps, axis=0), [1 - a / 2, a / 2])
+            bands = self.__dict__.get("_bands")  # the paths' daily quantiles, once (kept: as they were)
+            if bands is None:
+                paths = self._simulated()
+                lo, hi = _day_quantiles(paths.T, [a / 2, 1 - a / 2])
+                # days × paths: each day's cumulative gaps contiguous for the sort (cumsum adds in the same order)
+                gaps = np.where(obs, actual, 0.0)[:, None] - np.where(obs[:, None], paths.T, 0.0)
+                cum_hi, cum_lo = _day_quantiles(np.cumsum(gaps, axis=0), [1 - a / 2, a / 2])
+                bands = self.__dict__["_bands"] = (lo, hi, cum_lo, cum_hi)
+            lo, hi, cum_lo, cum_hi = bands
         else:
             z = stats.norm.ppf(1 - a / 2)
             lo, hi = cf - z * self.cf_sd, cf + z * self.cf_sd
@@ -332,7 +339,7 @@ class TSResult:
             act = np.asarray(w.actual, float)[sel]
             total_point += float(np.sum(act - np.asarray(w.counterfactual)[sel]))
             if w.paths is not None:
-                g = act.sum() - w.paths[:, sel].sum(axis=1)  # (a view of a run of days would add in another order)
+                g = act.sum() - w._simulated()[:, sel].sum(axis=1)  # (a view of a run of days would add in another order)
                 total_paths = g if total_paths is None else total_paths + g[: len(total_paths)]
             else:
                 # ITS: the variance of a sum of forecasts from the OLS covariance
@@ -354,6 +361,18 @@ class TSResult:
         if self.dates is None or getattr(self.dates, "tz", None) is not None:
             return None
         return pd.DatetimeIndex(self.dates).as_unit("ns").asi8, np.isfinite(np.asarray(self.actual, float))
+
+    def _simulated(self) -> np.ndarray:
+        """The simulated paths; a result restored from a kept one (:class:`FitCache`) computes them
+        first, once, by fitting again (then every figure is checked to be the one it restored)."""
+        paths = self.paths
+        if isinstance(paths, _KeptPaths):
+            full = paths.recompute()
+            if full.to_dict() != self.to_dict():  # the key missed an input the figures depend on
+                raise RuntimeError("a kept time-series result differs from the one fitted again from the same "
+                                   "inputs; this is a bug in valuetrack (FitCache's result key)")
+            self.__dict__["paths"] = paths = full.paths
+        return paths
 
     def _its_sum_var(self, sel: np.ndarray) -> float:
         w = sel.astype(float)
@@ -526,15 +545,44 @@ class FitCache:
     fit from scratch gives (the same passes, or their stored results, bit for bit). An entry that
     does not match its key or cannot be read is ignored.
 
+    It also keeps whole results (D65). A model past its horizon cap attributes the same days every
+    day: the same pre-period, post-period and settings give the same result, paths and all. A
+    single-window structural result is kept under a sha256 of everything its fit window reads
+    (the dates and values of the metric and the controls up to the end of the attributed period,
+    the window, the settings, the versions): its figures, its daily bands and every sum over days
+    the valuation asked for (``gap_between``), not its paths (1.4 MB). A fit whose key matches is
+    restored from it without a filter pass or a simulated path. Should a valuation ask for a sum
+    the kept result lacks, the result is fitted again from its inputs (the paths), checked to give
+    the very figures it restored, and answers from them. :meth:`keep` packs the results once the
+    valuation has asked its sums.
+
     ``stored``: key → payload as read from the app database. After the fits, ``used`` holds every
     key a fit used: its payload when new or changed, None when the stored one is still right;
-    ``passes`` counts the filter passes run.
+    ``passes`` counts the filter passes run and ``restored`` the results restored.
     """
 
     def __init__(self, stored: dict[str, bytes] | None = None) -> None:
         self.stored = dict(stored or {})
         self.used: dict[str, bytes | None] = {}
         self.passes = 0
+        self.restored = 0
+        self.asked: list[str] = []  # the fit keys asked for, in order (a kept result names those behind it)
+        self._results: dict[str, tuple[TSResult, int | None, tuple[str, ...]]] = {}
+
+    def keep(self) -> None:
+        """Pack the results fitted or restored since the last call, with the sums asked of them."""
+        for key, (result, asked, fits) in self._results.items():
+            if asked is not None and len(_path_sums(result)) == asked and not isinstance(result.paths, np.ndarray):
+                self.used.setdefault(key, None)  # restored and nothing new asked: the stored entry stands
+            else:
+                try:
+                    self._put(key, _pack_result(key, result, fits))
+                except Exception:  # noqa: BLE001 - a result that cannot be packed is simply not kept
+                    log.debug("a structural result could not be kept", exc_info=True)
+                    continue
+            for k in fits:  # the fits behind it stay kept (a result fitted again uses them)
+                self.used.setdefault(k, None)
+        self._results.clear()
 
     def _get(self, key: str) -> bytes | None:
         new = self.used.get(key)
@@ -608,6 +656,109 @@ def _unpack(payload: bytes | None, key: str, n_grid: int, n_obs: int) -> dict | 
         return None
 
 
+_RESULT_FORMAT = 1  # the kept result's layout; a change makes every stored one a miss
+_RESULT_FIELDS = ("method", "alpha", "seed", "trusted", "reason", "effect_avg", "ci_avg", "effect_cum", "ci_cum",
+                  "effect_rel", "ci_rel", "p_value", "pre_period_fit", "horizon_capped", "n_pre", "n_post", "controls",
+                  "model", "diagnostics", "warnings", "inference")
+_RESULT_TUPLES = ("ci_avg", "ci_cum", "ci_rel", "controls", "warnings")
+
+
+def _result_key(frame: pd.DataFrame, metric: str, controls: tuple[str, ...], start: Any, stop: Any, t0: int,
+                t_end: int, step: Any, horizon_capped: bool, cfg: TSConfig) -> str:
+    """sha256 of everything a single window's structural fit reads (FitCache, D65): the settings,
+    the window, the versions, and the dates, metric and controls up to the attributed period's end."""
+    import dataclasses
+
+    import scipy
+    import statsmodels
+
+    from valuetrack import __version__
+
+    idx = frame.index
+    h = hashlib.sha256(json.dumps({
+        "result": "structural", "format": _RESULT_FORMAT,
+        "versions": [__version__, np.__version__, pd.__version__, scipy.__version__, statsmodels.__version__],
+        "config": dataclasses.asdict(cfg), "metric": metric, "controls": list(controls), "window": [str(start), str(stop)],
+        "t0": t0, "t_end": t_end, "step": str(step), "capped": bool(horizon_capped), "index": str(idx.dtype)},
+        sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(idx[:t_end].asi8).tobytes())
+    for column in (metric, *controls):
+        h.update(np.ascontiguousarray(frame[column].to_numpy(float)[:t_end]).tobytes())
+    return h.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON for a kept result's fields (numpy scalars as Python numbers)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not kept")
+
+
+def _pack_result(key: str, result: TSResult, fits: tuple[str, ...]) -> bytes:
+    lo, hi, cum_lo, cum_hi = result.__dict__.get("_bands") or _bands_of(result)
+    dates = pd.DatetimeIndex(result.dates)
+    meta = {"fields": {k: getattr(result, k) for k in _RESULT_FIELDS},
+            "stamps": {k: (getattr(result, k).isoformat(), getattr(result, k).unit) if getattr(result, k) is not None
+                       else None for k in ("intervention", "post_start", "post_end")},
+            "dates": [str(dates.dtype), dates.freqstr], "fits": list(fits),
+            "gaps": [[list(k[0]), g[0], g[1], list(g[2])] for k, g in _path_sums(result).items()]}
+    buf = io.BytesIO()
+    np.savez(buf, key=np.array(key), meta=np.array(json.dumps(meta, default=_plain)), dates=dates.asi8,
+             actual=np.asarray(result.actual, float), counterfactual=np.asarray(result.counterfactual, float),
+             lo=lo, hi=hi, cum_lo=cum_lo, cum_hi=cum_hi)
+    return buf.getvalue()
+
+
+def _path_sums(result: TSResult) -> dict:
+    """A single window's answers to ``gap_between`` that summed simulated paths (a period without
+    an attributed day is answered without them)."""
+    return {k: g for k, g in result._gaps.items() if k[0] is not None}
+
+
+def _bands_of(result: TSResult) -> tuple:
+    result._frame_one()
+    return result.__dict__["_bands"]
+
+
+class _KeptPaths:
+    """In place of a restored result's paths: :meth:`TSResult._simulated` computes them with ``recompute``."""
+
+    __slots__ = ("recompute",)
+
+    def __init__(self, recompute: Any) -> None:
+        self.recompute = recompute
+
+
+def _unpack_result(payload: bytes | None, key: str, recompute: Any) -> tuple[TSResult, tuple[str, ...]] | None:
+    """A kept result (and the fits behind it), or None when it is missing, unreadable or not this key's."""
+    if payload is None:
+        return None
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+            e = {k: z[k] for k in z.files}
+        if str(e["key"]) != key:
+            return None
+        meta = json.loads(str(e["meta"]))
+        fields = dict(meta["fields"])
+        for k in _RESULT_TUPLES:
+            if fields[k] is not None:
+                fields[k] = tuple(fields[k])
+        stamps = {k: pd.Timestamp(v[0]).as_unit(v[1]) if v is not None else None for k, v in meta["stamps"].items()}
+        dtype, freq = meta["dates"]
+        dates = pd.DatetimeIndex(e["dates"].astype(np.int64).view(dtype), freq=freq)
+        n = len(dates)
+        arrays = [e[k] for k in ("actual", "counterfactual", "lo", "hi", "cum_lo", "cum_hi")]
+        if any(a.shape != (n,) for a in arrays):
+            return None
+        result = TSResult(**fields, **stamps, dates=dates, actual=arrays[0], counterfactual=arrays[1],
+                          paths=_KeptPaths(recompute))
+        result.__dict__["_bands"] = tuple(arrays[2:])
+        result.__dict__["_gaps"] = {((int(k[0]), int(k[1])),): (g, se, (lo, hi)) for k, g, se, (lo, hi) in meta["gaps"]}
+        return result, tuple(meta["fits"])
+    except Exception:  # noqa: BLE001 - a corrupt entry is ignored, never trusted
+        return None
+
+
 def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at: Sequence[int],
             cache: FitCache | None = None) -> _Fitted:
     """Fit by averaging over a log-spaced grid of r = σ_level/σ_irregular in [0.001, 3].
@@ -621,6 +772,8 @@ def _fit_uc(y: np.ndarray, X: np.ndarray | None, spec: _Spec, cfg: TSConfig, at:
     r, log_prior = _grid(cfg)
     at = tuple(int(t) for t in at)
     key = _fit_key(y, X, spec, cfg) if cache is not None else ""
+    if cache is not None:
+        cache.asked.append(key)
     entry = _unpack(cache._get(key), key, len(r), len(y)) if cache is not None else None
     if entry is not None:
         llf, scale = entry["llf"], entry["scale"]
@@ -899,7 +1052,8 @@ def fit_structural(
         nxt = wins[i + 1][0] if i + 1 < len(wins) else None
         stop = end if end is not None else (nxt - _DAY if nxt is not None else None)
         masked = [w for w in wins[:i]]
-        results.append(_fit_one_window(frame, metric, controls, start, stop, masked, wins[i + 1:], cfg, cache))
+        results.append(_fit_one_window(frame, metric, controls, start, stop, masked, wins[i + 1:], cfg, cache,
+                                       keep=len(wins) == 1))
     if len(results) == 1:
         return results[0]
     last = results[-1]
@@ -908,7 +1062,7 @@ def fit_structural(
 
 def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...], start: pd.Timestamp,
                     stop: pd.Timestamp | None, earlier: list, later: list, cfg: TSConfig,
-                    cache: FitCache | None = None) -> TSResult:
+                    cache: FitCache | None = None, keep: bool = False) -> TSResult:
     idx = frame.index
     t0 = int(idx.searchsorted(start))
     base = dict(intervention=start, controls=controls)
@@ -923,6 +1077,16 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
     horizon_capped = t_end - t0 > cap_steps
     t_end = min(t_end, t0 + cap_steps)
     horizon = t_end - t0
+    kept_key = None
+    if cache is not None and keep:  # a single window: its result may be kept whole (FitCache, D65)
+        kept_key = _result_key(frame, metric, controls, start, stop, t0, t_end, step, horizon_capped, cfg)
+        found = _unpack_result(cache._get(kept_key), kept_key, lambda: _fit_one_window(
+            frame, metric, controls, start, stop, earlier, later, cfg, cache))
+        if found is not None:
+            cache.restored += 1
+            cache._results[kept_key] = (found[0], len(_path_sums(found[0])), found[1])
+            return found[0]
+        asked = len(cache.asked)
 
     y_all = frame[metric].to_numpy(float).copy()
     X_all = frame[list(controls)].to_numpy(float) if controls else None
@@ -1014,7 +1178,7 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
         diagnostics.update(more)
         reasons += why
     trusted = not reasons
-    return TSResult(
+    result = TSResult(
         method="structural", alpha=cfg.alpha, seed=cfg.seed, trusted=trusted,
         reason="; ".join(reasons) if reasons else None,
         effect_avg=summ["effect_avg"], ci_avg=tuple(map(float, summ["ci_avg"])),
@@ -1024,6 +1188,9 @@ def _fit_one_window(frame: pd.DataFrame, metric: str, controls: tuple[str, ...],
         inference="simulation", dates=idx[t0:t_end], actual=actual, counterfactual=mean_cf, paths=paths,
         **base,
     )
+    if kept_key is not None:  # packed once the valuation has asked its sums (FitCache.keep)
+        cache._results[kept_key] = (result, None, tuple(dict.fromkeys(cache.asked[asked:])))
+    return result
 
 
 def _calibrate(fit: _Fitted, design, ys, starts, horizon: int, n_pre: int, cfg: TSConfig) -> tuple[dict, float]:

@@ -325,6 +325,9 @@ def value_one(v: ModelValuation, prepare: Any = None) -> ModelValue:
         v.look_window(total.live_days)  # the flags' first look (time series), computed with the model's figures
     if prepare is not None:
         v.prepared = prepare(v)
+    fits = getattr(v.data, "fits", None)
+    if fits is not None:  # the structural results kept, with every sum this valuation asked of them (D65)
+        fits.keep()
     return total
 
 
