@@ -262,15 +262,7 @@ class TSResult:
         cf = np.asarray(self.counterfactual, float)
         obs = np.isfinite(actual)
         if self.paths is not None:
-            bands = self.__dict__.get("_bands")  # the paths' daily quantiles, once (kept: as they were)
-            if bands is None:
-                paths = self._simulated()
-                lo, hi = _day_quantiles(paths.T, [a / 2, 1 - a / 2])
-                # days × paths: each day's cumulative gaps contiguous for the sort (cumsum adds in the same order)
-                gaps = np.where(obs, actual, 0.0)[:, None] - np.where(obs[:, None], paths.T, 0.0)
-                cum_hi, cum_lo = _day_quantiles(np.cumsum(gaps, axis=0), [1 - a / 2, a / 2])
-                bands = self.__dict__["_bands"] = (lo, hi, cum_lo, cum_hi)
-            lo, hi, cum_lo, cum_hi = bands
+            lo, hi, cum_lo, cum_hi = self._bands
         else:
             z = stats.norm.ppf(1 - a / 2)
             lo, hi = cf - z * self.cf_sd, cf + z * self.cf_sd
@@ -292,6 +284,20 @@ class TSResult:
                 "cum_upper": cum_hi,
             }
         )
+
+    @functools.cached_property
+    def _bands(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The simulated paths' daily bands ``(lower, upper, cum_lower, cum_upper)`` at ``alpha``,
+        once per result (a kept result's: as they were stored, FitCache)."""
+        a = self.alpha
+        actual = np.asarray(self.actual, float)
+        obs = np.isfinite(actual)
+        paths = self._simulated()
+        lo, hi = _day_quantiles(paths.T, [a / 2, 1 - a / 2])
+        # days × paths: each day's cumulative gaps contiguous for the sort (cumsum adds in the same order)
+        gaps = np.where(obs, actual, 0.0)[:, None] - np.where(obs[:, None], paths.T, 0.0)
+        cum_hi, cum_lo = _day_quantiles(np.cumsum(gaps, axis=0), [1 - a / 2, a / 2])
+        return lo, hi, cum_lo, cum_hi
 
     def gap_between(self, start: Any, end: Any) -> tuple[float, float, tuple[float, float]]:
         """The counterfactual gap (actual − counterfactual, summed) over [start, end], inclusive.
@@ -695,7 +701,7 @@ def _plain(value: Any) -> Any:
 
 
 def _pack_result(key: str, result: TSResult, fits: tuple[str, ...]) -> bytes:
-    lo, hi, cum_lo, cum_hi = result.__dict__.get("_bands") or _bands_of(result)
+    lo, hi, cum_lo, cum_hi = result._bands
     dates = pd.DatetimeIndex(result.dates)
     meta = {"fields": {k: getattr(result, k) for k in _RESULT_FIELDS},
             "stamps": {k: (getattr(result, k).isoformat(), getattr(result, k).unit) if getattr(result, k) is not None
@@ -713,11 +719,6 @@ def _path_sums(result: TSResult) -> dict:
     """A single window's answers to ``gap_between`` that summed simulated paths (a period without
     an attributed day is answered without them)."""
     return {k: g for k, g in result._gaps.items() if k[0] is not None}
-
-
-def _bands_of(result: TSResult) -> tuple:
-    result._frame_one()
-    return result.__dict__["_bands"]
 
 
 class _KeptPaths:
