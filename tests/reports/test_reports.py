@@ -506,3 +506,23 @@ def test_the_report_shows_each_guardrail(in_demo: Path, cli) -> None:
     rate = next(g for g in m["guardrails"] if g["name"] == "refund_rate")
     assert cells["Guardrail refund_rate: money"] == pytest.approx(rate["value"])
     assert cells["Guardrail refund_rate: money in net value"] is True
+
+
+def test_a_report_without_a_stored_value_at_risk(demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """An app database with no value at risk for the date (upgraded from before it was simulated, or
+    no model with a value estimate): every format still renders, and the HTML and PDF say why the
+    section is empty."""
+    from valuetrack.context import open_context
+    from valuetrack.store.schema import portfolio_var
+
+    ws = tmp_path / "novar"
+    shutil.copytree(demo, ws, ignore=shutil.ignore_patterns("*.db-wal", "*.db-shm"))
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    with open_context().engine.begin() as conn:
+        assert conn.execute(sa.delete(portfolio_var)).rowcount > 0
+    missing = "No value at risk was stored for this date: a refresh computes it."
+    for fmt in ("html", "pdf", "csv", "xlsx"):
+        report(cli, "2026-05", fmt, ws / f"r.{fmt}", "--as-of", AS_OF)
+    assert missing in (ws / "r.html").read_text(encoding="utf-8")
+    assert missing in pdf_text(ws / "r.pdf")

@@ -321,7 +321,8 @@ def _notes_view(m: dict[str, Any], cur: str, level: int) -> dict[str, Any]:
 def _var(var: dict[str, Any] | None, cur: str) -> dict[str, Any]:
     """The value at risk block: one row per horizon, or why there is none."""
     if not var or "error" in var or not var.get("horizons"):
-        return {"missing": (var or {}).get("error") or "No value at risk was stored for this date: a refresh computes it."}
+        return {"rows": [], "missing": (var or {}).get("error")
+                or "No value at risk was stored for this date: a refresh computes it."}
     labels = {"12m": "Next 12 months", "1m": "Next month"}
     rows = [{"label": labels[h], "period": f"{r['start']} to {r['end']}", "expected": money_exact(r["expected"], cur),
              "var": money_exact(r["var"], cur), "es": money_exact(r["es"], cur)}
