@@ -50,3 +50,43 @@ def test_failing_warehouse_keeps_last_good_figures_and_marks_them_stale(workspac
     assert after == before
     status = AggregateStore(open_context().engine).status("homepage-recs")
     assert status.stale and "last refresh failed" in status.reason
+
+
+def test_an_edit_of_what_the_queries_read_rereads_the_history(workspace: Path, cli) -> None:
+    """D66: a model whose outcome window (or any input of its queries) is edited after a refresh has
+    its whole history read again by the next refresh, so that its figures equal those of a model
+    registered with the new definition from the start, not a mix of final cohorts read one way and
+    new ones the other; an edit of money alone keeps the refresh incremental."""
+    import dataclasses
+
+    from valuetrack.actions import save
+
+    assert cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
+    assert cli("refresh", "--as-of", "2026-03-01").code == 0
+    ctx = open_context()
+    old = ctx.registry.get("homepage-recs")
+    a = old.spec.attribution
+    assert a.window_days != 7
+    week = dataclasses.replace(a, window_days=7)
+    # the same model's rows, read with a 7-day outcome window from its first refresh on
+    save(ctx, old.spec.replace(name="recs-week", display_name="Recs, 7-day window", attribution=dataclasses.replace(
+        week, exposures=dataclasses.replace(a.exposures, model_value="homepage-recs"))))
+    save(ctx, old.spec.replace(attribution=week), expected_revision=old.revision)
+
+    def refreshed(model: str, as_of: str) -> dict:
+        out = cli("refresh", "--as-of", as_of, "--model", model, "--json", schema="refresh")
+        assert out.code == 0, out.err
+        return out.json["refreshed"][0]
+
+    assert refreshed("recs-week", "2026-03-02")["since_day"] is None  # its first refresh
+    assert refreshed("homepage-recs", "2026-03-02")["since_day"] is None  # the whole history again
+    models = {m["model"]: m for m in cli("value", "--as-of", "2026-03-02", "--json", schema="value").json["models"]}
+    edited, fresh = models["homepage-recs"], models["recs-week"]
+    assert edited["gross"] == fresh["gross"] and edited["gross_se"] == fresh["gross_se"]
+    assert edited["treated_units"] == fresh["treated_units"]
+
+    # the next refresh is incremental again, and so is one after an edit of money only
+    assert refreshed("homepage-recs", "2026-03-03")["since_day"] is not None
+    now = ctx.registry.get("homepage-recs")
+    save(ctx, now.spec.replace(monthly_cost=now.spec.monthly_cost + 100), expected_revision=now.revision)
+    assert refreshed("homepage-recs", "2026-03-04")["since_day"] is not None

@@ -54,6 +54,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     ``early`` (valuetrack.value.parallel.EarlyValuation, command line): each model's valuation
     starts as soon as its aggregates are stored; the caller's revalue collects them."""
     from valuetrack.connectors import get_connector
+    from valuetrack.refresh_pull import model_definition, pull_models
 
     actor = ctx.require_edit("refresh models")
     as_of = as_of or today_utc()
@@ -67,10 +68,13 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     for registered in targets:
         spec = registered.spec
         status = statuses[spec.name]
-        since = None if full else status.next_since_day
+        ok = status.last_ok or {}
+        # read with other queries (an edit of its exposures, outcomes, windows ...): the whole history again (D66)
+        redefined = ok.get("definition") not in (None, model_definition(spec))
+        since = None if full or redefined else status.next_since_day
         if since is not None and since > as_of:
             since = as_of
-        starts.append((spec, since, (status.last_ok or {}).get("bin_edges"), not status.exposures_complete))
+        starts.append((spec, since, None if redefined else ok.get("bin_edges"), redefined or not status.exposures_complete))
     ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
     plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
     specs = [t.spec for t in targets]
@@ -91,8 +95,6 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         done[spec.name] = RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message)
         if early is not None:
             early.ready([spec.name])  # valued on its last good aggregates, shown as stale
-
-    from valuetrack.refresh_pull import pull_models
 
     def save(plan: tuple, result: Any) -> None:  # as soon as the model is pulled
         spec, since, _, refresh_id, _ = plan

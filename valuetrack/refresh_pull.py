@@ -97,6 +97,8 @@ class PulledAggregates:
     guardrails: Mapping[str, PulledGuardrail] = field(default_factory=dict)
     billed: pd.DataFrame | None = None
     exposures_since: dt.date | None = None
+    definition: str | None = None
+    """The digest of the model's queries it was read with (:func:`model_definition`)."""
 
     @property
     def exposures_whole(self) -> bool:
@@ -144,6 +146,23 @@ def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
     view = guardrail_view(spec, guardrail).to_dict()
     keep = {"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
             "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def model_definition(spec: ModelSpec) -> str:
+    """A digest of everything the model's stored aggregates depend on (what its warehouse queries
+    read: connection, time zone, KPI aggregation, exposures, outcomes, windows, series, decisions'
+    columns): when it changes, the next refresh re-reads the whole history (D66) rather than adding
+    new days read one way to final days read another. Money and the valuation's own settings
+    (costs, value per unit, thresholds, method, treatment share, decision threshold) are not in it."""
+    import hashlib
+    import json
+
+    d = spec.to_dict()
+    decisions = {k: v for k, v in (d.get("decisions") or {}).items() if k not in ("threshold", "label_lag_days")}
+    keep = {"connection": d["connection"], "timezone": d["timezone"], "aggregation": d["kpi"]["aggregation"],
+            "attribution": {k: v for k, v in d["attribution"].items() if k not in ("method", "treatment_share")},
+            "decisions": decisions}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -283,6 +302,7 @@ def pull_model(
         model=spec.name, as_of=as_of, since_day=start, mature_through=mt, ab=ab, crossovers=xo,
         series=series, health=health, bin_edges=edges, costs=tuple(costs), decisions=decisions,
         decisions_since=decisions_since, billed=billed, guardrails=guardrails, exposures_since=exposures_since,
+        definition=model_definition(spec),
     )
 
 

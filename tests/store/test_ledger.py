@@ -48,9 +48,9 @@ def test_a_previous_version_database_upgrades_in_place(workspace: Path, cli) -> 
     assert unvalued.code == 1 and unvalued.json["error"]["code"] == "not_valued"
     db.dispose_all()
     after = db_rows(url)
-    # refreshes gained one column (0022: exposures_from), NULL on the rows stored before
-    assert {r[-1] for r in after["refreshes"]} == {"None"}
-    after["refreshes"] = [r[:-1] for r in after["refreshes"]]
+    # refreshes gained two columns (0022: exposures_from, 0025: definition), NULL on the rows stored before
+    assert {r[-2:] for r in after["refreshes"]} == {("None", "None")}
+    after["refreshes"] = [r[:-2] for r in after["refreshes"]]
     for table in KEPT:
         assert after[table] == before[table], table
     assert {t.name for t in LEDGER_TABLES} <= _tables(url)

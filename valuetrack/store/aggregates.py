@@ -204,7 +204,8 @@ class AggregateStore:
                     "ok_mature_through": pulled.mature_through,
                     "ok_bin_edges": list(pulled.bin_edges) if pulled.bin_edges is not None else None,
                     "ok_max_exposure_ts": _ts(fr.get("max_exposure_ts")),
-                    "ok_max_outcome_ts": _ts(fr.get("max_outcome_ts"))})
+                    "ok_max_outcome_ts": _ts(fr.get("max_outcome_ts")),
+                    "ok_definition": getattr(pulled, "definition", None)})
                 return written
         except Exception as exc:
             self.fail_refresh(refresh_id, f"storing the aggregates failed: {type(exc).__name__}: {str(exc).splitlines()[0][:500]}")
@@ -519,7 +520,8 @@ def _mark_ok(whole: bool) -> Any:
     the model's previous successful refresh recorded (its counts stay stored and this one adds the
     newer days), read by a scalar subquery of the same statement."""
     values: dict[str, Any] = {k: sa.bindparam(f"ok_{k}", type_=refreshes.c[k].type) for k in (
-        "finished_at", "since_day", "rows", "cost", "mature_through", "bin_edges", "max_exposure_ts", "max_outcome_ts")}
+        "finished_at", "since_day", "rows", "cost", "mature_through", "bin_edges", "max_exposure_ts", "max_outcome_ts",
+        "definition")}
     previous = refreshes.alias("previous")
     values["exposures_from"] = (
         sa.bindparam("ok_exposures_from", type_=refreshes.c.exposures_from.type) if whole else

@@ -113,6 +113,9 @@ refreshes = sa.Table(
     # (refresh_pull.HISTORY_START: the whole history); NULL: only the last HEALTH_DAYS of its first
     # refresh were read (before D53), so the next refresh reads them over the whole history
     sa.Column("exposures_from", sa.Date, nullable=True),
+    # migration 0025: the digest of the model's queries the refresh read with (refresh_pull.model_definition,
+    # D66); a refresh whose model's digest differs re-reads the whole history. NULL: stored before D66
+    sa.Column("definition", sa.String(64), nullable=True),
     sa.Index("ix_refreshes_model", "model_name", "id"),
 )
 
