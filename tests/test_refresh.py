@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
+
 from valuetrack import __version__
 from valuetrack.context import open_context
 from valuetrack.store.aggregates import AggregateStore
@@ -90,3 +92,33 @@ def test_an_edit_of_what_the_queries_read_rereads_the_history(workspace: Path, c
     now = ctx.registry.get("homepage-recs")
     save(ctx, now.spec.replace(monthly_cost=now.spec.monthly_cost + 100), expected_revision=now.revision)
     assert refreshed("homepage-recs", "2026-03-04")["since_day"] is not None
+
+
+def test_a_model_refreshed_alone_enters_the_overlap_deduction(workspace: Path, cli) -> None:
+    """A copy of a model (the same exposures, units and KPI), registered and refreshed alone with
+    `refresh --model`: the portfolio deducts the value the two count twice at once, as a refresh of
+    every model does, rather than adding the copy's value to the total until the next full refresh."""
+    import dataclasses
+
+    from valuetrack.actions import save
+
+    assert cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
+    assert cli("refresh", "--as-of", "2026-03-01").code == 0
+    before = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
+    # the A/B model worth most to date: its copy claims the same value again
+    ab = [m for m in before["models"] if m["method"] == "ab" and m["gross"] is not None]
+    name = max(ab, key=lambda m: m["gross"])["model"]
+    ctx = open_context()
+    spec = ctx.registry.get(name).spec
+    a = spec.attribution
+    save(ctx, spec.replace(name="the-copy", display_name="The copy", attribution=dataclasses.replace(
+        a, exposures=dataclasses.replace(a.exposures, model_value=a.exposures.model_value or name))))
+    assert cli("refresh", "--as-of", "2026-03-01", "--model", "the-copy").code == 0
+    alone = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
+    copy = {m["model"]: m for m in alone["models"]}["the-copy"]
+    assert copy["gross"] > 0
+    assert alone["totals"]["double_counted"] >= before["totals"]["double_counted"] + 0.9 * copy["gross"]
+    assert cli("refresh", "--as-of", "2026-03-01").code == 0
+    every = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
+    assert alone["totals"]["double_counted"] == pytest.approx(every["totals"]["double_counted"], rel=1e-9)
+    assert alone["totals"]["net"] == pytest.approx(every["totals"]["net"], rel=1e-9)

@@ -77,9 +77,11 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         starts.append((spec, since, None if redefined else ok.get("bin_edges"), redefined or not status.exposures_complete))
     ids = store.start_refreshes([(spec.name, since) for spec, since, _, _ in starts], as_of=as_of, actor=actor.name)
     plans = [(spec, since, edges, refresh_id, whole) for (spec, since, edges, whole), refresh_id in zip(starts, ids)]
-    specs = [t.spec for t in targets]
+    # the units shared are counted over every active model, also when one model is refreshed: the
+    # portfolio's overlap deduction must include it (a model refreshed alone was otherwise not deducted)
+    specs = [t.spec for t in (targets if model is None else ctx.registry.list(status="active"))]
     counted = None  # the overlap counts, when read while the workers' libraries were imported
-    settled = {} if full or model is not None else ctx.overlaps.settled_counts()  # to advance (D64)
+    settled = {} if full else ctx.overlaps.settled_counts()  # to advance (D64)
     if early is not None and _fx_unchanged(ctx):
         # it forks; the overlap query runs meanwhile (an idle CPU), its connection idle by the fork
         counted = early.begin(len(plans), meanwhile=(lambda: _counted_early(ctx, specs, connectors, secrets, as_of,
@@ -134,10 +136,9 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
                         whole_exposures={p[0].name for p in part if p[4]},
                         on_pulled=lambda name, result: save(by_name[name], result))
     outcomes = [done[p[0].name] for p in plans]
-    if model is None:
-        counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s, settled)
-        if counts is not None:
-            ctx.overlaps.replace(*counts)
+    counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s, settled)
+    if counts is not None:
+        ctx.overlaps.replace(*counts)
     outcomes = _record_fx(ctx, connectors, secrets, as_of, timeout_s, outcomes, hidden)
     for connector in connectors.values():
         connector.dispose()
