@@ -526,3 +526,32 @@ def test_a_report_without_a_stored_value_at_risk(demo: Path, tmp_path: Path, mon
         report(cli, "2026-05", fmt, ws / f"r.{fmt}", "--as-of", AS_OF)
     assert missing in (ws / "r.html").read_text(encoding="utf-8")
     assert missing in pdf_text(ws / "r.pdf")
+
+
+def test_what_changed_compares_the_headline_totals(demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """"What changed since" compares the portfolio's total net value of the two months as their
+    headlines show it, after the deduction of the value two models count twice (here a copy of the
+    model worth most), not the sum of the models' rows."""
+    import dataclasses
+
+    from valuetrack.actions import save
+    from valuetrack.context import open_context
+
+    ws = demo_builder(0.1, AS_OF)  # a copy of its own: no month of it issued final yet
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    ab = [m for m in value_json(cli, MONTH)["models"] if m["method"] == "ab" and m["gross"] is not None]
+    name = max(ab, key=lambda m: m["gross"])["model"]
+    ctx = open_context()
+    spec = ctx.registry.get(name).spec
+    a = spec.attribution
+    save(ctx, spec.replace(name="the-copy", display_name="The copy", attribution=dataclasses.replace(
+        a, exposures=dataclasses.replace(a.exposures, model_value=a.exposures.model_value or name))))
+    assert cli("refresh", "--as-of", AS_OF).code == 0
+    now, before = value_json(cli, MONTH)["totals"], value_json(cli, "2026-03")["totals"]
+    assert now["double_counted"] > 0 and before["double_counted"] > 0  # the rows' sum is not the total here
+    out = ws / "changes.html"
+    report(cli, MONTH, "html", out, "--as-of", AS_OF)
+    doc = " ".join(out.read_text(encoding="utf-8").split())
+    assert f"Total net value {money_exact(before['net'])} in March 2026 → {money_exact(now['net'])} now" in doc

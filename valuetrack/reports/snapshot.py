@@ -228,7 +228,13 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
                 and not any(f["type"] == "untrustworthy" for f in m["flags"])]
 
     prev_snap = snapshots.latest(prev_month)
-    changes = _changes(models, prev_nets, prev_snap, pv.flags, prev_month, first, prev_first)
+    # the totals the sentence compares are the headline's: after the overlap deduction (the previous
+    # month's as its snapshot, or this valuation, gives it)
+    periods = (ctx.ledger.asof_by_id(pv.asof_id) or {}).get("periods") or {}
+    prev_period = (prev_snap.totals if prev_snap is not None
+                   else (periods.get(prev_month) or {}).get("totals"))
+    changes = _changes(models, prev_nets, prev_snap, pv.flags, prev_month, first, prev_first,
+                       totals=(None if prev_period is None else prev_period.get("net"), totals["net"]))
     restated = restatement or (_restatement(previous, models, totals) if previous is not None else None)
 
     content = {
@@ -421,8 +427,11 @@ def _provisional_reasons(models: list[dict[str, Any]], first: dt.date, last: dt.
 
 
 def _changes(models: list[dict[str, Any]], prev_nets: dict[str, float | None], prev_snap: Snapshot | None,
-             flags: list[Any], prev_month: str, first: dt.date, prev_first: dt.date) -> dict[str, Any]:
-    """What changed since the previous month: net per model, and flags raised or cleared."""
+             flags: list[Any], prev_month: str, first: dt.date, prev_first: dt.date,
+             totals: tuple[float | None, float | None] = (None, None)) -> dict[str, Any]:
+    """What changed since the previous month: net per model, and flags raised or cleared.
+    ``totals``: the portfolio's total net value of the previous month and of this one, as their
+    headlines show it (after the overlap deduction); without one, the sum of the models' rows."""
     source = "computed"
     if prev_snap is not None:
         stored = {m["model"]: (m["net"] if m["net"] is not None else -m["cost"]) for m in prev_snap.models
@@ -441,6 +450,10 @@ def _changes(models: list[dict[str, Any]], prev_nets: dict[str, float | None], p
     rows.sort(key=lambda r: -abs(r["delta"]))
     prev_total = sum(v for v in prev_nets.values() if v is not None) if any(v is not None for v in prev_nets.values()) else None
     now_total = sum(r["net"] for r in rows if r["net"] is not None)
+    if prev_total is not None and totals[0] is not None:
+        prev_total = totals[0]
+    if totals[1] is not None:
+        now_total = totals[1]
     flagged_now = {(f.model, f.type) for f in flags}
     new_flags = cleared = None
     if prev_snap is not None:
