@@ -290,7 +290,7 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     if args.out:
         from valuetrack.outputs import check_output, write_atomic
 
-        write_atomic(check_output(args.out, ctx.settings), text)
+        write_atomic(check_output(args.out, ctx.settings, suffixes=(".toml",)), text)
         print(f"Wrote {len(stored)} models to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -303,7 +303,7 @@ def cmd_models_import_mlflow(args: argparse.Namespace) -> int:
     from valuetrack.registry.mlflow_import import import_mlflow
 
     ctx = _ctx(args)
-    out = check_output(args.out, ctx.settings)
+    out = check_output(args.out, ctx.settings, suffixes=(".toml",))
     result = import_mlflow(ctx, args.tracking_uri, filter_string=args.filter, out=out)
     if not args.dry_run:
         write_atomic(out, result.text)

@@ -45,14 +45,20 @@ def protected_files(settings: Any, reading: Iterable[str | Path] = ()) -> dict[P
             found[path] = f"the warehouse file of connection {name!r}"
     if settings.path is not None:
         found[Path(settings.path)] = "the settings file"
+    fx = getattr(settings, "fx", None)
+    if fx is not None and fx.csv is not None:
+        found[Path(fx.csv)] = "the exchange rates file of [fx]"
     found[Path(settings.base_dir) / ".streamlit" / "secrets.toml"] = "the secrets file"
     for path in reading:
         found[Path(path)] = "a file this command reads"
     return found
 
 
-def check_output(path: str | Path, settings: Any, *, reading: Iterable[str | Path] = (), option: str = "--out") -> Path:
-    """``path`` as a Path if valuetrack may write it; ProtectedOutput or OutputWriteError otherwise."""
+def check_output(path: str | Path, settings: Any, *, reading: Iterable[str | Path] = (), option: str = "--out",
+                 suffixes: Iterable[str] = ()) -> Path:
+    """``path`` as a Path if valuetrack may write it; ProtectedOutput or OutputWriteError otherwise.
+    ``suffixes``: the file kinds the command writes (``.csv`` ...): an existing file of another kind
+    (a manifest, a data file the settings do not name) is not replaced."""
     out = Path(path)
     if not out.parent.exists():
         raise OutputWriteError(f"{option}: folder {str(out.parent)!r} does not exist")
@@ -63,6 +69,10 @@ def check_output(path: str | Path, settings: Any, *, reading: Iterable[str | Pat
         if target == _identity(protected):
             raise ProtectedOutput(f"{option}: {str(out)!r} is {what}; writing there would destroy it. "
                                   "Choose another file name")
+    kinds = [s.lower() for s in suffixes]
+    if kinds and out.exists() and out.suffix.lower() not in kinds:
+        raise ProtectedOutput(f"{option}: {str(out)!r} exists and is not a {' or '.join(kinds)} file; writing there "
+                              f"would replace it. Choose a file name ending in {kinds[0]}")
     return out
 
 

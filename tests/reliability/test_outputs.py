@@ -64,3 +64,26 @@ def test_an_ordinary_out_file_is_written_whole(ws: Path) -> None:
     assert run_cli("models", "export", "--out", "models.toml").code == 0
     assert "name = \"churn-save-offers\"" in (ws / "models.toml").read_text()
     assert not [p for p in ws.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind
+
+
+def test_out_never_replaces_the_rates_file_nor_a_file_of_another_kind(ws: Path) -> None:
+    """The [fx] rates CSV is read at every valuation: a CSV report aimed at it is refused. A file the
+    settings do not name (a manifest, a report of another format) is not replaced by a file of
+    another kind; a report replaces an earlier report of its own format."""
+    (ws / "fx_rates.csv").write_text("date,currency,rate\n2025-05-01,EUR,1.08\n")
+    settings = ws / "valuetrack.toml"
+    settings.write_text(settings.read_text() + '\n[fx]\nquote = "USD"\ncsv = "fx_rates.csv"\n')
+    (ws / "old.pdf").write_bytes(b"%PDF-1.4 an earlier report")
+    kept = {f: (ws / f).read_bytes() for f in ("fx_rates.csv", "m.toml", "old.pdf")}
+    report = ["report", "--month", "2025-05", "--as-of", str(AS_OF), "--json", "--format"]
+    for argv, said in (([*report, "csv", "--out", "fx_rates.csv"], "is the exchange rates file of [fx]"),
+                       ([*report, "csv", "--out", "m.toml"], "exists and is not a .csv file"),
+                       ([*report, "html", "--out", "old.pdf"], "exists and is not a .html or .htm file"),
+                       (["models", "export", "--json", "--out", "old.pdf"], "exists and is not a .toml file")):
+        run = run_cli(*argv)
+        assert run.code == 1 and '"protected_output"' in run.out and said in run.err, (argv, run.err)
+    assert {f: (ws / f).read_bytes() for f in kept} == kept
+    assert run_cli("refresh", "--as-of", str(AS_OF)).code == 0
+    assert run_cli(*report, "pdf", "--out", "old.pdf").code == 0  # a report over an earlier report of its kind
+    assert (ws / "old.pdf").read_bytes().startswith(b"%PDF") and (ws / "old.pdf").read_bytes() != kept["old.pdf"]
+    assert run_cli("models", "export", "--out", "m.toml").code == 0  # a manifest over a manifest

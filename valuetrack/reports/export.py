@@ -285,7 +285,7 @@ def export_report(ctx: Context, *, month: str, fmt: str, out: Path | str, as_of:
     """
     if fmt not in FORMATS:
         raise ParameterError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-    out = check_output(out, ctx.settings)
+    out = check_output(out, ctx.settings, suffixes=(".html", ".htm") if fmt == "html" else (f".{fmt}",))
     snapshot, reused = snapshot_for(ctx, month=month, as_of=as_of, alpha=alpha, restate=restate, reason=reason)
     pending = pending_for(ctx, snapshot, as_of=as_of)
     data = snapshot.export(fmt, pending=pending)
