@@ -122,3 +122,19 @@ def test_a_model_refreshed_alone_enters_the_overlap_deduction(workspace: Path, c
     every = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
     assert alone["totals"]["double_counted"] == pytest.approx(every["totals"]["double_counted"], rel=1e-9)
     assert alone["totals"]["net"] == pytest.approx(every["totals"]["net"], rel=1e-9)
+
+
+def test_refresh_model_repeated_refreshes_each_named_model(workspace: Path, cli) -> None:
+    """`--model A --model B` refreshes both (it refreshed only the last one named); an unknown name
+    among them fails before any refresh starts."""
+    assert cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
+    out = cli("refresh", "--as-of", "2026-03-01", "--model", "homepage-recs", "--model", "dynamic-pricing",
+              "--model", "homepage-recs", "--json", schema="refresh")
+    assert out.code == 0, out.err
+    assert [r["model"] for r in out.json["refreshed"]] == ["homepage-recs", "dynamic-pricing"]
+    assert {r["status"] for r in out.json["refreshed"]} == {"ok"}
+    ctx = open_context()
+    before = len(AggregateStore(ctx.engine).refreshes("cart-abandon-reminder"))
+    bad = cli("refresh", "--as-of", "2026-03-01", "--model", "cart-abandon-reminder", "--model", "no-such-model")
+    assert bad.code != 0 and "no-such-model" in bad.err
+    assert len(AggregateStore(ctx.engine).refreshes("cart-abandon-reminder")) == before

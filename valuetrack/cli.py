@@ -447,8 +447,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
     sent = exported = None
     with _maybe_locked(ctx, args), early_valuation(ctx, _as_of(args)) as early:
-        outcomes = refresh(ctx, model=args.model, as_of=args.as_of, timeout_s=args.timeout, full=args.full,
-                           value=False, early=early)
+        names = list(dict.fromkeys(args.model or [None]))  # each model named once, in the order given
+        for name in names if len(names) > 1 else ():
+            ctx.registry.get(name)  # an unknown name fails before any model is refreshed
+        outcomes = [o for name in names for o in refresh(
+            ctx, model=name, as_of=args.as_of, timeout_s=args.timeout, full=args.full, value=False,
+            early=early if len(names) == 1 else None)]
         try:  # the refresh's outcomes are reported even when valuing afterwards fails
             done = revalue(ctx, as_of=_as_of(args), reason="refresh", workers=None, early=early)
             outcomes = mark_unvalued(outcomes, done.failures)
@@ -893,7 +897,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_notes_withdraw)
 
     p = sub.add_parser("refresh", parents=[common], help="pull aggregates from the warehouses into the app database")
-    p.add_argument("--model", metavar="NAME", help="only this model (default: every active model)")
+    p.add_argument("--model", metavar="NAME", action="append",
+                   help="only this model; repeat it for several (default: every active model)")
     p.add_argument("--full", action="store_true", help="re-read the whole history, not only what is not final")
     p.add_argument("--timeout", type=_positive_float("--timeout", "a number of seconds"), metavar="SECONDS", help="per-query timeout")
     p.add_argument("--lock", action="store_true",
