@@ -48,9 +48,10 @@ def _check_shares(ctx: Context, specs: Sequence[ModelSpec]) -> None:
         raise ValidationError(problems)
 
 
-def retire(ctx: Context, name: str, *, expected_revision: int | None = None) -> RegisteredModel:
-    """Mark a model retired (history kept), then value again (its cost stops, it leaves the flags)."""
-    stored = ctx.registry.retire(name, ctx.actor, expected_revision=expected_revision)
+def retire(ctx: Context, name: str, *, expected_revision: int | None = None, on: Any = None) -> RegisteredModel:
+    """Mark a model retired (history kept), then value again (its cost stops, it leaves the flags).
+    ``on``: the last day a model without exposures served (valuetrack.registry.store.RegistryStore.retire)."""
+    stored = ctx.registry.retire(name, ctx.actor, expected_revision=expected_revision, on=on)
     revalue_after_edit(ctx)
     return stored
 

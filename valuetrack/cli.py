@@ -332,7 +332,7 @@ def cmd_models_retire(args: argparse.Namespace) -> int:
     from valuetrack.actions import retire
 
     ctx = _ctx(args)
-    model = retire(ctx, args.name, expected_revision=args.revision)
+    model = retire(ctx, args.name, expected_revision=args.revision, on=args.on)
     emit(args, {"model": model.summary()}, f"Retired {model.name} (revision {model.revision}); its history is kept.")
     return EXIT_OK
 
@@ -858,6 +858,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = models.add_parser("retire", parents=[common], help="mark a model retired (history kept)")
     p.add_argument("name")
     p.add_argument("--revision", type=_positive_int("--revision"), help="refuse if the model is no longer at this revision")
+    p.add_argument("--on", type=_date, metavar="DATE",
+                   help="the last day it served, for a model without exposures (default: today, UTC): its cost stops then")
     p.set_defaults(func=cmd_models_retire)
 
     notes = sub.add_parser("notes", help="annotations, excluded windows and overrides of a model (audited; each "

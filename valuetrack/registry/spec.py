@@ -56,7 +56,9 @@ class Intervention:
 
     start: dt.date = _doc("first day the model served traffic, in the model's timezone")
     label: str = _doc("short description, e.g. 'v3 launch'", max_len=200, default="")
-    end: dt.date | None = _doc("last day of this intervention window (open when omitted)", default=None)
+    end: dt.date | None = _doc("last day the model served in this window (open when omitted): later days are not "
+                               "attributed to it, and its costs stop (`models retire --on` sets it for a model "
+                               "without exposures)", default=None)
 
     def _check(self, where: str, problems: list[str]) -> None:
         if self.end is not None and self.end < self.start:

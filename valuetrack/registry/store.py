@@ -8,6 +8,7 @@ revision the second is refused as a Conflict instead of silently overwriting the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -152,13 +153,21 @@ class RegistryStore:
             written = _get_row(conn, spec.name)  # what this transaction wrote, not a later writer's
         return _to_model(written)
 
-    def retire(self, name: str, actor: Actor, *, expected_revision: int | None = None) -> RegisteredModel:
-        """Mark a model retired (its history and results are kept)."""
+    def retire(self, name: str, actor: Actor, *, expected_revision: int | None = None,
+               on: dt.date | None = None) -> RegisteredModel:
+        """Mark a model retired (its history and results are kept). A model without exposures (a
+        time series, a panel) cannot show when it stopped serving: the day (``on``, default today
+        UTC) closes its last intervention window (``end``), where its cost stops."""
         actor = self.access.require_edit(actor, "retire models")
         current = self.get(name)
         if current.spec.status == "retired":
             return current
-        return self.update(current.spec.replace(status="retired"),
+        spec = current.spec.replace(status="retired")
+        if spec.attribution.exposures is None and spec.interventions and spec.interventions[-1].end is None:
+            last = spec.interventions[-1]
+            day = on or dt.datetime.now(dt.timezone.utc).date()
+            spec = spec.replace(interventions=(*spec.interventions[:-1], dataclasses.replace(last, end=max(day, last.start))))
+        return self.update(spec,
                            expected_revision=current.revision if expected_revision is None else expected_revision,
                            actor=actor, action="retire")
 

@@ -538,6 +538,9 @@ class ModelValuation:
         live_to = None
         if spec.status == "retired" and len(data.predictions_by_day):
             live_to = data.predictions_by_day.index[-1]
+        end = spec.interventions[-1].end if spec.interventions else None
+        if end is not None:  # the last intervention window closed: the model stopped serving (and costing) then
+            live_to = end if live_to is None else min(live_to, end)
         return daily_money(first=first, last=self.last_day, monthly_cost=spec.monthly_cost,
                            cost_per_1k_predictions=spec.cost_per_1k_predictions,
                            value_per_unit=spec.kpi.value_per_unit, one_off_costs=spec.one_off_costs,

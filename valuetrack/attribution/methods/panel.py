@@ -129,6 +129,9 @@ class _PanelMethod(Method):
         start = spec.interventions[0].start
         if long is None or not len(long) or max(long["day"]) < start.isoformat():
             return None
+        end = spec.interventions[0].end
+        if end is not None:  # the intervention window closed: the days after it are not the model's
+            long = long[long["day"] <= end.isoformat()]
         treated = [str(t) for t in p.treated]
         units = set(long["unit"])
         missing = [t for t in treated if t not in units]

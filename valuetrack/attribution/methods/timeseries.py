@@ -77,9 +77,11 @@ class ITSMethod(Method):
         from valuetrack.attribution.its import fit_its
 
         frame = series_frame(spec, data.series)
-        start = spec.interventions[0].start
+        start, end = spec.interventions[0].start, spec.interventions[0].end
         if frame is None or frame.index[-1].date() < start:
             return Effect.none(self.name, "no series data after the launch yet")
+        if end is not None:  # the intervention window closed: the days after it are not the model's
+            frame = frame.loc[:pd.Timestamp(end)]
         return effect_of(self.name, fit_its(frame[["value"]], intervention=pd.Timestamp(start), metric="value",
                                              alpha=alpha))
 
