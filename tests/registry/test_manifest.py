@@ -54,6 +54,8 @@ def _broken(old: str, new: str, count: int = 1) -> str:
         (_broken('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'), ".timezone: 'Mars/Olympus' is not an IANA time zone"),
         (_broken("treatment_share = 0.9", "treatment_share = 1.5"), "treatment_share: must be strictly between 0 and 1"),
         (_broken('method = "structural"', 'method = "magic"'), "model 'dynamic-pricing'.attribution.method: 'magic' is not one of"),
+        (_broken("monthly_cost = 12000.0", "monthly_cost = 12000.0\ncost_per_1k_predictions = 0.5"),
+         "model 'dynamic-pricing'.cost_per_1k_predictions: the model has no exposures"),
         (_broken('controls = ["region_b_orders", "region_c_orders"]', "controls = []"), "needs at least one control series"),
         (_broken('status = "active"', 'status = "paused"'), ".status: 'paused' is not one of active, retired"),
         (_broken('unit = "USD"', 'unit = "dollars"'), "kpi.unit: 'dollars' is neither"),

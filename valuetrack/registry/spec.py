@@ -144,6 +144,13 @@ def one_off_total(value: Any) -> float:
     return float(sum(e.amount for e in value)) if isinstance(value, tuple) else float(value)
 
 
+def _charges(value: Any) -> bool:
+    """Whether a cost (a number or a dated list) is ever above zero."""
+    if isinstance(value, tuple):
+        return any(v is not None and v.amount > 0 for v in value)
+    return value is not None and value > 0
+
+
 def _check_dated(value: Any, where: str, launch: dt.date | None, problems: list[str], *, key: str = "from") -> None:
     """A dated list: not empty, dates strictly increasing, the first on or before launch."""
     if not isinstance(value, tuple):
@@ -574,6 +581,10 @@ class ModelSpec:
         for name in ("monthly_cost", "cost_per_1k_predictions", "one_off_costs"):
             _check_dated(getattr(self, name), f"{where}.{name}", launch, problems,
                          key="on" if name == "one_off_costs" else "from")
+        if self.attribution.exposures is None and _charges(self.cost_per_1k_predictions):
+            problems.append(f"{where}.cost_per_1k_predictions: the model has no exposures "
+                            f"([{where}.attribution.exposures]) whose predictions it could be charged on; "
+                            "put that cost in monthly_cost, or set it to 0")
         if self.currency is not None and self.currency not in currency_codes():
             problems.append(f"{where}.currency: {self.currency!r} is not an ISO 4217 currency code such as 'EUR' "
                             "or 'USD' (omit it for the reporting currency)")
