@@ -66,6 +66,17 @@ def test_evidence_line_formats_money_and_p() -> None:
     assert line == "gross $1,200 · cost $4,000 · net 95% interval -$9,000 to -$1,000 · one-sided p = 0.003"
 
 
+def test_evidence_line_shows_each_guardrail_and_a_p_floor() -> None:
+    """A guardrail breach's guardrails show their own numbers (they read 'guardrails no interval yet'),
+    and a p-value below the floor reads 'p < 0.0001', not 'p = < 0.0001'."""
+    rows = [{"name": "refunds", "unit": "rate", "harm_per_unit": 0.0075, "interval": [0.00586, 0.00916],
+             "tolerance": 0.005, "log_e_value": 48.7, "breached": True}]
+    line = views.evidence_line({"log_e_value": 48.7, "guardrails": rows}, 1e-9, "USD")
+    assert "no interval" not in line and "refunds harm" in line and "tolerance" in line
+    assert "0.586 points to 0.916 points" in line
+    assert line.endswith("one-sided p < 0.0001")
+
+
 def test_sign_colours_mean_confidently_positive_negative_or_not() -> None:
     assert charts.sign_colour(1.0, 5.0) == charts.GREEN
     assert charts.sign_colour(-5.0, -1.0) == charts.RED

@@ -510,7 +510,9 @@ def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency:
         if v is None:
             continue
         label = k.replace("_", " ").replace("net ci", "net 95% interval").replace("gross se", "gross std. error")
-        if isinstance(v, (list, tuple)):
+        if isinstance(v, (list, tuple)) and v and all(isinstance(r, Mapping) for r in v):  # a guardrail_breach's guardrails
+            parts += [_guardrail_numbers(r) for r in v]
+        elif isinstance(v, (list, tuple)):
             parts.append(f"{label} {interval(v, currency)}")
         elif k in _MONEY_KEYS:
             parts.append(f"{label} {money(v, currency)}")
@@ -519,8 +521,19 @@ def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency:
         else:
             parts.append(f"{label} {plain(v)}")
     if p is not None:
-        parts.append(f"one-sided p = {p_value(p)}")
+        shown = p_value(p)
+        parts.append(f"one-sided p {shown}" if shown.startswith("<") else f"one-sided p = {shown}")
     return " · ".join(parts)
+
+
+def _guardrail_numbers(row: Mapping[str, Any]) -> str:
+    """'refunds harm 0.75 points (always-valid 95% interval 0.59 to 0.92 points), tolerance 0.5 points'."""
+    from valuetrack.formatting import kpi_amount
+
+    unit, lo_hi = row.get("unit"), row.get("interval") or [None, None]
+    return (f"{plain(row.get('name'))} harm {kpi_amount(row.get('harm_per_unit'), unit)} per treated unit "
+            f"(always-valid 95% interval {kpi_amount(lo_hi[0], unit)} to {kpi_amount(lo_hi[1], unit)}), "
+            f"tolerance {kpi_amount(row.get('tolerance'), unit)}")
 
 
 # -- model page -------------------------------------------------------------------------------
