@@ -359,7 +359,8 @@ with tabs[section]:
             st.html(views.table_html(["When", "Who", "Action", "Revision", "Changed"], [
                 [str(e["at"]).replace("T", " ")[:16], e["actor"], e["action"],
                  f"{e['from_revision'] or '–'} → {e['to_revision']}" if e["to_revision"] else "notes",
-                 ", ".join(label(k) for k in e["changes"]) + (f": {notes_text.clean(e['note'])}" if e.get("note") else "")
+                 # the manifest's own field names, as a user types them (table_html escapes them)
+                 ", ".join(str(k) for k in e["changes"]) + (f": {notes_text.clean(e['note'])}" if e.get("note") else "")
                  or "—"]
                 for e in audit], testid="audit"))
         else:

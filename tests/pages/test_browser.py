@@ -383,6 +383,8 @@ def test_the_registry_tab_shows_the_whole_manifest_and_audit(tab: Tab) -> None:
     assert code.evaluate("e => e.querySelector('pre').scrollWidth <= e.querySelector('pre').clientWidth + 1")
     audit = tab.page.locator("table[data-testid=audit] td").all_inner_texts()
     assert audit and not [a for a in audit if a.endswith("…")]
+    # the fields changed are named as the manifest spells them (they read 'attribution.window days')
+    assert any("attribution.window_days" in a for a in audit) and not any("window days" in a for a in audit)
 
 
 def test_refresh_shows_the_new_state_at_once_with_one_button(tab: Tab) -> None:
