@@ -555,3 +555,17 @@ def test_what_changed_compares_the_headline_totals(demo_builder, monkeypatch: py
     report(cli, MONTH, "html", out, "--as-of", AS_OF)
     doc = " ".join(out.read_text(encoding="utf-8").split())
     assert f"Total net value {money_exact(before['net'])} in March 2026 → {money_exact(now['net'])} now" in doc
+
+
+def test_no_refresh_advice_when_the_refresh_is_current(demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """push-reactivation stopped serving late in May: right after a refresh as of the report's date,
+    every cohort it has is as mature as a refresh can make it, so May's report must not tell anyone
+    to refresh for it (it did: its mature-through day was compared with the month's end)."""
+    ws = demo_builder(0.1, AS_OF)
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    out = ws / "may.html"
+    report(cli, "2026-05", "html", out, "--as-of", AS_OF)
+    doc = " ".join(out.read_text(encoding="utf-8").split())
+    assert "some of this month&#39;s cohorts are not yet mature" in doc  # the models still serving: provisional
+    assert "predates the maturity" not in doc

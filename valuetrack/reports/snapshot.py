@@ -219,7 +219,7 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         models.append(d)
 
     totals = _jsonable(pv.totals)
-    reasons = _provisional_reasons(models, first, last, pv.period_end)
+    reasons = _provisional_reasons(models, first, last, pv.period_end, pv.as_of)
     status = "provisional" if reasons else "final"
     order = sorted(models, key=lambda m: (not m["active_in_month"], -(m["net"] if m["net"] is not None else -m["cost"])))
     active = [m for m in order if m["active_in_month"]]
@@ -407,7 +407,8 @@ def _verdict(d: dict[str, Any]) -> str:
     return f"Not conclusive this month: the {pct}% interval includes zero."
 
 
-def _provisional_reasons(models: list[dict[str, Any]], first: dt.date, last: dt.date, period_end: dt.date) -> list[str]:
+def _provisional_reasons(models: list[dict[str, Any]], first: dt.date, last: dt.date, period_end: dt.date,
+                         as_of: dt.date) -> list[str]:
     reasons = []
     if period_end < last:
         reasons.append(f"the month is not over: figures run to {period_end}")
@@ -417,8 +418,11 @@ def _provisional_reasons(models: list[dict[str, Any]], first: dt.date, last: dt.
     unrefreshed = []
     for m in models:
         mt = m["refresh"]["mature_through"]
+        # the last cohort day a refresh as of this date would find mature: a refresh as of an earlier
+        # date found fewer (one as of this date leaves nothing more to mature: no advice to refresh)
+        possible = as_of - dt.timedelta(days=m["window_days"] + m["outcome_lag_days"])
         if (m["active_in_month"] and m["status"] == "active" and m["method"] == "ab" and mt
-                and dt.date.fromisoformat(mt) < min(last, period_end) and m["model"] not in immature):
+                and dt.date.fromisoformat(mt) < min(last, period_end, possible) and m["model"] not in immature):
             unrefreshed.append(m["model"])
     if unrefreshed:
         reasons.append("the last refresh predates the maturity of the month's cohorts for " + ", ".join(unrefreshed)
