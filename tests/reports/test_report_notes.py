@@ -116,3 +116,34 @@ def test_an_override_is_in_every_format_and_the_audit_log_and_can_be_withdrawn(i
     assert ("homepage-recs", f"override_{note_id}") not in again.index
     shown = cli("models", "show", "homepage-recs", "--json", schema="models_show").json
     assert shown["audit"][0]["action"] == "withdraw" and shown["audit"][0]["note"] == "booked twice"
+
+
+def test_the_manifests_annotations_are_listed_and_drawn_in_every_format(in_copy: Path, cli) -> None:
+    """A manifest's own `annotations` (a new model version) are in the report as the model page draws
+    them: listed (m1, m2 ...) in the PDF, the HTML, the CSV and the XLSX (the charts mark the listed
+    notes); one dated after the month is not. Its hostile label is escaped."""
+    import dataclasses
+    import datetime as dt
+
+    from valuetrack.actions import save
+    from valuetrack.context import open_context
+    from valuetrack.registry.spec import Annotation
+
+    ctx = open_context()
+    reg = ctx.registry.get("homepage-recs")
+    save(ctx, dataclasses.replace(reg.spec, annotations=(Annotation(dt.date(2026, 4, 9), "MLflow version 4 " + EVIL),
+                                                         Annotation(dt.date(2026, 5, 20), "MLflow version 5"))),
+         expected_revision=reg.revision)
+    for fmt in ("pdf", "html", "csv", "xlsx"):
+        report(cli, MONTH, fmt, in_copy / f"r.{fmt}", "--as-of", AS_OF)
+    assert "Release on 2026-04-09" in pdf_text(in_copy / "r.pdf") and "MLflow version 4" in pdf_text(in_copy / "r.pdf")
+    doc = (in_copy / "r.html").read_text(encoding="utf-8")
+    assert "#m1 Release on 2026-04-09" in doc and "&lt;script&gt;alert(1)&lt;/script&gt;" in doc and "<script>alert" not in doc
+    assert "version 5" not in doc
+    frame = pd.read_csv(in_copy / "r.csv", dtype=str, keep_default_na=False)
+    mine = frame[(frame["model"] == "homepage-recs") & (frame["metric"] == "annotation_m1")]
+    assert len(mine) == 1 and "MLflow version 4" in mine["note"].iloc[0] and "the manifest" in mine["note"].iloc[0]
+    import openpyxl
+
+    cells = [c.value for s in openpyxl.load_workbook(in_copy / "r.xlsx").worksheets for row in s.iter_rows() for c in row]
+    assert any(isinstance(v, str) and v.startswith("#m1 Release on 2026-04-09") for v in cells)

@@ -204,7 +204,11 @@ def build_snapshot(ctx: Context, *, month: str, as_of: dt.date | None = None, al
         d["to_date"] = _to_date(record["figures"])
         # annotations, excluded windows and overrides as the valuation used them (D36, D37); the
         # month's overrides and adjusted net value are in the month's figures
-        d["model_notes"] = [n for n in detail.get("notes") or []
+        # the manifest's own annotations (new versions) too, as the model page draws them: numbered m1, m2 ...
+        from_manifest = [{"kind": "annotation", "id": f"m{i}", "category": "release", "start": a.date.isoformat(),
+                          "text": a.label, "created_by": "the manifest", "created_at": None}
+                         for i, a in enumerate(reg.spec.annotations, 1)]
+        d["model_notes"] = [n for n in [*from_manifest, *(detail.get("notes") or [])]
                             if n.get("kind") != "annotation" or (n.get("start") or "") <= _iso(last)]
         d["exclusions"] = record["figures"].get("exclusions")
         d["notes"] = _notes(d, first, last, month)
