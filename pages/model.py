@@ -238,6 +238,12 @@ with tabs[section]:
         rows = views.diagnostics_rows(details)
         if rows:
             st.html(views.table_html(["Diagnostic", "Value"], rows, testid="diagnostics"))
+        if view["segments"]:
+            st.markdown(f"##### By segment ({md(spec.attribution.exposures.segment)})")
+            st.caption("Each segment's mature cohorts compared between the model and the holdout as the whole model's are; "
+                       "the money is the model's as a whole.")
+            st.html(views.table_html(["Segment", "Holdout units", "Model units", "Uplift per treated unit", "95% interval",
+                                      "Relative", "p"], view["segments"], testid="segments"))
         design = views.design_rows(details, own)
         if design:
             st.markdown("##### Experiment design")

@@ -214,7 +214,8 @@ def cmd_models_show(args: argparse.Namespace) -> int:
         "as_of": record.asof["as_of"], "valued_at": record.asof["valued_at"], "state": record.state,
         "error": record.error, "registry_revision": record.value.registry_revision, "refresh_id": record.refresh_id,
         "library_version": record.asof["library_version"], "input_hash": record.input_hash,
-        "figures": record.value.to_dict(), "flags": [f.to_dict() for f in record.flags]}
+        "figures": record.value.to_dict(), "flags": [f.to_dict() for f in record.flags],
+        "segments": record.detail.get("segments") or []}
     history = [] if record is None else [
         {"as_of": h["as_of"], "type": h["type"], "status": h["status"], "raised_on": h["raised_on"],
          "cleared_on": h["cleared_on"], "p_value": h["p_value"], "evidence": h["evidence"]} for h in record.history]

@@ -240,7 +240,8 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
               "live_to": max(daily["day"]) if v.reg.spec.status == "retired" and len(daily) else None,
               "refresh": _refresh_info(status),
               # annotations, excluded windows and overrides as this valuation used them (charts, reports)
-              "notes": [n.to_dict() for n in v.notes if n.active]}
+              "notes": [n.to_dict() for n in v.notes if n.active],
+              "segments": _segments(ctx, v, alpha)}
     daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
     series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
               "daily": series_columns(daily)}
@@ -254,6 +255,21 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
     figures.update((m, month_json(value)) for m, value in before.items())
     return {"payback": payback_from(cumulative), "hash": input_hash(v, alpha), "series": series, "status": status,
             "detail": jsonable(detail), "before": before, "month_figures": figures}
+
+
+def _segments(ctx: Context, v: Any, alpha: float) -> list[dict[str, Any]]:
+    """An A/B model's uplift per segment of ``attribution.exposures.segment`` (empty without one),
+    on the mature cohort days its valuation used (its excluded windows left out)."""
+    from valuetrack.attribution.methods.ab import mature_through, segment_breakdown
+    from valuetrack.value.notes import exclusion_windows
+
+    spec = v.reg.spec
+    ex = spec.attribution.exposures
+    if spec.attribution.method != "ab" or ex is None or ex.segment is None or not len(v.data.ab):
+        return []
+    sums = ctx.aggregates.segment_sums(spec.name, min(mature_through(spec, v.as_of), v.as_of - dt.timedelta(days=1)),
+                                       exclusion_windows(v.notes))
+    return segment_breakdown(spec, sums, alpha=alpha)
 
 
 def month_json(value: Any) -> dict[str, Any]:

@@ -125,3 +125,19 @@ def test_guardrails_section_shows_the_ledgers_figures(in_demo: Path, value_json:
     assert rows["refund_amount"][5].endswith("inside the KPI: not added")
     other = app("pages/model.py", model="homepage-recs").run()
     assert not [t for t in html_tables(other) if t["id"] == "guardrails"]
+
+
+def test_the_method_section_shows_the_uplift_per_segment(in_demo: Path) -> None:
+    """homepage-recs breaks its results down by country (attribution.exposures.segment): the Method
+    section's table has one row per segment, with the units and the p-value of its ledger record."""
+    from valuetrack import ledger
+    from valuetrack.context import open_context
+    from valuetrack.formatting import p_value
+
+    segments = ledger.model(open_context(), "homepage-recs").detail["segments"]
+    assert len(segments) >= 2 and all(s["effect_abs"] is not None for s in segments)
+    at = app("pages/model.py", model="homepage-recs", section="Method & diagnostics").run()
+    assert_clean(at)
+    table = next(t for t in html_tables(at) if t["id"] == "segments")
+    assert [r["cells"][0] for r in table["rows"]] == [s["segment"] for s in segments]
+    assert [r["cells"][6] for r in table["rows"]] == [p_value(s["p_value"]) for s in segments]

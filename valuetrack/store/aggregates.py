@@ -17,7 +17,7 @@ import math
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -301,6 +301,18 @@ class AggregateStore:
         for name, definition in rows:
             out.setdefault(name, set()).add(definition)
         return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
+
+    def segment_sums(self, model: str, through: dt.date,
+                     excluded: Sequence[tuple[dt.date, dt.date]] = ()) -> pd.DataFrame:
+        """The model's A/B sums per segment × arm over the cohort days up to ``through``, the days of
+        the ``excluded`` windows (first, last) left out: summed by the database (a segment
+        breakdown reads a few rows, not the model's rows per day × segment)."""
+        t = ab_aggregates
+        keep = [t.c.model_name == model, t.c.day <= through]
+        keep += [sa.not_(t.c.day.between(first, last)) for first, last in excluded]
+        stmt = (sa.select(t.c.segment, t.c.arm, *(sa.func.sum(t.c[k]).label(k) for k in _AB_SUMS))
+                .where(*keep).group_by(t.c.segment, t.c.arm).order_by(t.c.segment, t.c.arm))
+        return self._frame(stmt)
 
     def read_billed(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of

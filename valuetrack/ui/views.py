@@ -618,6 +618,7 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
         "effect": {"trusted": effect.get("trusted", record.value.trusted), "reason": effect.get("reason"),
                    "mature_through": effect.get("mature_through")},
         "details": record.detail.get("details") or {}, "timeline": frames["timeline"],
+        "segments": segment_rows(record.detail.get("segments") or [], reg.spec.kpi.unit),
         "months": [{**r, "pending": getattr(record, "restated_months", {}).get(r["month"])}
                    for r in month_rows(record.months)], "cumulative": frames["cumulative"], "daily": frames["daily"],
         "timeline_kept": record.timeline is not None,
@@ -632,6 +633,21 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
         "chart_notes": record.detail.get("notes") or [],
         "notes": [n.to_dict() for n in ctx.notes.list(reg.name, include_withdrawn=True)],
     }
+
+
+def segment_rows(segments: Iterable[Mapping[str, Any]], unit: str | None) -> list[list[str]]:
+    """[segment, holdout units, model units, uplift per treated unit, 95% interval, relative, p] per
+    segment of an A/B model (its ledger record's breakdown)."""
+    from valuetrack.formatting import kpi_amount
+
+    rows = []
+    for s in segments:
+        ci = s.get("ci_abs")
+        rows.append([plain(s["segment"]) or "(none)", number(s["n_control"]), number(s["n_treatment"]),
+                     kpi_amount(s.get("effect_abs"), unit) if s.get("effect_abs") is not None else "no estimate",
+                     f"{kpi_amount(ci[0], unit)} to {kpi_amount(ci[1], unit)}" if ci else "—",
+                     pct(s.get("effect_rel"), 1) if s.get("effect_rel") is not None else "—", p_value(s.get("p_value"))])
+    return rows
 
 
 def chart_marks(spec: Any, notes: Iterable[Mapping[str, Any]]) -> tuple[list[Any], list[tuple[Any, Any, str]]]:

@@ -84,6 +84,42 @@ def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict
     return out
 
 
+def segment_breakdown(spec: ModelSpec, sums: pd.DataFrame, *, alpha: float = 0.05) -> list[dict[str, Any]]:
+    """The uplift per segment (``attribution.exposures.segment``) from the sums of the mature
+    cohorts per segment × arm (``segment, arm`` and SUMS columns): each segment's arms compared as
+    the model's whole are (Welch t, CUPED when both arms have the covariate; one batch). A design's
+    adjustments (ramp, challenger) are the model's whole, not per segment. A segment without two
+    mature units in both arms is listed with no estimate."""
+    from valuetrack.attribution.ab import analyze_ab_batch
+
+    ex = spec.attribution.exposures
+    by = {(str(r["segment"]), r["arm"]): r for r in sums.to_dict("records")} if len(sums) else {}
+    out: list[dict[str, Any]] = []
+    ready: list[tuple[int, Any, Any]] = []
+    for segment in sorted({k[0] for k in by}):
+        c, t = by.get((segment, ex.control)), by.get((segment, ex.treatment))
+        out.append({"segment": segment, "n_control": int(c["n"] or 0) if c else 0,
+                    "n_treatment": int(t["n"] or 0) if t else 0, "effect_abs": None, "ci_abs": None,
+                    "effect_rel": None, "p_value": None})
+        if out[-1]["n_control"] >= 2 and out[-1]["n_treatment"] >= 2:
+            ready.append((len(out) - 1, c, t))
+    if not ready:
+        return out
+    cuped = all(pd.notna(arm["sum_x"]) for _, c, t in ready for arm in (c, t))
+    control = {k: np.array([c[k] for _, c, _ in ready], dtype=float) for k in SUMS}
+    treatment = {k: np.array([t[k] for _, _, t in ready], dtype=float) for k in SUMS}
+    r = analyze_ab_batch(*ab_inputs(spec, control, treatment, alpha, cuped))
+
+    def num(v: Any) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    for j, (i, _, _) in enumerate(ready):
+        ci = [num(r["ci_abs"][j][0]), num(r["ci_abs"][j][1])]
+        out[i].update(effect_abs=num(r["effect_abs"][j]), ci_abs=ci if None not in ci else None,
+                      effect_rel=num(r["effect_rel"][j]), p_value=num(r["p_value"][j]))
+    return out
+
+
 class ABMethod(Method):
     name = "ab"
     order = 10
