@@ -569,3 +569,26 @@ def test_no_refresh_advice_when_the_refresh_is_current(demo_builder, monkeypatch
     doc = " ".join(out.read_text(encoding="utf-8").split())
     assert "some of this month&#39;s cohorts are not yet mature" in doc  # the models still serving: provisional
     assert "predates the maturity" not in doc
+
+
+def test_the_next_issue_says_why_its_figures_changed(demo_builder, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """The next issue of a month lists what changed since the previous one and says why in words that
+    fit: a model registered since is 'new in this version' (it said 'late outcomes and newly mature
+    cohorts change the estimates' whatever had changed)."""
+    import dataclasses
+
+    from valuetrack.actions import save
+    from valuetrack.context import open_context
+
+    ws = demo_builder(0.1, AS_OF)
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
+    monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
+    report(cli, "2026-05", "html", ws / "first.html", "--as-of", AS_OF)
+    ctx = open_context()
+    spec = ctx.registry.get("homepage-recs").spec
+    save(ctx, dataclasses.replace(spec, name="late-joiner", display_name="Late joiner"))
+    report(cli, "2026-05", "html", ws / "second.html", "--as-of", AS_OF)
+    doc = " ".join((ws / "second.html").read_text(encoding="utf-8").split())
+    assert "Changes since the provisional issue" in doc
+    assert "1 model is new in this version." in doc and "Late outcomes" not in doc

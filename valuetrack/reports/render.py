@@ -280,7 +280,13 @@ def _differences_view(d: dict[str, Any], names: dict[str, str], cur: str) -> dic
                      "before": "", "after": "", "delta": _signed(other, cur), "cost_before": "", "cost_after": "",
                      "ci_after": "", "note": ""})
     at = d.get("at")
-    return {**d, "rows": rows, "net_before_text": money_exact(d["net_before"], cur),
+    kinds = [r.get("change", "changed") for r in d["models"]]
+    why = [f"{n} model{'s are' if n != 1 else ' is'} {word}" for n, word in (
+        (kinds.count("new"), "new in this version"), (kinds.count("removed"), "no longer in it"),
+        (kinds.count("changed"), "valued differently (late outcomes, newly mature cohorts, or edits to the "
+                                 "registry or its notes since)")) if n]
+    return {**d, "rows": rows, "why": ("; ".join(why) + ".") if why else "",
+            "net_before_text": money_exact(d["net_before"], cur),
             "net_after_text": money_exact(d["net_after"], cur), "delta_text": _signed(d["delta"], cur),
             "ci_after_text": _interval(d.get("ci_net_after"), cur),
             "at_text": dt.datetime.fromisoformat(at).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, str) else at}
