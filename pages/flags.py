@@ -24,12 +24,13 @@ if not by_model:
     st.success("No model is flagged: every model either covers its cost or is too young to judge.", icon=":material/check_circle:")
     st.stop()
 
-counts = {t: sum(1 for f in pv.flags if f.type == t) for t in views.FLAG_LABELS}
+# the tiles in the cards' order: the worst kind of flag first (valuetrack.value.flags.ordered)
+counts = {t: sum(1 for f in pv.flags if f.type == t) for t in views.FLAG_KINDS_WORST_FIRST}
 cols = st.columns(len(counts))
 for col, (t, n) in zip(cols, counts.items()):
     col.metric(f"{views.FLAG_ICONS[t]} {views.FLAG_LABELS[t]}", n)
 
-kinds = st.multiselect("Show", list(views.FLAG_LABELS), format_func=views.FLAG_LABELS.get, key="kinds",
+kinds = st.multiselect("Show", list(views.FLAG_KINDS_WORST_FIRST), format_func=views.FLAG_LABELS.get, key="kinds",
                        placeholder="All kinds of flag")
 st.caption("The worst first: by the severity of the flag, then by the money at stake (the model's expected loss to "
            "date, or its cost to date when it has no estimate).")

@@ -104,6 +104,9 @@ def test_every_surface_lists_flags_worst_first(every_flag: dict[str, Any], tmp_p
     assert_clean(at)
     heads = [shown(m.value) for m in at.markdown if m.value.startswith("### ")]
     assert heads == [f"### {_icon(t)} {LABEL[t]} · {names[m]}" for m, t in want]
+    # its count tiles in the same order: the most severe kind first
+    tiles = [shown(m.label) for m in at.metric]
+    assert tiles == [f"{_icon(t)} {LABEL[t]}" for t in sorted(LABEL, key=lambda t: -SEVERITY[t])]
 
     # the report: HTML, PDF and XLSX
     month = "2026-05"

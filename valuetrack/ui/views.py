@@ -25,6 +25,8 @@ from valuetrack.formatting import interval, money, money_column, money_compact, 
 # bundled Material icons render everywhere, emoji fonts do not
 FLAG_LABELS = {r.type: r.label for r in RULES}
 FLAG_ICONS = {r.type: r.icon for r in RULES}
+FLAG_KINDS_WORST_FIRST = tuple(r.type for r in sorted(RULES, key=lambda r: -r.severity))
+"""The kinds of flag in the order every list of flags takes: the most severe first."""
 HEALTH_ICONS = {"ok": ":green[● ok]", "warning": ":orange[● warning]", "problem": ":red[● problem]",
                 "unknown": ":gray[● unknown]"}
 RISK_ICONS = {"low": ":green[● low]", "medium": ":orange[● medium]", "high": ":red[● high]"}
