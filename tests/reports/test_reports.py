@@ -592,3 +592,14 @@ def test_the_next_issue_says_why_its_figures_changed(demo_builder, monkeypatch: 
     doc = " ".join((ws / "second.html").read_text(encoding="utf-8").split())
     assert "Changes since the provisional issue" in doc
     assert "1 model is new in this version." in doc and "Late outcomes" not in doc
+
+
+def test_no_negative_zero_in_json_or_csv(in_demo: Path, cli) -> None:
+    """A reconciliation with no overlap and no model without an estimate reads 0.0, not -0.0."""
+    run = cli("value", "--as-of", AS_OF, "--json", schema="value")
+    assert run.code == 0, run.err
+    out = run.out
+    report(cli, MONTH, "csv", in_demo / "zero.csv", "--as-of", AS_OF)
+    negative_zero = re.compile(r"(?<![\d.])-0\.0(?![\d.])")
+    assert not negative_zero.search(out)
+    assert not negative_zero.search((in_demo / "zero.csv").read_text())

@@ -208,7 +208,8 @@ class PortfolioValue:
                 "cost_fully_loaded": loaded_cost, "net_fully_loaded": (gross if rows else 0.0) - loaded_cost,
                 "double_counted": d.amount, "double_counted_se": d.se, "overlap_warnings": list(d.warnings),
                 "reconciliation": {"rows": float(sum(m.net for m in rows)),  # type: ignore[misc]
-                                   "overlap": -d.amount, "no_estimate_cost": -float(sum(m.cost for m in without)),
+                                   # 0.0 - x: no deduction reads 0.0, never -0.0 (JSON, CSV)
+                                   "overlap": 0.0 - d.amount, "no_estimate_cost": 0.0 - float(sum(m.cost for m in without)),
                                    "total": net, "models_without_estimate": [m.model for m in without]},
                 "models": len(self.models), "flagged": len({f.model for f in self.flags}),
                 # models in error are left out of the sums: their last good figures are of another date
