@@ -603,3 +603,21 @@ def test_no_negative_zero_in_json_or_csv(in_demo: Path, cli) -> None:
     negative_zero = re.compile(r"(?<![\d.])-0\.0(?![\d.])")
     assert not negative_zero.search(out)
     assert not negative_zero.search((in_demo / "zero.csv").read_text())
+
+
+def test_probabilities_read_as_on_the_pages(in_demo: Path, cli) -> None:
+    """P(net value > 0) is a percentage in the HTML, the PDF and the XLSX, as on the pages (it read
+    '0.97' in the reports and '97%' on the pages)."""
+    from openpyxl import load_workbook
+
+    from valuetrack.formatting import pct
+
+    truth = value_json(cli, MONTH)["totals"]
+    assert truth["prob_positive"] is not None
+    for fmt in ("html", "pdf", "xlsx"):
+        report(cli, MONTH, fmt, in_demo / f"p.{fmt}", "--as-of", AS_OF)
+    assert f"P(net value &gt; 0) = {pct(truth['prob_positive'])}" in (in_demo / "p.html").read_text(encoding="utf-8")
+    assert f"P(net value > 0) = {pct(truth['prob_positive'])}" in pdf_text(in_demo / "p.pdf")
+    ws = load_workbook(in_demo / "p.xlsx")["Summary"]
+    cell = next(r[1] for r in ws.iter_rows() if r[0].value == "P(net value > 0)")
+    assert cell.value == pytest.approx(truth["prob_positive"]) and cell.number_format == "0%"

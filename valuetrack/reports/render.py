@@ -92,7 +92,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, pending: dict[str, Any] | N
                   cost_loaded_text=money_exact(totals.get("cost_fully_loaded"), cur))
     totals.update(net_text=money_exact(totals["net"], cur), gross_text=money_exact(totals["gross"], cur),
                   cost_text=money_exact(totals["cost"], cur), ci_text=_interval(totals.get("ci_net"), cur),
-                  prob_text="—" if totals.get("prob_positive") is None else f"{totals['prob_positive']:.2f}",
+                  prob_text=pct(totals.get("prob_positive")),  # as the pages show it: 97%
                   tone=_tone(totals["net"], totals.get("ci_net")))
     # overrides agreed with finance: the adjusted total beside the unadjusted one (D37)
     has_overrides = bool(totals.get("override_amount")) or any(m.get("overrides") for m in c["models"])
@@ -120,7 +120,7 @@ def view(snapshot: Snapshot, *, charts: bool = True, pending: dict[str, Any] | N
             net_text=money_exact(m["net"], cur), gross_text=money_exact(m["gross"], cur),
             cost_text=money_exact(m["cost"], cur), ci_text=_interval(m["ci_net"], cur),
             roi_text=_pct(m["roi"]), roi_ci_text=(f"{_pct(m['ci_roi'][0])} to {_pct(m['ci_roi'][1])}" if m.get("ci_roi") else ""),
-            prob_text="—" if m["prob_positive"] is None else f"{m['prob_positive']:.2f}",
+            prob_text=pct(m["prob_positive"]),
             expected_loss_text=money_exact(m.get("expected_loss"), cur),
             monthly_cost_text=money_exact(m.get("monthly_cost"), own),
             per_1k_text=money_exact(m.get("cost_per_1k_predictions"), own),
@@ -664,7 +664,7 @@ def render_xlsx(snapshot: Snapshot, *, pending: dict[str, Any] | None = None) ->
     cur = c["currency"]
     sym = symbol(cur)
     money_fmt = f'"{sym}"#,##0.00;-"{sym}"#,##0.00'
-    pct_fmt, prob_fmt, int_fmt = "0.0%", "0.00", "#,##0"
+    pct_fmt, prob_fmt, int_fmt = "0.0%", "0%", "#,##0"  # a probability as the pages and the PDF show it
     bold = Font(bold=True)
     head_fill = PatternFill("solid", fgColor="1F4E79")
     head_font = Font(bold=True, color="FFFFFF")
