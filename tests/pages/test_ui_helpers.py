@@ -90,6 +90,17 @@ def test_value_by_model_sorts_and_colours_by_sign() -> None:
     assert list(bars.data[0].marker.color) == [charts.RED, charts.GREEN]   # sorted ascending: b then a
 
 
+def test_a_long_name_is_cut_on_the_axis_and_whole_on_hover() -> None:
+    """One 300-character display name must not squeeze every bar to nothing: the axis shows at most
+    LABEL_MAX characters (two names alike there stay two bars), the hover the whole name."""
+    long = "Churn " + "x" * 300
+    frame = pd.DataFrame({"name": [long, long + "y", "b"], "net": [10.0, 12.0, -5.0], "net_lo": [2.0, 3.0, -9.0],
+                          "net_hi": [20.0, 21.0, -1.0]})
+    bar = charts.value_by_model(frame, "USD").data[0]
+    assert max(len(y) for y in bar.y) <= charts.LABEL_MAX + 1 and len(set(bar.y)) == 3
+    assert {c[3] for c in bar.customdata} == {long, long + "y", "b"} and "customdata[3]" in bar.hovertemplate
+
+
 def test_form_messages_in_plain_words() -> None:
     p = views.plain_problem
     assert p("model.monthly_cost: must be >= 0 (got -500.0)") == "Must be 0 or more (you entered -500)."

@@ -41,6 +41,10 @@ def sign_colour(lo: float | None, hi: float | None) -> str:
     return GREY
 
 
+LABEL_MAX = 40
+"""Characters of a model's name on a chart's axis (the whole name is on hover)."""
+
+
 def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net value") -> go.Figure:
     """Horizontal bars of net value per model with 95 % interval whiskers, best at the top. A flagged
     model's bar is grey, faded and hatched whatever its sign, its flags and their reasons on hover (D42)."""
@@ -51,15 +55,25 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     hover = ["" if not r else "<br>Flagged, do not rely on this figure:<br>" + "<br>".join(
         line for reason in one_line(r).split(" ¶ ") for line in textwrap.wrap(reason, 90)) for r in
         (x.replace("\n", " ¶ ") for x in reasons)]
+    names = [one_line(n) for n in f["name"]]
+    # a long name is cut on the axis (it would squeeze the bars to nothing), whole on hover; the cut
+    # names stay distinct (a bar per model): a repeated one gets its rank
+    shown, seen = [], set()
+    for n in names:
+        cut = n if len(n) <= LABEL_MAX else n[:LABEL_MAX - 1] + "…"
+        while cut in seen:
+            cut += " "
+        seen.add(cut)
+        shown.append(cut)
     fig = go.Figure(go.Bar(
-        x=f["net"], y=[one_line(n) for n in f["name"]], orientation="h", marker_color=colours,
+        x=f["net"], y=shown, orientation="h", marker_color=colours,
         marker_opacity=[0.45 if fl else 1.0 for fl in flagged],
         marker_pattern_shape=["/" if fl else "" for fl in flagged],
         error_x=dict(type="data", symmetric=False, array=(f["net_hi"] - f["net"]).fillna(0),
                      arrayminus=(f["net"] - f["net_lo"]).fillna(0), color="#57606a", thickness=1),
-        customdata=[[lo, hi, h] for lo, hi, h in zip(f["net_lo"], f["net_hi"], hover)],
-        hovertemplate="%{y}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to %{customdata[1]:,.0f}"
-                      "%{customdata[2]}<extra></extra>",
+        customdata=[[lo, hi, h, n] for lo, hi, h, n in zip(f["net_lo"], f["net_hi"], hover, names)],
+        hovertemplate="%{customdata[3]}<br>" + label + " %{x:,.0f}<br>95% interval %{customdata[0]:,.0f} to "
+                      "%{customdata[1]:,.0f}%{customdata[2]}<extra></extra>",
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
