@@ -393,6 +393,5 @@ with tabs[section]:
                                                    best=best), width="stretch", key="thresholds")
         if decisions["checks"]:
             st.markdown("##### The estimate against realised value, as labels arrive")
-            st.dataframe(views.decision_checks_frame(decisions), hide_index=True, width="stretch", key="checks",
-                         column_config={k: st.column_config.NumberColumn(k, format="%.0f")
-                                        for k in ("Estimated", "Realised", "Gap")})
+            st.html(views.table_html(views.DECISION_CHECK_COLUMNS, views.decision_check_rows(decisions, own),
+                                     testid="decision-checks"))

@@ -67,6 +67,8 @@ def test_interval_shares_one_precision() -> None:
     assert f.interval([-120.0, 5400.0], "USD") == "-$120 to $5,400"
     assert f.interval([-922.31, 4000.0], "USD", compact=True) == "-$922 to $4K"  # no cents beside a compact end
     assert f.interval([-92.31, 400.0], "USD", compact=True) == "-$92.31 to $400.00"
+    # a narrow interval the compact form cannot tell apart is given whole ('$3.9M to $3.9M' says nothing)
+    assert f.interval([3_877_120.0, 3_915_480.0], "USD", compact=True) == "$3,877,120 to $3,915,480"
     assert f.interval(None, "USD") == "no interval yet"
     assert f.interval([1.0, None], "USD") == "no interval yet"
 

@@ -114,9 +114,10 @@ def interval(ci: Iterable[float | None] | None, currency: str = "USD", *, compac
     ends = list(ci or [])
     if len(ends) != 2 or any(_missing(v) for v in ends):
         return "no interval yet"
+    lo = hi = ""
     if compact and max(abs(float(v)) for v in ends) >= SMALL:
         lo, hi = (money(v, currency, cents=False) if abs(float(v)) < SMALL else money_compact(v, currency) for v in ends)
-    else:
+    if lo == hi:  # not compact, or a narrow interval the compact form cannot tell apart ('$3.9M to $3.9M')
         lo, hi = money_column(ends, currency)
     return f"{lo} to {hi}"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.pages.conftest import app, assert_clean, html_tables, svg_charts
-from valuetrack.formatting import money_column, money_compact, pct
+from valuetrack.formatting import money_column, money_compact, p_value, pct
 
 
 @pytest.mark.parametrize("name", ["homepage-recs", "dynamic-pricing", "signup-risk-gate"])
@@ -96,8 +96,15 @@ def test_a_classifier_shows_its_decisions_beside_the_causal_value(in_demo: Path,
     assert metrics["Estimate, labels pending"] == money_compact(d["estimate"], cur)
     assert metrics["Gross value"] == money_compact(m["gross"], cur)  # the causal figure is unchanged by the decisions
     assert any("never added to it" in c.value for c in at.caption)
-    checks = next(x.value for x in at.dataframe if "Gap" in x.value.columns)
-    assert list(checks["Month"]) == [c["month"] for c in d["checks"]][::-1]
+    # the monthly check: a table of formatted money (one precision per column) and p-values, whole
+    # (it was a scrolling frame of raw numbers)
+    checks = next(t for t in html_tables(at) if t["id"] == "decision-checks")
+    rows = [r["cells"] for r in checks["rows"]]
+    newest_first = d["checks"][::-1]
+    assert [r[0] for r in rows] == [c["month"] for c in newest_first]
+    assert [r[2] for r in rows] == money_column([c["estimated"] for c in newest_first], cur)
+    assert [r[4] for r in rows] == money_column([c["gap"] for c in newest_first], cur)
+    assert [r[5] for r in rows] == [p_value(c["p_value"]) for c in newest_first]
     # a model without [decisions] has no such tab
     other = app("pages/model.py", model="homepage-recs").run()
     assert "Decisions" not in [t.label for t in other.tabs]

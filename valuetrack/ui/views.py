@@ -288,12 +288,16 @@ def decision_tiles(d: Mapping[str, Any], currency: str) -> list[dict[str, str]]:
     ]
 
 
-def decision_checks_frame(d: Mapping[str, Any]) -> pd.DataFrame:
-    """The monthly check of the score-based estimate against realised value, newest first."""
-    rows = [{"Month": c["month"], "Labelled": c["labelled"], "Estimated": c["estimated"], "Realised": c["realised"],
-             "Gap": c["gap"], "p-value": c["p_value"], "Flagged": "yes" if c["flagged"] else "no"}
-            for c in d["checks"]]
-    return pd.DataFrame(rows[::-1], columns=["Month", "Labelled", "Estimated", "Realised", "Gap", "p-value", "Flagged"])
+DECISION_CHECK_COLUMNS = ["Month", "Labelled", "Estimated", "Realised", "Gap", "p-value", "Flagged"]
+
+
+def decision_check_rows(d: Mapping[str, Any], currency: str) -> list[list[str]]:
+    """The monthly check of the score-based estimate against realised value, newest first: money at
+    one precision per column, p-values as everywhere (two significant digits)."""
+    checks = list(d["checks"])[::-1]
+    money_cols = [money_column([c[k] for c in checks], currency) for k in ("estimated", "realised", "gap")]
+    return [[plain(c["month"]), number(c["labelled"]), est, real, gap, p_value(c["p_value"]),
+             "yes" if c["flagged"] else "no"] for c, est, real, gap in zip(checks, *money_cols)]
 
 
 def flags_by_model(flags: Iterable[Any]) -> dict[str, list[Any]]:
