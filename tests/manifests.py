@@ -91,3 +91,22 @@ VALID_MANIFEST = textwrap.dedent('''
 
 # its first model alone
 CHURN_MANIFEST = VALID_MANIFEST.split('[[models]]\nname = "dynamic-pricing"')[0]
+
+
+def copy_of_the_most_valuable(models: list[dict], name: str = "the-copy") -> str:
+    """Register a copy of the A/B model with the largest gross value in ``models`` (``value --json``'s
+    rows): the same exposures rows (its ``model_value``), units and KPI, so the two count the same
+    value twice and the portfolio must deduct it once. Returns the original's name."""
+    import dataclasses
+
+    from valuetrack.actions import save
+    from valuetrack.context import open_context
+
+    ab = [m for m in models if m["method"] == "ab" and m["gross"] is not None]
+    original = max(ab, key=lambda m: m["gross"])["model"]
+    ctx = open_context()
+    spec = ctx.registry.get(original).spec
+    a = spec.attribution
+    save(ctx, spec.replace(name=name, display_name=name.replace("-", " ").capitalize(), attribution=dataclasses.replace(
+        a, exposures=dataclasses.replace(a.exposures, model_value=a.exposures.model_value or original))))
+    return original

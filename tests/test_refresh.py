@@ -98,21 +98,12 @@ def test_a_model_refreshed_alone_enters_the_overlap_deduction(workspace: Path, c
     """A copy of a model (the same exposures, units and KPI), registered and refreshed alone with
     `refresh --model`: the portfolio deducts the value the two count twice at once, as a refresh of
     every model does, rather than adding the copy's value to the total until the next full refresh."""
-    import dataclasses
-
-    from valuetrack.actions import save
+    from tests.manifests import copy_of_the_most_valuable
 
     assert cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
     assert cli("refresh", "--as-of", "2026-03-01").code == 0
     before = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
-    # the A/B model worth most to date: its copy claims the same value again
-    ab = [m for m in before["models"] if m["method"] == "ab" and m["gross"] is not None]
-    name = max(ab, key=lambda m: m["gross"])["model"]
-    ctx = open_context()
-    spec = ctx.registry.get(name).spec
-    a = spec.attribution
-    save(ctx, spec.replace(name="the-copy", display_name="The copy", attribution=dataclasses.replace(
-        a, exposures=dataclasses.replace(a.exposures, model_value=a.exposures.model_value or name))))
+    copy_of_the_most_valuable(before["models"])  # it claims the same value again
     assert cli("refresh", "--as-of", "2026-03-01", "--model", "the-copy").code == 0
     alone = cli("value", "--as-of", "2026-03-01", "--json", schema="value").json
     copy = {m["model"]: m for m in alone["models"]}["the-copy"]

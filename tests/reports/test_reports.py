@@ -532,22 +532,13 @@ def test_what_changed_compares_the_headline_totals(demo_builder, monkeypatch: py
     """"What changed since" compares the portfolio's total net value of the two months as their
     headlines show it, after the deduction of the value two models count twice (here a copy of the
     model worth most), not the sum of the models' rows."""
-    import dataclasses
-
-    from valuetrack.actions import save
-    from valuetrack.context import open_context
+    from tests.manifests import copy_of_the_most_valuable
 
     ws = demo_builder(0.1, AS_OF)  # a copy of its own: no month of it issued final yet
     monkeypatch.chdir(ws)
     monkeypatch.delenv("VALUETRACK_CONFIG", raising=False)
     monkeypatch.setenv("VALUETRACK_USER", "tester@example.com")
-    ab = [m for m in value_json(cli, MONTH)["models"] if m["method"] == "ab" and m["gross"] is not None]
-    name = max(ab, key=lambda m: m["gross"])["model"]
-    ctx = open_context()
-    spec = ctx.registry.get(name).spec
-    a = spec.attribution
-    save(ctx, spec.replace(name="the-copy", display_name="The copy", attribution=dataclasses.replace(
-        a, exposures=dataclasses.replace(a.exposures, model_value=a.exposures.model_value or name))))
+    copy_of_the_most_valuable(value_json(cli, MONTH)["models"])
     assert cli("refresh", "--as-of", AS_OF).code == 0
     now, before = value_json(cli, MONTH)["totals"], value_json(cli, "2026-03")["totals"]
     assert now["double_counted"] > 0 and before["double_counted"] > 0  # the rows' sum is not the total here
