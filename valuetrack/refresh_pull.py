@@ -138,15 +138,19 @@ class PulledGuardrail:
     ab: pd.DataFrame
 
 
-def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
-    """A digest of everything a guardrail's aggregate depends on: a change re-reads its history."""
+def _digest(what: Any) -> str:
+    """32 hex digits of a sha256 over ``what`` as canonical JSON."""
     import hashlib
     import json
 
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def guardrail_definition(spec: ModelSpec, guardrail: Any) -> str:
+    """A digest of everything a guardrail's aggregate depends on: a change re-reads its history."""
     view = guardrail_view(spec, guardrail).to_dict()
-    keep = {"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
-            "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return _digest({"timezone": view["timezone"], "aggregation": view["kpi"]["aggregation"],
+                    "attribution": {k: v for k, v in view["attribution"].items() if k not in ("method", "treatment_share")}})
 
 
 def model_definition(spec: ModelSpec) -> str:
@@ -155,15 +159,11 @@ def model_definition(spec: ModelSpec) -> str:
     columns): when it changes, the next refresh re-reads the whole history (D66) rather than adding
     new days read one way to final days read another. Money and the valuation's own settings
     (costs, value per unit, thresholds, method, treatment share, decision threshold) are not in it."""
-    import hashlib
-    import json
-
     d = spec.to_dict()
     decisions = {k: v for k, v in (d.get("decisions") or {}).items() if k not in ("threshold", "label_lag_days")}
-    keep = {"connection": d["connection"], "timezone": d["timezone"], "aggregation": d["kpi"]["aggregation"],
-            "attribution": {k: v for k, v in d["attribution"].items() if k not in ("method", "treatment_share")},
-            "decisions": decisions}
-    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return _digest({"connection": d["connection"], "timezone": d["timezone"], "aggregation": d["kpi"]["aggregation"],
+                    "attribution": {k: v for k, v in d["attribution"].items() if k not in ("method", "treatment_share")},
+                    "decisions": decisions})
 
 
 def mature_through(spec: ModelSpec, as_of: dt.date) -> dt.date:

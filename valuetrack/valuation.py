@@ -267,8 +267,7 @@ def _segments(ctx: Context, v: Any, alpha: float) -> list[dict[str, Any]]:
     ex = spec.attribution.exposures
     if spec.attribution.method != "ab" or ex is None or ex.segment is None or not len(v.data.ab):
         return []
-    sums = ctx.aggregates.segment_sums(spec.name, min(mature_through(spec, v.as_of), v.as_of - dt.timedelta(days=1)),
-                                       exclusion_windows(v.notes))
+    sums = ctx.aggregates.segment_sums(spec.name, mature_through(spec, v.as_of), exclusion_windows(v.notes))
     return segment_breakdown(spec, sums, alpha=alpha)
 
 
