@@ -75,6 +75,7 @@ def test_evidence_line_shows_each_guardrail_and_a_p_floor() -> None:
     assert "no interval" not in line and "refunds harm" in line and "tolerance" in line
     assert "0.586 points to 0.916 points" in line
     assert line.endswith("one-sided p < 0.0001")
+    assert views.evidence_line({"srm_p_value": 1e-12}, None, "USD") == "SRM p < 0.0001"
 
 
 def test_sign_colours_mean_confidently_positive_negative_or_not() -> None:

@@ -425,7 +425,7 @@ def _risk(r: Any, cur: str) -> dict[str, Any]:
         r = {"level": str(r)}
     lines = list(r.get("reasons") or [])
     if r.get("prob_negative") is not None:
-        lines.append(f"P(net value < 0) = {r['prob_negative']:.2f}")
+        lines.append(f"P(net value < 0) = {pct(r['prob_negative'])}")  # as the model page shows it
     if r.get("expected_loss") is not None:
         lines.append(f"Expected loss {money_exact(r['expected_loss'], cur)}")
     if r.get("concentration") is not None:

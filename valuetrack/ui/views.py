@@ -19,7 +19,7 @@ from valuetrack.attribution import methods
 from valuetrack.design_text import design_rows  # noqa: F401 (the model page uses it)
 from valuetrack.guardrail_text import HEAD as GUARDRAIL_HEAD, guardrail_rows  # noqa: F401 (the model page uses them)
 from valuetrack.value.flags import RULES, ordered, truncate
-from valuetrack.formatting import interval, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
+from valuetrack.formatting import interval, kpi_amount, money, money_column, money_compact, number, p_value, pct, plain  # noqa: F401 (pages use them)
 
 # from the one table of flag rules (valuetrack.value.flags.RULES); Markdown icons: Streamlit's
 # bundled Material icons render everywhere, emoji fonts do not
@@ -523,19 +523,22 @@ def evidence_line(evidence: Mapping[str, Any] | None, p: float | None, currency:
         elif k in _MONEY_KEYS:
             parts.append(f"{label} {money(v, currency)}")
         elif k.endswith("p_value"):
-            parts.append(f"{'SRM p' if k == 'srm_p_value' else label} = {p_value(v)}")
+            parts.append(_p_part("SRM p" if k == "srm_p_value" else label, v))
         else:
             parts.append(f"{label} {plain(v)}")
     if p is not None:
-        shown = p_value(p)
-        parts.append(f"one-sided p {shown}" if shown.startswith("<") else f"one-sided p = {shown}")
+        parts.append(_p_part("one-sided p", p))
     return " · ".join(parts)
+
+
+def _p_part(label: str, p: float) -> str:
+    """'p = 0.003', or 'p < 0.0001' below the floor (not 'p = < 0.0001')."""
+    shown = p_value(p)
+    return f"{label} {shown}" if shown.startswith("<") else f"{label} = {shown}"
 
 
 def _guardrail_numbers(row: Mapping[str, Any]) -> str:
     """'refunds harm 0.75 points (always-valid 95% interval 0.59 to 0.92 points), tolerance 0.5 points'."""
-    from valuetrack.formatting import kpi_amount
-
     unit, lo_hi = row.get("unit"), row.get("interval") or [None, None]
     return (f"{plain(row.get('name'))} harm {kpi_amount(row.get('harm_per_unit'), unit)} per treated unit "
             f"(always-valid 95% interval {kpi_amount(lo_hi[0], unit)} to {kpi_amount(lo_hi[1], unit)}), "
@@ -644,8 +647,6 @@ def model_view(ctx: Any, record: Any) -> dict[str, Any]:
 def segment_rows(segments: Iterable[Mapping[str, Any]], unit: str | None) -> list[list[str]]:
     """[segment, holdout units, model units, uplift per treated unit, 95% interval, relative, p] per
     segment of an A/B model (its ledger record's breakdown)."""
-    from valuetrack.formatting import kpi_amount
-
     rows = []
     for s in segments:
         ci = s.get("ci_abs")

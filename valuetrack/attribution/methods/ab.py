@@ -91,6 +91,7 @@ def segment_breakdown(spec: ModelSpec, sums: pd.DataFrame, *, alpha: float = 0.0
     adjustments (ramp, challenger) are the model's whole, not per segment. A segment without two
     mature units in both arms is listed with no estimate."""
     from valuetrack.attribution.ab import analyze_ab_batch
+    from valuetrack.jsonsafe import num
 
     ex = spec.attribution.exposures
     by = {(str(r["segment"]), r["arm"]): r for r in sums.to_dict("records")} if len(sums) else {}
@@ -109,10 +110,6 @@ def segment_breakdown(spec: ModelSpec, sums: pd.DataFrame, *, alpha: float = 0.0
     control = {k: np.array([c[k] for _, c, _ in ready], dtype=float) for k in SUMS}
     treatment = {k: np.array([t[k] for _, _, t in ready], dtype=float) for k in SUMS}
     r = analyze_ab_batch(*ab_inputs(spec, control, treatment, alpha, cuped))
-
-    def num(v: Any) -> float | None:
-        return float(v) if np.isfinite(v) else None
-
     for j, (i, _, _) in enumerate(ready):
         ci = [num(r["ci_abs"][j][0]), num(r["ci_abs"][j][1])]
         out[i].update(effect_abs=num(r["effect_abs"][j]), ci_abs=ci if None not in ci else None,
