@@ -609,7 +609,7 @@ def test_probabilities_read_as_on_the_pages(in_demo: Path, cli) -> None:
         report(cli, MONTH, fmt, in_demo / f"p.{fmt}", "--as-of", AS_OF)
     assert f"P(net value &gt; 0) = {pct(truth['prob_positive'])}" in (in_demo / "p.html").read_text(encoding="utf-8")
     assert f"P(net value > 0) = {pct(truth['prob_positive'])}" in pdf_text(in_demo / "p.pdf")
-    risk = re.findall(r"P\(net value < 0\) = (\S+)", pdf_text(in_demo / "p.pdf"))  # each model's risk lines
+    risk = re.findall(r"P\(net value < 0\) = ([\d.,]+%?)", pdf_text(in_demo / "p.pdf"))  # each model's risk lines
     assert risk and all(v.endswith("%") for v in risk)
     ws = load_workbook(in_demo / "p.xlsx")["Summary"]
     cell = next(r[1] for r in ws.iter_rows() if r[0].value == "P(net value > 0)")
