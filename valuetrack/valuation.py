@@ -214,11 +214,15 @@ def _record(ctx: Context, pv: Any, *, as_of: dt.date, reason: str, alpha: float,
               "evidence": f.evidence, "at_stake": f.at_stake} for f in pv.flags]
     # the structural fits the models used, kept for the next valuation (D52; a cache: no figure reads it)
     fits = {name: v.data.fits.used for name, v in pv.valuations.items() if getattr(v.data, "fits", None) is not None}
+    # and the segment sums their breakdowns used (D68; a cache too)
+    segment_sums = {name: v.prepared["segment_sums"] for name, v in pv.valuations.items()
+                    if v.prepared.get("segment_sums") is not None}
     record = LedgerRecord(
         as_of=as_of, reason=reason, actor=getattr(ctx.actor, "name", "") or "", alpha=alpha,
         currency=pv.currency, library_version=__version__, refresh_id=token[1], registry_version=token[0],
         input_hash=_sha({"as_of": as_of, "alpha": alpha, "models": hashes}), token=token, periods=periods,
-        models=models, monthly=monthly, timeline=timelines, flags=flags, fits=fits)
+        models=models, monthly=monthly, timeline=timelines, flags=flags, fits=fits,
+        segment_sums=segment_sums)
     return record, pv
 
 
@@ -232,6 +236,7 @@ def preparer(ctx: Context, alpha: float) -> Any:
 
 def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) -> dict[str, Any]:
     cumulative, daily = cumulative_rows(v), v.data.daily
+    segments, kept_sums = _segments(ctx, v, alpha)
     status = v.data.status if v.data.status is not None else ctx.aggregates.status(v.reg.name)
     effect = v.effect
     detail = {"effect": {"method": effect.method, "trusted": effect.trusted, "reason": effect.reason,
@@ -241,7 +246,7 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
               "refresh": _refresh_info(status),
               # annotations, excluded windows and overrides as this valuation used them (charts, reports)
               "notes": [n.to_dict() for n in v.notes if n.active],
-              "segments": _segments(ctx, v, alpha)}
+              "segments": segments}
     daily = daily[[c for c in ("day", "arm", "n_exposures") if c in daily.columns]] if len(daily) else None
     series = {"timeline": series_columns(v.timeline()), "cumulative": series_columns(cumulative),
               "daily": series_columns(daily)}
@@ -254,21 +259,44 @@ def _prepare(ctx: Context, alpha: float, first_month: dt.date | None, v: Any) ->
     figures = {f"{m.period_start:%Y-%m}": month_json(m) for m in v.months()}
     figures.update((m, month_json(value)) for m, value in before.items())
     return {"payback": payback_from(cumulative), "hash": input_hash(v, alpha), "series": series, "status": status,
-            "detail": jsonable(detail), "before": before, "month_figures": figures}
+            "detail": jsonable(detail), "before": before, "month_figures": figures, "segment_sums": kept_sums}
 
 
-def _segments(ctx: Context, v: Any, alpha: float) -> list[dict[str, Any]]:
+def _segments(ctx: Context, v: Any, alpha: float) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """An A/B model's uplift per segment of ``attribution.exposures.segment`` (empty without one),
-    on the mature cohort days its valuation used (its excluded windows left out)."""
+    on the mature cohort days its valuation used (its excluded windows left out); and the sums it
+    used, to keep for the next valuation (D68: it sums only the days that matured since the kept
+    sums, when they are for the same excluded windows and no refresh re-read their days)."""
     from valuetrack.attribution.methods.ab import mature_through, segment_breakdown
     from valuetrack.value.notes import exclusion_windows
 
     spec = v.reg.spec
     ex = spec.attribution.exposures
     if spec.attribution.method != "ab" or ex is None or ex.segment is None or not len(v.data.ab):
-        return []
-    sums = ctx.aggregates.segment_sums(spec.name, mature_through(spec, v.as_of), exclusion_windows(v.notes))
-    return segment_breakdown(spec, sums, alpha=alpha)
+        return [], None
+    through, windows = mature_through(spec, v.as_of), exclusion_windows(v.notes)
+    key = json.dumps([[a.isoformat(), b.isoformat()] for a, b in windows])
+    kept = ctx.ledger.kept_segment_sums(spec.name)
+    if kept is not None and kept["windows"] == key and kept["through"] <= through:
+        rows = kept["sums"]
+        if kept["through"] < through:
+            rows = _add_sums(rows, ctx.aggregates.segment_sums(spec.name, through, windows, after=kept["through"]))
+    else:
+        rows = ctx.aggregates.segment_sums(spec.name, through, windows)
+    return (segment_breakdown(spec, rows, alpha=alpha),
+            {"through": through, "windows": key, "sums": rows})
+
+
+def _add_sums(rows: list[dict[str, Any]], more: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sums per segment × arm (records) plus those of ``more``, as SQL's SUM adds: a NULL (None)
+    is no term, and a sum with no term is NULL."""
+    out = {(r["segment"], r["arm"]): dict(r) for r in rows}
+    for r in more:
+        have = out.setdefault((r["segment"], r["arm"]), dict.fromkeys(r) | {"segment": r["segment"], "arm": r["arm"]})
+        for k, x in r.items():
+            if k not in ("segment", "arm") and x is not None:
+                have[k] = x if have[k] is None else have[k] + x
+    return [out[k] for k in sorted(out)]
 
 
 def month_json(value: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import math
 import os
 import socket
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Sequence
 
 import numpy as np
@@ -37,6 +38,7 @@ from valuetrack.store.schema import (
     health_daily,
     health_histogram,
     refreshes,
+    segment_sums_kept,
     series_points,
 )
 
@@ -148,6 +150,8 @@ class AggregateStore:
                     else:
                         c.execute(_DELETE_SINCE[table.name], {"model": model, "since": day})
                 written += _insert_columns(c, ab_aggregates, _ab_columns(pulled, refresh_id))
+                # kept segment sums over any re-read day are no longer right (D68)
+                c.execute(_DROP_KEPT_SUMS, {"model": model, "since": since})
                 # the re-read days' totals over segments, summed by the database from the rows just
                 # written (as the read summed them before D61; earlier days' totals stay)
                 c.execute(_SUM_DAYS, {"model": model, "since": since})
@@ -302,17 +306,17 @@ class AggregateStore:
             out.setdefault(name, set()).add(definition)
         return {k: next(iter(v)) for k, v in out.items() if len(v) == 1}
 
-    def segment_sums(self, model: str, through: dt.date,
-                     excluded: Sequence[tuple[dt.date, dt.date]] = ()) -> pd.DataFrame:
-        """The model's A/B sums per segment × arm over the cohort days up to ``through``, the days of
-        the ``excluded`` windows (first, last) left out: summed by the database (a segment
-        breakdown reads a few rows, not the model's rows per day × segment)."""
-        t = ab_aggregates
-        keep = [t.c.model_name == model, t.c.day <= through]
-        keep += [sa.not_(t.c.day.between(first, last)) for first, last in excluded]
-        stmt = (sa.select(t.c.segment, t.c.arm, *(sa.func.sum(t.c[k]).label(k) for k in _AB_SUMS))
-                .where(*keep).group_by(t.c.segment, t.c.arm).order_by(t.c.segment, t.c.arm))
-        return self._frame(stmt)
+    def segment_sums(self, model: str, through: dt.date, excluded: Sequence[tuple[dt.date, dt.date]] = (),
+                     after: dt.date | None = None) -> list[dict[str, Any]]:
+        """The model's A/B sums per segment × arm (records: segment, arm, n, n_units, sum_y, ...; a
+        sum over no value is None) over the cohort days up to ``through`` and after ``after`` (when
+        given), the days of the ``excluded`` windows (first, last) left out: summed by the database
+        (a segment breakdown reads a few rows, not the model's rows per day × segment)."""
+        stmt = _SEGMENT_SUMS if not excluded else _segment_sums(excluded)
+        with self.engine.connect() as c:
+            rows = c.execute(stmt, {"model": model, "through": through, "after": after or dt.date.min})
+            # PostgreSQL's SUM of a BIGINT is a NUMERIC (Decimal): the counts as Python ints
+            return [{k: int(v) if isinstance(v, Decimal) else v for k, v in r.items()} for r in rows.mappings()]
 
     def read_billed(self, model: str, before: dt.date | None = None) -> pd.DataFrame:
         """The model's bill per day and currency (``day, currency, amount``; amounts in the units of
@@ -557,6 +561,11 @@ cost more than running it)."""
 
 _AB_SUMS = ("n", "n_units", "sum_y", "sum_y2", "sum_x", "sum_x2", "sum_xy")
 
+_DROP_KEPT_SUMS = segment_sums_kept.delete().where(
+    segment_sums_kept.c.model_name == sa.bindparam("model"),
+    segment_sums_kept.c.through >= sa.bindparam("since", type_=sa.Date))
+"""The kept segment sums a save makes stale: those summing any day it re-reads (D68)."""
+
 
 def _sum_days() -> Any:
     """The INSERT of a model's A/B rows of the days from ``since`` summed over segments into
@@ -571,6 +580,20 @@ def _sum_days() -> Any:
 
 
 _SUM_DAYS = _sum_days()
+
+
+def _segment_sums(excluded: Sequence[tuple[dt.date, dt.date]] = ()) -> Any:
+    """The SELECT of :meth:`AggregateStore.segment_sums` (``model``, ``through``, ``after`` bound)."""
+    t = ab_aggregates
+    keep = [t.c.model_name == sa.bindparam("model"), t.c.day <= sa.bindparam("through", type_=sa.Date),
+            t.c.day > sa.bindparam("after", type_=sa.Date)]
+    keep += [sa.not_(t.c.day.between(first, last)) for first, last in excluded]
+    return (sa.select(t.c.segment, t.c.arm, *(sa.func.sum(t.c[k]).label(k) for k in _AB_SUMS))
+            .where(*keep).group_by(t.c.segment, t.c.arm).order_by(t.c.segment, t.c.arm))
+
+
+_SEGMENT_SUMS = _segment_sums()
+"""Built once: without excluded windows (the usual case) the statement is the same for every model."""
 
 
 def _ab_columns(pulled: Any, refresh_id: int) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from valuetrack.jsonsafe import clean, num
 from valuetrack.store.db import data_version_of
 from valuetrack.store.schema import (fit_cache, ledger_asofs, ledger_finals, ledger_flags, ledger_models,
-                                     ledger_monthly, ledger_timeline)
+                                     ledger_monthly, ledger_timeline, segment_sums_kept)
 
 _WRITE_LOCK = 7_346_121  # PostgreSQL advisory lock serialising ledger writes (any constant)
 
@@ -56,6 +56,8 @@ class LedgerRecord:
             at_stake.
         fits: the kept structural fits this valuation used, per model: {key: payload, or None when
             the stored entry is still right} (D52); they replace the ``fit_cache`` rows.
+        segment_sums: per A/B model with a segment, the sums its breakdown used, to keep:
+            {"through", "windows", "sums"} (D68); they replace the ``segment_sums_kept`` rows.
     """
 
     as_of: dt.date
@@ -74,6 +76,7 @@ class LedgerRecord:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     flags: list[dict[str, Any]] = field(default_factory=list)
     fits: dict[str, dict[str, bytes | None]] = field(default_factory=dict)
+    segment_sums: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def jsonable(value: Any) -> Any:
@@ -249,7 +252,27 @@ class LedgerStore:
                 conn.execute(ledger_flags.insert(), flags)
             self._prune_timelines(conn, asof_id)
             self._replace_fits(conn, record.fits)
+            self._replace_segment_sums(conn, record.segment_sums)
         return int(asof_id)
+
+    @staticmethod
+    def _replace_segment_sums(conn: Connection, kept: Mapping[str, Mapping[str, Any]]) -> None:
+        """Make ``segment_sums_kept`` hold exactly the sums this valuation's segment breakdowns used
+        (their inputs are current: this transaction checked the data version)."""
+        t = segment_sums_kept
+        conn.execute(t.delete())
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = [{"model_name": m, "through": k["through"], "windows": k["windows"], "sums": k["sums"],
+                 "written_at": now} for m, k in kept.items()]
+        if rows:
+            conn.execute(t.insert(), rows)
+
+    def kept_segment_sums(self, name: str) -> dict[str, Any] | None:
+        """The segment sums kept for a model ({"through", "windows", "sums"}; D68), or None."""
+        t = segment_sums_kept
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.through, t.c.windows, t.c.sums).where(t.c.model_name == name)).first()
+        return None if row is None else {"through": row.through, "windows": row.windows, "sums": row.sums}
 
     @staticmethod
     def _replace_fits(conn: Connection, fits: Mapping[str, Mapping[str, bytes | None]]) -> None:

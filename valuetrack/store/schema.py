@@ -478,3 +478,20 @@ fit_cache = sa.Table(
     sa.Column("payload", sa.LargeBinary, nullable=False),  # numpy arrays (np.savez, read without pickle)
     sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# -- kept segment sums (valuetrack.valuation._segments, D68; migration 0026) -----------------------
+# An A/B model's sums per segment × arm over its mature cohort days up to ``through`` (its excluded
+# windows, ``windows``, left out), so that the next valuation adds only the days that matured since
+# instead of summing the model's whole history per segment again. A cache, never a figure: written
+# in the ledger transaction of the valuation that summed it (a valuation whose inputs changed meanwhile
+# writes nothing), replaced by the next one, and deleted by the refresh that rewrites any of the days
+# it sums (AggregateStore.save: the entries with ``through`` ≥ the first re-read day).
+
+segment_sums_kept = sa.Table(
+    "segment_sums_kept", metadata,
+    sa.Column("model_name", sa.String(64), primary_key=True),
+    sa.Column("through", sa.Date, nullable=False),  # the last cohort day summed
+    sa.Column("windows", sa.Text, nullable=False),  # the excluded windows left out (JSON)
+    sa.Column("sums", sa.JSON, nullable=False),  # [{segment, arm, n, n_units, sum_y, ...}]
+    sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -84,9 +84,11 @@ def _mature_sums(ab: pd.DataFrame, labels: tuple[str, str], mt: dt.date) -> dict
     return out
 
 
-def segment_breakdown(spec: ModelSpec, sums: pd.DataFrame, *, alpha: float = 0.05) -> list[dict[str, Any]]:
+def segment_breakdown(spec: ModelSpec, sums: Iterable[Mapping[str, Any]], *,
+                      alpha: float = 0.05) -> list[dict[str, Any]]:
     """The uplift per segment (``attribution.exposures.segment``) from the sums of the mature
-    cohorts per segment × arm (``segment, arm`` and SUMS columns): each segment's arms compared as
+    cohorts per segment × arm (records with ``segment, arm`` and SUMS; None for no value, as SQL's
+    SUM gives it): each segment's arms compared as
     the model's whole are (Welch t, CUPED when both arms have the covariate; one batch). A design's
     adjustments (ramp, challenger) are the model's whole, not per segment. A segment without two
     mature units in both arms is listed with no estimate."""
@@ -94,7 +96,7 @@ def segment_breakdown(spec: ModelSpec, sums: pd.DataFrame, *, alpha: float = 0.0
     from valuetrack.jsonsafe import num
 
     ex = spec.attribution.exposures
-    by = {(str(r["segment"]), r["arm"]): r for r in sums.to_dict("records")} if len(sums) else {}
+    by = {(str(r["segment"]), r["arm"]): r for r in sums}
     out: list[dict[str, Any]] = []
     ready: list[tuple[int, Any, Any]] = []
     for segment in sorted({k[0] for k in by}):
