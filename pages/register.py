@@ -4,6 +4,7 @@ of what the mapping finds in the warehouse before saving, and the manifest TOML 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import streamlit as st
@@ -256,8 +257,11 @@ with st.container(border=True):
     a, b, c = st.columns(3)
     text(a, "kpi.name", "KPI", placeholder="the KPI's name")
     text(b, "kpi.unit", "KPI unit", placeholder="a currency code, count or rate")
-    own = (st.session_state.get(K + "currency") or "").strip().upper() or ctx.settings.currency
-    number(c, "kpi.value_per_unit", f"Value per unit ({own})", step=0.1, format="%.4f")
+    # the amounts' currency in their labels: the one typed once it is a currency code (its field says
+    # what is wrong with anything else), the reporting currency while the field is blank
+    typed = (st.session_state.get(K + "currency") or "").strip().upper()
+    own = f" ({typed or ctx.settings.currency})" if not typed or re.fullmatch(r"[A-Z]{3}", typed) else ""
+    number(c, "kpi.value_per_unit", f"Value per unit{own}", step=0.1, format="%.4f")
     dated(c, "kpi.value_per_unit")
     a, b, c = st.columns(3)
     select(a, "kpi.aggregation", "Per-unit aggregation", list(AGGREGATIONS))
@@ -266,7 +270,7 @@ with st.container(border=True):
     a, b, c = st.columns(3)
     text(a, "currency", "Currency of its amounts", placeholder=f"blank: {ctx.settings.currency}, the reporting currency")
     a, b, c = st.columns(3)
-    number(a, "monthly_cost", f"Monthly cost ({own})")
+    number(a, "monthly_cost", f"Monthly cost{own}")
     dated(a, "monthly_cost")
     number(b, "cost_per_1k_predictions", "Cost per 1,000 predictions", step=0.1)
     dated(b, "cost_per_1k_predictions")

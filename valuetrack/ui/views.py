@@ -1061,6 +1061,8 @@ def _dated_from_form(values: Mapping[str, Any], data: dict[str, Any], problems: 
             if label.strip() and path == "one_off_costs":
                 item["label"] = label.strip()
             items.append(item)
+        if len(items) < len(lines):  # a line that does not read is the problem above: the list is not used
+            continue
         number = values.get(path)
         if path != "one_off_costs" and items and number not in (None, "") and float(number) != items[-1]["amount"]:
             # the number shows the newest amount: a different one typed there would be lost silently
