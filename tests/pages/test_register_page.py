@@ -190,3 +190,26 @@ def test_dated_amounts_from_the_form(demo_copy: Path) -> None:
     revision = open_context().registry.get("homepage-recs-v2").revision
     again.button(key="save").click().run()
     assert open_context().registry.get("homepage-recs-v2").revision == revision
+
+
+def test_a_line_that_does_not_read_and_a_bad_currency_get_one_message_each(demo_copy: Path) -> None:
+    """A dated line that is not 'YYYY-MM-DD amount' is reported once, in the form's words (not also
+    as the manifest's "empty list"); a currency that is not a code is refused next to its field and
+    is not repeated into the amounts' labels; nothing is saved."""
+    before = _registry_state()
+    at = app("pages/register.py").run()
+    _fill(at, {**GOOD, "currency": "<b>dollars</b>"}).run()
+    labels = {at.number_input(key=K + k).label for k in ("monthly_cost", "kpi.value_per_unit")}
+    assert labels == {"Monthly cost", "Value per unit"}, labels
+    at.text_area(key=K + "history:monthly_cost").input("from March 1500").run()
+    at.button(key="save").click().run()
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert errors[0].startswith("Not saved: 2 problems"), errors
+    assert sum("'from March 1500'" in e for e in errors) == 1, errors
+    assert not any("empty" in e.lower() for e in errors), errors
+    assert any("is not an ISO 4217 currency code" in e for e in errors), errors
+    assert _registry_state() == before
+    # a currency code, typed in lower case, is shown as the manifest stores it
+    _fill(at, {"currency": "eur"}).run()
+    assert at.number_input(key=K + "monthly_cost").label == "Monthly cost (EUR)"
