@@ -154,3 +154,20 @@ def test_the_reconciliation_steps_carry_full_precision() -> None:
     assert list(fig.data[0].y) == [s["amount"] for s in steps] and list(fig.data[0].measure) == [
         "absolute", "relative", "relative", "total"]
     assert views.reconciliation({"reconciliation": None}, "USD") is None  # a valuation stored before it existed
+
+
+def test_the_threshold_labels_never_face_each_other() -> None:
+    """The Decisions chart's "in use" and "worth most" labels: each on the outer side of its line
+    (two close thresholds' labels once overlapped), one label when the two read alike."""
+    curve = [{"threshold": t / 10, "value": 10.0 * t, "se": 1.0} for t in range(11)]
+
+    def labels(current: float | None, best: float | None) -> list[tuple]:
+        fig = charts.threshold_curve(curve, "USD", current=current, best=best)
+        return sorted((a.text, a.x, a.xanchor) for a in fig.layout.annotations)
+
+    # the left line's text ends at it (anchored on its right), the right line's starts at it
+    assert labels(0.6, 0.55) == [("in use", 0.6, "left"), ("worth most", 0.55, "right")]
+    assert labels(0.55, 0.6) == [("in use", 0.55, "right"), ("worth most", 0.6, "left")]
+    assert labels(0.5, 0.502) == [("in use, worth most", 0.5, "left")]
+    assert labels(0.5, None) == [("in use", 0.5, "left")]
+    assert labels(None, 0.3) == [("worth most", 0.3, "left")]

@@ -157,11 +157,15 @@ def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: f
     fig.add_trace(go.Scatter(x=f["threshold"], y=f["value"], mode="lines", line=dict(color=BLUE, width=2),
                              name="value of the decisions",
                              hovertemplate="threshold %{x:.2f}<br>%{y:,.0f}<extra></extra>"))
-    if current is not None:
-        fig.add_vline(x=current, line_color=GREY, line_dash="dash", annotation_text="in use")
-    if best is not None:
-        fig.add_vline(x=best, line_color=GREEN, line_dash="dot", annotation_text="worth most",
-                      annotation_position="bottom right")
+    if current is not None and best is not None and abs(current - best) < 0.005:  # one line, one label
+        fig.add_vline(x=current, line_color=GREEN, line_dash="dash", annotation_text="in use, worth most")
+    else:  # each label on the outer side of its line, so that two close lines' labels do not overlap
+        lines = [(x, text, colour, dash) for x, text, colour, dash in
+                 ((current, "in use", GREY, "dash"), (best, "worth most", GREEN, "dot")) if x is not None]
+        for x, text, colour, dash in lines:
+            left = len(lines) == 2 and x < max(other for other, *_ in lines)
+            fig.add_vline(x=x, line_color=colour, line_dash=dash, annotation_text=text,
+                          annotation_position="top left" if left else "top right")
     fig = _layout(fig, money=currency, yaxis_title=f"value ({currency})")
     fig.update_xaxes(title="decide 1 when score ≥ threshold", range=[0, 1])
     return fig
