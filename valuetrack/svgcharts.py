@@ -38,7 +38,7 @@ def _nice_step(span: float, target: int = 5) -> float:
     return 10 * mag
 
 
-def _axis(values: Iterable[float], *, zero: bool = False, target: int = 5,
+def axis(values: Iterable[float], *, zero: bool = False, target: int = 5,
           limits: tuple[float, float] | None = None) -> tuple[float, float, list[float]]:
     """Round limits and ticks covering ``values`` (and 0 when ``zero``), or within fixed ``limits``."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
@@ -189,12 +189,6 @@ def _attrs(attrs: dict[str, Any]) -> str:
     return "".join(f" {k.replace('_', '-')}={quoteattr(str(v))}" for k, v in attrs.items() if v is not None)
 
 
-def _money(currency: str) -> Any:
-    from valuetrack.formatting import money_compact
-
-    return lambda v: money_compact(v, currency)
-
-
 def _plain(step: float) -> Any:
     digits = 0
     while digits < 8 and abs(step * 10 ** digits - round(step * 10 ** digits)) > 1e-6:
@@ -236,9 +230,9 @@ def portfolio_chart(models: list[dict[str, Any]], currency: str) -> str | None:
     nets = [m["net"] for m in rows]
     lo = [m["ci_net"][0] if m["ci_net"] else m["net"] for m in rows]
     hi = [m["ci_net"][1] if m["ci_net"] else m["net"] for m in rows]
-    a, b, ticks = _axis(lo + hi + nets, zero=True, target=6)
+    a, b, ticks = axis(lo + hi + nets, zero=True, target=6)
     c.xlim, c.ylim = (a, b), (-0.6, len(rows) - 0.4)
-    c.xaxis([(t, _money(currency)(t)) for t in ticks], grid=True)
+    c.xaxis([(t, money_ticks(currency)(t)) for t in ticks], grid=True)
     size = 7 if len(rows) > 20 else 8
     band = (c.Y(0) - c.Y(1)) * 0.6
     flagged = [bool(m.get("flags")) for m in rows]  # a flagged model's bar carries the flag: grey, faded, hatched (D42)
@@ -275,9 +269,9 @@ def monthly_chart(model: dict[str, Any], month: str, currency: str) -> str | Non
     nets = [r["net"] or 0.0 for r in months]
     lo = [r["ci_net"][0] if r["ci_net"] else n for r, n in zip(months, nets)]
     hi = [r["ci_net"][1] if r["ci_net"] else n for r, n in zip(months, nets)]
-    a, b, ticks = _axis(lo + hi + nets, zero=True)
+    a, b, ticks = axis(lo + hi + nets, zero=True)
     c.xlim, c.ylim = (-0.6, len(months) - 0.4), (a, b)
-    c.yaxis(ticks, _money(currency))
+    c.yaxis(ticks, money_ticks(currency))
     _month_marks(c, [r["month"] for r in months], note_marks(model.get("model_notes") or []))
     half = (c.X(1) - c.X(0)) * 0.35
     for current in (False, True):
@@ -358,7 +352,7 @@ def _timeline(c: _Canvas, kind: str, days: list[dt.date], tl: Mapping[str, Seque
         vals = [v for v in list(lo[settled]) + list(hi[settled]) if v is not None] + [0.0]
         a, b = min(vals), max(vals)
         span = (b - a) or 1.0
-        ya, yb, ticks = _axis([], limits=(a - 0.1 * span, b + 0.1 * span))
+        ya, yb, ticks = axis([], limits=(a - 0.1 * span, b + 0.1 * span))
         c.ylim = (ya, yb)
         c.yaxis(ticks, _plain(ticks[1] - ticks[0] if len(ticks) > 1 else 1.0))
         _day_marks(c, days, marks, legend)
@@ -378,7 +372,7 @@ def _timeline(c: _Canvas, kind: str, days: list[dt.date], tl: Mapping[str, Seque
         figures = [("effect per unit", eff), ("95% interval", lo, hi), ("always-valid band", cs_lo, cs_hi)]
     else:
         series = [tl.get(k) or [] for k in ("lower", "upper", "counterfactual", "actual")]
-        ya, yb, ticks = _axis([v for s in series for v in s if v is not None])
+        ya, yb, ticks = axis([v for s in series for v in s if v is not None])
         c.ylim = (ya, yb)
         c.yaxis(ticks, _plain(ticks[1] - ticks[0] if len(ticks) > 1 else 1.0))
         _day_marks(c, days, marks, legend)
@@ -539,10 +533,18 @@ def _page_canvas(width: float, height: float, uid: str) -> _Canvas:
     return _Canvas(width, height, left=20, right=14, top=30, bottom=58, font=PAGE_FONT, uid=uid, fit=True)
 
 
-def _money_ticks(currency: str) -> Any:
-    from valuetrack.formatting import money_compact, symbol
+def money_ticks(currency: str) -> Any:
+    """A money axis's tick label (every chart's: reports, pages, plotly's too): compact from 1,000 up
+    ("-$40K", "$1.2M", as the tiles), whole amounts below without cents ("$0", "$250"), cents only
+    where a tick has them ("$2.50")."""
+    from valuetrack.formatting import SMALL, money, money_compact
 
-    return lambda v: money_compact(v, currency) if v else f"{symbol(currency)}0"
+    def label(v: float) -> str:
+        if abs(v) >= SMALL:
+            return money_compact(v, currency)
+        return money(v, currency, cents=not float(v).is_integer())
+
+    return label
 
 
 def _values(column: Any) -> list[float | None]:
@@ -581,9 +583,9 @@ def page_cumulative(frame: Any, currency: str, *, payback: dt.date | None, one_o
     pad = max((last - first) * 0.03, 0.5)
     c.xlim = (first - pad, last + pad)
     extra = [v for v in (steps or []) if v] + ([flat] if flat else [])
-    ya, yb, ticks = _axis([v for v in net + lo + hi + extra if v is not None], zero=True)
+    ya, yb, ticks = axis([v for v in net + lo + hi + extra if v is not None], zero=True)
     c.ylim = (ya, yb)
-    c.yaxis(ticks, _money_ticks(currency))
+    c.yaxis(ticks, money_ticks(currency))
     legend: list[tuple[str, str, str]] = []
     _day_marks(c, days, marks, legend)
     if any(v is not None for v in lo):
@@ -624,9 +626,9 @@ def page_monthly(months: list[Mapping[str, Any]], currency: str, *, marks: list[
     nets = [r["net"] if _finite(r["net"]) else None for r in months]
     lo = [r.get("net_lo") if _finite(r.get("net_lo")) else None for r in months]
     hi = [r.get("net_hi") if _finite(r.get("net_hi")) else None for r in months]
-    a, b, ticks = _axis([v for v in nets + lo + hi if v is not None], zero=True)
+    a, b, ticks = axis([v for v in nets + lo + hi if v is not None], zero=True)
     c.xlim, c.ylim = (-0.6, len(months) - 0.4), (a, b)
-    c.yaxis(ticks, _money_ticks(currency))
+    c.yaxis(ticks, money_ticks(currency))
     keys = [r["month"] for r in months]
     _month_marks(c, keys, marks)
     half = (c.X(1) - c.X(0)) * 0.35

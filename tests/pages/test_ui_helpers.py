@@ -171,3 +171,29 @@ def test_the_threshold_labels_never_face_each_other() -> None:
     assert labels(0.5, 0.502) == [("in use, worth most", 0.5, "left")]
     assert labels(0.5, None) == [("in use", 0.5, "left")]
     assert labels(None, 0.3) == [("worth most", 0.3, "left")]
+
+
+def test_money_axes_read_as_the_tiles_and_the_reports_do() -> None:
+    """Plotly's own money ticks read "$−400k" and "$2G" where the tiles, the model page's SVG and
+    the PDF read "-$400K" and "$2B": every money axis is labelled by svgcharts.money_ticks, on
+    round ticks that cover every bar, whisker and band."""
+    from valuetrack import svgcharts
+
+    f = pd.DataFrame({"name": ["a", "b", "c"], "net": [-400_000.0, 1.2e9, 3_000.0],
+                      "net_lo": [-900_000.0, 2e8, -100.0], "net_hi": [100_000.0, 2.2e9, 6_000.0]})
+    x = charts.value_by_model(f, "USD").layout.xaxis
+    label = svgcharts.money_ticks("USD")
+    assert list(x.ticktext) == [label(t) for t in x.tickvals]
+    assert x.ticktext[0].startswith("-$") and "$2B" in x.ticktext and "$0" in x.ticktext
+    assert x.range[0] <= -900_000 and x.range[1] >= 2.2e9
+
+    steps = [{"label": s, "amount": a, "measure": m, "text": "", "exact_text": ""} for s, a, m in
+             (("rows", 5_000.0, "absolute"), ("overlap", -7_200.0, "relative"), ("total", -2_200.0, "total"))]
+    y = charts.reconciliation(steps, "EUR").layout.yaxis
+    assert list(y.ticktext) == [svgcharts.money_ticks("EUR")(t) for t in y.tickvals]
+    assert y.range[0] <= -2_200 and y.range[1] >= 5_000 and "-€2K" in y.ticktext
+
+    curve = [{"threshold": t / 10, "value": 100.0 * t - 300, "se": 20.0} for t in range(11)]
+    y = charts.threshold_curve(curve, "USD").layout.yaxis
+    assert y.range[0] <= -340 and y.range[1] >= 740
+    assert "-$250" in y.ticktext and "$0" in y.ticktext  # whole amounts without cents, as the PDF's axes

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from valuetrack.formatting import symbol
+from valuetrack import svgcharts
 from valuetrack.ui.safe import one_line
 
 GREEN, RED, GREY, BLUE, AMBER = "#1a7f37", "#cf222e", "#8c959f", "#0969da", "#bf8700"
@@ -21,15 +21,22 @@ BAND = "rgba(9,105,218,0.15)"
 FONT = dict(family="Inter, -apple-system, Segoe UI, Helvetica, Arial, sans-serif", size=13)
 
 
-def _layout(fig: go.Figure, *, height: int = 320, yaxis_title: str | None = None, money: str | None = None) -> go.Figure:
+def _layout(fig: go.Figure, *, height: int = 320, yaxis_title: str | None = None) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), font=FONT, plot_bgcolor="white",
                       paper_bgcolor="white", hovermode="x unified",
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
     fig.update_xaxes(showgrid=False, linecolor="#d0d7de")
     fig.update_yaxes(gridcolor="#eaeef2", zerolinecolor="#57606a", zerolinewidth=1, title=yaxis_title)
-    if money:
-        fig.update_yaxes(tickprefix=symbol(money), tickformat="~s")
     return fig
+
+
+def _money_axis(update: Any, values: Iterable[Any], currency: str) -> None:
+    """A money axis covering ``values`` (and 0) with round ticks labelled as every other money axis
+    and tile is ("-$40K", "$1.2M": valuetrack.svgcharts.money_ticks), not plotly's own "$−40k".
+    ``update``: the figure's ``update_xaxes`` or ``update_yaxes``."""
+    lo, hi, ticks = svgcharts.axis([float(v) for v in values if v is not None and pd.notna(v)], zero=True)
+    label, pad = svgcharts.money_ticks(currency), 0.02 * (hi - lo)
+    update(tickvals=ticks, ticktext=[label(t) for t in ticks], range=[lo - pad, hi + pad])
 
 
 def sign_colour(lo: float | None, hi: float | None) -> str:
@@ -77,8 +84,9 @@ def value_by_model(frame: pd.DataFrame, currency: str, *, label: str = "Net valu
     ))
     fig = _layout(fig, height=max(260, 28 * len(f) + 60))
     fig.update_layout(hovermode="closest")
-    fig.update_xaxes(tickprefix=symbol(currency), tickformat="~s", title=f"{label} ({currency}), 95% interval",
+    fig.update_xaxes(title=f"{label} ({currency}), 95% interval",
                      zeroline=True, zerolinecolor="#57606a", showgrid=True, gridcolor="#eaeef2")
+    _money_axis(fig.update_xaxes, [*f["net"], *f["net_lo"], *f["net_hi"]], currency)
     fig.update_yaxes(title=None, gridcolor="rgba(0,0,0,0)")
     return fig
 
@@ -126,7 +134,11 @@ def cost_history(months: list[Mapping[str, Any]], steps: Mapping[str, Any], curr
     fig.update_layout(barmode="stack")
     _markers(fig, annotations, "")
     _excluded(fig, windows)
-    return _layout(fig, money=currency, yaxis_title=f"cost ({currency})")
+    fig = _layout(fig, yaxis_title=f"cost ({currency})")
+    stacked = f["cost"].fillna(0) + (f["amortisation"].fillna(0) if "amortisation" in f else 0)
+    _money_axis(fig.update_yaxes, [*stacked, *(steps.get("monthly_cost") or []),
+                                   *(e["amount"] for e in steps.get("one_off") or [])], currency)
+    return fig
 
 
 def volume(daily: pd.DataFrame, *, annotations: Iterable[Any] = (), windows: Iterable[Any] = ()) -> go.Figure:
@@ -166,7 +178,8 @@ def threshold_curve(curve: list[Mapping[str, Any]], currency: str, *, current: f
             left = len(lines) == 2 and x < max(other for other, *_ in lines)
             fig.add_vline(x=x, line_color=colour, line_dash=dash, annotation_text=text,
                           annotation_position="top left" if left else "top right")
-    fig = _layout(fig, money=currency, yaxis_title=f"value ({currency})")
+    fig = _layout(fig, yaxis_title=f"value ({currency})")
+    _money_axis(fig.update_yaxes, [*(f["value"] + 2 * f["se"]), *(f["value"] - 2 * f["se"])], currency)
     fig.update_xaxes(title="decide 1 when score ≥ threshold", range=[0, 1])
     return fig
 
@@ -183,7 +196,12 @@ def reconciliation(steps: list[Mapping[str, Any]], currency: str) -> go.Figure:
         increasing=dict(marker=dict(color=GREEN)), decreasing=dict(marker=dict(color=RED)),
         totals=dict(marker=dict(color=BLUE)),
     ))
-    fig = _layout(fig, height=300, money=currency)
+    fig = _layout(fig, height=300)
+    levels, level = [], 0.0  # the waterfall's running levels: where each bar starts and ends
+    for step in steps:
+        level = step["amount"] if step["measure"] in ("absolute", "total") else level + step["amount"]
+        levels.append(level)
+    _money_axis(fig.update_yaxes, levels, currency)
     fig.update_layout(hovermode="closest", showlegend=False)
     fig.update_yaxes(title=f"{currency}")
     return fig
