@@ -250,8 +250,8 @@ def portfolio_chart(models: list[dict[str, Any]], currency: str) -> str | None:
         _errorbar(c, (c.X(l), c.Y(i)), (c.X(h), c.Y(i)), 2, color="#222222", width=0.8)
     for i in range(len(rows)):
         c.line(c.x0 - 3, c.Y(i), c.x0, c.Y(i), AXIS, 0.8)
-    for i, m in enumerate(rows):
-        label = m["display_name"] if len(m["display_name"]) <= 34 else m["model"]
+    for i, m in enumerate(rows):  # a long name is cut, as on the portfolio page's chart (32 characters fit here)
+        label = m["display_name"] if len(m["display_name"]) <= 32 else m["display_name"][:31] + "…"
         c.text(c.x0 - 5, c.Y(i) + size * 0.35, label, size=size, anchor="end")
     c.line(c.X(0), c.y0, c.X(0), c.y1, "#222222", 0.8)
     c.spines()

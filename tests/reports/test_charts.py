@@ -33,11 +33,14 @@ def _model(name: str, display: str, net: float, ci: list[float], flags: list | N
 
 
 def test_registry_text_is_escaped_and_each_model_has_its_label() -> None:
-    hostile = '<script>x</script> & "offers"'  # at most 34 characters: longer names show the model's id
-    rows = [_model("a", hostile, 120.0, [50.0, 190.0]), _model("b", "Search ranking", -40.0, [-90.0, 10.0])]
+    hostile = '<script>x</script> & "offers"'  # at most 32 characters: shown whole
+    long = "Search suggestions (ramped rollout), EU and UK"  # cut, as on the portfolio page (not the model's id)
+    rows = [_model("a", hostile, 120.0, [50.0, 190.0]), _model("b", "Search ranking", -40.0, [-90.0, 10.0]),
+            _model("search-suggest", long, 10.0, [5.0, 15.0])]
     root = _svg(charts.portfolio_chart(rows, "USD"))  # parses: well-formed XML
     labels = [t.text for t in root.iter(f"{SVG}text")]
     assert hostile in labels and "Search ranking" in labels
+    assert long[:31] + "…" in labels and "search-suggest" not in labels
     assert not list(root.iter(f"{SVG}script"))
 
 
