@@ -659,7 +659,7 @@ def cmd_revalue(args: argparse.Namespace) -> int:
     ctx.require_edit("value the portfolio")
     done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha, workers=None)
     emit(args, done.to_dict(), done.describe)
-    return EXIT_OK
+    return _report_failures(list(done.failures.items()))  # as refresh and value: each on stderr, exit 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:

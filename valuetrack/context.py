@@ -118,3 +118,17 @@ def open_context(config: str | Path | None = None, *, actor: Actor | None = None
 
 def today_utc() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
+
+
+def past_as_of(as_of: dt.date) -> dt.date:
+    """``as_of`` when a valuation may be made as of it: at most tomorrow (UTC; so a user ahead of
+    UTC may give their own today). A later one would charge costs, and count days, that have not
+    happened, and every read that takes the newest valuation would show them: refused."""
+    from valuetrack.errors import ParameterError
+
+    latest = today_utc() + dt.timedelta(days=1)
+    if as_of > latest:
+        raise ParameterError(f"--as-of {as_of} is in the future (today is {today_utc()} UTC): a valuation counts "
+                             f"the days before its as-of, which have to have happened. Give a date up to {latest}, "
+                             "or leave --as-of out for today.")
+    return as_of

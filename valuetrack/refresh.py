@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from valuetrack.config import redact
-from valuetrack.context import Context, today_utc
+from valuetrack.context import Context, past_as_of, today_utc
 from valuetrack.errors import ValuetrackError
 from valuetrack.registry.store import RegisteredModel
 
@@ -57,7 +57,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     from valuetrack.refresh_pull import model_definition, pull_models
 
     actor = ctx.require_edit("refresh models")
-    as_of = as_of or today_utc()
+    as_of = past_as_of(as_of or today_utc())
     targets: list[RegisteredModel] = [ctx.registry.get(model)] if model else ctx.registry.list(status="active")
     store = ctx.aggregates
     secrets = ctx.settings.secrets()

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from valuetrack import __version__
-from valuetrack.context import Context, today_utc
+from valuetrack.context import Context, past_as_of, today_utc
 from valuetrack.store.ledger import LedgerRecord, collector_paused, jsonable, series_columns
 from valuetrack.days import calendar_months, day_ordinals
 
@@ -89,7 +89,7 @@ def revalue(ctx: Context, *, as_of: dt.date | None = None, reason: str = "revalu
     valuations started during the refresh (valuetrack.value.parallel.EarlyValuation), used when
     nothing else changed meanwhile.
     """
-    as_of = as_of or today_utc()
+    as_of = past_as_of(as_of or today_utc())
     if workers is None:
         from valuetrack.value.parallel import workers_for
 
@@ -138,7 +138,9 @@ def revalue_after_edit(ctx: Context) -> Valued | None:
     latest = ctx.ledger.asof()
     if latest is None:
         return None
-    return revalue(ctx, as_of=latest["as_of"], reason="edit", alpha=latest["alpha"])
+    # (a database valued as of a later day before such dates were refused is valued as of tomorrow)
+    as_of = min(latest["as_of"], today_utc() + dt.timedelta(days=1))
+    return revalue(ctx, as_of=as_of, reason="edit", alpha=latest["alpha"])
 
 
 # ------------------------------------------------------------------------------------------------

@@ -95,6 +95,9 @@ def test_a_eur_model_end_to_end_register_refresh_value_json(eur_workspace: Path,
     gap.to_csv(eur_workspace / "fx_rates.csv", index=False)
     revalued = cli("revalue", "--as-of", AS_OF.isoformat(), "--json", schema="revalue")
     assert "no EUR rate for 2025-05-10" in revalued.json["failures"]["churn-save-offers"]
+    # as refresh and value do: the model named on stderr with why, exit 1 (it was 0, silently)
+    assert revalued.code == 1 and "churn-save-offers: could not be valued" in revalued.err
+    assert "no EUR rate for 2025-05-10" in revalued.err
     doc = cli("value", "--as-of", AS_OF.isoformat(), "--json", schema="value").json
     rows = {m["model"]: m for m in doc["models"]}
     assert rows["churn-save-offers-usd"]["state"] == "ok"
