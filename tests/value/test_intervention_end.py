@@ -37,7 +37,11 @@ def test_retiring_a_time_series_model_stops_its_cost_on_the_day_given(demo: Path
     assert spec.status == "retired" and spec.interventions[-1].end == dt.date(2026, 9, 15)
     assert _models(cli, "--month", "2026-10")["dynamic-pricing"]["cost"] == 0
     assert _models(cli, "--month", "2026-09")["dynamic-pricing"]["cost"] == pytest.approx(monthly * 15 / 30)
-    # a model with exposures keeps stopping on its last prediction: retiring it sets no end
+    # a model with exposures keeps stopping on its last prediction: --on is refused (it was ignored,
+    # silently), and retiring it sets no end
+    refused = cli("models", "retire", "homepage-recs", "--on", "2026-06-30")
+    assert refused.code == 1 and "does not apply to it" in refused.err
+    assert open_context().registry.get("homepage-recs").spec.status == "active"
     assert cli("models", "retire", "homepage-recs").code == 0
     assert open_context().registry.get("homepage-recs").spec.interventions[-1].end is None
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from valuetrack.access import Access, Actor
-from valuetrack.errors import AlreadyExists, Conflict, NotFound, ValidationError, ValuetrackError
+from valuetrack.errors import AlreadyExists, Conflict, NotFound, ParameterError, ValidationError, ValuetrackError
 from valuetrack.registry.manifest import ManifestEntry
 from valuetrack.registry.spec import ModelSpec, latest
 from valuetrack.store.db import write_failure
@@ -160,6 +160,10 @@ class RegistryStore:
         UTC) closes its last intervention window (``end``), where its cost stops."""
         actor = self.access.require_edit(actor, "retire models")
         current = self.get(name)
+        if on is not None and current.spec.attribution.exposures is not None:
+            raise ParameterError(f"{name} has exposures: it stopped serving on the day of its last exposure, which its "
+                                 "figures already follow, so a retirement day (--on) does not apply to it. Retire it "
+                                 "without --on.")
         if current.spec.status == "retired":
             return current
         spec = current.spec.replace(status="retired")
