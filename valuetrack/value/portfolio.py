@@ -1149,6 +1149,9 @@ def _values_for(reg: RegisteredModel, data: _ModelData, effect: Effect, periods:
     days_since = (as_of - (last_exposure.date() if isinstance(last_exposure, dt.datetime) else last_exposure)).days \
         if last_exposure else None
     live_from = _live_from(spec, data)
+    if days_since is None and data.last_ok and spec.attribution.exposures is not None and live_from is not None:
+        # a refresh found no exposure of it at all (its model_value matches no row?): none since launch
+        days_since = max((as_of - live_from).days, 0)
     out = []
     for i, (start, end) in enumerate(periods):
         j = row[i] if valued[i] else None
