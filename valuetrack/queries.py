@@ -390,7 +390,7 @@ def ab_aggregate(
         sa.select(*first_cols)
         .where(*where)
         .group_by(*([E.c[src.model]] if batch else []), E.c[src.unit])
-        .cte("first_exposure")
+        .cte("vt_first_exposure")
     )
     cohort_cols = [
         *([first.c.model_value] if batch else []),
@@ -407,7 +407,7 @@ def ab_aggregate(
             first.c.first_ts >= ops.instant("cohort_from", win.cohort_from),
             first.c.first_ts < ops.instant("cohort_to", win.cohort_to),
         )
-        .cte("cohort")
+        .cte("vt_cohort")
     )
 
     # -- outcomes → one row per cohort unit ---------------------------------------------------
@@ -475,7 +475,7 @@ def _unit_outcomes(spec: ModelSpec, out: OutcomeSource, cohort, win: AbWindow, o
     events = (
         sa.select(O.c[out.unit].label("unit"), o_ts.label("event_ts"), ops.to_double(O.c[out.value]).label("value"))
         .where(*conds)
-        .cte("outcome")
+        .cte("vt_outcome")
     )
     c = cohort
     lo = ops.add_days(c.c.first_ts, -a.covariate_days) if use_x else c.c.first_ts
@@ -1027,7 +1027,7 @@ def membership_query(specs: Sequence[ModelSpec], *, as_of: dt.date, settled: dt.
     earlier = {prefix: day for prefix, day in (("base", since), ("settled", settled)) if day is not None}
     recent = None
     if since is not None:
-        recent = sa.select(_served_units(specs, as_of, ops, lambda i: [], since=since).cte("recent").c.unit)
+        recent = sa.select(_served_units(specs, as_of, ops, lambda i: [], since=since).cte("vt_recent").c.unit)
     served = _served_units(specs, as_of, ops, bits, units=recent,
                            flags={f"before_{p}": day - dt.timedelta(days=1) for p, day in earlier.items()}).subquery("served")
 

@@ -59,6 +59,24 @@ def test_ab_aggregate_matches_brute_force(duck, tables, aggregation, covariate_d
     assert got[1] == want[1]
 
 
+@pytest.mark.parametrize("typo", ["outcome", "cohort", "first_exposure"])
+def test_a_table_name_typo_is_reported_as_a_missing_table(duck, typo):
+    """A manifest's table misspelt as the name of one of the query's steps ("outcome" for
+    "outcomes") made DuckDB answer "Circular reference to CTE": the steps are valuetrack's own
+    (``vt_``), so the warehouse says the table does not exist."""
+    import dataclasses
+
+    from valuetrack.errors import WarehouseError
+
+    spec = make_spec("sum")
+    a = spec.attribution
+    spec = spec.replace(attribution=dataclasses.replace(a, outcomes=dataclasses.replace(a.outcomes, table=typo)))
+    with pytest.raises(WarehouseError) as err:
+        _run(duck, spec, dt.date(2025, 3, 29))
+    assert typo in err.value.message and "does not exist" in err.value.message
+    assert "CTE" not in err.value.message
+
+
 def test_traps_by_hand(duck):
     """A few cells worked out by hand, so the brute force itself is checked too."""
     spec = make_spec("sum", covariate_days=7, segment=False)

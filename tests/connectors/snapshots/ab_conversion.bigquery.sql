@@ -1,20 +1,20 @@
 -- bigquery: ab_conversion (placeholders as sent; parameter names below)
 -- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'recent_from', 'treatment', 'tz', 'y_events_1']
-WITH `first_exposure` AS 
+WITH `vt_first_exposure` AS 
 (SELECT `e`.`customer_id` AS `unit`, min(`e`.`scored_at`) AS `first_ts`, min(`e`.`arm`) AS `arm_lo`, max(`e`.`arm`) AS `arm_hi` 
 FROM `exposures` AS `e` 
 WHERE `e`.`arm` IN (:treatment, :control) AND `e`.`scored_at` < :cutoff AND `e`.`model_id` = :model_value AND `e`.`customer_id` IN (SELECT `recent`.`customer_id` 
 FROM `exposures` AS `recent` 
 WHERE `recent`.`arm` IN (:treatment, :control) AND `recent`.`scored_at` >= :recent_from AND `recent`.`scored_at` < :cutoff AND `recent`.`model_id` = :model_value) GROUP BY `e`.`customer_id`), 
-`cohort` AS 
-(SELECT `first_exposure`.`unit` AS `unit`, `first_exposure`.`first_ts` AS `first_ts`, date(`first_exposure`.`first_ts`, :tz) AS `day`, CASE WHEN (`first_exposure`.`arm_lo` = `first_exposure`.`arm_hi`) THEN `first_exposure`.`arm_lo` ELSE NULL END AS `arm` 
-FROM `first_exposure` 
-WHERE `first_exposure`.`first_ts` >= :cohort_from AND `first_exposure`.`first_ts` < :cohort_to), 
-`outcome` AS 
+`vt_cohort` AS 
+(SELECT `vt_first_exposure`.`unit` AS `unit`, `vt_first_exposure`.`first_ts` AS `first_ts`, date(`vt_first_exposure`.`first_ts`, :tz) AS `day`, CASE WHEN (`vt_first_exposure`.`arm_lo` = `vt_first_exposure`.`arm_hi`) THEN `vt_first_exposure`.`arm_lo` ELSE NULL END AS `arm` 
+FROM `vt_first_exposure` 
+WHERE `vt_first_exposure`.`first_ts` >= :cohort_from AND `vt_first_exposure`.`first_ts` < :cohort_to), 
+`vt_outcome` AS 
 (SELECT `o`.`customer_id` AS `unit`, `o`.`event_at` AS `event_ts`, CAST(`o`.`value` AS FLOAT64) AS `value` 
 FROM `outcomes` AS `o` 
 WHERE `o`.`event_at` >= :outcomes_from AND `o`.`event_at` < :outcomes_to)
  SELECT `unit_values`.`day`, `unit_values`.`arm`, count(`unit_values`.`y`) AS `n`, count(*) AS `n_units`, sum(`unit_values`.`y`) AS `sum_y`, sum(`unit_values`.`y` * `unit_values`.`y`) AS `sum_y2`, sum(`unit_values`.`x`) AS `sum_x`, sum(`unit_values`.`x` * `unit_values`.`x`) AS `sum_x2`, sum(`unit_values`.`x` * `unit_values`.`y`) AS `sum_xy` 
 FROM (SELECT `per_unit`.`day` AS `day`, `per_unit`.`arm` AS `arm`, CASE WHEN (`per_unit`.`arm` IS NOT NULL) THEN CAST(CASE WHEN (`per_unit`.`y_events` > :y_events_1) THEN :param_1 ELSE :param_2 END AS FLOAT64) ELSE NULL END AS `y`, CASE WHEN (`per_unit`.`arm` IS NOT NULL AND CAST(CASE WHEN (`per_unit`.`y_events` > :y_events_1) THEN :param_1 ELSE :param_2 END AS FLOAT64) IS NOT NULL) THEN :param_3 ELSE NULL END AS `x` 
-FROM (SELECT `cohort`.`unit` AS `unit`, `cohort`.`day` AS `day`, `cohort`.`arm` AS `arm`, sum(CASE WHEN (`outcome`.`event_ts` >= `cohort`.`first_ts`) THEN `outcome`.`value` ELSE NULL END) AS `y_sum`, count(CASE WHEN (`outcome`.`event_ts` >= `cohort`.`first_ts` AND `outcome`.`unit` IS NOT NULL) THEN :param_4 ELSE NULL END) AS `y_events`, count(CASE WHEN (`outcome`.`event_ts` >= `cohort`.`first_ts`) THEN `outcome`.`value` ELSE NULL END) AS `y_values` 
-FROM `cohort` LEFT OUTER JOIN `outcome` ON `outcome`.`unit` = `cohort`.`unit` AND `outcome`.`event_ts` >= `cohort`.`first_ts` AND `outcome`.`event_ts` < timestamp_add(`cohort`.`first_ts`, INTERVAL 10 DAY) GROUP BY `cohort`.`unit`, `cohort`.`day`, `cohort`.`arm`) AS `per_unit`) AS `unit_values` GROUP BY `unit_values`.`day`, `unit_values`.`arm` ORDER BY `unit_values`.`day`, `unit_values`.`arm`
+FROM (SELECT `vt_cohort`.`unit` AS `unit`, `vt_cohort`.`day` AS `day`, `vt_cohort`.`arm` AS `arm`, sum(CASE WHEN (`vt_outcome`.`event_ts` >= `vt_cohort`.`first_ts`) THEN `vt_outcome`.`value` ELSE NULL END) AS `y_sum`, count(CASE WHEN (`vt_outcome`.`event_ts` >= `vt_cohort`.`first_ts` AND `vt_outcome`.`unit` IS NOT NULL) THEN :param_4 ELSE NULL END) AS `y_events`, count(CASE WHEN (`vt_outcome`.`event_ts` >= `vt_cohort`.`first_ts`) THEN `vt_outcome`.`value` ELSE NULL END) AS `y_values` 
+FROM `vt_cohort` LEFT OUTER JOIN `vt_outcome` ON `vt_outcome`.`unit` = `vt_cohort`.`unit` AND `vt_outcome`.`event_ts` >= `vt_cohort`.`first_ts` AND `vt_outcome`.`event_ts` < timestamp_add(`vt_cohort`.`first_ts`, INTERVAL 10 DAY) GROUP BY `vt_cohort`.`unit`, `vt_cohort`.`day`, `vt_cohort`.`arm`) AS `per_unit`) AS `unit_values` GROUP BY `unit_values`.`day`, `unit_values`.`arm` ORDER BY `unit_values`.`day`, `unit_values`.`arm`

@@ -1,20 +1,20 @@
 -- duckdb: ab_conversion (placeholders as sent; parameter names below)
 -- params: ['cohort_from', 'cohort_to', 'control', 'cutoff', 'model_value', 'outcomes_from', 'outcomes_to', 'param_1', 'param_2', 'param_3', 'param_4', 'param_5', 'recent_from', 'treatment', 'tz', 'y_events_1']
-WITH first_exposure AS 
+WITH vt_first_exposure AS 
 (SELECT e.customer_id AS unit, min(e.scored_at) AS first_ts, min(e.arm) AS arm_lo, max(e.arm) AS arm_hi 
 FROM exposures AS e 
 WHERE e.arm IN (%(treatment)s, %(control)s) AND e.scored_at < %(cutoff)s AND e.model_id = %(model_value)s AND e.customer_id IN (SELECT recent.customer_id 
 FROM exposures AS recent 
 WHERE recent.arm IN (%(treatment)s, %(control)s) AND recent.scored_at >= %(recent_from)s AND recent.scored_at < %(cutoff)s AND recent.model_id = %(model_value)s) GROUP BY e.customer_id), 
-cohort AS 
-(SELECT first_exposure.unit AS unit, first_exposure.first_ts AS first_ts, CAST(timezone(%(tz)s, CAST(first_exposure.first_ts AS TIMESTAMP WITH TIME ZONE)) AS DATE) AS day, CASE WHEN (first_exposure.arm_lo = first_exposure.arm_hi) THEN first_exposure.arm_lo ELSE NULL END AS arm 
-FROM first_exposure 
-WHERE first_exposure.first_ts >= %(cohort_from)s AND first_exposure.first_ts < %(cohort_to)s), 
-outcome AS 
+vt_cohort AS 
+(SELECT vt_first_exposure.unit AS unit, vt_first_exposure.first_ts AS first_ts, CAST(timezone(%(tz)s, CAST(vt_first_exposure.first_ts AS TIMESTAMP WITH TIME ZONE)) AS DATE) AS day, CASE WHEN (vt_first_exposure.arm_lo = vt_first_exposure.arm_hi) THEN vt_first_exposure.arm_lo ELSE NULL END AS arm 
+FROM vt_first_exposure 
+WHERE vt_first_exposure.first_ts >= %(cohort_from)s AND vt_first_exposure.first_ts < %(cohort_to)s), 
+vt_outcome AS 
 (SELECT o.customer_id AS unit, o.event_at AS event_ts, CAST(o.value AS DOUBLE PRECISION) AS value 
 FROM outcomes AS o 
 WHERE o.event_at >= %(outcomes_from)s AND o.event_at < %(outcomes_to)s)
  SELECT unit_values.day, unit_values.arm, count(unit_values.y) AS n, count(*) AS n_units, sum(unit_values.y) AS sum_y, sum(unit_values.y * unit_values.y) AS sum_y2, sum(unit_values.x) AS sum_x, sum(unit_values.x * unit_values.x) AS sum_x2, sum(unit_values.x * unit_values.y) AS sum_xy 
 FROM (SELECT per_unit.day AS day, per_unit.arm AS arm, CASE WHEN (per_unit.arm IS NOT NULL) THEN CAST(CASE WHEN (per_unit.y_events > %(y_events_1)s) THEN %(param_1)s ELSE %(param_2)s END AS DOUBLE PRECISION) ELSE NULL END AS y, CASE WHEN (per_unit.arm IS NOT NULL AND CAST(CASE WHEN (per_unit.y_events > %(y_events_1)s) THEN %(param_1)s ELSE %(param_2)s END AS DOUBLE PRECISION) IS NOT NULL) THEN %(param_3)s ELSE NULL END AS x 
-FROM (SELECT cohort.unit AS unit, cohort.day AS day, cohort.arm AS arm, sum(CASE WHEN (outcome.event_ts >= cohort.first_ts) THEN outcome.value ELSE NULL END) AS y_sum, count(CASE WHEN (outcome.event_ts >= cohort.first_ts AND outcome.unit IS NOT NULL) THEN %(param_4)s ELSE NULL END) AS y_events, count(CASE WHEN (outcome.event_ts >= cohort.first_ts) THEN outcome.value ELSE NULL END) AS y_values 
-FROM cohort LEFT OUTER JOIN outcome ON outcome.unit = cohort.unit AND outcome.event_ts >= cohort.first_ts AND outcome.event_ts < cohort.first_ts + to_days(%(param_5)s) GROUP BY cohort.unit, cohort.day, cohort.arm) AS per_unit) AS unit_values GROUP BY unit_values.day, unit_values.arm ORDER BY unit_values.day, unit_values.arm
+FROM (SELECT vt_cohort.unit AS unit, vt_cohort.day AS day, vt_cohort.arm AS arm, sum(CASE WHEN (vt_outcome.event_ts >= vt_cohort.first_ts) THEN vt_outcome.value ELSE NULL END) AS y_sum, count(CASE WHEN (vt_outcome.event_ts >= vt_cohort.first_ts AND vt_outcome.unit IS NOT NULL) THEN %(param_4)s ELSE NULL END) AS y_events, count(CASE WHEN (vt_outcome.event_ts >= vt_cohort.first_ts) THEN vt_outcome.value ELSE NULL END) AS y_values 
+FROM vt_cohort LEFT OUTER JOIN vt_outcome ON vt_outcome.unit = vt_cohort.unit AND vt_outcome.event_ts >= vt_cohort.first_ts AND vt_outcome.event_ts < vt_cohort.first_ts + to_days(%(param_5)s) GROUP BY vt_cohort.unit, vt_cohort.day, vt_cohort.arm) AS per_unit) AS unit_values GROUP BY unit_values.day, unit_values.arm ORDER BY unit_values.day, unit_values.arm
