@@ -219,7 +219,9 @@ def _read(ctx: Context, row: dict[str, Any], month: str | None) -> StoredPortfol
     if key not in periods:
         last_day = row["as_of"] - dt.timedelta(days=1)
         if month > f"{last_day:%Y-%m}":
-            raise ValidationError(f"--month {month} has not started as of {row['as_of']} (figures run to {last_day})")
+            raise ValidationError(f"--month {month} has not started as of {row['as_of']}, the newest valuation on or "
+                                  f"before the as-of asked (figures run to {last_day}). To read a later day, value "
+                                  "it first: `valuetrack refresh`, or `valuetrack revalue --as-of DATE`.")
         period, values = _before_launch(month, to_date)  # a month before any model went live
     elif month is None:
         period = periods[key]

@@ -28,3 +28,15 @@ def test_a_future_as_of_is_refused_and_changes_nothing(workspace: Path, cli) -> 
     tomorrow = today_utc() + dt.timedelta(days=1)  # the latest accepted
     assert cli("revalue", "--as-of", str(tomorrow)).code == 0
     assert cli("value", "--json", schema="value").json["as_of"] == str(tomorrow)
+
+
+def test_a_month_after_the_newest_valuation_says_which_valuation_was_read(workspace: Path, cli) -> None:
+    """`value --as-of D` reads the newest valuation on or before D: a month that had not started at
+    that valuation is refused naming it (the date asked for is not the date read) and how to value D."""
+    assert cli("demo", "--scale", "0.05", "--as-of", AS_OF).code == 0
+    assert cli("refresh", "--as-of", AS_OF).code == 0
+    r = cli("value", "--month", "2026-03", "--as-of", "2026-04-15", "--json")
+    assert r.code == 1
+    message = r.json["error"]["message"]
+    assert f"has not started as of {AS_OF}, the newest valuation on or before the as-of asked" in message
+    assert "valuetrack revalue --as-of DATE" in message
