@@ -437,7 +437,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     if args.lock_timeout is not None and not args.lock:
         raise UsageError("--lock-timeout needs --lock")
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)  # nothing registered: the wrong folder or settings, said so (not "0 of 0")
     if args.notify:
         from valuetrack.notifications import targets
 
@@ -655,7 +655,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
 def cmd_revalue(args: argparse.Namespace) -> int:
     from valuetrack.valuation import revalue
 
-    ctx = _ctx(args)
+    ctx = _ctx_with_models(args)
     ctx.require_edit("value the portfolio")
     done = revalue(ctx, as_of=args.as_of, reason="revalue", alpha=args.alpha, workers=None)
     emit(args, done.to_dict(), done.describe)

@@ -9,7 +9,9 @@ import pytest
 
 from tests.conftest import VALID_MANIFEST
 
-READS = [("value",), ("flags",), ("report", "--month", "2025-05", "--format", "csv", "--out", "r.csv")]
+READS = [("value",), ("flags",), ("report", "--month", "2025-05", "--format", "csv", "--out", "r.csv"),
+         # and the valuations: "Refreshed 0 of 0 models", exit 0, made a wrong folder look like success
+         ("refresh",), ("revalue",)]
 
 
 @pytest.fixture
