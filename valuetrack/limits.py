@@ -15,6 +15,8 @@ before parsing, and any RecursionError that still escapes a parser becomes a Val
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,22 @@ def read_text(path: Path, what: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _bad_dates(text: str, exc: Exception) -> str:
+    """A TOML date that is not a day of the calendar (2025-13-11) stops the parser with a message
+    about the syntax around it ("Unclosed inline table"): name such dates on the line it stopped at."""
+    at = re.search(r"at line (\d+)", str(exc))  # tomllib says where it stopped in its message
+    line, lines = int(at.group(1)) if at else None, text.splitlines()
+    if not line or line > len(lines):
+        return ""
+    bad = []
+    for token in re.findall(r"(?<![\w.\-])\d{4}-\d{2}-\d{2}(?![\w\-])", lines[line - 1]):
+        try:
+            dt.date.fromisoformat(token)
+        except ValueError:
+            bad.append(token)
+    return f" ({', '.join(bad)} on line {line} is not a date: YYYY-MM-DD, a real day)" if bad else ""
+
+
 def load_toml(text: str, source: str) -> dict[str, Any]:
     """tomllib.loads with the size and nesting limits; ValidationError names the problem."""
     if len(text) > MAX_FILE_BYTES:
@@ -48,7 +66,7 @@ def load_toml(text: str, source: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationError(f"{source}: not valid TOML: {exc}") from None
+        raise ValidationError(f"{source}: not valid TOML: {exc}{_bad_dates(text, exc)}") from None
     except RecursionError:
         raise ValidationError(f"{source}: nested too deeply to read; at most {MAX_DEPTH} levels") from None
     deepest = _data_depth(data)

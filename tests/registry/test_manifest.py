@@ -59,7 +59,10 @@ def _broken(old: str, new: str, count: int = 1) -> str:
         (_broken('controls = ["region_b_orders", "region_c_orders"]', "controls = []"), "needs at least one control series"),
         (_broken('status = "active"', 'status = "paused"'), ".status: 'paused' is not one of active, retired"),
         (_broken('unit = "USD"', 'unit = "dollars"'), "kpi.unit: 'dollars' is neither"),
+        # the parser's own message is about the syntax around it: the date is named too
         (_broken("start = 2025-03-01", "start = 2025-13-01"), "not valid TOML"),
+        (_broken("start = 2025-03-01", "start = 2025-13-01"), "2025-13-01 on line"),
+        (_broken("start = 2025-03-01", "start = 2025-02-30"), "2025-02-30 on line"),
         ("[[models]]\nname = 'abc'\n[other]\nx=1\n", "unknown top-level key 'other'"),
         ("", "no [[models]] entries"),
     ],
