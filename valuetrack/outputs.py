@@ -73,7 +73,14 @@ def check_output(path: str | Path, settings: Any, *, reading: Iterable[str | Pat
     if kinds and out.exists() and out.suffix.lower() not in kinds:
         raise ProtectedOutput(f"{option}: {str(out)!r} exists and is not a {' or '.join(kinds)} file; writing there "
                               f"would replace it. Choose a file name ending in {kinds[0]}")
+    if kinds and out.suffix.lower() in _KINDS and out.suffix.lower() not in kinds:  # an HTML report named x.pdf
+        raise OutputWriteError(f"{option}: {str(out)!r} is named as a {out.suffix.lower()} file, but this writes a "
+                               f"{kinds[0]} file. Choose a file name ending in {kinds[0]}")
     return out
+
+
+_KINDS = {".pdf", ".csv", ".xlsx", ".xls", ".html", ".htm", ".toml", ".json", ".parquet", ".txt", ".md"}
+"""File kinds a name says it holds: writing another kind under such a name is refused."""
 
 
 def write_atomic(path: Path, data: bytes | str, *, option: str = "--out") -> None:

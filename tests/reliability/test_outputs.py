@@ -87,3 +87,10 @@ def test_out_never_replaces_the_rates_file_nor_a_file_of_another_kind(ws: Path) 
     assert run_cli(*report, "pdf", "--out", "old.pdf").code == 0  # a report over an earlier report of its kind
     assert (ws / "old.pdf").read_bytes().startswith(b"%PDF") and (ws / "old.pdf").read_bytes() != kept["old.pdf"]
     assert run_cli("models", "export", "--out", "m.toml").code == 0  # a manifest over a manifest
+    # a new file named as another kind than the one written (an HTML report in x.pdf) is refused
+    for argv in ([*report, "html", "--out", "new.pdf"], [*report, "csv", "--out", "new.xlsx"],
+                 ["models", "export", "--out", "new.csv"]):
+        run = run_cli(*argv)
+        assert run.code == 1 and "is named as a" in run.err, (argv, run.err)
+    assert not [p for p in ws.iterdir() if p.name.startswith("new.")]
+    assert run_cli(*report, "csv", "--out", "report-may").code == 0  # a name that says no kind is the user's choice
