@@ -156,9 +156,11 @@ def _ctx(args: argparse.Namespace):  # noqa: ANN202
 def _ctx_with_models(args: argparse.Namespace):  # noqa: ANN202
     """The context of a command that reports on the registered models: NoModels (exit 1) when there
     are none, without creating an app database in a folder that had none."""
-    from valuetrack.store.db import database_exists
+    from valuetrack.store.db import database_exists, require_folder
 
     ctx = _ctx(args)
+    if not database_exists(ctx.settings.store_url):
+        require_folder(ctx.settings.store_url)  # a folder that is not there says so, not "no models"
     if not database_exists(ctx.settings.store_url) or not ctx.registry.list():
         where = f"settings: {ctx.settings.source}"
         raise NoModels("no models are registered here; run `valuetrack demo` or point VALUETRACK_CONFIG at your "

@@ -59,6 +59,17 @@ def database_exists(url: str) -> bool:
     return Path(parsed.database).exists()
 
 
+def require_folder(url: str) -> None:
+    """ConfigError when ``url`` is a SQLite file whose folder does not exist (SQLite would fail to
+    create it with a bare "unable to open database file")."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
+        folder = Path(database).parent
+        if not folder.exists():
+            raise ConfigError(f"[store].url: folder {str(folder)!r} of the app database does not exist")
+
+
 def open_engine(url: str) -> Engine:
     """Return the (cached) engine for the app database at ``url``, migrated to the latest schema."""
     with _lock:
@@ -76,11 +87,7 @@ def _create(url: str) -> Engine:
     except Exception:
         raise ConfigError(f"[store].url {redact_url(url)!r} is not a SQLAlchemy URL such as 'sqlite:///valuetrack.db'") from None
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            folder = Path(database).parent
-            if not folder.exists():
-                raise ConfigError(f"[store].url: folder {str(folder)!r} of the app database does not exist")
+        require_folder(url)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
