@@ -156,16 +156,21 @@ def _ctx(args: argparse.Namespace):  # noqa: ANN202
 def _ctx_with_models(args: argparse.Namespace):  # noqa: ANN202
     """The context of a command that reports on the registered models: NoModels (exit 1) when there
     are none, without creating an app database in a folder that had none."""
+    ctx = _ctx(args)
+    _require_models(ctx)
+    return ctx
+
+
+def _require_models(ctx: Any) -> None:
+    """NoModels when no model is registered (see :func:`_ctx_with_models`)."""
     from valuetrack.store.db import database_exists, require_folder
 
-    ctx = _ctx(args)
     if not database_exists(ctx.settings.store_url):
         require_folder(ctx.settings.store_url)  # a folder that is not there says so, not "no models"
     if not database_exists(ctx.settings.store_url) or not ctx.registry.list():
         where = f"settings: {ctx.settings.source}"
         raise NoModels("no models are registered here; run `valuetrack demo` or point VALUETRACK_CONFIG at your "
                        f"settings ({where})")
-    return ctx
 
 
 # ------------------------------------------------------------------------------------------------
@@ -439,7 +444,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     if args.lock_timeout is not None and not args.lock:
         raise UsageError("--lock-timeout needs --lock")
-    ctx = _ctx_with_models(args)  # nothing registered: the wrong folder or settings, said so (not "0 of 0")
+    ctx = _ctx(args)
     if args.notify:
         from valuetrack.notifications import targets
 
@@ -448,6 +453,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         from valuetrack.connectors import get_connector
 
         get_connector(ctx.settings.connection(args.export_to)).check_write(args.export_table)
+    _require_models(ctx)  # nothing registered: the wrong folder or settings, said so (not "0 of 0")
     sent = exported = None
     with _maybe_locked(ctx, args), early_valuation(ctx, _as_of(args)) as early:
         names = list(dict.fromkeys(args.model or [None]))  # each model named once, in the order given
