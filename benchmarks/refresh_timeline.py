@@ -1,6 +1,7 @@
 """Where a command-line refresh's time goes: run ``valuetrack ARGS`` in this process, as the console
 script does, and print to stderr when each phase started and ended (seconds from the start), when
-the valuation workers finished every tenth model, and the CPU of this process and of its children.
+the valuation workers finished every tenth model, and the CPU of this process and of its children
+(the refresh's warehouse process, D69, writes its own phases as they end, marked as its own).
 Each worker also appends ``model cpu_ms pickle_ms wall_ms`` per model to ``worker-PID.txt`` in the
 folder given by ``VALUETRACK_TIMELINE_DIR`` (default: the current folder) — the pickling is timed
 on a second, extra pickle, so it adds its own cost to the run.
@@ -28,7 +29,13 @@ _STAMPS: list[tuple[float, str]] = []
 _DONE: list[tuple[float, str]] = []
 
 
+_MAIN = os.getpid()
+
+
 def _stamp(what: str) -> None:
+    if os.getpid() != _MAIN:  # the refresh's warehouse process (D69): said at once, it never returns
+        sys.stderr.write(f"{time.perf_counter() - T0:7.3f} {what} (warehouse process)\n")
+        return
     _STAMPS.append((time.perf_counter() - T0, what))
 
 
@@ -52,7 +59,8 @@ def _instrument() -> None:
     import valuetrack.value.parallel as parallel
     from valuetrack.store.ledger import LedgerStore
 
-    _wrap(parallel.EarlyValuation, "begin", "imports, overlap count and fork (begin)")
+    _wrap(parallel, "stream_from_child", "the warehouse process forked and its models received")
+    _wrap(parallel.EarlyValuation, "begin", "imports and fork of the workers (begin)")
     _wrap(refresh, "_count_overlaps", "overlap count")
     _wrap(pull, "pull_models", "pull")
     _wrap(parallel.EarlyValuation, "collect", "waiting for the workers (collect)")

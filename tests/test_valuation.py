@@ -4,7 +4,10 @@ payback date from the cumulative series the chart draws)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -399,22 +402,24 @@ def test_models_valued_while_the_refresh_pulls_write_the_record_valued_after_it(
     assert '"state": "error"' not in during.split('"ledger_monthly"')[0]  # every model valued, none failed
 
 
-def test_the_overlaps_counted_while_the_workers_start_are_the_refresh_s_own(valued: Path,
-                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The command line's refresh counts the units the models share while the workers' libraries
-    are imported, before any model is pulled; the counts it stores are this as-of's, the same as
-    counting after the pull."""
+def test_the_refresh_s_warehouse_work_runs_in_its_own_process_and_stores_this_as_of_s_counts(
+        valued: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's refresh pulls, stores and counts the units the models share in a forked
+    process (D69), never in the process that values: the counts it stores are this as-of's, the
+    same as counting again after the refresh."""
     from valuetrack import refresh as refresh_module
     from valuetrack import refresh_pull
     from valuetrack.context import open_context
     from valuetrack.value.overlap import Pattern
 
-    calls = []
+    here, calls = os.getpid(), []  # what ran in this process (a child's appends stay in the child)
     real_count, real_pull = refresh_module._count_overlaps, refresh_pull.pull_models
-    monkeypatch.setattr(refresh_module, "_count_overlaps", lambda *a: calls.append("count") or real_count(*a))
-    monkeypatch.setattr(refresh_pull, "pull_models", lambda *a, **k: calls.append("pull") or real_pull(*a, **k))
+    monkeypatch.setattr(refresh_module, "_count_overlaps",
+                        lambda *a: (os.getpid() == here and calls.append("count")) or real_count(*a))
+    monkeypatch.setattr(refresh_pull, "pull_models",
+                        lambda *a, **k: (os.getpid() == here and calls.append("pull")) or real_pull(*a, **k))
     _next_day_refresh()
-    assert calls[0] == "count" and calls.count("count") == 1  # first, and not again after the pull
+    assert calls == []
     ctx = open_context()
     as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
     stored = [Pattern.from_dict(p) for p in ctx.overlaps.patterns()]
@@ -446,6 +451,58 @@ def test_an_edit_while_the_refresh_pulls_is_in_the_valuation_it_ends_with(
     ctx = open_context()
     edited = next(m for m in ledger.portfolio(ctx).models if m.model == "homepage-recs")
     assert edited.registry_revision == ctx.registry.get("homepage-recs").revision  # the edit is in it
+
+
+def test_a_warehouse_process_that_dies_leaves_the_rest_of_the_refresh_to_the_command(
+        valued: Path, cli, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The command line's refresh pulls in a forked process (D69). If that process dies (killed, out
+    of memory) after storing some models, the command pulls the others and counts the overlaps
+    itself: every model is refreshed, the ledger holds what a valuation after the refresh writes,
+    and the stored overlap counts are this as-of's."""
+    from valuetrack import refresh as refresh_module
+    from valuetrack.context import open_context
+    from valuetrack.store.aggregates import AggregateStore
+    from valuetrack.valuation import revalue
+    from valuetrack.value import parallel
+    from valuetrack.value.overlap import Pattern
+
+    here, real_save, saved_there = os.getpid(), AggregateStore.save, []
+
+    def save(self, refresh_id, pulled):  # noqa: ANN001, ANN202
+        if os.getpid() != here:
+            saved_there.append(refresh_id)
+            if len(saved_there) == 3:
+                os._exit(9)  # the warehouse process dies while storing its third model
+        return real_save(self, refresh_id, pulled)
+
+    monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
+    as_of = dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)
+    refresh = ("refresh", "--as-of", as_of.isoformat(), "--json")
+    database, kept = open_context().engine.url.database, valued / "before.db"
+    with contextlib.closing(sqlite3.connect(database)) as src, contextlib.closing(sqlite3.connect(kept)) as dst:
+        src.backup(dst)
+    undisturbed = (cli(*refresh, schema="refresh").json["refreshed"], cli("value", "--json", schema="value").out)
+    with contextlib.closing(sqlite3.connect(kept)) as src, contextlib.closing(sqlite3.connect(database)) as dst:
+        src.backup(dst)  # the database as it was before that refresh
+
+    monkeypatch.setattr(AggregateStore, "save", save)
+    result = cli(*refresh, schema="refresh")
+    ctx = open_context()
+    active = ctx.registry.list(status="active")
+    assert len(saved_there) == 0 and "ended before its work was done" in caplog.text  # (it died in the child)
+    assert result.code == 0 and len(result.json["refreshed"]) == len(active) > 3
+
+    def pulled(refreshed: list[dict]) -> list[tuple]:
+        return [(r["model"], r["status"], r["since_day"], r["rows"]) for r in refreshed]
+
+    assert pulled(result.json["refreshed"]) == pulled(undisturbed[0])
+    assert cli("value", "--json", schema="value").out == undisturbed[1]
+    during = _ledger_rows(ctx)
+    revalue(ctx, as_of=as_of, reason="refresh")
+    assert during == _ledger_rows(ctx)
+    _, _, patterns, _ = refresh_module._count_overlaps(ctx, [r.spec for r in active], {}, ctx.settings.secrets(),
+                                                       as_of, None)
+    assert patterns and [Pattern.from_dict(p) for p in ctx.overlaps.patterns()] == list(patterns)
 
 
 @pytest.mark.parametrize("only, broken", [((), False), (("--model", "homepage-recs"), False), ((), True)],

@@ -80,13 +80,16 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     # the units shared are counted over every active model, also when one model is refreshed: the
     # portfolio's overlap deduction must include it (a model refreshed alone was otherwise not deducted)
     specs = [t.spec for t in (targets if model is None else ctx.registry.list(status="active"))]
-    counted = None  # the overlap counts, when read while the workers' libraries were imported
     settled = {} if full else ctx.overlaps.settled_counts()  # to advance (D64)
-    if early is not None and _fx_unchanged(ctx):
-        # it forks; the overlap query runs meanwhile (an idle CPU), its connection idle by the fork
-        counted = early.begin(len(plans), meanwhile=(lambda: _counted_early(ctx, specs, connectors, secrets, as_of,
-                                                                              timeout_s, settled)) if model is None else None)
     done: dict[str, RefreshOutcome] = {}
+    sent: list[Any] = []  # in the warehouse process: how each outcome reaches the command's process
+
+    def finished(outcome: RefreshOutcome) -> None:
+        done[outcome.model] = outcome
+        if sent:
+            sent[0](outcome)
+        elif early is not None:
+            early.ready([outcome.model])  # valued now (a failed model on its last good aggregates, shown as stale)
 
     def failed(spec: Any, since: Any, refresh_id: int, exc: Exception) -> None:
         if isinstance(exc, ValuetrackError):
@@ -94,9 +97,7 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
         else:  # a driver error we did not classify: keep going with the others
             message = redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", hidden)
         store.fail_refresh(refresh_id, message)
-        done[spec.name] = RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message)
-        if early is not None:
-            early.ready([spec.name])  # valued on its last good aggregates, shown as stale
+        finished(RefreshOutcome(spec.name, "failed", as_of, since, 0, {}, message))
 
     def save(plan: tuple, result: Any) -> None:  # as soon as the model is pulled
         spec, since, _, refresh_id, _ = plan
@@ -104,41 +105,66 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             if isinstance(result, Exception):
                 raise result
             rows = store.save(refresh_id, result)
-            done[spec.name] = RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None)
         except Exception as exc:  # noqa: BLE001
             failed(spec, since, refresh_id, exc)
             return
-        if early is not None:
-            early.ready([spec.name])
+        finished(RefreshOutcome(spec.name, "ok", as_of, since, rows, result.total_cost, None))
 
-    for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
-        group = [p for p in plans if p[0].connection == conn_name]
-        try:
-            if conn_name not in connectors:
-                connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
-        except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
-            for spec, since, _, refresh_id, _ in group:
-                failed(spec, since, refresh_id, exc)
-            continue
-        by_name = {p[0].name: p for p in group}
-        # the models without exposures first (time series: no query of theirs is shared, and theirs
-        # are the longest valuations, under way while the others' shared queries run)
-        for part in ([p for p in group if p[0].attribution.exposures is None],
-                     [p for p in group if p[0].attribution.exposures is not None]):
-            if not part:
+    def pull(plans: list[tuple]) -> None:
+        for conn_name in dict.fromkeys(p[0].connection for p in plans):  # one batch of queries per connection
+            group = [p for p in plans if p[0].connection == conn_name]
+            try:
+                if conn_name not in connectors:
+                    connectors[conn_name] = get_connector(ctx.settings.connection(conn_name), secrets)
+            except Exception as exc:  # noqa: BLE001 - every model of the connection fails with the reason
+                for spec, since, _, refresh_id, _ in group:
+                    failed(spec, since, refresh_id, exc)
                 continue
-            pull_models([p[0] for p in part], connectors[conn_name], as_of=as_of,
-                        since_days={p[0].name: p[1] for p in part},
-                        bin_edges={p[0].name: p[2] for p in part}, timeout_s=timeout_s,
-                        guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
-                                               for p in part if p[0].guardrails},
-                        # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
-                        whole_exposures={p[0].name for p in part if p[4]},
-                        on_pulled=lambda name, result: save(by_name[name], result))
+            by_name = {p[0].name: p for p in group}
+            # the models without exposures first (time series: no query of theirs is shared, and theirs
+            # are the longest valuations, under way while the others' shared queries run)
+            for part in ([p for p in group if p[0].attribution.exposures is None],
+                         [p for p in group if p[0].attribution.exposures is not None]):
+                if not part:
+                    continue
+                pull_models([p[0] for p in part], connectors[conn_name], as_of=as_of,
+                            since_days={p[0].name: p[1] for p in part},
+                            bin_edges={p[0].name: p[2] for p in part}, timeout_s=timeout_s,
+                            guardrail_definitions={p[0].name: store.guardrail_definitions(p[0].name)
+                                                   for p in part if p[0].guardrails},
+                            # counts stored before D53 reach back HEALTH_DAYS only: read the whole history
+                            whole_exposures={p[0].name for p in part if p[4]},
+                            on_pulled=lambda name, result: save(by_name[name], result))
+
+    def count_overlaps() -> None:
+        counts = _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s, settled)
+        if counts is not None:
+            ctx.overlaps.replace(*counts)
+
+    def in_warehouse_process(send: Any) -> None:
+        sent.append(send)
+        try:
+            pull(plans)
+            count_overlaps()
+        finally:
+            for connector in connectors.values():
+                connector.dispose()
+
+    if early is not None and _fx_unchanged(ctx):
+        # the warehouse work runs in a process forked now, while this one imports the valuation and
+        # forks its workers (D69); each model stored there is valued here at once
+        from valuetrack.value.parallel import stream_from_child
+
+        token = ctx.ledger.token()  # before any model is stored, as for any valuation
+        complete = stream_from_child(in_warehouse_process, on_item=finished,
+                                     meanwhile=lambda: early.begin(len(plans), token))
+        if not complete:  # it died or failed: what it did not do is done here
+            pull([p for p in plans if p[0].name not in done])
+            count_overlaps()
+    else:
+        pull(plans)
+        count_overlaps()
     outcomes = [done[p[0].name] for p in plans]
-    counts = counted[0] if counted else _count_overlaps(ctx, specs, connectors, secrets, as_of, timeout_s, settled)
-    if counts is not None:
-        ctx.overlaps.replace(*counts)
     outcomes = _record_fx(ctx, connectors, secrets, as_of, timeout_s, outcomes, hidden)
     for connector in connectors.values():
         connector.dispose()
@@ -189,15 +215,6 @@ def _record_fx(ctx: Context, connectors: dict[str, Any], secrets: Any, as_of: dt
         message = redact(exc.message, hidden)
     return [dataclasses.replace(o, status="failed", error=f"the exchange rates could not be read ({message}); the "
                                 f"previously read rates are used") if o.model in needed else o for o in outcomes]
-
-
-def _counted_early(*args: Any) -> tuple[tuple | None] | None:
-    """:func:`_count_overlaps` before the pull, in a 1-tuple; None when anything else failed, e.g. a
-    connection (the pull reports it for each of its models, and the counts are read after it)."""
-    try:
-        return (_count_overlaps(*args),)
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def _count_overlaps(ctx: Context, specs: list[Any], connectors: dict[str, Any], secrets: Any,

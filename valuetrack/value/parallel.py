@@ -14,18 +14,22 @@ libraries' above all; measured on a loaded machine, 0.2-0.4 s less CPU over a 20
 valuation, within the noise).
 
 Only command-line processes use it (``refresh`` and ``revalue`` on a large portfolio): forking a
-process that runs other threads, such as the dashboard's server, is not safe. A refresh forks once
-its own import thread has ended, after the overlap query has returned (D62): the warehouse
-connection it leaves idle belongs to this process alone (the workers open only the app database).
+process that runs other threads, such as the dashboard's server, is not safe. A refresh first
+forks its warehouse work (:func:`stream_from_child`, D69: the pulls, their saves and the overlap
+count, in a child that opens its own connections), then imports the valuation's libraries and
+forks the workers; no warehouse connection is ever opened in this process before a fork, and
+no thread of its own runs at one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
 import multiprocessing
-import threading
+import os
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
@@ -87,33 +91,25 @@ class EarlyValuation:
         self._futures: dict[str, Any] = {}
         self._index: dict[str, int] = {}
 
-    def begin(self, pending: int, meanwhile: Callable[[], Any] | None = None) -> Any:
-        """Fork the workers; ``pending``: the refreshes logged and not finished yet, all this one's.
-
-        The libraries the workers need are imported first, once, here (this process needs them
-        too), in a thread: ``meanwhile()`` runs on this thread during that import and its result is
-        returned. It is for warehouse work that mostly waits on the warehouse (the overlap count),
-        which so uses the CPU the import leaves idle; the fork follows once both are done."""
+    def begin(self, pending: int, token: tuple | None = None) -> None:
+        """Import the valuation's libraries (once, here, for this process and the workers) and fork
+        the workers. ``pending``: the refreshes logged and not finished yet, all this one's;
+        ``token``: the app database's data version taken before any of them stored a model (default:
+        now)."""
         ctx = self._ctx
-        token = ctx.ledger.token()  # before the inputs are read, as for any valuation
+        token = token or ctx.ledger.token()  # before the inputs are read, as for any valuation
         self._expected = (token[0], token[1], token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
-        importer = threading.Thread(target=_import_for, args=(registered,), name="valuetrack-import", daemon=True)
-        importer.start()
-        try:
-            result = meanwhile() if meanwhile is not None else None
-        finally:
-            importer.join()
+        _import_for(registered)
         _JOB.update(ctx=ctx, registered=registered, as_of=self._as_of, alpha=self._alpha, notes=ctx.notes.by_model(),
                     prepare=self._prepare)
         self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
                                          initializer=_start)
         # this process's objects stay frozen while the workers run (until the next fork, the value at
-        # risk's, unfreezes them): the collections the pull and the results' unpickling trigger then
-        # walk only what came after the fork (≈ 0.15 s less of full collections on the benchmark)
+        # risk's, unfreezes them): the collections the results' unpickling triggers then walk only
+        # what came after the fork (≈ 0.15 s less of full collections on the benchmark)
         _fork(self._pool, keep_frozen=True)
-        return result
 
     def ready(self, names: Any) -> None:
         """Start valuing these models (their aggregates are stored); a model not registered is ignored."""
@@ -205,6 +201,62 @@ def _fx(ctx: Context) -> Any:
     if "fx" not in _JOB:  # one per worker: the rates are read once per process
         _JOB["fx"] = FxSource(ctx)
     return _JOB["fx"]
+
+
+def stream_from_child(work: Callable[[Callable[[Any], None]], None], on_item: Callable[[Any], None],
+                      meanwhile: Callable[[], None] | None = None) -> bool:
+    """Run ``work(send)`` in a process forked now and ``meanwhile()`` in this one; then call
+    ``on_item(item)`` here for each item the child passed to ``send`` (pickled, in order), as it
+    arrives, until the child ends. True when the child completed ``work``; False when it raised or
+    died (what it sent before is delivered; the caller does the rest itself). The child inherits
+    everything and shares nothing but the pipe: it must open its own database connections. For
+    command-line processes with no other thread running, like :func:`value_models`."""
+    read_fd, write_fd = os.pipe()
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # room for the items while ``meanwhile`` runs (Linux)
+        import fcntl
+
+        fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        code = 1
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                def send(item: Any) -> None:
+                    pickle.dump(item, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    out.flush()
+
+                work(send)
+                send(_COMPLETE)
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - the parent does the rest (its type only: no secret in a log)
+            log.warning("a forked process stopped: %s", type(exc).__name__)
+        finally:
+            os._exit(code)  # no atexit handler, no inherited finaliser runs twice
+    os.close(write_fd)
+    complete = False
+    received = os.fdopen(read_fd, "rb")
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        while True:
+            try:
+                item = pickle.load(received)
+            except EOFError:
+                break
+            if item == _COMPLETE:
+                complete = True
+            else:
+                on_item(item)
+    finally:
+        received.close()  # (if this process raised, the child's next send fails and it ends)
+        _, status = os.waitpid(pid, 0)
+    if not complete or status != 0:
+        log.warning("a forked process ended before its work was done (status %s); doing the rest in this one", status)
+    return complete and status == 0
+
+
+_COMPLETE = "valuetrack: the forked work is complete"
 
 
 def in_child(fn: Callable[[], Any]) -> Callable[[], Any]:
