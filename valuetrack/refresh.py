@@ -142,6 +142,9 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
             ctx.overlaps.replace(*counts)
 
     def in_warehouse_process(send: Any) -> None:
+        # the app database's pooled connections are this process's parent's: open new ones (a
+        # PostgreSQL connection used from both processes breaks its protocol, a SQLite one its locks)
+        ctx.engine.dispose(close=False)
         sent.append(send)
         try:
             pull(plans)

@@ -59,3 +59,38 @@ def test_cli_round_trip_and_refresh(store_url: str, workspace: Path) -> None:
     assert refreshed.code == 0, refreshed.out + refreshed.err
     assert not AggregateStore(open_engine(store_url)).read_ab("churn-save-offers").empty
     assert run_cli("value", "--as-of", str(AS_OF), "--json").code == 0
+
+
+def test_the_command_line_refresh_forks_with_connections_of_its_own(store_url: str, workspace: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command-line refresh of a large portfolio pulls in a forked process (D69) and values in
+    forked workers (D57), each with connections of its own to the app database: on SQLite and on
+    PostgreSQL, every model is refreshed, the first day and the next, and the ledger holds what a
+    valuation in one process writes."""
+    import datetime as dt
+    import json
+
+    from valuetrack.context import open_context
+    from valuetrack.valuation import revalue
+    from valuetrack.value import parallel
+
+    (workspace / "valuetrack.toml").write_text(textwrap.dedent(f"""
+        [store]
+        url = "{store_url}"
+        currency = "USD"
+        [connections.demo]
+        url = "duckdb:///sample_data/demo.duckdb"
+        [connections.other]
+        url = "duckdb:///sample_data/other.duckdb"
+    """))
+    assert run_cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
+    monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
+    for as_of in (dt.date(2026, 3, 1), dt.date(2026, 3, 2)):
+        refreshed = run_cli("refresh", "--as-of", str(as_of), "--json")
+        result = json.loads(refreshed.out)
+        assert refreshed.code == 0, refreshed.err
+        assert result["valuation"]["attempts"] == 1 and result["valuation"]["errors"] == 0
+        assert [r["model"] for r in result["refreshed"] if r["status"] != "ok"] == []
+        during = run_cli("value", "--json").out
+        revalue(open_context(), as_of=as_of, workers=1)
+        assert run_cli("value", "--json").out == during
