@@ -165,9 +165,10 @@ def _require_models(ctx: Any) -> None:
     """NoModels when no model is registered (see :func:`_ctx_with_models`)."""
     from valuetrack.store.db import database_exists, require_folder
 
-    if not database_exists(ctx.settings.store_url):
+    exists = database_exists(ctx.settings.store_url)
+    if not exists:
         require_folder(ctx.settings.store_url)  # a folder that is not there says so, not "no models"
-    if not database_exists(ctx.settings.store_url) or not ctx.registry.list():
+    if not exists or not ctx.registry.list():
         where = f"settings: {ctx.settings.source}"
         raise NoModels("no models are registered here; run `valuetrack demo` or point VALUETRACK_CONFIG at your "
                        f"settings ({where})")
