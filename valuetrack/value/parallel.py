@@ -251,9 +251,10 @@ def stream_from_child(work: Callable[[Callable[[Any], None]], None], on_item: Ca
     finally:
         received.close()  # (if this process raised, the child's next send fails and it ends)
         _, status = os.waitpid(pid, 0)
-    if not complete or status != 0:
-        log.warning("a forked process ended before its work was done (status %s); doing the rest in this one", status)
-    return complete and status == 0
+    code = os.waitstatus_to_exitcode(status)  # (minus the signal's number when one ended it)
+    if not complete or code != 0:
+        log.warning("a forked process ended before its work was done (exit code %s); doing the rest in this one", code)
+    return complete and code == 0
 
 
 _COMPLETE = "valuetrack: the forked work is complete"
