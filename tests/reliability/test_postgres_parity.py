@@ -74,15 +74,8 @@ def test_the_command_line_refresh_forks_with_connections_of_its_own(store_url: s
     from valuetrack.valuation import revalue
     from valuetrack.value import parallel
 
-    (workspace / "valuetrack.toml").write_text(textwrap.dedent(f"""
-        [store]
-        url = "{store_url}"
-        currency = "USD"
-        [connections.demo]
-        url = "duckdb:///sample_data/demo.duckdb"
-        [connections.other]
-        url = "duckdb:///sample_data/other.duckdb"
-    """))
+    settings = workspace / "valuetrack.toml"  # the workspace's, on this backend
+    settings.write_text(settings.read_text().replace('url = "sqlite:///valuetrack.db"', f'url = "{store_url}"'))
     assert run_cli("demo", "--scale", "0.05", "--as-of", "2026-03-01").code == 0
     monkeypatch.setattr(parallel, "workers_for", lambda n, cpus=None: 2)
     for as_of in (dt.date(2026, 3, 1), dt.date(2026, 3, 2)):
