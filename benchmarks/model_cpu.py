@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=("tottime", "cumulative"))
     args = parser.parse_args()
 
-    import statsmodels.tsa.statespace.structural  # noqa: F401 - imported before the fork in a refresh
+    import statsmodels.tsa.statespace.structural  # noqa: F401 - a fit's first import is not a valuation's CPU
 
     from valuetrack.context import open_context
     from valuetrack.valuation import preparer

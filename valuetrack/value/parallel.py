@@ -56,9 +56,6 @@ def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: flo
     """Per model name: ``(valuation, figures to date)``, or the sentence saying why it could not be
     valued. The valuations' exchange-rate source is left unset (the caller sets its own). Empty when
     a worker died: the caller then values every model itself."""
-    if any(r.spec.attribution.series is not None for r in registered):
-        # imported once here rather than in every worker (1 to 2 s each): the structural fits use it
-        import statsmodels.tsa.statespace.structural  # noqa: F401
     _JOB.update(ctx=ctx, registered=registered, as_of=as_of, alpha=alpha, notes=notes, prepare=prepare)
     try:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start) as pool:
@@ -101,7 +98,7 @@ class EarlyValuation:
         self._expected = (token[0], token[1], token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
-        _import_for(registered)
+        _import_valuation()
         _JOB.update(ctx=ctx, registered=registered, as_of=self._as_of, alpha=self._alpha, notes=ctx.notes.by_model(),
                     prepare=self._prepare)
         self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("fork"),
@@ -147,8 +144,10 @@ class EarlyValuation:
             _JOB.clear()
 
 
-def _import_for(registered: list[Any]) -> None:
-    """Import what valuing ``registered`` needs (a failure is left to the valuation to report)."""
+def _import_valuation() -> None:
+    """Import what a valuation needs (a failure is left to the valuation to report).
+    Not statsmodels' structural model (≈ 0.25 s): a structural model whose fit is kept (D65, every
+    model past its horizon cap, every day) never fits, so a worker imports it when it first fits."""
     try:
         import babel.dates  # noqa: F401 - what the valuation imports on first use, once rather than in each worker
         import valuetrack.attribution.ab  # noqa: F401
@@ -158,9 +157,6 @@ def _import_for(registered: list[Any]) -> None:
         import valuetrack.value.holdout  # noqa: F401
         import valuetrack.value.notes  # noqa: F401
         import valuetrack.value.portfolio  # noqa: F401
-
-        if any(r.spec.attribution.series is not None for r in registered):
-            import statsmodels.tsa.statespace.structural  # noqa: F401 - the structural fits
     except Exception:  # noqa: BLE001 - the workers import it again and say what is wrong
         log.debug("importing the valuation's libraries failed", exc_info=True)
 
