@@ -51,8 +51,10 @@ def refresh(ctx: Context, *, model: str | None = None, as_of: dt.date | None = N
     """Refresh one model (``model``) or every active model, then (``value``) value the portfolio and
     record it in the ledger; never raises for a warehouse failure. ``value=False`` is for a caller
     refreshing several models one by one, which values once at the end (valuetrack.valuation.revalue).
-    ``early`` (valuetrack.value.parallel.EarlyValuation, command line): each model's valuation
-    starts as soon as its aggregates are stored; the caller's revalue collects them."""
+    ``early`` (valuetrack.value.parallel.EarlyValuation, command line): the pulls, their saves and
+    the overlap count run in a forked process while this one starts the valuation workers (D69),
+    and each model's valuation starts as soon as its aggregates are stored; the caller's revalue
+    collects them."""
     from valuetrack.connectors import get_connector
     from valuetrack.refresh_pull import model_definition, pull_models
 
