@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from valuetrack.value.parallel import stream_from_child
@@ -42,6 +43,12 @@ def test_the_items_arrive_in_order_after_what_runs_meanwhile() -> None:
     assert [i for _, i, _ in got] == list(range(3000))
     assert {pid for pid, _, _ in got} != {parent}  # sent from the child
     assert order[0] == "meanwhile" and order.count("meanwhile") == 1
+
+
+def test_an_item_whose_equality_is_not_a_bool_arrives_as_sent() -> None:
+    got = []
+    assert stream_from_child(lambda send: send(np.arange(3)), on_item=got.append)
+    assert len(got) == 1 and got[0].tolist() == [0, 1, 2]
 
 
 def test_a_child_that_raises_delivers_what_it_sent_and_logs_no_message(caplog: pytest.LogCaptureFixture,

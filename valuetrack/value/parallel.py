@@ -240,7 +240,7 @@ def stream_from_child(work: Callable[[Callable[[Any], None]], None], on_item: Ca
                 item = pickle.load(received)
             except EOFError:
                 break
-            if item == _COMPLETE:
+            if type(item) is str and item == _COMPLETE:  # (an item's own == may not give a bool)
                 complete = True
             else:
                 on_item(item)
