@@ -72,10 +72,11 @@ def value_models(ctx: Context, registered: list[Any], as_of: dt.date, alpha: flo
 class EarlyValuation:
     """The models valued while a refresh still pulls others (D57): each model's valuation starts in
     a worker as soon as its aggregates are stored (:meth:`ready`), and the refresh's own work (the
-    other models' rows, the overlap counts) runs beside them.
+    other models' rows, the overlap counts, in its warehouse process: D69) runs beside them.
 
-    :meth:`begin` (the refresh calls it once its refreshes are logged, before any warehouse
-    connection opens a thread) forks the workers, with the registry and the notes as read then;
+    :meth:`begin` (the refresh calls it once its refreshes are logged and its warehouse process is
+    forked; no warehouse connection is open in this process) forks the workers, with the registry
+    and the notes as read then;
     :meth:`collect` gives the valuations only when nothing but this refresh's own models changed
     the app database meanwhile (the registry, the notes and the refresh log:
     :func:`valuetrack.store.db.data_version_of`), else None, and the caller values the ordinary way.
@@ -88,13 +89,12 @@ class EarlyValuation:
         self._futures: dict[str, Any] = {}
         self._index: dict[str, int] = {}
 
-    def begin(self, pending: int, token: tuple | None = None) -> None:
+    def begin(self, pending: int, token: tuple) -> None:
         """Import the valuation's libraries (once, here, for this process and the workers) and fork
         the workers. ``pending``: the refreshes logged and not finished yet, all this one's;
-        ``token``: the app database's data version taken before any of them stored a model (default:
-        now)."""
+        ``token``: the app database's data version taken before any of them stored a model, as for
+        any valuation (``ctx.ledger.token()``)."""
         ctx = self._ctx
-        token = token or ctx.ledger.token()  # before the inputs are read, as for any valuation
         self._expected = (token[0], token[1], token[2] + pending)
         registered = ctx.registry.list()
         self._index = {r.name: i for i, r in enumerate(registered)}
